@@ -1,0 +1,612 @@
+use std::cell::RefCell;
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::api_key::testing::{block_on, FakePlatform};
+use crate::api_key::{ApiKeyCache, ApiKeyConfig, ApiKeyError};
+use crate::identity::AuthMethod;
+
+const T0: u64 = 1_700_000_000;
+
+struct Env {
+    platform: FakePlatform,
+    cache: RefCell<ApiKeyCache>,
+    config: ApiKeyConfig,
+    /// Every plaintext key the API returned, to prove none reaches a log line.
+    issued: RefCell<Vec<String>>,
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+    response: AdminResponse,
+}
+
+fn admin() -> Identity {
+    Identity {
+        method: AuthMethod::ApiKey,
+        subject: "ops-bot".into(),
+        issuer: None,
+        scopes: vec!["portcullis:admin".into()],
+        token_id: None,
+        expires_at: None,
+        issued_at: None,
+        client_id: Some("ops-bot".into()),
+        key_id: Some("key_AdminAdminAdmin1".into()),
+        rate_limit_policy: None,
+    }
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            platform: FakePlatform::new(T0),
+            cache: RefCell::new(ApiKeyCache::new(1000)),
+            config: ApiKeyConfig::default(),
+            issued: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn store(&self) -> ApiKeyStore<'_, FakePlatform> {
+        ApiKeyStore::new(&self.platform, &self.cache, &self.config)
+    }
+
+    fn call(&self, method: &str, path: &str, query: Option<&str>, body: &str) -> Reply {
+        let store = self.store();
+        let req = AdminRequest {
+            method,
+            path,
+            query,
+            body: body.as_bytes(),
+        };
+        let logs_before = self.platform.logs.borrow().len();
+        let response = block_on(handle(&store, &req, &admin()));
+        assert_eq!(
+            self.platform.logs.borrow().len(),
+            logs_before + 1,
+            "exactly one audit line per call"
+        );
+        assert!(response
+            .headers
+            .contains(&("cache-control", "no-store".to_string())));
+        let body: Value = serde_json::from_str(&response.body).expect("JSON body");
+        if response.status >= 400 {
+            assert_eq!(response.content_type, "application/problem+json");
+            assert_eq!(body["status"], response.status, "{body}");
+            assert!(body["code"].is_string() && body["detail"].is_string());
+        } else {
+            assert_eq!(response.content_type, "application/json");
+        }
+        if let Some(key) = body["key"].as_str() {
+            self.issued.borrow_mut().push(key.to_string());
+        }
+        Reply {
+            status: response.status,
+            body,
+            response,
+        }
+    }
+
+    fn create(&self, body: Value) -> (String, String) {
+        let r = self.call("POST", "/keys", None, &body.to_string());
+        assert_eq!(r.status, 201, "{}", r.body);
+        (
+            r.body["key"].as_str().unwrap().to_string(),
+            r.body["record"]["key_id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    fn auth(&self, key: &str) -> Result<Identity, ApiKeyError> {
+        block_on(self.store().authenticate(key))
+    }
+
+    fn last_audit(&self) -> Value {
+        serde_json::from_str(self.platform.logs.borrow().last().unwrap()).unwrap()
+    }
+
+    fn assert_no_secret_logged(&self) {
+        for line in self.platform.logs.borrow().iter() {
+            for key in self.issued.borrow().iter() {
+                assert!(!line.contains(key.as_str()), "secret in log: {line}");
+                assert!(
+                    !line.contains(&key[key.len() - 20..]),
+                    "key fragment in log: {line}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn create_returns_the_key_once_and_audits_without_it() {
+    let env = Env::new();
+    let r = env.call(
+        "POST",
+        "/keys",
+        None,
+        r#"{"client_id":"billing","name":"billing exporter","scopes":["invoices:read"],
+            "ttl_secs":3600,"rate_limit_policy":"machines","metadata":{"team":"billing"}}"#,
+    );
+    assert_eq!(r.status, 201);
+    let key = r.body["key"].as_str().unwrap();
+    let record = &r.body["record"];
+    assert_eq!(record["client_id"], "billing");
+    assert_eq!(record["name"], "billing exporter");
+    assert_eq!(record["scopes"], json!(["invoices:read"]));
+    assert_eq!(record["expires_at"], T0 + 3600);
+    assert_eq!(record["status"], "active");
+    assert_eq!(record["prefix"], "pc_test");
+    assert!(record.get("key").is_none() && record.get("hash").is_none());
+    let id = env.auth(key).unwrap();
+    assert_eq!(id.key_id.as_deref(), record["key_id"].as_str());
+
+    let audit = env.last_audit();
+    assert_eq!(audit["audit"], "api_key.create");
+    assert_eq!(audit["actor"], "ops-bot");
+    assert_eq!(audit["actor_method"], "api_key");
+    assert_eq!(audit["actor_key_id"], "key_AdminAdminAdmin1");
+    assert_eq!(audit["key_id"], record["key_id"]);
+    assert_eq!(audit["client_id"], "billing");
+    assert_eq!(audit["outcome"], "success");
+    assert_eq!(audit["ts"], T0);
+
+    // Show and list never carry the secret.
+    let kid = record["key_id"].as_str().unwrap();
+    let shown = env.call("GET", &format!("/keys/{kid}"), None, "");
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.body["key_id"], kid);
+    assert!(!shown.response.body.contains(key));
+    let listed = env.call("GET", "/keys", None, "");
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["cursor"], Value::Null);
+    assert!(!listed.response.body.contains(key));
+    assert_eq!(env.last_audit()["count"], 1);
+    env.assert_no_secret_logged();
+}
+
+#[test]
+fn create_defaults_name_and_scopes() {
+    let env = Env::new();
+    let r = env.call("POST", "/keys", None, r#"{"client_id":"svc"}"#);
+    assert_eq!(r.status, 201);
+    assert_eq!(r.body["record"]["name"], "svc");
+    assert_eq!(r.body["record"]["scopes"], json!([]));
+    assert_eq!(r.body["record"]["expires_at"], Value::Null);
+}
+
+#[test]
+fn bad_bodies_get_precise_400s() {
+    let env = Env::new();
+    let cases = [
+        ("", "the request body must be a JSON object"),
+        ("[]", "the request body must be a JSON object"),
+        ("{", "invalid JSON body: EOF while parsing"),
+        (r#"{"name":"x"}"#, "missing field `client_id`"),
+        (
+            r#"{"client_id":"a","scope":["x"]}"#,
+            "unknown field `scope`",
+        ),
+        (
+            r#"{"client_id":"a","scopes":"x"}"#,
+            "invalid type: string \"x\", expected a sequence",
+        ),
+        (
+            r#"{"client_id":"a","ttl_secs":-1}"#,
+            "invalid value: integer `-1`",
+        ),
+        (
+            r#"{"client_id":"a","ttl_secs":60,"expires_at":99999999999}"#,
+            "give expires_at or ttl_secs, not both",
+        ),
+        (
+            r#"{"client_id":"a","ttl_secs":0}"#,
+            "ttl_secs: must be at least 1",
+        ),
+        (
+            r#"{"client_id":"a","ttl_secs":999999999999}"#,
+            "ttl_secs: at most",
+        ),
+        (
+            r#"{"client_id":"a","expires_at":5}"#,
+            "expires_at: must be in the future",
+        ),
+        (r#"{"client_id":"a b"}"#, "client_id: may contain only"),
+        (
+            r#"{"client_id":"a","scopes":["x","x"]}"#,
+            "scopes: scope 1: duplicate",
+        ),
+        (
+            r#"{"client_id":"a","rate_limit_policy":""}"#,
+            "rate_limit_policy: must be",
+        ),
+    ];
+    for (body, expected) in cases {
+        let r = env.call("POST", "/keys", None, body);
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(r.body["code"], "request_invalid");
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(detail.contains(expected), "{body}: {detail}");
+        assert_eq!(env.last_audit()["outcome"], "refused");
+        assert_eq!(env.last_audit()["code"], "request_invalid");
+    }
+    let field = env.call("POST", "/keys", None, r#"{"client_id":""}"#);
+    assert_eq!(field.body["field"], "client_id");
+    // Not UTF-8, and over the size cap.
+    let store = env.store();
+    let r = block_on(handle(
+        &store,
+        &AdminRequest {
+            method: "POST",
+            path: "/keys",
+            query: None,
+            body: b"{\"client_id\":\"\xff\"}",
+        },
+        &admin(),
+    ));
+    assert_eq!(r.status, 400);
+    let big = format!(
+        r#"{{"client_id":"a","name":"{}"}}"#,
+        "n".repeat(MAX_BODY_BYTES)
+    );
+    let r = env.call("POST", "/keys", None, &big);
+    assert_eq!(r.status, 413);
+    assert!(env.platform.kv.borrow().is_empty(), "nothing was stored");
+}
+
+#[test]
+fn unknown_or_malformed_ids_are_404() {
+    let env = Env::new();
+    for (method, path, body) in [
+        ("GET", "/keys/key_0000000000000000", ""),
+        ("PATCH", "/keys/key_0000000000000000", r#"{"name":"x"}"#),
+        ("POST", "/keys/key_0000000000000000/rotate", ""),
+        ("POST", "/keys/key_0000000000000000/revoke", ""),
+    ] {
+        let r = env.call(method, path, None, body);
+        assert_eq!(r.status, 404, "{method} {path}");
+        assert_eq!(r.body["code"], "api_key_not_found");
+        assert_eq!(r.body["detail"], "no API key with id key_0000000000000000");
+        assert_eq!(env.last_audit()["key_id"], "key_0000000000000000");
+    }
+    let r = env.call("GET", "/keys/not-an-id%0d%0a", None, "");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body["code"], "api_key_not_found");
+    assert_eq!(env.last_audit()["key_id"], "(invalid)");
+}
+
+#[test]
+fn routing_and_methods() {
+    let env = Env::new();
+    for path in [
+        "",
+        "/",
+        "/key",
+        "/keys/",
+        "/keys/a/b/c",
+        "/keys/key_0000000000000000/delete",
+        "/keysx",
+        "/users",
+    ] {
+        let r = env.call("GET", path, None, "");
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.body["code"], "route_not_found");
+    }
+    let r = env.call("DELETE", "/keys/key_0000000000000000", None, "");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.body["status"], 405);
+    assert!(r
+        .response
+        .headers
+        .contains(&("allow", "GET, PATCH".to_string())));
+    let r = env.call("PUT", "/keys", None, "");
+    assert!(r
+        .response
+        .headers
+        .contains(&("allow", "GET, POST".to_string())));
+    let r = env.call("GET", "/keys/key_0000000000000000/rotate", None, "");
+    assert_eq!(r.status, 405);
+    assert!(r.response.headers.contains(&("allow", "POST".to_string())));
+    // Methods are case-insensitive on input.
+    assert_eq!(
+        env.call("post", "/keys", None, r#"{"client_id":"a"}"#)
+            .status,
+        201
+    );
+}
+
+#[test]
+fn update_changes_scopes_name_expiry() {
+    let env = Env::new();
+    let (key, kid) = env.create(json!({"client_id":"svc","scopes":["a","b"],"ttl_secs":100}));
+    env.platform.advance_secs(1);
+    let r = env.call(
+        "PATCH",
+        &format!("/keys/{kid}"),
+        None,
+        r#"{"scopes":["a"],"name":"renamed","expires_at":null,"metadata":{"k":"v"}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["scopes"], json!(["a"]));
+    assert_eq!(r.body["name"], "renamed");
+    assert_eq!(r.body["expires_at"], Value::Null);
+    assert_eq!(r.body["updated_at"], T0 + 1);
+    assert_eq!(env.auth(&key).unwrap().scopes, vec!["a".to_string()]);
+    let audit = env.last_audit();
+    assert_eq!(audit["audit"], "api_key.update");
+    assert_eq!(
+        audit["changed"],
+        json!(["name", "scopes", "expires_at", "metadata"])
+    );
+    // ttl_secs sets a relative expiry.
+    let r = env.call("PATCH", &format!("/keys/{kid}"), None, r#"{"ttl_secs":50}"#);
+    assert_eq!(r.body["expires_at"], T0 + 1 + 50);
+    // Empty patch, unknown field, past expiry.
+    for (body, expected) in [
+        ("{}", "nothing to change"),
+        (r#"{"client_id":"other"}"#, "unknown field `client_id`"),
+        (r#"{"expires_at":1}"#, "expires_at: must be in the future"),
+    ] {
+        let r = env.call("PATCH", &format!("/keys/{kid}"), None, body);
+        assert_eq!(r.status, 400, "{body}");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(expected),
+            "{}",
+            r.body
+        );
+    }
+}
+
+#[test]
+fn rotate_then_revoke_through_the_api() {
+    let env = Env::new();
+    let (old_key, old_id) = env.create(json!({"client_id":"svc","scopes":["a"]}));
+    let r = env.call(
+        "POST",
+        &format!("/keys/{old_id}/rotate"),
+        None,
+        r#"{"grace_secs":600}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let new_key = r.body["key"].as_str().unwrap().to_string();
+    let new_id = r.body["record"]["key_id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["record"]["rotated_from"], old_id);
+    assert_eq!(r.body["previous"]["rotated_to"], new_id);
+    assert_eq!(r.body["previous"]["expires_at"], T0 + 600);
+    assert_eq!(r.body["previous"]["status"], "active");
+    let audit = env.last_audit();
+    assert_eq!(audit["audit"], "api_key.rotate");
+    assert_eq!(audit["key_id"], old_id);
+    assert_eq!(audit["successor_key_id"], new_id);
+    // Both keys in the grace window; the old one refused after it.
+    env.auth(&old_key).unwrap();
+    env.auth(&new_key).unwrap();
+    env.platform.advance_secs(600);
+    assert!(matches!(
+        env.auth(&old_key),
+        Err(ApiKeyError::Expired { .. })
+    ));
+    env.auth(&new_key).unwrap();
+    assert_eq!(
+        env.call("GET", &format!("/keys/{old_id}"), None, "").body["status"],
+        "expired"
+    );
+    // Rotating an expired key is a conflict.
+    let r = env.call("POST", &format!("/keys/{old_id}/rotate"), None, "");
+    assert_eq!(r.status, 409);
+    assert_eq!(r.body["code"], "request_invalid");
+    // Revoke: immediate in this isolate, idempotent.
+    let r = env.call(
+        "POST",
+        &format!("/keys/{new_id}/revoke"),
+        None,
+        r#"{"reason":"leaked"}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["status"], "revoked");
+    assert_eq!(r.body["revoked_reason"], "leaked");
+    assert!(matches!(
+        env.auth(&new_key),
+        Err(ApiKeyError::Revoked { .. })
+    ));
+    assert_eq!(env.last_audit()["already_revoked"], false);
+    let again = env.call("POST", &format!("/keys/{new_id}/revoke"), None, "");
+    assert_eq!(again.status, 200);
+    assert_eq!(env.last_audit()["already_revoked"], true);
+    let r = env.call("PATCH", &format!("/keys/{new_id}"), None, r#"{"name":"x"}"#);
+    assert_eq!(r.status, 409);
+    env.assert_no_secret_logged();
+}
+
+#[test]
+fn rotate_body_options() {
+    let env = Env::new();
+    let (_, kid) = env.create(json!({"client_id":"svc","ttl_secs":1000}));
+    // Default grace from config; the successor gets its own ttl.
+    let r = env.call(
+        "POST",
+        &format!("/keys/{kid}/rotate"),
+        None,
+        r#"{"ttl_secs":50}"#,
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(r.body["record"]["expires_at"], T0 + 50);
+    assert_eq!(
+        r.body["previous"]["expires_at"],
+        T0 + 1000,
+        "own expiry beats the 24 h grace"
+    );
+    for body in [r#"{"grace":5}"#, r#"{"grace_secs":-5}"#, "nope"] {
+        let (_, kid) = env.create(json!({"client_id":"svc"}));
+        let r = env.call("POST", &format!("/keys/{kid}/rotate"), None, body);
+        assert_eq!(r.status, 400, "{body}");
+    }
+    let (_, kid) = env.create(json!({"client_id":"svc"}));
+    let r = env.call(
+        "POST",
+        &format!("/keys/{kid}/rotate"),
+        None,
+        r#"{"grace_secs":99999999999}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["field"], "grace_secs");
+}
+
+#[test]
+fn list_query_parameters() {
+    let env = Env::new();
+    for i in 0..5 {
+        let client = if i < 2 { "alpha" } else { "beta" };
+        env.create(json!({ "client_id": client }));
+    }
+    let page = env.call("GET", "/keys", Some("limit=2"), "");
+    assert_eq!(page.body["keys"].as_array().unwrap().len(), 2);
+    let cursor = page.body["cursor"].as_str().unwrap().to_string();
+    let encoded: String = cursor.bytes().map(|b| format!("%{b:02X}")).collect();
+    let next = env.call(
+        "GET",
+        "/keys",
+        Some(&format!("limit=2&cursor={encoded}")),
+        "",
+    );
+    assert_eq!(next.status, 200);
+    let first: Vec<&Value> = page.body["keys"].as_array().unwrap().iter().collect();
+    let second: Vec<&Value> = next.body["keys"].as_array().unwrap().iter().collect();
+    assert!(first[1]["key_id"].as_str() < second[0]["key_id"].as_str());
+    let alpha = env.call("GET", "/keys", Some("client_id=alpha"), "");
+    assert_eq!(alpha.body["keys"].as_array().unwrap().len(), 2);
+    for (q, expected) in [
+        ("limit=0", "limit: must be 1 to 100"),
+        ("limit=101", "limit: must be 1 to 100"),
+        ("limit=x", "limit: must be 1 to 100"),
+        ("limit=1&limit=2", "given twice"),
+        ("secret=1", "unknown query parameter"),
+        ("cursor=%zz", "bad percent-encoding"),
+        ("cursor=%+1", "bad percent-encoding"),
+    ] {
+        let r = env.call("GET", "/keys", Some(q), "");
+        assert_eq!(r.status, 400, "{q}");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(expected),
+            "{q}: {}",
+            r.body
+        );
+    }
+}
+
+#[test]
+fn store_failures_are_503_and_fail_closed() {
+    let env = Env::new();
+    let (_, kid) = env.create(json!({"client_id":"svc"}));
+    env.platform.kv_down.set(true);
+    for (method, path, body) in [
+        ("POST", "/keys".to_string(), r#"{"client_id":"svc"}"#),
+        ("GET", "/keys".to_string(), ""),
+        ("GET", format!("/keys/{kid}"), ""),
+        ("POST", format!("/keys/{kid}/revoke"), ""),
+    ] {
+        let r = env.call(method, &path, None, body);
+        assert_eq!(r.status, 503, "{method} {path}");
+        assert_eq!(r.body["code"], "credential_store_unavailable");
+        assert!(r
+            .response
+            .headers
+            .contains(&("retry-after", "5".to_string())));
+        assert!(
+            !r.response.body.contains("simulated"),
+            "internals stay out of responses"
+        );
+        assert_eq!(env.last_audit()["outcome"], "error");
+    }
+}
+
+#[test]
+fn jwt_actors_are_audited_with_their_issuer() {
+    let env = Env::new();
+    let actor = Identity {
+        method: AuthMethod::Jwt,
+        subject: "alice".into(),
+        issuer: Some("https://idp.example".into()),
+        scopes: vec!["portcullis:admin".into()],
+        token_id: Some("jti-1".into()),
+        expires_at: None,
+        issued_at: None,
+        client_id: None,
+        key_id: None,
+        rate_limit_policy: None,
+    };
+    let store = env.store();
+    let req = AdminRequest {
+        method: "GET",
+        path: "/keys",
+        query: None,
+        body: b"",
+    };
+    assert_eq!(block_on(handle(&store, &req, &actor)).status, 200);
+    let audit = env.last_audit();
+    assert_eq!(audit["actor"], "alice");
+    assert_eq!(audit["actor_method"], "jwt");
+    assert_eq!(audit["actor_issuer"], "https://idp.example");
+    assert!(audit.get("actor_key_id").is_none());
+}
+
+#[test]
+fn authorize_requires_the_admin_scope() {
+    let config = AdminConfig::default();
+    assert_eq!(authorize(&config, &admin()), Ok(()));
+    let mut caller = admin();
+    caller.scopes = vec!["invoices:read".into(), "portcullis:admin2".into()];
+    let p = authorize(&config, &caller).unwrap_err();
+    assert_eq!(p.status(), 403);
+    assert_eq!(p.code, ErrorCode::InsufficientScope);
+    let body: Value = serde_json::from_str(&p.body()).unwrap();
+    assert_eq!(body["required_scopes"], json!(["portcullis:admin"]));
+    let custom = AdminConfig {
+        scope: "keys:admin".into(),
+        ..AdminConfig::default()
+    };
+    caller.scopes = vec!["keys:admin".into()];
+    assert_eq!(authorize(&custom, &caller), Ok(()));
+}
+
+#[test]
+fn admin_config_defaults_validation_and_prefix() {
+    let c: AdminConfig = serde_json::from_str("{}").unwrap();
+    assert_eq!(c, AdminConfig::default());
+    assert!(!c.enabled);
+    assert_eq!(c.path_prefix, "/admin");
+    assert_eq!(c.scope, "portcullis:admin");
+    assert!(c.validate().is_empty());
+    assert!(serde_json::from_str::<AdminConfig>(r#"{"enable":true}"#).is_err());
+    let bad: AdminConfig =
+        serde_json::from_str(r#"{"path_prefix":"admin/","scope":"a b","credentials":["mtls"]}"#)
+            .unwrap();
+    let paths: Vec<String> = bad.validate().into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        paths,
+        vec!["admin.path_prefix", "admin.scope", "admin.credentials[0]"]
+    );
+    for bad_prefix in ["/", "/admin/", "/a//b", "/../x", "/a b"] {
+        let c = AdminConfig {
+            path_prefix: bad_prefix.into(),
+            ..AdminConfig::default()
+        };
+        assert_eq!(c.validate().len(), 1, "{bad_prefix}");
+    }
+    let empty = AdminConfig {
+        credentials: vec![],
+        ..AdminConfig::default()
+    };
+    assert_eq!(empty.validate().len(), 1);
+    assert_eq!(c.strip("/admin/keys"), Some("/keys"));
+    assert_eq!(c.strip("/admin"), Some(""));
+    assert_eq!(c.strip("/administrator/keys"), None);
+    assert_eq!(c.strip("/api/admin/keys"), None);
+    let nested = AdminConfig {
+        path_prefix: "/_portcullis/admin".into(),
+        ..AdminConfig::default()
+    };
+    assert!(nested.validate().is_empty());
+    assert_eq!(nested.strip("/_portcullis/admin/keys/x"), Some("/keys/x"));
+}

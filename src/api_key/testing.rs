@@ -1,0 +1,161 @@
+//! An in-memory `Platform` for native tests: a HashMap KV with Workers' rules (TTL ≥ 60,
+//! cursor-paged listing), a settable clock, deterministic "random" bytes, captured log lines and
+//! switchable KV failure.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::jose::jwk::Jwk;
+use crate::jose::Alg;
+use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
+
+#[derive(Default)]
+pub struct FakePlatform {
+    pub now_ms: Cell<u64>,
+    /// key → (value, expiration_ttl as given)
+    pub kv: RefCell<BTreeMap<String, (String, Option<u64>)>>,
+    pub logs: RefCell<Vec<String>>,
+    pub kv_reads: Cell<u32>,
+    pub kv_writes: Cell<u32>,
+    /// Every KV call fails while set.
+    pub kv_down: Cell<bool>,
+    /// Only writes fail after this many more succeed (None: never).
+    pub writes_left: Cell<Option<u32>>,
+    rng_state: Cell<u64>,
+}
+
+impl FakePlatform {
+    pub fn new(now_secs: u64) -> Self {
+        let p = FakePlatform::default();
+        p.now_ms.set(now_secs * 1000);
+        p.rng_state.set(0x0123_4567_89ab_cdef);
+        p
+    }
+
+    pub fn advance_secs(&self, secs: u64) {
+        self.now_ms.set(self.now_ms.get() + secs * 1000);
+    }
+
+    pub fn kv_value(&self, key: &str) -> Option<String> {
+        self.kv.borrow().get(key).map(|(v, _)| v.clone())
+    }
+
+    pub fn kv_ttl(&self, key: &str) -> Option<u64> {
+        self.kv.borrow().get(key).and_then(|(_, t)| *t)
+    }
+
+    fn check_up(&self) -> Result<(), StoreError> {
+        if self.kv_down.get() {
+            Err(StoreError("KV GET failed: simulated outage".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Platform for FakePlatform {
+    type Key = ();
+
+    fn now_ms(&self) -> u64 {
+        self.now_ms.get()
+    }
+
+    fn random_bytes(&self, buf: &mut [u8]) {
+        // SplitMix64: deterministic, well spread, and never mistaken for a CSPRNG outside tests.
+        for chunk in buf.chunks_mut(8) {
+            let s = self.rng_state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+            self.rng_state.set(s);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+
+    fn log(&self, line: &str) {
+        self.logs.borrow_mut().push(line.to_string());
+    }
+
+    async fn http_get(&self, _: &str, _: u32, _: usize) -> Result<HttpResponse, FetchError> {
+        Err(FetchError::Network("no network in tests".into()))
+    }
+
+    async fn sleep(&self, ms: u32) {
+        self.now_ms.set(self.now_ms.get() + u64::from(ms));
+    }
+
+    async fn import_key(&self, _: &Jwk, _: Alg) -> Result<(), String> {
+        Err("no keys in the API key tests".into())
+    }
+
+    async fn verify(&self, _: &(), _: Alg, _: &[u8], _: &[u8]) -> bool {
+        false
+    }
+
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.check_up()?;
+        self.kv_reads.set(self.kv_reads.get() + 1);
+        Ok(self.kv_value(key))
+    }
+
+    async fn kv_put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+        self.check_up()?;
+        if let Some(left) = self.writes_left.get() {
+            if left == 0 {
+                return Err(StoreError("KV PUT failed: simulated outage".into()));
+            }
+            self.writes_left.set(Some(left - 1));
+        }
+        if ttl.is_some_and(|t| t < 60) {
+            return Err(StoreError("expiration_ttl below 60".into()));
+        }
+        self.kv_writes.set(self.kv_writes.get() + 1);
+        self.kv
+            .borrow_mut()
+            .insert(key.to_string(), (value.to_string(), ttl));
+        Ok(())
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
+        self.check_up()?;
+        self.kv.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    async fn kv_list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KvPage, StoreError> {
+        self.check_up()?;
+        let kv = self.kv.borrow();
+        let mut keys: Vec<String> = kv
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .filter(|k| cursor.is_none_or(|c| k.as_str() > c))
+            .take(limit as usize + 1)
+            .cloned()
+            .collect();
+        let more = keys.len() > limit as usize;
+        keys.truncate(limit as usize);
+        let cursor = if more { keys.last().cloned() } else { None };
+        Ok(KvPage { keys, cursor })
+    }
+}
+
+/// Runs a future that never waits on anything real (every `FakePlatform` call is ready at once).
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1_000_000 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("future did not complete: a test awaited something the fake cannot provide");
+}

@@ -1,0 +1,771 @@
+//! The gateway's one configuration document (`PORTCULLIS_CONFIG`), parsed and validated once per
+//! isolate. A document with any bad field yields the full list of problems, each named by its path,
+//! and the gateway then refuses every request (`gateway_misconfigured`) rather than run half-configured.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::jose::claims::{ScopeSource, TypPolicy};
+use crate::jose::Alg;
+use crate::route::{PathPattern, Route};
+
+/// One configuration problem: where (`issuers[0].audiences`) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+pub const DEFAULT_CREDENTIAL_PARAMS: &[&str] = &[
+    "access_token",
+    "token",
+    "id_token",
+    "refresh_token",
+    "api_key",
+    "apikey",
+    "key",
+    "jwt",
+    "client_secret",
+    "password",
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL requests are forwarded to (scheme, host, optional path prefix).
+    pub origin: String,
+    /// The `realm` of `WWW-Authenticate` challenges.
+    pub realm: String,
+    pub transport: Transport,
+    /// Forward the client's `Authorization` header to the origin (default: strip it).
+    pub forward_authorization: bool,
+    /// Query parameter names that carry credentials and are refused (compared case-insensitively).
+    pub credential_params: Vec<String>,
+    pub max_token_bytes: usize,
+    pub issuers: Vec<IssuerConfig>,
+    pub jwks: JwksSettings,
+    pub token_cache_entries: usize,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpsPolicy {
+    /// Plain-HTTP requests get a 308 to the same URL on https.
+    Redirect,
+    /// Plain-HTTP requests get 403 `https_required`.
+    Refuse,
+    /// Plain HTTP is served (local development only).
+    Allow,
+}
+
+#[derive(Debug, Clone)]
+pub struct Transport {
+    pub https: HttpsPolicy,
+    /// The `Strict-Transport-Security` value, or `None` when `hsts.max_age` is 0 and nothing is sent.
+    pub hsts: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    pub issuer: String,
+    /// `None`: discovered from the issuer's metadata (OpenID Discovery, then RFC 8414).
+    pub jwks_uri: Option<String>,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Alg>,
+    pub leeway_secs: u64,
+    pub scope_source: ScopeSource,
+    pub typ: TypPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwksSettings {
+    pub min_ttl_secs: u64,
+    pub max_ttl_secs: u64,
+    pub default_ttl_secs: u64,
+    pub refetch_cooldown_secs: u64,
+    pub stale_if_error_secs: u64,
+    pub fetch_timeout_ms: u32,
+    pub max_bytes: usize,
+}
+
+// --- the document as written (serde), before validation
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    origin: String,
+    #[serde(default)]
+    realm: Option<String>,
+    #[serde(default)]
+    transport: Option<Value>,
+    #[serde(default)]
+    forward_authorization: bool,
+    #[serde(default)]
+    credential_params: Option<Vec<String>>,
+    #[serde(default)]
+    max_token_bytes: Option<usize>,
+    #[serde(default)]
+    issuers: Vec<Value>,
+    #[serde(default)]
+    jwks: Option<Value>,
+    #[serde(default)]
+    token_cache: Option<Value>,
+    routes: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransport {
+    #[serde(default = "default_https")]
+    https: HttpsPolicy,
+    #[serde(default)]
+    hsts: Option<RawHsts>,
+}
+
+fn default_https() -> HttpsPolicy {
+    HttpsPolicy::Redirect
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHsts {
+    #[serde(default = "default_hsts_max_age")]
+    max_age: u64,
+    #[serde(default = "yes")]
+    include_subdomains: bool,
+    #[serde(default)]
+    preload: bool,
+}
+
+fn default_hsts_max_age() -> u64 {
+    63_072_000
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIssuer {
+    issuer: String,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+    audiences: Vec<String>,
+    algorithms: Vec<String>,
+    #[serde(default = "default_leeway")]
+    leeway_seconds: u64,
+    #[serde(default)]
+    scope_claim: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwks {
+    #[serde(default = "d_min_ttl")]
+    min_ttl_seconds: u64,
+    #[serde(default = "d_max_ttl")]
+    max_ttl_seconds: u64,
+    #[serde(default = "d_default_ttl")]
+    default_ttl_seconds: u64,
+    #[serde(default = "d_cooldown")]
+    refetch_cooldown_seconds: u64,
+    #[serde(default = "d_stale")]
+    stale_if_error_seconds: u64,
+    #[serde(default = "d_timeout")]
+    fetch_timeout_ms: u32,
+    #[serde(default = "d_max_bytes")]
+    max_bytes: usize,
+}
+
+fn d_min_ttl() -> u64 {
+    60
+}
+fn d_max_ttl() -> u64 {
+    86_400
+}
+fn d_default_ttl() -> u64 {
+    600
+}
+fn d_cooldown() -> u64 {
+    30
+}
+fn d_stale() -> u64 {
+    86_400
+}
+fn d_timeout() -> u32 {
+    5_000
+}
+fn d_max_bytes() -> usize {
+    65_536
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTokenCache {
+    #[serde(default = "d_token_cache")]
+    max_entries: usize,
+}
+
+fn d_token_cache() -> usize {
+    10_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    #[serde(default)]
+    name: Option<String>,
+    methods: Vec<String>,
+    path: String,
+    auth: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
+/// hands the worker for `[vars.PORTCULLIS_CONFIG]`).
+pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let owned;
+    let doc = match doc {
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(v) => {
+                owned = v;
+                &owned
+            }
+            Err(e) => {
+                return Err(vec![err("$", format!("not valid JSON: {e}"))]);
+            }
+        },
+        other => other,
+    };
+    let raw: RawConfig = match section(doc, "", &mut errors) {
+        Some(r) => r,
+        None => return Err(errors),
+    };
+
+    if let Err(m) = check_url(&raw.origin, false) {
+        errors.push(err("origin", m));
+    }
+    let realm = raw.realm.unwrap_or_else(|| "portcullis".to_string());
+    if realm.is_empty() || !realm.chars().all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\') {
+        errors.push(err("realm", "must be non-empty printable ASCII without quotes or backslashes"));
+    }
+
+    let transport = parse_transport(raw.transport.as_ref(), &mut errors);
+
+    let credential_params = match raw.credential_params {
+        Some(list) => {
+            for (i, p) in list.iter().enumerate() {
+                if p.is_empty() {
+                    errors.push(err(&format!("credential_params[{i}]"), "must not be empty"));
+                }
+            }
+            list.into_iter().map(|p| p.to_ascii_lowercase()).collect()
+        }
+        None => DEFAULT_CREDENTIAL_PARAMS.iter().map(|s| s.to_string()).collect(),
+    };
+
+    let max_token_bytes = raw.max_token_bytes.unwrap_or(8192);
+    if !(512..=65_536).contains(&max_token_bytes) {
+        errors.push(err("max_token_bytes", "must be between 512 and 65536"));
+    }
+
+    let mut issuers = Vec::new();
+    for (i, v) in raw.issuers.iter().enumerate() {
+        let path = format!("issuers[{i}]");
+        if let Some(r) = section::<RawIssuer>(v, &path, &mut errors) {
+            if let Some(iss) = build_issuer(r, &path, &mut errors) {
+                if issuers.iter().any(|x: &IssuerConfig| x.issuer == iss.issuer) {
+                    errors.push(err(&format!("{path}.issuer"), "duplicate issuer"));
+                }
+                issuers.push(iss);
+            }
+        }
+    }
+
+    let jwks = parse_jwks_settings(raw.jwks.as_ref(), &mut errors);
+    let token_cache_entries = match raw.token_cache.as_ref() {
+        None => d_token_cache(),
+        Some(v) => section::<RawTokenCache>(v, "token_cache", &mut errors)
+            .map(|t| {
+                if !(1..=1_000_000).contains(&t.max_entries) {
+                    errors.push(err("token_cache.max_entries", "must be between 1 and 1000000"));
+                }
+                t.max_entries
+            })
+            .unwrap_or(0),
+    };
+
+    let mut routes = Vec::new();
+    if raw.routes.is_empty() {
+        errors.push(err("routes", "at least one route is required"));
+    }
+    for (i, v) in raw.routes.iter().enumerate() {
+        let path = format!("routes[{i}]");
+        if let Some(r) = section::<RawRoute>(v, &path, &mut errors) {
+            if let Some(route) = build_route(r, i, &path, &mut errors) {
+                if route.accepts(crate::route::CredentialKind::Jwt) && issuers.is_empty() {
+                    errors.push(err(&format!("{path}.auth"), "accepts jwt but no issuers are configured"));
+                }
+                routes.push(route);
+            }
+        }
+    }
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Config {
+        origin: raw.origin.trim_end_matches('/').to_string(),
+        realm,
+        transport,
+        forward_authorization: raw.forward_authorization,
+        credential_params,
+        max_token_bytes,
+        issuers,
+        jwks,
+        token_cache_entries,
+        routes,
+    })
+}
+
+fn err(path: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: if path.is_empty() { "$".to_string() } else { path.to_string() },
+        message: message.into(),
+    }
+}
+
+/// Deserializes one section, recording a structural error with its full path.
+fn section<T: for<'de> Deserialize<'de>>(
+    v: &Value,
+    base: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(v) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let path = match (base.is_empty(), inner.as_str()) {
+                (true, ".") => String::new(),
+                (true, p) => p.to_string(),
+                (false, ".") => base.to_string(),
+                (false, p) if p.starts_with('[') => format!("{base}{p}"),
+                (false, p) => format!("{base}.{p}"),
+            };
+            errors.push(err(&path, e.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+/// Only `https` URLs, except loopback hosts when `allow_loopback_http` (local JWKS servers, a local
+/// origin in `wrangler dev`). Origins may be plain http: the origin link is the operator's choice.
+pub fn check_url(url: &str, https_only_except_loopback: bool) -> Result<(), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| "must be an absolute http(s) URL".to_string())?;
+    if scheme != "https" && scheme != "http" {
+        return Err("must use https (or http)".into());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() {
+        return Err("has no host".into());
+    }
+    if authority.contains('@') {
+        return Err("must not contain credentials".into());
+    }
+    if url.contains('#') {
+        return Err("must not contain a fragment".into());
+    }
+    if https_only_except_loopback && scheme == "http" && !is_loopback(authority) {
+        return Err("must use https (http is allowed only for localhost / 127.0.0.1)".into());
+    }
+    Ok(())
+}
+
+fn is_loopback(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
+    };
+    host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+fn parse_transport(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Transport {
+    let raw = match v {
+        None => RawTransport {
+            https: HttpsPolicy::Redirect,
+            hsts: None,
+        },
+        Some(v) => match section::<RawTransport>(v, "transport", errors) {
+            Some(t) => t,
+            None => RawTransport {
+                https: HttpsPolicy::Redirect,
+                hsts: None,
+            },
+        },
+    };
+    let hsts = raw.hsts.unwrap_or(RawHsts {
+        max_age: default_hsts_max_age(),
+        include_subdomains: true,
+        preload: false,
+    });
+    if hsts.preload && (hsts.max_age < 31_536_000 || !hsts.include_subdomains) {
+        errors.push(err(
+            "transport.hsts.preload",
+            "preload requires max_age >= 31536000 and include_subdomains (hstspreload.org rules)",
+        ));
+    }
+    let header = (hsts.max_age > 0).then(|| {
+        let mut s = format!("max-age={}", hsts.max_age);
+        if hsts.include_subdomains {
+            s.push_str("; includeSubDomains");
+        }
+        if hsts.preload {
+            s.push_str("; preload");
+        }
+        s
+    });
+    Transport {
+        https: raw.https,
+        hsts: header,
+    }
+}
+
+fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Option<IssuerConfig> {
+    let before = errors.len();
+    if r.issuer.is_empty() {
+        errors.push(err(&format!("{path}.issuer"), "must not be empty"));
+    } else if let Err(m) = check_url(&r.issuer, true) {
+        errors.push(err(&format!("{path}.issuer"), m));
+    }
+    if let Some(uri) = &r.jwks_uri {
+        if let Err(m) = check_url(uri, true) {
+            errors.push(err(&format!("{path}.jwks_uri"), m));
+        }
+    }
+    if r.audiences.is_empty() || r.audiences.iter().any(|a| a.is_empty()) {
+        errors.push(err(
+            &format!("{path}.audiences"),
+            "must list at least one non-empty audience (RFC 8725 §3.9)",
+        ));
+    }
+    let mut algorithms = Vec::new();
+    if r.algorithms.is_empty() {
+        errors.push(err(&format!("{path}.algorithms"), "must list at least one algorithm"));
+    }
+    for (i, a) in r.algorithms.iter().enumerate() {
+        match Alg::parse(a) {
+            Some(alg) => algorithms.push(alg),
+            None => errors.push(err(
+                &format!("{path}.algorithms[{i}]"),
+                format!(
+                    "unsupported algorithm; accepted: {} (never none or HS*)",
+                    Alg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+    if r.leeway_seconds > 300 {
+        errors.push(err(&format!("{path}.leeway_seconds"), "must be at most 300"));
+    }
+    let scope_source = match r.scope_claim.as_deref() {
+        None | Some("scope") => ScopeSource::Scope,
+        Some("scp") => ScopeSource::Scp,
+        Some("") => {
+            errors.push(err(&format!("{path}.scope_claim"), "must not be empty"));
+            ScopeSource::Scope
+        }
+        Some(other) => ScopeSource::Claim(other.to_string()),
+    };
+    let typ = match r.typ.as_deref() {
+        None | Some("lenient") => TypPolicy::Lenient,
+        Some("strict") => TypPolicy::Strict,
+        Some(_) => {
+            errors.push(err(&format!("{path}.typ"), "must be \"lenient\" or \"strict\""));
+            TypPolicy::Lenient
+        }
+    };
+    (errors.len() == before).then(|| IssuerConfig {
+        issuer: r.issuer,
+        jwks_uri: r.jwks_uri,
+        audiences: r.audiences,
+        algorithms,
+        leeway_secs: r.leeway_seconds,
+        scope_source,
+        typ,
+    })
+}
+
+fn parse_jwks_settings(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> JwksSettings {
+    let empty = Value::Object(Default::default());
+    let raw = section::<RawJwks>(v.unwrap_or(&empty), "jwks", errors).unwrap_or(RawJwks {
+        min_ttl_seconds: d_min_ttl(),
+        max_ttl_seconds: d_max_ttl(),
+        default_ttl_seconds: d_default_ttl(),
+        refetch_cooldown_seconds: d_cooldown(),
+        stale_if_error_seconds: d_stale(),
+        fetch_timeout_ms: d_timeout(),
+        max_bytes: d_max_bytes(),
+    });
+    if raw.min_ttl_seconds > raw.max_ttl_seconds {
+        errors.push(err("jwks.min_ttl_seconds", "must not exceed jwks.max_ttl_seconds"));
+    }
+    if raw.max_ttl_seconds > 7 * 86_400 {
+        errors.push(err("jwks.max_ttl_seconds", "must be at most 604800 (7 days)"));
+    }
+    if raw.default_ttl_seconds < raw.min_ttl_seconds || raw.default_ttl_seconds > raw.max_ttl_seconds {
+        errors.push(err(
+            "jwks.default_ttl_seconds",
+            "must lie between jwks.min_ttl_seconds and jwks.max_ttl_seconds",
+        ));
+    }
+    if raw.refetch_cooldown_seconds == 0 || raw.refetch_cooldown_seconds > 3600 {
+        errors.push(err("jwks.refetch_cooldown_seconds", "must be between 1 and 3600"));
+    }
+    if !(100..=30_000).contains(&raw.fetch_timeout_ms) {
+        errors.push(err("jwks.fetch_timeout_ms", "must be between 100 and 30000"));
+    }
+    if !(1024..=1_048_576).contains(&raw.max_bytes) {
+        errors.push(err("jwks.max_bytes", "must be between 1024 and 1048576"));
+    }
+    JwksSettings {
+        min_ttl_secs: raw.min_ttl_seconds,
+        max_ttl_secs: raw.max_ttl_seconds,
+        default_ttl_secs: raw.default_ttl_seconds,
+        refetch_cooldown_secs: raw.refetch_cooldown_seconds,
+        stale_if_error_secs: raw.stale_if_error_seconds,
+        fetch_timeout_ms: raw.fetch_timeout_ms,
+        max_bytes: raw.max_bytes,
+    }
+}
+
+fn build_route(
+    r: RawRoute,
+    index: usize,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Route> {
+    let before = errors.len();
+    let mut methods = Vec::new();
+    if r.methods.is_empty() {
+        errors.push(err(&format!("{path}.methods"), "must list at least one method, or \"*\""));
+    }
+    for (i, m) in r.methods.iter().enumerate() {
+        if m == "*" {
+            methods.clear();
+            methods.push("*".to_string());
+            break;
+        }
+        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
+            errors.push(err(
+                &format!("{path}.methods[{i}]"),
+                "must be an upper-case HTTP method (GET, POST, …) or \"*\"",
+            ));
+        } else {
+            methods.push(m.clone());
+        }
+    }
+    let pattern = match PathPattern::parse(&r.path) {
+        Ok(p) => Some(p),
+        Err(m) => {
+            errors.push(err(&format!("{path}.path"), m));
+            None
+        }
+    };
+    let mut auth = Vec::new();
+    if r.auth.is_empty() {
+        errors.push(err(
+            &format!("{path}.auth"),
+            "must list accepted credential kinds: jwt, api_key, or public",
+        ));
+    }
+    for (i, a) in r.auth.iter().enumerate() {
+        match crate::route::CredentialKind::parse(a) {
+            Some(k) => auth.push(k),
+            None => errors.push(err(
+                &format!("{path}.auth[{i}]"),
+                "unknown credential kind; use jwt, api_key or public",
+            )),
+        }
+    }
+    if auth.contains(&crate::route::CredentialKind::Public) && auth.len() > 1 {
+        errors.push(err(&format!("{path}.auth"), "public cannot be combined with other kinds"));
+    }
+    if auth.contains(&crate::route::CredentialKind::Public) && !r.scopes.is_empty() {
+        errors.push(err(&format!("{path}.scopes"), "a public route cannot require scopes"));
+    }
+    for (i, s) in r.scopes.iter().enumerate() {
+        if s.is_empty() || !s.chars().all(|c| ('!'..='~').contains(&c) && c != '"' && c != '\\') {
+            errors.push(err(
+                &format!("{path}.scopes[{i}]"),
+                "must be a non-empty scope token (RFC 6749 §3.3)",
+            ));
+        }
+    }
+    if errors.len() != before {
+        return None;
+    }
+    Some(Route {
+        name: r.name.unwrap_or_else(|| format!("route{index}")),
+        methods,
+        pattern: pattern?,
+        auth,
+        scopes: r.scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn minimal() -> Value {
+        json!({
+            "origin": "http://127.0.0.1:9000",
+            "issuers": [{
+                "issuer": "https://id.example.com",
+                "audiences": ["api"],
+                "algorithms": ["RS256", "ES256"]
+            }],
+            "routes": [
+                {"methods": ["GET"], "path": "/health", "auth": ["public"]},
+                {"methods": ["*"], "path": "/api/*", "auth": ["jwt"], "scopes": ["read"]}
+            ]
+        })
+    }
+
+    fn paths(e: Vec<ConfigError>) -> Vec<String> {
+        e.into_iter().map(|e| e.path).collect()
+    }
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let c = parse_config(&minimal()).unwrap();
+        assert_eq!(c.realm, "portcullis");
+        assert_eq!(c.transport.https, HttpsPolicy::Redirect);
+        assert_eq!(c.transport.hsts.as_deref(), Some("max-age=63072000; includeSubDomains"));
+        assert_eq!(c.max_token_bytes, 8192);
+        assert_eq!(c.issuers[0].leeway_secs, 30);
+        assert_eq!(c.issuers[0].algorithms, vec![Alg::RS256, Alg::ES256]);
+        assert_eq!(c.jwks.refetch_cooldown_secs, 30);
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.routes[1].name, "route1");
+        assert!(!c.forward_authorization);
+        assert_eq!(c.credential_params.len(), DEFAULT_CREDENTIAL_PARAMS.len());
+    }
+
+    #[test]
+    fn json_string_form_is_accepted() {
+        let s = Value::String(minimal().to_string());
+        assert!(parse_config(&s).is_ok());
+        let bad = Value::String("{not json".into());
+        assert_eq!(paths(parse_config(&bad).unwrap_err()), vec!["$"]);
+    }
+
+    #[test]
+    fn every_bad_field_is_named_by_path() {
+        let mut v = minimal();
+        v["issuers"][0]["algorithms"] = json!(["RS256", "HS256", "none"]);
+        v["issuers"][0]["leeway_seconds"] = json!(301);
+        v["issuers"][0]["audiences"] = json!([]);
+        v["routes"][1]["auth"] = json!(["jwt", "magic"]);
+        v["routes"][0]["methods"] = json!(["get"]);
+        v["jwks"] = json!({"refetch_cooldown_seconds": 0});
+        let e = paths(parse_config(&v).unwrap_err());
+        assert_eq!(
+            e,
+            vec![
+                "issuers[0].audiences",
+                "issuers[0].algorithms[1]",
+                "issuers[0].algorithms[2]",
+                "issuers[0].leeway_seconds",
+                "jwks.refetch_cooldown_seconds",
+                "routes[0].methods[0]",
+                "routes[1].auth[1]",
+            ]
+        );
+    }
+
+    #[test]
+    fn structural_errors_carry_the_path() {
+        let mut v = minimal();
+        v["issuers"][0]["audiences"] = json!("api");
+        v["routes"][0]["extra"] = json!(1);
+        v["bogus"] = json!(1);
+        let e = paths(parse_config(&v).unwrap_err());
+        assert_eq!(e, vec!["bogus"]);
+        v.as_object_mut().unwrap().remove("bogus");
+        let e = paths(parse_config(&v).unwrap_err());
+        assert_eq!(e, vec!["issuers[0].audiences", "routes[0]"]);
+    }
+
+    #[test]
+    fn missing_required_fields() {
+        let e = parse_config(&json!({"routes": []})).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].message.contains("origin"), "{:?}", e);
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        let mut v = minimal();
+        v["issuers"][0]["jwks_uri"] = json!("http://keys.example.com/jwks");
+        v["origin"] = json!("ftp://x");
+        let e = paths(parse_config(&v).unwrap_err());
+        assert_eq!(e, vec!["origin", "issuers[0].jwks_uri"]);
+        v["origin"] = json!("https://user:pw@origin.example");
+        v["issuers"][0]["jwks_uri"] = json!("http://127.0.0.1:4000/jwks");
+        let e = paths(parse_config(&v).unwrap_err());
+        assert_eq!(e, vec!["origin"]);
+    }
+
+    #[test]
+    fn jwt_route_without_issuer_is_refused() {
+        let mut v = minimal();
+        v["issuers"] = json!([]);
+        let e = paths(parse_config(&v).unwrap_err());
+        assert_eq!(e, vec!["routes[1].auth"]);
+    }
+
+    #[test]
+    fn public_routes_cannot_mix() {
+        let mut v = minimal();
+        v["routes"][0]["auth"] = json!(["public", "jwt"]);
+        v["routes"][0]["scopes"] = json!(["x"]);
+        let e = paths(parse_config(&v).unwrap_err());
+        assert_eq!(e, vec!["routes[0].auth", "routes[0].scopes"]);
+    }
+
+    #[test]
+    fn hsts_options() {
+        let mut v = minimal();
+        v["transport"] = json!({"https": "allow", "hsts": {"max_age": 0}});
+        let c = parse_config(&v).unwrap();
+        assert_eq!(c.transport.https, HttpsPolicy::Allow);
+        assert_eq!(c.transport.hsts, None);
+        v["transport"] = json!({"hsts": {"max_age": 100, "preload": true}});
+        assert_eq!(paths(parse_config(&v).unwrap_err()), vec!["transport.hsts.preload"]);
+        v["transport"] = json!({"hsts": {"max_age": 31536000, "preload": true}});
+        assert_eq!(
+            parse_config(&v).unwrap().transport.hsts.as_deref(),
+            Some("max-age=31536000; includeSubDomains; preload")
+        );
+    }
+}

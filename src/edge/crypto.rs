@@ -1,0 +1,83 @@
+//! Signature verification through the runtime's WebCrypto (`crypto.subtle`): in workerd it is
+//! 10–35× faster than verifying in wasm, and it keeps the bundle small.
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::jose::jwk::Jwk;
+use crate::jose::Alg;
+
+use super::js_err;
+
+fn subtle() -> Result<web_sys::SubtleCrypto, String> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
+        .map_err(|_| "crypto is not available".to_string())?;
+    Ok(crypto.unchecked_into::<web_sys::Crypto>().subtle())
+}
+
+fn object(pairs: &[(&str, JsValue)]) -> Object {
+    let o = Object::new();
+    for (k, v) in pairs {
+        // Setting a plain property on a fresh object cannot fail.
+        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o
+}
+
+/// The WebCrypto algorithm for import.
+fn import_params(alg: Alg) -> Object {
+    let s = JsValue::from_str;
+    match alg {
+        Alg::RS256 => object(&[("name", s("RSASSA-PKCS1-v1_5")), ("hash", s("SHA-256"))]),
+        Alg::RS384 => object(&[("name", s("RSASSA-PKCS1-v1_5")), ("hash", s("SHA-384"))]),
+        Alg::RS512 => object(&[("name", s("RSASSA-PKCS1-v1_5")), ("hash", s("SHA-512"))]),
+        Alg::PS256 => object(&[("name", s("RSA-PSS")), ("hash", s("SHA-256"))]),
+        Alg::ES256 => object(&[("name", s("ECDSA")), ("namedCurve", s("P-256"))]),
+        Alg::EdDSA => object(&[("name", s("Ed25519"))]),
+    }
+}
+
+/// The WebCrypto algorithm for verify.
+fn verify_params(alg: Alg) -> Object {
+    let s = JsValue::from_str;
+    match alg {
+        Alg::RS256 | Alg::RS384 | Alg::RS512 => object(&[("name", s("RSASSA-PKCS1-v1_5"))]),
+        // RFC 7518 §3.5: the salt is as long as the hash.
+        Alg::PS256 => object(&[("name", s("RSA-PSS")), ("saltLength", JsValue::from_f64(32.0))]),
+        Alg::ES256 => object(&[("name", s("ECDSA")), ("hash", s("SHA-256"))]),
+        Alg::EdDSA => object(&[("name", s("Ed25519"))]),
+    }
+}
+
+pub async fn import_key(jwk: &Jwk, alg: Alg) -> Result<web_sys::CryptoKey, String> {
+    let subtle = subtle()?;
+    let jwk_value = js_sys::JSON::parse(&jwk.to_webcrypto_jwk().to_string()).map_err(js_err)?;
+    let jwk_obj: Object = jwk_value
+        .dyn_into()
+        .map_err(|_| "jwk is not an object".to_string())?;
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let promise = subtle
+        .import_key_with_object("jwk", &jwk_obj, &import_params(alg), false, &usages)
+        .map_err(js_err)?;
+    let key = JsFuture::from(promise).await.map_err(js_err)?;
+    key.dyn_into::<web_sys::CryptoKey>()
+        .map_err(|_| "importKey did not return a CryptoKey".to_string())
+}
+
+pub async fn verify(key: &web_sys::CryptoKey, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
+    let Ok(subtle) = subtle() else { return false };
+    // Copies, so the buffers stay valid while the promise runs (wasm memory can move).
+    let sig = Uint8Array::from(signature);
+    let data = Uint8Array::from(message);
+    let promise = match subtle.verify_with_object_and_buffer_source_and_buffer_source(
+        &verify_params(alg),
+        key,
+        &sig,
+        &data,
+    ) {
+        Ok(p) => p,
+        Err(_) => return false,
+    };
+    matches!(JsFuture::from(promise).await, Ok(v) if v.as_bool() == Some(true))
+}

@@ -1,0 +1,250 @@
+//! The Workers glue: the fetch entry point, the isolate's state, and `EdgePlatform`, which gives
+//! the pure pipeline the runtime it needs (WebCrypto, fetch, KV, timers). Nothing here decides
+//! anything about a request: it translates between Workers types and the pipeline's.
+
+mod crypto;
+mod http;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::{event, Context, Env, Request, Response};
+
+use crate::config::{parse_config, ConfigError};
+use crate::jose::jwk::Jwk;
+use crate::jose::Alg;
+use crate::jwks_cache::json_str;
+use crate::pipeline::{Gateway, Handled, Outcome, RequestLog};
+use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
+use crate::problem::{ErrorCode, Problem};
+
+const CONFIG_VAR: &str = "PORTCULLIS_CONFIG";
+const KV_BINDING: &str = "PORTCULLIS_KV";
+
+/// The configuration is validated once per isolate; a broken one is kept as its list of errors so
+/// every request is refused the same way (and the log names every bad field once).
+enum IsolateState {
+    Ready(Gateway<web_sys::CryptoKey>),
+    Misconfigured(Vec<ConfigError>),
+}
+
+thread_local! {
+    static STATE: RefCell<Option<Rc<IsolateState>>> = const { RefCell::new(None) };
+}
+
+fn isolate_state(env: &Env) -> Rc<IsolateState> {
+    if let Some(s) = STATE.with(|s| s.borrow().clone()) {
+        return s;
+    }
+    let state = match env.object_var::<serde_json::Value>(CONFIG_VAR) {
+        Err(_) => IsolateState::Misconfigured(vec![ConfigError {
+            path: CONFIG_VAR.to_string(),
+            message: "is not set".to_string(),
+        }]),
+        Ok(doc) => match parse_config(&doc) {
+            Ok(config) => IsolateState::Ready(Gateway::new(config)),
+            Err(errors) => IsolateState::Misconfigured(errors),
+        },
+    };
+    if let IsolateState::Misconfigured(errors) = &state {
+        let list: Vec<serde_json::Value> = errors
+            .iter()
+            .map(|e| serde_json::json!({"path": e.path, "message": e.message}))
+            .collect();
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"event": "config_invalid", "errors": list})
+        );
+    }
+    let state = Rc::new(state);
+    STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
+    state
+}
+
+#[event(fetch)]
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    match serve(req, env).await {
+        Ok(r) => Ok(r),
+        Err(reason) => {
+            worker::console_error!("{{\"event\":\"runtime_fault\",\"reason\":{}}}", json_str(&reason));
+            Response::error("", 502)
+        }
+    }
+}
+
+async fn serve(req: Request, env: Env) -> Result<Response, String> {
+    let started = js_sys::Date::now();
+    let state = isolate_state(&env);
+    let platform = EdgePlatform { env };
+    let gateway = match &*state {
+        IsolateState::Ready(g) => g,
+        IsolateState::Misconfigured(_) => {
+            let problem = Problem::new(
+                ErrorCode::GatewayMisconfigured,
+                "the gateway's configuration is invalid; see the gateway log",
+            );
+            let log = RequestLog {
+                code: Some(problem.code.as_str()),
+                ..Default::default()
+            };
+            log_request(&platform, &req, &log, 503, started);
+            return http::problem_response(&problem, &[]);
+        }
+    };
+
+    let head = http::request_head(&req);
+    let Handled { outcome, mut log } = gateway.handle(&platform, &head).await;
+    let transport = gateway.transport_headers();
+    let response = match outcome {
+        Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
+        Outcome::Forward(plan) => match http::forward(req.inner(), &plan, &transport).await {
+            Ok(r) => r,
+            Err(reason) => {
+                platform.log(&format!(
+                    "{{\"event\":\"origin_unreachable\",\"reason\":{}}}",
+                    json_str(&reason)
+                ));
+                let problem = Problem::new(ErrorCode::OriginUnreachable, "the origin did not answer");
+                log.code = Some(problem.code.as_str());
+                http::problem_response(&problem, &transport)?
+            }
+        },
+    };
+    log_request(&platform, &req, &log, response.status_code(), started);
+    Ok(response)
+}
+
+fn log_request(p: &EdgePlatform, req: &Request, log: &RequestLog, status: u16, started: f64) {
+    let line = serde_json::json!({
+        "event": "request",
+        "method": req.method().to_string(),
+        // The path only: a query string can carry anything.
+        "path": crate::pipeline::parse::truncate(&req.path(), 200),
+        "route": log.route,
+        "credential": log.credential,
+        "subject": log.subject,
+        "key_id": log.key_id,
+        "status": status,
+        "code": log.code,
+        "duration_ms": js_sys::Date::now() - started,
+    });
+    p.log(&line.to_string());
+}
+
+pub struct EdgePlatform {
+    env: Env,
+}
+
+impl EdgePlatform {
+    fn kv(&self) -> Result<worker::kv::KvStore, StoreError> {
+        self.env
+            .kv(KV_BINDING)
+            .map_err(|_| StoreError(format!("KV binding {KV_BINDING} is missing")))
+    }
+}
+
+impl Platform for EdgePlatform {
+    type Key = web_sys::CryptoKey;
+
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
+    }
+
+    fn random_bytes(&self, buf: &mut [u8]) {
+        // getrandom's `js` backend is crypto.getRandomValues; it cannot fail in workerd.
+        if getrandom::getrandom(buf).is_err() {
+            buf.fill(0);
+            worker::console_error!("{{\"event\":\"csprng_failed\"}}");
+        }
+    }
+
+    fn log(&self, line: &str) {
+        worker::console_log!("{}", line);
+    }
+
+    async fn http_get(&self, url: &str, timeout_ms: u32, max_bytes: usize) -> Result<HttpResponse, FetchError> {
+        http::get(url, timeout_ms, max_bytes).await
+    }
+
+    async fn sleep(&self, ms: u32) {
+        worker::Delay::from(std::time::Duration::from_millis(u64::from(ms))).await;
+    }
+
+    async fn import_key(&self, jwk: &Jwk, alg: Alg) -> Result<Self::Key, String> {
+        crypto::import_key(jwk, alg).await
+    }
+
+    async fn verify(&self, key: &Self::Key, alg: Alg, signing_input: &[u8], signature: &[u8]) -> bool {
+        crypto::verify(key, alg, signing_input, signature).await
+    }
+
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.kv()?
+            .get(key)
+            .text()
+            .await
+            .map_err(|e| StoreError(format!("KV get failed: {e}")))
+    }
+
+    async fn kv_put(&self, key: &str, value: &str, expiration_ttl: Option<u64>) -> Result<(), StoreError> {
+        let mut put = self
+            .kv()?
+            .put(key, value)
+            .map_err(|e| StoreError(format!("KV put failed: {e}")))?;
+        if let Some(ttl) = expiration_ttl {
+            put = put.expiration_ttl(ttl.max(60));
+        }
+        put.execute()
+            .await
+            .map_err(|e| StoreError(format!("KV put failed: {e}")))
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
+        self.kv()?
+            .delete(key)
+            .await
+            .map_err(|e| StoreError(format!("KV delete failed: {e}")))
+    }
+
+    async fn kv_list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KvPage, StoreError> {
+        let mut list = self.kv()?.list().prefix(prefix.to_string()).limit(u64::from(limit));
+        if let Some(c) = cursor {
+            list = list.cursor(c.to_string());
+        }
+        let page = list
+            .execute()
+            .await
+            .map_err(|e| StoreError(format!("KV list failed: {e}")))?;
+        Ok(KvPage {
+            keys: page.keys.into_iter().map(|k| k.name).collect(),
+            cursor: if page.list_complete { None } else { page.cursor },
+        })
+    }
+}
+
+/// The worker's own WebCrypto verifier, exported so the end-to-end tests can run the Wycheproof and
+/// RFC vectors through exactly the code production uses. It verifies; it holds no secret.
+#[wasm_bindgen(js_name = webcryptoVerify)]
+pub async fn webcrypto_verify(alg: String, jwk_json: String, message: Vec<u8>, signature: Vec<u8>) -> Result<bool, JsValue> {
+    let alg = Alg::parse(&alg).ok_or_else(|| JsValue::from_str("unsupported alg"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&jwk_json).map_err(|_| JsValue::from_str("jwk is not JSON"))?;
+    let jwk = crate::jose::jwk::parse_jwk(&value).map_err(|e| JsValue::from_str(&format!("jwk refused: {e}")))?;
+    if !jwk.supports(alg) {
+        return Ok(false);
+    }
+    if crate::jose::jws::check_signature_length(alg, signature.len()).is_err() {
+        return Ok(false);
+    }
+    let key = crypto::import_key(&jwk, alg).await.map_err(|e| JsValue::from_str(&e))?;
+    Ok(crypto::verify(&key, alg, &message, &signature).await)
+}
+
+pub(crate) fn js_err(e: JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".to_string())
+}

@@ -1,0 +1,57 @@
+//! Who the caller is, once a credential has been verified. The forward stage turns this into the
+//! identity headers the origin sees; the limit stage keys budgets on `rate_limit_key`.
+
+/// How the caller authenticated (`x-auth-method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Jwt,
+    ApiKey,
+    Public,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Public => "public",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub method: AuthMethod,
+    /// JWT `sub`, or the API key's client id.
+    pub subject: String,
+    /// JWT `iss` (absent for API keys).
+    pub issuer: Option<String>,
+    pub scopes: Vec<String>,
+    /// JWT `jti`.
+    pub token_id: Option<String>,
+    /// JWT `exp` / the API key's expiry, seconds since the epoch.
+    pub expires_at: Option<u64>,
+    /// JWT `iat`, for subject-wide revocation.
+    pub issued_at: Option<u64>,
+    /// API keys: the client that owns the key (`x-client-id`).
+    pub client_id: Option<String>,
+    /// API keys: the key's public id (`x-key-id`), never the key itself.
+    pub key_id: Option<String>,
+    /// API keys: the rate-limit policy named in the key's record, if any.
+    pub rate_limit_policy: Option<String>,
+}
+
+impl Identity {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The budget key for per-identity rate limits: never the IP for an authenticated caller.
+    pub fn rate_limit_key(&self) -> String {
+        match (self.method, &self.key_id, &self.issuer) {
+            (AuthMethod::ApiKey, Some(key_id), _) => format!("key:{key_id}"),
+            (_, _, Some(iss)) => format!("sub:{iss}|{}", self.subject),
+            _ => format!("sub:{}", self.subject),
+        }
+    }
+}

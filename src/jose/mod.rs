@@ -1,0 +1,58 @@
+//! JOSE for access tokens: compact JWS parsing (RFC 7515), JWK/JWKS (RFC 7517), JWT claim checks
+//! (RFC 7519, RFC 8725, RFC 9068). Pure logic: no Workers types, no I/O.
+//!
+//! Signatures are verified elsewhere: in the worker by WebCrypto (`edge`), natively by `native`.
+
+pub mod claims;
+pub mod jwk;
+pub mod jws;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
+
+/// The signature algorithms Portcullis accepts at all. Everything else (`none`, every `HS*`,
+/// `ES256K`, …) is refused before any key is looked up. Which of these an issuer may use is the
+/// issuer's `algorithms` allowlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Alg {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    ES256,
+    EdDSA,
+}
+
+impl Alg {
+    pub const ALL: &'static [Alg] = &[
+        Alg::RS256,
+        Alg::RS384,
+        Alg::RS512,
+        Alg::PS256,
+        Alg::ES256,
+        Alg::EdDSA,
+    ];
+
+    /// Exact, case-sensitive match (RFC 7515 §4.1.1: "alg" values are case-sensitive).
+    pub fn parse(s: &str) -> Option<Alg> {
+        Some(match s {
+            "RS256" => Alg::RS256,
+            "RS384" => Alg::RS384,
+            "RS512" => Alg::RS512,
+            "PS256" => Alg::PS256,
+            "ES256" => Alg::ES256,
+            "EdDSA" => Alg::EdDSA,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::ES256 => "ES256",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+}

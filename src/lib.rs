@@ -1,0 +1,20 @@
+//! Portcullis: an authentication gateway for Cloudflare Workers.
+//!
+//! A request runs one straight pipeline (`pipeline`): parse → authenticate → authorize → limit →
+//! forward. Everything outside `edge` is pure logic, tested natively with `cargo test`; `edge` is the
+//! thin Workers glue that implements `platform::Platform` and is compiled only for wasm32.
+
+pub mod admin;
+pub mod api_key;
+pub mod config;
+pub mod identity;
+pub mod jose;
+pub mod jwks_cache;
+pub mod pipeline;
+pub mod platform;
+pub mod problem;
+pub mod route;
+pub mod token_cache;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

@@ -1,0 +1,184 @@
+//! Stage 2: who is calling. Exactly one credential of a kind the route accepts is verified and
+//! becomes an `Identity`; anything else is a refusal with its own code.
+
+use crate::identity::{AuthMethod, Identity};
+use crate::jose::claims::{self, ClaimsPolicy};
+use crate::jose::jws::parse_compact;
+use crate::jwks_cache::{JwksCache, KeyLookupError};
+use crate::platform::Platform;
+use crate::problem::{ErrorCode, Problem};
+use crate::route::{CredentialKind, Route};
+use crate::token_cache::token_hash;
+
+use super::parse::{ParsedRequest, Presented};
+use super::{Gateway, Refusal};
+
+pub async fn authenticate<K: Clone, P: Platform<Key = K>>(
+    gw: &Gateway<K>,
+    platform: &P,
+    req: &ParsedRequest<'_>,
+) -> Result<Identity, Refusal> {
+    let route = req.route;
+    if route.is_public() {
+        return Ok(public_identity());
+    }
+    let refuse = |code: ErrorCode, detail: String| Refusal::for_route(Problem::new(code, detail), route);
+    match &req.presented {
+        Presented::Both => Err(Refusal::plain(Problem::new(
+            ErrorCode::RequestInvalid,
+            "send one credential: either Authorization: Bearer or X-API-Key, not both",
+        ))),
+        Presented::Bearer(token) if route.accepts(CredentialKind::Jwt) => {
+            authenticate_jwt(gw, platform, token).await.map_err(|p| Refusal::for_route(p, route))
+        }
+        Presented::ApiKey(_key) if route.accepts(CredentialKind::ApiKey) => Err(refuse(
+            ErrorCode::ApiKeyInvalid,
+            "API keys are not enabled on this gateway".into(),
+        )),
+        Presented::OtherScheme if route.accepts(CredentialKind::Jwt) => Err(refuse(
+            ErrorCode::AuthorizationSchemeUnsupported,
+            "the Authorization header must use the Bearer scheme".into(),
+        )),
+        _ => Err(missing(route)),
+    }
+}
+
+/// No acceptable credential: the code names what the route wants.
+fn missing(route: &Route) -> Refusal {
+    let jwt = route.accepts(CredentialKind::Jwt);
+    let key = route.accepts(CredentialKind::ApiKey);
+    let (code, detail) = match (jwt, key) {
+        (true, true) => (
+            ErrorCode::CredentialsMissing,
+            "this route requires a bearer token or an API key",
+        ),
+        (false, true) => (ErrorCode::ApiKeyMissing, "this route requires an X-API-Key header"),
+        _ => (ErrorCode::TokenMissing, "this route requires a bearer token"),
+    };
+    Refusal::for_route(Problem::new(code, detail), route)
+}
+
+fn public_identity() -> Identity {
+    Identity {
+        method: AuthMethod::Public,
+        subject: String::new(),
+        issuer: None,
+        scopes: Vec::new(),
+        token_id: None,
+        expires_at: None,
+        issued_at: None,
+        client_id: None,
+        key_id: None,
+        rate_limit_policy: None,
+    }
+}
+
+/// JWS parse → verified-token cache → issuer → algorithm allowlist → key (JWKS cache) →
+/// signature (the platform's verifier: WebCrypto in the worker) → claims.
+pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
+    gw: &Gateway<K>,
+    platform: &P,
+    token: &str,
+) -> Result<Identity, Problem> {
+    let config = &gw.config;
+    if token.is_empty() {
+        return Err(Problem::new(ErrorCode::TokenMalformed, "the bearer token is empty"));
+    }
+    let jws = parse_compact(token, config.max_token_bytes)
+        .map_err(|e| Problem::new(e.code(), e.detail()))?;
+
+    let hash = token_hash(token);
+    let now_ms = platform.now_ms();
+    if let Some(identity) = gw.tokens.borrow_mut().get(&hash, now_ms) {
+        return Ok(identity);
+    }
+
+    let iss = claims::peek_issuer(&jws.payload).map_err(|e| Problem::new(e.code(), e.detail()))?;
+    let Some(issuer) = config.issuers.iter().find(|i| i.issuer == iss) else {
+        return Err(Problem::new(
+            ErrorCode::TokenIssuerUnknown,
+            "the token's issuer is not trusted by this gateway",
+        ));
+    };
+    let alg = jws.header.alg;
+    if !issuer.algorithms.contains(&alg) {
+        return Err(Problem::new(
+            ErrorCode::TokenAlgorithmRefused,
+            format!("{} is not accepted for this issuer", alg.as_str()),
+        ));
+    }
+
+    let keys = JwksCache::keys_for(
+        &gw.jwks,
+        platform,
+        &config.jwks,
+        issuer,
+        jws.header.kid.as_deref(),
+        alg,
+    )
+    .await
+    .map_err(|e| match e {
+        KeyLookupError::KeyUnknown => Problem::new(
+            ErrorCode::TokenKeyUnknown,
+            "no key of the issuer matches the token's kid and algorithm",
+        ),
+        KeyLookupError::Unavailable { retry_after_secs } => Problem::new(
+            ErrorCode::JwksUnavailable,
+            "the issuer's signing keys could not be fetched; try again later",
+        )
+        .with_header("retry-after", retry_after_secs.to_string()),
+    })?;
+
+    let mut verified = false;
+    for key in &keys {
+        if platform
+            .verify(key, alg, jws.signing_input.as_bytes(), &jws.signature)
+            .await
+        {
+            verified = true;
+            break;
+        }
+    }
+    if !verified {
+        return Err(Problem::new(
+            ErrorCode::TokenSignatureInvalid,
+            "the token's signature does not verify",
+        ));
+    }
+
+    let policy = ClaimsPolicy {
+        issuer: &issuer.issuer,
+        audiences: &issuer.audiences,
+        leeway_secs: issuer.leeway_secs,
+        typ: issuer.typ.clone(),
+        scope_source: &issuer.scope_source,
+    };
+    let claims = claims::validate(
+        &jws.payload,
+        jws.header.typ.as_deref(),
+        &policy,
+        platform.now_secs(),
+    )
+    .map_err(|e| Problem::new(e.code(), e.detail()))?;
+
+    let identity = Identity {
+        method: AuthMethod::Jwt,
+        subject: claims.sub,
+        issuer: Some(claims.iss),
+        scopes: claims.scopes,
+        token_id: claims.jti,
+        expires_at: Some(claims.exp),
+        issued_at: claims.iat,
+        client_id: None,
+        key_id: None,
+        rate_limit_policy: None,
+    };
+    let valid_until_ms = claims
+        .exp
+        .saturating_add(issuer.leeway_secs)
+        .saturating_mul(1000);
+    gw.tokens
+        .borrow_mut()
+        .insert(hash, identity.clone(), valid_until_ms);
+    Ok(identity)
+}

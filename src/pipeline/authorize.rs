@@ -1,0 +1,74 @@
+//! Stage 3: may this identity use this route? Every scope the route lists is required.
+
+use crate::identity::Identity;
+use crate::problem::{ErrorCode, Problem};
+use crate::route::Route;
+
+use super::Refusal;
+
+pub fn authorize(route: &Route, identity: &Identity) -> Result<(), Refusal> {
+    let missing: Vec<&str> = route
+        .scopes
+        .iter()
+        .filter(|s| !identity.has_scope(s))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let problem = Problem::new(
+        ErrorCode::InsufficientScope,
+        format!("this route requires the scope(s): {}", route.scopes.join(" ")),
+    )
+    .with_extension("required_scopes", serde_json::json!(route.scopes))
+    .with_extension("missing_scopes", serde_json::json!(missing));
+    let mut refusal = Refusal::for_route(problem, route);
+    // RFC 6750 §3: the scope attribute names the scopes needed for the resource.
+    refusal.scope = Some(route.scopes.join(" "));
+    Err(refusal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::AuthMethod;
+    use crate::route::{CredentialKind, PathPattern};
+
+    fn route(scopes: &[&str]) -> Route {
+        Route {
+            name: "r".into(),
+            methods: vec!["*".into()],
+            pattern: PathPattern::parse("/*").unwrap(),
+            auth: vec![CredentialKind::Jwt],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn who(scopes: &[&str]) -> Identity {
+        Identity {
+            method: AuthMethod::Jwt,
+            subject: "u".into(),
+            issuer: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            token_id: None,
+            expires_at: None,
+            issued_at: None,
+            client_id: None,
+            key_id: None,
+            rate_limit_policy: None,
+        }
+    }
+
+    #[test]
+    fn all_scopes_required() {
+        assert!(authorize(&route(&[]), &who(&[])).is_ok());
+        assert!(authorize(&route(&["a", "b"]), &who(&["b", "a", "c"])).is_ok());
+        let r = authorize(&route(&["a", "b"]), &who(&["a"])).unwrap_err();
+        assert_eq!(r.problem.code, ErrorCode::InsufficientScope);
+        assert_eq!(r.scope.as_deref(), Some("a b"));
+        let body: serde_json::Value = serde_json::from_str(&r.problem.body()).unwrap();
+        assert_eq!(body["missing_scopes"], serde_json::json!(["b"]));
+        // Scope matching is exact: no prefix or case folding.
+        assert!(authorize(&route(&["read"]), &who(&["Read", "read:all"])).is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! Stage 5: what the origin receives. The client's headers minus hop-by-hop headers, credentials
+//! and anything in the gateway's own namespace; plus the identity headers the gateway vouches for.
+
+use crate::config::Config;
+use crate::identity::{AuthMethod, Identity};
+
+use super::parse::ParsedRequest;
+use super::{ForwardPlan, RequestHead};
+
+/// RFC 9110 §7.6.1 hop-by-hop headers, plus `host` (set by the outbound fetch).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+/// The gateway's namespace: a client can never send any of these to the origin, on any route.
+const OWN_PREFIXES: &[&str] = &["x-user-", "x-auth-", "x-token-", "x-portcullis-"];
+const OWN_NAMES: &[&str] = &["x-client-id", "x-key-id"];
+
+pub fn is_own_header(name: &str) -> bool {
+    OWN_NAMES.contains(&name) || OWN_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+pub fn plan(
+    config: &Config,
+    req: &RequestHead,
+    parsed: &ParsedRequest<'_>,
+    identity: &Identity,
+    response_headers: Vec<(String, String)>,
+) -> ForwardPlan {
+    let mut url = format!("{}{}", config.origin, parsed.path);
+    if let Some(q) = &parsed.query {
+        url.push('?');
+        url.push_str(q);
+    }
+    ForwardPlan {
+        url,
+        headers: origin_headers(config, req, identity),
+        response_headers,
+    }
+}
+
+pub fn origin_headers(config: &Config, req: &RequestHead, identity: &Identity) -> Vec<(String, String)> {
+    // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+    let connection_named: Vec<String> = req
+        .headers_named("connection")
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut out: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            let n = n.as_str();
+            !HOP_BY_HOP.contains(&n)
+                && !connection_named.iter().any(|c| c == n)
+                && !is_own_header(n)
+                && n != "x-api-key"
+                && (n != "authorization" || config.forward_authorization)
+        })
+        .cloned()
+        .collect();
+    out.extend(identity_headers(identity));
+    out
+}
+
+pub fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
+    let mut h = vec![("x-auth-method".to_string(), identity.method.as_str().to_string())];
+    if identity.method == AuthMethod::Public {
+        return h;
+    }
+    h.push(("x-user-id".to_string(), identity.subject.clone()));
+    h.push(("x-user-scopes".to_string(), identity.scopes.join(",")));
+    if let Some(iss) = &identity.issuer {
+        h.push(("x-auth-issuer".to_string(), iss.clone()));
+    }
+    if let Some(jti) = &identity.token_id {
+        h.push(("x-token-id".to_string(), jti.clone()));
+    }
+    if let Some(c) = &identity.client_id {
+        h.push(("x-client-id".to_string(), c.clone()));
+    }
+    if let Some(k) = &identity.key_id {
+        h.push(("x-key-id".to_string(), k.clone()));
+    }
+    // Header values must not carry control characters; claims are attacker-influenced strings.
+    h.retain(|(_, v)| !v.chars().any(|c| c.is_control()));
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace() {
+        for n in ["x-user-id", "x-user-anything", "x-auth-method", "x-token-id", "x-client-id", "x-key-id", "x-portcullis-debug"] {
+            assert!(is_own_header(n), "{n}");
+        }
+        for n in ["x-request-id", "x-client-version", "user-agent", "x-users"] {
+            assert!(!is_own_header(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_dropped() {
+        let i = Identity {
+            method: AuthMethod::Jwt,
+            subject: "evil\r\nx-user-id: admin".into(),
+            issuer: Some("iss".into()),
+            scopes: vec!["a".into(), "b".into()],
+            token_id: Some("j1".into()),
+            expires_at: None,
+            issued_at: None,
+            client_id: None,
+            key_id: None,
+            rate_limit_policy: None,
+        };
+        let h = identity_headers(&i);
+        assert!(h.iter().all(|(n, _)| n != "x-user-id"));
+        assert!(h.contains(&("x-user-scopes".into(), "a,b".into())));
+        assert!(h.contains(&("x-token-id".into(), "j1".into())));
+    }
+}

@@ -1,0 +1,216 @@
+//! The request pipeline: parse → authenticate → authorize → limit → forward, one module per stage.
+//! Each stage either hands the request on or refuses it with a `Problem`; `Gateway::handle` is the
+//! whole pipeline read top to bottom.
+//!
+//! The pipeline decides; the runtime acts: it returns a `ForwardPlan` (URL and headers for the
+//! origin; the body streams through untouched in `edge`) or a finished `Reply`.
+
+pub mod authenticate;
+pub mod authorize;
+pub mod forward;
+pub mod limit;
+pub mod parse;
+
+use std::cell::RefCell;
+
+use crate::config::Config;
+use crate::jwks_cache::JwksCache;
+use crate::platform::Platform;
+use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
+use crate::route::CredentialKind;
+use crate::token_cache::TokenCache;
+
+use parse::ParseOutcome;
+
+/// The request head as the runtime received it. Header names are lower-case.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestHead {
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response the gateway gives itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Where and how to forward.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardPlan {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    /// Headers to add to the origin's response (rate-limit state).
+    pub response_headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Forward(ForwardPlan),
+    Respond(Reply),
+}
+
+/// What the per-request log line says. Never a token, a key or a query string.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestLog {
+    pub route: Option<String>,
+    pub credential: Option<&'static str>,
+    pub subject: Option<String>,
+    pub key_id: Option<String>,
+    pub code: Option<&'static str>,
+}
+
+pub struct Handled {
+    pub outcome: Outcome,
+    pub log: RequestLog,
+}
+
+/// Isolate-lifetime state: the validated configuration and the in-memory caches.
+pub struct Gateway<K> {
+    pub config: Config,
+    pub jwks: RefCell<JwksCache<K>>,
+    pub tokens: RefCell<TokenCache>,
+}
+
+impl<K: Clone> Gateway<K> {
+    pub fn new(config: Config) -> Self {
+        let tokens = TokenCache::new(config.token_cache_entries);
+        Gateway {
+            config,
+            jwks: RefCell::new(JwksCache::default()),
+            tokens: RefCell::new(tokens),
+        }
+    }
+
+    pub async fn handle<P: Platform<Key = K>>(&self, platform: &P, req: &RequestHead) -> Handled {
+        let mut log = RequestLog::default();
+        let outcome = match self.run(platform, req, &mut log).await {
+            Ok(outcome) => outcome,
+            Err(refusal) => {
+                log.code = Some(refusal.problem.code.as_str());
+                Outcome::Respond(self.refusal_reply(refusal))
+            }
+        };
+        Handled { outcome, log }
+    }
+
+    async fn run<P: Platform<Key = K>>(
+        &self,
+        platform: &P,
+        req: &RequestHead,
+        log: &mut RequestLog,
+    ) -> Result<Outcome, Refusal> {
+        let parsed = match parse::parse(&self.config, req) {
+            ParseOutcome::Route(p) => p,
+            ParseOutcome::Redirect(location) => {
+                return Ok(Outcome::Respond(Reply {
+                    status: 308,
+                    headers: vec![("location".into(), location)],
+                    body: String::new(),
+                }))
+            }
+            ParseOutcome::Refuse(problem) => return Err(Refusal::plain(problem)),
+        };
+        log.route = Some(parsed.route.name.clone());
+
+        let identity = authenticate::authenticate(self, platform, &parsed).await?;
+        log.credential = Some(identity.method.as_str());
+        log.subject = Some(identity.subject.clone());
+        log.key_id = identity.key_id.clone();
+
+        authorize::authorize(parsed.route, &identity)?;
+        let limit_headers = limit::limit(parsed.route, &identity)?;
+        Ok(Outcome::Forward(forward::plan(
+            &self.config,
+            req,
+            &parsed,
+            &identity,
+            limit_headers,
+        )))
+    }
+
+    fn refusal_reply(&self, refusal: Refusal) -> Reply {
+        let Refusal {
+            problem,
+            challenges,
+            scope,
+        } = refusal;
+        let mut headers = vec![
+            ("content-type".to_string(), "application/problem+json".to_string()),
+            ("cache-control".to_string(), "no-store".to_string()),
+        ];
+        if problem.code.status() == 401 || problem.code == ErrorCode::InsufficientScope {
+            if let Some(v) = www_authenticate(
+                &self.config.realm,
+                &challenges,
+                problem.code,
+                &problem.detail,
+                scope.as_deref(),
+            ) {
+                headers.push(("www-authenticate".to_string(), v));
+            }
+        }
+        headers.extend(problem.headers.iter().cloned());
+        Reply {
+            status: problem.status(),
+            body: problem.body(),
+            headers,
+        }
+    }
+
+    /// Headers every response carries, the gateway's own and the origin's alike.
+    pub fn transport_headers(&self) -> Vec<(String, String)> {
+        self.config
+            .transport
+            .hsts
+            .iter()
+            .map(|v| ("strict-transport-security".to_string(), v.clone()))
+            .collect()
+    }
+}
+
+/// A refusal plus what its challenge needs: the schemes the route accepts and, for
+/// `insufficient_scope`, the scopes required.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub problem: Problem,
+    pub challenges: Vec<Challenge>,
+    pub scope: Option<String>,
+}
+
+impl Refusal {
+    pub fn plain(problem: Problem) -> Self {
+        Refusal {
+            problem,
+            challenges: Vec::new(),
+            scope: None,
+        }
+    }
+
+    pub fn for_route(problem: Problem, route: &crate::route::Route) -> Self {
+        let mut challenges = Vec::new();
+        if route.accepts(CredentialKind::Jwt) {
+            challenges.push(Challenge::Bearer);
+        }
+        if route.accepts(CredentialKind::ApiKey) {
+            challenges.push(Challenge::ApiKey);
+        }
+        Refusal {
+            problem,
+            challenges,
+            scope: None,
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The one boundary between the gateway's logic and the runtime it runs on.
+//!
+//! Everything the pipeline needs from the outside world — the clock, outbound HTTP, signature
+//! verification, Workers KV, Durable Objects, logging — goes through `Platform`. The worker
+//! (`edge`, wasm32 only) implements it with Workers APIs and WebCrypto; native tests implement it
+//! with in-memory state and the pure-Rust verifier. No Workers type crosses this line.
+//!
+//! Futures here are not `Send`: a Workers isolate is single-threaded.
+#![allow(async_fn_in_trait)]
+
+use crate::jose::jwk::Jwk;
+use crate::jose::Alg;
+
+/// A response to an outbound GET (JWKS, OpenID discovery).
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub cache_control: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    Timeout,
+    TooLarge,
+    Network(String),
+}
+
+/// A Workers KV (or Durable Object) operation failed; the caller fails closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One page of a KV prefix listing.
+#[derive(Debug, Clone, Default)]
+pub struct KvPage {
+    pub keys: Vec<String>,
+    pub cursor: Option<String>,
+}
+
+pub trait Platform {
+    /// A verification key in the runtime's own form (a WebCrypto `CryptoKey` in the worker), imported
+    /// once per JWKS entry and algorithm and kept in the isolate's `JwksCache`.
+    type Key: Clone;
+
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+
+    fn now_secs(&self) -> u64 {
+        self.now_ms() / 1000
+    }
+
+    /// Fills `buf` from the CSPRNG.
+    fn random_bytes(&self, buf: &mut [u8]);
+
+    /// One JSON line to the log. Callers never pass a secret.
+    fn log(&self, line: &str);
+
+    /// GET `url` with a deadline and a cap on the body size.
+    async fn http_get(
+        &self,
+        url: &str,
+        timeout_ms: u32,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, FetchError>;
+
+    /// Waits without blocking the isolate (used by requests waiting on another request's JWKS fetch).
+    async fn sleep(&self, ms: u32);
+
+    /// Imports a public JWK for `alg`. Fails when the runtime refuses the key.
+    async fn import_key(&self, jwk: &Jwk, alg: Alg) -> Result<Self::Key, String>;
+
+    /// Verifies a JWS signature over `signing_input`. `false` for any invalid signature.
+    async fn verify(&self, key: &Self::Key, alg: Alg, signing_input: &[u8], signature: &[u8])
+        -> bool;
+
+    // --- Workers KV (the `PORTCULLIS_KV` namespace)
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// `expiration_ttl` in seconds; Workers KV requires at least 60.
+    async fn kv_put(
+        &self,
+        key: &str,
+        value: &str,
+        expiration_ttl: Option<u64>,
+    ) -> Result<(), StoreError>;
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError>;
+    async fn kv_list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KvPage, StoreError>;
+}

@@ -1,0 +1,466 @@
+//! The browser binding: JS values in, JS values out, nothing decided here.
+//!
+//! Options objects are read with `Reflect` (one import for every field, instead of a generated
+//! getter per field) and results are plain objects, so the JS glue stays a few kilobytes.
+//! Every failure is thrown as a JS `Error` whose `name` is `"PkceError"` and whose `code` is
+//! [`PkceError::code`].
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::authorization::AuthorizationRequest;
+use crate::callback::{parse_callback, ExpectedResponse};
+use crate::error::PkceError;
+use crate::pkce::{CodeVerifier, METHOD_S256};
+use crate::random::random_token;
+use crate::token::{TokenRequest, FORM_CONTENT_TYPE};
+use crate::transaction::{self, LoginOptions, PendingTransaction, STORAGE_KEY};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A PKCE pair (RFC 7636). Only S256 is offered. */
+export interface PkcePair {
+  /** 43 characters of base64url from 32 bytes of CSPRNG output. Secret: send only to the token endpoint. */
+  codeVerifier: string;
+  /** BASE64URL(SHA-256(codeVerifier)). */
+  codeChallenge: string;
+  codeChallengeMethod: "S256";
+}
+
+export interface AuthorizationUrlParams {
+  /** https:// (http:// only for localhost, 127.0.0.0/8, [::1]); an existing query is kept. */
+  authorizationEndpoint: string;
+  clientId: string;
+  redirectUri: string;
+  /** Space-separated scope tokens, e.g. "openid read:echo". */
+  scope: string;
+  /** At least 22 characters; use randomState(). */
+  state: string;
+  /** At least 22 characters; use randomNonce(). */
+  nonce: string;
+  /** The S256 challenge (code_challenge_method=S256 is always sent). */
+  codeChallenge: string;
+  /** RFC 8707 resource indicator(s): the API(s) the access token is for. */
+  resource?: string | string[];
+  /** Further parameters (prompt, login_hint, …). Parameters the helper sets are refused. */
+  extraParams?: Record<string, string>;
+}
+
+export interface ExpectedCallback {
+  /** The state sent in the authorization request. */
+  state: string;
+  /** The issuer identifier; a callback `iss` (RFC 9207) must equal it exactly. */
+  issuer: string;
+  /** Refuse a callback without `iss` (set when discovery says authorization_response_iss_parameter_supported). */
+  requireIss?: boolean;
+}
+
+export interface TokenRequestParams {
+  tokenEndpoint: string;
+  clientId: string;
+  /** The redirect_uri of the authorization request. */
+  redirectUri: string;
+  code: string;
+  codeVerifier: string;
+  resource?: string | string[];
+}
+
+/** A ready-to-send code exchange: `fetch(request.url, request)`. */
+export interface TokenRequest {
+  url: string;
+  method: "POST";
+  headers: { "content-type": "application/x-www-form-urlencoded"; accept: "application/json" };
+  /** Form body with grant_type, code, redirect_uri, client_id, code_verifier and resource(s). */
+  body: string;
+}
+
+export interface BeginAuthorizationOptions {
+  issuer: string;
+  authorizationEndpoint: string;
+  tokenEndpoint: string;
+  clientId: string;
+  redirectUri: string;
+  scope: string;
+  requireIss?: boolean;
+  resource?: string | string[];
+  extraParams?: Record<string, string>;
+}
+
+export interface AuthorizationStart {
+  /** Where to send the browser: `location.assign(start.url)`. */
+  url: string;
+  state: string;
+  nonce: string;
+}
+
+export interface CompletedAuthorization {
+  code: string;
+  codeVerifier: string;
+  /** Compare with the ID token's `nonce` claim if you use the ID token. */
+  nonce: string;
+  tokenRequest: TokenRequest;
+}
+
+export type PkceErrorCode =
+  | "invalid_code_verifier" | "invalid_url" | "invalid_parameter" | "reserved_parameter"
+  | "random_unavailable" | "malformed_callback" | "missing_state" | "state_mismatch"
+  | "issuer_mismatch" | "missing_issuer" | "authorization_error" | "missing_code"
+  | "no_pending_transaction" | "transaction_expired" | "corrupt_transaction" | "storage_unavailable";
+
+/** What every function of this module throws. */
+export interface PkceError extends Error {
+  name: "PkceError";
+  code: PkceErrorCode;
+  /** The option at fault, for invalid_url / invalid_parameter / invalid_code_verifier. */
+  field?: string;
+  /** authorization_error only: the server's `error`, `error_description`, `error_uri`. */
+  error?: string;
+  errorDescription?: string;
+  errorUri?: string;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `sessionStorage`, reached structurally through `globalThis` so that a missing or
+    /// forbidden storage is a clear `storage_unavailable` rather than a crash.
+    type SessionStorage;
+    #[wasm_bindgen(method, catch, js_name = getItem)]
+    fn get_item(this: &SessionStorage, key: &str) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = setItem)]
+    fn set_item(this: &SessionStorage, key: &str, value: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = removeItem)]
+    fn remove_item(this: &SessionStorage, key: &str) -> Result<(), JsValue>;
+}
+
+fn session_storage() -> Result<SessionStorage, PkceError> {
+    match Reflect::get(&js_sys::global(), &JsValue::from_str("sessionStorage")) {
+        Ok(v) if v.is_object() => Ok(v.unchecked_into()),
+        _ => Err(PkceError::StorageUnavailable),
+    }
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn set(target: &JsValue, key: &str, value: &JsValue) {
+    // Setting a data property on a fresh plain object cannot fail.
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+fn set_str(target: &JsValue, key: &str, value: &str) {
+    set(target, key, &JsValue::from_str(value));
+}
+
+fn throw(err: PkceError) -> JsValue {
+    let e = js_sys::Error::new(&err.message());
+    e.set_name("PkceError");
+    set_str(&e, "code", err.code());
+    if let Some(field) = err.field() {
+        set_str(&e, "field", field);
+    }
+    if let PkceError::AuthorizationError { error, description, uri } = &err {
+        set_str(&e, "error", error);
+        if let Some(d) = description {
+            set_str(&e, "errorDescription", d);
+        }
+        if let Some(u) = uri {
+            set_str(&e, "errorUri", u);
+        }
+    }
+    e.into()
+}
+
+// ---- reading JS inputs -------------------------------------------------------------------
+
+fn invalid(field: &'static str, reason: &'static str) -> PkceError {
+    PkceError::InvalidParameter { field, reason }
+}
+
+fn require_object(value: &JsValue, field: &'static str) -> Result<(), PkceError> {
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err(invalid(field, "must be an object"))
+    }
+}
+
+fn field(obj: &JsValue, key: &'static str) -> Option<JsValue> {
+    Reflect::get(obj, &JsValue::from_str(key)).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+fn string_arg(value: &JsValue, name: &'static str) -> Result<String, PkceError> {
+    value.as_string().ok_or(invalid(name, "must be a string"))
+}
+
+fn opt_string(obj: &JsValue, key: &'static str) -> Result<Option<String>, PkceError> {
+    field(obj, key).map(|v| string_arg(&v, key)).transpose()
+}
+
+fn string(obj: &JsValue, key: &'static str) -> Result<String, PkceError> {
+    opt_string(obj, key)?.ok_or(invalid(key, "is required"))
+}
+
+/// Reads several required string fields at once. One array and one early-return site keep the
+/// wasm small (a chain of `?` would emit a different drop sequence for each field).
+fn strings<const N: usize>(obj: &JsValue, keys: [&'static str; N]) -> Result<[String; N], PkceError> {
+    let mut out: [String; N] = core::array::from_fn(|_| String::new());
+    for (slot, key) in out.iter_mut().zip(keys) {
+        *slot = string(obj, key)?;
+    }
+    Ok(out)
+}
+
+fn flag(obj: &JsValue, key: &'static str) -> Result<bool, PkceError> {
+    match field(obj, key) {
+        None => Ok(false),
+        Some(v) => v.as_bool().ok_or(invalid(key, "must be a boolean")),
+    }
+}
+
+fn resources(obj: &JsValue) -> Result<Vec<String>, PkceError> {
+    let err = invalid("resource", "must be a string or an array of strings");
+    let mut out = Vec::new();
+    match field(obj, "resource") {
+        None => {}
+        Some(v) if Array::is_array(&v) => {
+            for r in Array::from(&v).iter() {
+                out.push(r.as_string().ok_or(err.clone())?);
+            }
+        }
+        Some(v) => out.push(v.as_string().ok_or(err)?),
+    }
+    Ok(out)
+}
+
+fn extra_params(obj: &JsValue) -> Result<Vec<(String, String)>, PkceError> {
+    let err = invalid("extraParams", "must be an object whose values are strings");
+    let mut out = Vec::new();
+    if let Some(v) = field(obj, "extraParams") {
+        if !v.is_object() || Array::is_array(&v) {
+            return Err(err);
+        }
+        for entry in Object::entries(v.unchecked_ref()).iter() {
+            let entry = Array::from(&entry);
+            match (entry.get(0).as_string(), entry.get(1).as_string()) {
+                (Some(k), Some(v)) => out.push((k, v)),
+                _ => return Err(err),
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ---- building JS outputs -----------------------------------------------------------------
+
+fn token_request_object(req: &TokenRequest) -> Result<JsValue, PkceError> {
+    let body = req.body()?;
+    let headers: JsValue = Object::new().into();
+    set_str(&headers, "content-type", FORM_CONTENT_TYPE);
+    set_str(&headers, "accept", "application/json");
+    let out: JsValue = Object::new().into();
+    set_str(&out, "url", &req.token_endpoint);
+    set_str(&out, "method", "POST");
+    set(&out, "headers", &headers);
+    set_str(&out, "body", &body);
+    Ok(out)
+}
+
+// ---- the exported API --------------------------------------------------------------------
+
+/// A fresh PKCE pair: a 43-character verifier from 32 bytes of `crypto.getRandomValues`, and its
+/// S256 challenge.
+/// @throws {PkceError} `random_unavailable`
+#[wasm_bindgen(js_name = createPkcePair, unchecked_return_type = "PkcePair")]
+pub fn create_pkce_pair() -> Result<JsValue, JsValue> {
+    let verifier = CodeVerifier::generate().map_err(throw)?;
+    let out: JsValue = Object::new().into();
+    set_str(&out, "codeVerifier", verifier.as_str());
+    set_str(&out, "codeChallenge", &verifier.challenge_s256());
+    set_str(&out, "codeChallengeMethod", METHOD_S256);
+    Ok(out)
+}
+
+/// The S256 challenge of a verifier, after checking it is 43–128 characters of
+/// `A-Z a-z 0-9 - . _ ~` (RFC 7636 §4.1).
+/// @throws {PkceError} `invalid_code_verifier`
+#[wasm_bindgen(js_name = codeChallengeS256)]
+pub fn code_challenge_s256(#[wasm_bindgen(unchecked_param_type = "string")] code_verifier: JsValue) -> Result<String, JsValue> {
+    let v = string_arg(&code_verifier, "codeVerifier").map_err(throw)?;
+    Ok(CodeVerifier::parse(&v).map_err(throw)?.challenge_s256())
+}
+
+/// A fresh `state` value: 43 base64url characters (256 bits) from the CSPRNG.
+/// @throws {PkceError} `random_unavailable`
+#[wasm_bindgen(js_name = randomState)]
+pub fn random_state() -> Result<String, JsValue> {
+    random_token().map_err(throw)
+}
+
+/// A fresh OpenID Connect `nonce`: 43 base64url characters (256 bits) from the CSPRNG.
+/// @throws {PkceError} `random_unavailable`
+#[wasm_bindgen(js_name = randomNonce)]
+pub fn random_nonce() -> Result<String, JsValue> {
+    random_token().map_err(throw)
+}
+
+/// The authorization URL (`response_type=code`, `code_challenge_method=S256`), every value
+/// percent-encoded.
+/// @throws {PkceError} `invalid_url`, `invalid_parameter`, `reserved_parameter`
+#[wasm_bindgen(js_name = buildAuthorizationUrl)]
+pub fn build_authorization_url(
+    #[wasm_bindgen(unchecked_param_type = "AuthorizationUrlParams")] params: JsValue,
+) -> Result<String, JsValue> {
+    let read = || -> Result<String, PkceError> {
+        require_object(&params, "params")?;
+        let [authorization_endpoint, client_id, redirect_uri, scope, state, nonce, code_challenge] = strings(
+            &params,
+            ["authorizationEndpoint", "clientId", "redirectUri", "scope", "state", "nonce", "codeChallenge"],
+        )?;
+        let resources = resources(&params)?;
+        AuthorizationRequest {
+            authorization_endpoint,
+            client_id,
+            redirect_uri,
+            scope,
+            state,
+            nonce,
+            code_challenge,
+            resources,
+            extra: extra_params(&params)?,
+        }
+        .to_url()
+    };
+    read().map_err(throw)
+}
+
+/// Checks an authorization response URL (or `location.search`) against the expected `state`
+/// and issuer, and returns the authorization code.
+/// @throws {PkceError} `state_mismatch`, `issuer_mismatch`, `authorization_error`, …
+#[wasm_bindgen(js_name = parseCallback)]
+pub fn parse_callback_js(
+    #[wasm_bindgen(unchecked_param_type = "string")] callback_url: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "ExpectedCallback")] expected: JsValue,
+) -> Result<String, JsValue> {
+    let read = || -> Result<String, PkceError> {
+        let url = string_arg(&callback_url, "callbackUrl")?;
+        require_object(&expected, "expected")?;
+        let [state, issuer] = strings(&expected, ["state", "issuer"])?;
+        let require_iss = flag(&expected, "requireIss")?;
+        parse_callback(&url, &ExpectedResponse { state: &state, issuer: &issuer, require_iss })
+    };
+    read().map_err(throw)
+}
+
+/// The code-exchange request; send it with `fetch(request.url, request)`.
+/// @throws {PkceError} `invalid_url`, `invalid_parameter`, `invalid_code_verifier`
+#[wasm_bindgen(js_name = buildTokenRequest, unchecked_return_type = "TokenRequest")]
+pub fn build_token_request(
+    #[wasm_bindgen(unchecked_param_type = "TokenRequestParams")] params: JsValue,
+) -> Result<JsValue, JsValue> {
+    let read = || -> Result<JsValue, PkceError> {
+        require_object(&params, "params")?;
+        let [token_endpoint, client_id, redirect_uri, code, code_verifier] =
+            strings(&params, ["tokenEndpoint", "clientId", "redirectUri", "code", "codeVerifier"])?;
+        let code_verifier = CodeVerifier::parse(&code_verifier)?;
+        let req = TokenRequest {
+            token_endpoint,
+            client_id,
+            redirect_uri,
+            code,
+            code_verifier,
+            resources: resources(&params)?,
+        };
+        token_request_object(&req)
+    };
+    read().map_err(throw)
+}
+
+/// Starts a login: makes a PKCE pair, `state` and `nonce`, stores the pending transaction in
+/// `sessionStorage` (replacing any older one in this tab) and returns the authorization URL.
+/// @throws {PkceError} `invalid_url`, `invalid_parameter`, `reserved_parameter`, `storage_unavailable`
+#[wasm_bindgen(js_name = beginAuthorization, unchecked_return_type = "AuthorizationStart")]
+pub fn begin_authorization(
+    #[wasm_bindgen(unchecked_param_type = "BeginAuthorizationOptions")] options: JsValue,
+) -> Result<JsValue, JsValue> {
+    let run = || -> Result<JsValue, PkceError> {
+        require_object(&options, "options")?;
+        let [issuer, authorization_endpoint, token_endpoint, client_id, redirect_uri, scope] = strings(
+            &options,
+            ["issuer", "authorizationEndpoint", "tokenEndpoint", "clientId", "redirectUri", "scope"],
+        )?;
+        let require_iss = flag(&options, "requireIss")?;
+        let resources = resources(&options)?;
+        let login = LoginOptions {
+            issuer,
+            authorization_endpoint,
+            token_endpoint,
+            client_id,
+            redirect_uri,
+            scope,
+            require_iss,
+            resources,
+            extra: extra_params(&options)?,
+        };
+        let storage = session_storage()?;
+        let (url, tx) = transaction::begin(login, CodeVerifier::generate()?, random_token()?, random_token()?, now_ms())?;
+        storage.set_item(STORAGE_KEY, &tx.serialize()).map_err(|_| PkceError::StorageUnavailable)?;
+        let out: JsValue = Object::new().into();
+        set_str(&out, "url", &url);
+        set_str(&out, "state", &tx.state);
+        set_str(&out, "nonce", &tx.nonce);
+        Ok(out)
+    };
+    run().map_err(throw)
+}
+
+/// Finishes a login on the redirect page: removes the pending transaction from
+/// `sessionStorage` (whatever the outcome, so it is used at most once), checks the callback
+/// and returns the code with a ready token request.
+/// @throws {PkceError} `no_pending_transaction`, `transaction_expired`, `state_mismatch`,
+/// `issuer_mismatch`, `missing_issuer`, `authorization_error`, `missing_code`, …
+#[wasm_bindgen(js_name = completeAuthorization, unchecked_return_type = "CompletedAuthorization")]
+pub fn complete_authorization(
+    #[wasm_bindgen(unchecked_param_type = "string")] callback_url: JsValue,
+) -> Result<JsValue, JsValue> {
+    let run = || -> Result<JsValue, PkceError> {
+        let storage = session_storage()?;
+        let stored = storage.get_item(STORAGE_KEY).map_err(|_| PkceError::StorageUnavailable)?;
+        storage.remove_item(STORAGE_KEY).map_err(|_| PkceError::StorageUnavailable)?;
+        let tx = PendingTransaction::deserialize(&stored.ok_or(PkceError::NoPendingTransaction)?)?;
+        let url = string_arg(&callback_url, "callbackUrl")?;
+        let done = transaction::complete(tx, &url, now_ms())?;
+        let out: JsValue = Object::new().into();
+        set_str(&out, "code", &done.code);
+        set_str(&out, "codeVerifier", done.code_verifier.as_str());
+        set_str(&out, "nonce", &done.nonce);
+        set(&out, "tokenRequest", &token_request_object(&done.token_request)?);
+        Ok(out)
+    };
+    run().map_err(throw)
+}
+
+/// Whether this tab has a login in flight (a stored transaction).
+/// @throws {PkceError} `storage_unavailable`
+#[wasm_bindgen(js_name = hasPendingAuthorization)]
+pub fn has_pending_authorization() -> Result<bool, JsValue> {
+    let storage = session_storage().map_err(throw)?;
+    let stored = storage.get_item(STORAGE_KEY).map_err(|_| throw(PkceError::StorageUnavailable))?;
+    Ok(stored.is_some())
+}
+
+/// Abandons the login in flight, if any (e.g. a "cancel" button).
+/// @throws {PkceError} `storage_unavailable`
+#[wasm_bindgen(js_name = clearPendingAuthorization)]
+pub fn clear_pending_authorization() -> Result<(), JsValue> {
+    let storage = session_storage().map_err(throw)?;
+    storage.remove_item(STORAGE_KEY).map_err(|_| throw(PkceError::StorageUnavailable))
+}
+
+/// Narrows a caught value to a {@link PkceError}.
+#[wasm_bindgen(js_name = isPkceError, unchecked_return_type = "error is PkceError")]
+pub fn is_pkce_error(#[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> bool {
+    error.dyn_ref::<js_sys::Error>().is_some_and(|e| e.name() == "PkceError")
+}
