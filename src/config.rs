@@ -318,7 +318,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         let path = format!("routes[{i}]");
         if let Some(r) = section::<RawRoute>(v, &path, &mut errors) {
             if let Some(route) = build_route(r, i, &path, &mut errors) {
-                if route.accepts(crate::route::CredentialKind::Jwt) && issuers.is_empty() {
+                if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
                     errors.push(err(&format!("{path}.auth"), "accepts jwt but no issuers are configured"));
                 }
                 routes.push(route);
@@ -713,7 +713,7 @@ mod tests {
         assert_eq!(e, vec!["bogus"]);
         v.as_object_mut().unwrap().remove("bogus");
         let e = paths(parse_config(&v).unwrap_err());
-        assert_eq!(e, vec!["issuers[0].audiences", "routes[0]"]);
+        assert_eq!(e, vec!["issuers[0].audiences", "routes[0].extra"]);
     }
 
     #[test]

@@ -190,8 +190,9 @@ fn wycheproof_acceptable_missing_null_is_refused() {
 
 #[test]
 fn wycheproof_rsa_small_exponent_keys_are_usable() {
-    // Groups 2 and 3 use e = 3. workerd imports e = 3 and e = 65537 only; Portcullis accepts both;
-    // `valid` cases (tcId 258, 259) verify in `wycheproof_rsa_pkcs1_sha256_as_rs256`.
+    // Groups 2 and 3 use e = 3. workerd imports e = 3 and e = 65537 only, and Portcullis accepts
+    // exactly those; the groups' `valid` cases (tcId 258, 259) verify in
+    // `wycheproof_rsa_pkcs1_sha256_as_rs256`.
     let doc = load("wycheproof/rsa_signature_2048_sha256_test.json");
     for group in &doc["testGroups"].as_array().unwrap()[1..] {
         assert_eq!(group["keyJwk"]["e"], "Aw");

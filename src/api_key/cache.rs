@@ -15,7 +15,9 @@ use std::collections::{HashMap, VecDeque};
 
 use super::record::ApiKeyRecord;
 
-/// What one KV lookup said about a hash.
+/// What one KV lookup said about a hash. Returned by value once per lookup, so boxing the record
+/// would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CachedLookup {
     Found(ApiKeyRecord),

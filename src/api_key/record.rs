@@ -286,7 +286,8 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         assert_eq!(sample_record().validate(), Ok(()));
-        let cases: Vec<(&str, Box<dyn Fn(&mut ApiKeyRecord)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut ApiKeyRecord)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("key_id", Box::new(|r| r.key_id = "nope".into())),
             ("client_id", Box::new(|r| r.client_id = String::new())),
             ("client_id", Box::new(|r| r.client_id = "a b".into())),

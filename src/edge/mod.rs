@@ -38,10 +38,10 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
     if let Some(s) = STATE.with(|s| s.borrow().clone()) {
         return s;
     }
-    let state = match env.object_var::<serde_json::Value>(CONFIG_VAR) {
-        Err(_) => IsolateState::Misconfigured(vec![ConfigError {
+    let state = match config_document(env) {
+        Err(message) => IsolateState::Misconfigured(vec![ConfigError {
             path: CONFIG_VAR.to_string(),
-            message: "is not set".to_string(),
+            message,
         }]),
         Ok(doc) => match parse_config(&doc) {
             Ok(config) => IsolateState::Ready(Gateway::new(config)),
@@ -61,6 +61,20 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
     let state = Rc::new(state);
     STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     state
+}
+
+/// `PORTCULLIS_CONFIG` as given: a JSON string (a plain var), or an object (a TOML table in
+/// wrangler.toml, which wrangler hands over as JSON).
+fn config_document(env: &Env) -> Result<serde_json::Value, String> {
+    let raw = js_sys::Reflect::get(env, &JsValue::from_str(CONFIG_VAR)).map_err(js_err)?;
+    if raw.is_undefined() || raw.is_null() {
+        return Err("is not set".to_string());
+    }
+    if let Some(s) = raw.as_string() {
+        return Ok(serde_json::Value::String(s));
+    }
+    let json = js_sys::JSON::stringify(&raw).map_err(js_err)?;
+    serde_json::from_str(&String::from(json)).map_err(|e| format!("is not a JSON document: {e}"))
 }
 
 #[event(fetch)]

@@ -148,7 +148,8 @@ fn verify_ed25519(
     let sig = Signature::from_bytes(bytes);
     // `verify` (not `verify_strict`) is BoringSSL's ED25519_verify: cofactorless, S must be below
     // the group order, R compared as encoded; small-order keys and R are not refused. The
-    // Wycheproof suite passes either way; matching WebCrypto decides.
+    // Wycheproof suite passes either way; workerd accepts a small-order key that `verify_strict`
+    // refuses (tests/jose_vectors.rs pins that case), so matching WebCrypto decides.
     key.verify(signing_input, &sig)
         .map_err(|_| NativeVerifyError::BadSignature)
 }

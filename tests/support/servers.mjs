@@ -35,7 +35,7 @@ export async function startEchoOrigin({ port = 0 } = {}) {
       const body = Buffer.concat(chunks).toString("utf8");
       const seen = { method: req.method, url: req.url, headers: req.headers, body };
       requests.push(seen);
-      if (req.url.startsWith("/redirect")) {
+      if (req.url.includes("/redirect")) {
         res.writeHead(302, { location: "https://elsewhere.example/" });
         res.end();
         return;

@@ -1,5 +1,7 @@
 //! The authorization request (RFC 6749 §4.1.1 + RFC 7636 §4.3 + OIDC Core §3.1.2.1 + RFC 8707).
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use crate::encoding::push_pair;
 use crate::error::PkceError;
 use crate::pkce::{check_challenge, METHOD_S256};

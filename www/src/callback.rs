@@ -5,6 +5,7 @@
 //! An error response with a wrong `state` is therefore reported as `state_mismatch`: an attacker
 //! cannot make the application display an error of their choosing.
 
+use alloc::string::String;
 use crate::encoding::{constant_time_eq, is_vschar, parse_form};
 use crate::error::PkceError;
 

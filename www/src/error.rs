@@ -4,6 +4,7 @@
 //! `error.code`) and a human message. Messages name the offending input but never echo a secret
 //! value (code verifier, authorization code, state) back.
 
+use alloc::string::String;
 /// Everything the helper refuses, with enough detail to tell the caller what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PkceError {
@@ -125,4 +126,4 @@ impl core::fmt::Display for PkceError {
     }
 }
 
-impl std::error::Error for PkceError {}
+impl core::error::Error for PkceError {}

@@ -5,6 +5,14 @@
 //! Every rule lives in plain Rust modules, tested natively with `cargo test -p portcullis-pkce`.
 //! The browser binding (`wasm` module, wasm32 only) only converts JS values, reaches
 //! `sessionStorage` and `Date.now()`, and turns [`PkceError`] into a JS `Error`.
+//!
+//! The wasm build is `no_std` + `alloc`: std's panic and formatting machinery alone would be
+//! about half the module. The logic is written panic-free (no indexing or slicing that can
+//! fail, no `unwrap` on input), so the wasm panic handler is an unreachable trap.
+
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
 
 pub mod authorization;
 pub mod callback;
@@ -19,10 +27,16 @@ pub mod validate;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
-// The browser build is single-threaded; talc replaces std's dlmalloc to keep the module small.
+// The browser build is single-threaded; talc is a small allocator made for it.
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+#[cfg(target_arch = "wasm32")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 pub use authorization::AuthorizationRequest;
 pub use callback::{parse_callback, ExpectedResponse};

@@ -3,6 +3,8 @@
 //! `plain` is deliberately absent: RFC 9700 §2.1.1 says clients MUST use S256 when they can, and
 //! every browser can. The verifier never leaves the browser except in the token request.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
 use sha2::{Digest, Sha256};
 
 use crate::encoding::{base64url, is_base64url, is_unreserved};

@@ -1,6 +1,7 @@
 //! Unguessable values from the platform CSPRNG (`crypto.getRandomValues` in a browser, the OS
 //! natively), via `getrandom`.
 
+use alloc::string::String;
 use crate::encoding::base64url;
 use crate::error::PkceError;
 
@@ -8,7 +9,7 @@ use crate::error::PkceError;
 pub const TOKEN_ENTROPY_BYTES: usize = 32;
 
 pub fn fill_random(buf: &mut [u8]) -> Result<(), PkceError> {
-    getrandom::getrandom(buf).map_err(|_| PkceError::RandomUnavailable)
+    getrandom::fill(buf).map_err(|_| PkceError::RandomUnavailable)
 }
 
 /// A fresh base64url value for `state` (RFC 6749 §10.12) or `nonce` (OIDC Core §3.1.2.1).

@@ -1,6 +1,8 @@
 //! The code exchange (RFC 6749 §4.1.3 + RFC 7636 §4.5 + RFC 8707 §2.2) for a public client:
 //! `client_id` in the body, no client secret (a browser cannot keep one).
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use crate::encoding::push_pair;
 use crate::error::PkceError;
 use crate::pkce::CodeVerifier;

@@ -6,6 +6,8 @@
 //! library in the wasm. `sessionStorage` is per tab and per origin, which is exactly the scope
 //! of one login; a new login in the same tab replaces any older pending one.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use crate::authorization::AuthorizationRequest;
 use crate::callback::{parse_callback, ExpectedResponse};
 use crate::encoding::{parse_form, push_decimal, push_pair};

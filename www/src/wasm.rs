@@ -5,6 +5,8 @@
 //! Every failure is thrown as a JS `Error` whose `name` is `"PkceError"` and whose `code` is
 //! [`PkceError::code`].
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -134,8 +136,16 @@ extern "C" {
     fn remove_item(this: &SessionStorage, key: &str) -> Result<(), JsValue>;
 }
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
+    static GLOBAL_THIS: JsValue;
+}
+
 fn session_storage() -> Result<SessionStorage, PkceError> {
-    match Reflect::get(&js_sys::global(), &JsValue::from_str("sessionStorage")) {
+    // Reflect.get, not a direct binding: reading `sessionStorage` throws a SecurityError where
+    // storage is disabled, and that must become `storage_unavailable`, not an uncaught exception.
+    match GLOBAL_THIS.with(|global| Reflect::get(global, &JsValue::from_str("sessionStorage"))) {
         Ok(v) if v.is_object() => Ok(v.unchecked_into()),
         _ => Err(PkceError::StorageUnavailable),
     }
@@ -221,32 +231,31 @@ fn flag(obj: &JsValue, key: &'static str) -> Result<bool, PkceError> {
 }
 
 fn resources(obj: &JsValue) -> Result<Vec<String>, PkceError> {
-    let err = invalid("resource", "must be a string or an array of strings");
     let mut out = Vec::new();
-    match field(obj, "resource") {
-        None => {}
-        Some(v) if Array::is_array(&v) => {
-            for r in Array::from(&v).iter() {
-                out.push(r.as_string().ok_or(err.clone())?);
+    if let Some(v) = field(obj, "resource") {
+        let list = if Array::is_array(&v) { Array::from(&v) } else { Array::of1(&v) };
+        for r in list.iter() {
+            match r.as_string() {
+                Some(r) => out.push(r),
+                None => return Err(invalid("resource", "must be a string or an array of strings")),
             }
         }
-        Some(v) => out.push(v.as_string().ok_or(err)?),
     }
     Ok(out)
 }
 
 fn extra_params(obj: &JsValue) -> Result<Vec<(String, String)>, PkceError> {
-    let err = invalid("extraParams", "must be an object whose values are strings");
+    let err = || invalid("extraParams", "must be an object whose values are strings");
     let mut out = Vec::new();
     if let Some(v) = field(obj, "extraParams") {
         if !v.is_object() || Array::is_array(&v) {
-            return Err(err);
+            return Err(err());
         }
         for entry in Object::entries(v.unchecked_ref()).iter() {
             let entry = Array::from(&entry);
             match (entry.get(0).as_string(), entry.get(1).as_string()) {
                 (Some(k), Some(v)) => out.push((k, v)),
-                _ => return Err(err),
+                _ => return Err(err()),
             }
         }
     }
