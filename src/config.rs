@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::admin::AdminConfig;
+use crate::api_key::ApiKeyConfig;
 use crate::jose::claims::{ScopeSource, TypPolicy};
 use crate::jose::Alg;
 use crate::route::{PathPattern, Route};
@@ -50,7 +52,10 @@ pub struct Config {
     pub issuers: Vec<IssuerConfig>,
     pub jwks: JwksSettings,
     pub token_cache_entries: usize,
+    /// The admin route (when `admin.enabled`) comes first, then the configured routes in order.
     pub routes: Vec<Route>,
+    pub api_keys: ApiKeyConfig,
+    pub admin: AdminConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -116,6 +121,10 @@ struct RawConfig {
     jwks: Option<Value>,
     #[serde(default)]
     token_cache: Option<Value>,
+    #[serde(default)]
+    api_keys: Option<Value>,
+    #[serde(default)]
+    admin: Option<Value>,
     routes: Vec<Value>,
 }
 
@@ -310,7 +319,30 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
             .unwrap_or(0),
     };
 
+    let api_keys = match raw.api_keys.as_ref() {
+        None => ApiKeyConfig::default(),
+        Some(v) => section::<ApiKeyConfig>(v, "api_keys", &mut errors).unwrap_or_default(),
+    };
+    for (path, message) in api_keys.validate() {
+        errors.push(err(&path, message));
+    }
+    let admin = match raw.admin.as_ref() {
+        None => AdminConfig::default(),
+        Some(v) => section::<AdminConfig>(v, "admin", &mut errors).unwrap_or_default(),
+    };
+    for (path, message) in admin.validate() {
+        errors.push(err(&path, message));
+    }
+
     let mut routes = Vec::new();
+    if admin.enabled {
+        if let Some(route) = admin_route(&admin) {
+            if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
+                errors.push(err("admin.credentials", "accepts jwt but no issuers are configured"));
+            }
+            routes.push(route);
+        }
+    }
     if raw.routes.is_empty() {
         errors.push(err("routes", "at least one route is required"));
     }
@@ -340,6 +372,27 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         jwks,
         token_cache_entries,
         routes,
+        api_keys,
+        admin,
+    })
+}
+
+/// The admin API as a route: it runs the same pipeline (authenticate, then the admin scope) and is
+/// matched before every configured route, so no route can shadow or expose it.
+fn admin_route(admin: &AdminConfig) -> Option<Route> {
+    let pattern = PathPattern::parse(&format!("{}/*", admin.path_prefix)).ok()?;
+    let auth = admin
+        .credentials
+        .iter()
+        .filter_map(|c| crate::route::CredentialKind::parse(c))
+        .collect();
+    Some(Route {
+        name: "admin".to_string(),
+        methods: vec!["*".to_string()],
+        pattern,
+        auth,
+        scopes: vec![admin.scope.clone()],
+        admin: true,
     })
 }
 
@@ -628,6 +681,7 @@ fn build_route(
         pattern: pattern?,
         auth,
         scopes: r.scopes,
+        admin: false,
     })
 }
 
@@ -751,6 +805,23 @@ mod tests {
         v["routes"][0]["scopes"] = json!(["x"]);
         let e = paths(parse_config(&v).unwrap_err());
         assert_eq!(e, vec!["routes[0].auth", "routes[0].scopes"]);
+    }
+
+    #[test]
+    fn admin_route_comes_first_and_sections_are_validated() {
+        let mut v = minimal();
+        v["admin"] = json!({"enabled": true});
+        v["api_keys"] = json!({"prefix": "pc_live"});
+        let c = parse_config(&v).unwrap();
+        assert_eq!(c.routes[0].name, "admin");
+        assert!(c.routes[0].admin);
+        assert_eq!(c.routes[0].scopes, vec!["portcullis:admin"]);
+        assert!(c.routes[0].matches("POST", "/admin/keys"));
+        assert_eq!(c.api_keys.prefix, "pc_live");
+        v["admin"] = json!({"enabled": true, "path_prefix": "admin/"});
+        v["api_keys"] = json!({"positive_cache_ttl_secs": 301, "typo": 1});
+        let e = paths(parse_config(&v).unwrap_err());
+        assert_eq!(e, vec!["api_keys.typo", "admin.path_prefix"]);
     }
 
     #[test]

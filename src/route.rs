@@ -28,6 +28,8 @@ pub struct Route {
     pub auth: Vec<CredentialKind>,
     /// All of these are required.
     pub scopes: Vec<String>,
+    /// The admin API: answered by the gateway itself, never forwarded.
+    pub admin: bool,
 }
 
 impl Route {
@@ -174,6 +176,7 @@ mod tests {
             pattern: PathPattern::parse("/x").unwrap(),
             auth: vec![CredentialKind::Jwt],
             scopes: vec![],
+            admin: false,
         };
         assert!(r.matches("GET", "/x"));
         assert!(r.matches("HEAD", "/x"));

@@ -34,6 +34,23 @@ fn headers_from(pairs: &[(String, String)]) -> Result<web_sys::Headers, String> 
     Ok(h)
 }
 
+/// Reads a request body, but never more than `cap` bytes into memory: a larger body comes back
+/// truncated to `cap`, which the caller refuses as too large.
+pub async fn read_body_capped(req: &mut Request, cap: usize) -> Result<Vec<u8>, String> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|len| len >= cap) {
+        return Ok(vec![0; cap]);
+    }
+    let mut bytes = req.bytes().await.map_err(|e| e.to_string())?;
+    bytes.truncate(cap);
+    Ok(bytes)
+}
+
 /// Statuses and header values come from the pipeline (valid, ASCII), so construction fails only on a
 /// runtime fault; the caller turns that into a plain 502 rather than a thrown 500.
 fn fixed_response(status: u16, headers: &[(String, String)], body: &str) -> Result<Response, String> {

@@ -110,9 +110,15 @@ async fn serve(req: Request, env: Env) -> Result<Response, String> {
 
     let head = http::request_head(&req);
     let Handled { outcome, mut log } = gateway.handle(&platform, &head).await;
+    let mut req = req;
     let transport = gateway.transport_headers();
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
+        Outcome::Admin(call) => {
+            let body = http::read_body_capped(&mut req, crate::admin::MAX_BODY_BYTES + 1).await?;
+            let reply = gateway.admin(&platform, &call, &head.method, &body).await;
+            http::reply_response(&reply, &transport)?
+        }
         Outcome::Forward(plan) => match http::forward(req.inner(), &plan, &transport).await {
             Ok(r) => r,
             Err(reason) => {

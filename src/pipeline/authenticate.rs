@@ -1,10 +1,11 @@
 //! Stage 2: who is calling. Exactly one credential of a kind the route accepts is verified and
 //! becomes an `Identity`; anything else is a refusal with its own code.
 
+use crate::api_key::ApiKeyError;
 use crate::identity::{AuthMethod, Identity};
 use crate::jose::claims::{self, ClaimsPolicy};
 use crate::jose::jws::parse_compact;
-use crate::jwks_cache::{JwksCache, KeyLookupError};
+use crate::jwks_cache::{json_str, JwksCache, KeyLookupError};
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 use crate::route::{CredentialKind, Route};
@@ -31,10 +32,17 @@ pub async fn authenticate<K: Clone, P: Platform<Key = K>>(
         Presented::Bearer(token) if route.accepts(CredentialKind::Jwt) => {
             authenticate_jwt(gw, platform, token).await.map_err(|p| Refusal::for_route(p, route))
         }
-        Presented::ApiKey(_key) if route.accepts(CredentialKind::ApiKey) => Err(refuse(
-            ErrorCode::ApiKeyInvalid,
-            "API keys are not enabled on this gateway".into(),
-        )),
+        Presented::ApiKey(key) if route.accepts(CredentialKind::ApiKey) => {
+            gw.api_key_store(platform).authenticate(key).await.map_err(|e| {
+                if let ApiKeyError::StoreUnavailable(_) = e {
+                    platform.log(&format!(
+                        "{{\"event\":\"credential_store_unavailable\",\"reason\":{}}}",
+                        json_str(&e.log_detail())
+                    ));
+                }
+                refuse(e.code(), e.detail())
+            })
+        }
         Presented::OtherScheme if route.accepts(CredentialKind::Jwt) => Err(refuse(
             ErrorCode::AuthorizationSchemeUnsupported,
             "the Authorization header must use the Bearer scheme".into(),

@@ -41,6 +41,7 @@ mod tests {
             pattern: PathPattern::parse("/*").unwrap(),
             auth: vec![CredentialKind::Jwt],
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            admin: false,
         }
     }
 

@@ -13,7 +13,11 @@ pub mod parse;
 
 use std::cell::RefCell;
 
+use crate::admin::{AdminRequest, AdminResponse};
+use crate::api_key::cache::ApiKeyCache;
+use crate::api_key::store::ApiKeyStore;
 use crate::config::Config;
+use crate::identity::Identity;
 use crate::jwks_cache::JwksCache;
 use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
@@ -60,6 +64,17 @@ pub struct ForwardPlan {
 pub enum Outcome {
     Forward(ForwardPlan),
     Respond(Reply),
+    /// An authenticated, authorized admin API call: the runtime reads the body and calls
+    /// `Gateway::admin`.
+    Admin(AdminCall),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminCall {
+    pub actor: Identity,
+    /// The path below the admin prefix (`/keys/key_…/rotate`).
+    pub path: String,
+    pub query: Option<String>,
 }
 
 /// What the per-request log line says. Never a token, a key or a query string.
@@ -82,15 +97,51 @@ pub struct Gateway<K> {
     pub config: Config,
     pub jwks: RefCell<JwksCache<K>>,
     pub tokens: RefCell<TokenCache>,
+    pub api_keys: RefCell<ApiKeyCache>,
 }
 
 impl<K: Clone> Gateway<K> {
     pub fn new(config: Config) -> Self {
         let tokens = TokenCache::new(config.token_cache_entries);
+        let api_keys = ApiKeyCache::new(config.api_keys.cache_max_entries);
         Gateway {
             config,
             jwks: RefCell::new(JwksCache::default()),
             tokens: RefCell::new(tokens),
+            api_keys: RefCell::new(api_keys),
+        }
+    }
+
+    pub fn api_key_store<'a, P: Platform>(&'a self, platform: &'a P) -> ApiKeyStore<'a, P> {
+        ApiKeyStore::new(platform, &self.api_keys, &self.config.api_keys)
+    }
+
+    /// Runs an admin call the pipeline has already authenticated and authorized.
+    pub async fn admin<P: Platform<Key = K>>(
+        &self,
+        platform: &P,
+        call: &AdminCall,
+        method: &str,
+        body: &[u8],
+    ) -> Reply {
+        let req = AdminRequest {
+            method,
+            path: &call.path,
+            query: call.query.as_deref(),
+            body,
+        };
+        let AdminResponse {
+            status,
+            body,
+            content_type,
+            headers,
+        } = crate::admin::handle(&self.api_key_store(platform), &req, &call.actor).await;
+        let mut all = vec![("content-type".to_string(), content_type.to_string())];
+        all.extend(headers.into_iter().map(|(n, v)| (n.to_string(), v)));
+        Reply {
+            status,
+            headers: all,
+            body,
         }
     }
 
@@ -131,6 +182,19 @@ impl<K: Clone> Gateway<K> {
         log.key_id = identity.key_id.clone();
 
         authorize::authorize(parsed.route, &identity)?;
+        if parsed.route.admin {
+            let path = self
+                .config
+                .admin
+                .strip(&parsed.path)
+                .unwrap_or_default()
+                .to_string();
+            return Ok(Outcome::Admin(AdminCall {
+                actor: identity,
+                path,
+                query: parsed.query.clone(),
+            }));
+        }
         let limit_headers = limit::limit(parsed.route, &identity)?;
         Ok(Outcome::Forward(forward::plan(
             &self.config,

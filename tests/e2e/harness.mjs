@@ -61,20 +61,10 @@ export async function startGateway(config, { extraBindings = {}, kvPersist = fal
     kvPersist,
     bindings: { PORTCULLIS_CONFIG: config, ...extraBindings },
     cf: false,
-    handleRuntimeStdio(stdout, stderr) {
-      const collect = (stream) => {
-        let buf = "";
-        stream.on("data", (chunk) => {
-          buf += chunk.toString();
-          let i;
-          while ((i = buf.indexOf("\n")) >= 0) {
-            logs.push(buf.slice(0, i));
-            buf = buf.slice(i + 1);
-          }
-        });
-      };
-      collect(stdout);
-      collect(stderr);
+    // workerd's structured log stream: one record per console call, delivered promptly (plain
+    // stdout from workerd is block-buffered through a pipe and can lag behind the test).
+    handleStructuredLogs({ message }) {
+      logs.push(message);
     },
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
@@ -86,6 +76,14 @@ export async function startGateway(config, { extraBindings = {}, kvPersist = fal
     fetch(p, init = {}) {
       const target = /^https?:/.test(p) ? p : `http://gateway.test${p}`;
       return mf.dispatchFetch(target, { redirect: "manual", ...init });
+    },
+    /** Waits until workerd's log stream has been quiet for `quietMs`. */
+    async settleLogs(quietMs = 100) {
+      let n = -1;
+      while (n !== logs.length) {
+        n = logs.length;
+        await new Promise((r) => setTimeout(r, quietMs));
+      }
     },
     dispose: () => mf.dispose(),
   };

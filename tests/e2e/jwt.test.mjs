@@ -286,7 +286,7 @@ describe("JWT gateway in workerd", () => {
   test("the request log line carries no token or query", async () => {
     const token = await issuer.mint({ claims: { sub: "log-user" } });
     await gw.fetch("/api/items?secret-ish=1", bearer(token));
-    await new Promise((r) => setTimeout(r, 50));
+    await gw.settleLogs();
     const line = gw.logs.filter((l) => l.includes('"event":"request"') && l.includes("log-user")).at(-1);
     assert.ok(line, "a request line was logged");
     const entry = JSON.parse(line);
@@ -367,7 +367,7 @@ describe("configuration", () => {
         await expectProblem(await gw.fetch(p), 503, "gateway_misconfigured");
       }
       assert.equal(origin.requests.length, 0, "nothing is forwarded under a broken config");
-      await new Promise((r) => setTimeout(r, 50));
+      await gw.settleLogs();
       const line = gw.logs.find((l) => l.includes("config_invalid"));
       assert.ok(line, "the config errors are logged");
       const entry = JSON.parse(line.slice(line.indexOf("{")));

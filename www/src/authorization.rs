@@ -1,7 +1,6 @@
 //! The authorization request (RFC 6749 §4.1.1 + RFC 7636 §4.3 + OIDC Core §3.1.2.1 + RFC 8707).
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use crate::encoding::push_pair;
 use crate::error::PkceError;
 use crate::pkce::{check_challenge, METHOD_S256};
@@ -25,35 +24,35 @@ pub const RESERVED_PARAMETERS: &[&str] = &[
     "request_uri",
 ];
 
-/// Everything that goes into the authorization URL.
-#[derive(Clone, Debug, Default)]
-pub struct AuthorizationRequest {
-    pub authorization_endpoint: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub state: String,
-    pub nonce: String,
-    pub code_challenge: String,
+/// Everything that goes into the authorization URL. Borrowed: building a URL moves no data.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthorizationRequest<'a> {
+    pub authorization_endpoint: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub code_challenge: &'a str,
     /// RFC 8707 resource indicators (the API audiences the access token is for).
-    pub resources: Vec<String>,
+    pub resources: &'a [String],
     /// Further parameters (`prompt`, `login_hint`, `ui_locales`, …), in order.
-    pub extra: Vec<(String, String)>,
+    pub extra: &'a [(String, String)],
 }
 
-impl AuthorizationRequest {
+impl AuthorizationRequest<'_> {
     pub fn validate(&self) -> Result<(), PkceError> {
-        check_url("authorizationEndpoint", &self.authorization_endpoint, UrlRole::Endpoint)?;
-        check_vschar("clientId", &self.client_id)?;
-        check_url("redirectUri", &self.redirect_uri, UrlRole::RedirectUri)?;
-        check_scope(&self.scope)?;
-        check_unguessable("state", &self.state)?;
-        check_unguessable("nonce", &self.nonce)?;
-        check_challenge(&self.code_challenge)?;
-        for r in &self.resources {
+        check_url("authorizationEndpoint", self.authorization_endpoint, UrlRole::Endpoint)?;
+        check_vschar("clientId", self.client_id)?;
+        check_url("redirectUri", self.redirect_uri, UrlRole::RedirectUri)?;
+        check_scope(self.scope)?;
+        check_unguessable("state", self.state)?;
+        check_unguessable("nonce", self.nonce)?;
+        check_challenge(self.code_challenge)?;
+        for r in self.resources {
             check_resource(r)?;
         }
-        for (name, _) in &self.extra {
+        for (name, _) in self.extra {
             if name.is_empty() {
                 return Err(PkceError::InvalidParameter { field: "extraParams", reason: "has an empty parameter name" });
             }
@@ -68,22 +67,27 @@ impl AuthorizationRequest {
     pub fn to_url(&self) -> Result<String, PkceError> {
         self.validate()?;
         let mut url = String::with_capacity(512);
-        url.push_str(&self.authorization_endpoint);
+        url.push_str(self.authorization_endpoint);
         if !url.contains('?') {
             url.push('?');
         }
-        push_pair(&mut url, "response_type", "code");
-        push_pair(&mut url, "client_id", &self.client_id);
-        push_pair(&mut url, "redirect_uri", &self.redirect_uri);
-        push_pair(&mut url, "scope", &self.scope);
-        push_pair(&mut url, "state", &self.state);
-        push_pair(&mut url, "nonce", &self.nonce);
-        push_pair(&mut url, "code_challenge", &self.code_challenge);
-        push_pair(&mut url, "code_challenge_method", METHOD_S256);
-        for r in &self.resources {
+        let pairs = [
+            ("response_type", "code"),
+            ("client_id", self.client_id),
+            ("redirect_uri", self.redirect_uri),
+            ("scope", self.scope),
+            ("state", self.state),
+            ("nonce", self.nonce),
+            ("code_challenge", self.code_challenge),
+            ("code_challenge_method", METHOD_S256),
+        ];
+        for (name, value) in pairs {
+            push_pair(&mut url, name, value);
+        }
+        for r in self.resources {
             push_pair(&mut url, "resource", r);
         }
-        for (name, value) in &self.extra {
+        for (name, value) in self.extra {
             push_pair(&mut url, name, value);
         }
         Ok(url)
@@ -93,25 +97,38 @@ impl AuthorizationRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
 
-    fn request() -> AuthorizationRequest {
+    const RESOURCES: &[&str] = &["https://api.portcullis.test"];
+
+    fn owned(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn extra() -> Vec<(String, String)> {
+        vec![("prompt".into(), "login consent".into()), ("login_hint".into(), "a+b@c.example".into())]
+    }
+
+    fn request<'a>(resources: &'a [String], extra: &'a [(String, String)]) -> AuthorizationRequest<'a> {
         AuthorizationRequest {
-            authorization_endpoint: "https://as.example/authorize".into(),
-            client_id: "spa client".into(),
-            redirect_uri: "https://app.example/cb?x=1&y=2".into(),
-            scope: "openid read:echo".into(),
-            state: "st_ate-0123456789abcdefABC".into(),
-            nonce: "n.o~nce0123456789abcdefABC".into(),
-            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
-            resources: vec!["https://api.portcullis.test".into()],
-            extra: vec![("prompt".into(), "login consent".into()), ("login_hint".into(), "a+b@c.example".into())],
+            authorization_endpoint: "https://as.example/authorize",
+            client_id: "spa client",
+            redirect_uri: "https://app.example/cb?x=1&y=2",
+            scope: "openid read:echo",
+            state: "st_ate-0123456789abcdefABC",
+            nonce: "n.o~nce0123456789abcdefABC",
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            resources,
+            extra,
         }
     }
 
     #[test]
     fn builds_exact_url() {
+        let (resources, extra) = (owned(RESOURCES), extra());
         assert_eq!(
-            request().to_url().unwrap(),
+            request(&resources, &extra).to_url().unwrap(),
             "https://as.example/authorize?response_type=code&client_id=spa%20client\
              &redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1%26y%3D2\
              &scope=openid%20read%3Aecho&state=st_ate-0123456789abcdefABC&nonce=n.o~nce0123456789abcdefABC\
@@ -123,53 +140,49 @@ mod tests {
 
     #[test]
     fn keeps_existing_endpoint_query() {
-        let mut r = request();
-        r.resources.clear();
-        r.extra.clear();
-        r.authorization_endpoint = "https://as.example/authorize?tenant=acme".into();
+        let mut r = request(&[], &[]);
+        r.authorization_endpoint = "https://as.example/authorize?tenant=acme";
         let url = r.to_url().unwrap();
         assert!(url.starts_with("https://as.example/authorize?tenant=acme&response_type=code&client_id="), "{url}");
-        r.authorization_endpoint = "https://as.example/authorize?".into();
+        r.authorization_endpoint = "https://as.example/authorize?";
         assert!(r.to_url().unwrap().starts_with("https://as.example/authorize?response_type=code&"));
     }
 
     #[test]
     fn several_resources_each_get_a_parameter() {
-        let mut r = request();
-        r.extra.clear();
-        r.resources = vec!["https://a.example".into(), "urn:b".into()];
-        assert!(r.to_url().unwrap().ends_with("&resource=https%3A%2F%2Fa.example&resource=urn%3Ab"));
+        let resources = owned(&["https://a.example", "urn:b"]);
+        let url = request(&resources, &[]).to_url().unwrap();
+        assert!(url.ends_with("&resource=https%3A%2F%2Fa.example&resource=urn%3Ab"), "{url}");
     }
 
     #[test]
     fn refuses_reserved_extra_parameters() {
-        for name in ["code_challenge_method", "state", "response_type", "redirect_uri", "resource"] {
-            let mut r = request();
-            r.extra = vec![(name.into(), "plain".into())];
-            assert_eq!(r.to_url().unwrap_err(), PkceError::ReservedParameter { name: name.into() });
+        for name in ["code_challenge_method", "state", "response_type", "redirect_uri", "resource", "request_uri"] {
+            let extra = vec![(name.to_string(), "plain".to_string())];
+            assert_eq!(request(&[], &extra).to_url().unwrap_err(), PkceError::ReservedParameter { name: name.into() });
         }
-        let mut r = request();
-        r.extra = vec![(String::new(), "x".into())];
-        assert_eq!(r.to_url().unwrap_err().code(), "invalid_parameter");
+        let extra = vec![(String::new(), "x".to_string())];
+        assert_eq!(request(&[], &extra).to_url().unwrap_err().code(), "invalid_parameter");
     }
 
     #[test]
     fn validates_every_field() {
-        let cases: Vec<(fn(&mut AuthorizationRequest), &str)> = vec![
-            (|r| r.authorization_endpoint = "http://as.example/authorize".into(), "authorizationEndpoint"),
-            (|r| r.client_id = String::new(), "clientId"),
-            (|r| r.redirect_uri = "https://app.example/cb#x".into(), "redirectUri"),
-            (|r| r.scope = String::new(), "scope"),
-            (|r| r.state = "short".into(), "state"),
-            (|r| r.nonce = String::new(), "nonce"),
-            (|r| r.code_challenge = "plain-verifier".into(), "codeChallenge"),
-            (|r| r.resources = vec!["not a uri".into()], "resource"),
+        let cases: Vec<(fn(&mut AuthorizationRequest<'static>), &str)> = vec![
+            (|r| r.authorization_endpoint = "http://as.example/authorize", "authorizationEndpoint"),
+            (|r| r.client_id = "", "clientId"),
+            (|r| r.redirect_uri = "https://app.example/cb#x", "redirectUri"),
+            (|r| r.scope = "", "scope"),
+            (|r| r.state = "short", "state"),
+            (|r| r.nonce = "", "nonce"),
+            (|r| r.code_challenge = "plain-verifier", "codeChallenge"),
         ];
         for (mutate, field) in cases {
-            let mut r = request();
+            let mut r = request(&[], &[]);
             mutate(&mut r);
             let err = r.to_url().unwrap_err();
             assert_eq!(err.field(), Some(field), "{err:?}");
         }
+        let bad = owned(&["not a uri"]);
+        assert_eq!(request(&bad, &[]).to_url().unwrap_err().field(), Some("resource"));
     }
 }

@@ -44,4 +44,4 @@ pub use error::PkceError;
 pub use pkce::CodeVerifier;
 pub use random::random_token;
 pub use token::TokenRequest;
-pub use transaction::{begin, complete, CompletedLogin, LoginOptions, PendingTransaction};
+pub use transaction::{begin, complete, LoginOptions, PendingTransaction};

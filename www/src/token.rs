@@ -2,7 +2,6 @@
 //! `client_id` in the body, no client secret (a browser cannot keep one).
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use crate::encoding::push_pair;
 use crate::error::PkceError;
 use crate::pkce::CodeVerifier;
@@ -10,25 +9,26 @@ use crate::validate::{check_resource, check_url, check_vschar, UrlRole};
 
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
-#[derive(Clone, Debug)]
-pub struct TokenRequest {
-    pub token_endpoint: String,
-    pub client_id: String,
+/// The code-exchange request. Borrowed from the pending transaction and the callback's code.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenRequest<'a> {
+    pub token_endpoint: &'a str,
+    pub client_id: &'a str,
     /// Must equal the `redirect_uri` of the authorization request (RFC 6749 §4.1.3).
-    pub redirect_uri: String,
-    pub code: String,
-    pub code_verifier: CodeVerifier,
+    pub redirect_uri: &'a str,
+    pub code: &'a str,
+    pub code_verifier: &'a CodeVerifier,
     /// The resource(s) the access token is for; a JWT access token's `aud` comes from here.
-    pub resources: Vec<String>,
+    pub resources: &'a [String],
 }
 
-impl TokenRequest {
+impl TokenRequest<'_> {
     pub fn validate(&self) -> Result<(), PkceError> {
-        check_url("tokenEndpoint", &self.token_endpoint, UrlRole::Endpoint)?;
-        check_vschar("clientId", &self.client_id)?;
-        check_url("redirectUri", &self.redirect_uri, UrlRole::RedirectUri)?;
-        check_vschar("code", &self.code)?;
-        for r in &self.resources {
+        check_url("tokenEndpoint", self.token_endpoint, UrlRole::Endpoint)?;
+        check_vschar("clientId", self.client_id)?;
+        check_url("redirectUri", self.redirect_uri, UrlRole::RedirectUri)?;
+        check_vschar("code", self.code)?;
+        for r in self.resources {
             check_resource(r)?;
         }
         Ok(())
@@ -38,12 +38,17 @@ impl TokenRequest {
     pub fn body(&self) -> Result<String, PkceError> {
         self.validate()?;
         let mut body = String::with_capacity(256);
-        push_pair(&mut body, "grant_type", "authorization_code");
-        push_pair(&mut body, "code", &self.code);
-        push_pair(&mut body, "redirect_uri", &self.redirect_uri);
-        push_pair(&mut body, "client_id", &self.client_id);
-        push_pair(&mut body, "code_verifier", self.code_verifier.as_str());
-        for r in &self.resources {
+        let pairs = [
+            ("grant_type", "authorization_code"),
+            ("code", self.code),
+            ("redirect_uri", self.redirect_uri),
+            ("client_id", self.client_id),
+            ("code_verifier", self.code_verifier.as_str()),
+        ];
+        for (name, value) in pairs {
+            push_pair(&mut body, name, value);
+        }
+        for r in self.resources {
             push_pair(&mut body, "resource", r);
         }
         Ok(body)
@@ -53,22 +58,28 @@ impl TokenRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
-    fn request() -> TokenRequest {
+    fn verifier() -> CodeVerifier {
+        CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap()
+    }
+
+    fn request<'a>(verifier: &'a CodeVerifier, resources: &'a [String]) -> TokenRequest<'a> {
         TokenRequest {
-            token_endpoint: "https://as.example/token".into(),
-            client_id: "spa".into(),
-            redirect_uri: "https://app.example/cb".into(),
-            code: "SplxlOBeZQQYbYS6WxSbIA+/=".into(),
-            code_verifier: CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap(),
-            resources: vec!["https://api.portcullis.test".into()],
+            token_endpoint: "https://as.example/token",
+            client_id: "spa",
+            redirect_uri: "https://app.example/cb",
+            code: "SplxlOBeZQQYbYS6WxSbIA+/=",
+            code_verifier: verifier,
+            resources,
         }
     }
 
     #[test]
     fn exact_body() {
+        let (v, resources) = (verifier(), vec!["https://api.portcullis.test".to_string()]);
         assert_eq!(
-            request().body().unwrap(),
+            request(&v, &resources).body().unwrap(),
             "grant_type=authorization_code&code=SplxlOBeZQQYbYS6WxSbIA%2B%2F%3D\
              &redirect_uri=https%3A%2F%2Fapp.example%2Fcb&client_id=spa\
              &code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk\
@@ -78,14 +89,14 @@ mod tests {
 
     #[test]
     fn validates_inputs() {
-        let mut r = request();
-        r.token_endpoint = "http://as.example/token".into();
+        let v = verifier();
+        let mut r = request(&v, &[]);
+        r.token_endpoint = "http://as.example/token";
         assert_eq!(r.body().unwrap_err().field(), Some("tokenEndpoint"));
-        let mut r = request();
-        r.code.clear();
+        let mut r = request(&v, &[]);
+        r.code = "";
         assert_eq!(r.body().unwrap_err(), PkceError::InvalidParameter { field: "code", reason: "is required" });
-        let mut r = request();
-        r.resources = vec!["relative".into()];
-        assert_eq!(r.body().unwrap_err().field(), Some("resource"));
+        let bad = vec!["relative".to_string()];
+        assert_eq!(request(&v, &bad).body().unwrap_err().field(), Some("resource"));
     }
 }

@@ -6,6 +6,7 @@
 //! library in the wasm. `sessionStorage` is per tab and per origin, which is exactly the scope
 //! of one login; a new login in the same tab replaces any older pending one.
 
+use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
 use crate::authorization::AuthorizationRequest;
@@ -24,17 +25,17 @@ pub const TRANSACTION_TTL_MS: u64 = 10 * 60 * 1000;
 const FORMAT_VERSION: &str = "1";
 
 /// How the application describes its login; the helper adds PKCE, state and nonce.
-#[derive(Clone, Debug, Default)]
-pub struct LoginOptions {
-    pub issuer: String,
-    pub authorization_endpoint: String,
-    pub token_endpoint: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub scope: String,
+#[derive(Clone, Copy, Debug)]
+pub struct LoginOptions<'a> {
+    pub issuer: &'a str,
+    pub authorization_endpoint: &'a str,
+    pub token_endpoint: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
     pub require_iss: bool,
-    pub resources: Vec<String>,
-    pub extra: Vec<(String, String)>,
+    pub resources: &'a [String],
+    pub extra: &'a [(String, String)],
 }
 
 /// One login in flight.
@@ -52,74 +53,71 @@ pub struct PendingTransaction {
     pub created_at_ms: u64,
 }
 
-/// A successful callback: the code plus everything needed to redeem it.
-#[derive(Debug)]
-pub struct CompletedLogin {
-    pub code: String,
-    pub code_verifier: CodeVerifier,
-    pub nonce: String,
-    pub token_request: TokenRequest,
-}
-
 /// Builds the authorization URL and the transaction to store before redirecting.
 pub fn begin(
-    options: LoginOptions,
+    options: &LoginOptions<'_>,
     code_verifier: CodeVerifier,
     state: String,
     nonce: String,
     now_ms: u64,
 ) -> Result<(String, PendingTransaction), PkceError> {
-    check_url("issuer", &options.issuer, UrlRole::Issuer)?;
-    let request = AuthorizationRequest {
+    check_url("issuer", options.issuer, UrlRole::Issuer)?;
+    let challenge = code_verifier.challenge_s256();
+    let url = AuthorizationRequest {
         authorization_endpoint: options.authorization_endpoint,
         client_id: options.client_id,
         redirect_uri: options.redirect_uri,
         scope: options.scope,
-        state,
-        nonce,
-        code_challenge: code_verifier.challenge_s256(),
+        state: &state,
+        nonce: &nonce,
+        code_challenge: &challenge,
         resources: options.resources,
         extra: options.extra,
-    };
-    let url = request.to_url()?;
+    }
+    .to_url()?;
     // Validate the token endpoint now, not after the user has signed in.
-    check_url("tokenEndpoint", &options.token_endpoint, UrlRole::Endpoint)?;
+    check_url("tokenEndpoint", options.token_endpoint, UrlRole::Endpoint)?;
     let tx = PendingTransaction {
-        state: request.state,
-        nonce: request.nonce,
+        state,
+        nonce,
         code_verifier,
-        issuer: options.issuer,
+        issuer: options.issuer.to_owned(),
         require_iss: options.require_iss,
-        client_id: request.client_id,
-        redirect_uri: request.redirect_uri,
-        token_endpoint: options.token_endpoint,
-        resources: request.resources,
+        client_id: options.client_id.to_owned(),
+        redirect_uri: options.redirect_uri.to_owned(),
+        token_endpoint: options.token_endpoint.to_owned(),
+        resources: options.resources.to_vec(),
         created_at_ms: now_ms,
     };
     Ok((url, tx))
 }
 
-/// Checks the callback against the transaction (already removed from storage by the caller,
-/// so a transaction is used at most once whatever the outcome).
-pub fn complete(tx: PendingTransaction, callback: &str, now_ms: u64) -> Result<CompletedLogin, PkceError> {
+/// Checks the callback against the transaction and returns the authorization code; redeem it
+/// with [`PendingTransaction::token_request`]. The caller removes the transaction from storage
+/// first, so a transaction is used at most once whatever the outcome.
+pub fn complete(tx: &PendingTransaction, callback: &str, now_ms: u64) -> Result<String, PkceError> {
     if now_ms.saturating_sub(tx.created_at_ms) > TRANSACTION_TTL_MS {
         return Err(PkceError::TransactionExpired);
     }
     let expected = ExpectedResponse { state: &tx.state, issuer: &tx.issuer, require_iss: tx.require_iss };
     let code = parse_callback(callback, &expected)?;
-    let token_request = TokenRequest {
-        token_endpoint: tx.token_endpoint,
-        client_id: tx.client_id,
-        redirect_uri: tx.redirect_uri,
-        code: code.clone(),
-        code_verifier: tx.code_verifier.clone(),
-        resources: tx.resources,
-    };
-    token_request.validate()?;
-    Ok(CompletedLogin { code, code_verifier: tx.code_verifier, nonce: tx.nonce, token_request })
+    tx.token_request(&code).validate()?;
+    Ok(code)
 }
 
 impl PendingTransaction {
+    /// The code exchange for this login.
+    pub fn token_request<'a>(&'a self, code: &'a str) -> TokenRequest<'a> {
+        TokenRequest {
+            token_endpoint: &self.token_endpoint,
+            client_id: &self.client_id,
+            redirect_uri: &self.redirect_uri,
+            code,
+            code_verifier: &self.code_verifier,
+            resources: &self.resources,
+        }
+    }
+
     pub fn serialize(&self) -> String {
         let mut s = String::with_capacity(512);
         push_pair(&mut s, "v", FORMAT_VERSION);
@@ -193,27 +191,30 @@ impl PendingTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     const NOW: u64 = 1_700_000_000_000;
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-    fn options() -> LoginOptions {
+    fn options<'a>(resources: &'a [String], extra: &'a [(String, String)]) -> LoginOptions<'a> {
         LoginOptions {
-            issuer: "http://127.0.0.1:9000".into(),
-            authorization_endpoint: "http://127.0.0.1:9000/auth".into(),
-            token_endpoint: "http://127.0.0.1:9000/token".into(),
-            client_id: "portcullis-demo".into(),
-            redirect_uri: "http://127.0.0.1:8080/".into(),
-            scope: "openid read:echo".into(),
+            issuer: "http://127.0.0.1:9000",
+            authorization_endpoint: "http://127.0.0.1:9000/auth",
+            token_endpoint: "http://127.0.0.1:9000/token",
+            client_id: "portcullis-demo",
+            redirect_uri: "http://127.0.0.1:8080/",
+            scope: "openid read:echo",
             require_iss: true,
-            resources: vec!["https://api.portcullis.test".into()],
-            extra: vec![("prompt".into(), "consent".into())],
+            resources,
+            extra,
         }
     }
 
     fn started() -> (String, PendingTransaction) {
+        let resources = vec!["https://api.portcullis.test".to_string()];
+        let extra = vec![("prompt".to_string(), "consent".to_string())];
         let v = CodeVerifier::parse(VERIFIER).unwrap();
-        begin(options(), v, "S".repeat(43), "N".repeat(43), NOW).unwrap()
+        begin(&options(&resources, &extra), v, "S".repeat(43), "N".repeat(43), NOW).unwrap()
     }
 
     #[test]
@@ -232,27 +233,27 @@ mod tests {
         );
         assert_eq!(tx.code_verifier.as_str(), VERIFIER);
         assert_eq!(tx.created_at_ms, NOW);
+        assert_eq!(tx.resources, vec!["https://api.portcullis.test".to_string()]);
+        assert_eq!((tx.issuer.as_str(), tx.require_iss), ("http://127.0.0.1:9000", true));
     }
 
     #[test]
     fn begin_validates_issuer_and_token_endpoint() {
         let v = || CodeVerifier::parse(VERIFIER).unwrap();
-        let mut o = options();
-        o.issuer = "https://as.example/?tenant=1".into();
-        assert_eq!(begin(o, v(), "S".repeat(43), "N".repeat(43), NOW).unwrap_err().field(), Some("issuer"));
-        let mut o = options();
-        o.token_endpoint = "http://as.example/token".into();
-        assert_eq!(begin(o, v(), "S".repeat(43), "N".repeat(43), NOW).unwrap_err().field(), Some("tokenEndpoint"));
+        let mut o = options(&[], &[]);
+        o.issuer = "https://as.example/?tenant=1";
+        assert_eq!(begin(&o, v(), "S".repeat(43), "N".repeat(43), NOW).unwrap_err().field(), Some("issuer"));
+        let mut o = options(&[], &[]);
+        o.token_endpoint = "http://as.example/token";
+        assert_eq!(begin(&o, v(), "S".repeat(43), "N".repeat(43), NOW).unwrap_err().field(), Some("tokenEndpoint"));
     }
 
     #[test]
     fn serialization_round_trips() {
         let (_, mut tx) = started();
+        assert_eq!(PendingTransaction::deserialize(&tx.serialize()).unwrap(), tx);
         tx.resources.push("urn:x&y=z".into());
         tx.require_iss = false;
-        let s = tx.serialize();
-        assert_eq!(PendingTransaction::deserialize(&s).unwrap(), tx);
-        let (_, tx) = started();
         assert_eq!(PendingTransaction::deserialize(&tx.serialize()).unwrap(), tx);
     }
 
@@ -266,6 +267,7 @@ mod tests {
             good.replace("v=1", "v=2"),
             good.replace("require_iss=1", "require_iss=yes"),
             good.replace(&format!("created_at={NOW}"), "created_at=-1"),
+            good.replace(&format!("created_at={NOW}"), "created_at="),
             good.replace(&format!("created_at={NOW}"), "created_at=99999999999999999999999"),
             good.replace(VERIFIER, "short"),
             format!("{good}&state=again"),
@@ -282,13 +284,12 @@ mod tests {
     fn complete_returns_code_and_token_request() {
         let (_, tx) = started();
         let cb = format!("http://127.0.0.1:8080/?code=the-code&state={}&iss=http%3A%2F%2F127.0.0.1%3A9000", "S".repeat(43));
-        let done = complete(tx, &cb, NOW + 1000).unwrap();
-        assert_eq!(done.code, "the-code");
-        assert_eq!(done.nonce, "N".repeat(43));
-        assert_eq!(done.code_verifier.as_str(), VERIFIER);
-        assert_eq!(done.token_request.token_endpoint, "http://127.0.0.1:9000/token");
+        let code = complete(&tx, &cb, NOW + 1000).unwrap();
+        assert_eq!(code, "the-code");
+        let req = tx.token_request(&code);
+        assert_eq!(req.token_endpoint, "http://127.0.0.1:9000/token");
         assert_eq!(
-            done.token_request.body().unwrap(),
+            req.body().unwrap(),
             format!(
                 "grant_type=authorization_code&code=the-code&redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2F\
                  &client_id=portcullis-demo&code_verifier={VERIFIER}&resource=https%3A%2F%2Fapi.portcullis.test"
@@ -301,21 +302,12 @@ mod tests {
         let cb = |state: &str, iss: &str| format!("http://127.0.0.1:8080/?code=c&state={state}&iss={iss}");
         let good_iss = "http://127.0.0.1:9000";
         let (_, tx) = started();
-        assert_eq!(
-            complete(tx, &cb(&"S".repeat(43), good_iss), NOW + TRANSACTION_TTL_MS + 1).unwrap_err(),
-            PkceError::TransactionExpired
-        );
-        let (_, tx) = started();
-        assert!(complete(tx, &cb(&"S".repeat(43), good_iss), NOW + TRANSACTION_TTL_MS).is_ok());
-        let (_, tx) = started();
-        assert_eq!(complete(tx, &cb(&"T".repeat(43), good_iss), NOW).unwrap_err(), PkceError::StateMismatch);
-        let (_, tx) = started();
-        assert_eq!(
-            complete(tx, &cb(&"S".repeat(43), "http://127.0.0.1:9001"), NOW).unwrap_err(),
-            PkceError::IssuerMismatch
-        );
-        let (_, tx) = started();
-        let no_iss = format!("http://127.0.0.1:8080/?code=c&state={}", "S".repeat(43));
-        assert_eq!(complete(tx, &no_iss, NOW).unwrap_err(), PkceError::MissingIssuer);
+        let s = "S".repeat(43);
+        assert_eq!(complete(&tx, &cb(&s, good_iss), NOW + TRANSACTION_TTL_MS + 1).unwrap_err(), PkceError::TransactionExpired);
+        assert_eq!(complete(&tx, &cb(&s, good_iss), NOW + TRANSACTION_TTL_MS).unwrap(), "c");
+        assert_eq!(complete(&tx, &cb(&"T".repeat(43), good_iss), NOW).unwrap_err(), PkceError::StateMismatch);
+        assert_eq!(complete(&tx, &cb(&s, "http://127.0.0.1:9001"), NOW).unwrap_err(), PkceError::IssuerMismatch);
+        let no_iss = format!("http://127.0.0.1:8080/?code=c&state={s}");
+        assert_eq!(complete(&tx, &no_iss, NOW).unwrap_err(), PkceError::MissingIssuer);
     }
 }

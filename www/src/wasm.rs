@@ -328,17 +328,17 @@ pub fn build_authorization_url(
             &params,
             ["authorizationEndpoint", "clientId", "redirectUri", "scope", "state", "nonce", "codeChallenge"],
         )?;
-        let resources = resources(&params)?;
+        let (resources, extra) = (resources(&params)?, extra_params(&params)?);
         AuthorizationRequest {
-            authorization_endpoint,
-            client_id,
-            redirect_uri,
-            scope,
-            state,
-            nonce,
-            code_challenge,
-            resources,
-            extra: extra_params(&params)?,
+            authorization_endpoint: &authorization_endpoint,
+            client_id: &client_id,
+            redirect_uri: &redirect_uri,
+            scope: &scope,
+            state: &state,
+            nonce: &nonce,
+            code_challenge: &code_challenge,
+            resources: &resources,
+            extra: &extra,
         }
         .to_url()
     };
@@ -374,13 +374,14 @@ pub fn build_token_request(
         let [token_endpoint, client_id, redirect_uri, code, code_verifier] =
             strings(&params, ["tokenEndpoint", "clientId", "redirectUri", "code", "codeVerifier"])?;
         let code_verifier = CodeVerifier::parse(&code_verifier)?;
+        let resources = resources(&params)?;
         let req = TokenRequest {
-            token_endpoint,
-            client_id,
-            redirect_uri,
-            code,
-            code_verifier,
-            resources: resources(&params)?,
+            token_endpoint: &token_endpoint,
+            client_id: &client_id,
+            redirect_uri: &redirect_uri,
+            code: &code,
+            code_verifier: &code_verifier,
+            resources: &resources,
         };
         token_request_object(&req)
     };
@@ -401,20 +402,20 @@ pub fn begin_authorization(
             ["issuer", "authorizationEndpoint", "tokenEndpoint", "clientId", "redirectUri", "scope"],
         )?;
         let require_iss = flag(&options, "requireIss")?;
-        let resources = resources(&options)?;
+        let (resources, extra) = (resources(&options)?, extra_params(&options)?);
         let login = LoginOptions {
-            issuer,
-            authorization_endpoint,
-            token_endpoint,
-            client_id,
-            redirect_uri,
-            scope,
+            issuer: &issuer,
+            authorization_endpoint: &authorization_endpoint,
+            token_endpoint: &token_endpoint,
+            client_id: &client_id,
+            redirect_uri: &redirect_uri,
+            scope: &scope,
             require_iss,
-            resources,
-            extra: extra_params(&options)?,
+            resources: &resources,
+            extra: &extra,
         };
         let storage = session_storage()?;
-        let (url, tx) = transaction::begin(login, CodeVerifier::generate()?, random_token()?, random_token()?, now_ms())?;
+        let (url, tx) = transaction::begin(&login, CodeVerifier::generate()?, random_token()?, random_token()?, now_ms())?;
         storage.set_item(STORAGE_KEY, &tx.serialize()).map_err(|_| PkceError::StorageUnavailable)?;
         let out: JsValue = Object::new().into();
         set_str(&out, "url", &url);
@@ -440,12 +441,12 @@ pub fn complete_authorization(
         storage.remove_item(STORAGE_KEY).map_err(|_| PkceError::StorageUnavailable)?;
         let tx = PendingTransaction::deserialize(&stored.ok_or(PkceError::NoPendingTransaction)?)?;
         let url = string_arg(&callback_url, "callbackUrl")?;
-        let done = transaction::complete(tx, &url, now_ms())?;
+        let code = transaction::complete(&tx, &url, now_ms())?;
         let out: JsValue = Object::new().into();
-        set_str(&out, "code", &done.code);
-        set_str(&out, "codeVerifier", done.code_verifier.as_str());
-        set_str(&out, "nonce", &done.nonce);
-        set(&out, "tokenRequest", &token_request_object(&done.token_request)?);
+        set_str(&out, "code", &code);
+        set_str(&out, "codeVerifier", tx.code_verifier.as_str());
+        set_str(&out, "nonce", &tx.nonce);
+        set(&out, "tokenRequest", &token_request_object(&tx.token_request(&code))?);
         Ok(out)
     };
     run().map_err(throw)

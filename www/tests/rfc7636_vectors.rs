@@ -53,28 +53,29 @@ fn appendix_b_request_parameters() {
     let v = vectors();
     let b = &v["s256_example_appendix_b"];
     let url = AuthorizationRequest {
-        authorization_endpoint: "https://server.example.com/authorize".into(),
-        client_id: "s6BhdRkqt3".into(),
-        redirect_uri: "https://client.example.com/cb".into(),
-        scope: "openid".into(),
-        state: "af0ifjsldkj-af0ifjsldkj-af0ifjsldkj".into(),
-        nonce: "n-0S6_WzA2Mj-n-0S6_WzA2Mj-n-0S6_WzA2Mj".into(),
-        code_challenge: b["code_challenge"].as_str().unwrap().into(),
-        resources: vec![],
-        extra: vec![],
+        authorization_endpoint: "https://server.example.com/authorize",
+        client_id: "s6BhdRkqt3",
+        redirect_uri: "https://client.example.com/cb",
+        scope: "openid",
+        state: "af0ifjsldkj-af0ifjsldkj-af0ifjsldkj",
+        nonce: "n-0S6_WzA2Mj-n-0S6_WzA2Mj-n-0S6_WzA2Mj",
+        code_challenge: b["code_challenge"].as_str().unwrap(),
+        resources: &[],
+        extra: &[],
     }
     .to_url()
     .unwrap();
     let params = b["authorization_request_params"].as_str().unwrap();
     assert!(url.ends_with(&format!("&{params}")), "{url} should end with {params}");
 
+    let verifier = CodeVerifier::parse(b["code_verifier"].as_str().unwrap()).unwrap();
     let body = TokenRequest {
-        token_endpoint: "https://server.example.com/token".into(),
-        client_id: "s6BhdRkqt3".into(),
-        redirect_uri: "https://client.example.com/cb".into(),
-        code: "SplxlOBeZQQYbYS6WxSbIA".into(),
-        code_verifier: CodeVerifier::parse(b["code_verifier"].as_str().unwrap()).unwrap(),
-        resources: vec![],
+        token_endpoint: "https://server.example.com/token",
+        client_id: "s6BhdRkqt3",
+        redirect_uri: "https://client.example.com/cb",
+        code: "SplxlOBeZQQYbYS6WxSbIA",
+        code_verifier: &verifier,
+        resources: &[],
     }
     .body()
     .unwrap();
