@@ -32,7 +32,15 @@ if [[ ! -x "$wasm_opt" ]]; then
   exit 1
 fi
 
-cargo build -p portcullis-pkce --release --target wasm32-unknown-unknown
+# Size settings are pinned here rather than inherited, so a change to the workspace's release
+# profile cannot silently grow the package: opt-level z, and no `strip` (wasm-bindgen reads the
+# target_features section to emit reference-type glue; wasm-opt strips names afterwards).
+cargo build -p portcullis-pkce --release --target wasm32-unknown-unknown \
+  --config 'profile.release.package.portcullis-pkce.opt-level="z"' \
+  --config 'profile.release.lto=true' \
+  --config 'profile.release.codegen-units=1' \
+  --config 'profile.release.panic="abort"' \
+  --config 'profile.release.strip=false'
 
 rm -rf "$out"
 "$bindgen" --target web --out-dir "$out" --out-name "$name" \

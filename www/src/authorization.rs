@@ -68,7 +68,7 @@ impl AuthorizationRequest<'_> {
         self.validate()?;
         let mut url = String::with_capacity(512);
         url.push_str(self.authorization_endpoint);
-        if !url.contains('?') {
+        if !url.bytes().any(|b| b == b'?') {
             url.push('?');
         }
         let pairs = [

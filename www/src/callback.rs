@@ -5,9 +5,10 @@
 //! An error response with a wrong `state` is therefore reported as `state_mismatch`: an attacker
 //! cannot make the application display an error of their choosing.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use crate::encoding::{constant_time_eq, is_vschar, parse_form};
-use crate::error::PkceError;
+use crate::error::{ErrorResponse, PkceError};
 
 /// What the response must match; taken from the pending transaction.
 #[derive(Clone, Copy, Debug)]
@@ -25,12 +26,15 @@ fn malformed(reason: &'static str) -> PkceError {
 
 /// Returns the query of a callback URL (`https://app/cb?…#…`) or of `location.search` (`?…`).
 fn response_query(callback: &str) -> Result<&str, PkceError> {
-    let (before_fragment, fragment) = callback.split_once('#').unwrap_or((callback, ""));
-    let query = before_fragment.split_once('?').map_or("", |(_, q)| q);
+    let bytes = callback.as_bytes();
+    let hash = bytes.iter().position(|&b| b == b'#').unwrap_or(bytes.len());
+    let question = bytes.iter().position(|&b| b == b'?').filter(|&q| q < hash);
+    // Both positions are at ASCII bytes, so these are char boundaries and `get` cannot fail.
+    let query = question.and_then(|q| callback.get(q + 1..hash)).unwrap_or("");
     if query.is_empty() {
-        let looks_like_response =
-            |p: &str| p.starts_with("state=") || p.starts_with("code=") || p.starts_with("error=");
-        if fragment.split('&').any(looks_like_response) {
+        let fragment = bytes.get(hash + 1..).unwrap_or_default();
+        let looks_like_response = |p: &[u8]| p.starts_with(b"state=") || p.starts_with(b"code=") || p.starts_with(b"error=");
+        if fragment.split(|&b| b == b'&').any(looks_like_response) {
             return Err(malformed("the response is in the URL fragment; this helper expects response_mode=query"));
         }
         return Err(malformed("the URL has no query string"));
@@ -63,7 +67,8 @@ pub fn parse_callback(callback: &str, expected: &ExpectedResponse<'_>) -> Result
         _ => {}
     }
     if let Some(error) = error {
-        return Err(PkceError::AuthorizationError { error, description: error_description, uri: error_uri });
+        let response = ErrorResponse { error, description: error_description, uri: error_uri };
+        return Err(PkceError::AuthorizationError(Box::new(response)));
     }
     match code {
         Some(code) if !code.is_empty() && code.bytes().all(is_vschar) => Ok(code),
@@ -134,18 +139,22 @@ mod tests {
         let err = run(&url, true).unwrap_err();
         assert_eq!(
             err,
-            PkceError::AuthorizationError {
+            PkceError::AuthorizationError(Box::new(ErrorResponse {
                 error: "access_denied".into(),
                 description: Some("End-User aborted interaction".into()),
                 uri: Some("https://as.example/help".into()),
-            }
+            }))
         );
         assert_eq!(err.code(), "authorization_error");
         assert_eq!(err.message(), "authorization server returned error 'access_denied': End-User aborted interaction");
         let bare = format!("https://app.example/cb?error=login_required&state={STATE}");
         assert_eq!(
             run(&bare, false).unwrap_err(),
-            PkceError::AuthorizationError { error: "login_required".into(), description: None, uri: None }
+            PkceError::AuthorizationError(Box::new(ErrorResponse {
+                error: "login_required".into(),
+                description: None,
+                uri: None
+            }))
         );
     }
 

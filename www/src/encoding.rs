@@ -63,7 +63,7 @@ pub fn percent_encode_into(out: &mut String, value: &str) {
 
 /// Appends `name=value` to a query or form body, with `&` when needed.
 pub fn push_pair(out: &mut String, name: &str, value: &str) {
-    if !out.is_empty() && !out.ends_with('?') && !out.ends_with('&') {
+    if !matches!(out.as_bytes().last(), None | Some(b'?' | b'&')) {
         out.push('&');
     }
     percent_encode_into(out, name);
@@ -83,9 +83,9 @@ fn hex_value(b: u8) -> Option<u8> {
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte,
 /// and the result must be UTF-8. A stray `%` is an error rather than passed through, so two
 /// parsers can never disagree on what a parameter says.
-pub fn form_decode(component: &str) -> Result<String, &'static str> {
+pub fn form_decode(component: &[u8]) -> Result<String, &'static str> {
     let mut out = Vec::with_capacity(component.len());
-    let mut bytes = component.bytes();
+    let mut bytes = component.iter().copied();
     while let Some(b) = bytes.next() {
         match b {
             b'+' => out.push(b' '),
@@ -103,11 +103,13 @@ pub fn form_decode(component: &str) -> Result<String, &'static str> {
 /// Empty segments (`a=1&&b=2`) are skipped; a segment without `=` has an empty value.
 pub fn parse_form(query: &str) -> Result<Vec<(String, String)>, &'static str> {
     let mut pairs = Vec::new();
-    for segment in query.split('&') {
+    for segment in query.as_bytes().split(|&b| b == b'&') {
         if segment.is_empty() {
             continue;
         }
-        let (name, value) = segment.split_once('=').unwrap_or((segment, ""));
+        let eq = segment.iter().position(|&b| b == b'=').unwrap_or(segment.len());
+        let name = segment.get(..eq).unwrap_or_default();
+        let value = segment.get(eq + 1..).unwrap_or_default();
         pairs.push((form_decode(name)?, form_decode(value)?));
     }
     Ok(pairs)
@@ -178,12 +180,12 @@ mod tests {
 
     #[test]
     fn form_decoding() {
-        assert_eq!(form_decode("a+b%20c%2b%C3%A9").unwrap(), "a b c+\u{e9}");
-        assert_eq!(form_decode("%4a%4A").unwrap(), "JJ");
-        assert!(form_decode("%").is_err());
-        assert!(form_decode("%4").is_err());
-        assert!(form_decode("%zz").is_err());
-        assert!(form_decode("%FF").is_err(), "lone 0xFF is not UTF-8");
+        assert_eq!(form_decode(b"a+b%20c%2b%C3%A9").unwrap(), "a b c+\u{e9}");
+        assert_eq!(form_decode(b"%4a%4A").unwrap(), "JJ");
+        assert!(form_decode(b"%").is_err());
+        assert!(form_decode(b"%4").is_err());
+        assert!(form_decode(b"%zz").is_err());
+        assert!(form_decode(b"%FF").is_err(), "lone 0xFF is not UTF-8");
     }
 
     #[test]
@@ -204,7 +206,7 @@ mod tests {
         let mut enc = String::new();
         percent_encode_into(&mut enc, &all);
         assert!(enc.bytes().all(|b| is_unreserved(b) || b == b'%'));
-        assert_eq!(form_decode(&enc).unwrap(), all);
+        assert_eq!(form_decode(enc.as_bytes()).unwrap(), all);
     }
 
     #[test]

@@ -4,7 +4,17 @@
 //! `error.code`) and a human message. Messages name the offending input but never echo a secret
 //! value (code verifier, authorization code, state) back.
 
+use alloc::boxed::Box;
 use alloc::string::String;
+
+/// The authorization server's error response (RFC 6749 §4.1.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorResponse {
+    pub error: String,
+    pub description: Option<String>,
+    pub uri: Option<String>,
+}
+
 /// Everything the helper refuses, with enough detail to tell the caller what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PkceError {
@@ -28,8 +38,9 @@ pub enum PkceError {
     IssuerMismatch,
     /// The authorization server promised RFC 9207 `iss` but the callback has none.
     MissingIssuer,
-    /// The authorization server answered with an OAuth error (RFC 6749 §4.1.2.1).
-    AuthorizationError { error: String, description: Option<String>, uri: Option<String> },
+    /// The authorization server answered with an OAuth error (RFC 6749 §4.1.2.1). Boxed so
+    /// that every `Result` stays small, which matters for the wasm size.
+    AuthorizationError(Box<ErrorResponse>),
     /// A success response without an authorization `code`.
     MissingCode,
     /// No pending transaction in storage: never started, already used, or from another tab.
@@ -56,7 +67,7 @@ impl PkceError {
             Self::StateMismatch => "state_mismatch",
             Self::IssuerMismatch => "issuer_mismatch",
             Self::MissingIssuer => "missing_issuer",
-            Self::AuthorizationError { .. } => "authorization_error",
+            Self::AuthorizationError(_) => "authorization_error",
             Self::MissingCode => "missing_code",
             Self::NoPendingTransaction => "no_pending_transaction",
             Self::TransactionExpired => "transaction_expired",
@@ -101,11 +112,11 @@ impl PkceError {
             Self::StateMismatch => m.push_str("callback state does not match the pending authorization request"),
             Self::IssuerMismatch => m.push_str("callback iss is not the expected issuer (RFC 9207)"),
             Self::MissingIssuer => m.push_str("callback has no iss parameter but the issuer promised one (RFC 9207)"),
-            Self::AuthorizationError { error, description, .. } => {
+            Self::AuthorizationError(response) => {
                 m.push_str("authorization server returned error '");
-                m.push_str(error);
+                m.push_str(&response.error);
                 m.push('\'');
-                if let Some(d) = description {
+                if let Some(d) = &response.description {
                     m.push_str(": ");
                     m.push_str(d);
                 }

@@ -27,20 +27,19 @@ fn url_err(field: &'static str, reason: &'static str) -> PkceError {
 
 /// RFC 3986 characters that may appear literally in a URI (besides `%` escapes).
 fn is_uri_char(b: u8) -> bool {
-    is_unreserved(b) || b"!$&'()*+,;=:/?#[]@".contains(&b)
+    is_unreserved(b) || b"!$&'()*+,;=:/?#[]@".iter().any(|&c| c == b)
 }
 
 /// `localhost`, or 127.0.0.0/8 as a plain dotted quad (IPv6 `[::1]` is handled by the caller).
-fn is_loopback_host(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
+fn is_loopback_host(host: &[u8]) -> bool {
+    if host.eq_ignore_ascii_case(b"localhost") {
         return true;
     }
     let mut octets = 0;
-    for part in host.split('.') {
+    for part in host.split(|&b| b == b'.') {
+        let value = part.iter().try_fold(0u32, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as u32));
         let valid = (1..=3).contains(&part.len())
-            && part.bytes().all(|b| b.is_ascii_digit())
-            && part.parse::<u16>().is_ok_and(|v| v <= 255)
-            && (octets > 0 || part == "127");
+            && value.is_some_and(|v| v <= 255 && (octets > 0 || v == 127));
         if !valid {
             return false;
         }
@@ -49,125 +48,120 @@ fn is_loopback_host(host: &str) -> bool {
     octets == 4
 }
 
-fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
-    let (head, tail) = value.split_at_checked(prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then_some(tail)
-}
-
-/// Every `%` is followed by two hex digits.
-fn percent_escapes_valid(value: &str) -> bool {
-    let mut pending = 0;
-    for b in value.bytes() {
-        if pending > 0 {
-            if !b.is_ascii_hexdigit() {
-                return false;
-            }
-            pending -= 1;
-        } else if b == b'%' {
-            pending = 2;
-        }
-    }
-    pending == 0
-}
-
 /// Checks an absolute `https` URL (or `http` to a loopback host, for local development).
+///
+/// Works on bytes: every byte was checked to be ASCII first, and byte-level code is a fraction of
+/// the size of `str` pattern searching in the wasm.
 pub fn check_url(field: &'static str, value: &str, role: UrlRole) -> Result<(), PkceError> {
-    if value.is_empty() {
-        return Err(url_err(field, "is required"));
+    let err = |reason| Err(url_err(field, reason));
+    let bytes = value.as_bytes();
+    if bytes.is_empty() {
+        return err("is required");
     }
-    if !value.bytes().all(|b| is_uri_char(b) || b == b'%') {
-        return Err(url_err(field, "contains a character not allowed in a URL (percent-encode spaces and non-ASCII)"));
+    let mut pending_hex = 0;
+    for &b in bytes {
+        if pending_hex > 0 {
+            if !b.is_ascii_hexdigit() {
+                return err("contains an invalid percent-escape");
+            }
+            pending_hex -= 1;
+        } else if b == b'%' {
+            pending_hex = 2;
+        } else if !is_uri_char(b) {
+            return err("contains a character not allowed in a URL (percent-encode spaces and non-ASCII)");
+        }
     }
-    if !percent_escapes_valid(value) {
-        return Err(url_err(field, "contains an invalid percent-escape"));
+    if pending_hex > 0 {
+        return err("contains an invalid percent-escape");
     }
-    let (rest, secure) = if let Some(rest) = strip_prefix_ignore_case(value, "https://") {
-        (rest, true)
-    } else if let Some(rest) = strip_prefix_ignore_case(value, "http://") {
-        (rest, false)
+    let scheme_is = |scheme: &[u8]| bytes.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme));
+    let (rest, secure) = if scheme_is(b"https://") {
+        (bytes.get(8..).unwrap_or_default(), true)
+    } else if scheme_is(b"http://") {
+        (bytes.get(7..).unwrap_or_default(), false)
     } else {
-        return Err(url_err(field, "must be an absolute https:// URL"));
+        return err("must be an absolute https:// URL");
     };
-    if rest.bytes().any(|b| b == b'#') {
-        return Err(url_err(field, "must not contain a fragment"));
+    if rest.iter().any(|&b| b == b'#') {
+        return err("must not contain a fragment");
     }
-    if role == UrlRole::Issuer && rest.bytes().any(|b| b == b'?') {
-        return Err(url_err(field, "must not contain a query (RFC 8414 §2)"));
+    if role == UrlRole::Issuer && rest.iter().any(|&b| b == b'?') {
+        return err("must not contain a query (RFC 8414 §2)");
     }
-    let authority = rest.split(|c| c == '/' || c == '?').next().unwrap_or("");
-    if authority.bytes().any(|b| b == b'@') {
-        return Err(url_err(field, "must not contain credentials"));
+    let end = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
+    let authority = rest.get(..end).unwrap_or_default();
+    if authority.iter().any(|&b| b == b'@') {
+        return err("must not contain credentials");
     }
-    let (loopback, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let bad_v6 = || url_err(field, "has an invalid IPv6 host");
-        let (inner, after) = bracketed.split_once(']').ok_or_else(bad_v6)?;
-        if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
-            return Err(bad_v6());
+    let (loopback, port) = if let Some(bracketed) = authority.strip_prefix(b"[") {
+        let close = bracketed.iter().position(|&b| b == b']');
+        let inner = close.and_then(|c| bracketed.get(..c)).unwrap_or_default();
+        if inner.is_empty() || !inner.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+            return err("has an invalid IPv6 host");
         }
+        let after = close.and_then(|c| bracketed.get(c + 1..)).unwrap_or_default();
         let port = match after {
-            "" => None,
-            _ => Some(after.strip_prefix(':').ok_or(url_err(field, "has an invalid port"))?),
+            [] => None,
+            [b':', digits @ ..] => Some(digits),
+            _ => return err("has an invalid port"),
         };
-        (inner == "::1", port)
+        (inner == b"::1", port)
     } else {
-        let (host, port) = match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        };
+        let colon = authority.iter().position(|&b| b == b':');
+        let host = authority.get(..colon.unwrap_or(authority.len())).unwrap_or_default();
         if host.is_empty() {
-            return Err(url_err(field, "must name a host"));
+            return err("must name a host");
         }
-        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-            return Err(url_err(field, "has an invalid host"));
+        if !host.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            return err("has an invalid host");
         }
-        (is_loopback_host(host), port)
+        (is_loopback_host(host), colon.map(|c| authority.get(c + 1..).unwrap_or_default()))
     };
     if let Some(digits) = port {
-        let valid = (1..=5).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && digits.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+        let value = digits.iter().try_fold(0u32, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as u32));
+        let valid = (1..=5).contains(&digits.len()) && value.is_some_and(|p| (1..=65535).contains(&p));
         if !valid {
-            return Err(url_err(field, "has an invalid port"));
+            return err("has an invalid port");
         }
     }
     if !secure && !loopback {
-        return Err(url_err(field, "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])"));
+        return err("must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])");
     }
     Ok(())
 }
 
 /// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
 pub fn check_resource(value: &str) -> Result<(), PkceError> {
-    let err = |reason| PkceError::InvalidParameter { field: "resource", reason };
-    let not_absolute = err("must be an absolute URI (RFC 8707 §2)");
-    let (scheme, rest) = value.split_once(':').ok_or(not_absolute.clone())?;
-    let mut scheme_bytes = scheme.bytes();
-    let scheme_ok = scheme_bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme_bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    if !scheme_ok || rest.is_empty() {
-        return Err(not_absolute);
+    let err = |reason| Err(PkceError::InvalidParameter { field: "resource", reason });
+    let bytes = value.as_bytes();
+    let colon = bytes.iter().position(|&b| b == b':').unwrap_or(0);
+    let scheme = bytes.get(..colon).unwrap_or_default();
+    let scheme_ok = scheme.first().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !scheme_ok || colon + 1 >= bytes.len() {
+        return err("must be an absolute URI (RFC 8707 §2)");
     }
-    if !value.bytes().all(|b| is_uri_char(b) || b == b'%') {
-        return Err(err("contains a character not allowed in a URI"));
+    if !bytes.iter().all(|&b| is_uri_char(b) || b == b'%') {
+        return err("contains a character not allowed in a URI");
     }
-    if value.bytes().any(|b| b == b'#') {
-        return Err(err("must not contain a fragment (RFC 8707 §2)"));
+    if bytes.iter().any(|&b| b == b'#') {
+        return err("must not contain a fragment (RFC 8707 §2)");
     }
     Ok(())
 }
 
 /// RFC 6749 §3.3: scope-tokens separated by single spaces.
 pub fn check_scope(value: &str) -> Result<(), PkceError> {
-    let err = |reason| PkceError::InvalidParameter { field: "scope", reason };
+    let err = |reason| Err(PkceError::InvalidParameter { field: "scope", reason });
     if value.is_empty() {
-        return Err(err("is required"));
+        return err("is required");
     }
-    for token in value.split(' ') {
+    for token in value.as_bytes().split(|&b| b == b' ') {
         if token.is_empty() {
-            return Err(err("must be scope tokens separated by single spaces (RFC 6749 §3.3)"));
+            return err("must be scope tokens separated by single spaces (RFC 6749 §3.3)");
         }
-        if !token.bytes().all(is_scope_token_char) {
-            return Err(err("contains a character not allowed in a scope token (RFC 6749 §3.3)"));
+        if !token.iter().all(|&b| is_scope_token_char(b)) {
+            return err("contains a character not allowed in a scope token (RFC 6749 §3.3)");
         }
     }
     Ok(())

@@ -171,12 +171,12 @@ fn throw(err: PkceError) -> JsValue {
     if let Some(field) = err.field() {
         set_str(&e, "field", field);
     }
-    if let PkceError::AuthorizationError { error, description, uri } = &err {
-        set_str(&e, "error", error);
-        if let Some(d) = description {
+    if let PkceError::AuthorizationError(response) = &err {
+        set_str(&e, "error", &response.error);
+        if let Some(d) = &response.description {
             set_str(&e, "errorDescription", d);
         }
-        if let Some(u) = uri {
+        if let Some(u) = &response.uri {
             set_str(&e, "errorUri", u);
         }
     }
@@ -214,13 +214,13 @@ fn string(obj: &JsValue, key: &'static str) -> Result<String, PkceError> {
 }
 
 /// Reads several required string fields at once. One array and one early-return site keep the
-/// wasm small (a chain of `?` would emit a different drop sequence for each field).
-fn strings<const N: usize>(obj: &JsValue, keys: [&'static str; N]) -> Result<[String; N], PkceError> {
-    let mut out: [String; N] = core::array::from_fn(|_| String::new());
+/// wasm small (a chain of `?` would emit a different drop sequence for each field), and the
+/// loop is not generic, so there is one copy of it.
+fn read_strings(obj: &JsValue, keys: &[&'static str], out: &mut [String]) -> Result<(), PkceError> {
     for (slot, key) in out.iter_mut().zip(keys) {
         *slot = string(obj, key)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn flag(obj: &JsValue, key: &'static str) -> Result<bool, PkceError> {
@@ -324,10 +324,9 @@ pub fn build_authorization_url(
 ) -> Result<String, JsValue> {
     let read = || -> Result<String, PkceError> {
         require_object(&params, "params")?;
-        let [authorization_endpoint, client_id, redirect_uri, scope, state, nonce, code_challenge] = strings(
-            &params,
-            ["authorizationEndpoint", "clientId", "redirectUri", "scope", "state", "nonce", "codeChallenge"],
-        )?;
+        let mut fields: [String; 7] = Default::default();
+        read_strings(&params, &["authorizationEndpoint", "clientId", "redirectUri", "scope", "state", "nonce", "codeChallenge"], &mut fields)?;
+        let [authorization_endpoint, client_id, redirect_uri, scope, state, nonce, code_challenge] = fields;
         let (resources, extra) = (resources(&params)?, extra_params(&params)?);
         AuthorizationRequest {
             authorization_endpoint: &authorization_endpoint,
@@ -356,7 +355,9 @@ pub fn parse_callback_js(
     let read = || -> Result<String, PkceError> {
         let url = string_arg(&callback_url, "callbackUrl")?;
         require_object(&expected, "expected")?;
-        let [state, issuer] = strings(&expected, ["state", "issuer"])?;
+        let mut fields: [String; 2] = Default::default();
+        read_strings(&expected, &["state", "issuer"], &mut fields)?;
+        let [state, issuer] = fields;
         let require_iss = flag(&expected, "requireIss")?;
         parse_callback(&url, &ExpectedResponse { state: &state, issuer: &issuer, require_iss })
     };
@@ -371,8 +372,9 @@ pub fn build_token_request(
 ) -> Result<JsValue, JsValue> {
     let read = || -> Result<JsValue, PkceError> {
         require_object(&params, "params")?;
-        let [token_endpoint, client_id, redirect_uri, code, code_verifier] =
-            strings(&params, ["tokenEndpoint", "clientId", "redirectUri", "code", "codeVerifier"])?;
+        let mut fields: [String; 5] = Default::default();
+        read_strings(&params, &["tokenEndpoint", "clientId", "redirectUri", "code", "codeVerifier"], &mut fields)?;
+        let [token_endpoint, client_id, redirect_uri, code, code_verifier] = fields;
         let code_verifier = CodeVerifier::parse(&code_verifier)?;
         let resources = resources(&params)?;
         let req = TokenRequest {
@@ -397,10 +399,9 @@ pub fn begin_authorization(
 ) -> Result<JsValue, JsValue> {
     let run = || -> Result<JsValue, PkceError> {
         require_object(&options, "options")?;
-        let [issuer, authorization_endpoint, token_endpoint, client_id, redirect_uri, scope] = strings(
-            &options,
-            ["issuer", "authorizationEndpoint", "tokenEndpoint", "clientId", "redirectUri", "scope"],
-        )?;
+        let mut fields: [String; 6] = Default::default();
+        read_strings(&options, &["issuer", "authorizationEndpoint", "tokenEndpoint", "clientId", "redirectUri", "scope"], &mut fields)?;
+        let [issuer, authorization_endpoint, token_endpoint, client_id, redirect_uri, scope] = fields;
         let require_iss = flag(&options, "requireIss")?;
         let (resources, extra) = (resources(&options)?, extra_params(&options)?);
         let login = LoginOptions {
