@@ -270,8 +270,15 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err("origin", m));
     }
     let realm = raw.realm.unwrap_or_else(|| "portcullis".to_string());
-    if realm.is_empty() || !realm.chars().all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\') {
-        errors.push(err("realm", "must be non-empty printable ASCII without quotes or backslashes"));
+    if realm.is_empty()
+        || !realm
+            .chars()
+            .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\')
+    {
+        errors.push(err(
+            "realm",
+            "must be non-empty printable ASCII without quotes or backslashes",
+        ));
     }
 
     let transport = parse_transport(raw.transport.as_ref(), &mut errors);
@@ -285,7 +292,10 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
             }
             list.into_iter().map(|p| p.to_ascii_lowercase()).collect()
         }
-        None => DEFAULT_CREDENTIAL_PARAMS.iter().map(|s| s.to_string()).collect(),
+        None => DEFAULT_CREDENTIAL_PARAMS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
 
     let max_token_bytes = raw.max_token_bytes.unwrap_or(8192);
@@ -298,7 +308,10 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         let path = format!("issuers[{i}]");
         if let Some(r) = section::<RawIssuer>(v, &path, &mut errors) {
             if let Some(iss) = build_issuer(r, &path, &mut errors) {
-                if issuers.iter().any(|x: &IssuerConfig| x.issuer == iss.issuer) {
+                if issuers
+                    .iter()
+                    .any(|x: &IssuerConfig| x.issuer == iss.issuer)
+                {
                     errors.push(err(&format!("{path}.issuer"), "duplicate issuer"));
                 }
                 issuers.push(iss);
@@ -312,7 +325,10 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         Some(v) => section::<RawTokenCache>(v, "token_cache", &mut errors)
             .map(|t| {
                 if !(1..=1_000_000).contains(&t.max_entries) {
-                    errors.push(err("token_cache.max_entries", "must be between 1 and 1000000"));
+                    errors.push(err(
+                        "token_cache.max_entries",
+                        "must be between 1 and 1000000",
+                    ));
                 }
                 t.max_entries
             })
@@ -338,7 +354,10 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     if admin.enabled {
         if let Some(route) = admin_route(&admin) {
             if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
-                errors.push(err("admin.credentials", "accepts jwt but no issuers are configured"));
+                errors.push(err(
+                    "admin.credentials",
+                    "accepts jwt but no issuers are configured",
+                ));
             }
             routes.push(route);
         }
@@ -351,7 +370,10 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         if let Some(r) = section::<RawRoute>(v, &path, &mut errors) {
             if let Some(route) = build_route(r, i, &path, &mut errors) {
                 if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
-                    errors.push(err(&format!("{path}.auth"), "accepts jwt but no issuers are configured"));
+                    errors.push(err(
+                        &format!("{path}.auth"),
+                        "accepts jwt but no issuers are configured",
+                    ));
                 }
                 routes.push(route);
             }
@@ -398,7 +420,11 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
 
 fn err(path: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
-        path: if path.is_empty() { "$".to_string() } else { path.to_string() },
+        path: if path.is_empty() {
+            "$".to_string()
+        } else {
+            path.to_string()
+        },
         message: message.into(),
     }
 }
@@ -455,7 +481,10 @@ fn is_loopback(authority: &str) -> bool {
     let host = if let Some(rest) = authority.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
+        authority
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(authority)
     };
     host == "localhost" || host == "::1" || host.starts_with("127.")
 }
@@ -521,7 +550,10 @@ fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Opti
     }
     let mut algorithms = Vec::new();
     if r.algorithms.is_empty() {
-        errors.push(err(&format!("{path}.algorithms"), "must list at least one algorithm"));
+        errors.push(err(
+            &format!("{path}.algorithms"),
+            "must list at least one algorithm",
+        ));
     }
     for (i, a) in r.algorithms.iter().enumerate() {
         match Alg::parse(a) {
@@ -530,13 +562,20 @@ fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Opti
                 &format!("{path}.algorithms[{i}]"),
                 format!(
                     "unsupported algorithm; accepted: {} (never none or HS*)",
-                    Alg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+                    Alg::ALL
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
         }
     }
     if r.leeway_seconds > 300 {
-        errors.push(err(&format!("{path}.leeway_seconds"), "must be at most 300"));
+        errors.push(err(
+            &format!("{path}.leeway_seconds"),
+            "must be at most 300",
+        ));
     }
     let scope_source = match r.scope_claim.as_deref() {
         None | Some("scope") => ScopeSource::Scope,
@@ -551,7 +590,10 @@ fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Opti
         None | Some("lenient") => TypPolicy::Lenient,
         Some("strict") => TypPolicy::Strict,
         Some(_) => {
-            errors.push(err(&format!("{path}.typ"), "must be \"lenient\" or \"strict\""));
+            errors.push(err(
+                &format!("{path}.typ"),
+                "must be \"lenient\" or \"strict\"",
+            ));
             TypPolicy::Lenient
         }
     };
@@ -578,22 +620,36 @@ fn parse_jwks_settings(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Jwks
         max_bytes: d_max_bytes(),
     });
     if raw.min_ttl_seconds > raw.max_ttl_seconds {
-        errors.push(err("jwks.min_ttl_seconds", "must not exceed jwks.max_ttl_seconds"));
+        errors.push(err(
+            "jwks.min_ttl_seconds",
+            "must not exceed jwks.max_ttl_seconds",
+        ));
     }
     if raw.max_ttl_seconds > 7 * 86_400 {
-        errors.push(err("jwks.max_ttl_seconds", "must be at most 604800 (7 days)"));
+        errors.push(err(
+            "jwks.max_ttl_seconds",
+            "must be at most 604800 (7 days)",
+        ));
     }
-    if raw.default_ttl_seconds < raw.min_ttl_seconds || raw.default_ttl_seconds > raw.max_ttl_seconds {
+    if raw.default_ttl_seconds < raw.min_ttl_seconds
+        || raw.default_ttl_seconds > raw.max_ttl_seconds
+    {
         errors.push(err(
             "jwks.default_ttl_seconds",
             "must lie between jwks.min_ttl_seconds and jwks.max_ttl_seconds",
         ));
     }
     if raw.refetch_cooldown_seconds == 0 || raw.refetch_cooldown_seconds > 3600 {
-        errors.push(err("jwks.refetch_cooldown_seconds", "must be between 1 and 3600"));
+        errors.push(err(
+            "jwks.refetch_cooldown_seconds",
+            "must be between 1 and 3600",
+        ));
     }
     if !(100..=30_000).contains(&raw.fetch_timeout_ms) {
-        errors.push(err("jwks.fetch_timeout_ms", "must be between 100 and 30000"));
+        errors.push(err(
+            "jwks.fetch_timeout_ms",
+            "must be between 100 and 30000",
+        ));
     }
     if !(1024..=1_048_576).contains(&raw.max_bytes) {
         errors.push(err("jwks.max_bytes", "must be between 1024 and 1048576"));
@@ -618,7 +674,10 @@ fn build_route(
     let before = errors.len();
     let mut methods = Vec::new();
     if r.methods.is_empty() {
-        errors.push(err(&format!("{path}.methods"), "must list at least one method, or \"*\""));
+        errors.push(err(
+            &format!("{path}.methods"),
+            "must list at least one method, or \"*\"",
+        ));
     }
     for (i, m) in r.methods.iter().enumerate() {
         if m == "*" {
@@ -659,13 +718,23 @@ fn build_route(
         }
     }
     if auth.contains(&crate::route::CredentialKind::Public) && auth.len() > 1 {
-        errors.push(err(&format!("{path}.auth"), "public cannot be combined with other kinds"));
+        errors.push(err(
+            &format!("{path}.auth"),
+            "public cannot be combined with other kinds",
+        ));
     }
     if auth.contains(&crate::route::CredentialKind::Public) && !r.scopes.is_empty() {
-        errors.push(err(&format!("{path}.scopes"), "a public route cannot require scopes"));
+        errors.push(err(
+            &format!("{path}.scopes"),
+            "a public route cannot require scopes",
+        ));
     }
     for (i, s) in r.scopes.iter().enumerate() {
-        if s.is_empty() || !s.chars().all(|c| ('!'..='~').contains(&c) && c != '"' && c != '\\') {
+        if s.is_empty()
+            || !s
+                .chars()
+                .all(|c| ('!'..='~').contains(&c) && c != '"' && c != '\\')
+        {
             errors.push(err(
                 &format!("{path}.scopes[{i}]"),
                 "must be a non-empty scope token (RFC 6749 §3.3)",
@@ -714,7 +783,10 @@ mod tests {
         let c = parse_config(&minimal()).unwrap();
         assert_eq!(c.realm, "portcullis");
         assert_eq!(c.transport.https, HttpsPolicy::Redirect);
-        assert_eq!(c.transport.hsts.as_deref(), Some("max-age=63072000; includeSubDomains"));
+        assert_eq!(
+            c.transport.hsts.as_deref(),
+            Some("max-age=63072000; includeSubDomains")
+        );
         assert_eq!(c.max_token_bytes, 8192);
         assert_eq!(c.issuers[0].leeway_secs, 30);
         assert_eq!(c.issuers[0].algorithms, vec![Alg::RS256, Alg::ES256]);
@@ -832,7 +904,10 @@ mod tests {
         assert_eq!(c.transport.https, HttpsPolicy::Allow);
         assert_eq!(c.transport.hsts, None);
         v["transport"] = json!({"hsts": {"max_age": 100, "preload": true}});
-        assert_eq!(paths(parse_config(&v).unwrap_err()), vec!["transport.hsts.preload"]);
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec!["transport.hsts.preload"]
+        );
         v["transport"] = json!({"hsts": {"max_age": 31536000, "preload": true}});
         assert_eq!(
             parse_config(&v).unwrap().transport.hsts.as_deref(),

@@ -85,8 +85,12 @@ impl<K> Default for JwksCache<K> {
 enum Step<K> {
     /// Candidate keys: (generation, index, jwk, imported key if any).
     Use(Vec<(u64, usize, Jwk, Option<K>)>),
-    Fetch { uri: Option<String> },
-    Wait { until_ms: u64 },
+    Fetch {
+        uri: Option<String>,
+    },
+    Wait {
+        until_ms: u64,
+    },
     Fail(KeyLookupError),
 }
 
@@ -111,7 +115,9 @@ impl<K: Clone> JwksCache<K> {
             let now = platform.now_ms();
             let step = cell.borrow_mut().decide(settings, issuer, kid, alg, now);
             match step {
-                Step::Use(cands) => return Self::import_all(cell, platform, issuer, alg, cands).await,
+                Step::Use(cands) => {
+                    return Self::import_all(cell, platform, issuer, alg, cands).await
+                }
                 Step::Fail(e) => return Err(e),
                 Step::Wait { until_ms } => {
                     while platform.now_ms() < until_ms {
@@ -297,7 +303,8 @@ async fn fetch_key_set<P: Platform>(
     if resp.status != 200 {
         return Err(format!("jwks_uri answered HTTP {}", resp.status));
     }
-    let set = parse_jwks(&resp.body).map_err(|e| format!("jwks_uri returned an invalid JWKS: {e}"))?;
+    let set =
+        parse_jwks(&resp.body).map_err(|e| format!("jwks_uri returned an invalid JWKS: {e}"))?;
     let ttl = ttl_from_cache_control(resp.cache_control.as_deref(), settings);
     Ok((uri, set, ttl))
 }
@@ -358,7 +365,9 @@ pub fn metadata_urls(issuer: &str) -> Vec<String> {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        urls.push(format!("{scheme}://{host}/.well-known/oauth-authorization-server{path}"));
+        urls.push(format!(
+            "{scheme}://{host}/.well-known/oauth-authorization-server{path}"
+        ));
     }
     urls
 }

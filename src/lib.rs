@@ -13,6 +13,8 @@ pub mod jwks_cache;
 pub mod pipeline;
 pub mod platform;
 pub mod problem;
+pub mod ratelimit;
+pub mod revocation;
 pub mod route;
 pub mod token_cache;
 

@@ -76,8 +76,13 @@ pub trait Platform {
     async fn import_key(&self, jwk: &Jwk, alg: Alg) -> Result<Self::Key, String>;
 
     /// Verifies a JWS signature over `signing_input`. `false` for any invalid signature.
-    async fn verify(&self, key: &Self::Key, alg: Alg, signing_input: &[u8], signature: &[u8])
-        -> bool;
+    async fn verify(
+        &self,
+        key: &Self::Key,
+        alg: Alg,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> bool;
 
     // --- Workers KV (the `PORTCULLIS_KV` namespace)
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError>;

@@ -220,9 +220,9 @@ impl ErrorCode {
         match self {
             // §3.1: a request that carried no credential gets a challenge without an error code.
             // An unsupported scheme counts as "no credential" there too.
-            Self::TokenMissing | Self::CredentialsMissing | Self::AuthorizationSchemeUnsupported => {
-                None
-            }
+            Self::TokenMissing
+            | Self::CredentialsMissing
+            | Self::AuthorizationSchemeUnsupported => None,
             Self::InsufficientScope => Some("insufficient_scope"),
             c if c.status() == 401 && c.as_str().starts_with("token_") => Some("invalid_token"),
             _ => None,
@@ -334,7 +334,10 @@ pub fn www_authenticate(
                 parts.push(s);
             }
             Challenge::ApiKey => {
-                let mut s = format!("ApiKey realm=\"{}\", header=\"X-API-Key\"", quote_safe(realm));
+                let mut s = format!(
+                    "ApiKey realm=\"{}\", header=\"X-API-Key\"",
+                    quote_safe(realm)
+                );
                 if code.as_str().starts_with("api_key_") {
                     s.push_str(&format!(", error=\"{}\"", code.as_str()));
                 }
@@ -361,7 +364,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for c in ErrorCode::ALL {
             assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
-            assert!(c.as_str().chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+            assert!(c
+                .as_str()
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch == '_'));
             assert!(!c.title().is_empty());
         }
         assert_eq!(seen.len(), ErrorCode::ALL.len());
@@ -382,9 +388,14 @@ mod tests {
 
     #[test]
     fn bearer_challenge_forms() {
-        let missing =
-            www_authenticate("api", &[Challenge::Bearer], ErrorCode::TokenMissing, "x", None)
-                .unwrap();
+        let missing = www_authenticate(
+            "api",
+            &[Challenge::Bearer],
+            ErrorCode::TokenMissing,
+            "x",
+            None,
+        )
+        .unwrap();
         assert_eq!(missing, "Bearer realm=\"api\"");
         let bad = www_authenticate(
             "api",

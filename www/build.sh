@@ -31,11 +31,17 @@ if [[ ! -x "$wasm_opt" ]]; then
   echo "build.sh: wasm-opt not found at $wasm_opt; run: npm ci (it comes from the binaryen package)" >&2
   exit 1
 fi
+esbuild="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
+if [[ ! -x "$esbuild" ]]; then
+  echo "build.sh: esbuild not found at $esbuild; run: npm ci" >&2
+  exit 1
+fi
 
 # Size settings are pinned here rather than inherited, so a change to the workspace's release
 # profile cannot silently grow the package: opt-level z, and no `strip` (wasm-bindgen reads the
 # target_features section to emit reference-type glue; wasm-opt strips names afterwards).
 cargo build -p portcullis-pkce --release --target wasm32-unknown-unknown \
+  --config 'profile.release.opt-level="z"' \
   --config 'profile.release.package.portcullis-pkce.opt-level="z"' \
   --config 'profile.release.lto=true' \
   --config 'profile.release.codegen-units=1' \
@@ -47,10 +53,16 @@ rm -rf "$out"
   "target/wasm32-unknown-unknown/release/$name.wasm"
 
 # rustc's wasm32 baseline enables these features; wasm-opt must know them to accept the module.
-"$wasm_opt" -Oz --strip-debug --strip-producers \
+"$wasm_opt" -Oz --strip-debug --strip-producers --strip-target-features \
   --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
   -o "$out/${name}_bg.wasm" "$out/${name}_bg.wasm"
+
+# Minify the JS glue (its doc comments live on in the .d.ts). The @ts-self-types banner lets
+# Deno and TypeScript's "bundler" resolution find the types without package.json.
+"$esbuild" "$out/$name.js" --minify --format=esm --target=es2020 --legal-comments=none \
+  --banner:js="/* @ts-self-types=\"./$name.d.ts\" */" --log-level=warning --outfile="$out/$name.min.js"
+mv "$out/$name.min.js" "$out/$name.js"
 
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' www/Cargo.toml | head -n1)"
 cat > "$out/package.json" <<JSON

@@ -44,7 +44,10 @@ fn verify_params(alg: Alg) -> Object {
     match alg {
         Alg::RS256 | Alg::RS384 | Alg::RS512 => object(&[("name", s("RSASSA-PKCS1-v1_5"))]),
         // RFC 7518 §3.5: the salt is as long as the hash.
-        Alg::PS256 => object(&[("name", s("RSA-PSS")), ("saltLength", JsValue::from_f64(32.0))]),
+        Alg::PS256 => object(&[
+            ("name", s("RSA-PSS")),
+            ("saltLength", JsValue::from_f64(32.0)),
+        ]),
         Alg::ES256 => object(&[("name", s("ECDSA")), ("hash", s("SHA-256"))]),
         Alg::EdDSA => object(&[("name", s("Ed25519"))]),
     }

@@ -53,7 +53,11 @@ pub async fn read_body_capped(req: &mut Request, cap: usize) -> Result<Vec<u8>, 
 
 /// Statuses and header values come from the pipeline (valid, ASCII), so construction fails only on a
 /// runtime fault; the caller turns that into a plain 502 rather than a thrown 500.
-fn fixed_response(status: u16, headers: &[(String, String)], body: &str) -> Result<Response, String> {
+fn fixed_response(
+    status: u16,
+    headers: &[(String, String)],
+    body: &str,
+) -> Result<Response, String> {
     let init = web_sys::ResponseInit::new();
     init.set_status(status);
     init.set_headers(&headers_from(headers)?.into());
@@ -68,9 +72,15 @@ pub fn reply_response(reply: &Reply, transport: &[(String, String)]) -> Result<R
     fixed_response(reply.status, &headers, &reply.body)
 }
 
-pub fn problem_response(problem: &Problem, transport: &[(String, String)]) -> Result<Response, String> {
+pub fn problem_response(
+    problem: &Problem,
+    transport: &[(String, String)],
+) -> Result<Response, String> {
     let mut headers = vec![
-        ("content-type".to_string(), "application/problem+json".to_string()),
+        (
+            "content-type".to_string(),
+            "application/problem+json".to_string(),
+        ),
         ("cache-control".to_string(), "no-store".to_string()),
     ];
     headers.extend(problem.headers.iter().cloned());
@@ -163,14 +173,22 @@ pub async fn get(url: &str, timeout_ms: u32, max_bytes: usize) -> Result<HttpRes
             .map_err(|_| FetchError::Network("not a Response".into()))?;
         let h = resp.headers();
         if let Ok(Some(len)) = h.get("content-length") {
-            if len.trim().parse::<usize>().map(|l| l > max_bytes).unwrap_or(false) {
+            if len
+                .trim()
+                .parse::<usize>()
+                .map(|l| l > max_bytes)
+                .unwrap_or(false)
+            {
                 return Err(FetchError::TooLarge);
             }
         }
         let cache_control = h.get("cache-control").ok().flatten();
-        let buf = JsFuture::from(resp.array_buffer().map_err(|e| FetchError::Network(js_err(e)))?)
-            .await
-            .map_err(|e| FetchError::Network(js_err(e)))?;
+        let buf = JsFuture::from(
+            resp.array_buffer()
+                .map_err(|e| FetchError::Network(js_err(e)))?,
+        )
+        .await
+        .map_err(|e| FetchError::Network(js_err(e)))?;
         let bytes = Uint8Array::new(&buf);
         if bytes.length() as usize > max_bytes {
             return Err(FetchError::TooLarge);

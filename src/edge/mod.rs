@@ -82,7 +82,10 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     match serve(req, env).await {
         Ok(r) => Ok(r),
         Err(reason) => {
-            worker::console_error!("{{\"event\":\"runtime_fault\",\"reason\":{}}}", json_str(&reason));
+            worker::console_error!(
+                "{{\"event\":\"runtime_fault\",\"reason\":{}}}",
+                json_str(&reason)
+            );
             Response::error("", 502)
         }
     }
@@ -126,7 +129,8 @@ async fn serve(req: Request, env: Env) -> Result<Response, String> {
                     "{{\"event\":\"origin_unreachable\",\"reason\":{}}}",
                     json_str(&reason)
                 ));
-                let problem = Problem::new(ErrorCode::OriginUnreachable, "the origin did not answer");
+                let problem =
+                    Problem::new(ErrorCode::OriginUnreachable, "the origin did not answer");
                 log.code = Some(problem.code.as_str());
                 http::problem_response(&problem, &transport)?
             }
@@ -184,7 +188,12 @@ impl Platform for EdgePlatform {
         worker::console_log!("{}", line);
     }
 
-    async fn http_get(&self, url: &str, timeout_ms: u32, max_bytes: usize) -> Result<HttpResponse, FetchError> {
+    async fn http_get(
+        &self,
+        url: &str,
+        timeout_ms: u32,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, FetchError> {
         http::get(url, timeout_ms, max_bytes).await
     }
 
@@ -196,7 +205,13 @@ impl Platform for EdgePlatform {
         crypto::import_key(jwk, alg).await
     }
 
-    async fn verify(&self, key: &Self::Key, alg: Alg, signing_input: &[u8], signature: &[u8]) -> bool {
+    async fn verify(
+        &self,
+        key: &Self::Key,
+        alg: Alg,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> bool {
         crypto::verify(key, alg, signing_input, signature).await
     }
 
@@ -208,7 +223,12 @@ impl Platform for EdgePlatform {
             .map_err(|e| StoreError(format!("KV get failed: {e}")))
     }
 
-    async fn kv_put(&self, key: &str, value: &str, expiration_ttl: Option<u64>) -> Result<(), StoreError> {
+    async fn kv_put(
+        &self,
+        key: &str,
+        value: &str,
+        expiration_ttl: Option<u64>,
+    ) -> Result<(), StoreError> {
         let mut put = self
             .kv()?
             .put(key, value)
@@ -228,8 +248,17 @@ impl Platform for EdgePlatform {
             .map_err(|e| StoreError(format!("KV delete failed: {e}")))
     }
 
-    async fn kv_list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KvPage, StoreError> {
-        let mut list = self.kv()?.list().prefix(prefix.to_string()).limit(u64::from(limit));
+    async fn kv_list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KvPage, StoreError> {
+        let mut list = self
+            .kv()?
+            .list()
+            .prefix(prefix.to_string())
+            .limit(u64::from(limit));
         if let Some(c) = cursor {
             list = list.cursor(c.to_string());
         }
@@ -239,7 +268,11 @@ impl Platform for EdgePlatform {
             .map_err(|e| StoreError(format!("KV list failed: {e}")))?;
         Ok(KvPage {
             keys: page.keys.into_iter().map(|k| k.name).collect(),
-            cursor: if page.list_complete { None } else { page.cursor },
+            cursor: if page.list_complete {
+                None
+            } else {
+                page.cursor
+            },
         })
     }
 }
@@ -247,18 +280,26 @@ impl Platform for EdgePlatform {
 /// The worker's own WebCrypto verifier, exported so the end-to-end tests can run the Wycheproof and
 /// RFC vectors through exactly the code production uses. It verifies; it holds no secret.
 #[wasm_bindgen(js_name = webcryptoVerify)]
-pub async fn webcrypto_verify(alg: String, jwk_json: String, message: Vec<u8>, signature: Vec<u8>) -> Result<bool, JsValue> {
+pub async fn webcrypto_verify(
+    alg: String,
+    jwk_json: String,
+    message: Vec<u8>,
+    signature: Vec<u8>,
+) -> Result<bool, JsValue> {
     let alg = Alg::parse(&alg).ok_or_else(|| JsValue::from_str("unsupported alg"))?;
     let value: serde_json::Value =
         serde_json::from_str(&jwk_json).map_err(|_| JsValue::from_str("jwk is not JSON"))?;
-    let jwk = crate::jose::jwk::parse_jwk(&value).map_err(|e| JsValue::from_str(&format!("jwk refused: {e}")))?;
+    let jwk = crate::jose::jwk::parse_jwk(&value)
+        .map_err(|e| JsValue::from_str(&format!("jwk refused: {e}")))?;
     if !jwk.supports(alg) {
         return Ok(false);
     }
     if crate::jose::jws::check_signature_length(alg, signature.len()).is_err() {
         return Ok(false);
     }
-    let key = crypto::import_key(&jwk, alg).await.map_err(|e| JsValue::from_str(&e))?;
+    let key = crypto::import_key(&jwk, alg)
+        .await
+        .map_err(|e| JsValue::from_str(&e))?;
     Ok(crypto::verify(&key, alg, &message, &signature).await)
 }
 

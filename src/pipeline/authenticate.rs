@@ -23,17 +23,23 @@ pub async fn authenticate<K: Clone, P: Platform<Key = K>>(
     if route.is_public() {
         return Ok(public_identity());
     }
-    let refuse = |code: ErrorCode, detail: String| Refusal::for_route(Problem::new(code, detail), route);
+    let refuse =
+        |code: ErrorCode, detail: String| Refusal::for_route(Problem::new(code, detail), route);
     match &req.presented {
         Presented::Both => Err(Refusal::plain(Problem::new(
             ErrorCode::RequestInvalid,
             "send one credential: either Authorization: Bearer or X-API-Key, not both",
         ))),
         Presented::Bearer(token) if route.accepts(CredentialKind::Jwt) => {
-            authenticate_jwt(gw, platform, token).await.map_err(|p| Refusal::for_route(p, route))
+            authenticate_jwt(gw, platform, token)
+                .await
+                .map_err(|p| Refusal::for_route(p, route))
         }
-        Presented::ApiKey(key) if route.accepts(CredentialKind::ApiKey) => {
-            gw.api_key_store(platform).authenticate(key).await.map_err(|e| {
+        Presented::ApiKey(key) if route.accepts(CredentialKind::ApiKey) => gw
+            .api_key_store(platform)
+            .authenticate(key)
+            .await
+            .map_err(|e| {
                 if let ApiKeyError::StoreUnavailable(_) = e {
                     platform.log(&format!(
                         "{{\"event\":\"credential_store_unavailable\",\"reason\":{}}}",
@@ -41,8 +47,7 @@ pub async fn authenticate<K: Clone, P: Platform<Key = K>>(
                     ));
                 }
                 refuse(e.code(), e.detail())
-            })
-        }
+            }),
         Presented::OtherScheme if route.accepts(CredentialKind::Jwt) => Err(refuse(
             ErrorCode::AuthorizationSchemeUnsupported,
             "the Authorization header must use the Bearer scheme".into(),
@@ -60,8 +65,14 @@ fn missing(route: &Route) -> Refusal {
             ErrorCode::CredentialsMissing,
             "this route requires a bearer token or an API key",
         ),
-        (false, true) => (ErrorCode::ApiKeyMissing, "this route requires an X-API-Key header"),
-        _ => (ErrorCode::TokenMissing, "this route requires a bearer token"),
+        (false, true) => (
+            ErrorCode::ApiKeyMissing,
+            "this route requires an X-API-Key header",
+        ),
+        _ => (
+            ErrorCode::TokenMissing,
+            "this route requires a bearer token",
+        ),
     };
     Refusal::for_route(Problem::new(code, detail), route)
 }
@@ -90,7 +101,10 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
 ) -> Result<Identity, Problem> {
     let config = &gw.config;
     if token.is_empty() {
-        return Err(Problem::new(ErrorCode::TokenMalformed, "the bearer token is empty"));
+        return Err(Problem::new(
+            ErrorCode::TokenMalformed,
+            "the bearer token is empty",
+        ));
     }
     let jws = parse_compact(token, config.max_token_bytes)
         .map_err(|e| Problem::new(e.code(), e.detail()))?;

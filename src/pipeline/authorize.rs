@@ -18,7 +18,10 @@ pub fn authorize(route: &Route, identity: &Identity) -> Result<(), Refusal> {
     }
     let problem = Problem::new(
         ErrorCode::InsufficientScope,
-        format!("this route requires the scope(s): {}", route.scopes.join(" ")),
+        format!(
+            "this route requires the scope(s): {}",
+            route.scopes.join(" ")
+        ),
     )
     .with_extension("required_scopes", serde_json::json!(route.scopes))
     .with_extension("missing_scopes", serde_json::json!(missing));

@@ -48,7 +48,11 @@ pub fn plan(
     }
 }
 
-pub fn origin_headers(config: &Config, req: &RequestHead, identity: &Identity) -> Vec<(String, String)> {
+pub fn origin_headers(
+    config: &Config,
+    req: &RequestHead,
+    identity: &Identity,
+) -> Vec<(String, String)> {
     // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
     let connection_named: Vec<String> = req
         .headers_named("connection")
@@ -74,7 +78,10 @@ pub fn origin_headers(config: &Config, req: &RequestHead, identity: &Identity) -
 }
 
 pub fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
-    let mut h = vec![("x-auth-method".to_string(), identity.method.as_str().to_string())];
+    let mut h = vec![(
+        "x-auth-method".to_string(),
+        identity.method.as_str().to_string(),
+    )];
     if identity.method == AuthMethod::Public {
         return h;
     }
@@ -103,7 +110,15 @@ mod tests {
 
     #[test]
     fn namespace() {
-        for n in ["x-user-id", "x-user-anything", "x-auth-method", "x-token-id", "x-client-id", "x-key-id", "x-portcullis-debug"] {
+        for n in [
+            "x-user-id",
+            "x-user-anything",
+            "x-auth-method",
+            "x-token-id",
+            "x-client-id",
+            "x-key-id",
+            "x-portcullis-debug",
+        ] {
             assert!(is_own_header(n), "{n}");
         }
         for n in ["x-request-id", "x-client-version", "user-agent", "x-users"] {

@@ -212,7 +212,10 @@ impl<K: Clone> Gateway<K> {
             scope,
         } = refusal;
         let mut headers = vec![
-            ("content-type".to_string(), "application/problem+json".to_string()),
+            (
+                "content-type".to_string(),
+                "application/problem+json".to_string(),
+            ),
             ("cache-control".to_string(), "no-store".to_string()),
         ];
         if problem.code.status() == 401 || problem.code == ErrorCode::InsufficientScope {

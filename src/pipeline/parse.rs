@@ -47,12 +47,20 @@ pub fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
         Some((p, q)) => (p, Some(q)),
         None => (path_query, None),
     };
-    Some((scheme, authority, if path.is_empty() { "/" } else { path }, query))
+    Some((
+        scheme,
+        authority,
+        if path.is_empty() { "/" } else { path },
+        query,
+    ))
 }
 
 pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
     let Some((scheme, authority, raw_path, query)) = split_url(&req.url) else {
-        return ParseOutcome::Refuse(Problem::new(ErrorCode::RequestInvalid, "the request URL is not absolute"));
+        return ParseOutcome::Refuse(Problem::new(
+            ErrorCode::RequestInvalid,
+            "the request URL is not absolute",
+        ));
     };
     if scheme.eq_ignore_ascii_case("http") {
         match config.transport.https {
@@ -112,7 +120,10 @@ fn credentials_in_url(config: &Config, authority: &str, query: Option<&str>) -> 
         };
         let lower = decoded.to_ascii_lowercase();
         if config.credential_params.iter().any(|p| *p == lower) {
-            return Some(format!("the query parameter {:?} carries a credential", truncate(&lower, 40)));
+            return Some(format!(
+                "the query parameter {:?} carries a credential",
+                truncate(&lower, 40)
+            ));
         }
     }
     None
@@ -172,10 +183,13 @@ pub fn normalize_path(raw: &str) -> Result<String, &'static str> {
             let pair = bytes
                 .get(i + 1..i + 3)
                 .ok_or("the request path has a truncated percent-escape")?;
-            let v = hex_pair(pair[0], pair[1]).ok_or("the request path has an invalid percent-escape")?;
+            let v = hex_pair(pair[0], pair[1])
+                .ok_or("the request path has an invalid percent-escape")?;
             match v {
                 b'/' | b'\\' | 0 => return Err("the request path has an encoded '/', '\\' or NUL"),
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(v as char),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    out.push(v as char)
+                }
                 _ => {
                     out.push('%');
                     out.push(pair[0].to_ascii_uppercase() as char);
@@ -255,8 +269,20 @@ mod tests {
         assert_eq!(normalize_path("/").unwrap(), "/");
         assert_eq!(normalize_path("/a/").unwrap(), "/a/");
         for bad in [
-            "/a%2fb", "/a%2Fb", "/a%5cb", "/a%00", "/a/../b", "/a/%2e%2e/b", "/a/./b", "//a", "/a//b",
-            "/a%", "/a%zz", "/a\\b", "/a b", "a",
+            "/a%2fb",
+            "/a%2Fb",
+            "/a%5cb",
+            "/a%00",
+            "/a/../b",
+            "/a/%2e%2e/b",
+            "/a/./b",
+            "//a",
+            "/a//b",
+            "/a%",
+            "/a%zz",
+            "/a\\b",
+            "/a b",
+            "a",
         ] {
             assert!(normalize_path(bad).is_err(), "{bad}");
         }
@@ -268,14 +294,20 @@ mod tests {
             split_url("https://h:1/p/q?x=1#f"),
             Some(("https", "h:1", "/p/q", Some("x=1")))
         );
-        assert_eq!(split_url("https://h?x"), Some(("https", "h", "/", Some("x"))));
+        assert_eq!(
+            split_url("https://h?x"),
+            Some(("https", "h", "/", Some("x")))
+        );
         assert_eq!(split_url("https://h"), Some(("https", "h", "/", None)));
         assert_eq!(split_url("nourl"), None);
     }
 
     #[test]
     fn form_decoding() {
-        assert_eq!(percent_decode_form("access%5Ftoken").unwrap(), "access_token");
+        assert_eq!(
+            percent_decode_form("access%5Ftoken").unwrap(),
+            "access_token"
+        );
         assert_eq!(percent_decode_form("a+b").unwrap(), "a b");
         assert_eq!(percent_decode_form("%"), None);
     }

@@ -5,8 +5,9 @@
 //!   lease expires; unused units are handed back (`refund`) at the next sync;
 //! - `debt`: requests admitted on credit because no leased unit was at hand (the first request of
 //!   an identity in this isolate, or a lease that ran dry before the background sync returned).
-//!   At most `policy.lease` requests are admitted on credit; the next sync books them
-//!   unconditionally (`charge`), so an overshoot is paid back by a longer wait afterwards;
+//!   Credit not yet booked by the Durable Object — owed, or travelling in a sync — never exceeds
+//!   `policy.lease`; the sync books it unconditionally (`charge`), so an overshoot is paid back by
+//!   a correspondingly longer wait afterwards;
 //! - `blocked_until_ms`: the Durable Object said the budget is spent until then; requests are
 //!   refused locally, with no round trip, until that instant.
 //!
@@ -65,6 +66,8 @@ pub struct LeaseState {
     units: u64,
     expires_ms: u64,
     debt: u64,
+    /// Credit carried by syncs still out.
+    credit_in_flight: u64,
     refund: u64,
     syncs_in_flight: u32,
     last_sync_started_ms: u64,
@@ -81,6 +84,7 @@ impl LeaseState {
             units: 0,
             expires_ms: 0,
             debt: 0,
+            credit_in_flight: 0,
             refund: 0,
             syncs_in_flight: 0,
             last_sync_started_ms: 0,
@@ -96,6 +100,14 @@ impl LeaseState {
     pub fn decide(&mut self, policy: &Policy, now: u64) -> Decision {
         self.last_used_ms = now;
         self.expire(now);
+        if self.syncs_in_flight > 0
+            && now.saturating_sub(self.last_sync_started_ms) >= SYNC_TIMEOUT_MS
+        {
+            // Lost (the runtime dropped it, or the object never answered): what it carried is
+            // forgiven rather than blocking credit forever; at most one lease per timeout.
+            self.syncs_in_flight = 0;
+            self.credit_in_flight = 0;
+        }
         if self.units > 0 {
             self.units -= 1;
             let low = self.units * 2 <= policy.lease;
@@ -111,7 +123,7 @@ impl LeaseState {
                 retry_after_ms: self.blocked_until_ms - now,
             };
         }
-        if self.debt < policy.lease {
+        if self.debt + self.credit_in_flight < policy.lease {
             self.debt += 1;
             let sync = self.may_sync(now).then(|| self.begin_sync(policy, now));
             return Decision::Admit {
@@ -126,6 +138,7 @@ impl LeaseState {
     /// The background sync `sent` came back with `grant`, as of the Durable Object's clock `at`.
     pub fn settle(&mut self, policy: &Policy, sent: &SyncRequest, grant: &Grant, at: u64) {
         self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
+        self.credit_in_flight = self.credit_in_flight.saturating_sub(sent.charge);
         self.last_failure_ms = None;
         if grant.granted > 0 {
             self.units += grant.granted;
@@ -138,6 +151,7 @@ impl LeaseState {
     /// granted unit; the rest joins the lease.
     pub fn settle_ask(&mut self, policy: &Policy, sent: &SyncRequest, grant: &Grant, at: u64) -> AskOutcome {
         self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
+        self.credit_in_flight = self.credit_in_flight.saturating_sub(sent.charge);
         self.last_failure_ms = None;
         self.note_state(sent, grant, at);
         if grant.granted == 0 {
@@ -158,6 +172,7 @@ impl LeaseState {
     /// A sync failed: what it carried is owed again, and background syncs back off.
     pub fn fail(&mut self, sent: &SyncRequest, now: u64) {
         self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
+        self.credit_in_flight = self.credit_in_flight.saturating_sub(sent.charge);
         self.debt += sent.charge;
         self.refund += sent.refund;
         self.last_failure_ms = Some(now);
@@ -168,7 +183,7 @@ impl LeaseState {
     }
 
     pub fn idle(&self) -> bool {
-        self.syncs_in_flight == 0 && self.debt == 0
+        self.syncs_in_flight == 0 && self.debt == 0 && self.credit_in_flight == 0
     }
 
     fn note_state(&mut self, sent: &SyncRequest, grant: &Grant, at: u64) {
@@ -203,6 +218,7 @@ impl LeaseState {
             refund: self.refund,
             want: policy.lease.saturating_sub(self.units).max(1),
         };
+        self.credit_in_flight += self.debt;
         self.debt = 0;
         self.refund = 0;
         self.syncs_in_flight += 1;
@@ -211,7 +227,7 @@ impl LeaseState {
     }
 
     fn estimate_remaining(&self) -> u64 {
-        (self.units + self.remaining_hint).saturating_sub(self.debt)
+        (self.units + self.remaining_hint).saturating_sub(self.debt + self.credit_in_flight)
     }
 
     fn reset_secs(&self, policy: &Policy, now: u64) -> u64 {
@@ -399,7 +415,7 @@ mod tests {
             let granted_by_object = obj.booked;
             assert!(admitted <= p.rate.burst + lease, "{rate}: {admitted}");
             assert!(admitted >= p.rate.burst, "{rate}: {admitted}");
-            assert_eq!(admitted, granted_by_object + owed + s.debt, "{rate}: every admission accounted");
+            assert_eq!(admitted + s.units, granted_by_object + owed + s.debt, "{rate}: every admission accounted");
         }
     }
 

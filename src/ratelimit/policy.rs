@@ -267,10 +267,10 @@ fn check_rate(
         let f = if field == "rate" { "rate" } else { "period_seconds" };
         errors.push((f.into(), format!("the period must be between 1 and {MAX_PERIOD_SECS} seconds")));
     }
-    let burst = burst.unwrap_or(limit);
-    if !(1..=MAX_BURST).contains(&burst) {
+    if burst.is_some_and(|b| !(1..=MAX_BURST).contains(&b)) {
         errors.push(("burst".into(), format!("must be between 1 and {MAX_BURST}")));
     }
+    let burst = burst.unwrap_or(limit);
     (errors.len() == before).then_some(Rate {
         limit,
         period_ms: period_secs * 1000,

@@ -1,10 +1,12 @@
 //! The authorization request (RFC 6749 §4.1.1 + RFC 7636 §4.3 + OIDC Core §3.1.2.1 + RFC 8707).
 
-use alloc::string::String;
 use crate::encoding::push_pair;
 use crate::error::PkceError;
 use crate::pkce::{check_challenge, METHOD_S256};
-use crate::validate::{check_resource, check_scope, check_unguessable, check_url, check_vschar, UrlRole};
+use crate::validate::{
+    check_resource, check_scope, check_unguessable, check_url, check_vschar, UrlRole,
+};
+use alloc::string::String;
 
 /// Parameters the helper writes itself; extra parameters may not set them, so nothing can
 /// downgrade the request (e.g. `code_challenge_method=plain`) or smuggle a second `state`.
@@ -42,7 +44,11 @@ pub struct AuthorizationRequest<'a> {
 
 impl AuthorizationRequest<'_> {
     pub fn validate(&self) -> Result<(), PkceError> {
-        check_url("authorizationEndpoint", self.authorization_endpoint, UrlRole::Endpoint)?;
+        check_url(
+            "authorizationEndpoint",
+            self.authorization_endpoint,
+            UrlRole::Endpoint,
+        )?;
         check_vschar("clientId", self.client_id)?;
         check_url("redirectUri", self.redirect_uri, UrlRole::RedirectUri)?;
         check_scope(self.scope)?;
@@ -54,7 +60,10 @@ impl AuthorizationRequest<'_> {
         }
         for (name, _) in self.extra {
             if name.is_empty() {
-                return Err(PkceError::InvalidParameter { field: "extraParams", reason: "has an empty parameter name" });
+                return Err(PkceError::InvalidParameter {
+                    field: "extraParams",
+                    reason: "has an empty parameter name",
+                });
             }
             if RESERVED_PARAMETERS.contains(&name.as_str()) {
                 return Err(PkceError::ReservedParameter { name: name.clone() });
@@ -107,10 +116,16 @@ mod tests {
     }
 
     fn extra() -> Vec<(String, String)> {
-        vec![("prompt".into(), "login consent".into()), ("login_hint".into(), "a+b@c.example".into())]
+        vec![
+            ("prompt".into(), "login consent".into()),
+            ("login_hint".into(), "a+b@c.example".into()),
+        ]
     }
 
-    fn request<'a>(resources: &'a [String], extra: &'a [(String, String)]) -> AuthorizationRequest<'a> {
+    fn request<'a>(
+        resources: &'a [String],
+        extra: &'a [(String, String)],
+    ) -> AuthorizationRequest<'a> {
         AuthorizationRequest {
             authorization_endpoint: "https://as.example/authorize",
             client_id: "spa client",
@@ -143,34 +158,64 @@ mod tests {
         let mut r = request(&[], &[]);
         r.authorization_endpoint = "https://as.example/authorize?tenant=acme";
         let url = r.to_url().unwrap();
-        assert!(url.starts_with("https://as.example/authorize?tenant=acme&response_type=code&client_id="), "{url}");
+        assert!(
+            url.starts_with(
+                "https://as.example/authorize?tenant=acme&response_type=code&client_id="
+            ),
+            "{url}"
+        );
         r.authorization_endpoint = "https://as.example/authorize?";
-        assert!(r.to_url().unwrap().starts_with("https://as.example/authorize?response_type=code&"));
+        assert!(r
+            .to_url()
+            .unwrap()
+            .starts_with("https://as.example/authorize?response_type=code&"));
     }
 
     #[test]
     fn several_resources_each_get_a_parameter() {
         let resources = owned(&["https://a.example", "urn:b"]);
         let url = request(&resources, &[]).to_url().unwrap();
-        assert!(url.ends_with("&resource=https%3A%2F%2Fa.example&resource=urn%3Ab"), "{url}");
+        assert!(
+            url.ends_with("&resource=https%3A%2F%2Fa.example&resource=urn%3Ab"),
+            "{url}"
+        );
     }
 
     #[test]
     fn refuses_reserved_extra_parameters() {
-        for name in ["code_challenge_method", "state", "response_type", "redirect_uri", "resource", "request_uri"] {
+        for name in [
+            "code_challenge_method",
+            "state",
+            "response_type",
+            "redirect_uri",
+            "resource",
+            "request_uri",
+        ] {
             let extra = vec![(name.to_string(), "plain".to_string())];
-            assert_eq!(request(&[], &extra).to_url().unwrap_err(), PkceError::ReservedParameter { name: name.into() });
+            assert_eq!(
+                request(&[], &extra).to_url().unwrap_err(),
+                PkceError::ReservedParameter { name: name.into() }
+            );
         }
         let extra = vec![(String::new(), "x".to_string())];
-        assert_eq!(request(&[], &extra).to_url().unwrap_err().code(), "invalid_parameter");
+        assert_eq!(
+            request(&[], &extra).to_url().unwrap_err().code(),
+            "invalid_parameter"
+        );
     }
 
     #[test]
     fn validates_every_field() {
         let cases: Vec<(fn(&mut AuthorizationRequest<'static>), &str)> = vec![
-            (|r| r.authorization_endpoint = "http://as.example/authorize", "authorizationEndpoint"),
+            (
+                |r| r.authorization_endpoint = "http://as.example/authorize",
+                "authorizationEndpoint",
+            ),
             (|r| r.client_id = "", "clientId"),
-            (|r| r.redirect_uri = "https://app.example/cb#x", "redirectUri"),
+            (
+                |r| r.redirect_uri = "https://app.example/cb#x",
+                "redirectUri",
+            ),
             (|r| r.scope = "", "scope"),
             (|r| r.state = "short", "state"),
             (|r| r.nonce = "", "nonce"),
@@ -183,6 +228,9 @@ mod tests {
             assert_eq!(err.field(), Some(field), "{err:?}");
         }
         let bad = owned(&["not a uri"]);
-        assert_eq!(request(&bad, &[]).to_url().unwrap_err().field(), Some("resource"));
+        assert_eq!(
+            request(&bad, &[]).to_url().unwrap_err().field(),
+            Some("resource")
+        );
     }
 }

@@ -5,10 +5,10 @@
 //! An error response with a wrong `state` is therefore reported as `state_mismatch`: an attacker
 //! cannot make the application display an error of their choosing.
 
-use alloc::boxed::Box;
-use alloc::string::String;
 use crate::encoding::{constant_time_eq, is_vschar, parse_form};
 use crate::error::{ErrorResponse, PkceError};
+use alloc::boxed::Box;
+use alloc::string::String;
 
 /// What the response must match; taken from the pending transaction.
 #[derive(Clone, Copy, Debug)]
@@ -30,12 +30,18 @@ fn response_query(callback: &str) -> Result<&str, PkceError> {
     let hash = bytes.iter().position(|&b| b == b'#').unwrap_or(bytes.len());
     let question = bytes.iter().position(|&b| b == b'?').filter(|&q| q < hash);
     // Both positions are at ASCII bytes, so these are char boundaries and `get` cannot fail.
-    let query = question.and_then(|q| callback.get(q + 1..hash)).unwrap_or("");
+    let query = question
+        .and_then(|q| callback.get(q + 1..hash))
+        .unwrap_or("");
     if query.is_empty() {
         let fragment = bytes.get(hash + 1..).unwrap_or_default();
-        let looks_like_response = |p: &[u8]| p.starts_with(b"state=") || p.starts_with(b"code=") || p.starts_with(b"error=");
+        let looks_like_response = |p: &[u8]| {
+            p.starts_with(b"state=") || p.starts_with(b"code=") || p.starts_with(b"error=")
+        };
         if fragment.split(|&b| b == b'&').any(looks_like_response) {
-            return Err(malformed("the response is in the URL fragment; this helper expects response_mode=query"));
+            return Err(malformed(
+                "the response is in the URL fragment; this helper expects response_mode=query",
+            ));
         }
         return Err(malformed("the URL has no query string"));
     }
@@ -43,15 +49,31 @@ fn response_query(callback: &str) -> Result<&str, PkceError> {
 }
 
 /// Single-valued response parameters this helper reads (RFC 6749 §3.1); others are ignored.
-const PARAMETERS: [&str; 6] = ["code", "state", "iss", "error", "error_description", "error_uri"];
+const PARAMETERS: [&str; 6] = [
+    "code",
+    "state",
+    "iss",
+    "error",
+    "error_description",
+    "error_uri",
+];
 
 /// Checks an authorization response and returns its authorization code.
-pub fn parse_callback(callback: &str, expected: &ExpectedResponse<'_>) -> Result<String, PkceError> {
+pub fn parse_callback(
+    callback: &str,
+    expected: &ExpectedResponse<'_>,
+) -> Result<String, PkceError> {
     let mut found: [Option<String>; 6] = Default::default();
     for (name, value) in parse_form(response_query(callback)?).map_err(malformed)? {
-        if let Some((_, slot)) = PARAMETERS.iter().zip(found.iter_mut()).find(|(p, _)| **p == name) {
+        if let Some((_, slot)) = PARAMETERS
+            .iter()
+            .zip(found.iter_mut())
+            .find(|(p, _)| **p == name)
+        {
             if slot.replace(value).is_some() {
-                return Err(malformed("a response parameter appears more than once (RFC 6749 §3.1)"));
+                return Err(malformed(
+                    "a response parameter appears more than once (RFC 6749 §3.1)",
+                ));
             }
         }
     }
@@ -67,7 +89,11 @@ pub fn parse_callback(callback: &str, expected: &ExpectedResponse<'_>) -> Result
         _ => {}
     }
     if let Some(error) = error {
-        let response = ErrorResponse { error, description: error_description, uri: error_uri };
+        let response = ErrorResponse {
+            error,
+            description: error_description,
+            uri: error_uri,
+        };
         return Err(PkceError::AuthorizationError(Box::new(response)));
     }
     match code {
@@ -85,7 +111,11 @@ mod tests {
     const ISS: &str = "https://as.example";
 
     fn expect(require_iss: bool) -> ExpectedResponse<'static> {
-        ExpectedResponse { state: STATE, issuer: ISS, require_iss }
+        ExpectedResponse {
+            state: STATE,
+            issuer: ISS,
+            require_iss,
+        }
     }
 
     fn run(url: &str, require_iss: bool) -> Result<String, PkceError> {
@@ -94,10 +124,13 @@ mod tests {
 
     #[test]
     fn success_returns_code() {
-        let url = format!("https://app.example/cb?code=abc%2Bdef&state={STATE}&iss=https%3A%2F%2Fas.example");
+        let url = format!(
+            "https://app.example/cb?code=abc%2Bdef&state={STATE}&iss=https%3A%2F%2Fas.example"
+        );
         assert_eq!(run(&url, true).unwrap(), "abc+def");
         // location.search form, fragment ignored, unknown parameters ignored.
-        let search = format!("?session_state=x&state={STATE}&code=c1&iss=https://as.example#/route");
+        let search =
+            format!("?session_state=x&state={STATE}&code=c1&iss=https://as.example#/route");
         assert_eq!(run(&search, true).unwrap(), "c1");
     }
 
@@ -110,10 +143,20 @@ mod tests {
 
     #[test]
     fn state_checks() {
-        assert_eq!(run("https://app.example/cb?code=c&iss=https://as.example", false).unwrap_err(), PkceError::MissingState);
+        assert_eq!(
+            run(
+                "https://app.example/cb?code=c&iss=https://as.example",
+                false
+            )
+            .unwrap_err(),
+            PkceError::MissingState
+        );
         let tampered = format!("https://app.example/cb?code=c&state={STATE}x");
         assert_eq!(run(&tampered, false).unwrap_err(), PkceError::StateMismatch);
-        assert_eq!(run("https://app.example/cb?code=c&state=", false).unwrap_err(), PkceError::StateMismatch);
+        assert_eq!(
+            run("https://app.example/cb?code=c&state=", false).unwrap_err(),
+            PkceError::StateMismatch
+        );
     }
 
     #[test]
@@ -124,9 +167,18 @@ mod tests {
 
     #[test]
     fn issuer_mismatch() {
-        for iss in ["https://evil.example", "https://as.example/", "HTTPS://as.example", ""] {
+        for iss in [
+            "https://evil.example",
+            "https://as.example/",
+            "HTTPS://as.example",
+            "",
+        ] {
             let url = format!("https://app.example/cb?code=c&state={STATE}&iss={iss}");
-            assert_eq!(run(&url, false).unwrap_err(), PkceError::IssuerMismatch, "{iss}");
+            assert_eq!(
+                run(&url, false).unwrap_err(),
+                PkceError::IssuerMismatch,
+                "{iss}"
+            );
         }
     }
 
@@ -146,7 +198,10 @@ mod tests {
             }))
         );
         assert_eq!(err.code(), "authorization_error");
-        assert_eq!(err.message(), "authorization server returned error 'access_denied': End-User aborted interaction");
+        assert_eq!(
+            err.message(),
+            "authorization server returned error 'access_denied': End-User aborted interaction"
+        );
         let bare = format!("https://app.example/cb?error=login_required&state={STATE}");
         assert_eq!(
             run(&bare, false).unwrap_err(),
@@ -160,8 +215,18 @@ mod tests {
 
     #[test]
     fn missing_code() {
-        assert_eq!(run(&format!("https://app.example/cb?state={STATE}"), false).unwrap_err(), PkceError::MissingCode);
-        assert_eq!(run(&format!("https://app.example/cb?code=&state={STATE}"), false).unwrap_err(), PkceError::MissingCode);
+        assert_eq!(
+            run(&format!("https://app.example/cb?state={STATE}"), false).unwrap_err(),
+            PkceError::MissingCode
+        );
+        assert_eq!(
+            run(
+                &format!("https://app.example/cb?code=&state={STATE}"),
+                false
+            )
+            .unwrap_err(),
+            PkceError::MissingCode
+        );
     }
 
     #[test]
@@ -177,14 +242,24 @@ mod tests {
             "the response is in the URL fragment; this helper expects response_mode=query"
         );
         assert_eq!(
-            m(&format!("https://app.example/cb?code=a&code=b&state={STATE}")),
+            m(&format!(
+                "https://app.example/cb?code=a&code=b&state={STATE}"
+            )),
             "a response parameter appears more than once (RFC 6749 §3.1)"
         );
         assert_eq!(
-            m(&format!("https://app.example/cb?code=a&state={STATE}&state={STATE}")),
+            m(&format!(
+                "https://app.example/cb?code=a&state={STATE}&state={STATE}"
+            )),
             "a response parameter appears more than once (RFC 6749 §3.1)"
         );
-        assert_eq!(m(&format!("https://app.example/cb?code=%zz&state={STATE}")), "contains an invalid percent-escape");
-        assert_eq!(m(&format!("https://app.example/cb?code=a%0Ab&state={STATE}")), "the code is not printable ASCII");
+        assert_eq!(
+            m(&format!("https://app.example/cb?code=%zz&state={STATE}")),
+            "contains an invalid percent-escape"
+        );
+        assert_eq!(
+            m(&format!("https://app.example/cb?code=a%0Ab&state={STATE}")),
+            "the code is not printable ASCII"
+        );
     }
 }

@@ -4,7 +4,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-const BASE64URL_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const BASE64URL_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// `BASE64URL-ENCODE` as RFC 7636 §3 defines it: URL-safe alphabet, no padding.
 ///
@@ -89,7 +90,10 @@ pub fn form_decode(component: &[u8]) -> Result<String, &'static str> {
     while let Some(b) = bytes.next() {
         match b {
             b'+' => out.push(b' '),
-            b'%' => match (bytes.next().and_then(hex_value), bytes.next().and_then(hex_value)) {
+            b'%' => match (
+                bytes.next().and_then(hex_value),
+                bytes.next().and_then(hex_value),
+            ) {
                 (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
                 _ => return Err("contains an invalid percent-escape"),
             },
@@ -107,7 +111,10 @@ pub fn parse_form(query: &str) -> Result<Vec<(String, String)>, &'static str> {
         if segment.is_empty() {
             continue;
         }
-        let eq = segment.iter().position(|&b| b == b'=').unwrap_or(segment.len());
+        let eq = segment
+            .iter()
+            .position(|&b| b == b'=')
+            .unwrap_or(segment.len());
         let name = segment.get(..eq).unwrap_or_default();
         let value = segment.get(eq + 1..).unwrap_or_default();
         pairs.push((form_decode(name)?, form_decode(value)?));
@@ -156,7 +163,11 @@ mod tests {
         use base64::Engine as _;
         let data: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
         for len in 0..data.len() {
-            assert_eq!(base64url(&data[..len]), URL_SAFE_NO_PAD.encode(&data[..len]), "length {len}");
+            assert_eq!(
+                base64url(&data[..len]),
+                URL_SAFE_NO_PAD.encode(&data[..len]),
+                "length {len}"
+            );
         }
     }
 
@@ -164,7 +175,10 @@ mod tests {
     fn percent_encoding_keeps_only_unreserved() {
         let mut s = String::new();
         percent_encode_into(&mut s, "a b+c/d?e=f&g#h~i.j-k_l%m\u{e9}\u{1f512}");
-        assert_eq!(s, "a%20b%2Bc%2Fd%3Fe%3Df%26g%23h~i.j-k_l%25m%C3%A9%F0%9F%94%92");
+        assert_eq!(
+            s,
+            "a%20b%2Bc%2Fd%3Fe%3Df%26g%23h~i.j-k_l%25m%C3%A9%F0%9F%94%92"
+        );
     }
 
     #[test]

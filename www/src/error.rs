@@ -21,9 +21,15 @@ pub enum PkceError {
     /// A code verifier outside RFC 7636 §4.1 (43–128 chars of `[A-Za-z0-9-._~]`).
     InvalidCodeVerifier { reason: &'static str },
     /// An endpoint, redirect URI or issuer that is not an acceptable absolute URL.
-    InvalidUrl { field: &'static str, reason: &'static str },
+    InvalidUrl {
+        field: &'static str,
+        reason: &'static str,
+    },
     /// Any other input that fails validation (client_id, scope, state, …).
-    InvalidParameter { field: &'static str, reason: &'static str },
+    InvalidParameter {
+        field: &'static str,
+        reason: &'static str,
+    },
     /// An extra authorization parameter tried to set one the helper owns.
     ReservedParameter { name: String },
     /// The platform CSPRNG (`crypto.getRandomValues`) failed.

@@ -50,10 +50,14 @@ impl CodeVerifier {
     pub fn parse(value: &str) -> Result<Self, PkceError> {
         let len = value.len();
         if len < VERIFIER_MIN_LEN {
-            return Err(PkceError::InvalidCodeVerifier { reason: "is shorter than 43 characters (RFC 7636 §4.1)" });
+            return Err(PkceError::InvalidCodeVerifier {
+                reason: "is shorter than 43 characters (RFC 7636 §4.1)",
+            });
         }
         if len > VERIFIER_MAX_LEN {
-            return Err(PkceError::InvalidCodeVerifier { reason: "is longer than 128 characters (RFC 7636 §4.1)" });
+            return Err(PkceError::InvalidCodeVerifier {
+                reason: "is longer than 128 characters (RFC 7636 §4.1)",
+            });
         }
         if !value.bytes().all(is_unreserved) {
             return Err(PkceError::InvalidCodeVerifier {
@@ -81,7 +85,23 @@ pub fn check_challenge(value: &str) -> Result<(), PkceError> {
         && bytes.iter().all(|&b| is_base64url(b))
         && matches!(
             bytes.last(),
-            Some(b'A' | b'E' | b'I' | b'M' | b'Q' | b'U' | b'Y' | b'c' | b'g' | b'k' | b'o' | b's' | b'w' | b'0' | b'4' | b'8')
+            Some(
+                b'A' | b'E'
+                    | b'I'
+                    | b'M'
+                    | b'Q'
+                    | b'U'
+                    | b'Y'
+                    | b'c'
+                    | b'g'
+                    | b'k'
+                    | b'o'
+                    | b's'
+                    | b'w'
+                    | b'0'
+                    | b'4'
+                    | b'8'
+            )
         );
     if ok {
         Ok(())
@@ -104,20 +124,29 @@ mod tests {
         assert!(CodeVerifier::parse(&at(43)).is_ok());
         assert!(CodeVerifier::parse(&at(128)).is_ok());
         assert!(CodeVerifier::parse(&at(129)).is_err());
-        assert_eq!(CodeVerifier::parse("").unwrap_err().code(), "invalid_code_verifier");
+        assert_eq!(
+            CodeVerifier::parse("").unwrap_err().code(),
+            "invalid_code_verifier"
+        );
     }
 
     #[test]
     fn verifier_alphabet() {
         let base = "a".repeat(42);
         for ok in ['-', '.', '_', '~', 'Z', '0'] {
-            assert!(CodeVerifier::parse(&format!("{base}{ok}")).is_ok(), "{ok:?}");
+            assert!(
+                CodeVerifier::parse(&format!("{base}{ok}")).is_ok(),
+                "{ok:?}"
+            );
         }
         for bad in ['+', '/', '=', ' ', '%', '\u{e9}', '\n', '!'] {
             let err = CodeVerifier::parse(&format!("{base}{bad}")).unwrap_err();
-            assert_eq!(err, PkceError::InvalidCodeVerifier {
-                reason: "contains a character outside A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.1)"
-            });
+            assert_eq!(
+                err,
+                PkceError::InvalidCodeVerifier {
+                    reason: "contains a character outside A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.1)"
+                }
+            );
         }
     }
 

@@ -1,9 +1,9 @@
 //! Unguessable values from the platform CSPRNG (`crypto.getRandomValues` in a browser, the OS
 //! natively), via `getrandom`.
 
-use alloc::string::String;
 use crate::encoding::base64url;
 use crate::error::PkceError;
+use alloc::string::String;
 
 /// Bytes behind each `state` and `nonce`: 256 bits, 43 base64url characters.
 pub const TOKEN_ENTROPY_BYTES: usize = 32;

@@ -1,11 +1,11 @@
 //! The code exchange (RFC 6749 §4.1.3 + RFC 7636 §4.5 + RFC 8707 §2.2) for a public client:
 //! `client_id` in the body, no client secret (a browser cannot keep one).
 
-use alloc::string::String;
 use crate::encoding::push_pair;
 use crate::error::PkceError;
 use crate::pkce::CodeVerifier;
 use crate::validate::{check_resource, check_url, check_vschar, UrlRole};
+use alloc::string::String;
 
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
@@ -95,8 +95,17 @@ mod tests {
         assert_eq!(r.body().unwrap_err().field(), Some("tokenEndpoint"));
         let mut r = request(&v, &[]);
         r.code = "";
-        assert_eq!(r.body().unwrap_err(), PkceError::InvalidParameter { field: "code", reason: "is required" });
+        assert_eq!(
+            r.body().unwrap_err(),
+            PkceError::InvalidParameter {
+                field: "code",
+                reason: "is required"
+            }
+        );
         let bad = vec!["relative".to_string()];
-        assert_eq!(request(&v, &bad).body().unwrap_err().field(), Some("resource"));
+        assert_eq!(
+            request(&v, &bad).body().unwrap_err().field(),
+            Some("resource")
+        );
     }
 }

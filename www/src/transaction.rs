@@ -6,9 +6,6 @@
 //! library in the wasm. `sessionStorage` is per tab and per origin, which is exactly the scope
 //! of one login; a new login in the same tab replaces any older pending one.
 
-use alloc::borrow::ToOwned;
-use alloc::string::String;
-use alloc::vec::Vec;
 use crate::authorization::AuthorizationRequest;
 use crate::callback::{parse_callback, ExpectedResponse};
 use crate::encoding::{parse_form, push_decimal, push_pair};
@@ -16,6 +13,9 @@ use crate::error::PkceError;
 use crate::pkce::CodeVerifier;
 use crate::token::TokenRequest;
 use crate::validate::{check_url, UrlRole};
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 /// The `sessionStorage` key of the pending transaction.
 pub const STORAGE_KEY: &str = "portcullis.pkce.transaction";
@@ -99,7 +99,11 @@ pub fn complete(tx: &PendingTransaction, callback: &str, now_ms: u64) -> Result<
     if now_ms.saturating_sub(tx.created_at_ms) > TRANSACTION_TTL_MS {
         return Err(PkceError::TransactionExpired);
     }
-    let expected = ExpectedResponse { state: &tx.state, issuer: &tx.issuer, require_iss: tx.require_iss };
+    let expected = ExpectedResponse {
+        state: &tx.state,
+        issuer: &tx.issuer,
+        require_iss: tx.require_iss,
+    };
     let code = parse_callback(callback, &expected)?;
     tx.token_request(&code).validate()?;
     Ok(code)
@@ -125,7 +129,11 @@ impl PendingTransaction {
         push_pair(&mut s, "nonce", &self.nonce);
         push_pair(&mut s, "code_verifier", self.code_verifier.as_str());
         push_pair(&mut s, "issuer", &self.issuer);
-        push_pair(&mut s, "require_iss", if self.require_iss { "1" } else { "0" });
+        push_pair(
+            &mut s,
+            "require_iss",
+            if self.require_iss { "1" } else { "0" },
+        );
         push_pair(&mut s, "client_id", &self.client_id);
         push_pair(&mut s, "redirect_uri", &self.redirect_uri);
         push_pair(&mut s, "token_endpoint", &self.token_endpoint);
@@ -140,8 +148,16 @@ impl PendingTransaction {
     /// Reads back what [`serialize`](Self::serialize) wrote; anything else is `CorruptTransaction`.
     pub fn deserialize(stored: &str) -> Result<Self, PkceError> {
         const FIELDS: [&str; 10] = [
-            "v", "state", "nonce", "code_verifier", "issuer", "require_iss", "client_id", "redirect_uri",
-            "token_endpoint", "created_at",
+            "v",
+            "state",
+            "nonce",
+            "code_verifier",
+            "issuer",
+            "require_iss",
+            "client_id",
+            "redirect_uri",
+            "token_endpoint",
+            "created_at",
         ];
         // One array rather than ten locals: every early return then drops a single value, which
         // keeps the generated wasm small.
@@ -152,7 +168,11 @@ impl PendingTransaction {
                 resources.push(value);
                 continue;
             }
-            let slot = FIELDS.iter().zip(fields.iter_mut()).find(|(f, _)| **f == name).map(|(_, slot)| slot);
+            let slot = FIELDS
+                .iter()
+                .zip(fields.iter_mut())
+                .find(|(f, _)| **f == name)
+                .map(|(_, slot)| slot);
             match slot {
                 Some(slot) if slot.is_none() => *slot = Some(value),
                 _ => return Err(PkceError::CorruptTransaction),
@@ -169,10 +189,13 @@ impl PendingTransaction {
             _ => return Err(PkceError::CorruptTransaction),
         };
         let created_at_ms = match created_at.bytes().all(|b| b.is_ascii_digit()) {
-            true => created_at.parse().map_err(|_| PkceError::CorruptTransaction)?,
+            true => created_at
+                .parse()
+                .map_err(|_| PkceError::CorruptTransaction)?,
             false => return Err(PkceError::CorruptTransaction),
         };
-        let code_verifier = CodeVerifier::parse(&verifier).map_err(|_| PkceError::CorruptTransaction)?;
+        let code_verifier =
+            CodeVerifier::parse(&verifier).map_err(|_| PkceError::CorruptTransaction)?;
         Ok(Self {
             state,
             nonce,
@@ -214,7 +237,14 @@ mod tests {
         let resources = vec!["https://api.portcullis.test".to_string()];
         let extra = vec![("prompt".to_string(), "consent".to_string())];
         let v = CodeVerifier::parse(VERIFIER).unwrap();
-        begin(&options(&resources, &extra), v, "S".repeat(43), "N".repeat(43), NOW).unwrap()
+        begin(
+            &options(&resources, &extra),
+            v,
+            "S".repeat(43),
+            "N".repeat(43),
+            NOW,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -233,8 +263,14 @@ mod tests {
         );
         assert_eq!(tx.code_verifier.as_str(), VERIFIER);
         assert_eq!(tx.created_at_ms, NOW);
-        assert_eq!(tx.resources, vec!["https://api.portcullis.test".to_string()]);
-        assert_eq!((tx.issuer.as_str(), tx.require_iss), ("http://127.0.0.1:9000", true));
+        assert_eq!(
+            tx.resources,
+            vec!["https://api.portcullis.test".to_string()]
+        );
+        assert_eq!(
+            (tx.issuer.as_str(), tx.require_iss),
+            ("http://127.0.0.1:9000", true)
+        );
     }
 
     #[test]
@@ -242,19 +278,35 @@ mod tests {
         let v = || CodeVerifier::parse(VERIFIER).unwrap();
         let mut o = options(&[], &[]);
         o.issuer = "https://as.example/?tenant=1";
-        assert_eq!(begin(&o, v(), "S".repeat(43), "N".repeat(43), NOW).unwrap_err().field(), Some("issuer"));
+        assert_eq!(
+            begin(&o, v(), "S".repeat(43), "N".repeat(43), NOW)
+                .unwrap_err()
+                .field(),
+            Some("issuer")
+        );
         let mut o = options(&[], &[]);
         o.token_endpoint = "http://as.example/token";
-        assert_eq!(begin(&o, v(), "S".repeat(43), "N".repeat(43), NOW).unwrap_err().field(), Some("tokenEndpoint"));
+        assert_eq!(
+            begin(&o, v(), "S".repeat(43), "N".repeat(43), NOW)
+                .unwrap_err()
+                .field(),
+            Some("tokenEndpoint")
+        );
     }
 
     #[test]
     fn serialization_round_trips() {
         let (_, mut tx) = started();
-        assert_eq!(PendingTransaction::deserialize(&tx.serialize()).unwrap(), tx);
+        assert_eq!(
+            PendingTransaction::deserialize(&tx.serialize()).unwrap(),
+            tx
+        );
         tx.resources.push("urn:x&y=z".into());
         tx.require_iss = false;
-        assert_eq!(PendingTransaction::deserialize(&tx.serialize()).unwrap(), tx);
+        assert_eq!(
+            PendingTransaction::deserialize(&tx.serialize()).unwrap(),
+            tx
+        );
     }
 
     #[test]
@@ -268,7 +320,10 @@ mod tests {
             good.replace("require_iss=1", "require_iss=yes"),
             good.replace(&format!("created_at={NOW}"), "created_at=-1"),
             good.replace(&format!("created_at={NOW}"), "created_at="),
-            good.replace(&format!("created_at={NOW}"), "created_at=99999999999999999999999"),
+            good.replace(
+                &format!("created_at={NOW}"),
+                "created_at=99999999999999999999999",
+            ),
             good.replace(VERIFIER, "short"),
             format!("{good}&state=again"),
             format!("{good}&unknown=1"),
@@ -276,14 +331,21 @@ mod tests {
             format!("{good}&bad=%zz"),
         ];
         for c in cases {
-            assert_eq!(PendingTransaction::deserialize(&c), Err(PkceError::CorruptTransaction), "{c}");
+            assert_eq!(
+                PendingTransaction::deserialize(&c),
+                Err(PkceError::CorruptTransaction),
+                "{c}"
+            );
         }
     }
 
     #[test]
     fn complete_returns_code_and_token_request() {
         let (_, tx) = started();
-        let cb = format!("http://127.0.0.1:8080/?code=the-code&state={}&iss=http%3A%2F%2F127.0.0.1%3A9000", "S".repeat(43));
+        let cb = format!(
+            "http://127.0.0.1:8080/?code=the-code&state={}&iss=http%3A%2F%2F127.0.0.1%3A9000",
+            "S".repeat(43)
+        );
         let code = complete(&tx, &cb, NOW + 1000).unwrap();
         assert_eq!(code, "the-code");
         let req = tx.token_request(&code);
@@ -299,15 +361,32 @@ mod tests {
 
     #[test]
     fn complete_refuses_expired_tampered_and_mixed_up() {
-        let cb = |state: &str, iss: &str| format!("http://127.0.0.1:8080/?code=c&state={state}&iss={iss}");
+        let cb = |state: &str, iss: &str| {
+            format!("http://127.0.0.1:8080/?code=c&state={state}&iss={iss}")
+        };
         let good_iss = "http://127.0.0.1:9000";
         let (_, tx) = started();
         let s = "S".repeat(43);
-        assert_eq!(complete(&tx, &cb(&s, good_iss), NOW + TRANSACTION_TTL_MS + 1).unwrap_err(), PkceError::TransactionExpired);
-        assert_eq!(complete(&tx, &cb(&s, good_iss), NOW + TRANSACTION_TTL_MS).unwrap(), "c");
-        assert_eq!(complete(&tx, &cb(&"T".repeat(43), good_iss), NOW).unwrap_err(), PkceError::StateMismatch);
-        assert_eq!(complete(&tx, &cb(&s, "http://127.0.0.1:9001"), NOW).unwrap_err(), PkceError::IssuerMismatch);
+        assert_eq!(
+            complete(&tx, &cb(&s, good_iss), NOW + TRANSACTION_TTL_MS + 1).unwrap_err(),
+            PkceError::TransactionExpired
+        );
+        assert_eq!(
+            complete(&tx, &cb(&s, good_iss), NOW + TRANSACTION_TTL_MS).unwrap(),
+            "c"
+        );
+        assert_eq!(
+            complete(&tx, &cb(&"T".repeat(43), good_iss), NOW).unwrap_err(),
+            PkceError::StateMismatch
+        );
+        assert_eq!(
+            complete(&tx, &cb(&s, "http://127.0.0.1:9001"), NOW).unwrap_err(),
+            PkceError::IssuerMismatch
+        );
         let no_iss = format!("http://127.0.0.1:8080/?code=c&state={s}");
-        assert_eq!(complete(&tx, &no_iss, NOW).unwrap_err(), PkceError::MissingIssuer);
+        assert_eq!(
+            complete(&tx, &no_iss, NOW).unwrap_err(),
+            PkceError::MissingIssuer
+        );
     }
 }

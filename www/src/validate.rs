@@ -37,7 +37,9 @@ fn is_loopback_host(host: &[u8]) -> bool {
     }
     let mut octets = 0;
     for part in host.split(|&b| b == b'.') {
-        let value = part.iter().try_fold(0u32, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as u32));
+        let value = part.iter().try_fold(0u32, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as u32)
+        });
         let valid = (1..=3).contains(&part.len())
             && value.is_some_and(|v| v <= 255 && (octets > 0 || v == 127));
         if !valid {
@@ -68,13 +70,19 @@ pub fn check_url(field: &'static str, value: &str, role: UrlRole) -> Result<(), 
         } else if b == b'%' {
             pending_hex = 2;
         } else if !is_uri_char(b) {
-            return err("contains a character not allowed in a URL (percent-encode spaces and non-ASCII)");
+            return err(
+                "contains a character not allowed in a URL (percent-encode spaces and non-ASCII)",
+            );
         }
     }
     if pending_hex > 0 {
         return err("contains an invalid percent-escape");
     }
-    let scheme_is = |scheme: &[u8]| bytes.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme));
+    let scheme_is = |scheme: &[u8]| {
+        bytes
+            .get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+    };
     let (rest, secure) = if scheme_is(b"https://") {
         (bytes.get(8..).unwrap_or_default(), true)
     } else if scheme_is(b"http://") {
@@ -88,7 +96,10 @@ pub fn check_url(field: &'static str, value: &str, role: UrlRole) -> Result<(), 
     if role == UrlRole::Issuer && rest.iter().any(|&b| b == b'?') {
         return err("must not contain a query (RFC 8414 §2)");
     }
-    let end = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
     let authority = rest.get(..end).unwrap_or_default();
     if authority.iter().any(|&b| b == b'@') {
         return err("must not contain credentials");
@@ -96,10 +107,16 @@ pub fn check_url(field: &'static str, value: &str, role: UrlRole) -> Result<(), 
     let (loopback, port) = if let Some(bracketed) = authority.strip_prefix(b"[") {
         let close = bracketed.iter().position(|&b| b == b']');
         let inner = close.and_then(|c| bracketed.get(..c)).unwrap_or_default();
-        if inner.is_empty() || !inner.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+        if inner.is_empty()
+            || !inner
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
             return err("has an invalid IPv6 host");
         }
-        let after = close.and_then(|c| bracketed.get(c + 1..)).unwrap_or_default();
+        let after = close
+            .and_then(|c| bracketed.get(c + 1..))
+            .unwrap_or_default();
         let port = match after {
             [] => None,
             [b':', digits @ ..] => Some(digits),
@@ -108,18 +125,29 @@ pub fn check_url(field: &'static str, value: &str, role: UrlRole) -> Result<(), 
         (inner == b"::1", port)
     } else {
         let colon = authority.iter().position(|&b| b == b':');
-        let host = authority.get(..colon.unwrap_or(authority.len())).unwrap_or_default();
+        let host = authority
+            .get(..colon.unwrap_or(authority.len()))
+            .unwrap_or_default();
         if host.is_empty() {
             return err("must name a host");
         }
-        if !host.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+        if !host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
             return err("has an invalid host");
         }
-        (is_loopback_host(host), colon.map(|c| authority.get(c + 1..).unwrap_or_default()))
+        (
+            is_loopback_host(host),
+            colon.map(|c| authority.get(c + 1..).unwrap_or_default()),
+        )
     };
     if let Some(digits) = port {
-        let value = digits.iter().try_fold(0u32, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as u32));
-        let valid = (1..=5).contains(&digits.len()) && value.is_some_and(|p| (1..=65535).contains(&p));
+        let value = digits.iter().try_fold(0u32, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as u32)
+        });
+        let valid =
+            (1..=5).contains(&digits.len()) && value.is_some_and(|p| (1..=65535).contains(&p));
         if !valid {
             return err("has an invalid port");
         }
@@ -132,12 +160,19 @@ pub fn check_url(field: &'static str, value: &str, role: UrlRole) -> Result<(), 
 
 /// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
 pub fn check_resource(value: &str) -> Result<(), PkceError> {
-    let err = |reason| Err(PkceError::InvalidParameter { field: "resource", reason });
+    let err = |reason| {
+        Err(PkceError::InvalidParameter {
+            field: "resource",
+            reason,
+        })
+    };
     let bytes = value.as_bytes();
     let colon = bytes.iter().position(|&b| b == b':').unwrap_or(0);
     let scheme = bytes.get(..colon).unwrap_or_default();
     let scheme_ok = scheme.first().is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
     if !scheme_ok || colon + 1 >= bytes.len() {
         return err("must be an absolute URI (RFC 8707 §2)");
     }
@@ -152,7 +187,12 @@ pub fn check_resource(value: &str) -> Result<(), PkceError> {
 
 /// RFC 6749 §3.3: scope-tokens separated by single spaces.
 pub fn check_scope(value: &str) -> Result<(), PkceError> {
-    let err = |reason| Err(PkceError::InvalidParameter { field: "scope", reason });
+    let err = |reason| {
+        Err(PkceError::InvalidParameter {
+            field: "scope",
+            reason,
+        })
+    };
     if value.is_empty() {
         return err("is required");
     }
@@ -170,10 +210,16 @@ pub fn check_scope(value: &str) -> Result<(), PkceError> {
 /// A non-empty printable-ASCII value (RFC 6749 Appendix A `VSCHAR`): client_id, code.
 pub fn check_vschar(field: &'static str, value: &str) -> Result<(), PkceError> {
     if value.is_empty() {
-        return Err(PkceError::InvalidParameter { field, reason: "is required" });
+        return Err(PkceError::InvalidParameter {
+            field,
+            reason: "is required",
+        });
     }
     if !value.bytes().all(is_vschar) {
-        return Err(PkceError::InvalidParameter { field, reason: "must be printable ASCII (RFC 6749 Appendix A)" });
+        return Err(PkceError::InvalidParameter {
+            field,
+            reason: "must be printable ASCII (RFC 6749 Appendix A)",
+        });
     }
     Ok(())
 }
@@ -196,7 +242,8 @@ mod tests {
 
     fn reason(r: Result<(), PkceError>) -> &'static str {
         match r {
-            Err(PkceError::InvalidUrl { reason, .. }) | Err(PkceError::InvalidParameter { reason, .. }) => reason,
+            Err(PkceError::InvalidUrl { reason, .. })
+            | Err(PkceError::InvalidParameter { reason, .. }) => reason,
             other => panic!("expected a validation error, got {other:?}"),
         }
     }
@@ -221,17 +268,35 @@ mod tests {
     fn refuses_bad_urls_with_specific_reasons() {
         let cases = [
             ("", "is required"),
-            ("http://as.example/authorize", "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])"),
-            ("http://127.0.0.1.evil.example/", "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])"),
-            ("http://localhost.evil.example/", "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])"),
-            ("http://128.0.0.1/", "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])"),
-            ("http://127.0.0.256/", "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])"),
+            (
+                "http://as.example/authorize",
+                "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])",
+            ),
+            (
+                "http://127.0.0.1.evil.example/",
+                "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])",
+            ),
+            (
+                "http://localhost.evil.example/",
+                "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])",
+            ),
+            (
+                "http://128.0.0.1/",
+                "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])",
+            ),
+            (
+                "http://127.0.0.256/",
+                "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])",
+            ),
             ("ftp://as.example/", "must be an absolute https:// URL"),
             ("//as.example/authorize", "must be an absolute https:// URL"),
             ("/authorize", "must be an absolute https:// URL"),
             ("javascript:alert(1)", "must be an absolute https:// URL"),
             ("https://as.example/a#frag", "must not contain a fragment"),
-            ("https://user:pw@as.example/", "must not contain credentials"),
+            (
+                "https://user:pw@as.example/",
+                "must not contain credentials",
+            ),
             ("https:///path", "must name a host"),
             ("https://as.example:0/", "has an invalid port"),
             ("https://as.example:65536/", "has an invalid port"),
@@ -240,23 +305,55 @@ mod tests {
             ("https://as_example/", "has an invalid host"),
             ("https://[zz]/", "has an invalid IPv6 host"),
             ("https://[::1/", "has an invalid IPv6 host"),
-            ("https://as.example/a b", "contains a character not allowed in a URL (percent-encode spaces and non-ASCII)"),
-            ("https://as.example/\u{e9}", "contains a character not allowed in a URL (percent-encode spaces and non-ASCII)"),
-            ("https://as.example/a\\b", "contains a character not allowed in a URL (percent-encode spaces and non-ASCII)"),
-            ("https://as.example/%zz", "contains an invalid percent-escape"),
+            (
+                "https://as.example/a b",
+                "contains a character not allowed in a URL (percent-encode spaces and non-ASCII)",
+            ),
+            (
+                "https://as.example/\u{e9}",
+                "contains a character not allowed in a URL (percent-encode spaces and non-ASCII)",
+            ),
+            (
+                "https://as.example/a\\b",
+                "contains a character not allowed in a URL (percent-encode spaces and non-ASCII)",
+            ),
+            (
+                "https://as.example/%zz",
+                "contains an invalid percent-escape",
+            ),
         ];
         for (url, want) in cases {
-            assert_eq!(reason(check_url("u", url, UrlRole::Endpoint)), want, "{url}");
+            assert_eq!(
+                reason(check_url("u", url, UrlRole::Endpoint)),
+                want,
+                "{url}"
+            );
         }
     }
 
     #[test]
     fn issuer_has_no_query() {
-        assert_eq!(reason(check_url("issuer", "https://as.example/?x=1", UrlRole::Issuer)), "must not contain a query (RFC 8414 §2)");
-        assert!(check_url("redirectUri", "https://app.example/cb?x=1", UrlRole::RedirectUri).is_ok());
+        assert_eq!(
+            reason(check_url(
+                "issuer",
+                "https://as.example/?x=1",
+                UrlRole::Issuer
+            )),
+            "must not contain a query (RFC 8414 §2)"
+        );
+        assert!(check_url(
+            "redirectUri",
+            "https://app.example/cb?x=1",
+            UrlRole::RedirectUri
+        )
+        .is_ok());
         assert_eq!(
             check_url("issuer", "http://as.example", UrlRole::Issuer),
-            Err(PkceError::InvalidUrl { field: "issuer", reason: "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])" })
+            Err(PkceError::InvalidUrl {
+                field: "issuer",
+                reason:
+                    "must use https (http is allowed only for localhost, 127.0.0.0/8 and [::1])"
+            })
         );
     }
 
@@ -264,11 +361,26 @@ mod tests {
     fn resources() {
         assert!(check_resource("https://api.portcullis.test").is_ok());
         assert!(check_resource("urn:example:api").is_ok());
-        assert_eq!(reason(check_resource("api")), "must be an absolute URI (RFC 8707 §2)");
-        assert_eq!(reason(check_resource("1x:y")), "must be an absolute URI (RFC 8707 §2)");
-        assert_eq!(reason(check_resource("https:")), "must be an absolute URI (RFC 8707 §2)");
-        assert_eq!(reason(check_resource("https://api.example/#a")), "must not contain a fragment (RFC 8707 §2)");
-        assert_eq!(reason(check_resource("https://api.example/ a")), "contains a character not allowed in a URI");
+        assert_eq!(
+            reason(check_resource("api")),
+            "must be an absolute URI (RFC 8707 §2)"
+        );
+        assert_eq!(
+            reason(check_resource("1x:y")),
+            "must be an absolute URI (RFC 8707 §2)"
+        );
+        assert_eq!(
+            reason(check_resource("https:")),
+            "must be an absolute URI (RFC 8707 §2)"
+        );
+        assert_eq!(
+            reason(check_resource("https://api.example/#a")),
+            "must not contain a fragment (RFC 8707 §2)"
+        );
+        assert_eq!(
+            reason(check_resource("https://api.example/ a")),
+            "contains a character not allowed in a URI"
+        );
     }
 
     #[test]
@@ -276,20 +388,44 @@ mod tests {
         assert!(check_scope("openid").is_ok());
         assert!(check_scope("openid read:echo offline_access").is_ok());
         assert_eq!(reason(check_scope("")), "is required");
-        assert_eq!(reason(check_scope(" openid")), "must be scope tokens separated by single spaces (RFC 6749 §3.3)");
-        assert_eq!(reason(check_scope("openid  x")), "must be scope tokens separated by single spaces (RFC 6749 §3.3)");
-        assert_eq!(reason(check_scope("openid ")), "must be scope tokens separated by single spaces (RFC 6749 §3.3)");
-        assert_eq!(reason(check_scope("a\"b")), "contains a character not allowed in a scope token (RFC 6749 §3.3)");
-        assert_eq!(reason(check_scope("a\\b")), "contains a character not allowed in a scope token (RFC 6749 §3.3)");
-        assert_eq!(reason(check_scope("a\tb")), "contains a character not allowed in a scope token (RFC 6749 §3.3)");
+        assert_eq!(
+            reason(check_scope(" openid")),
+            "must be scope tokens separated by single spaces (RFC 6749 §3.3)"
+        );
+        assert_eq!(
+            reason(check_scope("openid  x")),
+            "must be scope tokens separated by single spaces (RFC 6749 §3.3)"
+        );
+        assert_eq!(
+            reason(check_scope("openid ")),
+            "must be scope tokens separated by single spaces (RFC 6749 §3.3)"
+        );
+        assert_eq!(
+            reason(check_scope("a\"b")),
+            "contains a character not allowed in a scope token (RFC 6749 §3.3)"
+        );
+        assert_eq!(
+            reason(check_scope("a\\b")),
+            "contains a character not allowed in a scope token (RFC 6749 §3.3)"
+        );
+        assert_eq!(
+            reason(check_scope("a\tb")),
+            "contains a character not allowed in a scope token (RFC 6749 §3.3)"
+        );
     }
 
     #[test]
     fn vschar_and_unguessable() {
         assert!(check_vschar("clientId", "my app 1").is_ok());
         assert_eq!(reason(check_vschar("clientId", "")), "is required");
-        assert_eq!(reason(check_vschar("clientId", "a\nb")), "must be printable ASCII (RFC 6749 Appendix A)");
-        assert_eq!(reason(check_vschar("clientId", "caf\u{e9}")), "must be printable ASCII (RFC 6749 Appendix A)");
+        assert_eq!(
+            reason(check_vschar("clientId", "a\nb")),
+            "must be printable ASCII (RFC 6749 Appendix A)"
+        );
+        assert_eq!(
+            reason(check_vschar("clientId", "caf\u{e9}")),
+            "must be printable ASCII (RFC 6749 Appendix A)"
+        );
         assert!(check_unguessable("state", &"x".repeat(22)).is_ok());
         assert_eq!(
             reason(check_unguessable("state", "abc")),

@@ -198,7 +198,9 @@ fn require_object(value: &JsValue, field: &'static str) -> Result<(), PkceError>
 }
 
 fn field(obj: &JsValue, key: &'static str) -> Option<JsValue> {
-    Reflect::get(obj, &JsValue::from_str(key)).ok().filter(|v| !v.is_undefined() && !v.is_null())
+    Reflect::get(obj, &JsValue::from_str(key))
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
 fn string_arg(value: &JsValue, name: &'static str) -> Result<String, PkceError> {
@@ -233,11 +235,20 @@ fn flag(obj: &JsValue, key: &'static str) -> Result<bool, PkceError> {
 fn resources(obj: &JsValue) -> Result<Vec<String>, PkceError> {
     let mut out = Vec::new();
     if let Some(v) = field(obj, "resource") {
-        let list = if Array::is_array(&v) { Array::from(&v) } else { Array::of1(&v) };
+        let list = if Array::is_array(&v) {
+            Array::from(&v)
+        } else {
+            Array::of1(&v)
+        };
         for r in list.iter() {
             match r.as_string() {
                 Some(r) => out.push(r),
-                None => return Err(invalid("resource", "must be a string or an array of strings")),
+                None => {
+                    return Err(invalid(
+                        "resource",
+                        "must be a string or an array of strings",
+                    ))
+                }
             }
         }
     }
@@ -296,7 +307,9 @@ pub fn create_pkce_pair() -> Result<JsValue, JsValue> {
 /// `A-Z a-z 0-9 - . _ ~` (RFC 7636 §4.1).
 /// @throws {PkceError} `invalid_code_verifier`
 #[wasm_bindgen(js_name = codeChallengeS256)]
-pub fn code_challenge_s256(#[wasm_bindgen(unchecked_param_type = "string")] code_verifier: JsValue) -> Result<String, JsValue> {
+pub fn code_challenge_s256(
+    #[wasm_bindgen(unchecked_param_type = "string")] code_verifier: JsValue,
+) -> Result<String, JsValue> {
     let v = string_arg(&code_verifier, "codeVerifier").map_err(throw)?;
     Ok(CodeVerifier::parse(&v).map_err(throw)?.challenge_s256())
 }
@@ -325,8 +338,21 @@ pub fn build_authorization_url(
     let read = || -> Result<String, PkceError> {
         require_object(&params, "params")?;
         let mut fields: [String; 7] = Default::default();
-        read_strings(&params, &["authorizationEndpoint", "clientId", "redirectUri", "scope", "state", "nonce", "codeChallenge"], &mut fields)?;
-        let [authorization_endpoint, client_id, redirect_uri, scope, state, nonce, code_challenge] = fields;
+        read_strings(
+            &params,
+            &[
+                "authorizationEndpoint",
+                "clientId",
+                "redirectUri",
+                "scope",
+                "state",
+                "nonce",
+                "codeChallenge",
+            ],
+            &mut fields,
+        )?;
+        let [authorization_endpoint, client_id, redirect_uri, scope, state, nonce, code_challenge] =
+            fields;
         let (resources, extra) = (resources(&params)?, extra_params(&params)?);
         AuthorizationRequest {
             authorization_endpoint: &authorization_endpoint,
@@ -359,7 +385,14 @@ pub fn parse_callback_js(
         read_strings(&expected, &["state", "issuer"], &mut fields)?;
         let [state, issuer] = fields;
         let require_iss = flag(&expected, "requireIss")?;
-        parse_callback(&url, &ExpectedResponse { state: &state, issuer: &issuer, require_iss })
+        parse_callback(
+            &url,
+            &ExpectedResponse {
+                state: &state,
+                issuer: &issuer,
+                require_iss,
+            },
+        )
     };
     read().map_err(throw)
 }
@@ -373,7 +406,17 @@ pub fn build_token_request(
     let read = || -> Result<JsValue, PkceError> {
         require_object(&params, "params")?;
         let mut fields: [String; 5] = Default::default();
-        read_strings(&params, &["tokenEndpoint", "clientId", "redirectUri", "code", "codeVerifier"], &mut fields)?;
+        read_strings(
+            &params,
+            &[
+                "tokenEndpoint",
+                "clientId",
+                "redirectUri",
+                "code",
+                "codeVerifier",
+            ],
+            &mut fields,
+        )?;
         let [token_endpoint, client_id, redirect_uri, code, code_verifier] = fields;
         let code_verifier = CodeVerifier::parse(&code_verifier)?;
         let resources = resources(&params)?;
@@ -400,8 +443,20 @@ pub fn begin_authorization(
     let run = || -> Result<JsValue, PkceError> {
         require_object(&options, "options")?;
         let mut fields: [String; 6] = Default::default();
-        read_strings(&options, &["issuer", "authorizationEndpoint", "tokenEndpoint", "clientId", "redirectUri", "scope"], &mut fields)?;
-        let [issuer, authorization_endpoint, token_endpoint, client_id, redirect_uri, scope] = fields;
+        read_strings(
+            &options,
+            &[
+                "issuer",
+                "authorizationEndpoint",
+                "tokenEndpoint",
+                "clientId",
+                "redirectUri",
+                "scope",
+            ],
+            &mut fields,
+        )?;
+        let [issuer, authorization_endpoint, token_endpoint, client_id, redirect_uri, scope] =
+            fields;
         let require_iss = flag(&options, "requireIss")?;
         let (resources, extra) = (resources(&options)?, extra_params(&options)?);
         let login = LoginOptions {
@@ -416,8 +471,16 @@ pub fn begin_authorization(
             extra: &extra,
         };
         let storage = session_storage()?;
-        let (url, tx) = transaction::begin(&login, CodeVerifier::generate()?, random_token()?, random_token()?, now_ms())?;
-        storage.set_item(STORAGE_KEY, &tx.serialize()).map_err(|_| PkceError::StorageUnavailable)?;
+        let (url, tx) = transaction::begin(
+            &login,
+            CodeVerifier::generate()?,
+            random_token()?,
+            random_token()?,
+            now_ms(),
+        )?;
+        storage
+            .set_item(STORAGE_KEY, &tx.serialize())
+            .map_err(|_| PkceError::StorageUnavailable)?;
         let out: JsValue = Object::new().into();
         set_str(&out, "url", &url);
         set_str(&out, "state", &tx.state);
@@ -438,8 +501,12 @@ pub fn complete_authorization(
 ) -> Result<JsValue, JsValue> {
     let run = || -> Result<JsValue, PkceError> {
         let storage = session_storage()?;
-        let stored = storage.get_item(STORAGE_KEY).map_err(|_| PkceError::StorageUnavailable)?;
-        storage.remove_item(STORAGE_KEY).map_err(|_| PkceError::StorageUnavailable)?;
+        let stored = storage
+            .get_item(STORAGE_KEY)
+            .map_err(|_| PkceError::StorageUnavailable)?;
+        storage
+            .remove_item(STORAGE_KEY)
+            .map_err(|_| PkceError::StorageUnavailable)?;
         let tx = PendingTransaction::deserialize(&stored.ok_or(PkceError::NoPendingTransaction)?)?;
         let url = string_arg(&callback_url, "callbackUrl")?;
         let code = transaction::complete(&tx, &url, now_ms())?;
@@ -447,7 +514,11 @@ pub fn complete_authorization(
         set_str(&out, "code", &code);
         set_str(&out, "codeVerifier", tx.code_verifier.as_str());
         set_str(&out, "nonce", &tx.nonce);
-        set(&out, "tokenRequest", &token_request_object(&tx.token_request(&code))?);
+        set(
+            &out,
+            "tokenRequest",
+            &token_request_object(&tx.token_request(&code))?,
+        );
         Ok(out)
     };
     run().map_err(throw)
@@ -458,7 +529,9 @@ pub fn complete_authorization(
 #[wasm_bindgen(js_name = hasPendingAuthorization)]
 pub fn has_pending_authorization() -> Result<bool, JsValue> {
     let storage = session_storage().map_err(throw)?;
-    let stored = storage.get_item(STORAGE_KEY).map_err(|_| throw(PkceError::StorageUnavailable))?;
+    let stored = storage
+        .get_item(STORAGE_KEY)
+        .map_err(|_| throw(PkceError::StorageUnavailable))?;
     Ok(stored.is_some())
 }
 
@@ -467,11 +540,15 @@ pub fn has_pending_authorization() -> Result<bool, JsValue> {
 #[wasm_bindgen(js_name = clearPendingAuthorization)]
 pub fn clear_pending_authorization() -> Result<(), JsValue> {
     let storage = session_storage().map_err(throw)?;
-    storage.remove_item(STORAGE_KEY).map_err(|_| throw(PkceError::StorageUnavailable))
+    storage
+        .remove_item(STORAGE_KEY)
+        .map_err(|_| throw(PkceError::StorageUnavailable))
 }
 
 /// Narrows a caught value to a {@link PkceError}.
 #[wasm_bindgen(js_name = isPkceError, unchecked_return_type = "error is PkceError")]
 pub fn is_pkce_error(#[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> bool {
-    error.dyn_ref::<js_sys::Error>().is_some_and(|e| e.name() == "PkceError")
+    error
+        .dyn_ref::<js_sys::Error>()
+        .is_some_and(|e| e.name() == "PkceError")
 }

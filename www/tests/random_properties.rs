@@ -15,14 +15,26 @@ fn verifiers_are_valid_distinct_and_use_the_whole_alphabet() {
     for _ in 0..DRAWS {
         let v = CodeVerifier::generate().unwrap();
         let s = v.as_str();
-        assert_eq!(s.len(), 43, "32 bytes of entropy give 43 base64url characters");
+        assert_eq!(
+            s.len(),
+            43,
+            "32 bytes of entropy give 43 base64url characters"
+        );
         assert!((43..=128).contains(&s.len()));
         assert!(s.bytes().all(is_unreserved), "{s}");
         assert!(!s.contains('='), "no padding");
-        assert_eq!(CodeVerifier::parse(s).unwrap(), v, "generated verifiers pass validation");
+        assert_eq!(
+            CodeVerifier::parse(s).unwrap(),
+            v,
+            "generated verifiers pass validation"
+        );
         check_challenge(&v.challenge_s256()).unwrap();
         chars.extend(s.bytes());
-        assert!(seen.insert(s.to_owned()), "duplicate verifier after {} draws", seen.len());
+        assert!(
+            seen.insert(s.to_owned()),
+            "duplicate verifier after {} draws",
+            seen.len()
+        );
     }
     // The base64url alphabet has 64 symbols; all of them show up in 430 000 characters.
     assert_eq!(chars.len(), 64);
@@ -53,7 +65,10 @@ fn verifier_bits_are_balanced() {
         }
     }
     for (bit, &n) in ones.iter().enumerate() {
-        assert!((4700..=5300).contains(&n), "bit {bit} set {n} times in {DRAWS}");
+        assert!(
+            (4700..=5300).contains(&n),
+            "bit {bit} set {n} times in {DRAWS}"
+        );
     }
 }
 
@@ -63,7 +78,11 @@ fn state_and_nonce_tokens_are_long_and_distinct() {
     for _ in 0..DRAWS {
         let t = random_token().unwrap();
         assert_eq!(t.len(), 43);
-        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{t}");
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{t}"
+        );
         assert!(seen.insert(t));
     }
 }

@@ -8,21 +8,33 @@ use portcullis_pkce::{AuthorizationRequest, TokenRequest};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/rfc7636_pkce.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("RFC 7636 vectors missing at {} ({e}); see DEVELOPERS.md", path.display()));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/rfc7636_pkce.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "RFC 7636 vectors missing at {} ({e}); see DEVELOPERS.md",
+            path.display()
+        )
+    });
     serde_json::from_str(&text).expect("vector file is JSON")
 }
 
 fn octets(v: &Value) -> Vec<u8> {
-    v.as_array().unwrap().iter().map(|n| u8::try_from(n.as_u64().unwrap()).unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|n| u8::try_from(n.as_u64().unwrap()).unwrap())
+        .collect()
 }
 
 #[test]
 fn appendix_a_base64url() {
     let v = vectors();
     let a = &v["base64url_example_appendix_a"];
-    assert_eq!(base64url(&octets(&a["octets"])), a["base64url"].as_str().unwrap());
+    assert_eq!(
+        base64url(&octets(&a["octets"])),
+        a["base64url"].as_str().unwrap()
+    );
 }
 
 #[test]
@@ -66,7 +78,10 @@ fn appendix_b_request_parameters() {
     .to_url()
     .unwrap();
     let params = b["authorization_request_params"].as_str().unwrap();
-    assert!(url.ends_with(&format!("&{params}")), "{url} should end with {params}");
+    assert!(
+        url.ends_with(&format!("&{params}")),
+        "{url} should end with {params}"
+    );
 
     let verifier = CodeVerifier::parse(b["code_verifier"].as_str().unwrap()).unwrap();
     let body = TokenRequest {
@@ -80,5 +95,8 @@ fn appendix_b_request_parameters() {
     .body()
     .unwrap();
     let param = b["token_request_param"].as_str().unwrap();
-    assert!(body.split('&').any(|p| p == param), "{body} should contain {param}");
+    assert!(
+        body.split('&').any(|p| p == param),
+        "{body} should contain {param}"
+    );
 }
