@@ -896,6 +896,63 @@ mod tests {
         assert_eq!(e, vec!["api_keys.typo", "admin.path_prefix"]);
     }
 
+    /// The published JSON Schema names exactly the fields the parser accepts, section by section.
+    #[test]
+    fn schema_matches_the_parser() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../docs/config.schema.json")).unwrap();
+        let top: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut doc = minimal();
+        for key in &top {
+            // Every documented top-level field is accepted (here with an invalid value, so the
+            // error names it rather than calling it unknown).
+            doc[*key] = json!(null);
+        }
+        let errors = parse_config(&doc).unwrap_err();
+        assert!(
+            errors.iter().all(|e| !e.message.contains("unknown field")),
+            "{errors:?}"
+        );
+        let mut extra = minimal();
+        extra["not_in_schema"] = json!(1);
+        assert_eq!(
+            paths(parse_config(&extra).unwrap_err()),
+            vec!["not_in_schema"]
+        );
+        for (def, sample) in [
+            (
+                "issuer",
+                json!({"issuer": "https://i.example", "audiences": ["a"], "algorithms": ["RS256"]}),
+            ),
+            (
+                "route",
+                json!({"methods": ["GET"], "path": "/x", "auth": ["public"]}),
+            ),
+        ] {
+            for key in schema["$defs"][def]["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+            {
+                let mut v = minimal();
+                let mut item = sample.clone();
+                item[key.as_str()] = json!({"wrong": "type"});
+                let field = if def == "issuer" { "issuers" } else { "routes" };
+                v[field] = json!([item]);
+                let errors = parse_config(&v).unwrap_err();
+                assert!(
+                    errors.iter().all(|e| !e.message.contains("unknown field")),
+                    "{def}.{key} is in the schema but not accepted: {errors:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn hsts_options() {
         let mut v = minimal();

@@ -124,11 +124,18 @@ mod tests {
     const NOW: u64 = 1_767_225_600_000;
 
     fn rate(limit: u64, period_secs: u64, burst: u64) -> Rate {
-        Rate { limit, period_ms: period_secs * 1000, burst }
+        Rate {
+            limit,
+            period_ms: period_secs * 1000,
+            burst,
+        }
     }
 
     fn one() -> Acquire {
-        Acquire { want: 1, ..Default::default() }
+        Acquire {
+            want: 1,
+            ..Default::default()
+        }
     }
 
     /// Admits one request at a time at `now`, counting how many pass.
@@ -144,13 +151,24 @@ mod tests {
 
     #[test]
     fn a_fresh_bucket_admits_exactly_the_burst_at_once() {
-        for (limit, period, burst) in [(10, 60, 10), (100, 60, 20), (7, 60, 7), (1, 1, 1), (5, 1, 50), (1_000_000, 1, 1_000_000)] {
+        for (limit, period, burst) in [
+            (10, 60, 10),
+            (100, 60, 20),
+            (7, 60, 7),
+            (1, 1, 1),
+            (5, 1, 50),
+            (1_000_000, 1, 1_000_000),
+        ] {
             let r = rate(limit, period, burst);
             let mut tat = 0;
             let n = burst.min(2000) + 5;
             let expect = burst.min(n);
             if burst <= 2000 {
-                assert_eq!(admitted_at(&r, &mut tat, NOW, n), expect, "{limit}/{period}s burst {burst}");
+                assert_eq!(
+                    admitted_at(&r, &mut tat, NOW, n),
+                    expect,
+                    "{limit}/{period}s burst {burst}"
+                );
             }
         }
     }
@@ -159,15 +177,43 @@ mod tests {
     fn headers_state_for_three_per_minute() {
         let r = rate(3, 60, 3);
         let (tat, g) = acquire(&r, 0, NOW, one());
-        assert_eq!(g, Grant { granted: 1, remaining: 2, next_ms: 20_000 });
+        assert_eq!(
+            g,
+            Grant {
+                granted: 1,
+                remaining: 2,
+                next_ms: 20_000
+            }
+        );
         let (tat, g) = acquire(&r, tat, NOW + 300, one());
-        assert_eq!(g, Grant { granted: 1, remaining: 1, next_ms: 19_700 });
+        assert_eq!(
+            g,
+            Grant {
+                granted: 1,
+                remaining: 1,
+                next_ms: 19_700
+            }
+        );
         assert_eq!(g.next_secs(), 20);
         let (tat, g) = acquire(&r, tat, NOW + 600, one());
-        assert_eq!(g, Grant { granted: 1, remaining: 0, next_ms: 19_400 });
+        assert_eq!(
+            g,
+            Grant {
+                granted: 1,
+                remaining: 0,
+                next_ms: 19_400
+            }
+        );
         let (tat2, g) = acquire(&r, tat, NOW + 900, one());
         assert_eq!(tat2, tat, "a refusal books nothing");
-        assert_eq!(g, Grant { granted: 0, remaining: 0, next_ms: 19_100 });
+        assert_eq!(
+            g,
+            Grant {
+                granted: 0,
+                remaining: 0,
+                next_ms: 19_100
+            }
+        );
         assert_eq!(g.next_secs(), 20);
         // At exactly the announced time one unit is back.
         let (_, g) = acquire(&r, tat, NOW + 900 + 19_100, one());
@@ -231,44 +277,141 @@ mod tests {
     #[test]
     fn batches_grant_what_fits() {
         let r = rate(10, 10, 10);
-        let (tat, g) = acquire(&r, 0, NOW, Acquire { want: 4, ..Default::default() });
+        let (tat, g) = acquire(
+            &r,
+            0,
+            NOW,
+            Acquire {
+                want: 4,
+                ..Default::default()
+            },
+        );
         assert_eq!((g.granted, g.remaining), (4, 6));
-        let (tat, g) = acquire(&r, tat, NOW, Acquire { want: 10, ..Default::default() });
+        let (tat, g) = acquire(
+            &r,
+            tat,
+            NOW,
+            Acquire {
+                want: 10,
+                ..Default::default()
+            },
+        );
         assert_eq!((g.granted, g.remaining), (6, 0));
-        let (_, g) = acquire(&r, tat, NOW, Acquire { want: 10, ..Default::default() });
+        let (_, g) = acquire(
+            &r,
+            tat,
+            NOW,
+            Acquire {
+                want: 10,
+                ..Default::default()
+            },
+        );
         assert_eq!((g.granted, g.remaining, g.next_ms), (0, 0, 1000));
     }
 
     #[test]
     fn charges_are_booked_even_past_the_capacity() {
         let r = rate(10, 10, 10); // T = 1 s
-        let (tat, g) = acquire(&r, 0, NOW, Acquire { charge: 13, want: 1, refund: 0 });
+        let (tat, g) = acquire(
+            &r,
+            0,
+            NOW,
+            Acquire {
+                charge: 13,
+                want: 1,
+                refund: 0,
+            },
+        );
         assert_eq!((g.granted, g.remaining), (0, 0));
         // 13 units booked on a capacity of 10: 3 s of debt beyond empty, plus one unit's wait.
         assert_eq!(g.next_ms, 4_000);
-        let (_, g) = acquire(&r, tat, NOW + 3_999, Acquire { want: 1, ..Default::default() });
+        let (_, g) = acquire(
+            &r,
+            tat,
+            NOW + 3_999,
+            Acquire {
+                want: 1,
+                ..Default::default()
+            },
+        );
         assert_eq!(g.granted, 0);
-        let (_, g) = acquire(&r, tat, NOW + 4_000, Acquire { want: 1, ..Default::default() });
+        let (_, g) = acquire(
+            &r,
+            tat,
+            NOW + 4_000,
+            Acquire {
+                want: 1,
+                ..Default::default()
+            },
+        );
         assert_eq!(g.granted, 1);
     }
 
     #[test]
     fn refunds_never_go_below_full() {
         let r = rate(10, 10, 10);
-        let (tat, _) = acquire(&r, 0, NOW, Acquire { want: 5, ..Default::default() });
-        let (tat, g) = acquire(&r, tat, NOW, Acquire { refund: 3, ..Default::default() });
+        let (tat, _) = acquire(
+            &r,
+            0,
+            NOW,
+            Acquire {
+                want: 5,
+                ..Default::default()
+            },
+        );
+        let (tat, g) = acquire(
+            &r,
+            tat,
+            NOW,
+            Acquire {
+                refund: 3,
+                ..Default::default()
+            },
+        );
         assert_eq!(g.remaining, 8);
-        let (_, g) = acquire(&r, tat, NOW, Acquire { refund: 100, ..Default::default() });
+        let (_, g) = acquire(
+            &r,
+            tat,
+            NOW,
+            Acquire {
+                refund: 100,
+                ..Default::default()
+            },
+        );
         assert_eq!(g.remaining, 10);
-        let (_, g) = acquire(&r, 0, NOW, Acquire { refund: 100, want: 11, charge: 0 });
+        let (_, g) = acquire(
+            &r,
+            0,
+            NOW,
+            Acquire {
+                refund: 100,
+                want: 11,
+                charge: 0,
+            },
+        );
         assert_eq!(g.granted, 10);
     }
 
     #[test]
     fn peek_and_forgetting() {
         let r = rate(3, 60, 3);
-        assert_eq!(peek(&r, 0, NOW), Grant { granted: 0, remaining: 3, next_ms: 20_000 });
-        let (tat, _) = acquire(&r, 0, NOW, Acquire { want: 2, ..Default::default() });
+        assert_eq!(
+            peek(&r, 0, NOW),
+            Grant {
+                granted: 0,
+                remaining: 3,
+                next_ms: 20_000
+            }
+        );
+        let (tat, _) = acquire(
+            &r,
+            0,
+            NOW,
+            Acquire {
+                want: 2,
+                ..Default::default()
+            },
+        );
         assert_eq!(full_at_ms(&r, tat), NOW + 40_000);
         assert_eq!(peek(&r, tat, NOW + 40_000).remaining, 3);
         assert_eq!(peek(&r, tat, NOW + 39_999).remaining, 2);
@@ -288,7 +431,16 @@ mod tests {
     #[test]
     fn extremes_do_not_overflow() {
         let r = rate(1_000_000, 2_592_000, 1_000_000);
-        let (tat, g) = acquire(&r, 0, u64::MAX / 2, Acquire { charge: u64::MAX, refund: 0, want: u64::MAX });
+        let (tat, g) = acquire(
+            &r,
+            0,
+            u64::MAX / 2,
+            Acquire {
+                charge: u64::MAX,
+                refund: 0,
+                want: u64::MAX,
+            },
+        );
         assert_eq!(g.granted, 0);
         assert!(g.next_ms > 0);
         let _ = peek(&r, tat, u64::MAX / 2);

@@ -32,7 +32,10 @@ pub fn limit_value(policy: &Policy, remaining: u64, reset_secs: u64) -> String {
 pub fn headers(policy: &Policy, remaining: u64, reset_secs: u64) -> Vec<(String, String)> {
     vec![
         (POLICY_HEADER.to_string(), policy_value(policy)),
-        (LIMIT_HEADER.to_string(), limit_value(policy, remaining, reset_secs)),
+        (
+            LIMIT_HEADER.to_string(),
+            limit_value(policy, remaining, reset_secs),
+        ),
     ]
 }
 
@@ -50,7 +53,10 @@ mod tests {
         assert_eq!(
             headers(&p, 0, 1),
             vec![
-                ("ratelimit-policy".to_string(), "\"per-user\";q=100;w=60".to_string()),
+                (
+                    "ratelimit-policy".to_string(),
+                    "\"per-user\";q=100;w=60".to_string()
+                ),
                 ("ratelimit".to_string(), "\"per-user\";r=0;t=1".to_string()),
             ]
         );

@@ -149,7 +149,13 @@ impl LeaseState {
 
     /// The inline sync `sent` of an `AskFirst` came back: the asking request takes the first
     /// granted unit; the rest joins the lease.
-    pub fn settle_ask(&mut self, policy: &Policy, sent: &SyncRequest, grant: &Grant, at: u64) -> AskOutcome {
+    pub fn settle_ask(
+        &mut self,
+        policy: &Policy,
+        sent: &SyncRequest,
+        grant: &Grant,
+        at: u64,
+    ) -> AskOutcome {
         self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
         self.credit_in_flight = self.credit_in_flight.saturating_sub(sent.charge);
         self.last_failure_ms = None;
@@ -296,7 +302,11 @@ mod tests {
     const NOW: u64 = 1_767_225_600_000;
 
     fn fast(rate: &str, lease: u64) -> Policy {
-        parse_policy("p", &json!({"rate": rate, "mode": "fast", "lease": lease, "lease_ttl_ms": 1000})).unwrap()
+        parse_policy(
+            "p",
+            &json!({"rate": rate, "mode": "fast", "lease": lease, "lease_ttl_ms": 1000}),
+        )
+        .unwrap()
     }
 
     /// The identity's Durable Object, reduced to its bucket.
@@ -307,7 +317,16 @@ mod tests {
 
     impl Object {
         fn sync(&mut self, p: &Policy, s: &SyncRequest, now: u64) -> Grant {
-            let (tat, g) = acquire(&p.rate, self.tat, now, Acquire { charge: s.charge, refund: s.refund, want: s.want });
+            let (tat, g) = acquire(
+                &p.rate,
+                self.tat,
+                now,
+                Acquire {
+                    charge: s.charge,
+                    refund: s.refund,
+                    want: s.want,
+                },
+            );
             self.tat = tat;
             self.booked += s.charge + g.granted;
             g
@@ -322,15 +341,29 @@ mod tests {
         assert_eq!(
             d,
             Decision::Admit {
-                sync: Some(SyncRequest { charge: 1, refund: 0, want: 2 }),
+                sync: Some(SyncRequest {
+                    charge: 1,
+                    refund: 0,
+                    want: 2
+                }),
                 remaining: 9,
                 reset_secs: 6
             }
         );
         // Second request while the sync is out: credit, no second sync.
-        assert!(matches!(s.decide(&p, NOW + 1), Decision::Admit { sync: None, .. }));
+        assert!(matches!(
+            s.decide(&p, NOW + 1),
+            Decision::Admit { sync: None, .. }
+        ));
         // Credit (lease = 2) used up: ask inline, carrying the new debt.
-        assert_eq!(s.decide(&p, NOW + 2), Decision::AskFirst(SyncRequest { charge: 1, refund: 0, want: 2 }));
+        assert_eq!(
+            s.decide(&p, NOW + 2),
+            Decision::AskFirst(SyncRequest {
+                charge: 1,
+                refund: 0,
+                want: 2
+            })
+        );
     }
 
     #[test]
@@ -338,16 +371,41 @@ mod tests {
         let p = fast("100 per 60 s", 10);
         let mut obj = Object { tat: 0, booked: 0 };
         let mut s = LeaseState::new(&p);
-        let Decision::Admit { sync: Some(req), .. } = s.decide(&p, NOW) else { panic!() };
+        let Decision::Admit {
+            sync: Some(req), ..
+        } = s.decide(&p, NOW)
+        else {
+            panic!()
+        };
         let g = obj.sync(&p, &req, NOW + 5);
         s.settle(&p, &req, &g, NOW + 5);
         assert_eq!(g.granted, 10);
         // 10 units at hand: the first 5 need no sync, the 5th leaves 5 = half and triggers one.
         for i in 0..4 {
-            assert!(matches!(s.decide(&p, NOW + 10 + i), Decision::Admit { sync: None, .. }), "{i}");
+            assert!(
+                matches!(
+                    s.decide(&p, NOW + 10 + i),
+                    Decision::Admit { sync: None, .. }
+                ),
+                "{i}"
+            );
         }
-        let Decision::Admit { sync: Some(req), remaining, .. } = s.decide(&p, NOW + 20) else { panic!() };
-        assert_eq!(req, SyncRequest { charge: 0, refund: 0, want: 5 });
+        let Decision::Admit {
+            sync: Some(req),
+            remaining,
+            ..
+        } = s.decide(&p, NOW + 20)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            req,
+            SyncRequest {
+                charge: 0,
+                refund: 0,
+                want: 5
+            }
+        );
         assert_eq!(remaining, 5 + 89);
     }
 
@@ -379,7 +437,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(admitted, 3, "syncs that complete at once leave no overshoot");
+        assert_eq!(
+            admitted, 3,
+            "syncs that complete at once leave no overshoot"
+        );
         assert_eq!(obj.booked, 3);
         assert!(matches!(s.decide(&p, now + 1), Decision::Deny { .. }));
     }
@@ -388,7 +449,12 @@ mod tests {
     /// `lease` requests beyond what the object granted.
     #[test]
     fn overshoot_per_isolate_is_at_most_the_lease() {
-        for (rate, lease) in [("10 per 60 s", 1), ("10 per 60 s", 3), ("100 per 60 s, burst 20", 2), ("50 per 1 s", 5)] {
+        for (rate, lease) in [
+            ("10 per 60 s", 1),
+            ("10 per 60 s", 3),
+            ("100 per 60 s, burst 20", 2),
+            ("50 per 1 s", 5),
+        ] {
             let p = fast(rate, lease);
             let mut obj = Object { tat: 0, booked: 0 };
             let mut s = LeaseState::new(&p);
@@ -415,7 +481,11 @@ mod tests {
             let granted_by_object = obj.booked;
             assert!(admitted <= p.rate.burst + lease, "{rate}: {admitted}");
             assert!(admitted >= p.rate.burst, "{rate}: {admitted}");
-            assert_eq!(admitted + s.units, granted_by_object + owed + s.debt, "{rate}: every admission accounted");
+            assert_eq!(
+                admitted + s.units,
+                granted_by_object + owed + s.debt,
+                "{rate}: every admission accounted"
+            );
         }
     }
 
@@ -458,14 +528,32 @@ mod tests {
     fn expired_leases_are_refunded_at_the_next_sync() {
         let p = fast("100 per 60 s", 10);
         let mut s = LeaseState::new(&p);
-        let Decision::Admit { sync: Some(req), .. } = s.decide(&p, NOW) else { panic!() };
-        s.settle(&p, &req, &Grant { granted: 10, remaining: 89, next_ms: 600 }, NOW);
+        let Decision::Admit {
+            sync: Some(req), ..
+        } = s.decide(&p, NOW)
+        else {
+            panic!()
+        };
+        s.settle(
+            &p,
+            &req,
+            &Grant {
+                granted: 10,
+                remaining: 89,
+                next_ms: 600,
+            },
+            NOW,
+        );
         // After the TTL (1 s) the 10 units are void; the request is on credit and hands them back.
         let d = s.decide(&p, NOW + 1_000);
         assert_eq!(
             d,
             Decision::Admit {
-                sync: Some(SyncRequest { charge: 1, refund: 10, want: 10 }),
+                sync: Some(SyncRequest {
+                    charge: 1,
+                    refund: 10,
+                    want: 10
+                }),
                 remaining: 88,
                 reset_secs: 1
             }
@@ -476,40 +564,98 @@ mod tests {
     fn failures_return_what_was_carried_and_back_off() {
         let p = fast("100 per 60 s", 4);
         let mut s = LeaseState::new(&p);
-        let Decision::Admit { sync: Some(req), .. } = s.decide(&p, NOW) else { panic!() };
+        let Decision::Admit {
+            sync: Some(req), ..
+        } = s.decide(&p, NOW)
+        else {
+            panic!()
+        };
         s.fail(&req, NOW + 10);
         // Within the back-off, no new background sync, but credit continues up to the lease.
-        assert!(matches!(s.decide(&p, NOW + 20), Decision::Admit { sync: None, .. }));
+        assert!(matches!(
+            s.decide(&p, NOW + 20),
+            Decision::Admit { sync: None, .. }
+        ));
         // After it, the next admission syncs again, carrying the old debt too.
-        let Decision::Admit { sync: Some(req), .. } = s.decide(&p, NOW + 10 + FAILURE_BACKOFF_MS) else { panic!() };
+        let Decision::Admit {
+            sync: Some(req), ..
+        } = s.decide(&p, NOW + 10 + FAILURE_BACKOFF_MS)
+        else {
+            panic!()
+        };
         assert_eq!(req.charge, 3);
         s.fail(&req, NOW + 600);
         // Debt of 3 + 1 more = 4 = lease: the next request must ask inline.
         assert!(matches!(s.decide(&p, NOW + 601), Decision::Admit { .. }));
-        assert!(matches!(s.decide(&p, NOW + 602), Decision::AskFirst(SyncRequest { charge: 4, .. })));
+        assert!(matches!(
+            s.decide(&p, NOW + 602),
+            Decision::AskFirst(SyncRequest { charge: 4, .. })
+        ));
     }
 
     #[test]
     fn a_lost_sync_is_given_up_after_the_timeout() {
         let p = fast("100 per 60 s", 4);
         let mut s = LeaseState::new(&p);
-        assert!(matches!(s.decide(&p, NOW), Decision::Admit { sync: Some(_), .. }));
-        assert!(matches!(s.decide(&p, NOW + 1), Decision::Admit { sync: None, .. }));
-        assert!(matches!(s.decide(&p, NOW + SYNC_TIMEOUT_MS), Decision::Admit { sync: Some(_), .. }));
+        assert!(matches!(
+            s.decide(&p, NOW),
+            Decision::Admit { sync: Some(_), .. }
+        ));
+        assert!(matches!(
+            s.decide(&p, NOW + 1),
+            Decision::Admit { sync: None, .. }
+        ));
+        assert!(matches!(
+            s.decide(&p, NOW + SYNC_TIMEOUT_MS),
+            Decision::Admit { sync: Some(_), .. }
+        ));
     }
 
     #[test]
     fn ask_outcomes() {
         let p = fast("100 per 60 s", 4);
         let mut s = LeaseState::new(&p);
-        let req = SyncRequest { charge: 4, refund: 0, want: 4 };
+        let req = SyncRequest {
+            charge: 4,
+            refund: 0,
+            want: 4,
+        };
         assert_eq!(
-            s.settle_ask(&p, &req, &Grant { granted: 0, remaining: 0, next_ms: 1500 }, NOW),
-            AskOutcome::Deny { retry_after_ms: 1500 }
+            s.settle_ask(
+                &p,
+                &req,
+                &Grant {
+                    granted: 0,
+                    remaining: 0,
+                    next_ms: 1500
+                },
+                NOW
+            ),
+            AskOutcome::Deny {
+                retry_after_ms: 1500
+            }
         );
-        assert!(matches!(s.decide(&p, NOW + 1499), Decision::Deny { retry_after_ms: 1 }));
-        let out = s.settle_ask(&p, &req, &Grant { granted: 3, remaining: 0, next_ms: 2500 }, NOW + 1500);
-        assert_eq!(out, AskOutcome::Admit { remaining: 2, reset_secs: 3 });
+        assert!(matches!(
+            s.decide(&p, NOW + 1499),
+            Decision::Deny { retry_after_ms: 1 }
+        ));
+        let out = s.settle_ask(
+            &p,
+            &req,
+            &Grant {
+                granted: 3,
+                remaining: 0,
+                next_ms: 2500,
+            },
+            NOW + 1500,
+        );
+        assert_eq!(
+            out,
+            AskOutcome::Admit {
+                remaining: 2,
+                reset_secs: 3
+            }
+        );
         assert!(matches!(s.decide(&p, NOW + 1501), Decision::Admit { .. }));
         assert!(matches!(s.decide(&p, NOW + 1502), Decision::Admit { .. }));
         assert!(matches!(s.decide(&p, NOW + 1503), Decision::Deny { .. }));
@@ -526,6 +672,9 @@ mod tests {
         t.entry("new", &p, NOW + MAX_LEASES as u64);
         assert!(t.len() <= MAX_LEASES / 2 + 1, "{}", t.len());
         assert!(t.get_mut("new").is_some());
-        assert!(t.get_mut(&format!("k{}", MAX_LEASES - 1)).is_some(), "recent ones stay");
+        assert!(
+            t.get_mut(&format!("k{}", MAX_LEASES - 1)).is_some(),
+            "recent ones stay"
+        );
     }
 }

@@ -216,13 +216,19 @@ pub fn parse_policy(name: &str, v: &Value) -> Result<Policy, Vec<PolicyError>> {
             errors.push(("lease".into(), "applies to mode \"fast\" only".into()));
         }
         if raw.lease_ttl_ms.is_some() {
-            errors.push(("lease_ttl_ms".into(), "applies to mode \"fast\" only".into()));
+            errors.push((
+                "lease_ttl_ms".into(),
+                "applies to mode \"fast\" only".into(),
+            ));
         }
     }
     let burst = rate.map(|r| r.burst).unwrap_or(1);
     let lease = raw.lease.unwrap_or_else(|| default_lease(burst));
     if lease == 0 || lease > burst {
-        errors.push(("lease".into(), format!("must be between 1 and the burst ({burst})")));
+        errors.push((
+            "lease".into(),
+            format!("must be between 1 and the burst ({burst})"),
+        ));
     }
     let lease_ttl_ms = raw.lease_ttl_ms.unwrap_or(DEFAULT_LEASE_TTL_MS);
     if !(MIN_LEASE_TTL_MS..=MAX_LEASE_TTL_MS).contains(&lease_ttl_ms) {
@@ -261,11 +267,21 @@ fn check_rate(
 ) -> Option<Rate> {
     let before = errors.len();
     if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push((field.into(), format!("the limit must be between 1 and {MAX_LIMIT}")));
+        errors.push((
+            field.into(),
+            format!("the limit must be between 1 and {MAX_LIMIT}"),
+        ));
     }
     if !(1..=MAX_PERIOD_SECS).contains(&period_secs) {
-        let f = if field == "rate" { "rate" } else { "period_seconds" };
-        errors.push((f.into(), format!("the period must be between 1 and {MAX_PERIOD_SECS} seconds")));
+        let f = if field == "rate" {
+            "rate"
+        } else {
+            "period_seconds"
+        };
+        errors.push((
+            f.into(),
+            format!("the period must be between 1 and {MAX_PERIOD_SECS} seconds"),
+        ));
     }
     if burst.is_some_and(|b| !(1..=MAX_BURST).contains(&b)) {
         errors.push(("burst".into(), format!("must be between 1 and {MAX_BURST}")));
@@ -282,7 +298,8 @@ fn check_rate(
 /// `10 per second`, `5000 per hour`. Units: s/sec/second(s), m/min/minute(s), h/hour(s), d/day(s).
 /// Returns `(limit, period_secs, burst)`.
 pub fn parse_rate(s: &str) -> Result<(u64, u64, Option<u64>), String> {
-    let usage = "expected \"<limit> per <n> <s|min|h|d>[, burst <b>]\", e.g. \"100 per 60 s, burst 20\"";
+    let usage =
+        "expected \"<limit> per <n> <s|min|h|d>[, burst <b>]\", e.g. \"100 per 60 s, burst 20\"";
     let lower = s.trim().to_ascii_lowercase();
     let mut parts = lower.split(',');
     let main = parts.next().unwrap_or("");
@@ -319,12 +336,51 @@ pub fn parse_rate(s: &str) -> Result<(u64, u64, Option<u64>), String> {
         Some(b) => {
             let mut words = b.split_whitespace();
             match (words.next(), words.next(), words.next()) {
-                (Some("burst"), Some(n), None) => Some(n.parse::<u64>().map_err(|_| usage.to_string())?),
+                (Some("burst"), Some(n), None) => {
+                    Some(n.parse::<u64>().map_err(|_| usage.to_string())?)
+                }
                 _ => return Err(usage.into()),
             }
         }
     };
     Ok((limit, period_secs, burst))
+}
+
+/// The `rate_limits` section: `{"<name>": <policy>, …}`. Errors carry their full path
+/// (`rate_limits.<name>.limit`).
+pub fn parse_policies(
+    v: Option<&Value>,
+) -> (std::collections::BTreeMap<String, Policy>, Vec<PolicyError>) {
+    let mut policies = std::collections::BTreeMap::new();
+    let mut errors = Vec::new();
+    let Some(v) = v else {
+        return (policies, errors);
+    };
+    let Value::Object(map) = v else {
+        errors.push((
+            "rate_limits".into(),
+            "must be an object of named policies: {\"<name>\": \"100 per 60 s\" | {...}}".into(),
+        ));
+        return (policies, errors);
+    };
+    for (name, value) in map {
+        match parse_policy(name, value) {
+            Ok(p) => {
+                policies.insert(name.clone(), p);
+            }
+            Err(list) => {
+                for (field, message) in list {
+                    let path = if field.is_empty() {
+                        format!("rate_limits.{name}")
+                    } else {
+                        format!("rate_limits.{name}.{field}")
+                    };
+                    errors.push((path, message));
+                }
+            }
+        }
+    }
+    (policies, errors)
 }
 
 #[cfg(test)]
@@ -334,7 +390,10 @@ mod tests {
 
     #[test]
     fn rate_strings() {
-        assert_eq!(parse_rate("100 per 60 s, burst 20"), Ok((100, 60, Some(20))));
+        assert_eq!(
+            parse_rate("100 per 60 s, burst 20"),
+            Ok((100, 60, Some(20)))
+        );
         assert_eq!(parse_rate("100 per 60s,burst 20"), Ok((100, 60, Some(20))));
         assert_eq!(parse_rate("  10 PER second "), Ok((10, 1, None)));
         assert_eq!(parse_rate("5000 per hour"), Ok((5000, 3600, None)));
@@ -369,7 +428,11 @@ mod tests {
             p,
             Policy {
                 name: "api".into(),
-                rate: Rate { limit: 100, period_ms: 60_000, burst: 20 },
+                rate: Rate {
+                    limit: 100,
+                    period_ms: 60_000,
+                    burst: 20
+                },
                 mode: Mode::Exact,
                 on_error: OnError::Deny,
                 key: CountingKey::Identity,
@@ -389,10 +452,31 @@ mod tests {
             &json!({"limit": 10, "period_seconds": 60, "mode": "fast", "on_error": "allow", "lease": 3, "lease_ttl_ms": 500}),
         )
         .unwrap();
-        assert_eq!(p.rate, Rate { limit: 10, period_ms: 60_000, burst: 10 });
-        assert_eq!((p.mode, p.on_error, p.lease, p.lease_ttl_ms), (Mode::Fast, OnError::Allow, 3, 500));
-        let p = parse_policy("anon", &json!({"rate": "5 per 10 s", "burst": 2, "key": "ip"})).unwrap();
-        assert_eq!(p.rate, Rate { limit: 5, period_ms: 10_000, burst: 2 });
+        assert_eq!(
+            p.rate,
+            Rate {
+                limit: 10,
+                period_ms: 60_000,
+                burst: 10
+            }
+        );
+        assert_eq!(
+            (p.mode, p.on_error, p.lease, p.lease_ttl_ms),
+            (Mode::Fast, OnError::Allow, 3, 500)
+        );
+        let p = parse_policy(
+            "anon",
+            &json!({"rate": "5 per 10 s", "burst": 2, "key": "ip"}),
+        )
+        .unwrap();
+        assert_eq!(
+            p.rate,
+            Rate {
+                limit: 5,
+                period_ms: 10_000,
+                burst: 2
+            }
+        );
         assert_eq!(p.key, CountingKey::Ip);
         assert_eq!(p.lease, 1);
     }
@@ -404,33 +488,116 @@ mod tests {
     #[test]
     fn every_bad_field_is_named() {
         assert_eq!(paths(parse_policy("a b", &json!("1 per 1 s"))), vec![""]);
-        assert_eq!(paths(parse_policy(&"x".repeat(65), &json!("1 per 1 s"))), vec![""]);
-        assert_eq!(paths(parse_policy("p", &json!(5))), vec![""]);
-        assert_eq!(paths(parse_policy("p", &json!({"limit": 1, "period_seconds": 1, "extra": 1}))), vec!["extra"]);
-        assert_eq!(paths(parse_policy("p", &json!({"limit": "x", "period_seconds": 1}))), vec!["limit"]);
-        assert_eq!(paths(parse_policy("p", &json!({"rate": "1 per 1 s", "limit": 1}))), vec!["rate"]);
-        assert_eq!(paths(parse_policy("p", &json!({"rate": "1 per 1 s, burst 2", "burst": 3}))), vec!["burst"]);
-        assert_eq!(paths(parse_policy("p", &json!({"period_seconds": 1}))), vec!["limit"]);
-        assert_eq!(paths(parse_policy("p", &json!({"limit": 1}))), vec!["period_seconds"]);
         assert_eq!(
-            paths(parse_policy("p", &json!({"limit": 0, "period_seconds": 0, "burst": 0}))),
+            paths(parse_policy(&"x".repeat(65), &json!("1 per 1 s"))),
+            vec![""]
+        );
+        assert_eq!(paths(parse_policy("p", &json!(5))), vec![""]);
+        assert_eq!(
+            paths(parse_policy(
+                "p",
+                &json!({"limit": 1, "period_seconds": 1, "extra": 1})
+            )),
+            vec!["extra"]
+        );
+        assert_eq!(
+            paths(parse_policy(
+                "p",
+                &json!({"limit": "x", "period_seconds": 1})
+            )),
+            vec!["limit"]
+        );
+        assert_eq!(
+            paths(parse_policy("p", &json!({"rate": "1 per 1 s", "limit": 1}))),
+            vec!["rate"]
+        );
+        assert_eq!(
+            paths(parse_policy(
+                "p",
+                &json!({"rate": "1 per 1 s, burst 2", "burst": 3})
+            )),
+            vec!["burst"]
+        );
+        assert_eq!(
+            paths(parse_policy("p", &json!({"period_seconds": 1}))),
+            vec!["limit"]
+        );
+        assert_eq!(
+            paths(parse_policy("p", &json!({"limit": 1}))),
+            vec!["period_seconds"]
+        );
+        assert_eq!(
+            paths(parse_policy(
+                "p",
+                &json!({"limit": 0, "period_seconds": 0, "burst": 0})
+            )),
             vec!["limit", "period_seconds", "burst"]
         );
-        assert_eq!(paths(parse_policy("p", &json!({"limit": 1_000_001, "period_seconds": 2_592_001}))), vec!["limit", "period_seconds"]);
+        assert_eq!(
+            paths(parse_policy(
+                "p",
+                &json!({"limit": 1_000_001, "period_seconds": 2_592_001})
+            )),
+            vec!["limit", "period_seconds"]
+        );
         assert_eq!(paths(parse_policy("p", &json!("0 per 1 s"))), vec!["rate"]);
         assert_eq!(paths(parse_policy("p", &json!("1 per 31 d"))), vec!["rate"]);
         assert_eq!(
-            paths(parse_policy("p", &json!({"rate": "1 per 1 s", "mode": "slow", "on_error": "maybe", "key": "ua"}))),
+            paths(parse_policy(
+                "p",
+                &json!({"rate": "1 per 1 s", "mode": "slow", "on_error": "maybe", "key": "ua"})
+            )),
             vec!["mode", "on_error", "key"]
         );
         assert_eq!(
-            paths(parse_policy("p", &json!({"rate": "1 per 1 s", "lease": 1, "lease_ttl_ms": 500}))),
+            paths(parse_policy(
+                "p",
+                &json!({"rate": "1 per 1 s", "lease": 1, "lease_ttl_ms": 500})
+            )),
             vec!["lease", "lease_ttl_ms"]
         );
-        assert_eq!(paths(parse_policy("p", &json!({"rate": "10 per 1 s", "mode": "fast", "lease": 11}))), vec!["lease"]);
-        assert_eq!(paths(parse_policy("p", &json!({"rate": "10 per 1 s", "mode": "fast", "lease": 0}))), vec!["lease"]);
-        assert_eq!(paths(parse_policy("p", &json!({"rate": "10 per 1 s", "mode": "fast", "lease_ttl_ms": 99}))), vec!["lease_ttl_ms"]);
-        assert_eq!(paths(parse_policy("p", &json!({"rate": "10 per 1 s", "mode": "fast", "lease_ttl_ms": 60_001}))), vec!["lease_ttl_ms"]);
+        assert_eq!(
+            paths(parse_policy(
+                "p",
+                &json!({"rate": "10 per 1 s", "mode": "fast", "lease": 11})
+            )),
+            vec!["lease"]
+        );
+        assert_eq!(
+            paths(parse_policy(
+                "p",
+                &json!({"rate": "10 per 1 s", "mode": "fast", "lease": 0})
+            )),
+            vec!["lease"]
+        );
+        assert_eq!(
+            paths(parse_policy(
+                "p",
+                &json!({"rate": "10 per 1 s", "mode": "fast", "lease_ttl_ms": 99})
+            )),
+            vec!["lease_ttl_ms"]
+        );
+        assert_eq!(
+            paths(parse_policy(
+                "p",
+                &json!({"rate": "10 per 1 s", "mode": "fast", "lease_ttl_ms": 60_001})
+            )),
+            vec!["lease_ttl_ms"]
+        );
+    }
+
+    #[test]
+    fn the_section() {
+        let (p, e) = parse_policies(Some(
+            &json!({"a": "1 per 1 s", "b": {"limit": 0, "period_seconds": 1}, "c d": "1 per 1 s"}),
+        ));
+        assert_eq!(p.keys().collect::<Vec<_>>(), vec!["a"]);
+        let paths: Vec<&str> = e.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, vec!["rate_limits.b.limit", "rate_limits.c d"]);
+        let (p, e) = parse_policies(None);
+        assert!(p.is_empty() && e.is_empty());
+        let (_, e) = parse_policies(Some(&json!(["x"])));
+        assert_eq!(e[0].0, "rate_limits");
     }
 
     #[test]

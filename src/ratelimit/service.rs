@@ -64,7 +64,10 @@ impl LimiterRequest {
         if !(1..=MAX_BURST).contains(&self.burst) {
             return Err("burst: out of range".into());
         }
-        if self.charge > MAX_UNITS_PER_CALL || self.refund > MAX_UNITS_PER_CALL || self.want > MAX_UNITS_PER_CALL {
+        if self.charge > MAX_UNITS_PER_CALL
+            || self.refund > MAX_UNITS_PER_CALL
+            || self.want > MAX_UNITS_PER_CALL
+        {
             return Err("charge, refund and want are at most 1000000".into());
         }
         Ok(Rate {
@@ -150,8 +153,13 @@ impl LimiterService {
     }
 
     /// Serves one call. `Err` is a malformed request (a gateway bug, never client input).
-    pub fn handle(&mut self, body: &str, now_ms: u64) -> Result<(LimiterResponse, StorageWrite), String> {
-        let req: LimiterRequest = serde_json::from_str(body).map_err(|e| format!("invalid request: {e}"))?;
+    pub fn handle(
+        &mut self,
+        body: &str,
+        now_ms: u64,
+    ) -> Result<(LimiterResponse, StorageWrite), String> {
+        let req: LimiterRequest =
+            serde_json::from_str(body).map_err(|e| format!("invalid request: {e}"))?;
         let rate = req.validate()?;
         let current = match self.buckets.get(&req.policy) {
             Some(b) if b.full_at > now_ms => gcra::rescale(b.tat, b.limit, rate.limit),
@@ -234,7 +242,11 @@ mod tests {
 
     const NOW: u64 = 1_767_225_600_000;
 
-    fn call(svc: &mut LimiterService, body: serde_json::Value, now: u64) -> (LimiterResponse, StorageWrite) {
+    fn call(
+        svc: &mut LimiterService,
+        body: serde_json::Value,
+        now: u64,
+    ) -> (LimiterResponse, StorageWrite) {
         svc.handle(&body.to_string(), now).unwrap()
     }
 
@@ -254,7 +266,9 @@ mod tests {
             last_write = Some(w);
         }
         assert_eq!(granted, 3);
-        let Some(StorageWrite::Put(key, value)) = last_write else { panic!() };
+        let Some(StorageWrite::Put(key, value)) = last_write else {
+            panic!()
+        };
         assert_eq!(key, "bucket:p");
         // The stored state reloads to the same decision.
         let mut again = LimiterService::load([(key, value)]);
@@ -279,12 +293,27 @@ mod tests {
     #[test]
     fn a_bucket_full_again_is_deleted() {
         let mut svc = LimiterService::default();
-        let (_, w) = call(&mut svc, json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 3, "want": 0}), NOW);
+        let (_, w) = call(
+            &mut svc,
+            json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 3, "want": 0}),
+            NOW,
+        );
         assert_eq!(w, StorageWrite::Delete("bucket:p".into()));
-        let (_, w) = call(&mut svc, json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 3, "want": 2}), NOW);
+        let (_, w) = call(
+            &mut svc,
+            json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 3, "want": 2}),
+            NOW,
+        );
         assert!(matches!(w, StorageWrite::Put(..)));
-        let (r, w) = call(&mut svc, json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 3, "refund": 2}), NOW);
-        assert_eq!((r.remaining, w), (3, StorageWrite::Delete("bucket:p".into())));
+        let (r, w) = call(
+            &mut svc,
+            json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 3, "refund": 2}),
+            NOW,
+        );
+        assert_eq!(
+            (r.remaining, w),
+            (3, StorageWrite::Delete("bucket:p".into()))
+        );
     }
 
     #[test]
@@ -311,7 +340,8 @@ mod tests {
             json!({"policy": "p", "limit": 0, "period_ms": 60000, "burst": 3}).to_string(),
             json!({"policy": "p", "limit": 3, "period_ms": 0, "burst": 3}).to_string(),
             json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 0}).to_string(),
-            json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 3, "want": 1_000_001}).to_string(),
+            json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 3, "want": 1_000_001})
+                .to_string(),
             json!({"policy": "p", "limit": 3, "period_ms": 60000, "burst": 3, "x": 1}).to_string(),
         ] {
             assert!(svc.handle(&bad, NOW).is_err(), "{bad}");
@@ -323,7 +353,10 @@ mod tests {
     fn unreadable_storage_is_skipped() {
         let svc = LimiterService::load([
             ("bucket:p".to_string(), "not json".to_string()),
-            ("bucket:q".to_string(), json!({"tat": "x", "limit": 1, "full_at": 1}).to_string()),
+            (
+                "bucket:q".to_string(),
+                json!({"tat": "x", "limit": 1, "full_at": 1}).to_string(),
+            ),
             ("other".to_string(), "{}".to_string()),
         ]);
         assert!(svc.is_empty());

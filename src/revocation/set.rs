@@ -140,7 +140,10 @@ impl RevocationSet {
         }
         if let Some(jti) = c.jti {
             if let Some(list) = self.tokens.get(jti) {
-                if list.iter().any(|e| e.until > now && issuer_matches(&e.iss, c.iss)) {
+                if list
+                    .iter()
+                    .any(|e| e.until > now && issuer_matches(&e.iss, c.iss))
+                {
                     return Some(Revoked::Token);
                 }
             }
@@ -197,11 +200,17 @@ impl RevocationSet {
     }
 
     pub fn token(&self, jti: &str, iss: Option<&str>) -> Option<&TokenEntry> {
-        self.tokens.get(jti)?.iter().find(|e| e.iss.as_deref() == iss)
+        self.tokens
+            .get(jti)?
+            .iter()
+            .find(|e| e.iss.as_deref() == iss)
     }
 
     pub fn subject(&self, sub: &str, iss: Option<&str>) -> Option<&SubjectEntry> {
-        self.subjects.get(sub)?.iter().find(|e| e.iss.as_deref() == iss)
+        self.subjects
+            .get(sub)?
+            .iter()
+            .find(|e| e.iss.as_deref() == iss)
     }
 
     pub fn key(&self, key_id: &str) -> Option<&KeyEntry> {
@@ -280,8 +289,10 @@ impl RevocationSet {
                 .cloned()
                 .collect(),
         };
-        snap.tokens.sort_by(|a, b| (&a.jti, &a.iss).cmp(&(&b.jti, &b.iss)));
-        snap.subjects.sort_by(|a, b| (&a.sub, &a.iss).cmp(&(&b.sub, &b.iss)));
+        snap.tokens
+            .sort_by(|a, b| (&a.jti, &a.iss).cmp(&(&b.jti, &b.iss)));
+        snap.subjects
+            .sort_by(|a, b| (&a.sub, &a.iss).cmp(&(&b.sub, &b.iss)));
         snap.keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         snap
     }
@@ -312,21 +323,46 @@ mod tests {
     const NOW: u64 = 1_767_225_600;
 
     fn tok(jti: &str, iss: Option<&str>, until: u64, v: u64) -> TokenEntry {
-        TokenEntry { jti: jti.into(), iss: iss.map(Into::into), until, v }
+        TokenEntry {
+            jti: jti.into(),
+            iss: iss.map(Into::into),
+            until,
+            v,
+        }
     }
 
     fn subj(sub: &str, iss: Option<&str>, before: u64, until: u64, v: u64) -> SubjectEntry {
-        SubjectEntry { sub: sub.into(), iss: iss.map(Into::into), before, until, v }
+        SubjectEntry {
+            sub: sub.into(),
+            iss: iss.map(Into::into),
+            before,
+            until,
+            v,
+        }
     }
 
-    fn jwt<'a>(iss: &'a str, sub: &'a str, jti: Option<&'a str>, iat: Option<u64>) -> CredentialFacts<'a> {
-        CredentialFacts { iss: Some(iss), jti, sub: Some(sub), iat, key_id: None }
+    fn jwt<'a>(
+        iss: &'a str,
+        sub: &'a str,
+        jti: Option<&'a str>,
+        iat: Option<u64>,
+    ) -> CredentialFacts<'a> {
+        CredentialFacts {
+            iss: Some(iss),
+            jti,
+            sub: Some(sub),
+            iat,
+            key_id: None,
+        }
     }
 
     #[test]
     fn empty_set_revokes_nothing() {
         let s = RevocationSet::default();
-        assert_eq!(s.check(&jwt("https://a", "u", Some("j"), Some(NOW)), NOW), None);
+        assert_eq!(
+            s.check(&jwt("https://a", "u", Some("j"), Some(NOW)), NOW),
+            None
+        );
     }
 
     #[test]
@@ -334,13 +370,35 @@ mod tests {
         let mut s = RevocationSet::default();
         s.put_token(tok("j1", Some("https://a"), NOW + 60, 1));
         s.put_token(tok("j2", None, NOW + 60, 2));
-        assert_eq!(s.check(&jwt("https://a", "u", Some("j1"), None), NOW), Some(Revoked::Token));
-        assert_eq!(s.check(&jwt("https://b", "u", Some("j1"), None), NOW), None, "another issuer's j1");
-        assert_eq!(s.check(&jwt("https://b", "u", Some("j2"), None), NOW), Some(Revoked::Token), "any issuer");
+        assert_eq!(
+            s.check(&jwt("https://a", "u", Some("j1"), None), NOW),
+            Some(Revoked::Token)
+        );
+        assert_eq!(
+            s.check(&jwt("https://b", "u", Some("j1"), None), NOW),
+            None,
+            "another issuer's j1"
+        );
+        assert_eq!(
+            s.check(&jwt("https://b", "u", Some("j2"), None), NOW),
+            Some(Revoked::Token),
+            "any issuer"
+        );
         assert_eq!(s.check(&jwt("https://a", "u", Some("j3"), None), NOW), None);
-        assert_eq!(s.check(&jwt("https://a", "u", None, None), NOW), None, "no jti, nothing to match");
-        assert_eq!(s.check(&jwt("https://a", "u", Some("j1"), None), NOW + 59), Some(Revoked::Token));
-        assert_eq!(s.check(&jwt("https://a", "u", Some("j1"), None), NOW + 60), None, "until is exclusive");
+        assert_eq!(
+            s.check(&jwt("https://a", "u", None, None), NOW),
+            None,
+            "no jti, nothing to match"
+        );
+        assert_eq!(
+            s.check(&jwt("https://a", "u", Some("j1"), None), NOW + 59),
+            Some(Revoked::Token)
+        );
+        assert_eq!(
+            s.check(&jwt("https://a", "u", Some("j1"), None), NOW + 60),
+            None,
+            "until is exclusive"
+        );
         assert_eq!(s.len(), 2);
     }
 
@@ -349,23 +407,59 @@ mod tests {
         let mut s = RevocationSet::default();
         s.put_subject(subj("alice", Some("https://a"), NOW, NOW + 3600, 1));
         let r = Some(Revoked::Subject { before: NOW });
-        assert_eq!(s.check(&jwt("https://a", "alice", None, Some(NOW - 1)), NOW), r);
-        assert_eq!(s.check(&jwt("https://a", "alice", None, Some(NOW)), NOW), None, "issued at the instant: admitted");
-        assert_eq!(s.check(&jwt("https://a", "alice", None, Some(NOW + 5)), NOW), None);
-        assert_eq!(s.check(&jwt("https://a", "alice", None, None), NOW), r, "no iat: refused");
-        assert_eq!(s.check(&jwt("https://b", "alice", None, Some(NOW - 1)), NOW), None, "other issuer's alice");
-        assert_eq!(s.check(&jwt("https://a", "bob", None, Some(NOW - 1)), NOW), None);
-        assert_eq!(s.check(&jwt("https://a", "alice", None, Some(NOW - 1)), NOW + 3600), None, "expired entry");
+        assert_eq!(
+            s.check(&jwt("https://a", "alice", None, Some(NOW - 1)), NOW),
+            r
+        );
+        assert_eq!(
+            s.check(&jwt("https://a", "alice", None, Some(NOW)), NOW),
+            None,
+            "issued at the instant: admitted"
+        );
+        assert_eq!(
+            s.check(&jwt("https://a", "alice", None, Some(NOW + 5)), NOW),
+            None
+        );
+        assert_eq!(
+            s.check(&jwt("https://a", "alice", None, None), NOW),
+            r,
+            "no iat: refused"
+        );
+        assert_eq!(
+            s.check(&jwt("https://b", "alice", None, Some(NOW - 1)), NOW),
+            None,
+            "other issuer's alice"
+        );
+        assert_eq!(
+            s.check(&jwt("https://a", "bob", None, Some(NOW - 1)), NOW),
+            None
+        );
+        assert_eq!(
+            s.check(&jwt("https://a", "alice", None, Some(NOW - 1)), NOW + 3600),
+            None,
+            "expired entry"
+        );
         // API keys are never matched by subject.
-        let key = CredentialFacts { sub: None, key_id: Some("key_x"), ..Default::default() };
+        let key = CredentialFacts {
+            sub: None,
+            key_id: Some("key_x"),
+            ..Default::default()
+        };
         assert_eq!(s.check(&key, NOW), None);
     }
 
     #[test]
     fn key_ids() {
         let mut s = RevocationSet::default();
-        s.put_key(KeyEntry { key_id: "key_a".into(), until: NOW + 10, v: 1 });
-        let k = |id| CredentialFacts { key_id: Some(id), ..Default::default() };
+        s.put_key(KeyEntry {
+            key_id: "key_a".into(),
+            until: NOW + 10,
+            v: 1,
+        });
+        let k = |id| CredentialFacts {
+            key_id: Some(id),
+            ..Default::default()
+        };
         assert_eq!(s.check(&k("key_a"), NOW), Some(Revoked::Key));
         assert_eq!(s.check(&k("key_b"), NOW), None);
         assert_eq!(s.check(&k("key_a"), NOW + 10), None);
@@ -383,8 +477,16 @@ mod tests {
         s.put_subject(subj("u", None, NOW + 5, NOW + 15, 5));
         assert_eq!(s.len(), 3);
         assert_eq!(s.subject("u", None).unwrap().before, NOW + 5);
-        s.put_key(KeyEntry { key_id: "k".into(), until: NOW + 1, v: 6 });
-        s.put_key(KeyEntry { key_id: "k".into(), until: NOW + 2, v: 7 });
+        s.put_key(KeyEntry {
+            key_id: "k".into(),
+            until: NOW + 1,
+            v: 6,
+        });
+        s.put_key(KeyEntry {
+            key_id: "k".into(),
+            until: NOW + 2,
+            v: 7,
+        });
         assert_eq!(s.len(), 4);
         assert_eq!(s.version, 7);
     }
@@ -396,7 +498,11 @@ mod tests {
             s.put_token(tok(&format!("j{i}"), None, NOW + i, i + 1));
         }
         s.put_subject(subj("u", None, NOW, NOW + 50, 101));
-        s.put_key(KeyEntry { key_id: "k".into(), until: NOW + 200, v: 102 });
+        s.put_key(KeyEntry {
+            key_id: "k".into(),
+            until: NOW + 200,
+            v: 102,
+        });
         assert_eq!(s.next_expiry(), Some(NOW));
         let gone = s.prune(NOW + 50);
         assert_eq!(gone.tokens.len(), 51);
@@ -421,16 +527,35 @@ mod tests {
         isolate.apply(full);
         assert_eq!(isolate, object);
 
-        object.put_key(KeyEntry { key_id: "k".into(), until: NOW + 60, v: 3 });
+        object.put_key(KeyEntry {
+            key_id: "k".into(),
+            until: NOW + 60,
+            v: 3,
+        });
         object.put_token(tok("a", None, NOW + 120, 4));
         let delta = object.snapshot_since(2, NOW);
         assert!(!delta.full);
-        assert_eq!((delta.version, delta.tokens.len(), delta.subjects.len(), delta.keys.len()), (4, 1, 0, 1));
+        assert_eq!(
+            (
+                delta.version,
+                delta.tokens.len(),
+                delta.subjects.len(),
+                delta.keys.len()
+            ),
+            (4, 1, 0, 1)
+        );
         isolate.apply(delta);
         assert_eq!(isolate, object);
 
         let nothing = object.snapshot_since(4, NOW);
-        assert_eq!(nothing, Snapshot { version: 4, full: false, ..Default::default() });
+        assert_eq!(
+            nothing,
+            Snapshot {
+                version: 4,
+                full: false,
+                ..Default::default()
+            }
+        );
 
         // An isolate ahead of the object (the object lost its storage): a full list replaces.
         let reset = RevocationSet::default().snapshot_since(4, NOW);
@@ -445,7 +570,13 @@ mod tests {
         s.put_token(tok("old", None, NOW, 1));
         s.put_token(tok("new", None, NOW + 1, 2));
         let snap = s.snapshot_since(0, NOW);
-        assert_eq!(snap.tokens.iter().map(|e| e.jti.as_str()).collect::<Vec<_>>(), vec!["new"]);
+        assert_eq!(
+            snap.tokens
+                .iter()
+                .map(|e| e.jti.as_str())
+                .collect::<Vec<_>>(),
+            vec!["new"]
+        );
     }
 
     #[test]
@@ -455,7 +586,11 @@ mod tests {
             full: true,
             tokens: vec![tok("j", None, 10, 1)],
             subjects: vec![subj("u", Some("https://a"), 5, 20, 2)],
-            keys: vec![KeyEntry { key_id: "k".into(), until: 30, v: 3 }],
+            keys: vec![KeyEntry {
+                key_id: "k".into(),
+                until: 30,
+                v: 3,
+            }],
         };
         let json = serde_json::to_string(&snap).unwrap();
         assert_eq!(
@@ -463,6 +598,8 @@ mod tests {
             r#"{"version":3,"full":true,"tokens":[{"jti":"j","until":10,"v":1}],"subjects":[{"sub":"u","iss":"https://a","before":5,"until":20,"v":2}],"keys":[{"key_id":"k","until":30,"v":3}]}"#
         );
         assert_eq!(serde_json::from_str::<Snapshot>(&json).unwrap(), snap);
-        assert!(serde_json::from_str::<Snapshot>(r#"{"version":1,"full":true,"extra":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<Snapshot>(r#"{"version":1,"full":true,"extra":1}"#).is_err()
+        );
     }
 }

@@ -308,7 +308,7 @@ pub fn create_pkce_pair() -> Result<JsValue, JsValue> {
 /// @throws {PkceError} `invalid_code_verifier`
 #[wasm_bindgen(js_name = codeChallengeS256)]
 pub fn code_challenge_s256(
-    #[wasm_bindgen(unchecked_param_type = "string")] code_verifier: JsValue,
+    #[wasm_bindgen(js_name = codeVerifier, unchecked_param_type = "string")] code_verifier: JsValue,
 ) -> Result<String, JsValue> {
     let v = string_arg(&code_verifier, "codeVerifier").map_err(throw)?;
     Ok(CodeVerifier::parse(&v).map_err(throw)?.challenge_s256())
@@ -375,7 +375,7 @@ pub fn build_authorization_url(
 /// @throws {PkceError} `state_mismatch`, `issuer_mismatch`, `authorization_error`, …
 #[wasm_bindgen(js_name = parseCallback)]
 pub fn parse_callback_js(
-    #[wasm_bindgen(unchecked_param_type = "string")] callback_url: JsValue,
+    #[wasm_bindgen(js_name = callbackUrl, unchecked_param_type = "string")] callback_url: JsValue,
     #[wasm_bindgen(unchecked_param_type = "ExpectedCallback")] expected: JsValue,
 ) -> Result<String, JsValue> {
     let read = || -> Result<String, PkceError> {
@@ -497,7 +497,7 @@ pub fn begin_authorization(
 /// `issuer_mismatch`, `missing_issuer`, `authorization_error`, `missing_code`, …
 #[wasm_bindgen(js_name = completeAuthorization, unchecked_return_type = "CompletedAuthorization")]
 pub fn complete_authorization(
-    #[wasm_bindgen(unchecked_param_type = "string")] callback_url: JsValue,
+    #[wasm_bindgen(js_name = callbackUrl, unchecked_param_type = "string")] callback_url: JsValue,
 ) -> Result<JsValue, JsValue> {
     let run = || -> Result<JsValue, PkceError> {
         let storage = session_storage()?;
