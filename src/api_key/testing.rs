@@ -1,6 +1,6 @@
 //! An in-memory `Platform` for native tests: a HashMap KV with Workers' rules (TTL ≥ 60,
-//! cursor-paged listing), a settable clock, deterministic "random" bytes, captured log lines and
-//! switchable KV failure.
+//! cursor-paged listing), a settable clock, deterministic "random" bytes, captured log lines,
+//! switchable KV failure, canned HTTP answers (JWKS) and the native signature verifier.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -24,6 +24,12 @@ pub struct FakePlatform {
     pub kv_down: Cell<bool>,
     /// Only writes fail after this many more succeed (None: never).
     pub writes_left: Cell<Option<u32>>,
+    /// Answers to `http_get` by URL (JWKS, discovery); a missing URL is a network error.
+    pub http: RefCell<BTreeMap<String, HttpResponse>>,
+    /// Every `http_get` URL, in order.
+    pub http_calls: RefCell<Vec<String>>,
+    /// Signature verifications performed.
+    pub verifies: Cell<u32>,
     rng_state: Cell<u64>,
 }
 
@@ -57,7 +63,8 @@ impl FakePlatform {
 }
 
 impl Platform for FakePlatform {
-    type Key = ();
+    /// The key itself: verification is the native pure-Rust verifier.
+    type Key = Jwk;
 
     fn now_ms(&self) -> u64 {
         self.now_ms.get()
@@ -80,20 +87,30 @@ impl Platform for FakePlatform {
         self.logs.borrow_mut().push(line.to_string());
     }
 
-    async fn http_get(&self, _: &str, _: u32, _: usize) -> Result<HttpResponse, FetchError> {
-        Err(FetchError::Network("no network in tests".into()))
+    async fn http_get(&self, url: &str, _: u32, max: usize) -> Result<HttpResponse, FetchError> {
+        self.http_calls.borrow_mut().push(url.to_string());
+        match self.http.borrow().get(url) {
+            Some(r) if r.body.len() > max => Err(FetchError::TooLarge),
+            Some(r) => Ok(r.clone()),
+            None => Err(FetchError::Network("connection refused".into())),
+        }
     }
 
     async fn sleep(&self, ms: u32) {
         self.now_ms.set(self.now_ms.get() + u64::from(ms));
     }
 
-    async fn import_key(&self, _: &Jwk, _: Alg) -> Result<(), String> {
-        Err("no keys in the API key tests".into())
+    async fn import_key(&self, jwk: &Jwk, alg: Alg) -> Result<Jwk, String> {
+        if jwk.supports(alg) {
+            Ok(jwk.clone())
+        } else {
+            Err("key does not support the algorithm".into())
+        }
     }
 
-    async fn verify(&self, _: &(), _: Alg, _: &[u8], _: &[u8]) -> bool {
-        false
+    async fn verify(&self, key: &Jwk, alg: Alg, input: &[u8], sig: &[u8]) -> bool {
+        self.verifies.set(self.verifies.get() + 1);
+        crate::jose::native::verify(key, alg, input, sig).is_ok()
     }
 
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -281,3 +281,6 @@ impl Refusal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

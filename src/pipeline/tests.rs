@@ -1,0 +1,452 @@
+//! The whole pipeline natively: the in-memory platform serves a JWKS, verifies with the pure-Rust
+//! verifier and runs a settable clock, so cache timing (cooldown, freshness, stale-if-error) is
+//! tested to the millisecond. The same behaviours run for real in workerd in tests/e2e/.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use p256::ecdsa::signature::Signer;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::api_key::testing::{block_on, FakePlatform};
+use crate::config::parse_config;
+use crate::platform::HttpResponse;
+
+const NOW: u64 = 1_800_000_000;
+const ISS: &str = "https://id.example.com";
+const JWKS: &str = "https://id.example.com/jwks";
+
+struct Issuer {
+    es: p256::ecdsa::SigningKey,
+    ed: ed25519_dalek::SigningKey,
+}
+
+impl Issuer {
+    fn new() -> Self {
+        Issuer {
+            es: p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).unwrap(),
+            ed: ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]),
+        }
+    }
+
+    fn jwks(&self, with_es: bool) -> String {
+        let point = self.es.verifying_key().to_encoded_point(false);
+        let mut keys = vec![json!({
+            "kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "alg": "EdDSA",
+            "x": URL_SAFE_NO_PAD.encode(self.ed.verifying_key().as_bytes()),
+        })];
+        if with_es {
+            keys.push(json!({
+                "kty": "EC", "crv": "P-256", "kid": "es-1", "alg": "ES256", "use": "sig",
+                "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+                "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+            }));
+        }
+        json!({ "keys": keys }).to_string()
+    }
+
+    fn token(&self, alg: &str, kid: &str, claims: Value) -> String {
+        let mut body = json!({
+            "iss": ISS, "sub": "alice", "aud": "api", "exp": NOW + 300, "iat": NOW,
+            "scope": "read write", "jti": "j1",
+        });
+        for (k, v) in claims.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        let header = json!({ "alg": alg, "kid": kid, "typ": "at+jwt" });
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(body.to_string())
+        );
+        let sig = match alg {
+            "ES256" => {
+                let s: p256::ecdsa::Signature = self.es.sign(input.as_bytes());
+                s.to_bytes().to_vec()
+            }
+            _ => {
+                use ed25519_dalek::Signer as _;
+                self.ed.sign(input.as_bytes()).to_bytes().to_vec()
+            }
+        };
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+}
+
+fn gateway(extra: Value) -> Gateway<crate::jose::jwk::Jwk> {
+    let mut doc = json!({
+        "origin": "https://origin.internal/base",
+        "realm": "t",
+        "issuers": [{ "issuer": ISS, "jwks_uri": JWKS, "audiences": ["api"], "algorithms": ["ES256", "EdDSA"] }],
+        "jwks": { "refetch_cooldown_seconds": 30, "min_ttl_seconds": 60, "default_ttl_seconds": 600, "stale_if_error_seconds": 3600 },
+        "routes": [
+            { "name": "pub", "methods": ["GET"], "path": "/health", "auth": ["public"] },
+            { "name": "read", "methods": ["GET"], "path": "/api/*", "auth": ["jwt"], "scopes": ["read"] },
+            { "name": "admin-ish", "methods": ["POST"], "path": "/api/*", "auth": ["jwt"], "scopes": ["admin"] }
+        ]
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        doc[k] = v.clone();
+    }
+    Gateway::new(parse_config(&doc).unwrap())
+}
+
+fn platform(issuer: &Issuer, cache_control: Option<&str>) -> FakePlatform {
+    let p = FakePlatform::new(NOW);
+    serve_jwks(&p, issuer, true, cache_control);
+    p
+}
+
+fn serve_jwks(p: &FakePlatform, issuer: &Issuer, with_es: bool, cache_control: Option<&str>) {
+    p.http.borrow_mut().insert(
+        JWKS.to_string(),
+        HttpResponse {
+            status: 200,
+            cache_control: cache_control.map(str::to_string),
+            body: issuer.jwks(with_es).into_bytes(),
+        },
+    );
+}
+
+fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestHead {
+    RequestHead {
+        method: method.into(),
+        url: format!("https://gw.example{path}"),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn run(gw: &Gateway<crate::jose::jwk::Jwk>, p: &FakePlatform, r: &RequestHead) -> Outcome {
+    block_on(gw.handle(p, r)).outcome
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+fn code_of(o: &Outcome) -> (u16, String) {
+    match o {
+        Outcome::Respond(r) => {
+            let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+            (r.status, v["code"].as_str().unwrap_or("").to_string())
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn header<'a>(o: &'a Outcome, name: &str) -> Option<&'a str> {
+    let headers = match o {
+        Outcome::Respond(r) => &r.headers,
+        Outcome::Forward(f) => &f.headers,
+        Outcome::Admin(_) => return None,
+    };
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn valid_tokens_forward_with_exact_identity_headers() {
+    let issuer = Issuer::new();
+    let gw = gateway(json!({}));
+    let p = platform(&issuer, None);
+    for (alg, kid) in [("ES256", "es-1"), ("EdDSA", "ed-1")] {
+        let t = issuer.token(alg, kid, json!({}));
+        let auth = bearer(&t);
+        let o = run(
+            &gw,
+            &p,
+            &req(
+                "GET",
+                "/api/x?y=1",
+                &[
+                    ("authorization", &auth),
+                    ("x-user-id", "spoof"),
+                    ("accept", "*/*"),
+                ],
+            ),
+        );
+        let Outcome::Forward(plan) = o else {
+            panic!("{alg}: {o:?}")
+        };
+        assert_eq!(plan.url, "https://origin.internal/base/api/x?y=1");
+        assert_eq!(
+            plan.headers,
+            vec![
+                ("accept".to_string(), "*/*".to_string()),
+                ("x-auth-method".into(), "jwt".into()),
+                ("x-user-id".into(), "alice".into()),
+                ("x-user-scopes".into(), "read,write".into()),
+                ("x-auth-issuer".into(), ISS.into()),
+                ("x-token-id".into(), "j1".into()),
+            ]
+        );
+    }
+    assert_eq!(p.http_calls.borrow().len(), 1, "one JWKS fetch for both");
+}
+
+#[test]
+fn a_reused_token_is_verified_once() {
+    let issuer = Issuer::new();
+    let gw = gateway(json!({}));
+    let p = platform(&issuer, None);
+    let auth = bearer(&issuer.token("ES256", "es-1", json!({})));
+    for _ in 0..5 {
+        assert!(matches!(
+            run(&gw, &p, &req("GET", "/api/x", &[("authorization", &auth)])),
+            Outcome::Forward(_)
+        ));
+    }
+    assert_eq!(p.verifies.get(), 1);
+    // Past exp + leeway the cached entry is gone and the full check reports the expiry.
+    p.advance_secs(300 + 30);
+    assert_eq!(
+        code_of(&run(
+            &gw,
+            &p,
+            &req("GET", "/api/x", &[("authorization", &auth)])
+        )),
+        (401, "token_expired".into())
+    );
+}
+
+#[test]
+fn each_refusal_has_its_code_status_and_challenge() {
+    let issuer = Issuer::new();
+    let gw = gateway(json!({}));
+    let p = platform(&issuer, None);
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            issuer.token("ES256", "es-1", json!({"exp": NOW - 31})),
+            401,
+            "token_expired",
+        ),
+        (
+            issuer.token("ES256", "es-1", json!({"nbf": NOW + 31})),
+            401,
+            "token_not_yet_valid",
+        ),
+        (
+            issuer.token("ES256", "es-1", json!({"iat": NOW + 31})),
+            401,
+            "token_issued_in_future",
+        ),
+        (
+            issuer.token("ES256", "es-1", json!({"aud": "other"})),
+            401,
+            "token_audience_mismatch",
+        ),
+        (
+            issuer.token("ES256", "es-1", json!({"iss": "https://evil"})),
+            401,
+            "token_issuer_unknown",
+        ),
+        (
+            issuer.token("ES256", "es-1", json!({"sub": null})),
+            401,
+            "token_claim_missing",
+        ),
+        (
+            issuer.token("ES256", "es-1", json!({"exp": "soon"})),
+            401,
+            "token_claim_invalid",
+        ),
+        (
+            issuer.token("ES256", "nope", json!({})),
+            401,
+            "token_key_unknown",
+        ),
+        (
+            issuer.token("EdDSA", "es-1", json!({})),
+            401,
+            "token_key_unknown",
+        ),
+        ("a.b".to_string(), 401, "token_malformed"),
+    ];
+    for (token, status, code) in cases {
+        let auth = bearer(&token);
+        let o = run(&gw, &p, &req("GET", "/api/x", &[("authorization", &auth)]));
+        assert_eq!(code_of(&o), (status, code.to_string()), "{code}");
+        let www = header(&o, "www-authenticate").unwrap();
+        assert!(
+            www.starts_with("Bearer realm=\"t\", error=\"invalid_token\", error_description=\""),
+            "{code}: {www}"
+        );
+    }
+    // A signature from the right kid but another key.
+    let other = Issuer {
+        es: p256::ecdsa::SigningKey::from_bytes(&[8u8; 32].into()).unwrap(),
+        ed: ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]),
+    };
+    let auth = bearer(&other.token("ES256", "es-1", json!({})));
+    let o = run(&gw, &p, &req("GET", "/api/x", &[("authorization", &auth)]));
+    assert_eq!(code_of(&o), (401, "token_signature_invalid".into()));
+
+    let o = run(&gw, &p, &req("GET", "/api/x", &[]));
+    assert_eq!(code_of(&o), (401, "token_missing".into()));
+    assert_eq!(header(&o, "www-authenticate"), Some("Bearer realm=\"t\""));
+
+    let auth = bearer(&issuer.token("ES256", "es-1", json!({})));
+    let o = run(&gw, &p, &req("POST", "/api/x", &[("authorization", &auth)]));
+    assert_eq!(code_of(&o), (403, "insufficient_scope".into()));
+    assert!(header(&o, "www-authenticate")
+        .unwrap()
+        .ends_with("scope=\"admin\""));
+
+    assert_eq!(
+        code_of(&run(&gw, &p, &req("GET", "/nowhere", &[]))),
+        (404, "route_not_found".into())
+    );
+    assert_eq!(
+        code_of(&run(&gw, &p, &req("GET", "/api/x?Access_Token=1", &[]))),
+        (400, "credentials_in_url".into())
+    );
+}
+
+#[test]
+fn an_unknown_kid_refetches_at_most_once_per_cooldown() {
+    let issuer = Issuer::new();
+    let gw = gateway(json!({}));
+    let p = platform(&issuer, Some("max-age=3600"));
+    let good = bearer(&issuer.token("ES256", "es-1", json!({"jti": "a"})));
+    assert!(matches!(
+        run(&gw, &p, &req("GET", "/api/x", &[("authorization", &good)])),
+        Outcome::Forward(_)
+    ));
+    for i in 0..20 {
+        let t = bearer(&issuer.token("ES256", &format!("unknown-{i}"), json!({})));
+        run(&gw, &p, &req("GET", "/api/x", &[("authorization", &t)]));
+    }
+    assert_eq!(
+        p.http_calls.borrow().len(),
+        1,
+        "inside the cooldown: no refetch"
+    );
+    p.advance_secs(31);
+    for i in 0..20 {
+        let t = bearer(&issuer.token("ES256", &format!("unknown-{i}"), json!({})));
+        run(&gw, &p, &req("GET", "/api/x", &[("authorization", &t)]));
+    }
+    assert_eq!(
+        p.http_calls.borrow().len(),
+        2,
+        "one refetch after the cooldown"
+    );
+}
+
+#[test]
+fn rotation_and_stale_if_error() {
+    let issuer = Issuer::new();
+    let gw = gateway(json!({}));
+    let p = platform(&issuer, Some("max-age=120"));
+    let es = |jti: &str| {
+        bearer(&issuer.token("ES256", "es-1", json!({ "jti": jti, "exp": NOW + 100_000 })))
+    };
+    assert!(matches!(
+        run(
+            &gw,
+            &p,
+            &req("GET", "/api/x", &[("authorization", &es("1"))])
+        ),
+        Outcome::Forward(_)
+    ));
+
+    // The issuer goes down; the cached set keeps serving past its freshness.
+    p.http.borrow_mut().clear();
+    p.advance_secs(121);
+    assert!(matches!(
+        run(
+            &gw,
+            &p,
+            &req("GET", "/api/x", &[("authorization", &es("2"))])
+        ),
+        Outcome::Forward(_)
+    ));
+    assert_eq!(p.http_calls.borrow().len(), 2, "one failed refetch");
+    assert!(p
+        .logs
+        .borrow()
+        .iter()
+        .any(|l| l.contains("jwks_fetch_failed")));
+
+    // Back up without the ES256 key: once refetched, that key is gone.
+    serve_jwks(&p, &issuer, false, Some("max-age=120"));
+    p.advance_secs(31);
+    let o = run(
+        &gw,
+        &p,
+        &req("GET", "/api/x", &[("authorization", &es("3"))]),
+    );
+    assert_eq!(code_of(&o), (401, "token_key_unknown".into()));
+
+    // Beyond the stale limit with the issuer down: fail closed with Retry-After.
+    p.http.borrow_mut().clear();
+    p.advance_secs(120 + 3600 + 1);
+    let ed = bearer(&issuer.token("EdDSA", "ed-1", json!({ "jti": "4", "exp": NOW + 100_000 })));
+    let o = run(&gw, &p, &req("GET", "/api/x", &[("authorization", &ed)]));
+    assert_eq!(code_of(&o), (503, "jwks_unavailable".into()));
+    assert_eq!(header(&o, "retry-after"), Some("30"));
+}
+
+#[test]
+fn public_routes_strip_the_namespace_and_say_so() {
+    let gw = gateway(json!({}));
+    let p = FakePlatform::new(NOW);
+    let o = run(
+        &gw,
+        &p,
+        &req(
+            "GET",
+            "/health",
+            &[
+                ("x-auth-method", "jwt"),
+                ("x-key-id", "k"),
+                ("connection", "x-foo"),
+                ("x-foo", "1"),
+                ("te", "trailers"),
+            ],
+        ),
+    );
+    let Outcome::Forward(plan) = o else {
+        panic!("{o:?}")
+    };
+    assert_eq!(
+        plan.headers,
+        vec![("x-auth-method".to_string(), "public".to_string())]
+    );
+}
+
+#[test]
+fn transport_policy() {
+    let gw = gateway(json!({ "transport": { "https": "redirect" } }));
+    let p = FakePlatform::new(NOW);
+    let mut r = req("GET", "/health?a=1", &[]);
+    r.url = "http://gw.example/health?a=1".into();
+    let o = run(&gw, &p, &r);
+    let Outcome::Respond(reply) = o else { panic!() };
+    assert_eq!(reply.status, 308);
+    assert_eq!(
+        reply.headers,
+        vec![(
+            "location".to_string(),
+            "https://gw.example/health?a=1".to_string()
+        )]
+    );
+    assert_eq!(
+        gw.transport_headers(),
+        vec![(
+            "strict-transport-security".to_string(),
+            "max-age=63072000; includeSubDomains".to_string()
+        )]
+    );
+    let gw = gateway(json!({ "transport": { "https": "refuse" } }));
+    assert_eq!(code_of(&run(&gw, &p, &r)), (403, "https_required".into()));
+}
