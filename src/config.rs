@@ -9,6 +9,8 @@ use crate::admin::AdminConfig;
 use crate::api_key::ApiKeyConfig;
 use crate::jose::claims::{ScopeSource, TypPolicy};
 use crate::jose::Alg;
+use crate::ratelimit::{CountingKey, Policy};
+use crate::revocation::settings::{RevocationMode, RevocationSettings};
 use crate::route::{PathPattern, Route};
 
 /// One configuration problem: where (`issuers[0].audiences`) and what.
@@ -56,6 +58,9 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub api_keys: ApiKeyConfig,
     pub admin: AdminConfig,
+    pub revocation: RevocationSettings,
+    /// Named rate-limit policies (`rate_limits`), referenced by routes and API key records.
+    pub rate_limits: std::collections::BTreeMap<String, Policy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -125,6 +130,10 @@ struct RawConfig {
     api_keys: Option<Value>,
     #[serde(default)]
     admin: Option<Value>,
+    #[serde(default)]
+    revocation: Option<Value>,
+    #[serde(default)]
+    rate_limits: Option<Value>,
     routes: Vec<Value>,
 }
 
@@ -242,6 +251,12 @@ struct RawRoute {
     auth: Vec<String>,
     #[serde(default)]
     scopes: Vec<String>,
+    /// `"snapshot"` (default) or `"strict"`.
+    #[serde(default)]
+    revocation: Option<String>,
+    /// A policy name from `rate_limits`.
+    #[serde(default)]
+    rate_limit: Option<String>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -350,6 +365,12 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err(&path, message));
     }
 
+    let (revocation, revocation_errors) = crate::revocation::settings::parse_settings(raw.revocation.as_ref());
+    let (rate_limits, policy_errors) = crate::ratelimit::policy::parse_policies(raw.rate_limits.as_ref());
+    for (path, message) in revocation_errors.into_iter().chain(policy_errors) {
+        errors.push(err(&path, message));
+    }
+
     let mut routes = Vec::new();
     if admin.enabled {
         if let Some(route) = admin_route(&admin) {
@@ -375,6 +396,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
                         "accepts jwt but no issuers are configured",
                     ));
                 }
+                check_route_limits(&route, &path, &revocation, &rate_limits, &raw.rate_limits, &mut errors);
                 routes.push(route);
             }
         }
@@ -396,7 +418,56 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         routes,
         api_keys,
         admin,
+        revocation,
+        rate_limits,
     })
+}
+
+/// A route's `rate_limit` names a defined policy whose counting key fits the route (the IP only on
+/// a public route, an identity only where there is one); `revocation = "strict"` needs a credential
+/// and revocation enabled.
+fn check_route_limits(
+    route: &Route,
+    path: &str,
+    revocation: &RevocationSettings,
+    policies: &std::collections::BTreeMap<String, Policy>,
+    raw_policies: &Option<Value>,
+    errors: &mut Vec<ConfigError>,
+) {
+    if let Some(name) = &route.rate_limit {
+        match policies.get(name) {
+            Some(p) => match (route.is_public(), p.key) {
+                (true, CountingKey::Identity) => errors.push(err(
+                    &format!("{path}.rate_limit"),
+                    format!("a public route has no identity to count: policy {name} needs key = \"ip\""),
+                )),
+                (false, CountingKey::Ip) => errors.push(err(
+                    &format!("{path}.rate_limit"),
+                    format!("policy {name} counts by IP, which is for public routes only: authenticated callers are counted by identity"),
+                )),
+                _ => {}
+            },
+            // A policy that failed to parse has its own error already.
+            None if raw_policies.as_ref().and_then(|v| v.get(name)).is_some() => {}
+            None => errors.push(err(
+                &format!("{path}.rate_limit"),
+                format!("unknown policy {name:?}: define it under rate_limits"),
+            )),
+        }
+    }
+    if route.revocation == RevocationMode::Strict {
+        if route.is_public() {
+            errors.push(err(
+                &format!("{path}.revocation"),
+                "a public route has no credential to check",
+            ));
+        } else if !revocation.enabled {
+            errors.push(err(
+                &format!("{path}.revocation"),
+                "strict needs revocation.enabled",
+            ));
+        }
+    }
 }
 
 /// The admin API as a route: it runs the same pipeline (authenticate, then the admin scope) and is
@@ -415,6 +486,9 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         auth,
         scopes: vec![admin.scope.clone()],
         admin: true,
+        // An admin credential revoked a moment ago must not reach the admin API.
+        revocation: RevocationMode::Strict,
+        rate_limit: None,
     })
 }
 
@@ -597,7 +671,7 @@ fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Opti
             TypPolicy::Lenient
         }
     };
-    (errors.len() == before).then(|| IssuerConfig {
+    (errors.len() == before).then_some(IssuerConfig {
         issuer: r.issuer,
         jwks_uri: r.jwks_uri,
         audiences: r.audiences,
@@ -741,6 +815,16 @@ fn build_route(
             ));
         }
     }
+    let revocation = match r.revocation.as_deref() {
+        None => RevocationMode::default(),
+        Some(m) => RevocationMode::parse(m).unwrap_or_else(|| {
+            errors.push(err(
+                &format!("{path}.revocation"),
+                "must be \"snapshot\" or \"strict\"",
+            ));
+            RevocationMode::default()
+        }),
+    };
     if errors.len() != before {
         return None;
     }
@@ -751,6 +835,8 @@ fn build_route(
         auth,
         scopes: r.scopes,
         admin: false,
+        revocation,
+        rate_limit: r.rate_limit,
     })
 }
 
@@ -951,6 +1037,77 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn revocation_and_rate_limits() {
+        let c = parse_config(&minimal()).unwrap();
+        assert_eq!(c.revocation, RevocationSettings::default());
+        assert!(c.rate_limits.is_empty());
+        assert_eq!(c.routes[1].revocation, RevocationMode::Snapshot);
+        assert_eq!(c.routes[1].rate_limit, None);
+
+        let mut v = minimal();
+        v["revocation"] = json!({"refresh_interval_ms": 200, "max_staleness_ms": 1000});
+        v["rate_limits"] = json!({
+            "per-user": "100 per 60 s, burst 20",
+            "anon": {"rate": "10 per 1 s", "key": "ip"},
+        });
+        v["routes"][0]["rate_limit"] = json!("anon");
+        v["routes"][1]["rate_limit"] = json!("per-user");
+        v["routes"][1]["revocation"] = json!("strict");
+        let c = parse_config(&v).unwrap();
+        assert_eq!((c.revocation.refresh_interval_ms, c.revocation.max_staleness_ms), (200, 1000));
+        assert_eq!(c.routes[1].revocation, RevocationMode::Strict);
+        assert_eq!(c.routes[1].rate_limit.as_deref(), Some("per-user"));
+        assert_eq!(c.rate_limits["per-user"].rate.burst, 20);
+        assert_eq!(c.rate_limits["anon"].key, CountingKey::Ip);
+    }
+
+    #[test]
+    fn route_limits_are_checked_against_the_policies() {
+        let mut v = minimal();
+        v["revocation"] = json!({"max_staleness_ms": 10});
+        v["rate_limits"] = json!({
+            "user": "1 per 1 s",
+            "anon": {"rate": "1 per 1 s", "key": "ip"},
+            "broken": {"limit": 0, "period_seconds": 1},
+        });
+        let route = |rl: Value, rev: Value| {
+            let mut r = json!({"methods": ["GET"], "path": "/x", "auth": ["jwt"]});
+            if !rl.is_null() {
+                r["rate_limit"] = rl;
+            }
+            if !rev.is_null() {
+                r["revocation"] = rev;
+            }
+            r
+        };
+        v["routes"] = json!([
+            {"methods": ["GET"], "path": "/health", "auth": ["public"], "rate_limit": "user", "revocation": "strict"},
+            route(json!("anon"), Value::Null),
+            route(json!("nope"), Value::Null),
+            route(json!("broken"), Value::Null),
+            route(Value::Null, json!("loose")),
+            route(json!(7), Value::Null),
+        ]);
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec![
+                "revocation.max_staleness_ms",
+                "rate_limits.broken.limit",
+                "routes[0].rate_limit",
+                "routes[0].revocation",
+                "routes[1].rate_limit",
+                "routes[2].rate_limit",
+                "routes[4].revocation",
+                "routes[5].rate_limit",
+            ]
+        );
+        let mut v = minimal();
+        v["revocation"] = json!({"enabled": false});
+        v["routes"][1]["revocation"] = json!("strict");
+        assert_eq!(paths(parse_config(&v).unwrap_err()), vec!["routes[1].revocation"]);
     }
 
     #[test]

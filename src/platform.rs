@@ -100,4 +100,35 @@ pub trait Platform {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KvPage, StoreError>;
+
+    // --- Durable Objects: the revocation list and the per-identity rate limiters. Calls are JSON
+    // strings both ways. The futures own everything they need (`'static`), so a background sync
+    // can run in `wait_until`; a platform without the objects fails every call (fail closed).
+
+    /// One call to the revocation object: `method`, `path` (with query), optional JSON body.
+    fn revocation_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> impl std::future::Future<Output = Result<String, StoreError>> + 'static {
+        let _ = (method, path, body);
+        async { Err(StoreError("no revocation service on this platform".into())) }
+    }
+
+    /// One call to the rate-limiter object of `identity_key` (one object per identity).
+    fn limiter_call(
+        &self,
+        identity_key: &str,
+        body: String,
+    ) -> impl std::future::Future<Output = Result<String, StoreError>> + 'static {
+        let _ = (identity_key, body);
+        async { Err(StoreError("no rate limiter on this platform".into())) }
+    }
+
+    /// Runs `fut` after the response without delaying it (Workers `ctx.waitUntil`). Without a
+    /// runtime to run it, the future is dropped.
+    fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {
+        drop(fut);
+    }
 }

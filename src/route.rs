@@ -30,6 +30,10 @@ pub struct Route {
     pub scopes: Vec<String>,
     /// The admin API: answered by the gateway itself, never forwarded.
     pub admin: bool,
+    /// How revocation is checked (`snapshot` from isolate memory, or `strict`: the Durable Object).
+    pub revocation: crate::revocation::settings::RevocationMode,
+    /// The rate-limit policy (a name from `rate_limits`), if any.
+    pub rate_limit: Option<String>,
 }
 
 impl Route {
@@ -179,6 +183,8 @@ mod tests {
             auth: vec![CredentialKind::Jwt],
             scopes: vec![],
             admin: false,
+            revocation: Default::default(),
+            rate_limit: None,
         };
         assert!(r.matches("GET", "/x"));
         assert!(r.matches("HEAD", "/x"));

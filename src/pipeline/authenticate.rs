@@ -172,7 +172,7 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         issuer: &issuer.issuer,
         audiences: &issuer.audiences,
         leeway_secs: issuer.leeway_secs,
-        typ: issuer.typ.clone(),
+        typ: issuer.typ,
         scope_source: &issuer.scope_source,
     };
     let claims = claims::validate(

@@ -45,6 +45,8 @@ mod tests {
             auth: vec![CredentialKind::Jwt],
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             admin: false,
+            revocation: Default::default(),
+            rate_limit: None,
         }
     }
 

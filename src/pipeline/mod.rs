@@ -5,6 +5,10 @@
 //! The pipeline decides; the runtime acts: it returns a `ForwardPlan` (URL and headers for the
 //! origin; the body streams through untouched in `edge`) or a finished `Reply`.
 
+// A `Refusal` carries its whole problem document; it is built once, on the cold path, and boxing it
+// would only add an allocation to every refusal.
+#![allow(clippy::result_large_err)]
+
 pub mod authenticate;
 pub mod authorize;
 pub mod forward;

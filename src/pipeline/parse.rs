@@ -119,7 +119,7 @@ fn credentials_in_url(config: &Config, authority: &str, query: Option<&str>) -> 
             continue;
         };
         let lower = decoded.to_ascii_lowercase();
-        if config.credential_params.iter().any(|p| *p == lower) {
+        if config.credential_params.contains(&lower) {
             return Some(format!(
                 "the query parameter {:?} carries a credential",
                 truncate(&lower, 40)

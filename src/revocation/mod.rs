@@ -11,7 +11,9 @@
 
 pub mod service;
 pub mod set;
+pub mod settings;
 pub mod snapshot;
 
 pub use set::{CredentialFacts, RevocationSet, Revoked, Snapshot};
+pub use settings::{RevocationMode, RevocationSettings};
 pub use snapshot::{Freshness, RefreshSettings, SnapshotCache};
