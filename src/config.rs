@@ -365,8 +365,10 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err(&path, message));
     }
 
-    let (revocation, revocation_errors) = crate::revocation::settings::parse_settings(raw.revocation.as_ref());
-    let (rate_limits, policy_errors) = crate::ratelimit::policy::parse_policies(raw.rate_limits.as_ref());
+    let (revocation, revocation_errors) =
+        crate::revocation::settings::parse_settings(raw.revocation.as_ref());
+    let (rate_limits, policy_errors) =
+        crate::ratelimit::policy::parse_policies(raw.rate_limits.as_ref());
     for (path, message) in revocation_errors.into_iter().chain(policy_errors) {
         errors.push(err(&path, message));
     }
@@ -396,7 +398,14 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
                         "accepts jwt but no issuers are configured",
                     ));
                 }
-                check_route_limits(&route, &path, &revocation, &rate_limits, &raw.rate_limits, &mut errors);
+                check_route_limits(
+                    &route,
+                    &path,
+                    &revocation,
+                    &rate_limits,
+                    &raw.rate_limits,
+                    &mut errors,
+                );
                 routes.push(route);
             }
         }
@@ -1057,7 +1066,13 @@ mod tests {
         v["routes"][1]["rate_limit"] = json!("per-user");
         v["routes"][1]["revocation"] = json!("strict");
         let c = parse_config(&v).unwrap();
-        assert_eq!((c.revocation.refresh_interval_ms, c.revocation.max_staleness_ms), (200, 1000));
+        assert_eq!(
+            (
+                c.revocation.refresh_interval_ms,
+                c.revocation.max_staleness_ms
+            ),
+            (200, 1000)
+        );
         assert_eq!(c.routes[1].revocation, RevocationMode::Strict);
         assert_eq!(c.routes[1].rate_limit.as_deref(), Some("per-user"));
         assert_eq!(c.rate_limits["per-user"].rate.burst, 20);
@@ -1107,7 +1122,10 @@ mod tests {
         let mut v = minimal();
         v["revocation"] = json!({"enabled": false});
         v["routes"][1]["revocation"] = json!("strict");
-        assert_eq!(paths(parse_config(&v).unwrap_err()), vec!["routes[1].revocation"]);
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec!["routes[1].revocation"]
+        );
     }
 
     #[test]

@@ -182,6 +182,14 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         platform.now_secs(),
     )
     .map_err(|e| Problem::new(e.code(), e.detail()))?;
+    for (name, value) in [("sub", Some(&claims.sub)), ("jti", claims.jti.as_ref())] {
+        if value.is_some_and(|v| !header_safe(v)) {
+            return Err(Problem::new(
+                ErrorCode::TokenClaimInvalid,
+                format!("the {name} claim must be printable ASCII to be passed to the origin"),
+            ));
+        }
+    }
 
     let identity = Identity {
         method: AuthMethod::Jwt,
@@ -203,4 +211,10 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         .borrow_mut()
         .insert(hash, identity.clone(), valid_until_ms);
     Ok(identity)
+}
+
+/// Identity values travel to the origin as header values: printable ASCII only, so a claim can
+/// neither inject a header (CR/LF) nor be mangled by an encoding the origin does not expect.
+fn header_safe(v: &str) -> bool {
+    !v.is_empty() && v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.trim() == v
 }

@@ -52,7 +52,6 @@ export async function startOidcProvider({
         grant_types: ["authorization_code"],
         response_types: ["code"],
         redirect_uris: redirectUris,
-        scope: `openid ${scope}`,
       },
     ],
     jwks: { keys: [signingKey] },
