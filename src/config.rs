@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::admin::AdminConfig;
 use crate::api_key::ApiKeyConfig;
+use crate::cors::CorsConfig;
 use crate::jose::claims::{ScopeSource, TypPolicy};
 use crate::jose::Alg;
 use crate::ratelimit::{CountingKey, Policy};
@@ -58,6 +59,7 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub api_keys: ApiKeyConfig,
     pub admin: AdminConfig,
+    pub cors: CorsConfig,
     pub revocation: RevocationSettings,
     /// Named rate-limit policies (`rate_limits`), referenced by routes and API key records.
     pub rate_limits: std::collections::BTreeMap<String, Policy>,
@@ -130,6 +132,8 @@ struct RawConfig {
     api_keys: Option<Value>,
     #[serde(default)]
     admin: Option<Value>,
+    #[serde(default)]
+    cors: Option<Value>,
     #[serde(default)]
     revocation: Option<Value>,
     #[serde(default)]
@@ -373,6 +377,14 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err(&path, message));
     }
 
+    let cors = match raw.cors.as_ref() {
+        None => CorsConfig::default(),
+        Some(v) => section::<CorsConfig>(v, "cors", &mut errors).unwrap_or_default(),
+    };
+    for (path, message) in cors.validate() {
+        errors.push(err(&path, message));
+    }
+
     let mut routes = Vec::new();
     if admin.enabled {
         if let Some(route) = admin_route(&admin) {
@@ -427,6 +439,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         routes,
         api_keys,
         admin,
+        cors,
         revocation,
         rate_limits,
     })

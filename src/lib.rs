@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api_key;
 pub mod config;
+pub mod cors;
 pub mod identity;
 pub mod jose;
 pub mod jwks_cache;

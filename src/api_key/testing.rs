@@ -30,6 +30,8 @@ pub struct FakePlatform {
     pub http_calls: RefCell<Vec<String>>,
     /// Signature verifications performed.
     pub verifies: Cell<u32>,
+    /// The revocation object and rate limiters, in memory; `wait_until` tasks wait here.
+    pub durable: crate::revocation::testing::FakeDurableObjects,
     rng_state: Cell<u64>,
 }
 
@@ -162,6 +164,33 @@ impl Platform for FakePlatform {
         keys.truncate(limit as usize);
         let cursor = if more { keys.last().cloned() } else { None };
         Ok(KvPage { keys, cursor })
+    }
+
+    fn revocation_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> impl Future<Output = Result<String, StoreError>> + 'static {
+        let r = self
+            .durable
+            .revocation_call(method, path, body.as_deref(), self.now_ms.get());
+        async move { r }
+    }
+
+    fn limiter_call(
+        &self,
+        identity_key: &str,
+        body: String,
+    ) -> impl Future<Output = Result<String, StoreError>> + 'static {
+        let r = self
+            .durable
+            .limiter_call(identity_key, &body, self.now_ms.get());
+        async move { r }
+    }
+
+    fn wait_until(&self, fut: impl Future<Output = ()> + 'static) {
+        self.durable.defer(fut);
     }
 }
 

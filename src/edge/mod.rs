@@ -114,7 +114,7 @@ async fn serve(req: Request, env: Env) -> Result<Response, String> {
     let head = http::request_head(&req);
     let Handled { outcome, mut log } = gateway.handle(&platform, &head).await;
     let mut req = req;
-    let transport = gateway.transport_headers();
+    let transport = gateway.response_headers(&head);
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
         Outcome::Admin(call) => {

@@ -14,7 +14,27 @@ use crate::token_cache::token_hash;
 use super::parse::{ParsedRequest, Presented};
 use super::{Gateway, Refusal};
 
+/// The credential, verified, then checked against the revocation list — on every request,
+/// verified-token cache hits included.
 pub async fn authenticate<K: Clone, P: Platform<Key = K>>(
+    gw: &Gateway<K>,
+    platform: &P,
+    req: &ParsedRequest<'_>,
+) -> Result<Identity, Refusal> {
+    let identity = verify_credential(gw, platform, req).await?;
+    crate::revocation::gate::check(
+        platform,
+        &gw.config.revocation,
+        &gw.revocation,
+        req.route.revocation,
+        &identity,
+    )
+    .await
+    .map_err(|p| Refusal::for_route(p, req.route))?;
+    Ok(identity)
+}
+
+async fn verify_credential<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
     req: &ParsedRequest<'_>,
@@ -37,7 +57,7 @@ pub async fn authenticate<K: Clone, P: Platform<Key = K>>(
         }
         Presented::ApiKey(key) if route.accepts(CredentialKind::ApiKey) => gw
             .api_key_store(platform)
-            .authenticate(key)
+            .authenticate_with(key, key_freshness(route))
             .await
             .map_err(|e| {
                 if let ApiKeyError::StoreUnavailable(_) = e {
@@ -53,6 +73,15 @@ pub async fn authenticate<K: Clone, P: Platform<Key = K>>(
             "the Authorization header must use the Bearer scheme".into(),
         )),
         _ => Err(missing(route)),
+    }
+}
+
+/// `strict` routes read the key's record from KV, not the isolate cache (the revocation list is
+/// asked too, by the revocation check).
+fn key_freshness(route: &Route) -> crate::api_key::Freshness {
+    match route.revocation {
+        crate::revocation::RevocationMode::Strict => crate::api_key::Freshness::Strong,
+        crate::revocation::RevocationMode::Snapshot => crate::api_key::Freshness::Cached,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod limit;
 pub mod parse;
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use crate::admin::{AdminRequest, AdminResponse};
 use crate::api_key::cache::ApiKeyCache;
@@ -25,6 +26,7 @@ use crate::identity::Identity;
 use crate::jwks_cache::JwksCache;
 use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
+use crate::revocation::SnapshotCache;
 use crate::route::CredentialKind;
 use crate::token_cache::TokenCache;
 
@@ -102,6 +104,10 @@ pub struct Gateway<K> {
     pub jwks: RefCell<JwksCache<K>>,
     pub tokens: RefCell<TokenCache>,
     pub api_keys: RefCell<ApiKeyCache>,
+    /// The isolate's revocation snapshot (`Rc`: background refreshes hold it past the request).
+    pub revocation: Rc<RefCell<SnapshotCache>>,
+    /// `fast` rate-limit leases (`Rc`: background syncs hold it past the request).
+    pub leases: Rc<RefCell<limit::Leases>>,
 }
 
 impl<K: Clone> Gateway<K> {
@@ -113,6 +119,8 @@ impl<K: Clone> Gateway<K> {
             jwks: RefCell::new(JwksCache::default()),
             tokens: RefCell::new(tokens),
             api_keys: RefCell::new(api_keys),
+            revocation: Rc::default(),
+            leases: Rc::default(),
         }
     }
 
@@ -134,12 +142,21 @@ impl<K: Clone> Gateway<K> {
             query: call.query.as_deref(),
             body,
         };
+        let response =
+            match crate::revocation::admin::handle_revocation(self, platform, &req, &call.actor)
+                .await
+            {
+                Some(r) => r,
+                None => {
+                    crate::admin::handle(&self.api_key_store(platform), &req, &call.actor).await
+                }
+            };
         let AdminResponse {
             status,
             body,
             content_type,
             headers,
-        } = crate::admin::handle(&self.api_key_store(platform), &req, &call.actor).await;
+        } = response;
         let mut all = vec![("content-type".to_string(), content_type.to_string())];
         all.extend(headers.into_iter().map(|(n, v)| (n.to_string(), v)));
         Reply {
@@ -167,6 +184,17 @@ impl<K: Clone> Gateway<K> {
         req: &RequestHead,
         log: &mut RequestLog,
     ) -> Result<Outcome, Refusal> {
+        if let Some(headers) = self.config.cors.preflight(
+            &req.method,
+            req.headers_named("origin").next(),
+            req.headers_named("access-control-request-method").next(),
+        ) {
+            return Ok(Outcome::Respond(Reply {
+                status: 204,
+                headers,
+                body: String::new(),
+            }));
+        }
         let parsed = match parse::parse(&self.config, req) {
             ParseOutcome::Route(p) => p,
             ParseOutcome::Redirect(location) => {
@@ -199,7 +227,7 @@ impl<K: Clone> Gateway<K> {
                 query: parsed.query.clone(),
             }));
         }
-        let limit_headers = limit::limit(parsed.route, &identity)?;
+        let limit_headers = limit::limit(self, platform, req, parsed.route, &identity).await?;
         Ok(Outcome::Forward(forward::plan(
             &self.config,
             req,
@@ -241,14 +269,22 @@ impl<K: Clone> Gateway<K> {
         }
     }
 
-    /// Headers every response carries, the gateway's own and the origin's alike.
-    pub fn transport_headers(&self) -> Vec<(String, String)> {
-        self.config
+    /// Headers every response carries, the gateway's own and the origin's alike: HSTS, and CORS
+    /// for an allowed browser origin.
+    pub fn response_headers(&self, req: &RequestHead) -> Vec<(String, String)> {
+        let mut h: Vec<(String, String)> = self
+            .config
             .transport
             .hsts
             .iter()
             .map(|v| ("strict-transport-security".to_string(), v.clone()))
-            .collect()
+            .collect();
+        h.extend(
+            self.config
+                .cors
+                .response_headers(req.headers_named("origin").next()),
+        );
+        h
     }
 }
 

@@ -441,7 +441,7 @@ fn transport_policy() {
         )]
     );
     assert_eq!(
-        gw.transport_headers(),
+        gw.response_headers(&r),
         vec![(
             "strict-transport-security".to_string(),
             "max-age=63072000; includeSubDomains".to_string()
@@ -449,4 +449,40 @@ fn transport_policy() {
     );
     let gw = gateway(json!({ "transport": { "https": "refuse" } }));
     assert_eq!(code_of(&run(&gw, &p, &r)), (403, "https_required".into()));
+}
+
+#[test]
+fn cors_preflight_and_response_headers() {
+    let gw = gateway(json!({ "cors": { "allowed_origins": ["https://app.example"] } }));
+    let p = FakePlatform::new(NOW);
+    let pre = req(
+        "OPTIONS",
+        "/api/x",
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "GET"),
+        ],
+    );
+    let Outcome::Respond(reply) = run(&gw, &p, &pre) else {
+        panic!()
+    };
+    assert_eq!(reply.status, 204);
+    assert!(gw.response_headers(&pre).contains(&(
+        "access-control-allow-origin".into(),
+        "https://app.example".into()
+    )));
+    // Another origin's preflight is not answered: it meets the route like any request.
+    let other = req(
+        "OPTIONS",
+        "/api/x",
+        &[
+            ("origin", "https://evil.example"),
+            ("access-control-request-method", "GET"),
+        ],
+    );
+    assert_eq!(
+        code_of(&run(&gw, &p, &other)),
+        (404, "route_not_found".into())
+    );
+    assert_eq!(gw.response_headers(&other).len(), 1);
 }

@@ -9,10 +9,14 @@
 //!
 //! Design, propagation bound and failure modes: docs/revocation.md.
 
+pub mod admin;
+pub mod gate;
 pub mod service;
 pub mod set;
 pub mod settings;
 pub mod snapshot;
+#[cfg(test)]
+pub mod testing;
 
 pub use set::{CredentialFacts, RevocationSet, Revoked, Snapshot};
 pub use settings::{RevocationMode, RevocationSettings};

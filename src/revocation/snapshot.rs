@@ -59,13 +59,16 @@ impl SnapshotCache {
         if self.freshness(s, now) != Freshness::Stale {
             return false;
         }
-        let running = self
-            .refresh_started_ms
-            .is_some_and(|t| now.saturating_sub(t) < REFRESH_TIMEOUT_MS);
+        let running = self.refresh_running(now);
         let backing_off = self
             .last_failure_ms
             .is_some_and(|t| now.saturating_sub(t) < s.refresh_interval_ms / 4);
         !running && !backing_off
+    }
+
+    pub fn refresh_running(&self, now: u64) -> bool {
+        self.refresh_started_ms
+            .is_some_and(|t| now.saturating_sub(t) < REFRESH_TIMEOUT_MS)
     }
 
     /// Marks a background refresh as running; returns the version to ask a delta from.

@@ -22,8 +22,8 @@ function listen(server, port) {
 
 /**
  * Starts the provider. `redirectUris` are the SPA's callback URLs (their origins also get CORS on
- * the token endpoint). Returns { issuer, jwksUri, tokenEndpoint, clientId, audience, scope,
- * provider, close }.
+ * the token endpoint). Returns { issuer, jwksUri, tokenEndpoint, authorizationEndpoint, clientId,
+ * audience, scope, provider, hooks, close }.
  */
 export async function startOidcProvider({
   port = 0,
@@ -84,8 +84,16 @@ export async function startOidcProvider({
       },
     },
   });
-  // Silence the default "you must change this" notices from devInteractions in test output.
   provider.on("server_error", (_ctx, err) => console.error("oidc-provider server_error:", err));
+  // Test hook: `hooks.rewriteRedirect(location)` may return a replacement for any redirect the
+  // provider sends (e.g. an authorization response with a tampered state).
+  const hooks = { rewriteRedirect: null };
+  provider.use(async (ctx, next) => {
+    await next();
+    const location = ctx.response.get("location");
+    const replacement = location && hooks.rewriteRedirect?.(location);
+    if (replacement) ctx.response.set("location", replacement);
+  });
   server.on("request", provider.callback());
 
   const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
@@ -98,6 +106,7 @@ export async function startOidcProvider({
     audience,
     scope,
     provider,
+    hooks,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections?.();

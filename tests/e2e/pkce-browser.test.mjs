@@ -222,31 +222,36 @@ test("the demo signs in with PKCE against oidc-provider and calls the API throug
 
 test("a tampered state in the callback is refused by the helper; no code exchange happens", async () => {
   const { context, page, requests } = await freshPage();
+  let original = null;
+  let tampered = null;
+  // The provider's real authorization response (a valid code), with one character of its state
+  // changed on the way to the browser.
+  op.hooks.rewriteRedirect = (location) => {
+    if (original || !location.startsWith(`${spa.redirectUri}?`)) return null;
+    const u = new URL(location);
+    const state = u.searchParams.get("state");
+    if (!u.searchParams.has("code") || !state) return null;
+    original = location;
+    u.searchParams.set("state", state.slice(0, -1) + (state.endsWith("A") ? "B" : "A"));
+    tampered = u.href;
+    return tampered;
+  };
   try {
-    let tampered = null;
-    await page.route(
-      (url) => url.origin === spa.origin && url.pathname === "/" && url.searchParams.has("state") && !tampered,
-      (route) => {
-        const u = new URL(route.request().url());
-        const state = u.searchParams.get("state");
-        u.searchParams.set("state", state.slice(0, -1) + (state.endsWith("A") ? "B" : "A"));
-        tampered = u.href;
-        return route.fulfill({ status: 302, headers: { location: tampered } });
-      },
-    );
     await page.goto(spa.url);
     await page.waitForSelector('main[data-status="ready"]');
     await page.click("#login");
     await signInAndConsent(page);
     await page.waitForSelector('main[data-status="error"]');
 
-    assert.ok(tampered, "the callback was intercepted and its state changed");
+    assert.ok(tampered, "the authorization response was rewritten");
+    assert.ok(requests.some((r) => r.url === tampered), "the browser arrived with the tampered state");
     assert.equal(await text(page, "#error-code"), "state_mismatch");
     assert.equal(await text(page, "#error-message"), "callback state does not match the pending authorization request");
     assert.equal(requests.filter((r) => r.url === op.tokenEndpoint).length, 0, "no token request was made");
     assert.deepEqual(await storageOf(page), { length: 0, item: null });
-    assert.equal(page.url(), spa.url);
+    assert.equal(page.url(), spa.url, "code and state are gone from the address bar");
   } finally {
+    op.hooks.rewriteRedirect = null;
     await context.close();
   }
 });

@@ -206,7 +206,8 @@ mod tests {
 
     #[test]
     fn validates_every_field() {
-        let cases: Vec<(fn(&mut AuthorizationRequest<'static>), &str)> = vec![
+        type Mutation = fn(&mut AuthorizationRequest<'static>);
+        let cases: Vec<(Mutation, &str)> = vec![
             (
                 |r| r.authorization_endpoint = "http://as.example/authorize",
                 "authorizationEndpoint",

@@ -281,7 +281,7 @@ fn token_request_object(req: &TokenRequest) -> Result<JsValue, PkceError> {
     set_str(&headers, "content-type", FORM_CONTENT_TYPE);
     set_str(&headers, "accept", "application/json");
     let out: JsValue = Object::new().into();
-    set_str(&out, "url", &req.token_endpoint);
+    set_str(&out, "url", req.token_endpoint);
     set_str(&out, "method", "POST");
     set(&out, "headers", &headers);
     set_str(&out, "body", &body);

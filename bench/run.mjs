@@ -1,0 +1,745 @@
+// Portcullis end-to-end benchmark: every variant in one run, on one machine, against one echo origin
+// and one issuer on 127.0.0.1, each variant in its own workerd (Miniflare 4). See bench/README.md.
+//
+//   node bench/run.mjs                 the full run (< 3 min); writes bench/results/
+//   BENCH_QUICK=1 node bench/run.mjs   short windows, for trying a change; writes nothing
+//   BENCH_ONLY=passthrough,jose-js …   a subset (ratios need their variants); writes nothing
+//
+// Phases: start everything → check every variant answers right (and refuses right) → load pass
+// (autocannon, one variant at a time) → concurrency-1 pass (all variants interleaved, timed from
+// Node with a µs clock) → raw crypto.subtle pass → results.
+//
+// Adding a variant: append an entry to VARIANTS — `setup(ctx)` returns { url, stop } (plus `mf`
+// for Portcullis), `request(ctx)` returns a function giving the headers of the next request, and
+// `identity` / `refusals(ctx)` / `check(instance, ctx)` say how to tell it is configured right.
+
+import autocannon from "autocannon";
+import { build as esbuild } from "esbuild";
+import { Miniflare } from "miniflare";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { gzipSync } from "node:zlib";
+
+import { startGateway, startIssuer, baseConfig } from "../tests/e2e/harness.mjs";
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH, "..");
+const WORKERS = path.join(BENCH, "workers");
+const RESULTS = path.join(BENCH, "results");
+
+const QUICK = process.env.BENCH_QUICK === "1";
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(",").map((s) => s.trim()) : null;
+
+const SETTINGS = {
+  connections: 16,
+  pipelining: 1,
+  warmupSeconds: QUICK ? 1 : 2,
+  measureSeconds: QUICK ? 2 : 8,
+  slices: QUICK ? 2 : 4,
+  // Concurrency-1 pass: all variants interleaved round by round, so drift hits them alike.
+  c1WarmupRounds: QUICK ? 20 : 100,
+  c1Seconds: QUICK ? 3 : 12,
+  // Raw crypto.subtle pass: requests verifying 0 and `verifyN` times, interleaved.
+  verifyN: 200,
+  verifyRounds: QUICK ? 60 : 300,
+  // Distinct RS256 tokens for the signature-per-request variants (minted once, shared).
+  tokenPool: QUICK ? 500 : 2000,
+  tokenTtlSeconds: 1800,
+};
+
+const PATH = "/api/bench";
+const AUDIENCE = "https://api.portcullis.test";
+const SCOPE = "read:echo";
+const TARGETS = { b_over_a: 0.9, c_over_d: 1.0, wasm_gzip_bytes: 250_000 };
+
+// ------------------------------------------------------------------ request factories
+// A factory is called once per pass and returns `next()`, the headers of the next request.
+// autocannon rebuilds every request through it (setupRequest), so the load generator does the same
+// work per request for every variant.
+
+const fixed = (headers) => () => headers;
+function roundRobin(list, toHeaders) {
+  let i = 0;
+  return () => toHeaders(list[i++ % list.length]);
+}
+const bearer = (token) => ({ authorization: `Bearer ${token}` });
+const apiKey = (key) => ({ "x-api-key": key });
+
+// ------------------------------------------------------------------ variants
+
+/** What the origin must see from a variant that authenticates (the client sends spoofed copies). */
+const JWT_IDENTITY = { "x-auth-method": "jwt", "x-user-id": "user-123", "x-user-scopes": SCOPE };
+const KEY_IDENTITY = { "x-auth-method": "api_key", "x-client-id": "bench", "x-user-scopes": SCOPE };
+
+const jwtRefusals = (ctx) => [
+  { name: "no credential", headers: {}, status: 401 },
+  { name: "tampered signature", headers: bearer(ctx.bad.tampered), status: 401 },
+  { name: "wrong audience", headers: bearer(ctx.bad.wrongAudience), status: 401 },
+  { name: "wrong issuer key", headers: bearer(ctx.bad.foreignKey), status: 401 },
+  { name: "scope missing", headers: bearer(ctx.bad.noScope), status: 403 },
+];
+const keyRefusals = (ctx) => [
+  { name: "no credential", headers: {}, status: 401 },
+  { name: "unknown key", headers: apiKey(ctx.unknownKey), status: 401 },
+];
+
+const VARIANTS = [
+  {
+    name: "passthrough",
+    what: "(a) JS worker forwarding to the origin, no auth",
+    setup: (ctx) => startScriptWorker("passthrough", path.join(WORKERS, "passthrough.js"), { ORIGIN: ctx.originUrl }),
+    request: () => fixed({}),
+  },
+  {
+    name: "portcullis-public",
+    what: "(a′) Portcullis, public route: the gateway's fixed cost (parse, route, header rewrite, forward, log), no credential",
+    setup: (ctx) => startPortcullis(ctx, { routes: [{ name: "open", methods: ["GET"], path: "/api/*", auth: ["public"] }] }),
+    request: () => fixed({}),
+    identity: { "x-auth-method": "public" },
+  },
+  {
+    name: "portcullis-warm",
+    what: "(b) Portcullis, jwt route, the same RS256 token every request (verified-token cache hit)",
+    setup: (ctx) => startPortcullis(ctx, jwtRoute()),
+    request: (ctx) => fixed(bearer(ctx.warmToken)),
+    identity: JWT_IDENTITY,
+    refusals: jwtRefusals,
+  },
+  {
+    name: "portcullis-fresh",
+    what: "(c) Portcullis, jwt route, a different RS256 token every request (token_cache.max_entries = 1): one signature check per request",
+    setup: (ctx) => startPortcullis(ctx, { ...jwtRoute(), token_cache: { max_entries: 1 } }),
+    request: (ctx) => roundRobin(ctx.tokens, bearer),
+    identity: JWT_IDENTITY,
+    refusals: jwtRefusals,
+  },
+  {
+    name: "jose-js",
+    what: "(d) JS worker with jose jwtVerify + createRemoteJWKSet, same checks and headers, same token pool as (c)",
+    setup: (ctx) => startJoseWorker(ctx),
+    request: (ctx) => roundRobin(ctx.tokens, bearer),
+    identity: JWT_IDENTITY,
+    refusals: jwtRefusals,
+  },
+  {
+    name: "apikey-warm",
+    what: "(e) Portcullis, api_key route, key record in the isolate cache (default positive_cache_ttl_secs = 30)",
+    setup: (ctx) => startPortcullisWithKeys(ctx, keyRoute()),
+    request: (ctx) => fixed(apiKey(ctx.apiKey.key)),
+    identity: KEY_IDENTITY,
+    refusals: keyRefusals,
+    // Deleting a key's KV entries must not affect a key the isolate has cached.
+    check: (instance, ctx) => probeKeyCache(instance, ctx, { afterDelete: 200 }),
+  },
+  {
+    name: "apikey-cold",
+    what: "(f) Portcullis, api_key route, positive_cache_ttl_secs = 0: a KV read every request",
+    setup: (ctx) => startPortcullisWithKeys(ctx, keyRoute({ positive_cache_ttl_secs: 0 })),
+    request: (ctx) => fixed(apiKey(ctx.apiKey.key)),
+    identity: KEY_IDENTITY,
+    refusals: keyRefusals,
+    // With no positive caching, a key whose KV entries are gone is refused on the next request.
+    check: (instance, ctx) => probeKeyCache(instance, ctx, { afterDelete: 401 }),
+  },
+];
+
+function jwtRoute() {
+  return { routes: [{ name: "read", methods: ["GET"], path: "/api/*", auth: ["jwt"], scopes: [SCOPE] }] };
+}
+
+function keyRoute(apiKeys = {}) {
+  return {
+    api_keys: apiKeys,
+    routes: [{ name: "machines", methods: ["GET"], path: "/api/*", auth: ["api_key"], scopes: [SCOPE] }],
+  };
+}
+
+// ------------------------------------------------------------------ workers in workerd
+
+function compatibilityDate() {
+  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  return /compatibility_date\s*=\s*"([^"]+)"/.exec(toml)?.[1] ?? "2026-04-01";
+}
+
+/** A JS module worker in its own workerd, with the harness's options (structured logs, no cf). */
+async function startWorker(name, modules, bindings) {
+  const logs = [];
+  const mf = new Miniflare({
+    name,
+    modules,
+    modulesRoot: WORKERS,
+    compatibilityDate: compatibilityDate(),
+    bindings,
+    cf: false,
+    handleStructuredLogs({ message }) {
+      logs.push(message);
+    },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  return { url, mf, logs, stop: () => mf.dispose() };
+}
+
+function startScriptWorker(name, file, bindings) {
+  return startWorker(name, [{ type: "ESModule", path: file }], bindings);
+}
+
+/** Bundles the jose worker the way wrangler would (esbuild, ESM, worker/browser conditions). */
+async function startJoseWorker(ctx) {
+  const out = await esbuild({
+    entryPoints: [path.join(WORKERS, "jose-js.js")],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["browser", "module", "main"],
+    target: "es2022",
+    write: false,
+    logLevel: "silent",
+  });
+  const contents = out.outputFiles[0].text;
+  ctx.joseBundleBytes = Buffer.byteLength(contents);
+  return startWorker("jose-js", [{ type: "ESModule", path: path.join(WORKERS, "jose-js.bundle.js"), contents }], {
+    ORIGIN: ctx.originUrl,
+    ISSUER: ctx.issuer.url,
+    JWKS_URI: ctx.issuer.jwksUri,
+    AUDIENCES: JSON.stringify([AUDIENCE]),
+    REALM: "test",
+  });
+}
+
+async function startPortcullis(ctx, extra) {
+  const config = baseConfig({ origin: ctx.originUrl, issuer: ctx.issuer, audiences: [AUDIENCE], algorithms: ["RS256"], extra });
+  const gw = await startGateway(config);
+  return { url: gw.url, mf: gw.mf, logs: gw.logs, stop: () => gw.dispose() };
+}
+
+async function startPortcullisWithKeys(ctx, extra) {
+  const instance = await startPortcullis(ctx, extra);
+  await putKv(instance.mf, ctx.apiKey.kv);
+  return instance;
+}
+
+async function putKv(mf, entries) {
+  const kv = await mf.getKVNamespace("PORTCULLIS_KV");
+  for (const e of entries) await kv.put(e.key, e.value);
+}
+
+async function deleteKv(mf, entries) {
+  const kv = await mf.getKVNamespace("PORTCULLIS_KV");
+  for (const e of entries) await kv.delete(e.key);
+}
+
+/** A second key, used once, deleted from KV, used again: shows whether the isolate cache answers. */
+async function probeKeyCache(instance, ctx, { afterDelete }) {
+  const probe = seedKey("bench-probe");
+  await putKv(instance.mf, probe.kv);
+  const first = await get(instance.url, apiKey(probe.key));
+  if (first.status !== 200) return `probe key: expected 200, got ${first.status}`;
+  await deleteKv(instance.mf, probe.kv);
+  const second = await get(instance.url, apiKey(probe.key));
+  if (second.status !== afterDelete) return `probe key after KV delete: expected ${afterDelete}, got ${second.status}`;
+  return null;
+}
+
+// ------------------------------------------------------------------ shared fixtures
+
+function startOrigin() {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("./origin-thread.mjs", import.meta.url));
+    worker.once("error", reject);
+    worker.once("message", ({ url }) =>
+      resolve({
+        url,
+        close: () => new Promise((r) => { worker.once("exit", r); worker.postMessage("close"); }),
+      }),
+    );
+  });
+}
+
+/** The `portcullis` CLI: $PORTCULLIS_CLI, a release or debug build, or a debug build made now. */
+function cliPath() {
+  if (process.env.PORTCULLIS_CLI) return process.env.PORTCULLIS_CLI;
+  for (const profile of ["release", "debug"]) {
+    const bin = path.join(ROOT, "target", profile, "portcullis");
+    if (existsSync(bin)) return bin;
+  }
+  execFileSync("cargo", ["build", "--quiet", "-p", "portcullis-cli"], { cwd: ROOT, stdio: "inherit" });
+  return path.join(ROOT, "target", "debug", "portcullis");
+}
+
+let CLI;
+function seedKey(clientId) {
+  CLI ??= cliPath();
+  const out = execFileSync(CLI, ["keys", "seed", "--json", "--client-id", clientId, "--scopes", SCOPE], { encoding: "utf8" });
+  return JSON.parse(out);
+}
+
+async function mintPool(issuer, n) {
+  const tokens = [];
+  while (tokens.length < n) {
+    const batch = Math.min(100, n - tokens.length);
+    tokens.push(...(await Promise.all(Array.from({ length: batch }, () => issuer.mint({ ttl: SETTINGS.tokenTtlSeconds })))));
+  }
+  if (new Set(tokens).size !== n) throw new Error("token pool has duplicates");
+  return tokens;
+}
+
+async function fixtures() {
+  const origin = await startOrigin();
+  const issuer = await startIssuer({ algs: ["RS256"] });
+  const other = await startIssuer({ algs: ["RS256"] }); // a key the gateway does not trust
+  const t0 = Date.now();
+  const tokens = await mintPool(issuer, SETTINGS.tokenPool);
+  const mintMs = Date.now() - t0;
+  const warmToken = await issuer.mint({ ttl: SETTINGS.tokenTtlSeconds });
+  const good = warmToken.split(".");
+  const flipped = good[2][0] === "A" ? "B" + good[2].slice(1) : "A" + good[2].slice(1);
+  const foreignWithKid = await other.mint({ ttl: SETTINGS.tokenTtlSeconds, header: { kid: issuer.keyFor("RS256").kid }, claims: { iss: issuer.url } });
+  await other.close();
+  return {
+    origin,
+    originUrl: origin.url,
+    issuer,
+    tokens,
+    mintMs,
+    warmToken,
+    bad: {
+      tampered: `${good[0]}.${good[1]}.${flipped}`,
+      wrongAudience: await issuer.mint({ audience: "https://elsewhere.test" }),
+      noScope: await issuer.mint({ claims: { scope: "write:echo" } }),
+      // Signed by another key but naming the trusted issuer and its kid.
+      foreignKey: foreignWithKid,
+    },
+    apiKey: seedKey("bench"),
+    unknownKey: seedKey("bench-unknown").key, // never written to KV
+    publicJwk: issuer.keyFor("RS256").publicJwk,
+  };
+}
+
+// ------------------------------------------------------------------ HTTP from Node
+
+/** One GET with a µs clock; the body is read (and returned) so timing covers the whole response. */
+function get(baseUrl, headers, { agent, path: p = PATH } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.get(baseUrl + p, { agent, headers }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode,
+          us: Number(process.hrtime.bigint() - t0) / 1000,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+        }),
+      );
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+  });
+}
+
+// ------------------------------------------------------------------ phase 1: checks
+
+/** Returns a list of problems; empty when the variant answers and refuses as it should. */
+async function checkVariant(v, instance, ctx) {
+  const problems = [];
+  const headers = v.request(ctx)();
+  const spoofed = v.identity ? { "x-user-id": "spoofed", "x-auth-method": "spoofed", "x-client-id": "spoofed" } : {};
+  const res = await get(instance.url, { ...headers, ...spoofed });
+  if (res.status !== 200) {
+    problems.push(`bench request: expected 200, got ${res.status} ${res.body.slice(0, 200)}`);
+    return problems;
+  }
+  let seen;
+  try {
+    seen = JSON.parse(res.body);
+  } catch {
+    problems.push("bench request: the response is not the echo origin's JSON");
+    return problems;
+  }
+  if (seen.url !== PATH) problems.push(`origin saw ${seen.url}, expected ${PATH}`);
+  for (const [name, value] of Object.entries(v.identity ?? {})) {
+    if (seen.headers[name] !== value) problems.push(`origin saw ${name}: ${seen.headers[name]}, expected ${value}`);
+  }
+  if (v.identity) {
+    for (const name of ["authorization", "x-api-key"]) {
+      if (seen.headers[name] !== undefined) problems.push(`the credential header ${name} reached the origin`);
+    }
+  }
+  for (const r of v.refusals?.(ctx) ?? []) {
+    const res2 = await get(instance.url, r.headers);
+    if (res2.status !== r.status) problems.push(`${r.name}: expected ${r.status}, got ${res2.status}`);
+  }
+  const extra = await v.check?.(instance, ctx);
+  if (extra) problems.push(extra);
+  return problems;
+}
+
+// ------------------------------------------------------------------ phase 2: load (autocannon)
+
+function runAutocannon(url, next, seconds, onResponse) {
+  const instance = autocannon({
+    url: url + PATH,
+    connections: SETTINGS.connections,
+    pipelining: SETTINGS.pipelining,
+    duration: seconds,
+    timeout: 10,
+    requests: [{ method: "GET", path: PATH, setupRequest: (req) => ({ ...req, headers: { ...req.headers, ...next() } }) }],
+  });
+  if (onResponse) instance.on("response", (_client, status, _bytes, ms) => onResponse(status, ms));
+  return instance; // thenable
+}
+
+/** Nearest-rank percentile of an ascending array. */
+const percentile = (sorted, p) => (sorted.length ? sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] : NaN);
+const median = (sorted) => (sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2);
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const round = (x, d = 3) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
+
+/**
+ * Every variant gets a warm-up, then its measured seconds in `slices` slices, interleaved with the
+ * other variants' (rotating order): background load on a shared machine then hits all variants
+ * alike instead of whichever happened to run at the time.
+ */
+async function loadPass(running, ctx) {
+  const acc = new Map();
+  for (const { v, instance } of running) {
+    console.error(`  warm-up ${v.name} (${SETTINGS.warmupSeconds} s)`);
+    await runAutocannon(instance.url, v.request(ctx), SETTINGS.warmupSeconds);
+    acc.set(v.name, { latencies: [], perSecond: [], statuses: {}, errors: 0, timeouts: 0, mismatches: 0, seconds: 0 });
+  }
+  const sliceSeconds = SETTINGS.measureSeconds / SETTINGS.slices;
+  for (let slice = 0; slice < SETTINGS.slices; slice++) {
+    for (let i = 0; i < running.length; i++) {
+      const { v, instance } = running[(slice + i) % running.length];
+      const a = acc.get(v.name);
+      const buckets = new Array(sliceSeconds).fill(0);
+      const t0 = performance.now();
+      const result = await runAutocannon(instance.url, v.request(ctx), sliceSeconds, (status, ms) => {
+        a.statuses[status] = (a.statuses[status] ?? 0) + 1;
+        a.latencies.push(ms);
+        const second = Math.floor((performance.now() - t0) / 1000);
+        if (second < sliceSeconds) buckets[second]++;
+      });
+      a.perSecond.push(...buckets);
+      a.seconds += sliceSeconds;
+      a.errors += result.errors;
+      a.timeouts += result.timeouts;
+      a.mismatches += result.mismatches;
+      a.non2xxAutocannon = (a.non2xxAutocannon ?? 0) + result.non2xx;
+    }
+    console.error(`  slice ${slice + 1}/${SETTINGS.slices} done`);
+  }
+  const out = {};
+  for (const [name, a] of acc) {
+    const lat = a.latencies.sort((x, y) => x - y);
+    const perSecond = [...a.perSecond].sort((x, y) => x - y);
+    const non2xx = Object.entries(a.statuses).reduce((n, [s, c]) => n + (s >= 200 && s < 300 ? 0 : c), 0);
+    out[name] = {
+      requests: lat.length,
+      seconds: a.seconds,
+      rps: { median: round(median(perSecond), 1), mean: round(lat.length / a.seconds, 1), min: perSecond[0], max: perSecond.at(-1), per_second: a.perSecond },
+      latency_ms: { p50: round(percentile(lat, 50)), p99: round(percentile(lat, 99)), mean: round(mean(lat)), max: round(lat.at(-1)) },
+      errors: { non2xx: Math.max(non2xx, a.non2xxAutocannon), errors: a.errors, timeouts: a.timeouts, mismatches: a.mismatches },
+      statuses: a.statuses,
+    };
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ phase 3: concurrency 1
+
+function keepAliveAgent() {
+  return new http.Agent({ keepAlive: true, maxSockets: 1 });
+}
+
+async function concurrencyOnePass(running, ctx) {
+  const lanes = running.map(({ v, instance }) => ({ v, instance, next: v.request(ctx), agent: keepAliveAgent(), us: [], bad: 0 }));
+  const once = async (lane, record) => {
+    const res = await get(lane.instance.url, lane.next(), { agent: lane.agent });
+    if (res.status !== 200) lane.bad++;
+    else if (record) lane.us.push(res.us);
+  };
+  for (let round = 0; round < SETTINGS.c1WarmupRounds; round++) for (const lane of lanes) await once(lane, false);
+  const deadline = Date.now() + SETTINGS.c1Seconds * 1000;
+  // The starting lane rotates each round so no variant always follows the same neighbour.
+  for (let round = 0; Date.now() < deadline; round++) {
+    for (let i = 0; i < lanes.length; i++) await once(lanes[(round + i) % lanes.length], true);
+  }
+  const out = {};
+  for (const lane of lanes) {
+    lane.agent.destroy();
+    const s = [...lane.us].sort((a, b) => a - b);
+    out[lane.v.name] = { samples: s.length, mean_us: round(mean(s), 1), p50_us: round(percentile(s, 50), 1), p99_us: round(percentile(s, 99), 1), non2xx: lane.bad };
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ phase 4: raw crypto.subtle
+
+async function rawVerifyPass(ctx) {
+  const w = await startScriptWorker("webcrypto", path.join(WORKERS, "webcrypto.js"), {
+    TOKEN: ctx.warmToken,
+    JWK: JSON.stringify(ctx.publicJwk),
+  });
+  const agent = keepAliveAgent();
+  const n = SETTINGS.verifyN;
+  const samples = { 0: [], [n]: [] };
+  try {
+    for (const k of [0, n]) {
+      const r = await get(w.url, {}, { agent, path: `/?n=${k}` });
+      if (r.status !== 200 || r.body !== `verified ${k}`) throw new Error(`webcrypto worker n=${k}: ${r.status} ${r.body}`);
+    }
+    for (let round = 0; round < 20; round++) for (const k of [0, n]) await get(w.url, {}, { agent, path: `/?n=${k}` });
+    for (let round = 0; round < SETTINGS.verifyRounds; round++) {
+      for (const k of round % 2 ? [0, n] : [n, 0]) {
+        const r = await get(w.url, {}, { agent, path: `/?n=${k}` });
+        if (r.status !== 200) throw new Error(`webcrypto worker n=${k}: ${r.status}`);
+        samples[k].push(r.us);
+      }
+    }
+  } finally {
+    agent.destroy();
+    await w.stop();
+  }
+  const s0 = [...samples[0]].sort((a, b) => a - b);
+  const sN = [...samples[n]].sort((a, b) => a - b);
+  return {
+    n,
+    rounds: SETTINGS.verifyRounds,
+    request_mean_us: { n0: round(mean(s0), 1), nN: round(mean(sN), 1) },
+    request_p50_us: { n0: round(percentile(s0, 50), 1), nN: round(percentile(sN, 50), 1) },
+    us_per_verify: round((mean(sN) - mean(s0)) / n, 2),
+    us_per_verify_from_medians: round((percentile(sN, 50) - percentile(s0, 50)) / n, 2),
+  };
+}
+
+// ------------------------------------------------------------------ environment and artefacts
+
+function packageVersion(name) {
+  try {
+    return JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")).version;
+  } catch {
+    return null;
+  }
+}
+
+function git(args) {
+  try {
+    return execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    nproc: os.availableParallelism?.() ?? cpus.length,
+    cpu_model: cpus[0]?.model ?? null,
+    memory_gb: round(os.totalmem() / 2 ** 30, 1),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    workerd: packageVersion("workerd"),
+    miniflare: packageVersion("miniflare"),
+    autocannon: packageVersion("autocannon"),
+    jose: packageVersion("jose"),
+    esbuild: packageVersion("esbuild"),
+    loadavg_at_start: os.loadavg().map((x) => round(x, 2)),
+  };
+}
+
+function wasmSize() {
+  const file = path.join(ROOT, "build", "index_bg.wasm");
+  const bytes = readFileSync(file);
+  const built = statSync(file).mtimeMs;
+  return {
+    file: "build/index_bg.wasm",
+    raw_bytes: bytes.length,
+    gzip_bytes: gzipSync(bytes, { level: 9 }).length,
+    built_at: new Date(built).toISOString(),
+    // A wasm older than the sources it is built from is not the code in the working tree.
+    older_than_src: newestMtime(path.join(ROOT, "src")) > built,
+  };
+}
+
+// ------------------------------------------------------------------ report
+
+const fmt = (x, d = 0) => (x == null ? "—" : x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
+const kb = (b) => `${fmt(b / 1000, 1)} kB`;
+const verdict = (ok) => (ok == null ? "" : ok ? "✓" : "✗ below target");
+
+function markdown(r) {
+  const lines = [];
+  const s = r.settings;
+  lines.push(`Portcullis benchmark, ${r.date.slice(0, 10)} (commit ${r.git.commit?.slice(0, 10) ?? "?"}${r.git.dirty ? ", uncommitted changes" : ""}).`);
+  lines.push(`workerd ${r.machine.workerd} via Miniflare ${r.machine.miniflare}, Node ${r.machine.node}, ${r.machine.nproc} cores (${r.machine.cpu_model}) shared by workerd, autocannon and the origin; loopback only.`);
+  lines.push(`Load: autocannon, ${s.connections} connections, pipelining ${s.pipelining}, ${s.warmupSeconds} s warm-up, then ${s.measureSeconds} s measured per variant in ${s.slices} slices interleaved with the other variants; latency percentiles over every response in the window. c=1: one request at a time, variants interleaved, ${fmt(r.concurrency_one_samples)}+ requests each.`);
+  lines.push("");
+  lines.push("| variant | req/s (median) | p50 ms | p99 ms | c=1 mean ms | c=1 added vs (a) |");
+  lines.push("|---|---:|---:|---:|---:|---:|");
+  for (const v of r.variants) {
+    const added = v.c1?.added_vs_passthrough_us;
+    lines.push(
+      `| **${v.name}** ${v.what} | ${fmt(v.load.rps.median)} | ${fmt(v.load.latency_ms.p50, 2)} | ${fmt(v.load.latency_ms.p99, 2)} | ${fmt(v.c1 ? v.c1.mean_us / 1000 : null, 3)} | ${added == null ? "—" : `${added >= 0 ? "+" : ""}${fmt(added)} µs`} |`,
+    );
+  }
+  lines.push("");
+  lines.push("| ratio (median req/s) | value | target |");
+  lines.push("|---|---:|---|");
+  const ratioRow = (label, value, target) =>
+    lines.push(`| ${label} | ${value == null ? "—" : fmt(value, 2)} | ${target == null ? "" : `≥ ${fmt(target, 1)} ${verdict(value == null ? null : value >= target)}`} |`);
+  ratioRow("b/a — Portcullis (warm token) vs pass-through", r.ratios.b_over_a, TARGETS.b_over_a);
+  ratioRow("a′/a — Portcullis public route (no auth) vs pass-through", r.ratios.public_over_a, null);
+  ratioRow("b/d — Portcullis (warm token) vs jose worker", r.ratios.b_over_d, null);
+  ratioRow("c/d — Portcullis (fresh token) vs jose worker", r.ratios.c_over_d, TARGETS.c_over_d);
+  ratioRow("e/a — API key, cached, vs pass-through", r.ratios.e_over_a, null);
+  ratioRow("f/a — API key, KV read, vs pass-through", r.ratios.f_over_a, null);
+  lines.push("");
+  const rv = r.raw_crypto_subtle;
+  const pv = r.portcullis_verification;
+  lines.push("| per RS256 verification | µs | what it is |");
+  lines.push("|---|---:|---|");
+  if (rv) lines.push(`| raw \`crypto.subtle.verify\` in workerd | ${fmt(rv.us_per_verify, 1)} | (mean request time verifying ${rv.n}× − verifying 0×) / ${rv.n}, pre-imported key, timed from Node |`);
+  if (pv) lines.push(`| Portcullis, whole verification | ${fmt(pv.us, 1)} | c=1 mean latency of (c) − (b): hash, cache miss, JWS parse, key lookup, WebCrypto verify, claim checks, cache insert |`);
+  lines.push("");
+  const w = r.wasm;
+  lines.push(`Deployed wasm (\`${w.file}\`): ${fmt(w.raw_bytes)} bytes, **${fmt(w.gzip_bytes)} bytes gzip -9 (${kb(w.gzip_bytes)})** — target ≤ ${kb(TARGETS.wasm_gzip_bytes)} ${verdict(w.gzip_bytes <= TARGETS.wasm_gzip_bytes)}${w.older_than_src ? " (built before the latest src/ changes)" : ""}.`);
+  return lines.join("\n") + "\n";
+}
+
+// ------------------------------------------------------------------ main
+
+async function main() {
+  const started = Date.now();
+  const date = new Date().toISOString();
+  const variants = ONLY ? VARIANTS.filter((v) => ONLY.includes(v.name)) : VARIANTS;
+  if (!variants.length) throw new Error(`BENCH_ONLY matched no variant (known: ${VARIANTS.map((v) => v.name).join(", ")})`);
+  const info = machine();
+  if (info.loadavg_at_start[0] > 0.5) console.error(`note: 1-minute load average is ${info.loadavg_at_start[0]} before the run; figures will be noisy`);
+
+  console.error(`minting ${SETTINGS.tokenPool} RS256 tokens, seeding API keys…`);
+  const ctx = await fixtures();
+  const running = [];
+  const trimLogs = setInterval(() => {
+    for (const { instance } of running) if (instance.logs?.length > 200) instance.logs.splice(0, instance.logs.length - 50);
+  }, 1000);
+  try {
+    console.error(`starting ${variants.length} variants in workerd…`);
+    for (const v of variants) running.push({ v, instance: await v.setup(ctx) });
+
+    for (const { v, instance } of running) {
+      const problems = await checkVariant(v, instance, ctx);
+      if (problems.length) {
+        throw new Error(`${v.name} is not configured right:\n  ${problems.join("\n  ")}\n  last log lines:\n    ${(instance.logs ?? []).slice(-5).join("\n    ")}`);
+      }
+      console.error(`  ${v.name}: checks pass`);
+    }
+
+    console.error(`load: ${SETTINGS.connections} connections; ${SETTINGS.warmupSeconds} s warm-up, then ${SETTINGS.measureSeconds} s per variant in ${SETTINGS.slices} interleaved slices…`);
+    const load = await loadPass(running, ctx);
+    for (const { v, instance } of running) {
+      const l = load[v.name];
+      const failed = l.errors.non2xx + l.errors.errors + l.errors.timeouts + l.errors.mismatches;
+      console.error(`  ${v.name}: ${fmt(l.rps.median)} req/s median, p50 ${l.latency_ms.p50} ms, p99 ${l.latency_ms.p99} ms`);
+      if (failed > 0) {
+        throw new Error(`${v.name}: ${failed} failed responses in the measured window ${JSON.stringify({ ...l.errors, statuses: l.statuses })}\n  last log lines:\n    ${(instance.logs ?? []).slice(-5).join("\n    ")}`);
+      }
+    }
+
+    console.error(`concurrency 1: ${SETTINGS.c1Seconds} s, variants interleaved…`);
+    const c1 = await concurrencyOnePass(running, ctx);
+    for (const [name, c] of Object.entries(c1)) if (c.non2xx) throw new Error(`${name}: ${c.non2xx} non-2xx responses in the concurrency-1 pass`);
+
+    console.error(`raw crypto.subtle: ${SETTINGS.verifyRounds} × (n=0, n=${SETTINGS.verifyN})…`);
+    const raw = await rawVerifyPass(ctx);
+
+    const by = (name) => load[name]?.rps.median ?? null;
+    const ratio = (x, y) => (by(x) && by(y) ? round(by(x) / by(y), 3) : null);
+    const passthroughC1 = c1.passthrough?.mean_us;
+    const results = {
+      date,
+      duration_s: null,
+      machine: { ...info, loadavg_at_end: os.loadavg().map((x) => round(x, 2)) },
+      git: { commit: git(["rev-parse", "HEAD"]), dirty: Boolean(git(["status", "--porcelain"])) },
+      settings: { ...SETTINGS, quick: QUICK, path: PATH, token_minting_ms: ctx.mintMs },
+      caveats: [
+        `${info.nproc} cores shared by workerd (the gateway under test), autocannon and the echo origin (a Node worker thread): absolute figures are a lower bound, ratios are the result`,
+        "loopback HTTP only: no TLS, no real network latency",
+        "every variant runs in its own workerd behind Miniflare's entry worker; the overhead of that hop is in every figure alike",
+        "latency percentiles are over every response in the measured window, from autocannon's per-response times",
+      ],
+      concurrency_one_samples: Math.min(...Object.values(c1).map((c) => c.samples)),
+      variants: running.map(({ v }) => ({
+        name: v.name,
+        what: v.what,
+        load: load[v.name],
+        c1: c1[v.name] && { ...c1[v.name], added_vs_passthrough_us: passthroughC1 != null ? round(c1[v.name].mean_us - passthroughC1, 1) : null },
+      })),
+      ratios: {
+        basis: "median requests/s",
+        b_over_a: ratio("portcullis-warm", "passthrough"),
+        public_over_a: ratio("portcullis-public", "passthrough"),
+        b_over_d: ratio("portcullis-warm", "jose-js"),
+        c_over_d: ratio("portcullis-fresh", "jose-js"),
+        e_over_a: ratio("apikey-warm", "passthrough"),
+        f_over_a: ratio("apikey-cold", "passthrough"),
+      },
+      targets: TARGETS,
+      raw_crypto_subtle: {
+        ...raw,
+        what: `µs per RS256 crypto.subtle.verify in workerd: (mean latency of a request verifying ${raw.n} times − one verifying 0 times) / ${raw.n}, key imported once, timed from Node (workerd's clocks do not advance during computation)`,
+      },
+      portcullis_verification:
+        c1["portcullis-fresh"] && c1["portcullis-warm"]
+          ? {
+              us: round(c1["portcullis-fresh"].mean_us - c1["portcullis-warm"].mean_us, 1),
+              us_from_medians: round(c1["portcullis-fresh"].p50_us - c1["portcullis-warm"].p50_us, 1),
+              what: "µs Portcullis spends per token it has not seen: concurrency-1 mean latency of portcullis-fresh − portcullis-warm (token hash, cache miss and insert, JWS parse, JWKS key lookup, WebCrypto verify, claim checks)",
+            }
+          : null,
+      jose_bundle_bytes: ctx.joseBundleBytes ?? null,
+      wasm: wasmSize(),
+    };
+    results.duration_s = round((Date.now() - started) / 1000, 1);
+
+    const md = markdown(results);
+    process.stdout.write(md);
+    if (QUICK || ONLY) {
+      console.error("(BENCH_QUICK / BENCH_ONLY: nothing written to bench/results/)");
+    } else {
+      mkdirSync(RESULTS, { recursive: true });
+      const json = JSON.stringify(results, null, 2) + "\n";
+      writeFileSync(path.join(RESULTS, "latest.json"), json);
+      writeFileSync(path.join(RESULTS, `${date.replace(/\.\d+Z$/, "Z").replace(/:/g, "-")}.json`), json);
+      writeFileSync(path.join(RESULTS, "latest.md"), md);
+      console.error(`results: bench/results/latest.json, latest.md (${results.duration_s} s)`);
+    }
+    if (results.wasm.older_than_src) console.error("warning: build/index_bg.wasm is older than src/; run `make build` for figures of the current code");
+  } finally {
+    clearInterval(trimLogs);
+    for (const { instance } of running) await instance.stop().catch(() => {});
+    await ctx.issuer.close();
+    await ctx.origin.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench failed: ${e.stack ?? e}`);
+  process.exit(1);
+});

@@ -1,0 +1,184 @@
+//! CORS for browser clients (a single-page app calling the API with a bearer token). Off unless
+//! `cors.allowed_origins` lists origins. Preflights from a listed origin are answered by the gateway
+//! itself (they carry no credential, so they must not reach authentication); every response to a
+//! listed origin — refusals included, so the app can read its 401 — carries
+//! `Access-Control-Allow-Origin` for that origin. Credentials mode (cookies) is never enabled: bearer
+//! tokens and API keys travel in headers.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`https://app.example.com`); no wildcards.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Request headers a browser may send (default: authorization, content-type, x-api-key).
+    #[serde(default = "default_headers")]
+    pub allowed_headers: Vec<String>,
+    /// Preflight cache lifetime (default 600 s, at most 86400).
+    #[serde(default = "default_max_age")]
+    pub max_age_seconds: u64,
+}
+
+fn default_headers() -> Vec<String> {
+    vec![
+        "authorization".into(),
+        "content-type".into(),
+        "x-api-key".into(),
+    ]
+}
+
+fn default_max_age() -> u64 {
+    600
+}
+
+/// Response headers a browser needs to read a refusal or a rate-limit answer.
+const EXPOSED: &str = "WWW-Authenticate, Retry-After, RateLimit, RateLimit-Policy";
+const METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
+
+impl CorsConfig {
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            let ok = crate::config::check_url(o, false).is_ok()
+                && o.split("://")
+                    .nth(1)
+                    .is_some_and(|rest| !rest.contains('/'))
+                && o != "null";
+            if !ok {
+                errors.push((
+                    format!("cors.allowed_origins[{i}]"),
+                    "must be an origin: scheme://host[:port], no path, no wildcard".into(),
+                ));
+            }
+        }
+        for (i, h) in self.allowed_headers.iter().enumerate() {
+            if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                errors.push((
+                    format!("cors.allowed_headers[{i}]"),
+                    "must be a header name".into(),
+                ));
+            }
+        }
+        if self.max_age_seconds > 86_400 {
+            errors.push((
+                "cors.max_age_seconds".into(),
+                "must be at most 86400".into(),
+            ));
+        }
+        errors
+    }
+
+    fn allowed<'a>(&self, origin: Option<&'a str>) -> Option<&'a str> {
+        origin.filter(|o| self.allowed_origins.iter().any(|a| a == o))
+    }
+
+    /// The answer to a preflight (`OPTIONS` with `Access-Control-Request-Method`) from an allowed
+    /// origin; `None` lets the request take the normal path.
+    pub fn preflight(
+        &self,
+        method: &str,
+        origin: Option<&str>,
+        requested_method: Option<&str>,
+    ) -> Option<Vec<(String, String)>> {
+        if method != "OPTIONS" || requested_method.is_none() {
+            return None;
+        }
+        self.allowed(origin)?;
+        // Allow-Origin and Vary come from `response_headers`, added to every response.
+        Some(vec![
+            ("access-control-allow-methods".into(), METHODS.into()),
+            (
+                "access-control-allow-headers".into(),
+                self.allowed_headers.join(", "),
+            ),
+            (
+                "access-control-max-age".into(),
+                self.max_age_seconds.to_string(),
+            ),
+        ])
+    }
+
+    /// Headers for any other response to `origin`.
+    pub fn response_headers(&self, origin: Option<&str>) -> Vec<(String, String)> {
+        match self.allowed(origin) {
+            Some(o) => vec![
+                ("access-control-allow-origin".into(), o.to_string()),
+                ("access-control-expose-headers".into(), EXPOSED.into()),
+                ("vary".into(), "Origin".into()),
+            ],
+            None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> CorsConfig {
+        CorsConfig {
+            allowed_origins: vec!["http://127.0.0.1:5173".into()],
+            allowed_headers: default_headers(),
+            max_age_seconds: 600,
+        }
+    }
+
+    #[test]
+    fn preflight_only_for_listed_origins() {
+        let c = cfg();
+        let h = c
+            .preflight("OPTIONS", Some("http://127.0.0.1:5173"), Some("GET"))
+            .unwrap();
+        assert!(h.contains(&("access-control-max-age".into(), "600".into())));
+        assert!(h.contains(&(
+            "access-control-allow-headers".into(),
+            "authorization, content-type, x-api-key".into()
+        )));
+        assert_eq!(
+            c.preflight("OPTIONS", Some("https://evil.example"), Some("GET")),
+            None
+        );
+        assert_eq!(
+            c.preflight("OPTIONS", Some("http://127.0.0.1:5173"), None),
+            None
+        );
+        assert_eq!(
+            c.preflight("GET", Some("http://127.0.0.1:5173"), Some("GET")),
+            None
+        );
+    }
+
+    #[test]
+    fn response_headers() {
+        let c = cfg();
+        assert_eq!(c.response_headers(Some("http://127.0.0.1:5173")).len(), 3);
+        assert!(c.response_headers(Some("http://127.0.0.1:5174")).is_empty());
+        assert!(c.response_headers(None).is_empty());
+        assert!(CorsConfig::default().response_headers(Some("x")).is_empty());
+    }
+
+    #[test]
+    fn validation() {
+        let c = CorsConfig {
+            allowed_origins: vec![
+                "*".into(),
+                "https://a.example/path".into(),
+                "https://ok.example".into(),
+            ],
+            allowed_headers: vec!["bad header".into()],
+            max_age_seconds: 90_000,
+        };
+        let paths: Vec<String> = c.validate().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "cors.allowed_origins[0]",
+                "cors.allowed_origins[1]",
+                "cors.allowed_headers[0]",
+                "cors.max_age_seconds"
+            ]
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! The two Durable Object classes and the calls the gateway makes to them. Both classes are thin:
+//! they load their state from storage once, hand each request to the pure logic
+//! (`revocation::service`, `ratelimit::service`), apply the storage writes it returns and keep an
+//! alarm that deletes expired state.
+//!
+//! - `RevocationStore` (binding `PORTCULLIS_REVOCATION`): one object, named `global`.
+//! - `RateLimiter` (binding `PORTCULLIS_RATE_LIMITER`): one object per identity, named by the
+//!   identity's rate-limit key (`key:<key_id>`, `sub:<iss>|<sub>`, `ip:<addr>`), so no object is
+//!   a global bottleneck. docs/rate-limits.md explains the choice.
+//!
+//! A call from the gateway is an internal `fetch` to the object's stub with a JSON body; any
+//! failure — no binding, an exception, a non-2xx answer, no answer within `CALL_TIMEOUT_MS` —
+//! is a `StoreError`, and the caller fails closed (or as the policy's `on_error` says).
+
+use std::cell::RefCell;
+use std::future::Future;
+
+use futures_util::future::{select, Either};
+use wasm_bindgen::JsValue;
+use worker::durable::ScheduledTime;
+use worker::{
+    durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, State,
+};
+
+use crate::platform::StoreError;
+use crate::ratelimit::service::{LimiterService, StorageWrite};
+use crate::revocation::service::RevocationService;
+
+pub const REVOCATION_BINDING: &str = "PORTCULLIS_REVOCATION";
+pub const LIMITER_BINDING: &str = "PORTCULLIS_RATE_LIMITER";
+/// The revocation list is one object.
+pub const REVOCATION_OBJECT: &str = "global";
+/// A call to an object that has not answered by then has failed.
+pub const CALL_TIMEOUT_MS: u64 = 3_000;
+
+/// One call to the object `name` of `binding`. The request is built before the future is returned;
+/// the future owns the stub, so it may outlive the caller's borrows (background syncs).
+pub fn call(
+    env: &Env,
+    binding: &'static str,
+    name: &str,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> impl Future<Output = Result<String, StoreError>> + 'static {
+    let stub = env
+        .durable_object(binding)
+        .and_then(|ns| ns.get_by_name(name))
+        .map_err(|e| StoreError(format!("Durable Object binding {binding} is unusable: {e}")));
+    let request = build_request(method, path, body);
+    async move {
+        let stub = stub?;
+        let request = request?;
+        let exchange = async {
+            let mut resp = stub
+                .fetch_with_request(request)
+                .await
+                .map_err(|e| StoreError(format!("{binding} call failed: {e}")))?;
+            let status = resp.status_code();
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| StoreError(format!("{binding} answer unreadable: {e}")))?;
+            if (200..300).contains(&status) {
+                Ok(text)
+            } else {
+                Err(StoreError(format!("{binding} answered {status}: {}", truncate(&text))))
+            }
+        };
+        let timer = worker::Delay::from(std::time::Duration::from_millis(CALL_TIMEOUT_MS));
+        futures_util::pin_mut!(exchange);
+        match select(exchange, timer).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(StoreError(format!("{binding} did not answer within {CALL_TIMEOUT_MS} ms"))),
+        }
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(200) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn build_request(method: &str, path: &str, body: Option<String>) -> Result<Request, StoreError> {
+    let mut init = RequestInit::new();
+    init.with_method(if method == "POST" { Method::Post } else { Method::Get });
+    if let Some(b) = body {
+        let headers = Headers::new();
+        let _ = headers.set("content-type", "application/json");
+        init.with_headers(headers);
+        init.with_body(Some(JsValue::from_str(&b)));
+    }
+    Request::new_with_init(&format!("https://durable-object.internal{path}"), &init)
+        .map_err(|e| StoreError(format!("cannot build the object call: {e}")))
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn json_response(status: u16, body: String) -> worker::Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
+}
+
+/// Every `(key, value)` in the object's storage whose value is a string.
+async fn load_strings(state: &State) -> worker::Result<Vec<(String, String)>> {
+    let map = state.storage().list().await?;
+    let mut out = Vec::new();
+    for entry in map.entries() {
+        let pair: js_sys::Array = entry?.into();
+        if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            out.push((k, v));
+        }
+    }
+    Ok(out)
+}
+
+async fn persist(state: &State, writes: Vec<StorageWrite>) -> worker::Result<()> {
+    let storage = state.storage();
+    for w in writes {
+        match w {
+            StorageWrite::Put(k, v) => storage.put(&k, v).await?,
+            StorageWrite::Delete(k) => {
+                storage.delete(&k).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the alarm at `at` (ms), or none when there is nothing left to expire.
+async fn set_alarm(state: &State, at: Option<u64>, scheduled: &RefCell<Option<u64>>) -> worker::Result<()> {
+    let current = *scheduled.borrow();
+    if current == at {
+        return Ok(());
+    }
+    let storage = state.storage();
+    match at {
+        Some(ms) => {
+            let date = js_sys::Date::new(&JsValue::from_f64(ms as f64));
+            storage.set_alarm(ScheduledTime::new(date)).await?;
+        }
+        None => storage.delete_alarm().await?,
+    }
+    *scheduled.borrow_mut() = at;
+    Ok(())
+}
+
+fn path_and_query(req: &Request) -> worker::Result<String> {
+    let url = req.url()?;
+    Ok(match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    })
+}
+
+// ------------------------------------------------------------------ the revocation list
+
+#[durable_object]
+pub struct RevocationStore {
+    state: State,
+    service: RefCell<Option<RevocationService>>,
+    alarm_at: RefCell<Option<u64>>,
+}
+
+impl RevocationStore {
+    async fn ensure_loaded(&self) -> worker::Result<()> {
+        if self.service.borrow().is_some() {
+            return Ok(());
+        }
+        let entries = load_strings(&self.state).await?;
+        let alarm = self.state.storage().get_alarm().await?;
+        // Another event may have loaded it while this one waited on storage.
+        if self.service.borrow().is_none() {
+            let (service, unreadable) = RevocationService::load(entries);
+            if unreadable > 0 {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"event": "revocation_storage_unreadable", "entries": unreadable})
+                );
+            }
+            *self.service.borrow_mut() = Some(service);
+            *self.alarm_at.borrow_mut() = alarm.map(|a| a.max(0) as u64);
+        }
+        Ok(())
+    }
+
+    fn next_alarm(&self) -> Option<u64> {
+        self.service.borrow().as_ref().and_then(|s| s.next_alarm_ms())
+    }
+}
+
+impl DurableObject for RevocationStore {
+    fn new(state: State, _env: Env) -> Self {
+        RevocationStore {
+            state,
+            service: RefCell::new(None),
+            alarm_at: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        self.ensure_loaded().await?;
+        let method = req.method().to_string();
+        let path = path_and_query(&req)?;
+        let body = if method == "POST" { req.text().await? } else { String::new() };
+        let (response, writes) = {
+            let mut guard = self.service.borrow_mut();
+            let Some(service) = guard.as_mut() else {
+                return json_response(503, "{\"error\":\"not loaded\"}".into());
+            };
+            service.handle(&method, &path, &body, now_ms())
+        };
+        if !writes.is_empty() {
+            persist(&self.state, writes).await?;
+            set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+        }
+        json_response(response.status, response.body)
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        *self.alarm_at.borrow_mut() = None;
+        self.ensure_loaded().await?;
+        let writes = {
+            let mut guard = self.service.borrow_mut();
+            guard.as_mut().map(|s| s.prune(now_ms() / 1000)).unwrap_or_default()
+        };
+        persist(&self.state, writes).await?;
+        set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+        Response::ok("")
+    }
+}
+
+// ------------------------------------------------------------------ per-identity rate limiters
+
+#[durable_object]
+pub struct RateLimiter {
+    state: State,
+    service: RefCell<Option<LimiterService>>,
+    alarm_at: RefCell<Option<u64>>,
+}
+
+impl RateLimiter {
+    async fn ensure_loaded(&self) -> worker::Result<()> {
+        if self.service.borrow().is_some() {
+            return Ok(());
+        }
+        let entries = load_strings(&self.state).await?;
+        let alarm = self.state.storage().get_alarm().await?;
+        if self.service.borrow().is_none() {
+            *self.service.borrow_mut() = Some(LimiterService::load(entries));
+            *self.alarm_at.borrow_mut() = alarm.map(|a| a.max(0) as u64);
+        }
+        Ok(())
+    }
+
+    fn next_alarm(&self) -> Option<u64> {
+        self.service.borrow().as_ref().and_then(|s| s.next_alarm_ms())
+    }
+}
+
+impl DurableObject for RateLimiter {
+    fn new(state: State, _env: Env) -> Self {
+        RateLimiter {
+            state,
+            service: RefCell::new(None),
+            alarm_at: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        self.ensure_loaded().await?;
+        let body = req.text().await?;
+        // Decided synchronously: no other request of this identity interleaves between reading
+        // and writing the bucket (the object is single-threaded, and nothing is awaited here).
+        let result = {
+            let mut guard = self.service.borrow_mut();
+            match guard.as_mut() {
+                Some(service) => service.handle(&body, now_ms()),
+                None => Err("not loaded".to_string()),
+            }
+        };
+        let (answer, write) = match result {
+            Ok(r) => r,
+            Err(why) => return json_response(400, serde_json::json!({ "error": why }).to_string()),
+        };
+        persist(&self.state, vec![write]).await?;
+        // Only the first write arms the alarm; when it fires it re-arms for what is left.
+        if self.alarm_at.borrow().is_none() {
+            set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+        }
+        json_response(200, serde_json::to_string(&answer).unwrap_or_default())
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        *self.alarm_at.borrow_mut() = None;
+        self.ensure_loaded().await?;
+        let gone = {
+            let mut guard = self.service.borrow_mut();
+            guard.as_mut().map(|s| s.prune(now_ms())).unwrap_or_default()
+        };
+        persist(&self.state, gone.into_iter().map(StorageWrite::Delete).collect()).await?;
+        set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+        Response::ok("")
+    }
+}

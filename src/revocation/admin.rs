@@ -1,0 +1,412 @@
+//! The revocation endpoints of the admin API (under the admin prefix, same authentication and
+//! `admin.scope` as the rest of it):
+//!
+//! | method | path                      | body                          | answer                        |
+//! |--------|---------------------------|-------------------------------|-------------------------------|
+//! | POST   | /revocations/tokens       | `{jti, exp, iss?}`            | 201 (200 if already revoked) `{version, created, entry}` |
+//! | POST   | /revocations/subjects     | `{sub, iss?, before?}`        | same                          |
+//! | POST   | /revocations/keys         | `{key_id, until?}`            | same                          |
+//! | GET    | /revocations              |                               | 200 `{version, now, tokens, subjects, keys}` (active entries) |
+//!
+//! Writes go to the revocation Durable Object (strongly consistent) and are applied to this
+//! isolate's snapshot at once; other isolates pick them up within the propagation bound. Every call
+//! writes one audit line (`{"audit": "revocation.<action>", …}`).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::admin::{AdminRequest, AdminResponse, MAX_BODY_BYTES};
+use crate::identity::Identity;
+use crate::pipeline::Gateway;
+use crate::platform::Platform;
+use crate::problem::{ErrorCode, Problem};
+
+use super::service::MAX_ID_LEN;
+use super::set::{KeyEntry, RevocationSet, Snapshot, SubjectEntry, TokenEntry};
+
+/// Latest `exp` accepted: ten years ahead.
+const MAX_AHEAD_SECS: u64 = 10 * 365 * 86_400;
+
+enum Action {
+    List,
+    Token,
+    Subject,
+    Key,
+}
+
+impl Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::List => "revocation.list",
+            Action::Token => "revocation.token",
+            Action::Subject => "revocation.subject",
+            Action::Key => "revocation.key",
+        }
+    }
+
+    fn method(&self) -> &'static str {
+        match self {
+            Action::List => "GET",
+            _ => "POST",
+        }
+    }
+}
+
+/// Serves `/revocations…`; `None` for any other admin path.
+pub async fn handle_revocation<K: Clone, P: Platform<Key = K>>(
+    gw: &Gateway<K>,
+    platform: &P,
+    req: &AdminRequest<'_>,
+    actor: &Identity,
+) -> Option<AdminResponse> {
+    let rest = req.path.strip_prefix("/revocations")?;
+    let action = match rest {
+        "" | "/" => Action::List,
+        "/tokens" => Action::Token,
+        "/subjects" => Action::Subject,
+        "/keys" => Action::Key,
+        _ => {
+            let response = problem(
+                &Problem::new(
+                    ErrorCode::RouteNotFound,
+                    "the revocation API serves /revocations, /revocations/tokens, /revocations/subjects and /revocations/keys",
+                ),
+                None,
+            );
+            audit(
+                platform,
+                actor,
+                "revocation.unknown_route",
+                &serde_json::Map::new(),
+                &response,
+            );
+            return Some(response);
+        }
+    };
+    let mut fields = serde_json::Map::new();
+    let response = if !req.method.eq_ignore_ascii_case(action.method()) {
+        let mut r = problem(
+            &Problem::new(
+                ErrorCode::RequestInvalid,
+                format!(
+                    "method {} is not allowed here; allowed: {}",
+                    req.method,
+                    action.method()
+                ),
+            ),
+            Some(405),
+        );
+        r.headers.push(("allow", action.method().to_string()));
+        r
+    } else if req.body.len() > MAX_BODY_BYTES {
+        problem(
+            &Problem::new(
+                ErrorCode::RequestInvalid,
+                format!("the request body is over {MAX_BODY_BYTES} bytes"),
+            ),
+            Some(413),
+        )
+    } else {
+        run(gw, platform, &action, req.body, &mut fields)
+            .await
+            .unwrap_or_else(|r| r)
+    };
+    audit(platform, actor, action.name(), &fields, &response);
+    Some(response)
+}
+
+async fn run<K: Clone, P: Platform<Key = K>>(
+    gw: &Gateway<K>,
+    platform: &P,
+    action: &Action,
+    body: &[u8],
+    fields: &mut serde_json::Map<String, Value>,
+) -> Result<AdminResponse, AdminResponse> {
+    let settings = &gw.config.revocation;
+    let now_ms = platform.now_ms();
+    let now = now_ms / 1000;
+    let (path, write) = match action {
+        Action::List => {
+            let text = platform
+                .revocation_call("GET", "/snapshot?since=0", None)
+                .await
+                .map_err(|e| unavailable(platform, &e.0))?;
+            let snap: Snapshot =
+                serde_json::from_str(&text).map_err(|e| unavailable(platform, &e.to_string()))?;
+            fields.insert(
+                "count".into(),
+                json!(snap.tokens.len() + snap.subjects.len() + snap.keys.len()),
+            );
+            return Ok(json_response(
+                200,
+                json!({
+                    "version": snap.version,
+                    "now": now,
+                    "tokens": snap.tokens,
+                    "subjects": snap.subjects,
+                    "keys": snap.keys,
+                }),
+            ));
+        }
+        Action::Token => {
+            let b: TokenBody = parse_body(body)?;
+            check_id("jti", &b.jti)?;
+            let leeway = issuer_leeway(gw, b.iss.as_deref())?;
+            if b.exp > now + MAX_AHEAD_SECS {
+                return Err(bad_request("exp: more than 10 years ahead"));
+            }
+            let until = b.exp + leeway;
+            if until <= now {
+                return Err(bad_request(
+                    "exp: the token has expired (leeway included) and is refused already",
+                ));
+            }
+            fields.insert("jti".into(), json!(b.jti));
+            fields.insert("iss".into(), json!(b.iss));
+            fields.insert("until".into(), json!(until));
+            (
+                "/tokens",
+                json!({"jti": b.jti, "iss": b.iss, "until": until}),
+            )
+        }
+        Action::Subject => {
+            let b: SubjectBody = parse_body(body)?;
+            check_id("sub", &b.sub)?;
+            let leeway = issuer_leeway(gw, b.iss.as_deref())?;
+            // Default: this second, rounded up, so every token issued before the call is covered.
+            let latest = now_ms.div_ceil(1000);
+            let before = b.before.unwrap_or(latest);
+            if before > latest {
+                return Err(bad_request("before: must not be in the future"));
+            }
+            let until = before + settings.max_token_lifetime_secs + leeway;
+            if until <= now {
+                return Err(bad_request(
+                    "before: every token issued before it has expired already (revocation.max_token_lifetime_seconds)",
+                ));
+            }
+            fields.insert("sub".into(), json!(b.sub));
+            fields.insert("iss".into(), json!(b.iss));
+            fields.insert("before".into(), json!(before));
+            fields.insert("until".into(), json!(until));
+            (
+                "/subjects",
+                json!({"sub": b.sub, "iss": b.iss, "before": before, "until": until}),
+            )
+        }
+        Action::Key => {
+            let b: KeyBody = parse_body(body)?;
+            if !crate::api_key::format::is_valid_key_id(&b.key_id) {
+                return Err(bad_request(
+                    "key_id: not an API key id (key_ followed by 16 base62 characters)",
+                ));
+            }
+            let until = b.until.unwrap_or(now + settings.key_revocation_ttl_secs);
+            if until <= now || until > now + 400 * 86_400 {
+                return Err(bad_request("until: must lie in the next 400 days"));
+            }
+            fields.insert("key_id".into(), json!(b.key_id));
+            fields.insert("until".into(), json!(until));
+            ("/keys", json!({"key_id": b.key_id, "until": until}))
+        }
+    };
+    let text = platform
+        .revocation_call("POST", path, Some(write.to_string()))
+        .await
+        .map_err(|e| unavailable(platform, &e.0))?;
+    let answer: Written =
+        serde_json::from_str(&text).map_err(|e| unavailable(platform, &e.to_string()))?;
+    fields.insert("version".into(), json!(answer.version));
+    fields.insert("created".into(), json!(answer.created));
+    // This isolate enforces the revocation at once, without waiting for its next refresh.
+    apply_locally(&mut gw.revocation.borrow_mut().set, action, &answer.entry);
+    Ok(json_response(
+        if answer.created { 201 } else { 200 },
+        json!({"version": answer.version, "created": answer.created, "entry": answer.entry}),
+    ))
+}
+
+/// Adds an entry to the isolate's snapshot without advancing its version: entries other isolates
+/// wrote in between still arrive with the next delta.
+fn apply_locally(set: &mut RevocationSet, action: &Action, entry: &Value) {
+    let version = set.version;
+    match action {
+        Action::Token => {
+            if let Ok(e) = serde_json::from_value::<TokenEntry>(entry.clone()) {
+                set.put_token(e);
+            }
+        }
+        Action::Subject => {
+            if let Ok(e) = serde_json::from_value::<SubjectEntry>(entry.clone()) {
+                set.put_subject(e);
+            }
+        }
+        Action::Key => {
+            if let Ok(e) = serde_json::from_value::<KeyEntry>(entry.clone()) {
+                set.put_key(e);
+            }
+        }
+        Action::List => {}
+    }
+    set.version = version;
+}
+
+#[derive(Deserialize)]
+struct Written {
+    version: u64,
+    created: bool,
+    entry: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    jti: String,
+    exp: u64,
+    #[serde(default)]
+    iss: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectBody {
+    sub: String,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    before: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyBody {
+    key_id: String,
+    #[serde(default)]
+    until: Option<u64>,
+}
+
+fn check_id(field: &str, v: &str) -> Result<(), AdminResponse> {
+    if v.is_empty() || v.len() > MAX_ID_LEN {
+        Err(bad_request(format!("{field}: 1 to {MAX_ID_LEN} bytes")))
+    } else {
+        Ok(())
+    }
+}
+
+/// The leeway tokens of `iss` get past their `exp` (the largest of all issuers when `iss` is not
+/// given). An `iss` the gateway does not trust is refused: it can only be a typo.
+fn issuer_leeway<K>(gw: &Gateway<K>, iss: Option<&str>) -> Result<u64, AdminResponse> {
+    match iss {
+        None => Ok(gw
+            .config
+            .issuers
+            .iter()
+            .map(|i| i.leeway_secs)
+            .max()
+            .unwrap_or(0)),
+        Some(iss) => gw
+            .config
+            .issuers
+            .iter()
+            .find(|i| i.issuer == iss)
+            .map(|i| i.leeway_secs)
+            .ok_or_else(|| bad_request("iss: not an issuer this gateway trusts")),
+    }
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AdminResponse> {
+    let body = body.trim_ascii();
+    if body.first() != Some(&b'{') {
+        return Err(bad_request("the request body must be a JSON object"));
+    }
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn json_response(status: u16, body: Value) -> AdminResponse {
+    AdminResponse {
+        status,
+        body: body.to_string(),
+        content_type: "application/json",
+        headers: vec![("cache-control", "no-store".into())],
+    }
+}
+
+/// An RFC 9457 document; `status` overrides the code's own (405, 413) and the document says so.
+fn problem(p: &Problem, status: Option<u16>) -> AdminResponse {
+    let mut headers = vec![("cache-control", "no-store".to_string())];
+    for (n, v) in &p.headers {
+        if n.eq_ignore_ascii_case("retry-after") {
+            headers.push(("retry-after", v.clone()));
+        }
+    }
+    let mut body = p.body();
+    let status = match status {
+        Some(s) => {
+            if let Ok(mut doc) = serde_json::from_str::<Value>(&body) {
+                doc["status"] = json!(s);
+                body = doc.to_string();
+            }
+            s
+        }
+        None => p.status(),
+    };
+    AdminResponse {
+        status,
+        body,
+        content_type: "application/problem+json",
+        headers,
+    }
+}
+
+fn bad_request(detail: impl Into<String>) -> AdminResponse {
+    problem(&Problem::new(ErrorCode::RequestInvalid, detail), None)
+}
+
+fn unavailable<P: Platform>(platform: &P, why: &str) -> AdminResponse {
+    platform.log(&json!({"event": "revocation_unavailable", "reason": why}).to_string());
+    problem(
+        &Problem::new(
+            ErrorCode::RevocationUnavailable,
+            "the revocation list could not be reached; nothing was confirmed, retry shortly",
+        )
+        .with_header("retry-after", "5"),
+        None,
+    )
+}
+
+fn audit<P: Platform>(
+    platform: &P,
+    actor: &Identity,
+    action: &str,
+    fields: &serde_json::Map<String, Value>,
+    response: &AdminResponse,
+) {
+    let outcome = match response.status {
+        s if s < 400 => "success",
+        s if s >= 500 => "error",
+        _ => "refused",
+    };
+    let mut line = serde_json::Map::new();
+    line.insert("audit".into(), json!(action));
+    line.insert("ts".into(), json!(platform.now_secs()));
+    line.insert("actor".into(), json!(actor.subject));
+    line.insert("actor_method".into(), json!(actor.method.as_str()));
+    if let Some(k) = &actor.key_id {
+        line.insert("actor_key_id".into(), json!(k));
+    }
+    if let Some(iss) = &actor.issuer {
+        line.insert("actor_issuer".into(), json!(iss));
+    }
+    line.insert("outcome".into(), json!(outcome));
+    line.insert("status".into(), json!(response.status));
+    if response.status >= 400 {
+        let code = serde_json::from_str::<Value>(&response.body)
+            .ok()
+            .and_then(|v| v.get("code").cloned());
+        line.insert("code".into(), code.unwrap_or(Value::Null));
+    }
+    for (k, v) in fields {
+        line.insert(k.clone(), v.clone());
+    }
+    platform.log(&Value::Object(line).to_string());
+}
