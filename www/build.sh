@@ -40,7 +40,7 @@ fi
 # Size settings are pinned here rather than inherited, so a change to the workspace's release
 # profile cannot silently grow the package: opt-level z, and no `strip` (wasm-bindgen reads the
 # target_features section to emit reference-type glue; wasm-opt strips names afterwards).
-cargo build -p portcullis-pkce --release --target wasm32-unknown-unknown \
+cargo build -p portcullis-pkce --features small-wasm --release --target wasm32-unknown-unknown \
   --config 'profile.release.opt-level="z"' \
   --config 'profile.release.package.portcullis-pkce.opt-level="z"' \
   --config 'profile.release.lto=true' \
@@ -50,10 +50,10 @@ cargo build -p portcullis-pkce --release --target wasm32-unknown-unknown \
 
 rm -rf "$out"
 "$bindgen" --target web --out-dir "$out" --out-name "$name" \
-  "target/wasm32-unknown-unknown/release/$name.wasm"
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/$name.wasm"
 
 # rustc's wasm32 baseline enables these features; wasm-opt must know them to accept the module.
-"$wasm_opt" -Oz --strip-debug --strip-producers --strip-target-features \
+"$wasm_opt" -Oz --converge --low-memory-unused --strip-debug --strip-producers --strip-target-features \
   --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
   -o "$out/${name}_bg.wasm" "$out/${name}_bg.wasm"

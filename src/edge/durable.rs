@@ -18,9 +18,7 @@ use std::future::Future;
 use futures_util::future::{select, Either};
 use wasm_bindgen::JsValue;
 use worker::durable::ScheduledTime;
-use worker::{
-    durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, State,
-};
+use worker::{durable_object, DurableObject, Env, Headers, Request, Response, State};
 
 use crate::platform::StoreError;
 use crate::ratelimit::service::{LimiterService, StorageWrite};
@@ -83,17 +81,19 @@ fn truncate(s: &str) -> &str {
     }
 }
 
+/// Built on `web_sys` directly: the worker crate's `RequestInit` drags in `cf` serialization.
 fn build_request(method: &str, path: &str, body: Option<String>) -> Result<Request, StoreError> {
-    let mut init = RequestInit::new();
-    init.with_method(if method == "POST" { Method::Post } else { Method::Get });
+    let init = web_sys::RequestInit::new();
+    init.set_method(if method == "POST" { "POST" } else { "GET" });
     if let Some(b) = body {
-        let headers = Headers::new();
+        let headers = web_sys::Headers::new().map_err(|e| StoreError(super::js_err(e)))?;
         let _ = headers.set("content-type", "application/json");
-        init.with_headers(headers);
-        init.with_body(Some(JsValue::from_str(&b)));
+        init.set_headers(&headers);
+        init.set_body(&JsValue::from_str(&b));
     }
-    Request::new_with_init(&format!("https://durable-object.internal{path}"), &init)
-        .map_err(|e| StoreError(format!("cannot build the object call: {e}")))
+    web_sys::Request::new_with_str_and_init(&format!("https://durable-object.internal{path}"), &init)
+        .map(Request::from)
+        .map_err(|e| StoreError(format!("cannot build the object call: {}", super::js_err(e))))
 }
 
 fn now_ms() -> u64 {
@@ -123,7 +123,7 @@ async fn persist(state: &State, writes: Vec<StorageWrite>) -> worker::Result<()>
     let storage = state.storage();
     for w in writes {
         match w {
-            StorageWrite::Put(k, v) => storage.put(&k, v).await?,
+            StorageWrite::Put(k, v) => storage.put_raw(&k, JsValue::from_str(&v)).await?,
             StorageWrite::Delete(k) => {
                 storage.delete(&k).await?;
             }
@@ -150,17 +150,20 @@ async fn set_alarm(state: &State, at: Option<u64>, scheduled: &RefCell<Option<u6
     Ok(())
 }
 
-fn path_and_query(req: &Request) -> worker::Result<String> {
-    let url = req.url()?;
-    Ok(match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    })
+/// The path and query of the object call's URL (`https://durable-object.internal/snapshot?since=3`),
+/// read without a URL parser (the `url` crate and its Unicode tables cost ~100 KB of wasm).
+fn path_and_query(req: &Request) -> String {
+    let url = req.inner().url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    match rest.find('/') {
+        Some(i) => rest[i..].to_string(),
+        None => "/".to_string(),
+    }
 }
 
 // ------------------------------------------------------------------ the revocation list
 
-#[durable_object]
+#[durable_object(alarm)]
 pub struct RevocationStore {
     state: State,
     service: RefCell<Option<RevocationService>>,
@@ -205,8 +208,8 @@ impl DurableObject for RevocationStore {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         self.ensure_loaded().await?;
-        let method = req.method().to_string();
-        let path = path_and_query(&req)?;
+        let method = req.inner().method();
+        let path = path_and_query(&req);
         let body = if method == "POST" { req.text().await? } else { String::new() };
         let (response, writes) = {
             let mut guard = self.service.borrow_mut();
@@ -237,7 +240,7 @@ impl DurableObject for RevocationStore {
 
 // ------------------------------------------------------------------ per-identity rate limiters
 
-#[durable_object]
+#[durable_object(alarm)]
 pub struct RateLimiter {
     state: State,
     service: RefCell<Option<LimiterService>>,
@@ -274,6 +277,11 @@ impl DurableObject for RateLimiter {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         self.ensure_loaded().await?;
+        if req.inner().method() == "GET" {
+            // `GET /stats`: how many buckets the object holds (operators, tests).
+            let buckets = self.service.borrow().as_ref().map_or(0, |s| s.len());
+            return json_response(200, serde_json::json!({ "buckets": buckets }).to_string());
+        }
         let body = req.text().await?;
         // Decided synchronously: no other request of this identity interleaves between reading
         // and writing the bucket (the object is single-threaded, and nothing is awaited here).

@@ -3,6 +3,7 @@
 //! anything about a request: it translates between Workers types and the pipeline's.
 
 mod crypto;
+mod durable;
 mod http;
 
 use std::cell::RefCell;
@@ -78,8 +79,8 @@ fn config_document(env: &Env) -> Result<serde_json::Value, String> {
 }
 
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    match serve(req, env).await {
+pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    match serve(req, env, ctx).await {
         Ok(r) => Ok(r),
         Err(reason) => {
             worker::console_error!(
@@ -91,10 +92,10 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     }
 }
 
-async fn serve(req: Request, env: Env) -> Result<Response, String> {
+async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String> {
     let started = js_sys::Date::now();
     let state = isolate_state(&env);
-    let platform = EdgePlatform { env };
+    let platform = EdgePlatform { env, ctx };
     let gateway = match &*state {
         IsolateState::Ready(g) => g,
         IsolateState::Misconfigured(_) => {
@@ -159,6 +160,9 @@ fn log_request(p: &EdgePlatform, req: &Request, log: &RequestLog, status: u16, s
 
 pub struct EdgePlatform {
     env: Env,
+    /// The request's context: `waitUntil` for background refreshes and syncs, which must finish
+    /// within the request that started them (workerd refuses cross-request I/O).
+    ctx: Context,
 }
 
 impl EdgePlatform {
@@ -171,6 +175,27 @@ impl EdgePlatform {
 
 impl Platform for EdgePlatform {
     type Key = web_sys::CryptoKey;
+
+    fn revocation_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> impl std::future::Future<Output = Result<String, StoreError>> + 'static {
+        durable::call(&self.env, durable::REVOCATION_BINDING, durable::REVOCATION_OBJECT, method, path, body)
+    }
+
+    fn limiter_call(
+        &self,
+        identity_key: &str,
+        body: String,
+    ) -> impl std::future::Future<Output = Result<String, StoreError>> + 'static {
+        durable::call(&self.env, durable::LIMITER_BINDING, identity_key, "POST", "/acquire", Some(body))
+    }
+
+    fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {
+        self.ctx.wait_until(fut);
+    }
 
     fn now_ms(&self) -> u64 {
         js_sys::Date::now() as u64

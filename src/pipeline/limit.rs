@@ -252,3 +252,249 @@ fn sync_in_background<P: Platform>(
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api_key::testing::{block_on, FakePlatform};
+    use crate::config::parse_config;
+    use crate::jose::jwk::Jwk;
+    use serde_json::{json, Value};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn gateway() -> Gateway<Jwk> {
+        let config = parse_config(&json!({
+            "origin": "http://127.0.0.1:9000",
+            "issuers": [{"issuer": "https://id.example.com", "audiences": ["api"], "algorithms": ["ES256"]}],
+            "rate_limits": {
+                "three": "3 per 60 s",
+                "quick": {"rate": "10 per 60 s", "mode": "fast", "lease": 2},
+                "lenient": {"rate": "1 per 60 s", "on_error": "allow"},
+                "anon": {"rate": "2 per 60 s", "key": "ip"},
+            },
+            "routes": [
+                {"name": "exact", "methods": ["GET"], "path": "/exact", "auth": ["jwt", "api_key"], "rate_limit": "three"},
+                {"name": "fast", "methods": ["GET"], "path": "/fast", "auth": ["jwt"], "rate_limit": "quick"},
+                {"name": "lenient", "methods": ["GET"], "path": "/lenient", "auth": ["jwt"], "rate_limit": "lenient"},
+                {"name": "public", "methods": ["GET"], "path": "/public", "auth": ["public"], "rate_limit": "anon"},
+                {"name": "free", "methods": ["GET"], "path": "/free", "auth": ["jwt"]},
+            ],
+        }))
+        .unwrap();
+        Gateway::new(config)
+    }
+
+    fn user(sub: &str) -> Identity {
+        Identity {
+            method: AuthMethod::Jwt,
+            subject: sub.into(),
+            issuer: Some("https://id.example.com".into()),
+            scopes: vec![],
+            token_id: None,
+            expires_at: None,
+            issued_at: None,
+            client_id: None,
+            key_id: None,
+            rate_limit_policy: None,
+        }
+    }
+
+    fn key(key_id: &str, policy: Option<&str>) -> Identity {
+        Identity {
+            method: AuthMethod::ApiKey,
+            subject: "client".into(),
+            issuer: None,
+            key_id: Some(key_id.into()),
+            client_id: Some("client".into()),
+            rate_limit_policy: policy.map(Into::into),
+            ..user("client")
+        }
+    }
+
+    fn anonymous() -> Identity {
+        Identity { method: AuthMethod::Public, ..user("") }
+    }
+
+    fn head(ip: Option<&str>) -> RequestHead {
+        RequestHead {
+            method: "GET".into(),
+            url: "https://gw.test/x".into(),
+            headers: ip.map(|ip| vec![("cf-connecting-ip".to_string(), ip.to_string())]).unwrap_or_default(),
+        }
+    }
+
+    type Outcome = Result<Vec<(String, String)>, Refusal>;
+
+    fn go(gw: &Gateway<Jwk>, p: &FakePlatform, route: &str, id: &Identity, ip: Option<&str>) -> Outcome {
+        let route = gw.config.routes.iter().find(|r| r.name == route).unwrap();
+        block_on(limit(gw, p, &head(ip), route, id))
+    }
+
+    fn h(o: &Outcome, name: &str) -> Option<String> {
+        let headers = match o {
+            Ok(h) => h.clone(),
+            Err(r) => r.problem.headers.clone(),
+        };
+        headers.into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    fn admitted(o: &Outcome) -> bool {
+        o.is_ok()
+    }
+
+    #[test]
+    fn exact_headers_and_the_429() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        let id = user("alice");
+        let expect = [("\"three\";r=2;t=20", 0), ("\"three\";r=1;t=20", 300), ("\"three\";r=0;t=20", 600)];
+        for (value, at) in expect {
+            p.now_ms.set(NOW * 1000 + at);
+            let o = go(&gw, &p, "exact", &id, None);
+            assert_eq!(h(&o, "ratelimit-policy").as_deref(), Some("\"three\";q=3;w=60"));
+            assert_eq!(h(&o, "ratelimit").as_deref(), Some(value));
+        }
+        p.now_ms.set(NOW * 1000 + 900);
+        let o = go(&gw, &p, "exact", &id, None);
+        let r = o.as_ref().unwrap_err();
+        assert_eq!((r.problem.code.as_str(), r.problem.status()), ("rate_limited", 429));
+        assert_eq!(h(&o, "retry-after").as_deref(), Some("20"));
+        assert_eq!(h(&o, "ratelimit").as_deref(), Some("\"three\";r=0;t=20"));
+        assert_eq!(h(&o, "ratelimit-policy").as_deref(), Some("\"three\";q=3;w=60"));
+        let body: Value = serde_json::from_str(&r.problem.body()).unwrap();
+        assert_eq!(body["violated-policies"], json!(["three"]));
+        // Exactly when Retry-After says, one more is admitted.
+        p.now_ms.set(NOW * 1000 + 20_000);
+        assert!(admitted(&go(&gw, &p, "exact", &id, None)));
+        assert_eq!(p.durable.limiter_calls.get(), 5, "exact: one call per request");
+    }
+
+    #[test]
+    fn identities_are_separate_and_keys_count_by_key_id() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        for _ in 0..3 {
+            assert!(admitted(&go(&gw, &p, "exact", &user("alice"), Some("10.0.0.1"))));
+        }
+        assert!(!admitted(&go(&gw, &p, "exact", &user("alice"), Some("10.0.0.2"))), "a new IP is the same identity");
+        assert!(admitted(&go(&gw, &p, "exact", &user("bob"), Some("10.0.0.1"))), "same IP, other identity");
+        for _ in 0..3 {
+            assert!(admitted(&go(&gw, &p, "exact", &key("key_A", None), Some("10.0.0.1"))));
+        }
+        assert!(!admitted(&go(&gw, &p, "exact", &key("key_A", None), None)));
+        assert!(admitted(&go(&gw, &p, "exact", &key("key_B", None), Some("10.0.0.1"))), "two keys of one client, two budgets");
+        let keys: Vec<String> = p.durable.limiters.borrow().keys().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        assert_eq!(keys, vec!["key:key_A", "key:key_B", "sub:https://id.example.com|alice", "sub:https://id.example.com|bob"]);
+    }
+
+    #[test]
+    fn a_keys_own_policy_wins_and_an_unknown_one_fails_closed() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        let o = go(&gw, &p, "free", &key("key_A", Some("lenient")), None);
+        assert_eq!(h(&o, "ratelimit").as_deref(), Some("\"lenient\";r=0;t=60"));
+        assert!(!admitted(&go(&gw, &p, "exact", &key("key_A", Some("lenient")), None)));
+        let o = go(&gw, &p, "exact", &key("key_C", Some("gold")), None);
+        let r = o.unwrap_err();
+        assert_eq!((r.problem.code.as_str(), r.problem.status()), ("rate_limiter_unavailable", 503));
+        assert!(p.logs.borrow().iter().any(|l| l.contains("rate_limit_policy_unknown")));
+    }
+
+    #[test]
+    fn unlimited_routes_carry_nothing() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        assert_eq!(go(&gw, &p, "free", &user("alice"), None).unwrap(), Vec::<(String, String)>::new());
+        assert_eq!(p.durable.limiter_calls.get(), 0);
+    }
+
+    #[test]
+    fn anonymous_callers_count_by_ip_only_where_configured() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        assert!(admitted(&go(&gw, &p, "public", &anonymous(), Some("192.0.2.1"))));
+        assert!(admitted(&go(&gw, &p, "public", &anonymous(), Some("192.0.2.1"))));
+        assert!(!admitted(&go(&gw, &p, "public", &anonymous(), Some("192.0.2.1"))));
+        assert!(admitted(&go(&gw, &p, "public", &anonymous(), Some("192.0.2.2"))));
+        assert!(admitted(&go(&gw, &p, "public", &anonymous(), None)));
+        assert!(p.durable.limiters.borrow().contains_key("ip:unknown"));
+    }
+
+    #[test]
+    fn on_error_deny_and_allow() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        p.durable.down.set(true);
+        let o = go(&gw, &p, "exact", &user("alice"), None);
+        let r = o.as_ref().unwrap_err();
+        assert_eq!((r.problem.code.as_str(), r.problem.status()), ("rate_limiter_unavailable", 503));
+        assert_eq!(h(&o, "retry-after").as_deref(), Some("1"));
+        let o = go(&gw, &p, "lenient", &user("alice"), None).unwrap();
+        assert_eq!(o, vec![("ratelimit-policy".to_string(), "\"lenient\";q=1;w=60".to_string())]);
+        assert!(p.logs.borrow().iter().any(|l| l.contains("\"on_error\":\"allow\"")));
+    }
+
+    #[test]
+    fn fast_mode_needs_no_call_on_the_request_path() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        let id = user("alice");
+        let o = go(&gw, &p, "fast", &id, None);
+        assert_eq!(h(&o, "ratelimit").as_deref(), Some("\"quick\";r=9;t=6"));
+        assert_eq!(p.durable.pending(), 1, "the sync runs in waitUntil");
+        // Syncs land between requests: exactly the budget, then local refusals with no call.
+        p.durable.run_background();
+        let mut ok = 1;
+        for i in 0..30u64 {
+            p.now_ms.set(NOW * 1000 + 1 + i);
+            if admitted(&go(&gw, &p, "fast", &id, None)) {
+                ok += 1;
+            }
+            p.durable.run_background();
+        }
+        assert_eq!(ok, 10);
+        let calls = p.durable.limiter_calls.get();
+        let o = go(&gw, &p, "fast", &id, None);
+        assert_eq!(p.durable.limiter_calls.get(), calls, "refused from memory");
+        let r = o.as_ref().unwrap_err();
+        assert_eq!(r.problem.code.as_str(), "rate_limited");
+        assert_eq!(h(&o, "retry-after"), h(&o, "ratelimit").map(|v| v.rsplit('=').next().unwrap().to_string()));
+    }
+
+    #[test]
+    fn fast_mode_overshoot_is_bounded_by_the_lease() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        let id = user("alice");
+        // Background syncs never land during the burst: the worst case for one isolate. Leases
+        // granted to syncs still out are not usable yet (a transient undershoot).
+        let mut ok = (0..50).filter(|_| admitted(&go(&gw, &p, "fast", &id, None))).count();
+        assert!(ok <= 12, "{ok} admitted in the burst; bound is limit 10 + lease 2");
+        // The syncs land: what they leased is used, then everything is refused.
+        p.durable.run_background();
+        for _ in 0..20 {
+            if admitted(&go(&gw, &p, "fast", &id, None)) {
+                ok += 1;
+            }
+            p.durable.run_background();
+        }
+        assert!((10..=12).contains(&ok), "{ok} admitted in all");
+        assert!(!admitted(&go(&gw, &p, "fast", &id, None)));
+    }
+
+    #[test]
+    fn fast_mode_limiter_down() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        p.durable.down.set(true);
+        let id = user("alice");
+        // Credit first (no call on the path), then the inline ask fails: on_error = deny.
+        assert!(admitted(&go(&gw, &p, "fast", &id, None)));
+        p.durable.run_background();
+        let outcomes: Vec<_> = (0..4).map(|_| go(&gw, &p, "fast", &id, None)).collect();
+        let last = outcomes.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(last.problem.code.as_str(), "rate_limiter_unavailable");
+        assert!(p.logs.borrow().iter().any(|l| l.contains("rate_limit_sync_failed")));
+    }
+}

@@ -60,6 +60,9 @@ pub async fn handle_revocation<K: Clone, P: Platform<Key = K>>(
     actor: &Identity,
 ) -> Option<AdminResponse> {
     let rest = req.path.strip_prefix("/revocations")?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
     let action = match rest {
         "" | "/" => Action::List,
         "/tokens" => Action::Token,
@@ -409,4 +412,160 @@ fn audit<P: Platform>(
         line.insert(k.clone(), v.clone());
     }
     platform.log(&Value::Object(line).to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api_key::testing::{block_on, FakePlatform};
+    use crate::config::parse_config;
+    use crate::identity::AuthMethod;
+    use crate::jose::jwk::Jwk;
+    use crate::revocation::set::CredentialFacts;
+
+    const NOW: u64 = 1_800_000_000;
+    const ISS: &str = "https://id.example.com";
+    const KEY_ID: &str = "key_4EOI1o24YN4G7bR7";
+
+    fn gateway() -> Gateway<Jwk> {
+        let config = parse_config(&json!({
+            "origin": "http://127.0.0.1:9000",
+            "issuers": [
+                {"issuer": ISS, "audiences": ["api"], "algorithms": ["ES256"], "leeway_seconds": 30},
+                {"issuer": "https://other.example.com", "audiences": ["api"], "algorithms": ["ES256"], "leeway_seconds": 60},
+            ],
+            "revocation": {"max_token_lifetime_seconds": 3600, "key_revocation_ttl_seconds": 600},
+            "routes": [{"methods": ["GET"], "path": "/x", "auth": ["jwt"]}],
+        }))
+        .unwrap();
+        Gateway::new(config)
+    }
+
+    fn admin() -> Identity {
+        Identity {
+            method: AuthMethod::Jwt,
+            subject: "ops".into(),
+            issuer: Some(ISS.into()),
+            scopes: vec!["portcullis:admin".into()],
+            token_id: None,
+            expires_at: None,
+            issued_at: None,
+            client_id: None,
+            key_id: None,
+            rate_limit_policy: None,
+        }
+    }
+
+    fn call(gw: &Gateway<Jwk>, p: &FakePlatform, method: &str, path: &str, body: &str) -> Option<(u16, Value, AdminResponse)> {
+        let req = AdminRequest { method, path, query: None, body: body.as_bytes() };
+        block_on(handle_revocation(gw, p, &req, &admin()))
+            .map(|r| (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null), r))
+    }
+
+    fn last_audit(p: &FakePlatform) -> Value {
+        let logs = p.logs.borrow();
+        let line = logs.iter().rev().find(|l| l.contains("\"audit\"")).unwrap();
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn revoke_a_token() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        let (s, v, r) = call(&gw, &p, "POST", "/revocations/tokens", &json!({"jti": "j1", "exp": NOW + 300}).to_string()).unwrap();
+        assert_eq!(s, 201);
+        // Without an issuer the longest leeway (60 s) applies.
+        assert_eq!(v, json!({"version": 1, "created": true, "entry": {"jti": "j1", "until": NOW + 360, "v": 1}}));
+        assert_eq!(r.content_type, "application/json");
+        assert_eq!(r.headers, vec![("cache-control", "no-store".to_string())]);
+        let a = last_audit(&p);
+        assert_eq!((a["audit"].as_str(), a["actor"].as_str(), a["outcome"].as_str(), a["jti"].as_str()), (Some("revocation.token"), Some("ops"), Some("success"), Some("j1")));
+        // This isolate enforces it at once, without claiming the object's version.
+        let c = gw.revocation.borrow();
+        assert!(c.set.check(&CredentialFacts { jti: Some("j1"), iss: Some(ISS), ..Default::default() }, NOW).is_some());
+        assert_eq!(c.set.version, 0);
+        drop(c);
+        let (s, v, _) = call(&gw, &p, "POST", "/revocations/tokens", &json!({"jti": "j1", "exp": NOW + 10, "iss": ISS}).to_string()).unwrap();
+        assert_eq!((s, v["entry"]["until"].as_u64(), v["entry"]["iss"].as_str()), (201, Some(NOW + 40), Some(ISS)));
+        let (s, v, _) = call(&gw, &p, "POST", "/revocations/tokens", &json!({"jti": "j1", "exp": NOW + 10, "iss": ISS}).to_string()).unwrap();
+        assert_eq!((s, v["created"].as_bool()), (200, Some(false)));
+    }
+
+    #[test]
+    fn revoke_a_subject_and_a_key() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        p.now_ms.set(NOW * 1000 + 1);
+        let (s, v, _) = call(&gw, &p, "POST", "/revocations/subjects", &json!({"sub": "alice", "iss": ISS}).to_string()).unwrap();
+        assert_eq!(s, 201);
+        // `before` is this second rounded up: a token issued earlier in it is covered.
+        assert_eq!(v["entry"], json!({"sub": "alice", "iss": ISS, "before": NOW + 1, "until": NOW + 1 + 3600 + 30, "v": 1}));
+        let (s, _, _) = call(&gw, &p, "POST", "/revocations/subjects", &json!({"sub": "bob", "before": NOW - 100}).to_string()).unwrap();
+        assert_eq!(s, 201);
+        let (s, v, _) = call(&gw, &p, "POST", "/revocations/keys", &json!({"key_id": KEY_ID}).to_string()).unwrap();
+        assert_eq!((s, v["entry"]["until"].as_u64()), (201, Some(NOW + 600)));
+        let (s, v, _) = call(&gw, &p, "GET", "/revocations", "").unwrap();
+        assert_eq!(s, 200);
+        assert_eq!(v["version"], 3);
+        assert_eq!(v["subjects"].as_array().unwrap().len(), 2);
+        assert_eq!(v["keys"][0]["key_id"], KEY_ID);
+        assert_eq!(last_audit(&p)["count"], 3);
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_reason() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        for (path, body, needle) in [
+            ("/revocations/tokens", json!({"jti": "j"}).to_string(), "exp"),
+            ("/revocations/tokens", json!({"jti": "", "exp": NOW + 5}).to_string(), "jti"),
+            ("/revocations/tokens", json!({"jti": "j", "exp": NOW - 31, "iss": ISS}).to_string(), "expired"),
+            ("/revocations/tokens", json!({"jti": "j", "exp": NOW + 5, "iss": "https://evil.example"}).to_string(), "iss"),
+            ("/revocations/tokens", json!({"jti": "j", "exp": NOW + 5, "extra": 1}).to_string(), "unknown field"),
+            ("/revocations/tokens", "[1]".to_string(), "JSON object"),
+            ("/revocations/tokens", "".to_string(), "JSON object"),
+            ("/revocations/subjects", json!({"sub": "a", "before": NOW + 5}).to_string(), "future"),
+            ("/revocations/subjects", json!({"sub": "a", "before": NOW - 3700}).to_string(), "expired already"),
+            ("/revocations/keys", json!({"key_id": "key_short"}).to_string(), "key_id"),
+            ("/revocations/keys", json!({"key_id": KEY_ID, "until": NOW}).to_string(), "until"),
+        ] {
+            let (s, v, r) = call(&gw, &p, "POST", path, &body).unwrap();
+            assert_eq!((s, v["code"].as_str()), (400, Some("request_invalid")), "{path} {body}");
+            assert!(v["detail"].as_str().unwrap().contains(needle), "{path} {body}: {v}");
+            assert_eq!(r.content_type, "application/problem+json");
+            assert_eq!(last_audit(&p)["outcome"], "refused");
+        }
+        assert_eq!(p.durable.revocation_calls.get(), 0, "nothing reached the object");
+    }
+
+    #[test]
+    fn routing() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        assert!(call(&gw, &p, "GET", "/keys", "").is_none());
+        assert!(call(&gw, &p, "GET", "/revocationsx", "").is_none());
+        let (s, v, _) = call(&gw, &p, "GET", "/revocations/other", "").unwrap();
+        assert_eq!((s, v["code"].as_str()), (404, Some("route_not_found")));
+        let (s, v, r) = call(&gw, &p, "GET", "/revocations/tokens", "").unwrap();
+        assert_eq!((s, v["status"].as_u64()), (405, Some(405)));
+        assert!(r.headers.contains(&("allow", "POST".to_string())));
+        let (s, _, r) = call(&gw, &p, "DELETE", "/revocations", "").unwrap();
+        assert_eq!(s, 405);
+        assert!(r.headers.contains(&("allow", "GET".to_string())));
+        let big = format!("{{\"jti\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
+        assert_eq!(call(&gw, &p, "POST", "/revocations/tokens", &big).unwrap().0, 413);
+    }
+
+    #[test]
+    fn an_unreachable_object_is_a_503() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        p.durable.down.set(true);
+        let (s, v, r) = call(&gw, &p, "POST", "/revocations/tokens", &json!({"jti": "j", "exp": NOW + 5}).to_string()).unwrap();
+        assert_eq!((s, v["code"].as_str()), (503, Some("revocation_unavailable")));
+        assert!(r.headers.contains(&("retry-after", "5".to_string())));
+        assert_eq!(last_audit(&p)["outcome"], "error");
+        assert!(gw.revocation.borrow().set.is_empty(), "nothing applied locally");
+        assert_eq!(call(&gw, &p, "GET", "/revocations", "").unwrap().0, 503);
+    }
 }

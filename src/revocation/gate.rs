@@ -210,3 +210,176 @@ async fn ask_object<P: Platform>(
         Some(_) => Some(Revoked::Token),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api_key::testing::{block_on, FakePlatform};
+    use crate::identity::AuthMethod;
+    use serde_json::json;
+
+    const NOW: u64 = 1_800_000_000;
+    const ISS: &str = "https://id.example.com";
+
+    fn settings() -> RevocationSettings {
+        RevocationSettings {
+            refresh_interval_ms: 1_000,
+            max_staleness_ms: 5_000,
+            ..Default::default()
+        }
+    }
+
+    fn jwt(sub: &str, jti: &str, iat: u64) -> Identity {
+        Identity {
+            method: AuthMethod::Jwt,
+            subject: sub.into(),
+            issuer: Some(ISS.into()),
+            scopes: vec![],
+            token_id: Some(jti.into()),
+            expires_at: Some(NOW + 300),
+            issued_at: Some(iat),
+            client_id: None,
+            key_id: None,
+            rate_limit_policy: None,
+        }
+    }
+
+    fn api_key(key_id: &str, client: &str) -> Identity {
+        Identity {
+            method: AuthMethod::ApiKey,
+            subject: client.into(),
+            issuer: None,
+            scopes: vec![],
+            token_id: None,
+            expires_at: None,
+            issued_at: None,
+            client_id: Some(client.into()),
+            key_id: Some(key_id.into()),
+            rate_limit_policy: None,
+        }
+    }
+
+    fn revoke(p: &FakePlatform, path: &str, body: serde_json::Value) {
+        p.durable
+            .revocation_call("POST", path, Some(&body.to_string()), p.now_ms.get())
+            .unwrap();
+    }
+
+    fn run(p: &FakePlatform, cache: &Rc<RefCell<SnapshotCache>>, mode: RevocationMode, id: &Identity) -> Result<(), Problem> {
+        block_on(check(p, &settings(), cache, mode, id))
+    }
+
+    fn code(r: Result<(), Problem>) -> Option<&'static str> {
+        r.err().map(|p| p.code.as_str())
+    }
+
+    #[test]
+    fn snapshot_mode_decides_from_memory_and_refreshes_in_the_background() {
+        let p = FakePlatform::new(NOW);
+        let cache = Rc::new(RefCell::new(SnapshotCache::default()));
+        let id = jwt("alice", "j1", NOW);
+        // Cold isolate: one inline fetch.
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(p.durable.revocation_calls.get(), 1);
+        // Revoked at the object: not yet known here; fresh snapshot, no call.
+        revoke(&p, "/tokens", json!({"jti": "j1", "until": NOW + 300}));
+        p.now_ms.set(NOW * 1000 + 999);
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(p.durable.revocation_calls.get(), 2, "only the test's own write");
+        // Past the refresh interval: still decided from memory, one background refresh started.
+        p.now_ms.set(NOW * 1000 + 1_000);
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(p.durable.pending(), 1);
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(p.durable.pending(), 1, "one refresh at a time");
+        p.durable.run_background();
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), Some("token_revoked"));
+        // Other tokens of alice are fine.
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &jwt("alice", "j2", NOW))), None);
+    }
+
+    #[test]
+    fn strict_mode_asks_every_time() {
+        let p = FakePlatform::new(NOW);
+        let cache = Rc::new(RefCell::new(SnapshotCache::default()));
+        let id = jwt("alice", "j1", NOW);
+        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &id)), None);
+        revoke(&p, "/tokens", json!({"jti": "j1", "until": NOW + 300}));
+        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &id)), Some("token_revoked"));
+        assert_eq!(p.durable.revocation_calls.get(), 3);
+        // The strict answer showed the snapshot is behind; nothing to refresh yet (never fetched).
+        assert_eq!(p.durable.pending(), 0);
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), Some("token_revoked"));
+        // Once a snapshot exists, a strict answer with a newer version refreshes it in the background.
+        revoke(&p, "/tokens", json!({"jti": "j9", "until": NOW + 300}));
+        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &jwt("bob", "j9", NOW))), Some("token_revoked"));
+        assert_eq!(p.durable.pending(), 1);
+        p.durable.run_background();
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &jwt("bob", "j9", NOW))), Some("token_revoked"));
+    }
+
+    #[test]
+    fn subjects_and_keys() {
+        let p = FakePlatform::new(NOW);
+        let cache = Rc::new(RefCell::new(SnapshotCache::default()));
+        revoke(&p, "/subjects", json!({"sub": "alice", "iss": ISS, "before": NOW, "until": NOW + 3600}));
+        revoke(&p, "/keys", json!({"key_id": "key_0000000000000001", "until": NOW + 60}));
+        let older = run(&p, &cache, RevocationMode::Snapshot, &jwt("alice", "a", NOW - 1));
+        let p401 = older.unwrap_err();
+        assert_eq!((p401.code.as_str(), p401.status()), ("token_revoked", 401));
+        assert!(p401.detail.contains(&NOW.to_string()));
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &jwt("alice", "b", NOW))), None);
+        let mut no_iat = jwt("alice", "c", NOW);
+        no_iat.issued_at = None;
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &no_iat)), Some("token_revoked"));
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &api_key("key_0000000000000001", "alice"))), Some("api_key_revoked"));
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &api_key("key_0000000000000002", "alice"))), None, "a client named alice is not the subject alice");
+        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &api_key("key_0000000000000001", "x"))), Some("api_key_revoked"));
+        // Entries end by themselves.
+        p.advance_secs(61);
+        p.durable.run_background();
+        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &api_key("key_0000000000000001", "x"))), None);
+    }
+
+    #[test]
+    fn failing_closed_only_past_the_allowed_staleness() {
+        let p = FakePlatform::new(NOW);
+        let cache = Rc::new(RefCell::new(SnapshotCache::default()));
+        let id = jwt("alice", "j1", NOW);
+        p.durable.down.set(true);
+        let cold = run(&p, &cache, RevocationMode::Snapshot, &id).unwrap_err();
+        assert_eq!((cold.code.as_str(), cold.status()), ("revocation_unavailable", 503));
+        assert_eq!(cold.headers, vec![("retry-after".to_string(), "1".to_string())]);
+        assert!(p.logs.borrow().iter().any(|l| l.contains("revocation_refresh_failed")));
+        p.durable.down.set(false);
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
+        p.durable.down.set(true);
+        // Stale but within max staleness: served from memory; the background refresh fails quietly
+        // and is logged by the next request.
+        p.now_ms.set(NOW * 1000 + 4_999);
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
+        p.durable.run_background();
+        p.logs.borrow_mut().clear();
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
+        assert!(p.logs.borrow().iter().any(|l| l.contains("revocation_refresh_failed")));
+        p.now_ms.set(NOW * 1000 + 5_000);
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), Some("revocation_unavailable"));
+        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &id)), Some("revocation_unavailable"));
+        // Back: the next request refreshes inline and is served.
+        p.durable.down.set(false);
+        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
+    }
+
+    #[test]
+    fn off_and_public_never_call() {
+        let p = FakePlatform::new(NOW);
+        p.durable.down.set(true);
+        let cache = Rc::new(RefCell::new(SnapshotCache::default()));
+        let off = RevocationSettings { enabled: false, ..settings() };
+        assert!(block_on(check(&p, &off, &cache, RevocationMode::Strict, &jwt("a", "b", NOW))).is_ok());
+        let mut public = jwt("", "", NOW);
+        public.method = AuthMethod::Public;
+        assert!(block_on(check(&p, &settings(), &cache, RevocationMode::Snapshot, &public)).is_ok());
+        assert_eq!(p.durable.revocation_calls.get(), 0);
+    }
+}

@@ -10,6 +10,7 @@
 //! | `POST /tokens`               | `{jti, iss?, until}`                   | `{version, created, entry}`     |
 //! | `POST /subjects`             | `{sub, iss?, before, until}`           | `{version, created, entry}`     |
 //! | `POST /keys`                 | `{key_id, until}`                      | `{version, created, entry}`     |
+//! | `GET /stats`                 |                                        | `{version, entries, next_expiry}` |
 //!
 //! A write never weakens an entry: re-revoking keeps the later `until` and the later `before`.
 //! Storage: `tok:<json [jti, iss]>`, `sub:<json [sub, iss]>`, `key:<key_id>` → the entry's JSON,
@@ -194,6 +195,14 @@ impl RevocationService {
                 ),
             },
             ("POST", "/tokens" | "/subjects" | "/keys") => self.write(route, body, now),
+            // What the object holds, expired entries not yet deleted included (operators, tests).
+            ("GET", "/stats") => (
+                ServiceResponse::ok(
+                    json!({"version": self.set.version, "entries": self.set.len(), "next_expiry": self.set.next_expiry()})
+                        .to_string(),
+                ),
+                Vec::new(),
+            ),
             _ => (ServiceResponse::error(404, "no such call"), Vec::new()),
         }
     }
@@ -484,6 +493,8 @@ mod tests {
         persist(&mut store, w);
         assert_eq!(store.keys().collect::<Vec<_>>(), vec![VERSION_KEY]);
         assert_eq!(svc.next_alarm_ms(), None);
+        let (s, v, _) = call(&mut svc, "GET", "/stats", Value::Null);
+        assert_eq!((s, v), (200, json!({"version": 1, "entries": 0, "next_expiry": null})));
     }
 
     #[test]

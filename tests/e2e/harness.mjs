@@ -47,11 +47,17 @@ export function baseConfig({ origin, issuer, audiences = ["https://api.portculli
   };
 }
 
+/** The Durable Object bindings of wrangler.toml: the revocation list and the rate limiters. */
+export const DURABLE_OBJECTS = {
+  PORTCULLIS_REVOCATION: { className: "RevocationStore", useSQLite: true },
+  PORTCULLIS_RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
+};
+
 /**
  * Starts the gateway in workerd. `config` is the PORTCULLIS_CONFIG document (an object, or a JSON
  * string). Returns { url, fetch(path, init), mf, logs, dispose }.
  */
-export async function startGateway(config, { extraBindings = {}, kvPersist = false } = {}) {
+export async function startGateway(config, { extraBindings = {}, kvPersist = false, durableObjects = DURABLE_OBJECTS } = {}) {
   const logs = [];
   const mf = new Miniflare({
     modules: workerModules(),
@@ -59,6 +65,7 @@ export async function startGateway(config, { extraBindings = {}, kvPersist = fal
     compatibilityDate: compatibilityDate(),
     kvNamespaces: ["PORTCULLIS_KV"],
     kvPersist,
+    durableObjects,
     bindings: { PORTCULLIS_CONFIG: config, ...extraBindings },
     cf: false,
     // workerd's structured log stream: one record per console call, delivered promptly (plain

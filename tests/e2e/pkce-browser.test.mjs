@@ -33,15 +33,22 @@ if (!existsSync(CHROMIUM)) {
 
 /**
  * The gateway step, adapted to the harness: the real worker in workerd in front of an echo origin,
- * trusting the provider's issuer and JWKS for the API audience. Returns null (the gateway assertions
- * are then skipped) only when tests/e2e/harness.mjs does not exist.
+ * trusting the provider's issuer and JWKS for the API audience, answering CORS for the SPA's
+ * origin. Returns null (the gateway assertions are then skipped) only when tests/e2e/harness.mjs
+ * does not exist.
  */
-async function startGatewayFor({ issuer, jwksUri, audience }) {
+async function startGatewayFor({ issuer, jwksUri, audience, allowedOrigin }) {
   if (!existsSync(path.join(HERE, "harness.mjs"))) return null;
   const harness = await import("./harness.mjs");
   const origin = await harness.startEchoOrigin();
   const gateway = await harness.startGateway(
-    harness.baseConfig({ origin: origin.url, issuer: { url: issuer, jwksUri }, audiences: [audience], algorithms: ["RS256"] }),
+    harness.baseConfig({
+      origin: origin.url,
+      issuer: { url: issuer, jwksUri },
+      audiences: [audience],
+      algorithms: ["RS256"],
+      extra: { cors: { allowed_origins: [allowedOrigin] } },
+    }),
   );
   return {
     url: gateway.url,
@@ -64,14 +71,13 @@ before(async () => {
   spa = await startDemoServer();
   const manualCallback = `${spa.origin}/manual-callback`;
   op = await startOidcProvider({ redirectUris: [spa.redirectUri, manualCallback] });
-  gateway = await startGatewayFor({ issuer: op.issuer, jwksUri: op.jwksUri, audience: op.audience });
-  spa.apiProxy = gateway?.url ?? null;
+  gateway = await startGatewayFor({ issuer: op.issuer, jwksUri: op.jwksUri, audience: op.audience, allowedOrigin: spa.origin });
   spa.config = {
     issuer: op.issuer,
     clientId: op.clientId,
     scope: `openid ${op.scope}`,
     resource: op.audience,
-    apiUrl: gateway ? "/api/echo" : null,
+    apiUrl: gateway ? `${gateway.url}/api/echo` : null,
   };
   jwks = createRemoteJWKSet(new URL(op.jwksUri));
   browser = await chromium.launch({
@@ -140,11 +146,17 @@ test("the demo signs in with PKCE against oidc-provider and calls the API throug
     assert.equal(await text(page, "#issuer"), op.issuer);
 
     const tokenResponse = page.waitForResponse((r) => r.url() === op.tokenEndpoint && r.request().method() === "POST");
+    const apiResponse = gateway && page.waitForResponse((r) => r.url() === `${gateway.url}/api/echo`);
     await page.click("#login");
     // The pending login lives in sessionStorage only, so reloading the provider's page is harmless.
     await signInAndConsent(page, { reloadLoginPage: true });
     const tokenRes = await tokenResponse;
-    await page.waitForSelector(`main[data-status="${gateway ? "api-ok" : "signed-in"}"]`);
+    // Wait for the page to settle, then say why if it settled anywhere else than expected.
+    const settled = gateway ? ["api-ok", "api-error", "error"] : ["signed-in", "error"];
+    await page.waitForSelector(settled.map((s) => `main[data-status="${s}"]`).join(", "));
+    const status = await page.getAttribute("main", "data-status");
+    const shown = await page.evaluate(() => document.querySelector("main").innerText);
+    assert.equal(status, gateway ? "api-ok" : "signed-in", `the demo page ended with:\n${shown}`);
 
     // The authorization request the helper built.
     const authRequests = requests.filter((r) => r.url.startsWith(`${op.authorizationEndpoint}?`));
@@ -198,6 +210,11 @@ test("the demo signs in with PKCE against oidc-provider and calls the API throug
 
     await t.test("the gateway verifies the token through the provider's JWKS; the origin sees x-user-id", async (t) => {
       if (!gateway) return t.skip("gateway harness not available yet");
+      // The page called the gateway itself, cross-origin, with the access token.
+      const res = await apiResponse;
+      assert.equal(res.status(), 200);
+      assert.equal(res.headers()["access-control-allow-origin"], spa.origin);
+      assert.equal(res.request().headers().authorization, `Bearer ${tokens.access_token}`);
       // What the page showed, from the gateway's answer.
       assert.equal(await text(page, "#api-status"), "200");
       assert.equal(await text(page, "#api-user"), USER);
@@ -241,7 +258,7 @@ test("a tampered state in the callback is refused by the helper; no code exchang
     await page.waitForSelector('main[data-status="ready"]');
     await page.click("#login");
     await signInAndConsent(page);
-    await page.waitForSelector('main[data-status="error"]');
+    await page.waitForSelector('main[data-status="error"], main[data-status="signed-in"], main[data-status="api-ok"]');
 
     assert.ok(tampered, "the authorization response was rewritten");
     assert.ok(requests.some((r) => r.url === tampered), "the browser arrived with the tampered state");

@@ -1,9 +1,6 @@
 // Serves the PKCE demo SPA: www/demo/ at /, the built package www/pkg/ at /pkg/, and the page's
-// config at /config.json. Used by `make dev` (www/demo/dev.mjs) and by the browser test.
-//
-// Optionally forwards /api/* to the gateway (`apiProxy`), so the page can call the API
-// same-origin while the gateway answers no CORS preflights; with a CORS-enabled gateway, set
-// config.apiUrl to the gateway's absolute URL instead and leave apiProxy unset.
+// config at /config.json. Used by `make dev` (www/demo/dev.mjs) and by the browser test. The page
+// calls the gateway cross-origin, so the gateway's `cors.allowed_origins` must list this origin.
 //
 // Headers are what an SPA serving an authorization-code callback should send: a strict CSP
 // (wasm needs 'wasm-unsafe-eval'), no Referer (the callback URL carries the code), no caching.
@@ -52,40 +49,13 @@ function securityHeaders(config) {
   };
 }
 
-async function proxy(req, res, target) {
-  const chunks = [];
-  for await (const c of req) chunks.push(c);
-  const headers = {};
-  for (const name of ["authorization", "accept", "content-type"]) {
-    if (req.headers[name]) headers[name] = req.headers[name];
-  }
-  try {
-    const upstream = await fetch(new URL(req.url, target), {
-      method: req.method,
-      headers,
-      body: ["GET", "HEAD"].includes(req.method) ? undefined : Buffer.concat(chunks),
-      redirect: "manual",
-    });
-    const out = { "cache-control": "no-store" };
-    for (const name of ["content-type", "www-authenticate"]) {
-      const v = upstream.headers.get(name);
-      if (v) out[name] = v;
-    }
-    res.writeHead(upstream.status, out);
-    res.end(Buffer.from(await upstream.arrayBuffer()));
-  } catch {
-    res.writeHead(502, { "content-type": "text/plain" });
-    res.end("gateway unreachable");
-  }
-}
-
 /**
- * Starts the demo server on 127.0.0.1. `config` (the page's config.json) and `apiProxy` may be set
- * later through the returned object, since the OpenID provider needs this server's origin first.
- * Returns { url, origin, redirectUri, config, apiProxy, close }.
+ * Starts the demo server on 127.0.0.1. `config` (the page's config.json) may be set later through
+ * the returned object, since the OpenID provider needs this server's origin first.
+ * Returns { url, origin, redirectUri, config, close }.
  */
-export async function startDemoServer({ port = 0, config = null, apiProxy = null } = {}) {
-  const state = { config, apiProxy };
+export async function startDemoServer({ port = 0, config = null } = {}) {
+  const state = { config };
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, "http://localhost");
     const send = (status, type, body, extra = {}) => {
@@ -93,7 +63,6 @@ export async function startDemoServer({ port = 0, config = null, apiProxy = null
       res.end(body);
     };
     try {
-      if (url.pathname.startsWith("/api/") && state.apiProxy) return await proxy(req, res, state.apiProxy);
       if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "method not allowed", { allow: "GET, HEAD" });
       if (url.pathname === "/config.json") {
         if (!state.config) return send(503, "text/plain", "demo not configured yet");
@@ -126,12 +95,6 @@ export async function startDemoServer({ port = 0, config = null, apiProxy = null
     },
     set config(value) {
       state.config = value;
-    },
-    get apiProxy() {
-      return state.apiProxy;
-    },
-    set apiProxy(value) {
-      state.apiProxy = value;
     },
     close: () =>
       new Promise((resolve) => {

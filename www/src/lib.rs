@@ -6,11 +6,13 @@
 //! The browser binding (`wasm` module, wasm32 only) only converts JS values, reaches
 //! `sessionStorage` and `Date.now()`, and turns [`PkceError`] into a JS `Error`.
 //!
-//! The wasm build is `no_std` + `alloc`: std's panic and formatting machinery alone would be
-//! about half the module. The logic is written panic-free (no indexing or slicing that can
-//! fail, no `unwrap` on input), so the wasm panic handler is an unreachable trap.
+//! The published browser build (`www/build.sh`, feature `small-wasm`) is `no_std` + `alloc`:
+//! std's panic and formatting machinery alone would be about half the module. The logic is
+//! written panic-free (no indexing or slicing that can fail, no `unwrap` on input), so that
+//! build's panic handler is an unreachable trap. Without the feature the crate uses std on every
+//! target, so a workspace-wide wasm32 build (where other crates pull std in) still links.
 
-#![cfg_attr(target_arch = "wasm32", no_std)]
+#![cfg_attr(all(target_arch = "wasm32", feature = "small-wasm"), no_std)]
 
 extern crate alloc;
 
@@ -32,7 +34,7 @@ mod wasm;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "small-wasm"))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()

@@ -1,0 +1,1 @@
+export { default } from "../www/demo/dev.mjs";

@@ -1,0 +1,127 @@
+// Several gateway isolates sharing one set of Durable Objects, and injectable Durable Object faults,
+// for the revocation and rate-limit end-to-end tests and benchmarks.
+//
+// Miniflare runs each worker in its own V8 isolate. Worker "a" defines the Durable Object classes
+// (RevocationStore, RateLimiter); workers "b", "c", … run the same wasm and bind to a's classes by
+// `scriptName`, so they are separate isolates (separate snapshots, separate leases) in front of the
+// same objects — what a Cloudflare location with several isolates looks like. A small JS worker,
+// "faults", can stand between the gateways and the revocation object (a proxy that can be switched
+// off) and can replace the rate limiter with one that always fails.
+
+import { Miniflare } from "miniflare";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { workerModules, BUILD } from "../e2e/harness.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+function compatibilityDate() {
+  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  return /compatibility_date\s*=\s*"([^"]+)"/.exec(toml)?.[1] ?? "2026-04-01";
+}
+
+const FAULTS_WORKER = `
+export class FlakyRevocation {
+  constructor(state, env) { this.env = env; this.down = false; }
+  async fetch(request) {
+    const url = new URL(request.url);
+    if (url.pathname === "/__fault") {
+      this.down = (await request.json()).down;
+      return new Response("ok");
+    }
+    if (this.down) return new Response('{"error":"simulated outage"}', { status: 503 });
+    return this.env.REAL.get(this.env.REAL.idFromName("global")).fetch(request);
+  }
+}
+export class FailingLimiter {
+  async fetch() { return new Response('{"error":"simulated outage"}', { status: 503 }); }
+}
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/revocation-fault") {
+      const stub = env.FLAKY.get(env.FLAKY.idFromName("global"));
+      return stub.fetch("http://fault/__fault", { method: "POST", body: await request.text() });
+    }
+    return new Response("faults", { status: 404 });
+  },
+};
+`;
+
+const NAMES = "abcdefgh";
+
+/**
+ * Starts `count` gateway isolates with `config` (PORTCULLIS_CONFIG). Options:
+ * - `flakyRevocation`: the revocation object sits behind a switchable proxy (`setRevocationDown`);
+ * - `failingLimiter`: every rate-limiter call fails.
+ * Returns { isolates: [{ name, fetch(path, init) }], revocation(path, init), setRevocationDown(bool), logs, dispose }.
+ */
+export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false } = {}) {
+  const logs = [];
+  const compat = compatibilityDate();
+  const revocationClass = { className: "RevocationStore", scriptName: "a", useSQLite: true };
+  const limiterClass = { className: "RateLimiter", scriptName: "a", useSQLite: true };
+  const bindingsFor = () => ({
+    PORTCULLIS_REVOCATION: flakyRevocation ? { className: "FlakyRevocation", scriptName: "faults" } : revocationClass,
+    PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : limiterClass,
+  });
+  const gateways = [];
+  for (let i = 0; i < count; i++) {
+    gateways.push({
+      name: NAMES[i],
+      modules: workerModules(),
+      modulesRoot: BUILD,
+      compatibilityDate: compat,
+      kvNamespaces: ["PORTCULLIS_KV"],
+      // Worker "a" always defines both classes (REAL in the faults worker points at them).
+      durableObjects: i === 0
+        ? { ...bindingsFor(), DEFINE_REVOCATION: { className: "RevocationStore", useSQLite: true }, DEFINE_LIMITER: { className: "RateLimiter", useSQLite: true } }
+        : bindingsFor(),
+      bindings: { PORTCULLIS_CONFIG: config },
+    });
+  }
+  const faults = {
+    name: "faults",
+    modules: true,
+    script: FAULTS_WORKER,
+    compatibilityDate: compat,
+    durableObjects: {
+      FLAKY: "FlakyRevocation",
+      FAILING: "FailingLimiter",
+      REAL: revocationClass,
+    },
+  };
+  const mf = new Miniflare({
+    workers: [...gateways, faults],
+    cf: false,
+    handleStructuredLogs({ message }) {
+      logs.push(message);
+    },
+  });
+  await mf.ready;
+  const fetchers = await Promise.all(gateways.map((g) => mf.getWorker(g.name)));
+  const faultWorker = await mf.getWorker("faults");
+  const revocationNs = await mf.getDurableObjectNamespace("DEFINE_REVOCATION", "a");
+  return {
+    mf,
+    logs,
+    isolates: gateways.map((g, i) => ({
+      name: g.name,
+      fetch(p, init = {}) {
+        return fetchers[i].fetch(`http://gateway.test${p}`, { redirect: "manual", ...init });
+      },
+    })),
+    /** A call straight to the revocation object (its internal API), bypassing the gateways. */
+    revocation(p, init = {}) {
+      return revocationNs.get(revocationNs.idFromName("global")).fetch(`http://do${p}`, init);
+    },
+    async setRevocationDown(down) {
+      const r = await faultWorker.fetch("http://faults/revocation-fault", { method: "POST", body: JSON.stringify({ down }) });
+      if (!r.ok) throw new Error(`fault switch failed: ${r.status}`);
+      await r.text();
+    },
+    dispose: () => mf.dispose(),
+  };
+}
