@@ -86,6 +86,7 @@ test-e2e:
 # ---------------------------------------------------------------- bench
 bench: tools build
 	cargo bench -p portcullis --bench verify -- --warm-up-time 1 --measurement-time 3
+	cargo build -q -p portcullis-cli
 	node bench/run.mjs
 
 clean:
