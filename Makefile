@@ -88,6 +88,7 @@ bench: tools build
 	cargo bench -p portcullis --bench verify -- --warm-up-time 1 --measurement-time 3
 	cargo build -q -p portcullis-cli
 	node bench/run.mjs
+	node bench/limits.mjs
 
 clean:
 	rm -rf build www/pkg target/wasm32-unknown-unknown

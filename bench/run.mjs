@@ -148,7 +148,51 @@ const VARIANTS = [
     // With no positive caching, a key whose KV entries are gone is refused on the next request.
     check: (instance, ctx) => probeKeyCache(instance, ctx, { afterDelete: 401 }),
   },
+  {
+    name: "jwt-bare",
+    what: "(b0) Portcullis, jwt route as (b) with revocation off (`revocation.enabled = false`) and no rate limit: the plain JWT route",
+    setup: (ctx) => startPortcullis(ctx, { ...jwtRoute(), revocation: { enabled: false } }),
+    request: (ctx) => fixed(bearer(ctx.warmToken)),
+    identity: JWT_IDENTITY,
+    refusals: jwtRefusals,
+  },
+  {
+    name: "snapshot-fast",
+    what: "(g) as (b0) plus revocation from the isolate snapshot (default 1 s refresh) and a `fast` rate limit (lease 100): no Durable Object call on the request path",
+    setup: (ctx) => startPortcullis(ctx, limitedRoute("snapshot", { rate: "1000000 per 86400 s", mode: "fast", lease: 100 })),
+    request: (ctx) => fixed(bearer(ctx.warmToken)),
+    identity: JWT_IDENTITY,
+    refusals: jwtRefusals,
+    check: (instance, ctx) => checkRateLimitHeaders(instance, ctx),
+  },
+  {
+    name: "strict-exact",
+    what: "(h) as (b0) plus `strict` revocation and an `exact` rate limit: two Durable Object calls per request (revocation list, the identity's limiter)",
+    setup: (ctx) => startPortcullis(ctx, limitedRoute("strict", { rate: "1000000 per 86400 s", mode: "exact" })),
+    request: (ctx) => fixed(bearer(ctx.warmToken)),
+    identity: JWT_IDENTITY,
+    refusals: jwtRefusals,
+    check: (instance, ctx) => checkRateLimitHeaders(instance, ctx),
+  },
 ];
+
+/** A jwt route with `revocation = mode` and the policy `bench`: a burst of 1 000 000 never refuses within a run, and at 1 000 000 per day the quota visibly counts down. */
+function limitedRoute(mode, policy) {
+  return {
+    rate_limits: { bench: policy },
+    routes: [{ name: "read", methods: ["GET"], path: "/api/*", auth: ["jwt"], scopes: [SCOPE], revocation: mode, rate_limit: "bench" }],
+  };
+}
+
+/** The limited variants must announce their policy and count down the quota. */
+async function checkRateLimitHeaders(instance, ctx) {
+  const first = await get(instance.url, bearer(ctx.warmToken));
+  const second = await get(instance.url, bearer(ctx.warmToken));
+  if (first.headers["ratelimit-policy"] !== '"bench";q=1000000;w=86400') return `RateLimit-Policy: ${first.headers["ratelimit-policy"]}`;
+  const r = (res) => Number(/;r=(\d+);/.exec(res.headers.ratelimit ?? "")?.[1]);
+  if (!(r(second) < r(first))) return `RateLimit did not count down: ${first.headers.ratelimit} then ${second.headers.ratelimit}`;
+  return null;
+}
 
 function jwtRoute() {
   return { routes: [{ name: "read", methods: ["GET"], path: "/api/*", auth: ["jwt"], scopes: [SCOPE] }] };
@@ -711,6 +755,9 @@ function markdown(r) {
   ratioRow("c/d — Portcullis (fresh token) vs jose worker", "c_over_d", TARGETS.c_over_d);
   ratioRow("e/a — API key, cached, vs pass-through", "e_over_a", null);
   ratioRow("f/a — API key, KV read, vs pass-through", "f_over_a", null);
+  ratioRow("b/b0 — default jwt route (snapshot revocation) vs plain JWT route", "b_over_b0", null);
+  ratioRow("g/b0 — snapshot revocation + `fast` limit vs plain JWT route", "g_over_b0", null);
+  ratioRow("h/b0 — `strict` revocation + `exact` limit vs plain JWT route", "h_over_b0", null);
   lines.push("");
   const rv = r.raw_crypto_subtle;
   const pv = r.portcullis_verification;
@@ -791,6 +838,9 @@ async function main() {
       c_over_d: ["portcullis-fresh", "jose-js"],
       e_over_a: ["apikey-warm", "passthrough"],
       f_over_a: ["apikey-cold", "passthrough"],
+      b_over_b0: ["portcullis-warm", "jwt-bare"],
+      g_over_b0: ["snapshot-fast", "jwt-bare"],
+      h_over_b0: ["strict-exact", "jwt-bare"],
     };
     const ratios = { basis: "median requests/s, x over y" };
     const ratiosFromCpu = { basis: "workerd CPU µs per request of y over that of x (x/y in throughput if workerd were the only bottleneck)" };

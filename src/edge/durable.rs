@@ -21,7 +21,7 @@ use worker::durable::ScheduledTime;
 use worker::{durable_object, DurableObject, Env, Headers, Request, Response, State};
 
 use crate::platform::StoreError;
-use crate::ratelimit::service::{LimiterService, StorageWrite};
+use crate::ratelimit::service::{LimiterService, Persist, StorageWrite, FLUSH_MS};
 use crate::revocation::service::RevocationService;
 
 pub const REVOCATION_BINDING: &str = "PORTCULLIS_REVOCATION";
@@ -62,14 +62,19 @@ pub fn call(
             if (200..300).contains(&status) {
                 Ok(text)
             } else {
-                Err(StoreError(format!("{binding} answered {status}: {}", truncate(&text))))
+                Err(StoreError(format!(
+                    "{binding} answered {status}: {}",
+                    truncate(&text)
+                )))
             }
         };
         let timer = worker::Delay::from(std::time::Duration::from_millis(CALL_TIMEOUT_MS));
         futures_util::pin_mut!(exchange);
         match select(exchange, timer).await {
             Either::Left((result, _)) => result,
-            Either::Right(_) => Err(StoreError(format!("{binding} did not answer within {CALL_TIMEOUT_MS} ms"))),
+            Either::Right(_) => Err(StoreError(format!(
+                "{binding} did not answer within {CALL_TIMEOUT_MS} ms"
+            ))),
         }
     }
 }
@@ -91,9 +96,17 @@ fn build_request(method: &str, path: &str, body: Option<String>) -> Result<Reque
         init.set_headers(&headers);
         init.set_body(&JsValue::from_str(&b));
     }
-    web_sys::Request::new_with_str_and_init(&format!("https://durable-object.internal{path}"), &init)
-        .map(Request::from)
-        .map_err(|e| StoreError(format!("cannot build the object call: {}", super::js_err(e))))
+    web_sys::Request::new_with_str_and_init(
+        &format!("https://durable-object.internal{path}"),
+        &init,
+    )
+    .map(Request::from)
+    .map_err(|e| {
+        StoreError(format!(
+            "cannot build the object call: {}",
+            super::js_err(e)
+        ))
+    })
 }
 
 fn now_ms() -> u64 {
@@ -103,7 +116,9 @@ fn now_ms() -> u64 {
 fn json_response(status: u16, body: String) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
-    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
+    Ok(Response::ok(body)?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 /// Every `(key, value)` in the object's storage whose value is a string.
@@ -133,7 +148,11 @@ async fn persist(state: &State, writes: Vec<StorageWrite>) -> worker::Result<()>
 }
 
 /// Keeps the alarm at `at` (ms), or none when there is nothing left to expire.
-async fn set_alarm(state: &State, at: Option<u64>, scheduled: &RefCell<Option<u64>>) -> worker::Result<()> {
+async fn set_alarm(
+    state: &State,
+    at: Option<u64>,
+    scheduled: &RefCell<Option<u64>>,
+) -> worker::Result<()> {
     let current = *scheduled.borrow();
     if current == at {
         return Ok(());
@@ -193,7 +212,10 @@ impl RevocationStore {
     }
 
     fn next_alarm(&self) -> Option<u64> {
-        self.service.borrow().as_ref().and_then(|s| s.next_alarm_ms())
+        self.service
+            .borrow()
+            .as_ref()
+            .and_then(|s| s.next_alarm_ms())
     }
 }
 
@@ -210,7 +232,11 @@ impl DurableObject for RevocationStore {
         self.ensure_loaded().await?;
         let method = req.inner().method();
         let path = path_and_query(&req);
-        let body = if method == "POST" { req.text().await? } else { String::new() };
+        let body = if method == "POST" {
+            req.text().await?
+        } else {
+            String::new()
+        };
         let (response, writes) = {
             let mut guard = self.service.borrow_mut();
             let Some(service) = guard.as_mut() else {
@@ -230,7 +256,10 @@ impl DurableObject for RevocationStore {
         self.ensure_loaded().await?;
         let writes = {
             let mut guard = self.service.borrow_mut();
-            guard.as_mut().map(|s| s.prune(now_ms() / 1000)).unwrap_or_default()
+            guard
+                .as_mut()
+                .map(|s| s.prune(now_ms() / 1000))
+                .unwrap_or_default()
         };
         persist(&self.state, writes).await?;
         set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
@@ -262,7 +291,10 @@ impl RateLimiter {
     }
 
     fn next_alarm(&self) -> Option<u64> {
-        self.service.borrow().as_ref().and_then(|s| s.next_alarm_ms())
+        self.service
+            .borrow()
+            .as_ref()
+            .and_then(|s| s.next_alarm_ms())
     }
 }
 
@@ -292,14 +324,26 @@ impl DurableObject for RateLimiter {
                 None => Err("not loaded".to_string()),
             }
         };
-        let (answer, write) = match result {
+        let (answer, persist_when) = match result {
             Ok(r) => r,
             Err(why) => return json_response(400, serde_json::json!({ "error": why }).to_string()),
         };
-        persist(&self.state, vec![write]).await?;
-        // Only the first write arms the alarm; when it fires it re-arms for what is left.
-        if self.alarm_at.borrow().is_none() {
-            set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+        match persist_when {
+            Persist::Now(write) => {
+                persist(&self.state, vec![write]).await?;
+                // Only the first write arms the alarm; when it fires it re-arms for what is left.
+                if self.alarm_at.borrow().is_none() {
+                    set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+                }
+            }
+            // Written behind: the alarm flushes within FLUSH_MS.
+            Persist::Later => {
+                let flush_at = now_ms() + FLUSH_MS;
+                let armed = *self.alarm_at.borrow();
+                if armed.is_none_or(|a| a > flush_at) {
+                    set_alarm(&self.state, Some(flush_at), &self.alarm_at).await?;
+                }
+            }
         }
         json_response(200, serde_json::to_string(&answer).unwrap_or_default())
     }
@@ -309,9 +353,16 @@ impl DurableObject for RateLimiter {
         self.ensure_loaded().await?;
         let gone = {
             let mut guard = self.service.borrow_mut();
-            guard.as_mut().map(|s| s.prune(now_ms())).unwrap_or_default()
+            guard
+                .as_mut()
+                .map(|s| s.prune(now_ms()))
+                .unwrap_or_default()
         };
-        persist(&self.state, gone.into_iter().map(StorageWrite::Delete).collect()).await?;
+        persist(
+            &self.state,
+            gone.into_iter().map(StorageWrite::Delete).collect(),
+        )
+        .await?;
         set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
         Response::ok("")
     }

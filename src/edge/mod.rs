@@ -182,7 +182,14 @@ impl Platform for EdgePlatform {
         path: &str,
         body: Option<String>,
     ) -> impl std::future::Future<Output = Result<String, StoreError>> + 'static {
-        durable::call(&self.env, durable::REVOCATION_BINDING, durable::REVOCATION_OBJECT, method, path, body)
+        durable::call(
+            &self.env,
+            durable::REVOCATION_BINDING,
+            durable::REVOCATION_OBJECT,
+            method,
+            path,
+            body,
+        )
     }
 
     fn limiter_call(
@@ -190,7 +197,14 @@ impl Platform for EdgePlatform {
         identity_key: &str,
         body: String,
     ) -> impl std::future::Future<Output = Result<String, StoreError>> + 'static {
-        durable::call(&self.env, durable::LIMITER_BINDING, identity_key, "POST", "/acquire", Some(body))
+        durable::call(
+            &self.env,
+            durable::LIMITER_BINDING,
+            identity_key,
+            "POST",
+            "/acquire",
+            Some(body),
+        )
     }
 
     fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {

@@ -137,9 +137,15 @@ fn parse_answer(text: Result<String, StoreError>) -> Result<LimiterResponse, Str
     serde_json::from_str(&text).map_err(|e| format!("unreadable answer: {e}"))
 }
 
-fn call_body(policy: &Policy, acquire: Acquire) -> String {
-    serde_json::to_string(&LimiterRequest::new(&policy.name, &policy.rate, acquire))
-        .unwrap_or_default()
+/// `lazy`: the object may write the booking behind (`fast` syncs; see `ratelimit::service`).
+fn call_body(policy: &Policy, acquire: Acquire, lazy: bool) -> String {
+    serde_json::to_string(&LimiterRequest::new(
+        &policy.name,
+        &policy.rate,
+        acquire,
+        lazy,
+    ))
+    .unwrap_or_default()
 }
 
 /// `exact`: the identity's object decides this request.
@@ -154,6 +160,7 @@ async fn exact<P: Platform>(
             want: 1,
             ..Default::default()
         },
+        false,
     );
     match parse_answer(platform.limiter_call(key, body).await) {
         Ok(a) if a.granted >= 1 => Ok(headers::headers(policy, a.remaining, a.grant().next_secs())),
@@ -222,6 +229,7 @@ fn sync_body(policy: &Policy, sent: &SyncRequest) -> String {
             refund: sent.refund,
             want: sent.want,
         },
+        true,
     )
 }
 
@@ -313,20 +321,31 @@ mod tests {
     }
 
     fn anonymous() -> Identity {
-        Identity { method: AuthMethod::Public, ..user("") }
+        Identity {
+            method: AuthMethod::Public,
+            ..user("")
+        }
     }
 
     fn head(ip: Option<&str>) -> RequestHead {
         RequestHead {
             method: "GET".into(),
             url: "https://gw.test/x".into(),
-            headers: ip.map(|ip| vec![("cf-connecting-ip".to_string(), ip.to_string())]).unwrap_or_default(),
+            headers: ip
+                .map(|ip| vec![("cf-connecting-ip".to_string(), ip.to_string())])
+                .unwrap_or_default(),
         }
     }
 
     type Outcome = Result<Vec<(String, String)>, Refusal>;
 
-    fn go(gw: &Gateway<Jwk>, p: &FakePlatform, route: &str, id: &Identity, ip: Option<&str>) -> Outcome {
+    fn go(
+        gw: &Gateway<Jwk>,
+        p: &FakePlatform,
+        route: &str,
+        id: &Identity,
+        ip: Option<&str>,
+    ) -> Outcome {
         let route = gw.config.routes.iter().find(|r| r.name == route).unwrap();
         block_on(limit(gw, p, &head(ip), route, id))
     }
@@ -348,26 +367,43 @@ mod tests {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
         let id = user("alice");
-        let expect = [("\"three\";r=2;t=20", 0), ("\"three\";r=1;t=20", 300), ("\"three\";r=0;t=20", 600)];
+        let expect = [
+            ("\"three\";r=2;t=20", 0),
+            ("\"three\";r=1;t=20", 300),
+            ("\"three\";r=0;t=20", 600),
+        ];
         for (value, at) in expect {
             p.now_ms.set(NOW * 1000 + at);
             let o = go(&gw, &p, "exact", &id, None);
-            assert_eq!(h(&o, "ratelimit-policy").as_deref(), Some("\"three\";q=3;w=60"));
+            assert_eq!(
+                h(&o, "ratelimit-policy").as_deref(),
+                Some("\"three\";q=3;w=60")
+            );
             assert_eq!(h(&o, "ratelimit").as_deref(), Some(value));
         }
         p.now_ms.set(NOW * 1000 + 900);
         let o = go(&gw, &p, "exact", &id, None);
         let r = o.as_ref().unwrap_err();
-        assert_eq!((r.problem.code.as_str(), r.problem.status()), ("rate_limited", 429));
+        assert_eq!(
+            (r.problem.code.as_str(), r.problem.status()),
+            ("rate_limited", 429)
+        );
         assert_eq!(h(&o, "retry-after").as_deref(), Some("20"));
         assert_eq!(h(&o, "ratelimit").as_deref(), Some("\"three\";r=0;t=20"));
-        assert_eq!(h(&o, "ratelimit-policy").as_deref(), Some("\"three\";q=3;w=60"));
+        assert_eq!(
+            h(&o, "ratelimit-policy").as_deref(),
+            Some("\"three\";q=3;w=60")
+        );
         let body: Value = serde_json::from_str(&r.problem.body()).unwrap();
         assert_eq!(body["violated-policies"], json!(["three"]));
         // Exactly when Retry-After says, one more is admitted.
         p.now_ms.set(NOW * 1000 + 20_000);
         assert!(admitted(&go(&gw, &p, "exact", &id, None)));
-        assert_eq!(p.durable.limiter_calls.get(), 5, "exact: one call per request");
+        assert_eq!(
+            p.durable.limiter_calls.get(),
+            5,
+            "exact: one call per request"
+        );
     }
 
     #[test]
@@ -375,17 +411,54 @@ mod tests {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
         for _ in 0..3 {
-            assert!(admitted(&go(&gw, &p, "exact", &user("alice"), Some("10.0.0.1"))));
+            assert!(admitted(&go(
+                &gw,
+                &p,
+                "exact",
+                &user("alice"),
+                Some("10.0.0.1")
+            )));
         }
-        assert!(!admitted(&go(&gw, &p, "exact", &user("alice"), Some("10.0.0.2"))), "a new IP is the same identity");
-        assert!(admitted(&go(&gw, &p, "exact", &user("bob"), Some("10.0.0.1"))), "same IP, other identity");
+        assert!(
+            !admitted(&go(&gw, &p, "exact", &user("alice"), Some("10.0.0.2"))),
+            "a new IP is the same identity"
+        );
+        assert!(
+            admitted(&go(&gw, &p, "exact", &user("bob"), Some("10.0.0.1"))),
+            "same IP, other identity"
+        );
         for _ in 0..3 {
-            assert!(admitted(&go(&gw, &p, "exact", &key("key_A", None), Some("10.0.0.1"))));
+            assert!(admitted(&go(
+                &gw,
+                &p,
+                "exact",
+                &key("key_A", None),
+                Some("10.0.0.1")
+            )));
         }
         assert!(!admitted(&go(&gw, &p, "exact", &key("key_A", None), None)));
-        assert!(admitted(&go(&gw, &p, "exact", &key("key_B", None), Some("10.0.0.1"))), "two keys of one client, two budgets");
-        let keys: Vec<String> = p.durable.limiters.borrow().keys().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        assert_eq!(keys, vec!["key:key_A", "key:key_B", "sub:https://id.example.com|alice", "sub:https://id.example.com|bob"]);
+        assert!(
+            admitted(&go(&gw, &p, "exact", &key("key_B", None), Some("10.0.0.1"))),
+            "two keys of one client, two budgets"
+        );
+        let keys: Vec<String> = p
+            .durable
+            .limiters
+            .borrow()
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                "key:key_A",
+                "key:key_B",
+                "sub:https://id.example.com|alice",
+                "sub:https://id.example.com|bob"
+            ]
+        );
     }
 
     #[test]
@@ -394,18 +467,34 @@ mod tests {
         let p = FakePlatform::new(NOW);
         let o = go(&gw, &p, "free", &key("key_A", Some("lenient")), None);
         assert_eq!(h(&o, "ratelimit").as_deref(), Some("\"lenient\";r=0;t=60"));
-        assert!(!admitted(&go(&gw, &p, "exact", &key("key_A", Some("lenient")), None)));
+        assert!(!admitted(&go(
+            &gw,
+            &p,
+            "exact",
+            &key("key_A", Some("lenient")),
+            None
+        )));
         let o = go(&gw, &p, "exact", &key("key_C", Some("gold")), None);
         let r = o.unwrap_err();
-        assert_eq!((r.problem.code.as_str(), r.problem.status()), ("rate_limiter_unavailable", 503));
-        assert!(p.logs.borrow().iter().any(|l| l.contains("rate_limit_policy_unknown")));
+        assert_eq!(
+            (r.problem.code.as_str(), r.problem.status()),
+            ("rate_limiter_unavailable", 503)
+        );
+        assert!(p
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("rate_limit_policy_unknown")));
     }
 
     #[test]
     fn unlimited_routes_carry_nothing() {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
-        assert_eq!(go(&gw, &p, "free", &user("alice"), None).unwrap(), Vec::<(String, String)>::new());
+        assert_eq!(
+            go(&gw, &p, "free", &user("alice"), None).unwrap(),
+            Vec::<(String, String)>::new()
+        );
         assert_eq!(p.durable.limiter_calls.get(), 0);
     }
 
@@ -413,10 +502,34 @@ mod tests {
     fn anonymous_callers_count_by_ip_only_where_configured() {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
-        assert!(admitted(&go(&gw, &p, "public", &anonymous(), Some("192.0.2.1"))));
-        assert!(admitted(&go(&gw, &p, "public", &anonymous(), Some("192.0.2.1"))));
-        assert!(!admitted(&go(&gw, &p, "public", &anonymous(), Some("192.0.2.1"))));
-        assert!(admitted(&go(&gw, &p, "public", &anonymous(), Some("192.0.2.2"))));
+        assert!(admitted(&go(
+            &gw,
+            &p,
+            "public",
+            &anonymous(),
+            Some("192.0.2.1")
+        )));
+        assert!(admitted(&go(
+            &gw,
+            &p,
+            "public",
+            &anonymous(),
+            Some("192.0.2.1")
+        )));
+        assert!(!admitted(&go(
+            &gw,
+            &p,
+            "public",
+            &anonymous(),
+            Some("192.0.2.1")
+        )));
+        assert!(admitted(&go(
+            &gw,
+            &p,
+            "public",
+            &anonymous(),
+            Some("192.0.2.2")
+        )));
         assert!(admitted(&go(&gw, &p, "public", &anonymous(), None)));
         assert!(p.durable.limiters.borrow().contains_key("ip:unknown"));
     }
@@ -428,11 +541,24 @@ mod tests {
         p.durable.down.set(true);
         let o = go(&gw, &p, "exact", &user("alice"), None);
         let r = o.as_ref().unwrap_err();
-        assert_eq!((r.problem.code.as_str(), r.problem.status()), ("rate_limiter_unavailable", 503));
+        assert_eq!(
+            (r.problem.code.as_str(), r.problem.status()),
+            ("rate_limiter_unavailable", 503)
+        );
         assert_eq!(h(&o, "retry-after").as_deref(), Some("1"));
         let o = go(&gw, &p, "lenient", &user("alice"), None).unwrap();
-        assert_eq!(o, vec![("ratelimit-policy".to_string(), "\"lenient\";q=1;w=60".to_string())]);
-        assert!(p.logs.borrow().iter().any(|l| l.contains("\"on_error\":\"allow\"")));
+        assert_eq!(
+            o,
+            vec![(
+                "ratelimit-policy".to_string(),
+                "\"lenient\";q=1;w=60".to_string()
+            )]
+        );
+        assert!(p
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("\"on_error\":\"allow\"")));
     }
 
     #[test]
@@ -459,7 +585,10 @@ mod tests {
         assert_eq!(p.durable.limiter_calls.get(), calls, "refused from memory");
         let r = o.as_ref().unwrap_err();
         assert_eq!(r.problem.code.as_str(), "rate_limited");
-        assert_eq!(h(&o, "retry-after"), h(&o, "ratelimit").map(|v| v.rsplit('=').next().unwrap().to_string()));
+        assert_eq!(
+            h(&o, "retry-after"),
+            h(&o, "ratelimit").map(|v| v.rsplit('=').next().unwrap().to_string())
+        );
     }
 
     #[test]
@@ -469,8 +598,13 @@ mod tests {
         let id = user("alice");
         // Background syncs never land during the burst: the worst case for one isolate. Leases
         // granted to syncs still out are not usable yet (a transient undershoot).
-        let mut ok = (0..50).filter(|_| admitted(&go(&gw, &p, "fast", &id, None))).count();
-        assert!(ok <= 12, "{ok} admitted in the burst; bound is limit 10 + lease 2");
+        let mut ok = (0..50)
+            .filter(|_| admitted(&go(&gw, &p, "fast", &id, None)))
+            .count();
+        assert!(
+            ok <= 12,
+            "{ok} admitted in the burst; bound is limit 10 + lease 2"
+        );
         // The syncs land: what they leased is used, then everything is refused.
         p.durable.run_background();
         for _ in 0..20 {
@@ -495,6 +629,10 @@ mod tests {
         let outcomes: Vec<_> = (0..4).map(|_| go(&gw, &p, "fast", &id, None)).collect();
         let last = outcomes.last().unwrap().as_ref().unwrap_err();
         assert_eq!(last.problem.code.as_str(), "rate_limiter_unavailable");
-        assert!(p.logs.borrow().iter().any(|l| l.contains("rate_limit_sync_failed")));
+        assert!(p
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("rate_limit_sync_failed")));
     }
 }

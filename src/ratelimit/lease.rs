@@ -68,6 +68,9 @@ pub struct LeaseState {
     debt: u64,
     /// Credit carried by syncs still out.
     credit_in_flight: u64,
+    /// Units asked for by syncs still out: concurrent asks share one lease rather than each
+    /// taking a whole one (which would strand units in this isolate).
+    want_in_flight: u64,
     refund: u64,
     syncs_in_flight: u32,
     last_sync_started_ms: u64,
@@ -85,6 +88,7 @@ impl LeaseState {
             expires_ms: 0,
             debt: 0,
             credit_in_flight: 0,
+            want_in_flight: 0,
             refund: 0,
             syncs_in_flight: 0,
             last_sync_started_ms: 0,
@@ -107,6 +111,7 @@ impl LeaseState {
             // forgiven rather than blocking credit forever; at most one lease per timeout.
             self.syncs_in_flight = 0;
             self.credit_in_flight = 0;
+            self.want_in_flight = 0;
         }
         if self.units > 0 {
             self.units -= 1;
@@ -139,6 +144,7 @@ impl LeaseState {
     pub fn settle(&mut self, policy: &Policy, sent: &SyncRequest, grant: &Grant, at: u64) {
         self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
         self.credit_in_flight = self.credit_in_flight.saturating_sub(sent.charge);
+        self.want_in_flight = self.want_in_flight.saturating_sub(sent.want);
         self.last_failure_ms = None;
         if grant.granted > 0 {
             self.units += grant.granted;
@@ -158,6 +164,7 @@ impl LeaseState {
     ) -> AskOutcome {
         self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
         self.credit_in_flight = self.credit_in_flight.saturating_sub(sent.charge);
+        self.want_in_flight = self.want_in_flight.saturating_sub(sent.want);
         self.last_failure_ms = None;
         self.note_state(sent, grant, at);
         if grant.granted == 0 {
@@ -179,6 +186,7 @@ impl LeaseState {
     pub fn fail(&mut self, sent: &SyncRequest, now: u64) {
         self.syncs_in_flight = self.syncs_in_flight.saturating_sub(1);
         self.credit_in_flight = self.credit_in_flight.saturating_sub(sent.charge);
+        self.want_in_flight = self.want_in_flight.saturating_sub(sent.want);
         self.debt += sent.charge;
         self.refund += sent.refund;
         self.last_failure_ms = Some(now);
@@ -222,9 +230,13 @@ impl LeaseState {
         let sent = SyncRequest {
             charge: self.debt,
             refund: self.refund,
-            want: policy.lease.saturating_sub(self.units).max(1),
+            want: policy
+                .lease
+                .saturating_sub(self.units + self.want_in_flight)
+                .max(1),
         };
         self.credit_in_flight += self.debt;
+        self.want_in_flight += sent.want;
         self.debt = 0;
         self.refund = 0;
         self.syncs_in_flight += 1;
@@ -355,13 +367,14 @@ mod tests {
             s.decide(&p, NOW + 1),
             Decision::Admit { sync: None, .. }
         ));
-        // Credit (lease = 2) used up: ask inline, carrying the new debt.
+        // Credit (lease = 2) used up: ask inline, carrying the new debt, for one unit (the
+        // background sync already asks for a whole lease).
         assert_eq!(
             s.decide(&p, NOW + 2),
             Decision::AskFirst(SyncRequest {
                 charge: 1,
                 refund: 0,
-                want: 2
+                want: 1
             })
         );
     }
@@ -522,6 +535,63 @@ mod tests {
         }
         assert!(admitted <= 20 + 2 * 2, "{admitted}");
         assert!(admitted >= 20, "{admitted}");
+    }
+
+    #[test]
+    fn concurrent_asks_share_one_lease() {
+        let p = fast("100 per 60 s", 10);
+        let mut s = LeaseState::new(&p);
+        // Credit, then credit exhausted while the first sync is out: inline asks.
+        let mut asks = Vec::new();
+        for i in 0..30 {
+            if let Decision::AskFirst(req) = s.decide(&p, NOW + i) {
+                asks.push(req);
+            }
+        }
+        // The first ask takes what the background sync does not cover, later ones one each.
+        assert_eq!(
+            asks[0].want, 1,
+            "the background sync already asks for the whole lease"
+        );
+        assert!(asks.iter().all(|a| a.want == 1));
+        let mut s = LeaseState::new(&p);
+        let Decision::Admit { sync: Some(bg), .. } = s.decide(&p, NOW) else {
+            panic!()
+        };
+        s.fail(&bg, NOW);
+        for i in 1..10 {
+            s.decide(&p, NOW + i);
+        }
+        let Decision::AskFirst(first) = s.decide(&p, NOW + 10) else {
+            panic!()
+        };
+        assert_eq!(first.want, 10, "nothing else out: a whole lease");
+        let Decision::AskFirst(second) = s.decide(&p, NOW + 11) else {
+            panic!()
+        };
+        assert_eq!(second.want, 1);
+        s.settle_ask(
+            &p,
+            &first,
+            &Grant {
+                granted: 10,
+                remaining: 80,
+                next_ms: 600,
+            },
+            NOW + 12,
+        );
+        s.settle_ask(
+            &p,
+            &second,
+            &Grant {
+                granted: 1,
+                remaining: 79,
+                next_ms: 600,
+            },
+            NOW + 12,
+        );
+        assert_eq!(s.units, 9);
+        assert_eq!(s.want_in_flight, 0);
     }
 
     #[test]

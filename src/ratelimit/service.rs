@@ -11,6 +11,12 @@
 //! Storage: one entry per policy, `bucket:<policy>` → `{"tat": "<decimal>", "limit": n, "full_at": ms}`.
 //! A bucket that is full again is indistinguishable from a fresh one and is deleted; an alarm at
 //! the latest `full_at` clears what is left, so an idle identity's object holds nothing.
+//!
+//! `exact` calls are written before the object answers. `fast` syncs (`lazy`) are written behind,
+//! at most once per `FLUSH_MS` per object: a sync already tolerates a bounded overshoot, and one
+//! storage write per second instead of one per sync is what keeps the background path cheap (each
+//! write is a storage commit, and a billed write unit). If the object restarts before the flush,
+//! at most the last `FLUSH_MS` of `fast` bookings are forgotten (docs/rate-limits.md).
 
 use std::collections::HashMap;
 
@@ -20,6 +26,8 @@ use super::gcra::{self, Acquire, Grant, Tat};
 use super::policy::{valid_name, Rate, MAX_BURST, MAX_LIMIT, MAX_PERIOD_SECS};
 
 pub const BUCKET_PREFIX: &str = "bucket:";
+/// Longest a `lazy` booking stays unwritten.
+pub const FLUSH_MS: u64 = 1_000;
 /// Most units one call may charge, refund or ask for.
 pub const MAX_UNITS_PER_CALL: u64 = 1_000_000;
 
@@ -36,10 +44,13 @@ pub struct LimiterRequest {
     pub refund: u64,
     #[serde(default)]
     pub want: u64,
+    /// The booking may be written behind (`fast` syncs).
+    #[serde(default)]
+    pub lazy: bool,
 }
 
 impl LimiterRequest {
-    pub fn new(policy: &str, rate: &Rate, acquire: Acquire) -> Self {
+    pub fn new(policy: &str, rate: &Rate, acquire: Acquire, lazy: bool) -> Self {
         LimiterRequest {
             policy: policy.to_string(),
             limit: rate.limit,
@@ -48,6 +59,7 @@ impl LimiterRequest {
             charge: acquire.charge,
             refund: acquire.refund,
             want: acquire.want,
+            lazy,
         }
     }
 
@@ -105,6 +117,15 @@ pub enum StorageWrite {
     Delete(String),
 }
 
+/// When a booking reaches storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Persist {
+    /// Before the answer (`exact`).
+    Now(StorageWrite),
+    /// At the next flush, within `FLUSH_MS` (`fast`).
+    Later,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StoredBucket {
     tat: String,
@@ -123,6 +144,8 @@ struct Bucket {
 #[derive(Debug, Default)]
 pub struct LimiterService {
     buckets: HashMap<String, Bucket>,
+    /// Policies whose bucket changed since it was last written (lazy bookings).
+    dirty: std::collections::BTreeSet<String>,
 }
 
 impl LimiterService {
@@ -149,7 +172,10 @@ impl LimiterService {
                 },
             );
         }
-        LimiterService { buckets }
+        LimiterService {
+            buckets,
+            dirty: Default::default(),
+        }
     }
 
     /// Serves one call. `Err` is a malformed request (a gateway bug, never client input).
@@ -157,7 +183,7 @@ impl LimiterService {
         &mut self,
         body: &str,
         now_ms: u64,
-    ) -> Result<(LimiterResponse, StorageWrite), String> {
+    ) -> Result<(LimiterResponse, Persist), String> {
         let req: LimiterRequest =
             serde_json::from_str(body).map_err(|e| format!("invalid request: {e}"))?;
         let rate = req.validate()?;
@@ -176,10 +202,8 @@ impl LimiterService {
             },
         );
         let full_at = gcra::full_at_ms(&rate, tat);
-        let key = format!("{BUCKET_PREFIX}{}", req.policy);
-        let write = if full_at <= now_ms {
+        if full_at <= now_ms {
             self.buckets.remove(&req.policy);
-            StorageWrite::Delete(key)
         } else {
             self.buckets.insert(
                 req.policy.clone(),
@@ -189,12 +213,13 @@ impl LimiterService {
                     full_at,
                 },
             );
-            let stored = StoredBucket {
-                tat: tat.to_string(),
-                limit: rate.limit,
-                full_at,
-            };
-            StorageWrite::Put(key, serde_json::to_string(&stored).unwrap_or_default())
+        }
+        let write = if req.lazy {
+            self.dirty.insert(req.policy.clone());
+            Persist::Later
+        } else {
+            self.dirty.remove(&req.policy);
+            Persist::Now(self.write_for(&req.policy))
         };
         Ok((
             LimiterResponse {
@@ -205,6 +230,32 @@ impl LimiterService {
             },
             write,
         ))
+    }
+
+    /// The storage write that brings `policy`'s entry up to date.
+    fn write_for(&self, policy: &str) -> StorageWrite {
+        let key = format!("{BUCKET_PREFIX}{policy}");
+        match self.buckets.get(policy) {
+            None => StorageWrite::Delete(key),
+            Some(b) => {
+                let stored = StoredBucket {
+                    tat: b.tat.to_string(),
+                    limit: b.limit,
+                    full_at: b.full_at,
+                };
+                StorageWrite::Put(key, serde_json::to_string(&stored).unwrap_or_default())
+            }
+        }
+    }
+
+    /// The writes for every bucket booked lazily since the last flush.
+    pub fn flush(&mut self) -> Vec<StorageWrite> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty.iter().map(|p| self.write_for(p)).collect()
+    }
+
+    pub fn has_unwritten(&self) -> bool {
+        !self.dirty.is_empty()
     }
 
     /// Drops every bucket that is full again; returns the storage keys to delete.
@@ -247,7 +298,10 @@ mod tests {
         body: serde_json::Value,
         now: u64,
     ) -> (LimiterResponse, StorageWrite) {
-        svc.handle(&body.to_string(), now).unwrap()
+        match svc.handle(&body.to_string(), now).unwrap() {
+            (r, Persist::Now(w)) => (r, w),
+            (_, Persist::Later) => panic!("an exact call is written at once"),
+        }
     }
 
     fn one(policy: &str) -> serde_json::Value {
@@ -277,6 +331,36 @@ mod tests {
         assert_eq!(again.prune(NOW + 59_999), Vec::<String>::new());
         assert_eq!(again.prune(NOW + 60_000), vec!["bucket:p".to_string()]);
         assert!(again.is_empty());
+    }
+
+    #[test]
+    fn lazy_bookings_are_written_at_the_flush() {
+        let mut svc = LimiterService::default();
+        let fast = json!({"policy": "f", "limit": 3, "period_ms": 60000, "burst": 3, "want": 1, "lazy": true});
+        for _ in 0..2 {
+            let (r, p) = svc.handle(&fast.to_string(), NOW).unwrap();
+            assert_eq!((r.granted, p), (1, Persist::Later));
+        }
+        assert!(svc.has_unwritten());
+        let exact = one("e");
+        let (_, p) = svc.handle(&exact.to_string(), NOW).unwrap();
+        assert!(matches!(p, Persist::Now(StorageWrite::Put(..))));
+        // One write for the two lazy bookings, with the state after both.
+        let writes = svc.flush();
+        assert!(!svc.has_unwritten());
+        assert_eq!(writes.len(), 1);
+        let StorageWrite::Put(key, value) = &writes[0] else {
+            panic!()
+        };
+        assert_eq!(key, "bucket:f");
+        let mut reloaded = LimiterService::load([(key.clone(), value.clone())]);
+        let (r, _) = reloaded.handle(&fast.to_string(), NOW).unwrap();
+        assert_eq!((r.granted, r.remaining), (1, 0));
+        assert!(svc.flush().is_empty());
+        // A lazily booked bucket that is full again by the flush is deleted.
+        let refund = json!({"policy": "g", "limit": 3, "period_ms": 60000, "burst": 3, "want": 0, "lazy": true});
+        svc.handle(&refund.to_string(), NOW).unwrap();
+        assert_eq!(svc.flush(), vec![StorageWrite::Delete("bucket:g".into())]);
     }
 
     #[test]

@@ -456,10 +456,26 @@ mod tests {
         }
     }
 
-    fn call(gw: &Gateway<Jwk>, p: &FakePlatform, method: &str, path: &str, body: &str) -> Option<(u16, Value, AdminResponse)> {
-        let req = AdminRequest { method, path, query: None, body: body.as_bytes() };
-        block_on(handle_revocation(gw, p, &req, &admin()))
-            .map(|r| (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null), r))
+    fn call(
+        gw: &Gateway<Jwk>,
+        p: &FakePlatform,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Option<(u16, Value, AdminResponse)> {
+        let req = AdminRequest {
+            method,
+            path,
+            query: None,
+            body: body.as_bytes(),
+        };
+        block_on(handle_revocation(gw, p, &req, &admin())).map(|r| {
+            (
+                r.status,
+                serde_json::from_str(&r.body).unwrap_or(Value::Null),
+                r,
+            )
+        })
     }
 
     fn last_audit(p: &FakePlatform) -> Value {
@@ -472,22 +488,72 @@ mod tests {
     fn revoke_a_token() {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
-        let (s, v, r) = call(&gw, &p, "POST", "/revocations/tokens", &json!({"jti": "j1", "exp": NOW + 300}).to_string()).unwrap();
+        let (s, v, r) = call(
+            &gw,
+            &p,
+            "POST",
+            "/revocations/tokens",
+            &json!({"jti": "j1", "exp": NOW + 300}).to_string(),
+        )
+        .unwrap();
         assert_eq!(s, 201);
         // Without an issuer the longest leeway (60 s) applies.
-        assert_eq!(v, json!({"version": 1, "created": true, "entry": {"jti": "j1", "until": NOW + 360, "v": 1}}));
+        assert_eq!(
+            v,
+            json!({"version": 1, "created": true, "entry": {"jti": "j1", "until": NOW + 360, "v": 1}})
+        );
         assert_eq!(r.content_type, "application/json");
         assert_eq!(r.headers, vec![("cache-control", "no-store".to_string())]);
         let a = last_audit(&p);
-        assert_eq!((a["audit"].as_str(), a["actor"].as_str(), a["outcome"].as_str(), a["jti"].as_str()), (Some("revocation.token"), Some("ops"), Some("success"), Some("j1")));
+        assert_eq!(
+            (
+                a["audit"].as_str(),
+                a["actor"].as_str(),
+                a["outcome"].as_str(),
+                a["jti"].as_str()
+            ),
+            (
+                Some("revocation.token"),
+                Some("ops"),
+                Some("success"),
+                Some("j1")
+            )
+        );
         // This isolate enforces it at once, without claiming the object's version.
         let c = gw.revocation.borrow();
-        assert!(c.set.check(&CredentialFacts { jti: Some("j1"), iss: Some(ISS), ..Default::default() }, NOW).is_some());
+        assert!(c
+            .set
+            .check(
+                &CredentialFacts {
+                    jti: Some("j1"),
+                    iss: Some(ISS),
+                    ..Default::default()
+                },
+                NOW
+            )
+            .is_some());
         assert_eq!(c.set.version, 0);
         drop(c);
-        let (s, v, _) = call(&gw, &p, "POST", "/revocations/tokens", &json!({"jti": "j1", "exp": NOW + 10, "iss": ISS}).to_string()).unwrap();
-        assert_eq!((s, v["entry"]["until"].as_u64(), v["entry"]["iss"].as_str()), (201, Some(NOW + 40), Some(ISS)));
-        let (s, v, _) = call(&gw, &p, "POST", "/revocations/tokens", &json!({"jti": "j1", "exp": NOW + 10, "iss": ISS}).to_string()).unwrap();
+        let (s, v, _) = call(
+            &gw,
+            &p,
+            "POST",
+            "/revocations/tokens",
+            &json!({"jti": "j1", "exp": NOW + 10, "iss": ISS}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            (s, v["entry"]["until"].as_u64(), v["entry"]["iss"].as_str()),
+            (201, Some(NOW + 40), Some(ISS))
+        );
+        let (s, v, _) = call(
+            &gw,
+            &p,
+            "POST",
+            "/revocations/tokens",
+            &json!({"jti": "j1", "exp": NOW + 10, "iss": ISS}).to_string(),
+        )
+        .unwrap();
         assert_eq!((s, v["created"].as_bool()), (200, Some(false)));
     }
 
@@ -496,13 +562,37 @@ mod tests {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
         p.now_ms.set(NOW * 1000 + 1);
-        let (s, v, _) = call(&gw, &p, "POST", "/revocations/subjects", &json!({"sub": "alice", "iss": ISS}).to_string()).unwrap();
+        let (s, v, _) = call(
+            &gw,
+            &p,
+            "POST",
+            "/revocations/subjects",
+            &json!({"sub": "alice", "iss": ISS}).to_string(),
+        )
+        .unwrap();
         assert_eq!(s, 201);
         // `before` is this second rounded up: a token issued earlier in it is covered.
-        assert_eq!(v["entry"], json!({"sub": "alice", "iss": ISS, "before": NOW + 1, "until": NOW + 1 + 3600 + 30, "v": 1}));
-        let (s, _, _) = call(&gw, &p, "POST", "/revocations/subjects", &json!({"sub": "bob", "before": NOW - 100}).to_string()).unwrap();
+        assert_eq!(
+            v["entry"],
+            json!({"sub": "alice", "iss": ISS, "before": NOW + 1, "until": NOW + 1 + 3600 + 30, "v": 1})
+        );
+        let (s, _, _) = call(
+            &gw,
+            &p,
+            "POST",
+            "/revocations/subjects",
+            &json!({"sub": "bob", "before": NOW - 100}).to_string(),
+        )
+        .unwrap();
         assert_eq!(s, 201);
-        let (s, v, _) = call(&gw, &p, "POST", "/revocations/keys", &json!({"key_id": KEY_ID}).to_string()).unwrap();
+        let (s, v, _) = call(
+            &gw,
+            &p,
+            "POST",
+            "/revocations/keys",
+            &json!({"key_id": KEY_ID}).to_string(),
+        )
+        .unwrap();
         assert_eq!((s, v["entry"]["until"].as_u64()), (201, Some(NOW + 600)));
         let (s, v, _) = call(&gw, &p, "GET", "/revocations", "").unwrap();
         assert_eq!(s, 200);
@@ -517,25 +607,72 @@ mod tests {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
         for (path, body, needle) in [
-            ("/revocations/tokens", json!({"jti": "j"}).to_string(), "exp"),
-            ("/revocations/tokens", json!({"jti": "", "exp": NOW + 5}).to_string(), "jti"),
-            ("/revocations/tokens", json!({"jti": "j", "exp": NOW - 31, "iss": ISS}).to_string(), "expired"),
-            ("/revocations/tokens", json!({"jti": "j", "exp": NOW + 5, "iss": "https://evil.example"}).to_string(), "iss"),
-            ("/revocations/tokens", json!({"jti": "j", "exp": NOW + 5, "extra": 1}).to_string(), "unknown field"),
+            (
+                "/revocations/tokens",
+                json!({"jti": "j"}).to_string(),
+                "exp",
+            ),
+            (
+                "/revocations/tokens",
+                json!({"jti": "", "exp": NOW + 5}).to_string(),
+                "jti",
+            ),
+            (
+                "/revocations/tokens",
+                json!({"jti": "j", "exp": NOW - 31, "iss": ISS}).to_string(),
+                "expired",
+            ),
+            (
+                "/revocations/tokens",
+                json!({"jti": "j", "exp": NOW + 5, "iss": "https://evil.example"}).to_string(),
+                "iss",
+            ),
+            (
+                "/revocations/tokens",
+                json!({"jti": "j", "exp": NOW + 5, "extra": 1}).to_string(),
+                "unknown field",
+            ),
             ("/revocations/tokens", "[1]".to_string(), "JSON object"),
             ("/revocations/tokens", "".to_string(), "JSON object"),
-            ("/revocations/subjects", json!({"sub": "a", "before": NOW + 5}).to_string(), "future"),
-            ("/revocations/subjects", json!({"sub": "a", "before": NOW - 3700}).to_string(), "expired already"),
-            ("/revocations/keys", json!({"key_id": "key_short"}).to_string(), "key_id"),
-            ("/revocations/keys", json!({"key_id": KEY_ID, "until": NOW}).to_string(), "until"),
+            (
+                "/revocations/subjects",
+                json!({"sub": "a", "before": NOW + 5}).to_string(),
+                "future",
+            ),
+            (
+                "/revocations/subjects",
+                json!({"sub": "a", "before": NOW - 3700}).to_string(),
+                "expired already",
+            ),
+            (
+                "/revocations/keys",
+                json!({"key_id": "key_short"}).to_string(),
+                "key_id",
+            ),
+            (
+                "/revocations/keys",
+                json!({"key_id": KEY_ID, "until": NOW}).to_string(),
+                "until",
+            ),
         ] {
             let (s, v, r) = call(&gw, &p, "POST", path, &body).unwrap();
-            assert_eq!((s, v["code"].as_str()), (400, Some("request_invalid")), "{path} {body}");
-            assert!(v["detail"].as_str().unwrap().contains(needle), "{path} {body}: {v}");
+            assert_eq!(
+                (s, v["code"].as_str()),
+                (400, Some("request_invalid")),
+                "{path} {body}"
+            );
+            assert!(
+                v["detail"].as_str().unwrap().contains(needle),
+                "{path} {body}: {v}"
+            );
             assert_eq!(r.content_type, "application/problem+json");
             assert_eq!(last_audit(&p)["outcome"], "refused");
         }
-        assert_eq!(p.durable.revocation_calls.get(), 0, "nothing reached the object");
+        assert_eq!(
+            p.durable.revocation_calls.get(),
+            0,
+            "nothing reached the object"
+        );
     }
 
     #[test]
@@ -553,7 +690,12 @@ mod tests {
         assert_eq!(s, 405);
         assert!(r.headers.contains(&("allow", "GET".to_string())));
         let big = format!("{{\"jti\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
-        assert_eq!(call(&gw, &p, "POST", "/revocations/tokens", &big).unwrap().0, 413);
+        assert_eq!(
+            call(&gw, &p, "POST", "/revocations/tokens", &big)
+                .unwrap()
+                .0,
+            413
+        );
     }
 
     #[test]
@@ -561,11 +703,24 @@ mod tests {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
         p.durable.down.set(true);
-        let (s, v, r) = call(&gw, &p, "POST", "/revocations/tokens", &json!({"jti": "j", "exp": NOW + 5}).to_string()).unwrap();
-        assert_eq!((s, v["code"].as_str()), (503, Some("revocation_unavailable")));
+        let (s, v, r) = call(
+            &gw,
+            &p,
+            "POST",
+            "/revocations/tokens",
+            &json!({"jti": "j", "exp": NOW + 5}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (503, Some("revocation_unavailable"))
+        );
         assert!(r.headers.contains(&("retry-after", "5".to_string())));
         assert_eq!(last_audit(&p)["outcome"], "error");
-        assert!(gw.revocation.borrow().set.is_empty(), "nothing applied locally");
+        assert!(
+            gw.revocation.borrow().set.is_empty(),
+            "nothing applied locally"
+        );
         assert_eq!(call(&gw, &p, "GET", "/revocations", "").unwrap().0, 503);
     }
 }

@@ -265,7 +265,12 @@ mod tests {
             .unwrap();
     }
 
-    fn run(p: &FakePlatform, cache: &Rc<RefCell<SnapshotCache>>, mode: RevocationMode, id: &Identity) -> Result<(), Problem> {
+    fn run(
+        p: &FakePlatform,
+        cache: &Rc<RefCell<SnapshotCache>>,
+        mode: RevocationMode,
+        id: &Identity,
+    ) -> Result<(), Problem> {
         block_on(check(p, &settings(), cache, mode, id))
     }
 
@@ -285,7 +290,11 @@ mod tests {
         revoke(&p, "/tokens", json!({"jti": "j1", "until": NOW + 300}));
         p.now_ms.set(NOW * 1000 + 999);
         assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
-        assert_eq!(p.durable.revocation_calls.get(), 2, "only the test's own write");
+        assert_eq!(
+            p.durable.revocation_calls.get(),
+            2,
+            "only the test's own write"
+        );
         // Past the refresh interval: still decided from memory, one background refresh started.
         p.now_ms.set(NOW * 1000 + 1_000);
         assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
@@ -293,9 +302,20 @@ mod tests {
         assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
         assert_eq!(p.durable.pending(), 1, "one refresh at a time");
         p.durable.run_background();
-        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), Some("token_revoked"));
+        assert_eq!(
+            code(run(&p, &cache, RevocationMode::Snapshot, &id)),
+            Some("token_revoked")
+        );
         // Other tokens of alice are fine.
-        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &jwt("alice", "j2", NOW))), None);
+        assert_eq!(
+            code(run(
+                &p,
+                &cache,
+                RevocationMode::Snapshot,
+                &jwt("alice", "j2", NOW)
+            )),
+            None
+        );
     }
 
     #[test]
@@ -305,40 +325,119 @@ mod tests {
         let id = jwt("alice", "j1", NOW);
         assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &id)), None);
         revoke(&p, "/tokens", json!({"jti": "j1", "until": NOW + 300}));
-        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &id)), Some("token_revoked"));
+        assert_eq!(
+            code(run(&p, &cache, RevocationMode::Strict, &id)),
+            Some("token_revoked")
+        );
         assert_eq!(p.durable.revocation_calls.get(), 3);
         // The strict answer showed the snapshot is behind; nothing to refresh yet (never fetched).
         assert_eq!(p.durable.pending(), 0);
-        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), Some("token_revoked"));
+        assert_eq!(
+            code(run(&p, &cache, RevocationMode::Snapshot, &id)),
+            Some("token_revoked")
+        );
         // Once a snapshot exists, a strict answer with a newer version refreshes it in the background.
         revoke(&p, "/tokens", json!({"jti": "j9", "until": NOW + 300}));
-        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &jwt("bob", "j9", NOW))), Some("token_revoked"));
+        assert_eq!(
+            code(run(
+                &p,
+                &cache,
+                RevocationMode::Strict,
+                &jwt("bob", "j9", NOW)
+            )),
+            Some("token_revoked")
+        );
         assert_eq!(p.durable.pending(), 1);
         p.durable.run_background();
-        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &jwt("bob", "j9", NOW))), Some("token_revoked"));
+        assert_eq!(
+            code(run(
+                &p,
+                &cache,
+                RevocationMode::Snapshot,
+                &jwt("bob", "j9", NOW)
+            )),
+            Some("token_revoked")
+        );
     }
 
     #[test]
     fn subjects_and_keys() {
         let p = FakePlatform::new(NOW);
         let cache = Rc::new(RefCell::new(SnapshotCache::default()));
-        revoke(&p, "/subjects", json!({"sub": "alice", "iss": ISS, "before": NOW, "until": NOW + 3600}));
-        revoke(&p, "/keys", json!({"key_id": "key_0000000000000001", "until": NOW + 60}));
-        let older = run(&p, &cache, RevocationMode::Snapshot, &jwt("alice", "a", NOW - 1));
+        revoke(
+            &p,
+            "/subjects",
+            json!({"sub": "alice", "iss": ISS, "before": NOW, "until": NOW + 3600}),
+        );
+        revoke(
+            &p,
+            "/keys",
+            json!({"key_id": "key_0000000000000001", "until": NOW + 60}),
+        );
+        let older = run(
+            &p,
+            &cache,
+            RevocationMode::Snapshot,
+            &jwt("alice", "a", NOW - 1),
+        );
         let p401 = older.unwrap_err();
         assert_eq!((p401.code.as_str(), p401.status()), ("token_revoked", 401));
         assert!(p401.detail.contains(&NOW.to_string()));
-        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &jwt("alice", "b", NOW))), None);
+        assert_eq!(
+            code(run(
+                &p,
+                &cache,
+                RevocationMode::Snapshot,
+                &jwt("alice", "b", NOW)
+            )),
+            None
+        );
         let mut no_iat = jwt("alice", "c", NOW);
         no_iat.issued_at = None;
-        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &no_iat)), Some("token_revoked"));
-        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &api_key("key_0000000000000001", "alice"))), Some("api_key_revoked"));
-        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &api_key("key_0000000000000002", "alice"))), None, "a client named alice is not the subject alice");
-        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &api_key("key_0000000000000001", "x"))), Some("api_key_revoked"));
+        assert_eq!(
+            code(run(&p, &cache, RevocationMode::Snapshot, &no_iat)),
+            Some("token_revoked")
+        );
+        assert_eq!(
+            code(run(
+                &p,
+                &cache,
+                RevocationMode::Snapshot,
+                &api_key("key_0000000000000001", "alice")
+            )),
+            Some("api_key_revoked")
+        );
+        assert_eq!(
+            code(run(
+                &p,
+                &cache,
+                RevocationMode::Snapshot,
+                &api_key("key_0000000000000002", "alice")
+            )),
+            None,
+            "a client named alice is not the subject alice"
+        );
+        assert_eq!(
+            code(run(
+                &p,
+                &cache,
+                RevocationMode::Strict,
+                &api_key("key_0000000000000001", "x")
+            )),
+            Some("api_key_revoked")
+        );
         // Entries end by themselves.
         p.advance_secs(61);
         p.durable.run_background();
-        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &api_key("key_0000000000000001", "x"))), None);
+        assert_eq!(
+            code(run(
+                &p,
+                &cache,
+                RevocationMode::Strict,
+                &api_key("key_0000000000000001", "x")
+            )),
+            None
+        );
     }
 
     #[test]
@@ -348,9 +447,19 @@ mod tests {
         let id = jwt("alice", "j1", NOW);
         p.durable.down.set(true);
         let cold = run(&p, &cache, RevocationMode::Snapshot, &id).unwrap_err();
-        assert_eq!((cold.code.as_str(), cold.status()), ("revocation_unavailable", 503));
-        assert_eq!(cold.headers, vec![("retry-after".to_string(), "1".to_string())]);
-        assert!(p.logs.borrow().iter().any(|l| l.contains("revocation_refresh_failed")));
+        assert_eq!(
+            (cold.code.as_str(), cold.status()),
+            ("revocation_unavailable", 503)
+        );
+        assert_eq!(
+            cold.headers,
+            vec![("retry-after".to_string(), "1".to_string())]
+        );
+        assert!(p
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("revocation_refresh_failed")));
         p.durable.down.set(false);
         assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
         p.durable.down.set(true);
@@ -361,10 +470,20 @@ mod tests {
         p.durable.run_background();
         p.logs.borrow_mut().clear();
         assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
-        assert!(p.logs.borrow().iter().any(|l| l.contains("revocation_refresh_failed")));
+        assert!(p
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("revocation_refresh_failed")));
         p.now_ms.set(NOW * 1000 + 5_000);
-        assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), Some("revocation_unavailable"));
-        assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &id)), Some("revocation_unavailable"));
+        assert_eq!(
+            code(run(&p, &cache, RevocationMode::Snapshot, &id)),
+            Some("revocation_unavailable")
+        );
+        assert_eq!(
+            code(run(&p, &cache, RevocationMode::Strict, &id)),
+            Some("revocation_unavailable")
+        );
         // Back: the next request refreshes inline and is served.
         p.durable.down.set(false);
         assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
@@ -375,11 +494,28 @@ mod tests {
         let p = FakePlatform::new(NOW);
         p.durable.down.set(true);
         let cache = Rc::new(RefCell::new(SnapshotCache::default()));
-        let off = RevocationSettings { enabled: false, ..settings() };
-        assert!(block_on(check(&p, &off, &cache, RevocationMode::Strict, &jwt("a", "b", NOW))).is_ok());
+        let off = RevocationSettings {
+            enabled: false,
+            ..settings()
+        };
+        assert!(block_on(check(
+            &p,
+            &off,
+            &cache,
+            RevocationMode::Strict,
+            &jwt("a", "b", NOW)
+        ))
+        .is_ok());
         let mut public = jwt("", "", NOW);
         public.method = AuthMethod::Public;
-        assert!(block_on(check(&p, &settings(), &cache, RevocationMode::Snapshot, &public)).is_ok());
+        assert!(block_on(check(
+            &p,
+            &settings(),
+            &cache,
+            RevocationMode::Snapshot,
+            &public
+        ))
+        .is_ok());
         assert_eq!(p.durable.revocation_calls.get(), 0);
     }
 }

@@ -494,7 +494,13 @@ mod tests {
         assert_eq!(store.keys().collect::<Vec<_>>(), vec![VERSION_KEY]);
         assert_eq!(svc.next_alarm_ms(), None);
         let (s, v, _) = call(&mut svc, "GET", "/stats", Value::Null);
-        assert_eq!((s, v), (200, json!({"version": 1, "entries": 0, "next_expiry": null})));
+        assert_eq!(
+            (s, v),
+            (
+                200,
+                json!({"version": 1, "entries": 0, "next_expiry": null})
+            )
+        );
     }
 
     #[test]
