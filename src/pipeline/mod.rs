@@ -148,7 +148,10 @@ impl<K: Clone> Gateway<K> {
             {
                 Some(r) => r,
                 None => {
-                    crate::admin::handle(&self.api_key_store(platform), &req, &call.actor).await
+                    let r = crate::admin::handle(&self.api_key_store(platform), &req, &call.actor)
+                        .await;
+                    crate::revocation::admin::mirror_key_revocation(self, platform, &req, &r).await;
+                    r
                 }
             };
         let AdminResponse {

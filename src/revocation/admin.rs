@@ -229,6 +229,53 @@ async fn run<K: Clone, P: Platform<Key = K>>(
     ))
 }
 
+/// `POST /keys/{id}/revoke` (the API-key admin API) marks the key revoked in KV, which takes up to
+/// KV propagation + the key cache TTL (90 s with defaults) to reach every isolate. A successful
+/// revoke is also put on the revocation list, so the key is refused everywhere within the
+/// revocation bound (≈ 1 s under traffic). A failure here leaves the KV revocation in force and is
+/// logged.
+pub async fn mirror_key_revocation<K: Clone, P: Platform<Key = K>>(
+    gw: &Gateway<K>,
+    platform: &P,
+    req: &AdminRequest<'_>,
+    response: &AdminResponse,
+) {
+    if !gw.config.revocation.enabled
+        || response.status != 200
+        || !req.method.eq_ignore_ascii_case("POST")
+    {
+        return;
+    }
+    let Some(key_id) = req
+        .path
+        .strip_prefix("/keys/")
+        .and_then(|r| r.strip_suffix("/revoke"))
+        .filter(|id| crate::api_key::format::is_valid_key_id(id))
+    else {
+        return;
+    };
+    let until = platform.now_secs() + gw.config.revocation.key_revocation_ttl_secs;
+    let write = json!({"key_id": key_id, "until": until}).to_string();
+    let answer = platform
+        .revocation_call("POST", "/keys", Some(write))
+        .await
+        .map_err(|e| e.0)
+        .and_then(|t| serde_json::from_str::<Written>(&t).map_err(|e| e.to_string()));
+    match answer {
+        Ok(w) => {
+            apply_locally(&mut gw.revocation.borrow_mut().set, &Action::Key, &w.entry);
+            platform.log(
+                &json!({"event": "api_key_revocation_listed", "key_id": key_id, "until": until, "version": w.version})
+                    .to_string(),
+            );
+        }
+        Err(why) => platform.log(
+            &json!({"event": "revocation_mirror_failed", "key_id": key_id, "reason": why})
+                .to_string(),
+        ),
+    }
+}
+
 /// Adds an entry to the isolate's snapshot without advancing its version: entries other isolates
 /// wrote in between still arrive with the next delta.
 fn apply_locally(set: &mut RevocationSet, action: &Action, entry: &Value) {
@@ -696,6 +743,73 @@ mod tests {
                 .0,
             413
         );
+    }
+
+    #[test]
+    fn a_key_revoked_through_the_key_api_is_listed_too() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        let store = gw.api_key_store(&p);
+        let create = AdminRequest {
+            method: "POST",
+            path: "/keys",
+            query: None,
+            body: br#"{"client_id": "c"}"#,
+        };
+        let created: Value =
+            serde_json::from_str(&block_on(crate::admin::handle(&store, &create, &admin())).body)
+                .unwrap();
+        let id = created["record"]["key_id"].as_str().unwrap().to_string();
+        let path = format!("/keys/{id}/revoke");
+        let revoke = AdminRequest {
+            method: "POST",
+            path: &path,
+            query: None,
+            body: b"",
+        };
+        let response = block_on(crate::admin::handle(&store, &revoke, &admin()));
+        assert_eq!(response.status, 200);
+        block_on(mirror_key_revocation(&gw, &p, &revoke, &response));
+        let facts = CredentialFacts {
+            key_id: Some(&id),
+            ..Default::default()
+        };
+        assert!(
+            gw.revocation.borrow().set.check(&facts, NOW).is_some(),
+            "this isolate at once"
+        );
+        let (_, v, _) = call(&gw, &p, "GET", "/revocations", "").unwrap();
+        assert_eq!(
+            v["keys"][0],
+            json!({"key_id": id, "until": NOW + 600, "v": 1})
+        );
+        assert!(p
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("api_key_revocation_listed")));
+        // Anything else is left alone.
+        let other = AdminRequest {
+            method: "GET",
+            path: &path,
+            query: None,
+            body: b"",
+        };
+        block_on(mirror_key_revocation(&gw, &p, &other, &response));
+        let refused = AdminResponse {
+            status: 404,
+            ..response.clone()
+        };
+        block_on(mirror_key_revocation(&gw, &p, &revoke, &refused));
+        assert_eq!(p.durable.revocation_calls.get(), 2, "one write, one list");
+        // An unreachable list is logged; the KV revocation stands.
+        p.durable.down.set(true);
+        block_on(mirror_key_revocation(&gw, &p, &revoke, &response));
+        assert!(p
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("revocation_mirror_failed")));
     }
 
     #[test]

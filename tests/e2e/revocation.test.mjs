@@ -229,6 +229,20 @@ describe("revoking an API key id", () => {
     const bad = await admin("POST", "/revocations/keys", { key_id: "not-a-key-id" });
     assert.equal(bad.status, 400);
   });
+
+  test("a key revoked through the key API is listed too: refused by a warm isolate within the bound, not after KV's 90 s", async () => {
+    const created = await admin("POST", "/keys", { client_id: "revocable-2", scopes: ["read:echo"] });
+    const keyId = created.json.record.key_id;
+    const withKey = { headers: { "x-api-key": created.json.key } };
+    assert.equal((await status(B, "/machine/x", withKey)).status, 200);
+    const r = await admin("POST", `/keys/${keyId}/revoke`, { reason: "e2e" });
+    assert.equal(r.status, 200);
+    const at = Date.now();
+    const listed = await admin("GET", "/revocations");
+    assert.ok(listed.json.keys.some((e) => e.key_id === keyId));
+    const ms = await msUntilRefused(B, "/machine/x", withKey, at, MAX_STALENESS_MS);
+    assert.ok(ms <= MAX_STALENESS_MS, `${ms} ms`);
+  });
 });
 
 describe("the admin API", () => {
@@ -239,7 +253,7 @@ describe("the admin API", () => {
     assert.deepEqual(Object.keys(listed.json).sort(), ["keys", "now", "subjects", "tokens", "version"]);
     assert.ok(listed.json.tokens.some((e) => e.jti === "jti-propagation"));
     assert.ok(listed.json.subjects.some((e) => e.sub === "user-subject-wide"));
-    assert.equal(listed.json.keys.length, 1);
+    assert.equal(listed.json.keys.length, 2);
     const audits = env.logs.filter((l) => l.includes('"audit":"revocation.')).map((l) => JSON.parse(l));
     for (const action of ["revocation.token", "revocation.subject", "revocation.key", "revocation.list"]) {
       const line = audits.find((a) => a.audit === action && a.outcome === "success");
