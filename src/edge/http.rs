@@ -13,12 +13,16 @@ use crate::problem::Problem;
 
 use super::js_err;
 
+/// The request head in three runtime calls, whatever the number of headers (`Array.from(headers)`,
+/// `JSON.stringify`, one string into wasm): per-header iteration across the boundary cost more than
+/// everything else the gateway does for a public route. The Headers object yields lower-case names.
 pub fn request_head(req: &Request) -> RequestHead {
     let raw = req.inner();
-    let mut headers = Vec::new();
-    for (name, value) in req.headers().entries() {
-        headers.push((name.to_ascii_lowercase(), value));
-    }
+    let pairs = js_sys::Array::from(&raw.headers());
+    let headers = js_sys::JSON::stringify(&pairs)
+        .ok()
+        .and_then(|s| serde_json::from_str::<Vec<(String, String)>>(&String::from(s)).ok())
+        .unwrap_or_default();
     RequestHead {
         method: raw.method(),
         url: raw.url(),
@@ -104,9 +108,16 @@ pub async fn forward(
     plan: &ForwardPlan,
     transport: &[(String, String)],
 ) -> Result<Response, String> {
+    let headers = web_sys::Headers::new_with_headers(&original.headers()).map_err(js_err)?;
+    for name in &plan.strip {
+        headers.delete(name).map_err(js_err)?;
+    }
+    for (n, v) in &plan.add {
+        headers.set(n, v).map_err(js_err)?;
+    }
     let init = web_sys::RequestInit::new();
     init.set_method(&original.method());
-    init.set_headers(&headers_from(&plan.headers)?.into());
+    init.set_headers(&headers.into());
     // Redirects from the origin go back to the client as they are: following them here would
     // replay the identity headers to wherever the origin points.
     init.set_redirect(web_sys::RequestRedirect::Manual);
@@ -121,34 +132,25 @@ pub async fn forward(
         .dyn_into()
         .map_err(|_| "fetch did not return a Response".to_string())?;
 
-    // The origin's headers are immutable on a fetched response: copy them into a new one.
-    let headers = web_sys::Headers::new().map_err(js_err)?;
-    let mut drop_named: Vec<String> = Vec::new();
-    if let Ok(Some(conn)) = resp.headers().get("connection") {
-        drop_named.extend(conn.split(',').map(|s| s.trim().to_ascii_lowercase()));
-    }
-    let entries = js_sys::try_iter(&resp.headers())
-        .map_err(js_err)?
-        .ok_or("headers are not iterable")?;
-    for entry in entries {
-        let entry = entry.map_err(js_err)?;
-        let pair: js_sys::Array = entry.unchecked_into();
-        let name = pair.get(0).as_string().unwrap_or_default();
-        let value = pair.get(1).as_string().unwrap_or_default();
-        if RESPONSE_HOP_BY_HOP.contains(&name.as_str()) || drop_named.contains(&name) {
-            continue;
+    // A fetched response's headers are immutable: `new Response(body, response)` copies status and
+    // headers in one runtime call; then hop-by-hop headers go and the gateway's are set.
+    let out = web_sys::Response::new_with_opt_readable_stream_and_init(
+        resp.body().as_ref(),
+        resp.unchecked_ref::<web_sys::ResponseInit>(),
+    )
+    .map_err(js_err)?;
+    let headers = out.headers();
+    if let Ok(Some(conn)) = headers.get("connection") {
+        for name in conn.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            headers.delete(name).map_err(js_err)?;
         }
-        headers.append(&name, &value).map_err(js_err)?;
+    }
+    for name in RESPONSE_HOP_BY_HOP {
+        headers.delete(name).map_err(js_err)?;
     }
     for (n, v) in plan.response_headers.iter().chain(transport.iter()) {
         headers.set(n, v).map_err(js_err)?;
     }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(resp.status());
-    init.set_status_text(&resp.status_text());
-    init.set_headers(&headers);
-    let out = web_sys::Response::new_with_opt_readable_stream_and_init(resp.body().as_ref(), &init)
-        .map_err(js_err)?;
     Ok(Response::from(out))
 }
 

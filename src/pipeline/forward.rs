@@ -43,16 +43,15 @@ pub fn plan(
     }
     ForwardPlan {
         url,
-        headers: origin_headers(config, req, identity),
+        strip: stripped_headers(config, req),
+        add: identity_headers(identity),
         response_headers,
     }
 }
 
-pub fn origin_headers(
-    config: &Config,
-    req: &RequestHead,
-    identity: &Identity,
-) -> Vec<(String, String)> {
+/// The client headers the origin must not see: hop-by-hop ones, the gateway's namespace, the API
+/// key, and `Authorization` unless configured to pass.
+pub fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String> {
     // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
     let connection_named: Vec<String> = req
         .headers_named("connection")
@@ -60,21 +59,19 @@ pub fn origin_headers(
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect();
-    let mut out: Vec<(String, String)> = req
-        .headers
-        .iter()
-        .filter(|(n, _)| {
-            let n = n.as_str();
-            !HOP_BY_HOP.contains(&n)
-                && !connection_named.iter().any(|c| c == n)
-                && !is_own_header(n)
-                && n != "x-api-key"
-                && (n != "authorization" || config.forward_authorization)
-        })
-        .cloned()
-        .collect();
-    out.extend(identity_headers(identity));
-    out
+    let mut strip: Vec<String> = Vec::new();
+    for (n, _) in &req.headers {
+        let name = n.as_str();
+        let drop = HOP_BY_HOP.contains(&name)
+            || connection_named.iter().any(|c| c == name)
+            || is_own_header(name)
+            || name == "x-api-key"
+            || (name == "authorization" && !config.forward_authorization);
+        if drop && !strip.contains(n) {
+            strip.push(n.clone());
+        }
+    }
+    strip
 }
 
 pub fn identity_headers(identity: &Identity) -> Vec<(String, String)> {

@@ -57,13 +57,30 @@ pub struct Reply {
     pub body: String,
 }
 
-/// Where and how to forward.
+/// Where and how to forward. The origin's request headers are an edit of the client's — remove
+/// `strip`, then add `add` — so the runtime copies the client's headers natively and touches only
+/// the few that change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForwardPlan {
     pub url: String,
-    pub headers: Vec<(String, String)>,
+    /// Lower-case names of client headers the origin must not see.
+    pub strip: Vec<String>,
+    /// The identity headers the gateway vouches for.
+    pub add: Vec<(String, String)>,
     /// Headers to add to the origin's response (rate-limit state).
     pub response_headers: Vec<(String, String)>,
+}
+
+impl ForwardPlan {
+    /// The header list the origin receives, given the client's (what the runtime does natively).
+    pub fn origin_headers(&self, client: &[(String, String)]) -> Vec<(String, String)> {
+        client
+            .iter()
+            .filter(|(n, _)| !self.strip.contains(n))
+            .cloned()
+            .chain(self.add.iter().cloned())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

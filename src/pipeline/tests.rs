@@ -144,7 +144,7 @@ fn code_of(o: &Outcome) -> (u16, String) {
 fn header<'a>(o: &'a Outcome, name: &str) -> Option<&'a str> {
     let headers = match o {
         Outcome::Respond(r) => &r.headers,
-        Outcome::Forward(f) => &f.headers,
+        Outcome::Forward(f) => &f.add,
         Outcome::Admin(_) => return None,
     };
     headers
@@ -178,8 +178,13 @@ fn valid_tokens_forward_with_exact_identity_headers() {
             panic!("{alg}: {o:?}")
         };
         assert_eq!(plan.url, "https://origin.internal/base/api/x?y=1");
+        let client = [
+            ("authorization".to_string(), auth.clone()),
+            ("x-user-id".to_string(), "spoof".to_string()),
+            ("accept".to_string(), "*/*".to_string()),
+        ];
         assert_eq!(
-            plan.headers,
+            plan.origin_headers(&client),
             vec![
                 ("accept".to_string(), "*/*".to_string()),
                 ("x-auth-method".into(), "jwt".into()),
@@ -418,8 +423,18 @@ fn public_routes_strip_the_namespace_and_say_so() {
     let Outcome::Forward(plan) = o else {
         panic!("{o:?}")
     };
+    let client: Vec<(String, String)> = [
+        ("x-auth-method", "jwt"),
+        ("x-key-id", "k"),
+        ("connection", "x-foo"),
+        ("x-foo", "1"),
+        ("te", "trailers"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
     assert_eq!(
-        plan.headers,
+        plan.origin_headers(&client),
         vec![("x-auth-method".to_string(), "public".to_string())]
     );
 }
