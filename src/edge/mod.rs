@@ -27,7 +27,8 @@ const KV_BINDING: &str = "PORTCULLIS_KV";
 /// The configuration is validated once per isolate; a broken one is kept as its list of errors so
 /// every request is refused the same way (and the log names every bad field once).
 enum IsolateState {
-    Ready(Gateway<web_sys::CryptoKey>),
+    // Boxed: the gateway is large and lives once per isolate.
+    Ready(Box<Gateway<web_sys::CryptoKey>>),
     Misconfigured(Vec<ConfigError>),
 }
 
@@ -45,7 +46,7 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
             message,
         }]),
         Ok(doc) => match parse_config(&doc) {
-            Ok(config) => IsolateState::Ready(Gateway::new(config)),
+            Ok(config) => IsolateState::Ready(Box::new(Gateway::new(config))),
             Err(errors) => IsolateState::Misconfigured(errors),
         },
     };
