@@ -9,10 +9,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use p256::ecdsa::signature::Signer as _;
+use portcullis::identity::{AuthMethod, Identity};
 use portcullis::jose::claims::{self, ClaimsPolicy, ScopeSource, TypPolicy};
 use portcullis::jose::jwk::{parse_jwk, parse_jwks, Jwk};
 use portcullis::jose::jws::{parse_compact, DEFAULT_MAX_TOKEN_BYTES};
 use portcullis::jose::{native, Alg};
+use portcullis::token_cache::{token_hash, TokenCache};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -200,6 +202,30 @@ fn bench_token(c: &mut Criterion) {
         b.iter(|| {
             let jws = parse_compact(black_box(&token), DEFAULT_MAX_TOKEN_BYTES).unwrap();
             claims::validate(&jws.payload, jws.header.typ.as_deref(), &policy, NOW)
+        })
+    });
+    // What a verified-token cache hit costs: the parse, the SHA-256 of the token and the lookup
+    // (the pipeline parses before it looks up, so a malformed token never reaches the cache).
+    let mut cache = TokenCache::new(10_000);
+    let identity = Identity {
+        method: AuthMethod::Jwt,
+        subject: "user".into(),
+        issuer: Some("https://auth.example.com/".into()),
+        scopes: vec!["read".into()],
+        token_id: None,
+        expires_at: None,
+        issued_at: None,
+        client_id: None,
+        key_id: None,
+        rate_limit_policy: None,
+    };
+    cache.insert(token_hash(&token), identity, u64::MAX);
+    group.bench_function("cache_hit(parse+sha256+lookup)", |b| {
+        b.iter(|| {
+            let _jws = parse_compact(black_box(&token), DEFAULT_MAX_TOKEN_BYTES).unwrap();
+            cache
+                .get(&token_hash(black_box(&token)), NOW * 1000)
+                .unwrap()
         })
     });
     group.bench_function("parse_compact+native_verify+validate", |b| {
