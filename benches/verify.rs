@@ -212,12 +212,7 @@ fn bench_token(c: &mut Criterion) {
         subject: "user".into(),
         issuer: Some("https://auth.example.com/".into()),
         scopes: vec!["read".into()],
-        token_id: None,
-        expires_at: None,
-        issued_at: None,
-        client_id: None,
-        key_id: None,
-        rate_limit_policy: None,
+        ..Identity::anonymous()
     };
     cache.insert(token_hash(&token), identity, u64::MAX);
     group.bench_function("cache_hit(parse+sha256+lookup)", |b| {

@@ -42,6 +42,23 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The caller of a public route, and the base other identities are built on
+    /// (`Identity { method, subject, ..Identity::anonymous() }`).
+    pub fn anonymous() -> Self {
+        Identity {
+            method: AuthMethod::Public,
+            subject: String::new(),
+            issuer: None,
+            scopes: Vec::new(),
+            token_id: None,
+            expires_at: None,
+            issued_at: None,
+            client_id: None,
+            key_id: None,
+            rate_limit_policy: None,
+        }
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }

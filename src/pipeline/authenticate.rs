@@ -41,7 +41,7 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
 ) -> Result<Identity, Refusal> {
     let route = req.route;
     if route.is_public() {
-        return Ok(public_identity());
+        return Ok(Identity::anonymous());
     }
     let refuse =
         |code: ErrorCode, detail: String| Refusal::for_route(Problem::new(code, detail), route);
@@ -104,21 +104,6 @@ fn missing(route: &Route) -> Refusal {
         ),
     };
     Refusal::for_route(Problem::new(code, detail), route)
-}
-
-fn public_identity() -> Identity {
-    Identity {
-        method: AuthMethod::Public,
-        subject: String::new(),
-        issuer: None,
-        scopes: Vec::new(),
-        token_id: None,
-        expires_at: None,
-        issued_at: None,
-        client_id: None,
-        key_id: None,
-        rate_limit_policy: None,
-    }
 }
 
 /// JWS parse → verified-token cache → issuer → algorithm allowlist → key (JWKS cache) →

@@ -56,12 +56,7 @@ mod tests {
             subject: "u".into(),
             issuer: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            token_id: None,
-            expires_at: None,
-            issued_at: None,
-            client_id: None,
-            key_id: None,
-            rate_limit_policy: None,
+            ..Identity::anonymous()
         }
     }
 

@@ -299,12 +299,7 @@ mod tests {
             subject: sub.into(),
             issuer: Some("https://id.example.com".into()),
             scopes: vec![],
-            token_id: None,
-            expires_at: None,
-            issued_at: None,
-            client_id: None,
-            key_id: None,
-            rate_limit_policy: None,
+            ..Identity::anonymous()
         }
     }
 

@@ -494,12 +494,7 @@ mod tests {
             subject: "ops".into(),
             issuer: Some(ISS.into()),
             scopes: vec!["portcullis:admin".into()],
-            token_id: None,
-            expires_at: None,
-            issued_at: None,
-            client_id: None,
-            key_id: None,
-            rate_limit_policy: None,
+            ..Identity::anonymous()
         }
     }
 
