@@ -68,13 +68,44 @@ pub async fn import_key(jwk: &Jwk, alg: Alg) -> Result<web_sys::CryptoKey, Strin
         .map_err(|_| "importKey did not return a CryptoKey".to_string())
 }
 
+thread_local! {
+    /// The verify parameter objects, built once per isolate rather than on every request.
+    static VERIFY_PARAMS: std::cell::RefCell<Vec<(Alg, Object)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SUBTLE: std::cell::RefCell<Option<web_sys::SubtleCrypto>> = const { std::cell::RefCell::new(None) };
+}
+
+fn cached_verify_params(alg: Alg) -> Object {
+    VERIFY_PARAMS.with(|cell| {
+        let mut params = cell.borrow_mut();
+        if let Some((_, o)) = params.iter().find(|(a, _)| *a == alg) {
+            return o.clone();
+        }
+        let o = verify_params(alg);
+        params.push((alg, o.clone()));
+        o
+    })
+}
+
+fn cached_subtle() -> Result<web_sys::SubtleCrypto, String> {
+    SUBTLE.with(|cell| {
+        if let Some(s) = cell.borrow().as_ref() {
+            return Ok(s.clone());
+        }
+        let s = subtle()?;
+        *cell.borrow_mut() = Some(s.clone());
+        Ok(s)
+    })
+}
+
 pub async fn verify(key: &web_sys::CryptoKey, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
-    let Ok(subtle) = subtle() else { return false };
+    let Ok(subtle) = cached_subtle() else {
+        return false;
+    };
     // Copies, so the buffers stay valid while the promise runs (wasm memory can move).
     let sig = Uint8Array::from(signature);
     let data = Uint8Array::from(message);
     let promise = match subtle.verify_with_object_and_buffer_source_and_buffer_source(
-        &verify_params(alg),
+        &cached_verify_params(alg),
         key,
         &sig,
         &data,

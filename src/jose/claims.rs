@@ -186,6 +186,22 @@ const KNOWN_CLAIMS: &[&str] = &[
     "client_id",
 ];
 
+/// A payload parsed once (a JSON object without duplicate members), for `issuer` before the
+/// signature check and `validate_parsed` after it.
+pub struct Payload(Map<String, Value>);
+
+impl Payload {
+    pub fn parse(payload: &[u8]) -> Result<Payload, ClaimError> {
+        parse_payload(payload).map(Payload)
+    }
+
+    /// `iss`, read before the signature is checked to pick the issuer's configuration (and JWKS).
+    /// Nothing here is trusted: `validate_parsed` checks `iss` again against that configuration.
+    pub fn issuer(&self) -> Result<String, ClaimError> {
+        required_string(&self.0, "iss")
+    }
+}
+
 fn parse_payload(payload: &[u8]) -> Result<Map<String, Value>, ClaimError> {
     strict_json::parse_object(payload).map_err(|e| match e {
         JsonError::Syntax => ClaimError::PayloadNotJson,
@@ -199,8 +215,7 @@ fn parse_payload(payload: &[u8]) -> Result<Map<String, Value>, ClaimError> {
 /// Reads `iss` before the signature is checked, to pick the issuer's configuration (and JWKS).
 /// Nothing here is trusted: `validate` checks `iss` again against that configuration.
 pub fn peek_issuer(payload: &[u8]) -> Result<String, ClaimError> {
-    let claims = parse_payload(payload)?;
-    required_string(&claims, "iss")
+    Payload::parse(payload)?.issuer()
 }
 
 /// Runs every claim check, in a fixed order, against a payload whose signature has been verified.
@@ -210,7 +225,17 @@ pub fn validate(
     policy: &ClaimsPolicy,
     now_secs: u64,
 ) -> Result<Claims, ClaimError> {
-    let claims = parse_payload(payload)?;
+    validate_parsed(&Payload::parse(payload)?, header_typ, policy, now_secs)
+}
+
+/// `validate` on a payload already parsed (the request path parses each payload once).
+pub fn validate_parsed(
+    payload: &Payload,
+    header_typ: Option<&str>,
+    policy: &ClaimsPolicy,
+    now_secs: u64,
+) -> Result<Claims, ClaimError> {
+    let claims = &payload.0;
     check_typ(header_typ, policy.typ)?;
 
     let iss = required_string(&claims, "iss")?;

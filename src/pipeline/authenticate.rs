@@ -129,7 +129,11 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         return Ok(identity);
     }
 
-    let iss = claims::peek_issuer(&jws.payload).map_err(|e| Problem::new(e.code(), e.detail()))?;
+    let payload =
+        claims::Payload::parse(&jws.payload).map_err(|e| Problem::new(e.code(), e.detail()))?;
+    let iss = payload
+        .issuer()
+        .map_err(|e| Problem::new(e.code(), e.detail()))?;
     let Some(issuer) = config.issuers.iter().find(|i| i.issuer == iss) else {
         return Err(Problem::new(
             ErrorCode::TokenIssuerUnknown,
@@ -189,8 +193,8 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         typ: issuer.typ,
         scope_source: &issuer.scope_source,
     };
-    let claims = claims::validate(
-        &jws.payload,
+    let claims = claims::validate_parsed(
+        &payload,
         jws.header.typ.as_deref(),
         &policy,
         platform.now_secs(),
