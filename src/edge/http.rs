@@ -5,7 +5,7 @@ use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use worker::{Request, Response};
+use web_sys::{Request, Response};
 
 use crate::pipeline::{ForwardPlan, Reply, RequestHead};
 use crate::platform::{FetchError, HttpResponse};
@@ -16,8 +16,7 @@ use super::js_err;
 /// The request head in three runtime calls, whatever the number of headers (`Array.from(headers)`,
 /// `JSON.stringify`, one string into wasm): per-header iteration across the boundary cost more than
 /// everything else the gateway does for a public route. The Headers object yields lower-case names.
-pub fn request_head(req: &Request) -> RequestHead {
-    let raw = req.inner();
+pub fn request_head(raw: &Request) -> RequestHead {
     let pairs = js_sys::Array::from(&raw.headers());
     let headers = js_sys::JSON::stringify(&pairs)
         .ok()
@@ -40,7 +39,7 @@ fn headers_from(pairs: &[(String, String)]) -> Result<web_sys::Headers, String> 
 
 /// Reads a request body, but never more than `cap` bytes into memory: a larger body comes back
 /// truncated to `cap`, which the caller refuses as too large.
-pub async fn read_body_capped(req: &mut Request, cap: usize) -> Result<Vec<u8>, String> {
+pub async fn read_body_capped(req: &Request, cap: usize) -> Result<Vec<u8>, String> {
     let declared = req
         .headers()
         .get("content-length")
@@ -50,7 +49,10 @@ pub async fn read_body_capped(req: &mut Request, cap: usize) -> Result<Vec<u8>, 
     if declared.is_some_and(|len| len >= cap) {
         return Ok(vec![0; cap]);
     }
-    let mut bytes = req.bytes().await.map_err(|e| e.to_string())?;
+    let buf = JsFuture::from(req.array_buffer().map_err(js_err)?)
+        .await
+        .map_err(js_err)?;
+    let mut bytes = Uint8Array::new(&buf).to_vec();
     bytes.truncate(cap);
     Ok(bytes)
 }
@@ -66,8 +68,7 @@ fn fixed_response(
     init.set_status(status);
     init.set_headers(&headers_from(headers)?.into());
     let body = if body.is_empty() { None } else { Some(body) };
-    let r = web_sys::Response::new_with_opt_str_and_init(body, &init).map_err(js_err)?;
-    Ok(Response::from(r))
+    web_sys::Response::new_with_opt_str_and_init(body, &init).map_err(js_err)
 }
 
 pub fn reply_response(reply: &Reply, transport: &[(String, String)]) -> Result<Response, String> {
@@ -151,7 +152,7 @@ pub async fn forward(
     for (n, v) in plan.response_headers.iter().chain(transport.iter()) {
         headers.set(n, v).map_err(js_err)?;
     }
-    Ok(Response::from(out))
+    Ok(out)
 }
 
 /// A bounded GET: aborted after `timeout_ms`, refused above `max_bytes` (by `Content-Length` when
