@@ -447,16 +447,31 @@ fn audit<P: Platform>(
     entry: &Audit,
     response: &AdminResponse,
 ) {
-    let outcome = if response.status < 400 {
-        "success"
-    } else if response.status >= 500 {
-        "error"
-    } else {
-        "refused"
+    let mut fields = serde_json::Map::new();
+    fields.insert("key_id".into(), json!(entry.key_id));
+    for (k, v) in &entry.fields {
+        fields.insert(k.clone(), v.clone());
+    }
+    audit_line(store.platform, actor, entry.action, &fields, response);
+}
+
+/// The one audit line of an admin call (the key API's and the revocation API's alike): who, what,
+/// the outcome and its code, plus `fields` — never a secret.
+pub fn audit_line<P: Platform>(
+    platform: &P,
+    actor: &Identity,
+    action: &str,
+    fields: &serde_json::Map<String, Value>,
+    response: &AdminResponse,
+) {
+    let outcome = match response.status {
+        s if s < 400 => "success",
+        s if s >= 500 => "error",
+        _ => "refused",
     };
     let mut line = serde_json::Map::new();
-    line.insert("audit".into(), json!(entry.action));
-    line.insert("ts".into(), json!(store.platform.now_secs()));
+    line.insert("audit".into(), json!(action));
+    line.insert("ts".into(), json!(platform.now_secs()));
     line.insert("actor".into(), json!(actor.subject));
     line.insert("actor_method".into(), json!(actor.method.as_str()));
     if let Some(k) = &actor.key_id {
@@ -465,7 +480,6 @@ fn audit<P: Platform>(
     if let Some(iss) = &actor.issuer {
         line.insert("actor_issuer".into(), json!(iss));
     }
-    line.insert("key_id".into(), json!(entry.key_id));
     line.insert("outcome".into(), json!(outcome));
     line.insert("status".into(), json!(response.status));
     if response.status >= 400 {
@@ -474,10 +488,10 @@ fn audit<P: Platform>(
             .and_then(|v| v.get("code").cloned());
         line.insert("code".into(), code.unwrap_or(Value::Null));
     }
-    for (k, v) in &entry.fields {
+    for (k, v) in fields {
         line.insert(k.clone(), v.clone());
     }
-    store.platform.log(&Value::Object(line).to_string());
+    platform.log(&Value::Object(line).to_string());
 }
 
 // ------------------------------------------------------------------ request bodies

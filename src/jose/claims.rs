@@ -238,23 +238,23 @@ pub fn validate_parsed(
     let claims = &payload.0;
     check_typ(header_typ, policy.typ)?;
 
-    let iss = required_string(&claims, "iss")?;
+    let iss = required_string(claims, "iss")?;
     if iss != policy.issuer {
         return Err(ClaimError::IssuerMismatch);
     }
 
-    let sub = required_string(&claims, "sub")?;
+    let sub = required_string(claims, "sub")?;
     if sub.is_empty() {
         return Err(ClaimError::Empty("sub"));
     }
 
-    let aud = audiences(&claims)?;
+    let aud = audiences(claims)?;
     if !aud.iter().any(|a| policy.audiences.contains(a)) {
         return Err(ClaimError::AudienceMismatch);
     }
 
     let leeway = policy.leeway_secs;
-    let exp = numeric_date(&claims, "exp")?.ok_or_else(|| ClaimError::Missing("exp".into()))?;
+    let exp = numeric_date(claims, "exp")?.ok_or_else(|| ClaimError::Missing("exp".into()))?;
     // RFC 7519 §4.1.4: the token must not be accepted "on or after" exp.
     if now_secs >= exp.saturating_add(leeway) {
         return Err(ClaimError::Expired {
@@ -263,7 +263,7 @@ pub fn validate_parsed(
             leeway,
         });
     }
-    let nbf = numeric_date(&claims, "nbf")?;
+    let nbf = numeric_date(claims, "nbf")?;
     if let Some(nbf) = nbf {
         // RFC 7519 §4.1.5: acceptable "on or after" nbf.
         if now_secs.saturating_add(leeway) < nbf {
@@ -274,7 +274,7 @@ pub fn validate_parsed(
             });
         }
     }
-    let iat = numeric_date(&claims, "iat")?;
+    let iat = numeric_date(claims, "iat")?;
     if let Some(iat) = iat {
         if iat > now_secs.saturating_add(leeway) {
             return Err(ClaimError::IssuedInFuture {
@@ -292,7 +292,7 @@ pub fn validate_parsed(
         Some(_) => return Err(ClaimError::WrongType("jti".into())),
     };
 
-    let scopes = scopes(&claims, policy.scope_source)?;
+    let scopes = scopes(claims, policy.scope_source)?;
 
     Ok(Claims {
         iss,

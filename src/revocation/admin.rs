@@ -76,7 +76,7 @@ pub async fn handle_revocation<K: Clone, P: Platform<Key = K>>(
                 ),
                 None,
             );
-            audit(
+            crate::admin::audit_line(
                 platform,
                 actor,
                 "revocation.unknown_route",
@@ -114,7 +114,7 @@ pub async fn handle_revocation<K: Clone, P: Platform<Key = K>>(
             .await
             .unwrap_or_else(|r| r)
     };
-    audit(platform, actor, action.name(), &fields, &response);
+    crate::admin::audit_line(platform, actor, action.name(), &fields, &response);
     Some(response)
 }
 
@@ -422,43 +422,6 @@ fn unavailable<P: Platform>(platform: &P, why: &str) -> AdminResponse {
         .with_header("retry-after", "5"),
         None,
     )
-}
-
-fn audit<P: Platform>(
-    platform: &P,
-    actor: &Identity,
-    action: &str,
-    fields: &serde_json::Map<String, Value>,
-    response: &AdminResponse,
-) {
-    let outcome = match response.status {
-        s if s < 400 => "success",
-        s if s >= 500 => "error",
-        _ => "refused",
-    };
-    let mut line = serde_json::Map::new();
-    line.insert("audit".into(), json!(action));
-    line.insert("ts".into(), json!(platform.now_secs()));
-    line.insert("actor".into(), json!(actor.subject));
-    line.insert("actor_method".into(), json!(actor.method.as_str()));
-    if let Some(k) = &actor.key_id {
-        line.insert("actor_key_id".into(), json!(k));
-    }
-    if let Some(iss) = &actor.issuer {
-        line.insert("actor_issuer".into(), json!(iss));
-    }
-    line.insert("outcome".into(), json!(outcome));
-    line.insert("status".into(), json!(response.status));
-    if response.status >= 400 {
-        let code = serde_json::from_str::<Value>(&response.body)
-            .ok()
-            .and_then(|v| v.get("code").cloned());
-        line.insert("code".into(), code.unwrap_or(Value::Null));
-    }
-    for (k, v) in fields {
-        line.insert(k.clone(), v.clone());
-    }
-    platform.log(&Value::Object(line).to_string());
 }
 
 #[cfg(test)]
