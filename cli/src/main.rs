@@ -1,12 +1,14 @@
-//! `portcullis`: administer a Portcullis gateway's API keys from a terminal or a script.
+//! `portcullis`: administer a Portcullis gateway's API keys from a terminal or a script, and check
+//! access tokens offline.
 //!
 //! Online commands (`keys create|list|show|update|rotate|revoke`) call the gateway's admin API;
-//! offline commands (`keys hash`, `keys seed`) need no gateway and bootstrap KV with `wrangler kv`.
+//! offline commands (`keys hash`, `keys seed`, `token verify`) need no gateway.
 //! Exit codes: 0 ok, 1 the gateway refused or failed, 2 bad input, 3 gateway unreachable,
-//! 4 admin credential refused (401/403), 5 no such key.
+//! 4 admin credential refused (401/403), 5 no such key, 6 token refused.
 
 mod client;
 mod time;
+mod token;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
@@ -41,8 +43,9 @@ macro_rules! outln {
         Online commands talk to the gateway's admin API (set PORTCULLIS_GATEWAY and \
         PORTCULLIS_ADMIN_KEY or PORTCULLIS_ADMIN_TOKEN). `keys hash` and `keys seed` work offline, \
         for bootstrapping KV with `wrangler kv`.\n\n\
+        `token verify` checks an access token offline with the gateway's own checks.\n\n\
         Exit codes: 0 ok, 1 gateway refused or failed, 2 bad input, 3 gateway unreachable, \
-        4 admin credential refused, 5 no such key."
+        4 admin credential refused, 5 no such key, 6 token refused."
 )]
 struct Cli {
     /// Print machine-readable JSON instead of text.
@@ -57,6 +60,15 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check access tokens offline.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Verify a token against a JWKS file with the gateway's checks (signature, alg, kid, claims).
+    Verify(token::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -269,6 +281,8 @@ struct SeedArgs {
 /// Everything that can go wrong, each with its exit code.
 #[derive(Debug)]
 pub enum CliError {
+    /// The token was refused: `<code>: <detail>` (exit 6).
+    Refused(String),
     Usage(String),
     Unreachable(String),
     Auth(String),
@@ -284,12 +298,14 @@ impl CliError {
             CliError::Unreachable(_) => 3,
             CliError::Auth(_) => 4,
             CliError::NotFound(_) => 5,
+            CliError::Refused(_) => 6,
         }
     }
 
     fn message(&self) -> &str {
         match self {
             CliError::Usage(m)
+            | CliError::Refused(m)
             | CliError::Unreachable(m)
             | CliError::Auth(m)
             | CliError::NotFound(m)
@@ -311,7 +327,32 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let json_out = cli.json;
-    let Command::Keys(command) = cli.command;
+    let command = match cli.command {
+        Command::Keys(command) => command,
+        Command::Token(TokenCommand::Verify(a)) => {
+            let claims = token::verify(a)?;
+            if json_out {
+                outln!("{claims}");
+            } else {
+                outln!(
+                    "valid: {} token of {} for {}, signed by kid {}, scopes [{}]",
+                    claims["alg"].as_str().unwrap_or(""),
+                    claims["sub"].as_str().unwrap_or(""),
+                    claims["iss"].as_str().unwrap_or(""),
+                    claims["kid"].as_str().unwrap_or("-"),
+                    claims["scopes"]
+                        .as_array()
+                        .map(|a| a
+                            .iter()
+                            .filter_map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "))
+                        .unwrap_or_default()
+                );
+            }
+            return Ok(());
+        }
+    };
     match command {
         KeysCommand::Create(a) => {
             let client = connect(&a.gateway)?;
