@@ -82,9 +82,20 @@ impl<K> Default for JwksCache<K> {
     }
 }
 
+/// A key to try: already imported (the common case, no copy of the JWK), or to import first.
+enum Candidate<K> {
+    Ready(K),
+    /// Where the key sits (set generation, index), so its import can be stored back.
+    ToImport {
+        generation: u64,
+        index: usize,
+        jwk: Jwk,
+    },
+}
+
 enum Step<K> {
     /// Candidate keys: (generation, index, jwk, imported key if any).
-    Use(Vec<(u64, usize, Jwk, Option<K>)>),
+    Use(Vec<Candidate<K>>),
     Fetch {
         uri: Option<String>,
     },
@@ -200,7 +211,7 @@ impl<K: Clone> JwksCache<K> {
         let may_fetch = now >= state.next_fetch_allowed_ms;
         let fresh = state.has_keys && now < state.fresh_until_ms;
         let usable = state.has_keys && now < state.stale_until_ms;
-        let candidates: Vec<(u64, usize, Jwk, Option<K>)> = if usable {
+        let candidates: Vec<Candidate<K>> = if usable {
             state
                 .keys
                 .iter()
@@ -208,13 +219,13 @@ impl<K: Clone> JwksCache<K> {
                 .filter(|(_, c)| kid.is_none_or(|k| c.jwk.kid.as_deref() == Some(k)))
                 .filter(|(_, c)| c.jwk.supports(alg))
                 .take(MAX_CANDIDATES)
-                .map(|(i, c)| {
-                    let imported = c
-                        .imported
-                        .iter()
-                        .find(|(a, _)| *a == alg)
-                        .map(|(_, k)| k.clone());
-                    (state.generation, i, c.jwk.clone(), imported)
+                .map(|(i, c)| match c.imported.iter().find(|(a, _)| *a == alg) {
+                    Some((_, k)) => Candidate::Ready(k.clone()),
+                    None => Candidate::ToImport {
+                        generation: state.generation,
+                        index: i,
+                        jwk: c.jwk.clone(),
+                    },
                 })
                 .collect()
         } else {
@@ -249,14 +260,21 @@ impl<K: Clone> JwksCache<K> {
         platform: &P,
         issuer: &IssuerConfig,
         alg: Alg,
-        cands: Vec<(u64, usize, Jwk, Option<K>)>,
+        cands: Vec<Candidate<K>>,
     ) -> Result<Vec<K>, KeyLookupError> {
         let mut keys = Vec::with_capacity(cands.len());
-        for (generation, index, jwk, imported) in cands {
-            if let Some(k) = imported {
-                keys.push(k);
-                continue;
-            }
+        for cand in cands {
+            let (generation, index, jwk) = match cand {
+                Candidate::Ready(k) => {
+                    keys.push(k);
+                    continue;
+                }
+                Candidate::ToImport {
+                    generation,
+                    index,
+                    jwk,
+                } => (generation, index, jwk),
+            };
             match platform.import_key(&jwk, alg).await {
                 Ok(k) => {
                     let mut this = cell.borrow_mut();
