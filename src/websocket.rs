@@ -7,7 +7,6 @@
 //! upgrade request is forwarded as a plain request with `Upgrade`/`Connection` stripped, exactly as
 //! before WebSocket support existed: nothing changes silently for a route that did not opt in.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -56,42 +55,49 @@ pub struct WebSocketDefaults {
     pub close_on: CloseOn,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWebSocket {
-    #[serde(default)]
-    close_on: Option<Vec<String>>,
-}
-
 type FieldErrors = Vec<(String, String)>;
 
-fn parse_close_on(list: &[String], path: &str, errors: &mut FieldErrors) -> CloseOn {
-    let mut close_on = CloseOn::default();
-    for (i, item) in list.iter().enumerate() {
-        match item.as_str() {
-            "expiry" => close_on.expiry = true,
-            "revocation" => close_on.revocation = true,
-            _ => errors.push((
-                format!("{path}.close_on[{i}]"),
-                "must be \"expiry\" or \"revocation\"".to_string(),
-            )),
-        }
-    }
-    close_on
-}
-
+/// `{ close_on = [...] }`; any other key is an error at its own path.
 fn parse_table(v: &Value, path: &str, errors: &mut FieldErrors) -> Option<CloseOn> {
-    match serde_json::from_value::<RawWebSocket>(v.clone()) {
-        Ok(raw) => Some(parse_close_on(
-            raw.close_on.as_deref().unwrap_or_default(),
-            path,
-            errors,
-        )),
-        Err(e) => {
-            errors.push((path.to_string(), e.to_string()));
-            None
-        }
+    let Some(table) = v.as_object() else {
+        errors.push((
+            path.to_string(),
+            "must be a table { close_on = [...] }".to_string(),
+        ));
+        return None;
+    };
+    let before = errors.len();
+    for key in table.keys().filter(|k| *k != "close_on") {
+        errors.push((
+            format!("{path}.{key}"),
+            "not a websocket option; the one option is close_on".to_string(),
+        ));
     }
+    let close_on = match table.get("close_on") {
+        None => CloseOn::default(),
+        Some(Value::Array(items)) => {
+            let mut close_on = CloseOn::default();
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some("expiry") => close_on.expiry = true,
+                    Some("revocation") => close_on.revocation = true,
+                    _ => errors.push((
+                        format!("{path}.close_on[{i}]"),
+                        "must be \"expiry\" or \"revocation\"".to_string(),
+                    )),
+                }
+            }
+            close_on
+        }
+        Some(_) => {
+            errors.push((
+                format!("{path}.close_on"),
+                "must be a list of \"expiry\", \"revocation\"".to_string(),
+            ));
+            CloseOn::default()
+        }
+    };
+    (errors.len() == before).then_some(close_on)
 }
 
 /// The top-level `websocket` section (`{ close_on = [...] }`), default: close on nothing.
@@ -477,10 +483,10 @@ mod tests {
         assert_eq!(
             e,
             vec![
-                "websocket",
+                "websocket.close_on",
                 "routes[0].websocket",
                 "routes[1].websocket.close_on[1]",
-                "routes[2].websocket",
+                "routes[2].websocket.close",
                 "routes[3].methods",
                 "routes[4].websocket.close_on",
             ]

@@ -96,8 +96,10 @@ function connect(path, { token, headers = {}, protocols } = {}) {
     assert.ok(inbox.length > 0, "no message within 5 s");
     return inbox.shift();
   };
+  let handshake = null;
+  ws.on("upgrade", (res) => (handshake = res.headers));
   return new Promise((resolve, reject) => {
-    ws.on("open", () => resolve({ ws, next, closed }));
+    ws.on("open", () => resolve({ ws, next, closed, handshake }));
     ws.on("unexpected-response", (_req, res) => {
       const chunks = [];
       res.on("data", (c) => chunks.push(c));
@@ -177,6 +179,7 @@ for (const [route, mode] of [["/live", "passed through"], ["/guarded", "relayed"
         headers: { "x-user-id": "admin", "x-auth-method": "public", "x-user-scopes": "admin", "x-token-id": "forged", "x-auth-issuer": "https://evil.example" },
       });
       assert.equal(conn.ws.protocol, "graphql-transport-ws", "the origin's subprotocol reaches the client");
+      assert.equal(conn.handshake["strict-transport-security"], "max-age=63072000; includeSubDomains", "the 101 carries HSTS");
       await assertEcho(conn);
       const seen = origin.upgrades.findLast((u) => u.url === `${route}/chat?room=1`);
       assert.ok(seen, "the origin got the upgrade");
