@@ -154,7 +154,7 @@ async function assertEcho({ ws, next }) {
 before(async () => {
   origin = await startWebSocketOrigin();
   issuer = await startIssuer({ algs: ["ES256"] });
-  env = await startIsolates(config(), { count: 2 });
+  env = await startIsolates(config(), { count: 2, flakyRevocation: true });
   [A, B] = env.isolates;
   gatewayUrl = (await env.mf.ready).toString().replace(/\/$/, "");
   adminToken = await issuer.mint({ alg: "ES256", claims: { sub: "ops", scope: "portcullis:admin" }, ttl: 3600 });
@@ -324,5 +324,35 @@ describe("closing a relayed socket when its credential ends", () => {
     assert.equal(r.status, 200);
     const closed = await conn.closed;
     assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 1008, reason: "api_key_revoked" });
+  });
+
+  test("at an API key's expires_at: close 1008 api_key_expired", async () => {
+    const expires = nowSecs() + 3;
+    const created = await admin("POST", "/keys", { client_id: "ws-expiring", scopes: ["read:echo"], expires_at: expires });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const conn = await connect("/guarded/machine-expiring", { headers: { "x-api-key": created.json.key } });
+    await assertEcho(conn);
+    const closed = await conn.closed;
+    assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 1008, reason: "api_key_expired" });
+    assert.ok(closed.at >= expires * 1000 - 50, `closed ${expires * 1000 - closed.at} ms before expires_at`);
+  });
+
+  test("the revocation list unreachable past max_staleness_ms: close 1013 revocation_unavailable (fail closed)", async () => {
+    const token = await issuer.mint({ alg: "ES256" });
+    const conn = await connect("/guarded/outage", { token });
+    await assertEcho(conn);
+    await env.setRevocationDown(true);
+    try {
+      const down = Date.now();
+      const closed = await conn.closed;
+      assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 1013, reason: "revocation_unavailable" });
+      assert.ok(closed.at - down >= MAX_STALENESS_MS - REFRESH_MS, `closed ${closed.at - down} ms into the outage: the snapshot was still usable`);
+    } finally {
+      await env.setRevocationDown(false);
+    }
+    const again = await connect("/guarded/outage", { token });
+    await assertEcho(again);
+    again.ws.close(1000);
+    await again.closed;
   });
 });
