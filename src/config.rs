@@ -139,6 +139,9 @@ struct RawConfig {
     #[serde(default)]
     rate_limits: Option<Value>,
     routes: Vec<Value>,
+    /// Defaults for WebSocket routes (`close_on`).
+    #[serde(default)]
+    websocket: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +264,9 @@ struct RawRoute {
     /// A policy name from `rate_limits`.
     #[serde(default)]
     rate_limit: Option<String>,
+    /// `true`, `false` or `{ close_on = [...] }`: see `websocket::parse_route_option`.
+    #[serde(default)]
+    websocket: Option<Value>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -385,6 +391,12 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err(&path, message));
     }
 
+    let (websocket_defaults, websocket_errors) =
+        crate::websocket::parse_defaults(raw.websocket.as_ref());
+    for (path, message) in websocket_errors {
+        errors.push(err(&path, message));
+    }
+
     let mut routes = Vec::new();
     if admin.enabled {
         if let Some(route) = admin_route(&admin) {
@@ -403,7 +415,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     for (i, v) in raw.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
         if let Some(r) = section::<RawRoute>(v, &path, &mut errors) {
-            if let Some(route) = build_route(r, i, &path, &mut errors) {
+            if let Some(route) = build_route(r, i, &path, &websocket_defaults, &mut errors) {
                 if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
                     errors.push(err(
                         &format!("{path}.auth"),
@@ -418,6 +430,11 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
                     &raw.rate_limits,
                     &mut errors,
                 );
+                for (path, message) in
+                    crate::websocket::check_route(&route, revocation.enabled, &path)
+                {
+                    errors.push(err(&path, message));
+                }
                 routes.push(route);
             }
         }
@@ -511,6 +528,7 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         // An admin credential revoked a moment ago must not reach the admin API.
         revocation: RevocationMode::Strict,
         rate_limit: None,
+        websocket: None,
     })
 }
 
@@ -765,6 +783,7 @@ fn build_route(
     r: RawRoute,
     index: usize,
     path: &str,
+    websocket_defaults: &crate::websocket::WebSocketDefaults,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Route> {
     let before = errors.len();
@@ -847,6 +866,15 @@ fn build_route(
             RevocationMode::default()
         }),
     };
+    let (websocket, websocket_errors) = crate::websocket::parse_route_option(
+        r.websocket.as_ref(),
+        websocket_defaults,
+        auth.contains(&crate::route::CredentialKind::Public),
+        &format!("{path}.websocket"),
+    );
+    for (path, message) in websocket_errors {
+        errors.push(err(&path, message));
+    }
     if errors.len() != before {
         return None;
     }
@@ -859,6 +887,7 @@ fn build_route(
         admin: false,
         revocation,
         rate_limit: r.rate_limit,
+        websocket,
     })
 }
 

@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod revocation;
 pub mod route;
 pub mod token_cache;
+pub mod websocket;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -34,6 +34,8 @@ pub struct Route {
     pub revocation: crate::revocation::settings::RevocationMode,
     /// The rate-limit policy (a name from `rate_limits`), if any.
     pub rate_limit: Option<String>,
+    /// WebSocket upgrades pass (`websocket = true`); `None`: an upgrade is stripped as hop-by-hop.
+    pub websocket: Option<crate::websocket::WebSocketRoute>,
 }
 
 impl Route {
@@ -185,6 +187,7 @@ mod tests {
             admin: false,
             revocation: Default::default(),
             rate_limit: None,
+            websocket: None,
         };
         assert!(r.matches("GET", "/x"));
         assert!(r.matches("HEAD", "/x"));

@@ -7,6 +7,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, Response};
 
+use crate::pipeline::forward::response_stripped_headers;
 use crate::pipeline::{ForwardPlan, Reply, RequestHead};
 use crate::platform::{FetchError, HttpResponse};
 use crate::problem::Problem;
@@ -93,17 +94,6 @@ pub fn problem_response(
     fixed_response(problem.status(), &headers, &problem.body())
 }
 
-/// Response headers the origin does not get to set on the gateway's behalf.
-const RESPONSE_HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-connection",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 pub async fn forward(
     original: &web_sys::Request,
     plan: &ForwardPlan,
@@ -141,13 +131,9 @@ pub async fn forward(
     )
     .map_err(js_err)?;
     let headers = out.headers();
-    if let Ok(Some(conn)) = headers.get("connection") {
-        for name in conn.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            headers.delete(name).map_err(js_err)?;
-        }
-    }
-    for name in RESPONSE_HOP_BY_HOP {
-        headers.delete(name).map_err(js_err)?;
+    let connection = headers.get("connection").ok().flatten();
+    for name in response_stripped_headers(out.status(), connection.as_deref()) {
+        headers.delete(&name).map_err(js_err)?;
     }
     for (n, v) in plan.response_headers.iter().chain(transport.iter()) {
         headers.set(n, v).map_err(js_err)?;

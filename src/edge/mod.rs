@@ -5,6 +5,7 @@
 mod crypto;
 mod durable;
 mod http;
+mod websocket;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -102,7 +103,8 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Respo
 async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String> {
     let started = js_sys::Date::now();
     let state = isolate_state(&env);
-    let platform = EdgePlatform { env, ctx };
+    // Shared: a WebSocket relay's control loop keeps it past the response (edge::websocket).
+    let platform = Rc::new(EdgePlatform { env, ctx });
     let gateway = match &*state {
         IsolateState::Ready(g) => g,
         IsolateState::Misconfigured(_) => {
@@ -120,16 +122,16 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
     };
 
     let head = http::request_head(&req);
-    let Handled { outcome, mut log } = gateway.handle(&platform, &head).await;
+    let Handled { outcome, mut log } = gateway.handle(&*platform, &head).await;
     let transport = gateway.response_headers(&head);
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
         Outcome::Admin(call) => {
             let body = http::read_body_capped(&req, crate::admin::MAX_BODY_BYTES + 1).await?;
-            let reply = gateway.admin(&platform, &call, &head.method, &body).await;
+            let reply = gateway.admin(&*platform, &call, &head.method, &body).await;
             http::reply_response(&reply, &transport)?
         }
-        Outcome::Forward(plan) => match http::forward(&req, &plan, &transport).await {
+        Outcome::Forward(plan) => match forward(&req, &plan, &transport, &platform, &state).await {
             Ok(r) => r,
             Err(reason) => {
                 platform.log(&format!(
@@ -145,6 +147,21 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
     };
     log_request(&platform, &head, &log, response.status(), started);
     Ok(response)
+}
+
+/// A WebSocket upgrade the route allows goes its own way (`edge::websocket`); every other request
+/// is forwarded as it is.
+async fn forward(
+    req: &Request,
+    plan: &crate::pipeline::ForwardPlan,
+    transport: &[(String, String)],
+    platform: &Rc<EdgePlatform>,
+    state: &Rc<IsolateState>,
+) -> Result<Response, String> {
+    match &plan.websocket {
+        Some(ws) => websocket::forward(req, plan, ws, transport, platform, state).await,
+        None => http::forward(req, plan, transport).await,
+    }
 }
 
 fn log_request(

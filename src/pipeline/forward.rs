@@ -46,6 +46,7 @@ pub fn plan(
         strip: stripped_headers(config, req),
         add: identity_headers(identity),
         response_headers,
+        websocket: crate::websocket::plan(config, parsed.route, req, identity),
     }
 }
 
@@ -72,6 +73,37 @@ pub fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String> {
         }
     }
     strip
+}
+
+/// Hop-by-hop headers of the origin's response, which the client does not get (RFC 9110 §7.6.1).
+const RESPONSE_HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-connection",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The names to delete from the origin's response: the hop-by-hop ones and any named in its
+/// `Connection`. A 426 keeps `Upgrade`: RFC 9110 §15.5.22 requires it there, and it is what tells
+/// the client which protocol to switch to.
+pub fn response_stripped_headers(status: u16, connection: Option<&str>) -> Vec<String> {
+    let keep_upgrade = status == 426;
+    connection
+        .unwrap_or_default()
+        .split(',')
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .chain(RESPONSE_HOP_BY_HOP.iter().map(|n| n.to_string()))
+        .filter(|n| !(keep_upgrade && n == "upgrade"))
+        .fold(Vec::new(), |mut names, n| {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+            names
+        })
 }
 
 pub fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
@@ -102,6 +134,22 @@ pub fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn response_hop_by_hop_headers_go_but_a_426_keeps_upgrade() {
+        let plain = response_stripped_headers(200, Some("keep-alive, X-Hop"));
+        assert_eq!(plain[..2], ["keep-alive".to_string(), "x-hop".to_string()]);
+        assert!(plain.contains(&"upgrade".to_string()));
+        assert!(plain.contains(&"connection".to_string()));
+        assert_eq!(plain.iter().filter(|n| *n == "keep-alive").count(), 1);
+        let upgrade_required = response_stripped_headers(426, Some("Upgrade"));
+        assert!(!upgrade_required.contains(&"upgrade".to_string()));
+        assert!(upgrade_required.contains(&"connection".to_string()));
+        assert_eq!(
+            response_stripped_headers(426, None).len(),
+            RESPONSE_HOP_BY_HOP.len() - 1
+        );
+    }
 
     #[test]
     fn namespace() {

@@ -69,6 +69,9 @@ pub struct ForwardPlan {
     pub add: Vec<(String, String)>,
     /// Headers to add to the origin's response (rate-limit state).
     pub response_headers: Vec<(String, String)>,
+    /// A WebSocket upgrade on a route that allows it: the runtime asks the origin for a socket
+    /// (`edge::websocket`) instead of forwarding a plain request.
+    pub websocket: Option<crate::websocket::WebSocketPlan>,
 }
 
 impl ForwardPlan {
