@@ -196,6 +196,12 @@ pub fn routing_path(normalized: &str) -> Cow<'_, str> {
     )
 }
 
+/// The request path as the access log shows it: each segment's `;…` parameters cut (a session id
+/// travels as `;jsessionid=…`), at most 200 characters. Works on any path, normalized or not.
+pub fn loggable(raw: &str) -> String {
+    routing_path(raw).chars().take(200).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +301,13 @@ mod tests {
         ] {
             assert_eq!(normalize(bad, ALLOW), Err(why), "{bad}");
         }
+    }
+
+    #[test]
+    fn logged_paths_carry_no_parameters() {
+        assert_eq!(loggable("/a;jsessionid=SECRET/b;x"), "/a/b");
+        assert_eq!(loggable("/..;/x"), "/../x");
+        assert_eq!(loggable(&"/a".repeat(300)).len(), 200);
     }
 
     #[test]

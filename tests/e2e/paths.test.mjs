@@ -63,6 +63,15 @@ describe("paths and queries: origin-stack quirks (defaults)", () => {
     await refused("/public/x;", 400, "request_invalid");
   });
 
+  test("';' path parameters never reach the log (a ';jsessionid=…' is a session id)", async () => {
+    await refused("/public/page;jsessionid=SESSIONSECRET1", 400, "request_invalid");
+    await gw.settleLogs();
+    const line = gw.logs.filter((l) => l.includes('"event":"request"') && l.includes("/public/page")).at(-1);
+    assert.ok(line, "a request line was logged");
+    assert.equal(JSON.parse(line).path, "/public/page");
+    assert.ok(!gw.logs.join("\n").includes("SESSIONSECRET1"));
+  });
+
   test("an encoded ';' is refused by default: one decoding hop before a Java origin makes it a parameter", async () => {
     await refused("/public/..%3B/api/admin/users", 400, "request_invalid");
     await refused("/api/admin%3bx/users", 400, "request_invalid", bearer(readOnly));
@@ -195,6 +204,16 @@ describe("paths: explicit opt-ins (path_parameters = allow, case_sensitive = tru
     const jsession = await gw.fetch("/public/page;jsessionid=ABC");
     assert.equal(jsession.status, 200);
     assert.equal((await jsession.json()).url, "/public/page;jsessionid=ABC");
+  });
+
+  test("with path_parameters = allow, the logged path has no parameters", async () => {
+    const res = await gw.fetch("/public/page;jsessionid=SESSIONSECRET2/x");
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).url, "/public/page;jsessionid=SESSIONSECRET2/x");
+    await gw.settleLogs();
+    const line = gw.logs.filter((l) => l.includes('"event":"request"') && l.includes("/public/page")).at(-1);
+    assert.equal(JSON.parse(line).path, "/public/page/x");
+    assert.ok(!gw.logs.join("\n").includes("SESSIONSECRET2"));
   });
 
   test("with path_parameters = allow, dot segments with parameters and encoded ';' in a segment are refused", async () => {
