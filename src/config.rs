@@ -10,6 +10,8 @@ use crate::api_key::ApiKeyConfig;
 use crate::cors::CorsConfig;
 use crate::jose::claims::{ScopeSource, TypPolicy};
 use crate::jose::Alg;
+use crate::pipeline::path::PathParameters;
+use crate::pipeline::query;
 use crate::ratelimit::{CountingKey, Policy};
 use crate::revocation::settings::{RevocationMode, RevocationSettings};
 use crate::route::{PathPattern, Route};
@@ -63,6 +65,10 @@ pub struct Config {
     pub revocation: RevocationSettings,
     /// Named rate-limit policies (`rate_limits`), referenced by routes and API key records.
     pub rate_limits: std::collections::BTreeMap<String, Policy>,
+    /// Route literals (and the admin prefix) compare exactly; by default they ignore ASCII case.
+    pub case_sensitive: bool,
+    /// `;` path parameters: refused (default), or allowed and dropped for route matching.
+    pub path_parameters: PathParameters,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -142,6 +148,10 @@ struct RawConfig {
     /// Defaults for WebSocket routes (`close_on`).
     #[serde(default)]
     websocket: Option<Value>,
+    #[serde(default)]
+    case_sensitive: bool,
+    #[serde(default)]
+    path_parameters: PathParameters,
 }
 
 #[derive(Deserialize)]
@@ -310,12 +320,15 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
 
     let credential_params = match raw.credential_params {
         Some(list) => {
-            for (i, p) in list.iter().enumerate() {
+            // Compared with query names normalized the same way (`pipeline::query`), so
+            // `Access.Token` configured is `access_token`.
+            let normalized: Vec<String> = list.iter().map(|p| query::normalize_name(p)).collect();
+            for (i, p) in normalized.iter().enumerate() {
                 if p.is_empty() {
                     errors.push(err(&format!("credential_params[{i}]"), "must not be empty"));
                 }
             }
-            list.into_iter().map(|p| p.to_ascii_lowercase()).collect()
+            normalized
         }
         None => DEFAULT_CREDENTIAL_PARAMS
             .iter()
@@ -440,6 +453,8 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         }
     }
 
+    apply_case_sensitivity(&mut routes, raw.case_sensitive, &mut errors);
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -459,7 +474,61 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         cors,
         revocation,
         rate_limits,
+        case_sensitive: raw.case_sensitive,
+        path_parameters: raw.path_parameters,
     })
+}
+
+/// Whether one request method could match both routes (`GET` admits `HEAD`).
+fn methods_overlap(a: &Route, b: &Route) -> bool {
+    let any_method = |r: &Route| r.methods.iter().any(|m| m == "*");
+    let admits = |r: &Route, m: &str| {
+        r.methods
+            .iter()
+            .any(|x| x == m || (x == "GET" && m == "HEAD"))
+    };
+    any_method(a)
+        || any_method(b)
+        || a.methods.iter().any(|m| admits(b, m))
+        || b.methods.iter().any(|m| admits(a, m))
+}
+
+/// Sets every route's case sensitivity (the admin route's included). Under case-insensitive
+/// matching a route whose path differs from an earlier one's only in case is never reached: that
+/// is a configuration error naming both, not a silent change of which route wins.
+fn apply_case_sensitivity(
+    routes: &mut [Route],
+    case_sensitive: bool,
+    errors: &mut Vec<ConfigError>,
+) {
+    for route in routes.iter_mut() {
+        route.pattern.set_case_sensitive(case_sensitive);
+    }
+    if case_sensitive {
+        return;
+    }
+    // Configured routes are numbered from 0 after the admin route, when there is one.
+    let offset = usize::from(routes.first().is_some_and(|r| r.admin));
+    for (i, later) in routes.iter().enumerate() {
+        if let Some(earlier) = routes[..i].iter().position(|e| {
+            e.pattern.differs_only_in_case(&later.pattern) && methods_overlap(e, later)
+        }) {
+            let name = |n: usize| {
+                if routes[n].admin {
+                    "admin.path_prefix".to_string()
+                } else {
+                    format!("routes[{}].path", n - offset)
+                }
+            };
+            errors.push(err(
+                &name(i),
+                format!(
+                    "differs from {} only in case, so it is never matched (routes ignore case); set case_sensitive = true if the origin's routes differ by case",
+                    name(earlier)
+                ),
+            ));
+        }
+    }
 }
 
 /// A route's `rate_limit` names a defined policy whose counting key fits the route (the IP only on
@@ -1186,6 +1255,85 @@ mod tests {
         assert_eq!(
             parse_config(&v).unwrap().transport.hsts.as_deref(),
             Some("max-age=31536000; includeSubDomains; preload")
+        );
+    }
+    #[test]
+    fn path_options_default_to_the_strict_reading() {
+        let c = parse_config(&minimal()).unwrap();
+        assert!(!c.case_sensitive);
+        assert_eq!(c.path_parameters, PathParameters::Refuse);
+        assert!(c.routes[1].matches("GET", "/API/items"));
+        let mut v = minimal();
+        v["case_sensitive"] = json!(true);
+        v["path_parameters"] = json!("allow");
+        let c = parse_config(&v).unwrap();
+        assert!(c.case_sensitive);
+        assert_eq!(c.path_parameters, PathParameters::Allow);
+        assert!(!c.routes[1].matches("GET", "/API/items"));
+        v["path_parameters"] = json!("strip");
+        v["case_sensitive"] = json!("yes");
+        let e = paths(parse_config(&v).unwrap_err());
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0] == "case_sensitive" || e[0] == "path_parameters",
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_admin_prefix_ignores_case_too() {
+        let mut v = minimal();
+        v["admin"] = json!({"enabled": true});
+        v["routes"] = json!([{"methods": ["*"], "path": "/*", "auth": ["public"]}]);
+        let c = parse_config(&v).unwrap();
+        let first = c
+            .routes
+            .iter()
+            .find(|r| r.matches("GET", "/ADMIN/keys"))
+            .unwrap();
+        assert!(first.admin);
+        v["case_sensitive"] = json!(true);
+        let c = parse_config(&v).unwrap();
+        let first = c
+            .routes
+            .iter()
+            .find(|r| r.matches("GET", "/ADMIN/keys"))
+            .unwrap();
+        assert!(!first.admin);
+    }
+
+    #[test]
+    fn routes_differing_only_in_case_are_an_error_unless_case_sensitive() {
+        let mut v = minimal();
+        v["admin"] = json!({"enabled": true});
+        v["routes"] = json!([
+            {"methods": ["GET"], "path": "/api/Admin/*", "auth": ["jwt"], "scopes": ["admin"]},
+            {"methods": ["POST"], "path": "/api/admin/*", "auth": ["jwt"]},
+            {"methods": ["*"], "path": "/api/ADMIN/*", "auth": ["jwt"]},
+            {"methods": ["HEAD"], "path": "/api/admin/*", "auth": ["jwt"]},
+            {"methods": ["GET"], "path": "/Admin/*", "auth": ["public"]},
+        ]);
+        let e = parse_config(&v).unwrap_err();
+        assert_eq!(
+            paths(e.clone()),
+            vec!["routes[2].path", "routes[3].path", "routes[4].path"]
+        );
+        assert!(e[0].message.contains("routes[0].path"), "{e:?}");
+        assert!(e[2].message.contains("admin.path_prefix"), "{e:?}");
+        v["case_sensitive"] = json!(true);
+        assert!(parse_config(&v).is_ok());
+    }
+
+    #[test]
+    fn configured_credential_params_are_normalized_like_query_names() {
+        let mut v = minimal();
+        v["credential_params"] = json!(["Session.Token", "sig[]"]);
+        let c = parse_config(&v).unwrap();
+        assert_eq!(c.credential_params, vec!["session_token", "sig"]);
+        v["credential_params"] = json!(["[x]"]);
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec!["credential_params[0]"]
         );
     }
 }

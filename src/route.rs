@@ -65,10 +65,16 @@ enum Segment {
 
 /// `/users/:id/keys`, `/api/*` (a trailing `*` matches the prefix itself and anything below it),
 /// `/*` (everything). Matching is on whole segments, so `/api/*` never matches `/apiary`.
+///
+/// Literal segments compare ASCII case-insensitively unless the pattern is made case-sensitive
+/// (`case_sensitive = true`): Express (by default), ASP.NET Core and IIS route `/api/Admin` to the
+/// `/api/admin` handler, so a case-sensitive gateway would judge it by a laxer route. Matching more
+/// strictly never opens a bypass — a case-sensitive origin answers the variant 404 anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     segments: Vec<Segment>,
     wildcard: bool,
+    case_sensitive: bool,
 }
 
 impl PathPattern {
@@ -79,7 +85,11 @@ impl PathPattern {
         let mut segments = Vec::new();
         let mut wildcard = false;
         if rest.is_empty() {
-            return Ok(PathPattern { segments, wildcard });
+            return Ok(PathPattern {
+                segments,
+                wildcard,
+                case_sensitive: false,
+            });
         }
         let parts: Vec<&str> = rest.split('/').collect();
         for (i, part) in parts.iter().enumerate() {
@@ -99,13 +109,73 @@ impl PathPattern {
                     return Err("empty path segment".into());
                 }
                 segments.push(Segment::Literal(String::new()));
-            } else if part.contains(['*', '?', '#', '%']) || *part == "." || *part == ".." {
+            } else if part.contains(['*', '?', '#', '%', ';', '\\'])
+                || !part.bytes().all(|b| b.is_ascii_graphic())
+                || *part == "."
+                || *part == ".."
+            {
+                // A request path never holds these once normalized (`;` is refused, or cut before
+                // routing), so such a route could never match.
                 return Err(format!("invalid segment {part:?}"));
             } else {
                 segments.push(Segment::Literal((*part).to_string()));
             }
         }
-        Ok(PathPattern { segments, wildcard })
+        Ok(PathPattern {
+            segments,
+            wildcard,
+            case_sensitive: false,
+        })
+    }
+
+    /// Compare literal segments exactly (`case_sensitive = true`) or ignoring ASCII case (the
+    /// default).
+    pub fn set_case_sensitive(&mut self, case_sensitive: bool) {
+        self.case_sensitive = case_sensitive;
+    }
+
+    /// Whether two patterns match the same paths once case is ignored while differing in case
+    /// (`/api/Admin/*` and `/api/admin/*`): under case-insensitive matching the second is never
+    /// reached.
+    pub fn differs_only_in_case(&self, other: &PathPattern) -> bool {
+        let same_shape =
+            self.wildcard == other.wildcard && self.segments.len() == other.segments.len();
+        let mut differ = false;
+        let same_ignoring_case = self
+            .segments
+            .iter()
+            .zip(&other.segments)
+            .all(|pair| match pair {
+                (Segment::Literal(a), Segment::Literal(b)) => {
+                    differ |= a != b;
+                    a.eq_ignore_ascii_case(b)
+                }
+                (Segment::Param, Segment::Param) => true,
+                _ => false,
+            });
+        same_shape && same_ignoring_case && differ
+    }
+
+    fn literal_matches(&self, literal: &str, part: &str) -> bool {
+        if self.case_sensitive {
+            literal == part
+        } else {
+            literal.eq_ignore_ascii_case(part)
+        }
+    }
+
+    /// What a matching `path` has below the pattern's segments (`/keys/1` for `/admin/*` and
+    /// `/ADMIN/keys/1`), or `None` when the pattern does not match.
+    pub fn remainder<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if !self.matches(path) {
+            return None;
+        }
+        let prefix: usize = path[1..]
+            .split('/')
+            .take(self.segments.len())
+            .map(|part| 1 + part.len())
+            .sum();
+        Some(&path[prefix..])
     }
 
     /// `path` is the normalized request path (see `parse::normalize_path`).
@@ -129,7 +199,7 @@ impl PathPattern {
             .iter()
             .zip(parts.iter())
             .all(|(seg, part)| match seg {
-                Segment::Literal(l) => l == part,
+                Segment::Literal(l) => self.literal_matches(l, part),
                 Segment::Param => !part.is_empty(),
             })
     }
@@ -168,9 +238,59 @@ mod tests {
     }
 
     #[test]
+    fn literals_ignore_ascii_case_unless_case_sensitive() {
+        assert!(m("/api/admin/*", "/api/Admin/users"));
+        assert!(m("/api/admin/*", "/API/ADMIN"));
+        assert!(m("/Health", "/health"));
+        assert!(!m("/api/admin/*", "/api/admins"));
+        // ASCII only: no Unicode folding of escapes or bytes.
+        assert!(!m("/api/admin/*", "/api/adm%C4%B1n"));
+        let mut strict = PathPattern::parse("/api/admin/*").unwrap();
+        strict.set_case_sensitive(true);
+        assert!(strict.matches("/api/admin/users"));
+        assert!(!strict.matches("/api/Admin/users"));
+    }
+
+    #[test]
+    fn remainder_is_what_lies_below_the_pattern() {
+        let p = PathPattern::parse("/admin/*").unwrap();
+        assert_eq!(p.remainder("/ADMIN/keys/k1"), Some("/keys/k1"));
+        assert_eq!(p.remainder("/admin"), Some(""));
+        assert_eq!(p.remainder("/admin/"), Some("/"));
+        assert_eq!(p.remainder("/administrator/keys"), None);
+        let nested = PathPattern::parse("/_portcullis/admin/*").unwrap();
+        assert_eq!(nested.remainder("/_Portcullis/Admin/x"), Some("/x"));
+        assert_eq!(
+            PathPattern::parse("/*").unwrap().remainder("/a/b"),
+            Some("/a/b")
+        );
+    }
+
+    #[test]
+    fn patterns_differing_only_in_case() {
+        let p = |s: &str| PathPattern::parse(s).unwrap();
+        assert!(p("/api/Admin/*").differs_only_in_case(&p("/api/admin/*")));
+        assert!(p("/Users/:id").differs_only_in_case(&p("/users/:name")));
+        assert!(!p("/api/admin/*").differs_only_in_case(&p("/api/admin/*")));
+        assert!(!p("/api/Admin/*").differs_only_in_case(&p("/api/admin")));
+        assert!(!p("/api/Admin/*").differs_only_in_case(&p("/api/other/*")));
+        assert!(!p("/a/:id").differs_only_in_case(&p("/A/b")));
+    }
+
+    #[test]
     fn bad_patterns() {
         for p in [
-            "api", "/a/*/b", "/a/:", "/a//b", "/a/b*", "/a/../b", "/a%2f",
+            "api",
+            "/a/*/b",
+            "/a/:",
+            "/a//b",
+            "/a/b*",
+            "/a/../b",
+            "/a%2f",
+            "/a;x",
+            "/a\\b",
+            "/a b",
+            "/caf\u{e9}",
         ] {
             assert!(PathPattern::parse(p).is_err(), "{p}");
         }

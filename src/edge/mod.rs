@@ -171,9 +171,10 @@ fn log_request(
     status: u16,
     started: f64,
 ) {
-    // The path only: a query string can carry anything.
+    // The path only: a query string can carry anything, and so can `;` path parameters
+    // (`;jsessionid=…`), which are cut from each segment.
     let path = crate::pipeline::parse::split_url(&head.url)
-        .map(|(_, _, path, _)| crate::pipeline::parse::truncate(path, 200))
+        .map(|(_, _, path, _)| crate::pipeline::path::loggable(path))
         .unwrap_or_default();
     let line = serde_json::json!({
         "event": "request",

@@ -14,6 +14,8 @@ pub mod authorize;
 pub mod forward;
 pub mod limit;
 pub mod parse;
+pub mod path;
+pub mod query;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -238,10 +240,11 @@ impl<K: Clone> Gateway<K> {
 
         authorize::authorize(parsed.route, &identity)?;
         if parsed.route.admin {
-            let path = self
-                .config
-                .admin
-                .strip(&parsed.path)
+            // Below the prefix as the route matched it (in any case, without `;` parameters).
+            let path = parsed
+                .route
+                .pattern
+                .remainder(&parsed.routing_path)
                 .unwrap_or_default()
                 .to_string();
             return Ok(Outcome::Admin(AdminCall {

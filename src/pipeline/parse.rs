@@ -6,6 +6,8 @@ use crate::config::{Config, HttpsPolicy};
 use crate::problem::{ErrorCode, Problem};
 use crate::route::Route;
 
+use super::path::{self, PathError, PathParameters};
+use super::query;
 use super::RequestHead;
 
 /// What the client presented, before anything is verified.
@@ -24,6 +26,8 @@ pub struct ParsedRequest<'c> {
     pub route: &'c Route,
     /// Normalized path (percent-encoded unreserved characters decoded), as forwarded.
     pub path: String,
+    /// The path routes were matched on: `path` without `;` parameters (`path_parameters`).
+    pub routing_path: String,
     pub query: Option<String>,
     pub presented: Presented,
 }
@@ -86,11 +90,18 @@ pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
             format!("{what}; send credentials in the Authorization or X-API-Key header"),
         ));
     }
-    let path = match normalize_path(raw_path) {
+    let path = match path::normalize(raw_path, config.path_parameters) {
         Ok(p) => p,
-        Err(why) => return ParseOutcome::Refuse(Problem::new(ErrorCode::RequestInvalid, why)),
+        Err(why) => {
+            return ParseOutcome::Refuse(Problem::new(ErrorCode::RequestInvalid, why.message()))
+        }
     };
-    let Some(route) = config.routes.iter().find(|r| r.matches(&req.method, &path)) else {
+    let routing_path = path::routing_path(&path).into_owned();
+    let Some(route) = config
+        .routes
+        .iter()
+        .find(|r| r.matches(&req.method, &routing_path))
+    else {
         return ParseOutcome::Refuse(Problem::new(
             ErrorCode::RouteNotFound,
             format!("no route for {} {}", req.method, truncate(&path, 200)),
@@ -103,6 +114,7 @@ pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
     ParseOutcome::Route(ParsedRequest {
         route,
         path,
+        routing_path,
         query: query.map(str::to_string),
         presented,
     })
@@ -113,113 +125,16 @@ fn credentials_in_url(config: &Config, authority: &str, query: Option<&str>) -> 
     if authority.contains('@') {
         return Some("the URL carries user information".to_string());
     }
-    for pair in query?.split('&') {
-        let name = pair.split('=').next().unwrap_or("");
-        let Some(decoded) = percent_decode_form(name) else {
-            continue;
-        };
-        let lower = decoded.to_ascii_lowercase();
-        if config.credential_params.contains(&lower) {
-            return Some(format!(
-                "the query parameter {:?} carries a credential",
-                truncate(&lower, 40)
-            ));
-        }
-    }
-    None
+    let name = query::credential_param(&config.credential_params, query?)?;
+    Some(format!(
+        "the query parameter {:?} carries a credential",
+        truncate(name, 40)
+    ))
 }
 
-fn percent_decode_form(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let h = bytes.get(i + 1..i + 3)?;
-                out.push(hex_pair(h[0], h[1])?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn hex_pair(a: u8, b: u8) -> Option<u8> {
-    Some(hex_val(a)? << 4 | hex_val(b)?)
-}
-
-/// RFC 3986 §6.2.2 normalization, so the path the gateway matches is the path the origin serves:
-/// percent-encoded unreserved characters are decoded (`/ap%69` is `/api`), other escapes are
-/// upper-cased; encoded `/`, `\` and NUL, dot segments and empty segments are refused, since origins
-/// disagree on what they mean and a disagreement is a route bypass.
+/// RFC 3986 §6.2.2 normalization with `;` path parameters refused: see `path::normalize`.
 pub fn normalize_path(raw: &str) -> Result<String, &'static str> {
-    if raw.len() > 8192 {
-        return Err("the request path is too long");
-    }
-    let bytes = raw.as_bytes();
-    let mut out = String::with_capacity(raw.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' {
-            let pair = bytes
-                .get(i + 1..i + 3)
-                .ok_or("the request path has a truncated percent-escape")?;
-            let v = hex_pair(pair[0], pair[1])
-                .ok_or("the request path has an invalid percent-escape")?;
-            match v {
-                b'/' | b'\\' | 0 => return Err("the request path has an encoded '/', '\\' or NUL"),
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    out.push(v as char)
-                }
-                _ => {
-                    out.push('%');
-                    out.push(pair[0].to_ascii_uppercase() as char);
-                    out.push(pair[1].to_ascii_uppercase() as char);
-                }
-            }
-            i += 3;
-        } else if b == b'\\' {
-            return Err("the request path contains '\\'");
-        } else if b.is_ascii_graphic() {
-            out.push(b as char);
-            i += 1;
-        } else {
-            return Err("the request path contains a raw control, space or non-ASCII byte");
-        }
-    }
-    if !out.starts_with('/') {
-        return Err("the request path must start with '/'");
-    }
-    let segments: Vec<&str> = out[1..].split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    for (i, seg) in segments.iter().enumerate() {
-        if *seg == "." || *seg == ".." {
-            return Err("the request path contains a dot segment");
-        }
-        if seg.is_empty() && i != last {
-            return Err("the request path contains an empty segment ('//')");
-        }
-    }
-    Ok(out)
+    path::normalize(raw, PathParameters::Refuse).map_err(PathError::message)
 }
 
 fn presented_credential(req: &RequestHead) -> Result<Presented, Problem> {
@@ -263,29 +178,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalization() {
+    fn normalization_refuses_path_parameters() {
         assert_eq!(normalize_path("/ap%69/x").unwrap(), "/api/x");
-        assert_eq!(normalize_path("/a%2a").unwrap(), "/a%2A");
-        assert_eq!(normalize_path("/").unwrap(), "/");
-        assert_eq!(normalize_path("/a/").unwrap(), "/a/");
-        for bad in [
-            "/a%2fb",
-            "/a%2Fb",
-            "/a%5cb",
-            "/a%00",
-            "/a/../b",
-            "/a/%2e%2e/b",
-            "/a/./b",
-            "//a",
-            "/a//b",
-            "/a%",
-            "/a%zz",
-            "/a\\b",
-            "/a b",
-            "a",
-        ] {
-            assert!(normalize_path(bad).is_err(), "{bad}");
-        }
+        assert_eq!(
+            normalize_path("/public/..;/api"),
+            Err(PathError::PathParameter.message())
+        );
     }
 
     #[test]
@@ -300,15 +198,5 @@ mod tests {
         );
         assert_eq!(split_url("https://h"), Some(("https", "h", "/", None)));
         assert_eq!(split_url("nourl"), None);
-    }
-
-    #[test]
-    fn form_decoding() {
-        assert_eq!(
-            percent_decode_form("access%5Ftoken").unwrap(),
-            "access_token"
-        );
-        assert_eq!(percent_decode_form("a+b").unwrap(), "a b");
-        assert_eq!(percent_decode_form("%"), None);
     }
 }
