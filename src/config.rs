@@ -63,6 +63,8 @@ pub struct Config {
     pub revocation: RevocationSettings,
     /// Named rate-limit policies (`rate_limits`), referenced by routes and API key records.
     pub rate_limits: std::collections::BTreeMap<String, Policy>,
+    /// How long the gateway waits for the origin's response head (routes may override it).
+    pub origin_timeout_ms: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -139,6 +141,8 @@ struct RawConfig {
     #[serde(default)]
     rate_limits: Option<Value>,
     routes: Vec<Value>,
+    #[serde(default)]
+    origin_timeout_ms: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +265,12 @@ struct RawRoute {
     /// A policy name from `rate_limits`.
     #[serde(default)]
     rate_limit: Option<String>,
+    /// Overrides the top-level `origin_timeout_ms`.
+    #[serde(default)]
+    origin_timeout_ms: Option<u32>,
+    /// `"bypass"` (default on authenticated routes) or `"default"` (default on public ones).
+    #[serde(default)]
+    origin_cache: Option<String>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -385,6 +395,13 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err(&path, message));
     }
 
+    let origin_timeout_ms = raw
+        .origin_timeout_ms
+        .unwrap_or(crate::origin::DEFAULT_TIMEOUT_MS);
+    if !crate::origin::TIMEOUT_RANGE_MS.contains(&origin_timeout_ms) {
+        errors.push(err("origin_timeout_ms", timeout_range_message()));
+    }
+
     let mut routes = Vec::new();
     if admin.enabled {
         if let Some(route) = admin_route(&admin) {
@@ -403,7 +420,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     for (i, v) in raw.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
         if let Some(r) = section::<RawRoute>(v, &path, &mut errors) {
-            if let Some(route) = build_route(r, i, &path, &mut errors) {
+            if let Some(route) = build_route(r, i, &path, origin_timeout_ms, &mut errors) {
                 if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
                     errors.push(err(
                         &format!("{path}.auth"),
@@ -442,7 +459,46 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         cors,
         revocation,
         rate_limits,
+        origin_timeout_ms,
     })
+}
+
+fn timeout_range_message() -> String {
+    format!(
+        "must be between {} and {} (milliseconds)",
+        crate::origin::TIMEOUT_RANGE_MS.start(),
+        crate::origin::TIMEOUT_RANGE_MS.end()
+    )
+}
+
+/// A route's origin settings, resolved: its own timeout or the top level's, its own cache policy or
+/// the safe default for its kind (only public routes may be answered from a shared cache).
+fn route_origin(
+    r: &RawRoute,
+    public: bool,
+    default_timeout_ms: u32,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> crate::origin::OriginPolicy {
+    use crate::origin::{OriginCache, OriginPolicy, TIMEOUT_RANGE_MS};
+    let timeout_ms = r.origin_timeout_ms.unwrap_or(default_timeout_ms);
+    if r.origin_timeout_ms.is_some() && !TIMEOUT_RANGE_MS.contains(&timeout_ms) {
+        errors.push(err(
+            &format!("{path}.origin_timeout_ms"),
+            timeout_range_message(),
+        ));
+    }
+    let cache = match r.origin_cache.as_deref() {
+        None => OriginCache::default_for(public),
+        Some(name) => OriginCache::parse(name).unwrap_or_else(|| {
+            errors.push(err(
+                &format!("{path}.origin_cache"),
+                "must be \"bypass\" or \"default\"",
+            ));
+            OriginCache::default_for(public)
+        }),
+    };
+    OriginPolicy { timeout_ms, cache }
 }
 
 /// A route's `rate_limit` names a defined policy whose counting key fits the route (the IP only on
@@ -511,6 +567,8 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         // An admin credential revoked a moment ago must not reach the admin API.
         revocation: RevocationMode::Strict,
         rate_limit: None,
+        // Answered by the gateway itself, never forwarded.
+        origin: crate::origin::OriginPolicy::default(),
     })
 }
 
@@ -765,6 +823,7 @@ fn build_route(
     r: RawRoute,
     index: usize,
     path: &str,
+    default_origin_timeout_ms: u32,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Route> {
     let before = errors.len();
@@ -847,6 +906,8 @@ fn build_route(
             RevocationMode::default()
         }),
     };
+    let public = auth.contains(&crate::route::CredentialKind::Public);
+    let origin = route_origin(&r, public, default_origin_timeout_ms, path, errors);
     if errors.len() != before {
         return None;
     }
@@ -859,6 +920,7 @@ fn build_route(
         admin: false,
         revocation,
         rate_limit: r.rate_limit,
+        origin,
     })
 }
 
@@ -1139,6 +1201,52 @@ mod tests {
             paths(parse_config(&v).unwrap_err()),
             vec!["routes[1].revocation"]
         );
+    }
+
+    #[test]
+    fn origin_timeout_and_cache_policy() {
+        use crate::origin::{OriginCache, DEFAULT_TIMEOUT_MS};
+        let c = parse_config(&minimal()).unwrap();
+        assert_eq!(c.origin_timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(c.routes[0].origin.timeout_ms, DEFAULT_TIMEOUT_MS);
+        // Public routes may use a shared cache; authenticated ones bypass it by default.
+        assert_eq!(c.routes[0].origin.cache, OriginCache::Default);
+        assert_eq!(c.routes[1].origin.cache, OriginCache::Bypass);
+
+        let mut v = minimal();
+        v["origin_timeout_ms"] = json!(5000);
+        v["routes"][0]["origin_cache"] = json!("bypass");
+        v["routes"][1]["origin_cache"] = json!("default");
+        v["routes"][1]["origin_timeout_ms"] = json!(120000);
+        let c = parse_config(&v).unwrap();
+        assert_eq!(c.origin_timeout_ms, 5000);
+        assert_eq!(c.routes[0].origin.timeout_ms, 5000);
+        assert_eq!(c.routes[0].origin.cache, OriginCache::Bypass);
+        assert_eq!(c.routes[1].origin.timeout_ms, 120000);
+        assert_eq!(c.routes[1].origin.cache, OriginCache::Default);
+
+        let mut v = minimal();
+        v["origin_timeout_ms"] = json!(99);
+        v["routes"][0]["origin_timeout_ms"] = json!(300001);
+        v["routes"][1]["origin_cache"] = json!("no-store");
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec![
+                "origin_timeout_ms",
+                "routes[0].origin_timeout_ms",
+                "routes[1].origin_cache"
+            ]
+        );
+        let mut v = minimal();
+        v["origin_timeout_ms"] = json!(-1);
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec!["origin_timeout_ms"]
+        );
+        let mut v = minimal();
+        v["origin_timeout_ms"] = json!(100);
+        v["routes"][1]["origin_timeout_ms"] = json!(300000);
+        assert!(parse_config(&v).is_ok());
     }
 
     #[test]

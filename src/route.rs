@@ -34,6 +34,8 @@ pub struct Route {
     pub revocation: crate::revocation::settings::RevocationMode,
     /// The rate-limit policy (a name from `rate_limits`), if any.
     pub rate_limit: Option<String>,
+    /// How the origin is fetched for this route: its timeout and shared-cache policy.
+    pub origin: crate::origin::OriginPolicy,
 }
 
 impl Route {
@@ -185,6 +187,7 @@ mod tests {
             admin: false,
             revocation: Default::default(),
             rate_limit: None,
+            origin: Default::default(),
         };
         assert!(r.matches("GET", "/x"));
         assert!(r.matches("HEAD", "/x"));

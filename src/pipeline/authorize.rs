@@ -47,6 +47,7 @@ mod tests {
             admin: false,
             revocation: Default::default(),
             rate_limit: None,
+            origin: Default::default(),
         }
     }
 

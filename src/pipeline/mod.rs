@@ -69,6 +69,8 @@ pub struct ForwardPlan {
     pub add: Vec<(String, String)>,
     /// Headers to add to the origin's response (rate-limit state).
     pub response_headers: Vec<(String, String)>,
+    /// The route's origin timeout and shared-cache policy.
+    pub origin: crate::origin::OriginPolicy,
 }
 
 impl ForwardPlan {
@@ -227,6 +229,9 @@ impl<K: Clone> Gateway<K> {
             ParseOutcome::Refuse(problem) => return Err(Refusal::plain(problem)),
         };
         log.route = Some(parsed.route.name.clone());
+        if let Some(problem) = crate::origin::forbidden_body(req) {
+            return Err(Refusal::plain(problem));
+        }
 
         let identity = authenticate::authenticate(self, platform, &parsed).await?;
         log.credential = Some(identity.method.as_str());
