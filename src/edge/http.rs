@@ -3,6 +3,7 @@
 
 use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, Response};
@@ -140,9 +141,14 @@ pub async fn forward(
     let body = original
         .body()
         .filter(|_| method != "GET" && method != "HEAD");
-    if let Some(body) = &body {
-        init.set_body(body);
-    }
+    let upload = match &body {
+        Some(body) => {
+            let relay = Relay::new(original).map_err(runtime)?;
+            init.set_body(&relay.readable());
+            Some(JsFuture::from(body.pipe_to(&relay.writable())))
+        }
+        None => None,
+    };
     let may_retry = origin::retryable(&method, body.is_some());
     let outbound = web_sys::Request::new_with_str_and_init(&plan.url, &init).map_err(runtime)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
@@ -161,11 +167,21 @@ pub async fn forward(
             other => other.map_err(|e| (e, 1)),
         }
     };
-    let timer = worker::Delay::from(std::time::Duration::from_millis(u64::from(
-        plan.origin.timeout_ms,
-    )));
+    // The clock runs from the end of the upload (an origin can only be late once it has the whole
+    // request; a slow client must not turn into a 504), or from the send when there is no body.
+    let deadline = async {
+        if let Some(upload) = upload {
+            // A failed upload fails the fetch too; either way the clock starts now.
+            let _ = upload.await;
+        }
+        worker::Delay::from(std::time::Duration::from_millis(u64::from(
+            plan.origin.timeout_ms,
+        )))
+        .await;
+    };
     futures_util::pin_mut!(attempts);
-    let resp = match select(attempts, timer).await {
+    futures_util::pin_mut!(deadline);
+    let resp = match select(attempts, deadline).await {
         Either::Left((Ok(resp), _)) => resp,
         Either::Left((Err((e, attempts)), _)) => {
             return Err(ForwardFailure::Unreachable {
@@ -220,6 +236,63 @@ pub async fn forward(
         }
     }
     Ok(out)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// workerd's byte `TransformStream` of a declared length: pumped natively, and the origin gets
+    /// the client's `Content-Length` rather than a chunked body (which some origin stacks refuse).
+    type FixedLengthStream;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(length: f64) -> Result<FixedLengthStream, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    fn readable(this: &FixedLengthStream) -> web_sys::ReadableStream;
+    #[wasm_bindgen(method, getter)]
+    fn writable(this: &FixedLengthStream) -> web_sys::WritableStream;
+
+    /// The same without a length, for a client's chunked upload (forwarded chunked).
+    type IdentityTransformStream;
+    #[wasm_bindgen(constructor, catch)]
+    fn new() -> Result<IdentityTransformStream, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    fn readable(this: &IdentityTransformStream) -> web_sys::ReadableStream;
+    #[wasm_bindgen(method, getter)]
+    fn writable(this: &IdentityTransformStream) -> web_sys::WritableStream;
+}
+
+/// What the client's body is piped through on its way to the origin, so the gateway learns when
+/// the upload has been handed over (`pipeTo` settles) and can start the origin's clock then.
+enum Relay {
+    Sized(FixedLengthStream),
+    Chunked(IdentityTransformStream),
+}
+
+impl Relay {
+    fn new(original: &web_sys::Request) -> Result<Relay, JsValue> {
+        let declared = original
+            .headers()
+            .get("content-length")?
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        Ok(match declared {
+            // Beyond 2^53 a length is no longer exact as a JS number; such a body goes chunked.
+            Some(len) if len < (1 << 53) => Relay::Sized(FixedLengthStream::new(len as f64)?),
+            _ => Relay::Chunked(IdentityTransformStream::new()?),
+        })
+    }
+
+    fn readable(&self) -> web_sys::ReadableStream {
+        match self {
+            Relay::Sized(s) => s.readable(),
+            Relay::Chunked(s) => s.readable(),
+        }
+    }
+
+    fn writable(&self) -> web_sys::WritableStream {
+        match self {
+            Relay::Sized(s) => s.writable(),
+            Relay::Chunked(s) => s.writable(),
+        }
+    }
 }
 
 /// A bounded GET: aborted after `timeout_ms`, refused above `max_bytes` (by `Content-Length` when

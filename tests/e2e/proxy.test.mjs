@@ -72,6 +72,22 @@ describe("uploads, caching and bodies against an echo origin", () => {
     assert.equal(echo.method, "POST");
     assert.equal(echo.body.length, body.length);
     assert.equal(echo.headers.expect, undefined, "Expect is not forwarded");
+    assert.equal(echo.headers["content-length"], String(body.length), "the length is kept");
+    assert.equal(echo.headers["transfer-encoding"], undefined);
+  });
+
+  test("a chunked upload reaches the origin whole, chunked", async () => {
+    const res = await rawRequest(gw.url, {
+      method: "POST",
+      path: "/upload",
+      headers: { "content-type": "text/plain", "transfer-encoding": "chunked" },
+      chunks: ["one ", "two ", "three"],
+      everyMs: 20,
+    });
+    assert.equal(res.status, 200, res.body);
+    const echo = JSON.parse(res.body);
+    assert.equal(echo.body, "one two three");
+    assert.equal(echo.headers["transfer-encoding"], "chunked");
   });
 
   test("authenticated routes fetch the origin with cache: no-store (no-cache upstream)", async () => {
@@ -174,7 +190,7 @@ describe("origin timeout", () => {
     const config = baseConfig({ origin: origin.url, extra: { origin_timeout_ms: 300 } });
     config.routes = [
       { name: "patient", methods: ["GET"], path: "/patient", auth: ["public"], origin_timeout_ms: 3000 },
-      { name: "any", methods: ["GET"], path: "/*", auth: ["public"] },
+      { name: "any", methods: ["GET", "POST"], path: "/*", auth: ["public"] },
     ];
     gw = await startGateway(config);
   });
@@ -197,6 +213,30 @@ describe("origin timeout", () => {
     const res = await gw.fetch("/stream?chunks=5&every=200");
     assert.equal(res.status, 200);
     assert.equal(await res.text(), "0\n1\n2\n3\n4\n");
+  });
+
+  test("an upload slower than the timeout is not cut: the clock starts once the body is sent", async () => {
+    const chunks = ["a", "b", "c", "d", "e"];
+    const res = await rawRequest(gw.url, {
+      method: "POST",
+      path: "/upload?head=0",
+      headers: { "content-type": "text/plain", "content-length": "5" },
+      chunks,
+      everyMs: 150,
+    });
+    assert.equal(res.status, 200, res.body);
+  });
+
+  test("once the body is sent the clock runs: an origin that then stalls gets 504", async () => {
+    const res = await rawRequest(gw.url, {
+      method: "POST",
+      path: "/upload?head=5000",
+      headers: { "content-type": "text/plain", "content-length": "2" },
+      chunks: ["a", "b"],
+      everyMs: 150,
+    });
+    assert.equal(res.status, 504, res.body);
+    assert.equal(JSON.parse(res.body).code, "origin_timeout");
   });
 
   test("a route's own origin_timeout_ms overrides the top level", async () => {

@@ -48,8 +48,8 @@ export async function startInterimOrigin() {
 }
 
 /**
- * Timing from the query: `head` ms before the status line (a stuck origin when it is longer than
- * the test), then `chunks` body chunks ("0\n", "1\n", …) `every` ms apart (a slow download or an
+ * Timing from the query: `head` ms after the whole request (body included) has arrived before the
+ * status line (a stuck origin when it is longer than the test), then `chunks` body chunks ("0\n", "1\n", …) `every` ms apart (a slow download or an
  * event stream).
  */
 export async function startSlowOrigin() {
@@ -64,12 +64,12 @@ export async function startSlowOrigin() {
   };
   const server = http.createServer((req, res) => {
     requests++;
-    req.resume();
     const q = new URL(req.url, "http://origin").searchParams;
     const head = Number(q.get("head") ?? 0);
     const chunks = Number(q.get("chunks") ?? 0);
     const every = Number(q.get("every") ?? 0);
-    later(head, () => {
+    req.resume();
+    req.on("end", () => later(head, () => {
       res.writeHead(200, { "content-type": "text/plain", "cache-control": "no-store" });
       res.flushHeaders();
       let i = 0;
@@ -82,7 +82,7 @@ export async function startSlowOrigin() {
         later(every, next);
       };
       later(every, next);
-    });
+    }));
   });
   const url = await listen(server);
   return {
@@ -151,9 +151,9 @@ export async function unusedOriginUrl() {
 
 /**
  * A raw HTTP/1.1 request to the gateway, for what `fetch` will not send (a GET with a body,
- * `Expect`). Resolves { status, headers, body }.
+ * `Expect`, a body trickled in `chunks` written `everyMs` apart). Resolves { status, headers, body }.
  */
-export function rawRequest(baseUrl, { method = "GET", path = "/", headers = {}, body } = {}) {
+export function rawRequest(baseUrl, { method = "GET", path = "/", headers = {}, body, chunks, everyMs = 0 } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request(`${baseUrl}${path}`, { method, headers, agent: false }, (res) => {
       const chunks = [];
@@ -164,6 +164,16 @@ export function rawRequest(baseUrl, { method = "GET", path = "/", headers = {}, 
       res.on("error", reject);
     });
     req.on("error", reject);
+    if (chunks) {
+      let i = 0;
+      const next = () => {
+        if (i === chunks.length) return req.end();
+        req.write(chunks[i++]);
+        setTimeout(next, everyMs);
+      };
+      next();
+      return;
+    }
     if (body !== undefined) req.write(body);
     req.end();
   });
