@@ -109,6 +109,9 @@ pub enum ForwardFailure {
     /// the Workers runtime hands it back as if it were final, with the real response inside its
     /// body, so there is nothing that can be relayed faithfully.
     InterimResponse { status: u16 },
+    /// A final status outside 200–599 (RFC 9110 §15: three digits, 1xx–5xx), which the runtime
+    /// parses but a `Response` cannot carry.
+    StatusOutOfRange { status: u16 },
     /// The gateway's own runtime failed (building the outbound request, copying the response).
     Runtime(String),
 }
@@ -127,6 +130,10 @@ impl ForwardFailure {
             ForwardFailure::InterimResponse { status } => Problem::new(
                 ErrorCode::OriginResponseInvalid,
                 format!("the origin sent an interim {status} response, which cannot be relayed"),
+            ),
+            ForwardFailure::StatusOutOfRange { status } => Problem::new(
+                ErrorCode::OriginResponseInvalid,
+                format!("the origin answered with status {status}, outside 200-599"),
             ),
             ForwardFailure::Runtime(_) => Problem::new(
                 ErrorCode::GatewayError,
@@ -148,6 +155,9 @@ impl ForwardFailure {
             }
             ForwardFailure::InterimResponse { status } => {
                 format!("{{\"event\":\"origin_interim_response\",\"status\":{status}}}")
+            }
+            ForwardFailure::StatusOutOfRange { status } => {
+                format!("{{\"event\":\"origin_status_invalid\",\"status\":{status}}}")
             }
             ForwardFailure::Runtime(reason) => format!(
                 "{{\"event\":\"runtime_fault\",\"stage\":\"forward\",\"reason\":{}}}",
@@ -259,6 +269,12 @@ mod tests {
                 502,
                 "origin_response_invalid",
                 r#"{"event":"origin_interim_response","status":103}"#,
+            ),
+            (
+                ForwardFailure::StatusOutOfRange { status: 600 },
+                502,
+                "origin_response_invalid",
+                r#"{"event":"origin_status_invalid","status":600}"#,
             ),
             (
                 ForwardFailure::Runtime("TypeError: x".into()),

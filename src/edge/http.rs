@@ -210,6 +210,14 @@ pub async fn forward(
             status: resp.status(),
         });
     }
+    if resp.status() > 599 {
+        if let Some(body) = resp.body() {
+            drop(JsFuture::from(body.cancel()));
+        }
+        return Err(ForwardFailure::StatusOutOfRange {
+            status: resp.status(),
+        });
+    }
 
     // A fetched response's headers are immutable: `new Response(body, response)` copies status and
     // headers in one runtime call; then hop-by-hop headers go and the gateway's are set.

@@ -11,6 +11,7 @@ import {
   startSlowOrigin,
   startResettingOrigin,
   startVaryOrigin,
+  startRawStatusOrigin,
   unusedOriginUrl,
   rawRequest,
 } from "../support/origins.mjs";
@@ -181,6 +182,29 @@ describe("an origin that sends interim (1xx) responses", () => {
       assert.deepEqual(events(gw, "origin_unreachable"), [], "not reported as an outage");
     });
   }
+});
+
+describe("an origin that answers with a status outside 200–599", () => {
+  let origin, gw;
+  before(async () => {
+    origin = await startRawStatusOrigin(600);
+    const config = baseConfig({ origin: origin.url });
+    config.routes = [{ name: "any", methods: ["GET"], path: "/*", auth: ["public"] }];
+    gw = await startGateway(config);
+  });
+  after(async () => {
+    await gw.dispose();
+    await origin.close();
+  });
+
+  test("status 600: 502 origin_response_invalid, not a gateway fault", async () => {
+    const res = await gw.fetch("/odd");
+    const p = await expectProblem(res, 502, "origin_response_invalid");
+    assert.equal(p.body.detail, "the origin answered with status 600, outside 200-599");
+    await gw.settleLogs();
+    assert.deepEqual(events(gw, "origin_status_invalid").at(-1), { event: "origin_status_invalid", status: 600 });
+    assert.deepEqual(events(gw, "runtime_fault"), []);
+  });
 });
 
 describe("origin timeout", () => {

@@ -3,6 +3,7 @@
 // saw, so a test can assert what reached it as well as what the client got.
 
 import http from "node:http";
+import net from "node:net";
 
 function listen(server) {
   return new Promise((resolve) => {
@@ -139,6 +140,24 @@ export async function startVaryOrigin() {
   });
   const url = await listen(server);
   return { url, close: () => close(server) };
+}
+
+/**
+ * Answers every request with the raw status line `HTTP/1.1 <status> Strange` (a status no HTTP
+ * library would produce: outside 100–599), then closes.
+ */
+export async function startRawStatusOrigin(status) {
+  const server = net.createServer((socket) => {
+    socket.once("data", () =>
+      socket.end(`HTTP/1.1 ${status} Strange\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`),
+    );
+    socket.on("error", () => {});
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** A URL on 127.0.0.1 where nothing listens (the origin is down). */
