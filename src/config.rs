@@ -69,6 +69,8 @@ pub struct Config {
     pub case_sensitive: bool,
     /// `;` path parameters: refused (default), or allowed and dropped for route matching.
     pub path_parameters: PathParameters,
+    /// How long the gateway waits for the origin's response head (routes may override it).
+    pub origin_timeout_ms: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -152,6 +154,8 @@ struct RawConfig {
     case_sensitive: bool,
     #[serde(default)]
     path_parameters: PathParameters,
+    #[serde(default)]
+    origin_timeout_ms: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -277,6 +281,12 @@ struct RawRoute {
     /// `true`, `false` or `{ close_on = [...] }`: see `websocket::parse_route_option`.
     #[serde(default)]
     websocket: Option<Value>,
+    /// Overrides the top-level `origin_timeout_ms`.
+    #[serde(default)]
+    origin_timeout_ms: Option<u32>,
+    /// `"bypass"` (default on authenticated routes) or `"default"` (default on public ones).
+    #[serde(default)]
+    origin_cache: Option<String>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -409,6 +419,12 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     for (path, message) in websocket_errors {
         errors.push(err(&path, message));
     }
+    let origin_timeout_ms = raw
+        .origin_timeout_ms
+        .unwrap_or(crate::origin::DEFAULT_TIMEOUT_MS);
+    if !crate::origin::TIMEOUT_RANGE_MS.contains(&origin_timeout_ms) {
+        errors.push(err("origin_timeout_ms", timeout_range_message()));
+    }
 
     let mut routes = Vec::new();
     if admin.enabled {
@@ -428,7 +444,14 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     for (i, v) in raw.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
         if let Some(r) = section::<RawRoute>(v, &path, &mut errors) {
-            if let Some(route) = build_route(r, i, &path, &websocket_defaults, &mut errors) {
+            if let Some(route) = build_route(
+                r,
+                i,
+                &path,
+                &websocket_defaults,
+                origin_timeout_ms,
+                &mut errors,
+            ) {
                 if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
                     errors.push(err(
                         &format!("{path}.auth"),
@@ -476,6 +499,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         rate_limits,
         case_sensitive: raw.case_sensitive,
         path_parameters: raw.path_parameters,
+        origin_timeout_ms,
     })
 }
 
@@ -529,6 +553,44 @@ fn apply_case_sensitivity(
             ));
         }
     }
+}
+
+fn timeout_range_message() -> String {
+    format!(
+        "must be between {} and {} (milliseconds)",
+        crate::origin::TIMEOUT_RANGE_MS.start(),
+        crate::origin::TIMEOUT_RANGE_MS.end()
+    )
+}
+
+/// A route's origin settings, resolved: its own timeout or the top level's, its own cache policy or
+/// the safe default for its kind (only public routes may be answered from a shared cache).
+fn route_origin(
+    r: &RawRoute,
+    public: bool,
+    default_timeout_ms: u32,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> crate::origin::OriginPolicy {
+    use crate::origin::{OriginCache, OriginPolicy, TIMEOUT_RANGE_MS};
+    let timeout_ms = r.origin_timeout_ms.unwrap_or(default_timeout_ms);
+    if r.origin_timeout_ms.is_some() && !TIMEOUT_RANGE_MS.contains(&timeout_ms) {
+        errors.push(err(
+            &format!("{path}.origin_timeout_ms"),
+            timeout_range_message(),
+        ));
+    }
+    let cache = match r.origin_cache.as_deref() {
+        None => OriginCache::default_for(public),
+        Some(name) => OriginCache::parse(name).unwrap_or_else(|| {
+            errors.push(err(
+                &format!("{path}.origin_cache"),
+                "must be \"bypass\" or \"default\"",
+            ));
+            OriginCache::default_for(public)
+        }),
+    };
+    OriginPolicy { timeout_ms, cache }
 }
 
 /// A route's `rate_limit` names a defined policy whose counting key fits the route (the IP only on
@@ -598,6 +660,8 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         revocation: RevocationMode::Strict,
         rate_limit: None,
         websocket: None,
+        // Answered by the gateway itself, never forwarded.
+        origin: crate::origin::OriginPolicy::default(),
     })
 }
 
@@ -853,6 +917,7 @@ fn build_route(
     index: usize,
     path: &str,
     websocket_defaults: &crate::websocket::WebSocketDefaults,
+    default_origin_timeout_ms: u32,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Route> {
     let before = errors.len();
@@ -944,6 +1009,8 @@ fn build_route(
     for (path, message) in websocket_errors {
         errors.push(err(&path, message));
     }
+    let public = auth.contains(&crate::route::CredentialKind::Public);
+    let origin = route_origin(&r, public, default_origin_timeout_ms, path, errors);
     if errors.len() != before {
         return None;
     }
@@ -957,6 +1024,7 @@ fn build_route(
         revocation,
         rate_limit: r.rate_limit,
         websocket,
+        origin,
     })
 }
 
@@ -1237,6 +1305,52 @@ mod tests {
             paths(parse_config(&v).unwrap_err()),
             vec!["routes[1].revocation"]
         );
+    }
+
+    #[test]
+    fn origin_timeout_and_cache_policy() {
+        use crate::origin::{OriginCache, DEFAULT_TIMEOUT_MS};
+        let c = parse_config(&minimal()).unwrap();
+        assert_eq!(c.origin_timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(c.routes[0].origin.timeout_ms, DEFAULT_TIMEOUT_MS);
+        // Public routes may use a shared cache; authenticated ones bypass it by default.
+        assert_eq!(c.routes[0].origin.cache, OriginCache::Default);
+        assert_eq!(c.routes[1].origin.cache, OriginCache::Bypass);
+
+        let mut v = minimal();
+        v["origin_timeout_ms"] = json!(5000);
+        v["routes"][0]["origin_cache"] = json!("bypass");
+        v["routes"][1]["origin_cache"] = json!("default");
+        v["routes"][1]["origin_timeout_ms"] = json!(120000);
+        let c = parse_config(&v).unwrap();
+        assert_eq!(c.origin_timeout_ms, 5000);
+        assert_eq!(c.routes[0].origin.timeout_ms, 5000);
+        assert_eq!(c.routes[0].origin.cache, OriginCache::Bypass);
+        assert_eq!(c.routes[1].origin.timeout_ms, 120000);
+        assert_eq!(c.routes[1].origin.cache, OriginCache::Default);
+
+        let mut v = minimal();
+        v["origin_timeout_ms"] = json!(99);
+        v["routes"][0]["origin_timeout_ms"] = json!(300001);
+        v["routes"][1]["origin_cache"] = json!("no-store");
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec![
+                "origin_timeout_ms",
+                "routes[0].origin_timeout_ms",
+                "routes[1].origin_cache"
+            ]
+        );
+        let mut v = minimal();
+        v["origin_timeout_ms"] = json!(-1);
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec!["origin_timeout_ms"]
+        );
+        let mut v = minimal();
+        v["origin_timeout_ms"] = json!(100);
+        v["routes"][1]["origin_timeout_ms"] = json!(300000);
+        assert!(parse_config(&v).is_ok());
     }
 
     #[test]

@@ -113,9 +113,63 @@ impl CorsConfig {
     }
 }
 
+/// The `Vary` an origin response carries once the gateway has added `add` (`Origin` for CORS):
+/// appended to the origin's own list, never replacing it — a cache that lost `Accept-Encoding` or
+/// `Cookie` from the key would mix representations or users. A name already listed (compared
+/// case-insensitively) is not repeated, and `*` (RFC 9110 §12.5.5: varies on everything) stays `*`.
+pub fn merge_vary(existing: Option<&str>, add: &str) -> String {
+    let Some(existing) = existing.map(str::trim).filter(|v| !v.is_empty()) else {
+        return add.to_string();
+    };
+    let listed: Vec<&str> = existing
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if listed.contains(&"*") {
+        return "*".to_string();
+    }
+    let missing: Vec<&str> = add
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && !listed.iter().any(|l| l.eq_ignore_ascii_case(n)))
+        .collect();
+    if missing.is_empty() {
+        existing.to_string()
+    } else {
+        listed
+            .into_iter()
+            .chain(missing)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vary_is_appended_not_replaced() {
+        assert_eq!(merge_vary(None, "Origin"), "Origin");
+        assert_eq!(merge_vary(Some(""), "Origin"), "Origin");
+        assert_eq!(
+            merge_vary(Some("Accept-Encoding"), "Origin"),
+            "Accept-Encoding, Origin"
+        );
+        assert_eq!(
+            merge_vary(Some("Accept-Encoding, Cookie"), "Origin"),
+            "Accept-Encoding, Cookie, Origin"
+        );
+        assert_eq!(
+            merge_vary(Some("accept-encoding, origin"), "Origin"),
+            "accept-encoding, origin"
+        );
+        assert_eq!(merge_vary(Some("Origin"), "Origin"), "Origin");
+        assert_eq!(merge_vary(Some("*"), "Origin"), "*");
+        assert_eq!(merge_vary(Some("Accept, *"), "Origin"), "*");
+        assert_eq!(merge_vary(Some(" Accept ,, "), "Origin"), "Accept, Origin");
+    }
 
     fn cfg() -> CorsConfig {
         CorsConfig {

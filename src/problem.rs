@@ -53,6 +53,10 @@ pub enum ErrorCode {
     RateLimiterUnavailable,
     // --- forward stage
     OriginUnreachable,
+    OriginTimeout,
+    OriginResponseInvalid,
+    // --- the gateway's own runtime
+    GatewayError,
 }
 
 impl ErrorCode {
@@ -93,6 +97,9 @@ impl ErrorCode {
         Self::RateLimited,
         Self::RateLimiterUnavailable,
         Self::OriginUnreachable,
+        Self::OriginTimeout,
+        Self::OriginResponseInvalid,
+        Self::GatewayError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +140,9 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::RateLimiterUnavailable => "rate_limiter_unavailable",
             Self::OriginUnreachable => "origin_unreachable",
+            Self::OriginTimeout => "origin_timeout",
+            Self::OriginResponseInvalid => "origin_response_invalid",
+            Self::GatewayError => "gateway_error",
         }
     }
 
@@ -142,7 +152,9 @@ impl ErrorCode {
             Self::HttpsRequired | Self::InsufficientScope => 403,
             Self::RouteNotFound | Self::ApiKeyNotFound => 404,
             Self::RateLimited => 429,
-            Self::OriginUnreachable => 502,
+            Self::OriginUnreachable | Self::OriginResponseInvalid => 502,
+            Self::OriginTimeout => 504,
+            Self::GatewayError => 500,
             Self::GatewayMisconfigured
             | Self::JwksUnavailable
             | Self::CredentialStoreUnavailable
@@ -212,6 +224,9 @@ impl ErrorCode {
             Self::RateLimited => "Rate limit exceeded",
             Self::RateLimiterUnavailable => "The rate limiter is unavailable",
             Self::OriginUnreachable => "The origin could not be reached",
+            Self::OriginTimeout => "The origin did not answer in time",
+            Self::OriginResponseInvalid => "The origin's response cannot be relayed",
+            Self::GatewayError => "The gateway failed to process the request",
         }
     }
 

@@ -36,6 +36,8 @@ pub struct Route {
     pub rate_limit: Option<String>,
     /// WebSocket upgrades pass (`websocket = true`); `None`: an upgrade is stripped as hop-by-hop.
     pub websocket: Option<crate::websocket::WebSocketRoute>,
+    /// How the origin is fetched for this route: its timeout and shared-cache policy.
+    pub origin: crate::origin::OriginPolicy,
 }
 
 impl Route {
@@ -308,6 +310,7 @@ mod tests {
             revocation: Default::default(),
             rate_limit: None,
             websocket: None,
+            origin: Default::default(),
         };
         assert!(r.matches("GET", "/x"));
         assert!(r.matches("HEAD", "/x"));

@@ -3,10 +3,13 @@
 
 use futures_util::future::{select, Either};
 use js_sys::Uint8Array;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, Response};
 
+use crate::jwks_cache::json_str;
+use crate::origin::{self, ForwardFailure, OriginCache};
 use crate::pipeline::forward::response_stripped_headers;
 use crate::pipeline::{ForwardPlan, Reply, RequestHead};
 use crate::platform::{FetchError, HttpResponse};
@@ -59,7 +62,7 @@ pub async fn read_body_capped(req: &Request, cap: usize) -> Result<Vec<u8>, Stri
 }
 
 /// Statuses and header values come from the pipeline (valid, ASCII), so construction fails only on a
-/// runtime fault; the caller turns that into a plain 502 rather than a thrown 500.
+/// runtime fault; the caller answers that 500 `gateway_error` (or a bare 500) rather than throwing.
 fn fixed_response(
     status: u16,
     headers: &[(String, String)],
@@ -94,34 +97,117 @@ pub fn problem_response(
     fixed_response(problem.status(), &headers, &problem.body())
 }
 
+/// Sends the request to the origin and relays its answer: headers edited as the plan says, the
+/// body streamed (never buffered), redirects passed back, the route's cache policy and a deadline
+/// on the response head; one more send for a bodiless GET/HEAD/OPTIONS whose connection failed
+/// before any response byte. Each failure comes back as its own `ForwardFailure`.
 pub async fn forward(
     original: &web_sys::Request,
     plan: &ForwardPlan,
     transport: &[(String, String)],
-) -> Result<Response, String> {
-    let headers = web_sys::Headers::new_with_headers(&original.headers()).map_err(js_err)?;
+) -> Result<Response, ForwardFailure> {
+    let runtime = |e: JsValue| ForwardFailure::Runtime(js_err(e));
+    let method = original.method();
+    let headers = web_sys::Headers::new_with_headers(&original.headers()).map_err(runtime)?;
     for name in &plan.strip {
-        headers.delete(name).map_err(js_err)?;
+        headers.delete(name).map_err(runtime)?;
     }
     for (n, v) in &plan.add {
-        headers.set(n, v).map_err(js_err)?;
+        headers.set(n, v).map_err(runtime)?;
     }
+    let controller = web_sys::AbortController::new().map_err(runtime)?;
     let init = web_sys::RequestInit::new();
-    init.set_method(&original.method());
+    init.set_method(&method);
     init.set_headers(&headers.into());
+    init.set_signal(Some(&controller.signal()));
     // Redirects from the origin go back to the client as they are: following them here would
     // replay the identity headers to wherever the origin points.
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    if let Some(body) = original.body() {
-        init.set_body(&body);
+    if plan.origin.cache == OriginCache::Bypass {
+        init.set_cache(web_sys::RequestCache::NoStore);
     }
-    let outbound = web_sys::Request::new_with_str_and_init(&plan.url, &init).map_err(js_err)?;
+    // A GET or HEAD gets here bodiless or with `Content-Length: 0` (the pipeline refuses any other
+    // body); for the latter the runtime hands over an empty body that a GET Request cannot carry.
+    let body = original
+        .body()
+        .filter(|_| method != "GET" && method != "HEAD");
+    let upload = match &body {
+        Some(body) => {
+            let relay = Relay::new(original).map_err(runtime)?;
+            init.set_body(&relay.readable());
+            Some(JsFuture::from(body.pipe_to(&relay.writable())))
+        }
+        None => None,
+    };
+    let may_retry = origin::retryable(&method, body.is_some());
+    let outbound = web_sys::Request::new_with_str_and_init(&plan.url, &init).map_err(runtime)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let resp: web_sys::Response = JsFuture::from(global.fetch_with_request(&outbound))
-        .await
-        .map_err(js_err)?
+    let send = || JsFuture::from(global.fetch_with_request(&outbound));
+    let attempts = async {
+        match send().await {
+            Err(first) if may_retry => {
+                // The runtime may have reused a pooled connection the origin had just closed; the
+                // request cannot have had an effect, so it goes once more on a fresh connection.
+                worker::console_log!(
+                    "{{\"event\":\"origin_retry\",\"reason\":{}}}",
+                    json_str(&origin::redact_reason(&js_err(first), &plan.url))
+                );
+                send().await.map_err(|e| (e, 2))
+            }
+            other => other.map_err(|e| (e, 1)),
+        }
+    };
+    // The clock runs from the end of the upload (an origin can only be late once it has the whole
+    // request; a slow client must not turn into a 504), or from the send when there is no body.
+    let deadline = async {
+        if let Some(upload) = upload {
+            // A failed upload fails the fetch too; either way the clock starts now.
+            let _ = upload.await;
+        }
+        worker::Delay::from(std::time::Duration::from_millis(u64::from(
+            plan.origin.timeout_ms,
+        )))
+        .await;
+    };
+    futures_util::pin_mut!(attempts);
+    futures_util::pin_mut!(deadline);
+    let resp = match select(attempts, deadline).await {
+        Either::Left((Ok(resp), _)) => resp,
+        Either::Left((Err((e, attempts)), _)) => {
+            return Err(ForwardFailure::Unreachable {
+                reason: origin::redact_reason(&js_err(e), &plan.url),
+                attempts,
+            })
+        }
+        Either::Right(_) => {
+            // The deadline is on the response head only: a body that has started keeps streaming.
+            controller.abort();
+            return Err(ForwardFailure::Timeout {
+                timeout_ms: plan.origin.timeout_ms,
+            });
+        }
+    };
+    let resp: web_sys::Response = resp
         .dyn_into()
-        .map_err(|_| "fetch did not return a Response".to_string())?;
+        .map_err(|_| ForwardFailure::Runtime("fetch did not return a Response".into()))?;
+    if resp.status() < 200 {
+        // The runtime's HTTP client returns an interim response as the final one (the real answer
+        // is inside its body); re-wrapping it would throw, and relaying it would be wrong.
+        if let Some(body) = resp.body() {
+            drop(JsFuture::from(body.cancel()));
+        }
+        return Err(ForwardFailure::InterimResponse {
+            status: resp.status(),
+        });
+    }
+    if resp.status() > 599 {
+        if let Some(body) = resp.body() {
+            drop(JsFuture::from(body.cancel()));
+        }
+        return Err(ForwardFailure::StatusOutOfRange {
+            status: resp.status(),
+        });
+    }
 
     // A fetched response's headers are immutable: `new Response(body, response)` copies status and
     // headers in one runtime call; then hop-by-hop headers go and the gateway's are set.
@@ -129,16 +215,78 @@ pub async fn forward(
         resp.body().as_ref(),
         resp.unchecked_ref::<web_sys::ResponseInit>(),
     )
-    .map_err(js_err)?;
+    .map_err(runtime)?;
     let headers = out.headers();
     let connection = headers.get("connection").ok().flatten();
     for name in response_stripped_headers(out.status(), connection.as_deref()) {
-        headers.delete(&name).map_err(js_err)?;
+        headers.delete(&name).map_err(runtime)?;
     }
     for (n, v) in plan.response_headers.iter().chain(transport.iter()) {
-        headers.set(n, v).map_err(js_err)?;
+        if n == "vary" {
+            let merged = crate::cors::merge_vary(headers.get("vary").ok().flatten().as_deref(), v);
+            headers.set(n, &merged).map_err(runtime)?;
+        } else {
+            headers.set(n, v).map_err(runtime)?;
+        }
     }
     Ok(out)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// workerd's byte `TransformStream` of a declared length: pumped natively, and the origin gets
+    /// the client's `Content-Length` rather than a chunked body (which some origin stacks refuse).
+    type FixedLengthStream;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(length: f64) -> Result<FixedLengthStream, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    fn readable(this: &FixedLengthStream) -> web_sys::ReadableStream;
+    #[wasm_bindgen(method, getter)]
+    fn writable(this: &FixedLengthStream) -> web_sys::WritableStream;
+
+    /// The same without a length, for a client's chunked upload (forwarded chunked).
+    type IdentityTransformStream;
+    #[wasm_bindgen(constructor, catch)]
+    fn new() -> Result<IdentityTransformStream, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    fn readable(this: &IdentityTransformStream) -> web_sys::ReadableStream;
+    #[wasm_bindgen(method, getter)]
+    fn writable(this: &IdentityTransformStream) -> web_sys::WritableStream;
+}
+
+/// What the client's body is piped through on its way to the origin, so the gateway learns when
+/// the upload has been handed over (`pipeTo` settles) and can start the origin's clock then.
+enum Relay {
+    Sized(FixedLengthStream),
+    Chunked(IdentityTransformStream),
+}
+
+impl Relay {
+    fn new(original: &web_sys::Request) -> Result<Relay, JsValue> {
+        let declared = original
+            .headers()
+            .get("content-length")?
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        Ok(match declared {
+            // Beyond 2^53 a length is no longer exact as a JS number; such a body goes chunked.
+            Some(len) if len < (1 << 53) => Relay::Sized(FixedLengthStream::new(len as f64)?),
+            _ => Relay::Chunked(IdentityTransformStream::new()?),
+        })
+    }
+
+    fn readable(&self) -> web_sys::ReadableStream {
+        match self {
+            Relay::Sized(s) => s.readable(),
+            Relay::Chunked(s) => s.readable(),
+        }
+    }
+
+    fn writable(&self) -> web_sys::WritableStream {
+        match self {
+            Relay::Sized(s) => s.writable(),
+            Relay::Chunked(s) => s.writable(),
+        }
+    }
 }
 
 /// A bounded GET: aborted after `timeout_ms`, refused above `max_bytes` (by `Content-Length` when

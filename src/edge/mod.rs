@@ -19,6 +19,7 @@ use crate::config::{parse_config, ConfigError};
 use crate::jose::jwk::Jwk;
 use crate::jose::Alg;
 use crate::jwks_cache::json_str;
+use crate::origin::ForwardFailure;
 use crate::pipeline::{Gateway, Handled, Outcome, RequestLog};
 use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::problem::{ErrorCode, Problem};
@@ -89,13 +90,24 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     match serve(req, env, ctx).await {
         Ok(r) => Ok(r),
         Err(reason) => {
+            // The gateway's own fault, not the origin's: its own event and code, never logged or
+            // answered as an origin outage.
             worker::console_error!(
-                "{{\"event\":\"runtime_fault\",\"reason\":{}}}",
+                "{{\"event\":\"runtime_fault\",\"stage\":\"serve\",\"reason\":{}}}",
                 json_str(&reason)
             );
-            let init = web_sys::ResponseInit::new();
-            init.set_status(502);
-            Ok(Response::new_with_opt_str_and_init(None, &init)?)
+            let problem = Problem::new(
+                ErrorCode::GatewayError,
+                "the gateway failed to process the request",
+            );
+            match http::problem_response(&problem, &[]) {
+                Ok(r) => Ok(r),
+                Err(_) => {
+                    let init = web_sys::ResponseInit::new();
+                    init.set_status(500);
+                    Ok(Response::new_with_opt_str_and_init(None, &init)?)
+                }
+            }
         }
     }
 }
@@ -133,13 +145,13 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
         }
         Outcome::Forward(plan) => match forward(&req, &plan, &transport, &platform, &state).await {
             Ok(r) => r,
-            Err(reason) => {
-                platform.log(&format!(
-                    "{{\"event\":\"origin_unreachable\",\"reason\":{}}}",
-                    json_str(&reason)
-                ));
-                let problem =
-                    Problem::new(ErrorCode::OriginUnreachable, "the origin did not answer");
+            Err(failure) => {
+                if matches!(failure, ForwardFailure::Runtime(_)) {
+                    worker::console_error!("{}", failure.log_line());
+                } else {
+                    platform.log(&failure.log_line());
+                }
+                let problem = failure.problem();
                 log.code = Some(problem.code.as_str());
                 http::problem_response(&problem, &transport)?
             }
@@ -157,7 +169,7 @@ async fn forward(
     transport: &[(String, String)],
     platform: &Rc<EdgePlatform>,
     state: &Rc<IsolateState>,
-) -> Result<Response, String> {
+) -> Result<Response, ForwardFailure> {
     match &plan.websocket {
         Some(ws) => websocket::forward(req, plan, ws, transport, platform, state).await,
         None => http::forward(req, plan, transport).await,

@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
+use crate::origin::ForwardFailure;
 use futures_util::future::select;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -80,33 +81,56 @@ pub async fn forward(
     transport: &[(String, String)],
     platform: &Rc<EdgePlatform>,
     state: &Rc<IsolateState>,
-) -> Result<Response, String> {
-    let headers = web_sys::Headers::new_with_headers(&original.headers()).map_err(js_err)?;
+) -> Result<Response, ForwardFailure> {
+    let runtime = |e: JsValue| ForwardFailure::Runtime(js_err(e));
+    let headers = web_sys::Headers::new_with_headers(&original.headers()).map_err(runtime)?;
     for name in &plan.strip {
-        headers.delete(name).map_err(js_err)?;
+        headers.delete(name).map_err(runtime)?;
     }
     for (n, v) in &plan.add {
-        headers.set(n, v).map_err(js_err)?;
+        headers.set(n, v).map_err(runtime)?;
     }
     // The one hop-by-hop header kept: it is what makes workerd open a WebSocket to the origin.
     // Extensions (permessage-deflate) are negotiated per hop by the runtime, never end to end.
-    headers.set("upgrade", "websocket").map_err(js_err)?;
-    headers.delete("sec-websocket-extensions").map_err(js_err)?;
+    headers.set("upgrade", "websocket").map_err(runtime)?;
+    headers
+        .delete("sec-websocket-extensions")
+        .map_err(runtime)?;
     let init = web_sys::RequestInit::new();
     init.set_method("GET");
     init.set_headers(&headers.into());
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    let outbound = Request::new_with_str_and_init(&plan.url, &init).map_err(js_err)?;
+    // The handshake gets the route's origin timeout, as any forward's response head does.
+    let controller = web_sys::AbortController::new().map_err(runtime)?;
+    init.set_signal(Some(&controller.signal()));
+    let outbound = Request::new_with_str_and_init(&plan.url, &init).map_err(runtime)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let resp: Response = JsFuture::from(global.fetch_with_request(&outbound))
-        .await
-        .map_err(js_err)?
-        .dyn_into()
-        .map_err(|_| "fetch did not return a Response".to_string())?;
+    let send = JsFuture::from(global.fetch_with_request(&outbound));
+    let deadline = worker::Delay::from(std::time::Duration::from_millis(u64::from(
+        plan.origin.timeout_ms,
+    )));
+    futures_util::pin_mut!(send);
+    let resp: Response = match futures_util::future::select(send, deadline).await {
+        futures_util::future::Either::Left((Ok(resp), _)) => resp
+            .dyn_into()
+            .map_err(|_| ForwardFailure::Runtime("fetch did not return a Response".to_string()))?,
+        futures_util::future::Either::Left((Err(e), _)) => {
+            return Err(ForwardFailure::Unreachable {
+                reason: crate::origin::redact_reason(&js_err(e), &plan.url),
+                attempts: 1,
+            })
+        }
+        futures_util::future::Either::Right(_) => {
+            controller.abort();
+            return Err(ForwardFailure::Timeout {
+                timeout_ms: plan.origin.timeout_ms,
+            });
+        }
+    };
 
     let socket = get(&resp, "webSocket");
     if socket.is_null() || socket.is_undefined() {
-        return refused_upgrade(resp, plan, transport);
+        return refused_upgrade(resp, plan, transport).map_err(ForwardFailure::Runtime);
     }
     let origin: RuntimeWebSocket = socket.unchecked_into();
 
@@ -122,17 +146,19 @@ pub async fn forward(
 
     let client_end: JsValue = match &ws.relay {
         None => origin.into(),
-        Some(relay_plan) => start_relay(origin, relay_plan, platform, state)?,
+        Some(relay_plan) => {
+            start_relay(origin, relay_plan, platform, state).map_err(ForwardFailure::Runtime)?
+        }
     };
     let init = web_sys::ResponseInit::new();
     init.set_status(101);
-    let h = web_sys::Headers::new().map_err(js_err)?;
+    let h = web_sys::Headers::new().map_err(runtime)?;
     for (n, v) in &out_headers {
-        h.append(n, v).map_err(js_err)?;
+        h.append(n, v).map_err(runtime)?;
     }
     init.set_headers(&h.into());
-    js_sys::Reflect::set(&init, &JsValue::from_str("webSocket"), &client_end).map_err(js_err)?;
-    Response::new_with_opt_str_and_init(None, &init).map_err(js_err)
+    js_sys::Reflect::set(&init, &JsValue::from_str("webSocket"), &client_end).map_err(runtime)?;
+    Response::new_with_opt_str_and_init(None, &init).map_err(runtime)
 }
 
 /// The origin answered without a socket (426, 401, a redirect, …): the client gets that answer,

@@ -48,6 +48,7 @@ mod tests {
             revocation: Default::default(),
             rate_limit: None,
             websocket: None,
+            origin: Default::default(),
         }
     }
 

@@ -41,13 +41,25 @@ pub fn plan(
         url.push('?');
         url.push_str(q);
     }
+    let mut strip = stripped_headers(config, req);
+    if drops_expectation(req) && !strip.iter().any(|n| n == "expect") {
+        strip.push("expect".to_string());
+    }
     ForwardPlan {
         url,
-        strip: stripped_headers(config, req),
+        strip,
         add: identity_headers(identity),
         response_headers,
         websocket: crate::websocket::plan(config, parsed.route, req, identity),
+        origin: parsed.route.origin,
     }
+}
+
+/// `Expect` goes, as nginx drops it: an origin honouring `100-continue` answers with an interim
+/// `100`, which the Workers runtime hands back as if it were the final response. The gateway
+/// streams the body at once, which RFC 9110 §10.1.1 allows a client to do anyway.
+fn drops_expectation(req: &RequestHead) -> bool {
+    req.headers_named("expect").next().is_some()
 }
 
 /// The client headers the origin must not see: hop-by-hop ones, the gateway's namespace, the API

@@ -74,6 +74,8 @@ pub struct ForwardPlan {
     /// A WebSocket upgrade on a route that allows it: the runtime asks the origin for a socket
     /// (`edge::websocket`) instead of forwarding a plain request.
     pub websocket: Option<crate::websocket::WebSocketPlan>,
+    /// The route's origin timeout and shared-cache policy.
+    pub origin: crate::origin::OriginPolicy,
 }
 
 impl ForwardPlan {
@@ -232,6 +234,9 @@ impl<K: Clone> Gateway<K> {
             ParseOutcome::Refuse(problem) => return Err(Refusal::plain(problem)),
         };
         log.route = Some(parsed.route.name.clone());
+        if let Some(problem) = crate::origin::forbidden_body(req) {
+            return Err(Refusal::plain(problem));
+        }
 
         let identity = authenticate::authenticate(self, platform, &parsed).await?;
         log.credential = Some(identity.method.as_str());
