@@ -17,6 +17,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod revocation;
 pub mod route;
+pub mod scope;
 pub mod token_cache;
 
 #[cfg(target_arch = "wasm32")]
