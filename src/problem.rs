@@ -53,6 +53,8 @@ pub enum ErrorCode {
     RateLimiterUnavailable,
     // --- forward stage
     OriginUnreachable,
+    // --- runtime faults
+    RequestHeadersUnreadable,
 }
 
 impl ErrorCode {
@@ -93,6 +95,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::RateLimiterUnavailable,
         Self::OriginUnreachable,
+        Self::RequestHeadersUnreadable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +136,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::RateLimiterUnavailable => "rate_limiter_unavailable",
             Self::OriginUnreachable => "origin_unreachable",
+            Self::RequestHeadersUnreadable => "request_headers_unreadable",
         }
     }
 
@@ -143,6 +147,7 @@ impl ErrorCode {
             Self::RouteNotFound | Self::ApiKeyNotFound => 404,
             Self::RateLimited => 429,
             Self::OriginUnreachable => 502,
+            Self::RequestHeadersUnreadable => 500,
             Self::GatewayMisconfigured
             | Self::JwksUnavailable
             | Self::CredentialStoreUnavailable
@@ -212,6 +217,7 @@ impl ErrorCode {
             Self::RateLimited => "Rate limit exceeded",
             Self::RateLimiterUnavailable => "The rate limiter is unavailable",
             Self::OriginUnreachable => "The origin could not be reached",
+            Self::RequestHeadersUnreadable => "The request headers could not be read",
         }
     }
 

@@ -1,9 +1,13 @@
-//! Stage 5: what the origin receives. The client's headers minus hop-by-hop headers, credentials
-//! and anything in the gateway's own namespace; plus the identity headers the gateway vouches for.
+//! Stage 5: what the origin receives. The client's headers minus hop-by-hop headers and every
+//! header the client must not speak for (`client_headers`: the gateway's namespace, credentials,
+//! forwarding and override headers, in any `_`/`-` spelling); plus the identity headers the gateway
+//! vouches for and its own forwarding headers (`forwarded`).
 
 use crate::config::Config;
 use crate::identity::{AuthMethod, Identity};
 
+use super::client_headers::{fold, withheld};
+use super::forwarded::forwarded_headers;
 use super::parse::ParsedRequest;
 use super::{ForwardPlan, RequestHead};
 
@@ -21,12 +25,9 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
-/// The gateway's namespace: a client can never send any of these to the origin, on any route.
-const OWN_PREFIXES: &[&str] = &["x-user-", "x-auth-", "x-token-", "x-portcullis-"];
-const OWN_NAMES: &[&str] = &["x-client-id", "x-key-id"];
-
+/// In the gateway's namespace (any `_`/`-` spelling): a client can never send it to the origin.
 pub fn is_own_header(name: &str) -> bool {
-    OWN_NAMES.contains(&name) || OWN_PREFIXES.iter().any(|p| name.starts_with(p))
+    super::client_headers::is_gateway_namespace(&fold(name))
 }
 
 pub fn plan(
@@ -44,29 +45,31 @@ pub fn plan(
     ForwardPlan {
         url,
         strip: stripped_headers(config, req),
-        add: identity_headers(identity),
+        add: identity_headers(identity)
+            .into_iter()
+            .chain(forwarded_headers(&config.forwarded, req))
+            .collect(),
         response_headers,
     }
 }
 
-/// The client headers the origin must not see: hop-by-hop ones, the gateway's namespace, the API
-/// key, and `Authorization` unless configured to pass.
+/// The client headers the origin must not see: hop-by-hop ones, and every one `withheld` names
+/// (the gateway's namespace, credentials — `Authorization` unless configured to pass —, forwarding
+/// and override headers). Names compare folded (`_` as `-`), as CGI-style origins read them.
 pub fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String> {
     // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
     let connection_named: Vec<String> = req
         .headers_named("connection")
         .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
+        .map(|s| fold(s.trim()))
         .filter(|s| !s.is_empty())
         .collect();
     let mut strip: Vec<String> = Vec::new();
     for (n, _) in &req.headers {
-        let name = n.as_str();
-        let drop = HOP_BY_HOP.contains(&name)
-            || connection_named.iter().any(|c| c == name)
-            || is_own_header(name)
-            || name == "x-api-key"
-            || (name == "authorization" && !config.forward_authorization);
+        let folded = fold(n);
+        let drop = HOP_BY_HOP.contains(&folded.as_str())
+            || connection_named.contains(&folded)
+            || withheld(n, config.forward_authorization).is_some();
         if drop && !strip.contains(n) {
             strip.push(n.clone());
         }
@@ -83,7 +86,10 @@ pub fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
         return h;
     }
     h.push(("x-user-id".to_string(), identity.subject.clone()));
-    h.push(("x-user-scopes".to_string(), identity.scopes.join(",")));
+    h.push((
+        "x-user-scopes".to_string(),
+        crate::scope::header_value(&identity.scopes),
+    ));
     if let Some(iss) = &identity.issuer {
         h.push(("x-auth-issuer".to_string(), iss.clone()));
     }

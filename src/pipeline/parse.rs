@@ -129,7 +129,7 @@ fn credentials_in_url(config: &Config, authority: &str, query: Option<&str>) -> 
     None
 }
 
-fn percent_decode_form(s: &str) -> Option<String> {
+pub(super) fn percent_decode_form(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
