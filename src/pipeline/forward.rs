@@ -110,6 +110,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hop_by_hop_and_connection_named_headers_fold_too() {
+        let config = crate::config::parse_config(&serde_json::json!({
+            "origin": "https://origin.internal",
+            "routes": [{"methods": ["GET"], "path": "/x", "auth": ["public"]}]
+        }))
+        .unwrap();
+        let req = RequestHead {
+            method: "GET".into(),
+            url: "https://gw.example/x".into(),
+            headers: [
+                ("proxy_authorization", "Basic x"),
+                ("transfer_encoding", "chunked"),
+                ("connection", "X_Hop"),
+                ("x-hop", "1"),
+                ("x_user_id", "admin"),
+                ("accept", "*/*"),
+            ]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        };
+        assert_eq!(
+            stripped_headers(&config, &req),
+            [
+                "proxy_authorization",
+                "transfer_encoding",
+                "connection",
+                "x-hop",
+                "x_user_id"
+            ]
+        );
+    }
+
+    #[test]
     fn namespace() {
         for n in [
             "x-user-id",
@@ -119,6 +153,8 @@ mod tests {
             "x-client-id",
             "x-key-id",
             "x-portcullis-debug",
+            "X_User_Id",
+            "x-user_scopes",
         ] {
             assert!(is_own_header(n), "{n}");
         }

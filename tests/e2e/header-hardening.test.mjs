@@ -68,6 +68,8 @@ const UNDERSCORE_SPOOF = {
   "x-portcullis_debug": "1",
   X_API_Key: "pc_test_spoofed",
   "X-Api_Key": "pc_test_spoofed",
+  // Hop-by-hop credential: the same HTTP_PROXY_AUTHORIZATION to a CGI origin.
+  Proxy_Authorization: "Basic YWRtaW46YWRtaW4=",
 };
 
 test("identity and credential headers spelled with _ never reach the origin (public, JWT, API key)", async () => {
