@@ -79,8 +79,11 @@ pub const OVERRIDE: &[&str] = &[
 
 /// Why the client header `name` must not reach the origin, if it must not.
 pub fn withheld(name: &str, forward_authorization: bool) -> Option<Withheld> {
-    let folded = fold(name);
-    let folded = folded.as_str();
+    withheld_folded(&fold(name), forward_authorization)
+}
+
+/// `withheld` for a name already `fold`ed.
+pub fn withheld_folded(folded: &str, forward_authorization: bool) -> Option<Withheld> {
     if is_gateway_namespace(folded) {
         Some(Withheld::GatewayNamespace)
     } else if folded == "x-api-key" || (folded == "authorization" && !forward_authorization) {

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::identity::{AuthMethod, Identity};
 
-use super::client_headers::{fold, withheld};
+use super::client_headers::{fold, withheld_folded};
 use super::forwarded::forwarded_headers;
 use super::parse::ParsedRequest;
 use super::{ForwardPlan, RequestHead};
@@ -69,7 +69,7 @@ pub fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String> {
         let folded = fold(n);
         let drop = HOP_BY_HOP.contains(&folded.as_str())
             || connection_named.contains(&folded)
-            || withheld(n, config.forward_authorization).is_some();
+            || withheld_folded(&folded, config.forward_authorization).is_some();
         if drop && !strip.contains(n) {
             strip.push(n.clone());
         }
