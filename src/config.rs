@@ -10,6 +10,7 @@ use crate::api_key::ApiKeyConfig;
 use crate::cors::CorsConfig;
 use crate::jose::claims::{ScopeSource, TypPolicy};
 use crate::jose::Alg;
+use crate::pipeline::forwarded::{ForwardedMode, ForwardedSettings};
 use crate::pipeline::path::PathParameters;
 use crate::pipeline::query;
 use crate::ratelimit::{CountingKey, Policy};
@@ -71,6 +72,8 @@ pub struct Config {
     pub path_parameters: PathParameters,
     /// How long the gateway waits for the origin's response head (routes may override it).
     pub origin_timeout_ms: u32,
+    /// The forwarding headers the gateway sets (`forwarded_headers`, `append_client_forwarded_for`).
+    pub forwarded: ForwardedSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -156,6 +159,10 @@ struct RawConfig {
     path_parameters: PathParameters,
     #[serde(default)]
     origin_timeout_ms: Option<u32>,
+    #[serde(default)]
+    forwarded_headers: Option<String>,
+    #[serde(default)]
+    append_client_forwarded_for: bool,
 }
 
 #[derive(Deserialize)]
@@ -477,6 +484,11 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     }
 
     apply_case_sensitivity(&mut routes, raw.case_sensitive, &mut errors);
+    let forwarded = parse_forwarded(
+        raw.forwarded_headers.as_deref(),
+        raw.append_client_forwarded_for,
+        &mut errors,
+    );
 
     if !errors.is_empty() {
         return Err(errors);
@@ -500,6 +512,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         case_sensitive: raw.case_sensitive,
         path_parameters: raw.path_parameters,
         origin_timeout_ms,
+        forwarded,
     })
 }
 
@@ -591,6 +604,33 @@ fn route_origin(
         }),
     };
     OriginPolicy { timeout_ms, cache }
+}
+
+fn parse_forwarded(
+    mode: Option<&str>,
+    append: bool,
+    errors: &mut Vec<ConfigError>,
+) -> ForwardedSettings {
+    let mode = match mode {
+        None => ForwardedMode::default(),
+        Some(m) => ForwardedMode::parse(m).unwrap_or_else(|| {
+            errors.push(err(
+                "forwarded_headers",
+                "must be \"x-forwarded\", \"rfc7239\" or \"none\"",
+            ));
+            ForwardedMode::default()
+        }),
+    };
+    if append && mode == ForwardedMode::None {
+        errors.push(err(
+            "append_client_forwarded_for",
+            "there is no chain to append to with forwarded_headers = \"none\"",
+        ));
+    }
+    ForwardedSettings {
+        mode,
+        append_client_chain: append,
+    }
 }
 
 /// A route's `rate_limit` names a defined policy whose counting key fits the route (the IP only on
@@ -979,14 +1019,10 @@ fn build_route(
         ));
     }
     for (i, s) in r.scopes.iter().enumerate() {
-        if s.is_empty()
-            || !s
-                .chars()
-                .all(|c| ('!'..='~').contains(&c) && c != '"' && c != '\\')
-        {
+        if !crate::scope::is_scope_token(s) {
             errors.push(err(
                 &format!("{path}.scopes[{i}]"),
-                "must be a non-empty scope token (RFC 6749 §3.3)",
+                format!("must be a scope token: {}", crate::scope::GRAMMAR),
             ));
         }
     }
@@ -1351,6 +1387,46 @@ mod tests {
         v["origin_timeout_ms"] = json!(100);
         v["routes"][1]["origin_timeout_ms"] = json!(300000);
         assert!(parse_config(&v).is_ok());
+    }
+
+    #[test]
+    fn forwarded_headers_options() {
+        let c = parse_config(&minimal()).unwrap();
+        assert_eq!(c.forwarded, ForwardedSettings::default());
+        assert_eq!(c.forwarded.mode, ForwardedMode::XForwarded);
+        assert!(!c.forwarded.append_client_chain);
+        let mut v = minimal();
+        v["forwarded_headers"] = json!("rfc7239");
+        v["append_client_forwarded_for"] = json!(true);
+        let c = parse_config(&v).unwrap();
+        assert_eq!(
+            c.forwarded,
+            ForwardedSettings {
+                mode: ForwardedMode::Rfc7239,
+                append_client_chain: true
+            }
+        );
+        v["forwarded_headers"] = json!("none");
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec!["append_client_forwarded_for"]
+        );
+        v["forwarded_headers"] = json!("X-Forwarded-For");
+        v["append_client_forwarded_for"] = json!(false);
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec!["forwarded_headers"]
+        );
+    }
+
+    #[test]
+    fn route_scopes_follow_the_scope_grammar() {
+        let mut v = minimal();
+        v["routes"][1]["scopes"] = json!(["read", "profile,admin", "a b"]);
+        assert_eq!(
+            paths(parse_config(&v).unwrap_err()),
+            vec!["routes[1].scopes[1]", "routes[1].scopes[2]"]
+        );
     }
 
     #[test]

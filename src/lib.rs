@@ -18,6 +18,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod revocation;
 pub mod route;
+pub mod scope;
 pub mod token_cache;
 pub mod websocket;
 

@@ -367,6 +367,8 @@ mod tests {
                 vec![
                     ("content-type".to_string(), "text/plain".to_string()),
                     ("x-auth-method".to_string(), "public".to_string()),
+                    ("x-forwarded-proto".to_string(), "https".to_string()),
+                    ("x-forwarded-host".to_string(), "gw.example".to_string()),
                 ]
             );
             assert_eq!(

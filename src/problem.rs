@@ -57,6 +57,7 @@ pub enum ErrorCode {
     OriginResponseInvalid,
     // --- the gateway's own runtime
     GatewayError,
+    RequestHeadersUnreadable,
 }
 
 impl ErrorCode {
@@ -100,6 +101,7 @@ impl ErrorCode {
         Self::OriginTimeout,
         Self::OriginResponseInvalid,
         Self::GatewayError,
+        Self::RequestHeadersUnreadable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -143,6 +145,7 @@ impl ErrorCode {
             Self::OriginTimeout => "origin_timeout",
             Self::OriginResponseInvalid => "origin_response_invalid",
             Self::GatewayError => "gateway_error",
+            Self::RequestHeadersUnreadable => "request_headers_unreadable",
         }
     }
 
@@ -154,7 +157,7 @@ impl ErrorCode {
             Self::RateLimited => 429,
             Self::OriginUnreachable | Self::OriginResponseInvalid => 502,
             Self::OriginTimeout => 504,
-            Self::GatewayError => 500,
+            Self::GatewayError | Self::RequestHeadersUnreadable => 500,
             Self::GatewayMisconfigured
             | Self::JwksUnavailable
             | Self::CredentialStoreUnavailable
@@ -227,6 +230,7 @@ impl ErrorCode {
             Self::OriginTimeout => "The origin did not answer in time",
             Self::OriginResponseInvalid => "The origin's response cannot be relayed",
             Self::GatewayError => "The gateway failed to process the request",
+            Self::RequestHeadersUnreadable => "The request headers could not be read",
         }
     }
 

@@ -142,7 +142,8 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// RFC 6749 §3.3 scope tokens (they reach the origin space-joined in `x-user-scopes`).
+/// Scope tokens (`crate::scope::is_scope_token`): they reach the origin comma-joined in
+/// `x-user-scopes`.
 pub fn validate_scopes(scopes: &[String]) -> Result<(), String> {
     if scopes.len() > MAX_SCOPES {
         return Err(format!("at most {MAX_SCOPES} scopes"));
@@ -153,13 +154,8 @@ pub fn validate_scopes(scopes: &[String]) -> Result<(), String> {
                 "scope {i}: must be 1 to {MAX_SCOPE_LEN} characters"
             ));
         }
-        if !scope
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-        {
-            return Err(format!(
-                "scope {i}: only printable ASCII without space, '\"' and '\\' (RFC 6749 §3.3)"
-            ));
+        if !crate::scope::is_scope_token(scope) {
+            return Err(format!("scope {i}: {}", crate::scope::GRAMMAR));
         }
         if scopes[..i].contains(scope) {
             return Err(format!("scope {i}: duplicate \"{scope}\""));
@@ -311,6 +307,10 @@ mod tests {
                 Box::new(|r| r.scopes = (0..33).map(|i| format!("s{i}")).collect()),
             ),
             ("scopes", Box::new(|r| r.scopes = vec!["é".into()])),
+            (
+                "scopes",
+                Box::new(|r| r.scopes = vec!["orders:read".into(), "profile,admin".into()]),
+            ),
             (
                 "rate_limit_policy",
                 Box::new(|r| r.rate_limit_policy = Some("a b".into())),

@@ -1017,7 +1017,7 @@ mod tests {
             .unwrap_err(),
             StoreOpError::Invalid(
                 "scopes".into(),
-                "scope 0: only printable ASCII without space, '\"' and '\\' (RFC 6749 §3.3)".into()
+                format!("scope 0: {}", crate::scope::GRAMMAR)
             )
         );
         assert!(matches!(

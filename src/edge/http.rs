@@ -11,7 +11,7 @@ use web_sys::{Request, Response};
 use crate::jwks_cache::json_str;
 use crate::origin::{self, ForwardFailure, OriginCache};
 use crate::pipeline::forward::response_stripped_headers;
-use crate::pipeline::{ForwardPlan, Reply, RequestHead};
+use crate::pipeline::{ForwardPlan, HeadersUnreadable, Reply, RequestHead};
 use crate::platform::{FetchError, HttpResponse};
 use crate::problem::Problem;
 
@@ -20,17 +20,12 @@ use super::js_err;
 /// The request head in three runtime calls, whatever the number of headers (`Array.from(headers)`,
 /// `JSON.stringify`, one string into wasm): per-header iteration across the boundary cost more than
 /// everything else the gateway does for a public route. The Headers object yields lower-case names.
-pub fn request_head(raw: &Request) -> RequestHead {
+/// Headers that cannot be read refuse the request (`HeadersUnreadable`), never forward it with an
+/// empty list that would strip nothing.
+pub fn request_head(raw: &Request) -> Result<RequestHead, HeadersUnreadable> {
     let pairs = js_sys::Array::from(&raw.headers());
-    let headers = js_sys::JSON::stringify(&pairs)
-        .ok()
-        .and_then(|s| serde_json::from_str::<Vec<(String, String)>>(&String::from(s)).ok())
-        .unwrap_or_default();
-    RequestHead {
-        method: raw.method(),
-        url: raw.url(),
-        headers,
-    }
+    let json = js_sys::JSON::stringify(&pairs).ok().map(String::from);
+    RequestHead::from_header_json(raw.method(), raw.url(), json.as_deref())
 }
 
 fn headers_from(pairs: &[(String, String)]) -> Result<web_sys::Headers, String> {

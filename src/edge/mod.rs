@@ -128,12 +128,26 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
                 code: Some(problem.code.as_str()),
                 ..Default::default()
             };
-            log_request(&platform, &http::request_head(&req), &log, 503, started);
+            if let Ok(head) = http::request_head(&req) {
+                log_request(&platform, &head, &log, 503, started);
+            }
             return http::problem_response(&problem, &[]);
         }
     };
 
-    let head = http::request_head(&req);
+    let head = match http::request_head(&req) {
+        Ok(head) => head,
+        Err(unreadable) => {
+            let problem = unreadable.problem();
+            platform.log(&format!(
+                "{{\"event\":\"request\",\"method\":{},\"status\":{},\"code\":\"{}\"}}",
+                json_str(&req.method()),
+                problem.status(),
+                problem.code.as_str()
+            ));
+            return http::problem_response(&problem, &[]);
+        }
+    };
     let Handled { outcome, mut log } = gateway.handle(&*platform, &head).await;
     let transport = gateway.response_headers(&head);
     let response = match outcome {

@@ -90,8 +90,8 @@ pub enum ClaimError {
         now: u64,
         leeway: u64,
     },
-    /// A scope is not an RFC 6749 §3.3 scope-token (printable ASCII without space, `"` or `\`), or
-    /// a space-separated scope string has empty entries.
+    /// A scope is not a scope token (`crate::scope::is_scope_token`: RFC 6749 §3.3 without the
+    /// `x-user-scopes` separator `,`), or a space-separated scope string has empty entries.
     InvalidScope(String),
 }
 
@@ -158,7 +158,8 @@ impl ClaimError {
                 "the token was issued in the future: iat {iat}, now {now}, leeway {leeway} s"
             ),
             ClaimError::InvalidScope(name) => format!(
-                "the \"{name}\" claim holds a value that is not a valid scope (RFC 6749 §3.3)"
+                "the \"{name}\" claim holds a value that is not a valid scope: {}",
+                crate::scope::GRAMMAR
             ),
         }
     }
@@ -394,7 +395,7 @@ fn scopes(claims: &Map<String, Value>, source: &ScopeSource) -> Result<Vec<Strin
     };
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for scope in raw {
-        if !is_scope_token(scope) {
+        if !crate::scope::is_scope_token(scope) {
             return Err(ClaimError::InvalidScope(name.into()));
         }
         if !out.iter().any(|s| s == scope) {
@@ -402,13 +403,6 @@ fn scopes(claims: &Map<String, Value>, source: &ScopeSource) -> Result<Vec<Strin
         }
     }
     Ok(out)
-}
-
-/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
 }
 
 #[cfg(test)]
@@ -897,17 +891,26 @@ mod tests {
             json!("a\\b"),
             json!("caf\u{e9}"),
             json!("a\u{7f}"),
+            // The x-user-scopes separator: one scope must not reach the origin as several.
+            json!("orders:read profile,admin"),
+            json!(","),
         ] {
             let e = run_scopes(&set(base(), "scope", bad.clone()), ScopeSource::Scope).unwrap_err();
             assert_eq!(e, ClaimError::InvalidScope("scope".into()), "{bad}");
             assert_eq!(e.code(), ErrorCode::TokenClaimInvalid);
         }
-        for bad in [json!(["a b"]), json!([""]), json!(["ok", "x\"y"])] {
+        for bad in [
+            json!(["a b"]),
+            json!([""]),
+            json!(["ok", "x\"y"]),
+            json!(["orders:read", "profile,admin"]),
+            json!("orders:read profile,admin"),
+        ] {
             let e = run_scopes(&set(base(), "scp", bad.clone()), ScopeSource::Scp).unwrap_err();
             assert_eq!(e, ClaimError::InvalidScope("scp".into()), "{bad}");
         }
         let all_allowed: String = (0x21u8..=0x7e)
-            .filter(|&b| b != b'"' && b != b'\\')
+            .filter(|&b| b != b'"' && b != b'\\' && b != b',')
             .map(char::from)
             .collect();
         let c = run_scopes(

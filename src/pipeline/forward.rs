@@ -1,9 +1,13 @@
-//! Stage 5: what the origin receives. The client's headers minus hop-by-hop headers, credentials
-//! and anything in the gateway's own namespace; plus the identity headers the gateway vouches for.
+//! Stage 5: what the origin receives. The client's headers minus hop-by-hop headers and every
+//! header the client must not speak for (`client_headers`: the gateway's namespace, credentials,
+//! forwarding and override headers, in any `_`/`-` spelling); plus the identity headers the gateway
+//! vouches for and its own forwarding headers (`forwarded`).
 
 use crate::config::Config;
 use crate::identity::{AuthMethod, Identity};
 
+use super::client_headers::{fold, withheld_folded};
+use super::forwarded::forwarded_headers;
 use super::parse::ParsedRequest;
 use super::{ForwardPlan, RequestHead};
 
@@ -21,12 +25,9 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
-/// The gateway's namespace: a client can never send any of these to the origin, on any route.
-const OWN_PREFIXES: &[&str] = &["x-user-", "x-auth-", "x-token-", "x-portcullis-"];
-const OWN_NAMES: &[&str] = &["x-client-id", "x-key-id"];
-
+/// In the gateway's namespace (any `_`/`-` spelling): a client can never send it to the origin.
 pub fn is_own_header(name: &str) -> bool {
-    OWN_NAMES.contains(&name) || OWN_PREFIXES.iter().any(|p| name.starts_with(p))
+    super::client_headers::is_gateway_namespace(&fold(name))
 }
 
 pub fn plan(
@@ -48,7 +49,10 @@ pub fn plan(
     ForwardPlan {
         url,
         strip,
-        add: identity_headers(identity),
+        add: identity_headers(identity)
+            .into_iter()
+            .chain(forwarded_headers(&config.forwarded, req))
+            .collect(),
         response_headers,
         websocket: crate::websocket::plan(config, parsed.route, req, identity),
         origin: parsed.route.origin,
@@ -62,24 +66,23 @@ fn drops_expectation(req: &RequestHead) -> bool {
     req.headers_named("expect").next().is_some()
 }
 
-/// The client headers the origin must not see: hop-by-hop ones, the gateway's namespace, the API
-/// key, and `Authorization` unless configured to pass.
+/// The client headers the origin must not see: hop-by-hop ones, and every one `withheld` names
+/// (the gateway's namespace, credentials — `Authorization` unless configured to pass —, forwarding
+/// and override headers). Names compare folded (`_` as `-`), as CGI-style origins read them.
 pub fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String> {
     // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
     let connection_named: Vec<String> = req
         .headers_named("connection")
         .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
+        .map(|s| fold(s.trim()))
         .filter(|s| !s.is_empty())
         .collect();
     let mut strip: Vec<String> = Vec::new();
     for (n, _) in &req.headers {
-        let name = n.as_str();
-        let drop = HOP_BY_HOP.contains(&name)
-            || connection_named.iter().any(|c| c == name)
-            || is_own_header(name)
-            || name == "x-api-key"
-            || (name == "authorization" && !config.forward_authorization);
+        let folded = fold(n);
+        let drop = HOP_BY_HOP.contains(&folded.as_str())
+            || connection_named.contains(&folded)
+            || withheld_folded(&folded, config.forward_authorization).is_some();
         if drop && !strip.contains(n) {
             strip.push(n.clone());
         }
@@ -127,7 +130,10 @@ pub fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
         return h;
     }
     h.push(("x-user-id".to_string(), identity.subject.clone()));
-    h.push(("x-user-scopes".to_string(), identity.scopes.join(",")));
+    h.push((
+        "x-user-scopes".to_string(),
+        crate::scope::header_value(&identity.scopes),
+    ));
     if let Some(iss) = &identity.issuer {
         h.push(("x-auth-issuer".to_string(), iss.clone()));
     }
@@ -164,6 +170,40 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_and_connection_named_headers_fold_too() {
+        let config = crate::config::parse_config(&serde_json::json!({
+            "origin": "https://origin.internal",
+            "routes": [{"methods": ["GET"], "path": "/x", "auth": ["public"]}]
+        }))
+        .unwrap();
+        let req = RequestHead {
+            method: "GET".into(),
+            url: "https://gw.example/x".into(),
+            headers: [
+                ("proxy_authorization", "Basic x"),
+                ("transfer_encoding", "chunked"),
+                ("connection", "X_Hop"),
+                ("x-hop", "1"),
+                ("x_user_id", "admin"),
+                ("accept", "*/*"),
+            ]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        };
+        assert_eq!(
+            stripped_headers(&config, &req),
+            [
+                "proxy_authorization",
+                "transfer_encoding",
+                "connection",
+                "x-hop",
+                "x_user_id"
+            ]
+        );
+    }
+
+    #[test]
     fn namespace() {
         for n in [
             "x-user-id",
@@ -173,6 +213,8 @@ mod tests {
             "x-client-id",
             "x-key-id",
             "x-portcullis-debug",
+            "X_User_Id",
+            "x-user_scopes",
         ] {
             assert!(is_own_header(n), "{n}");
         }

@@ -11,8 +11,11 @@
 
 pub mod authenticate;
 pub mod authorize;
+pub mod client_headers;
 pub mod forward;
+pub mod forwarded;
 pub mod limit;
+pub mod method_override;
 pub mod parse;
 pub mod path;
 pub mod query;
@@ -42,7 +45,40 @@ pub struct RequestHead {
     pub headers: Vec<(String, String)>,
 }
 
+/// The runtime could not hand over the request's headers. Every header decision (what to strip,
+/// which credential was presented) reads them, so such a request is refused, never forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadersUnreadable;
+
+impl HeadersUnreadable {
+    pub fn problem(&self) -> Problem {
+        Problem::new(
+            ErrorCode::RequestHeadersUnreadable,
+            "the gateway could not read this request's headers; it was not forwarded",
+        )
+    }
+}
+
 impl RequestHead {
+    /// The head from the runtime's headers serialized as a JSON array of `[name, value]` pairs
+    /// (`JSON.stringify(Array.from(headers))`). `None` (serialization failed) or anything but such
+    /// an array is `HeadersUnreadable`: an empty list would strip nothing and forward whatever the
+    /// client sent.
+    pub fn from_header_json(
+        method: String,
+        url: String,
+        pairs_json: Option<&str>,
+    ) -> Result<Self, HeadersUnreadable> {
+        let headers = pairs_json
+            .and_then(|json| serde_json::from_str::<Vec<(String, String)>>(json).ok())
+            .ok_or(HeadersUnreadable)?;
+        Ok(RequestHead {
+            method,
+            url,
+            headers,
+        })
+    }
+
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
@@ -67,7 +103,7 @@ pub struct ForwardPlan {
     pub url: String,
     /// Lower-case names of client headers the origin must not see.
     pub strip: Vec<String>,
-    /// The identity headers the gateway vouches for.
+    /// What the gateway vouches for: the identity headers, then its own forwarding headers.
     pub add: Vec<(String, String)>,
     /// Headers to add to the origin's response (rate-limit state).
     pub response_headers: Vec<(String, String)>,
@@ -237,6 +273,8 @@ impl<K: Clone> Gateway<K> {
         if let Some(problem) = crate::origin::forbidden_body(req) {
             return Err(Refusal::plain(problem));
         }
+        method_override::check_query(&req.method, parsed.query.as_deref())
+            .map_err(Refusal::plain)?;
 
         let identity = authenticate::authenticate(self, platform, &parsed).await?;
         log.credential = Some(identity.method.as_str());

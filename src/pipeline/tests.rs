@@ -192,6 +192,8 @@ fn valid_tokens_forward_with_exact_identity_headers() {
                 ("x-user-scopes".into(), "read,write".into()),
                 ("x-auth-issuer".into(), ISS.into()),
                 ("x-token-id".into(), "j1".into()),
+                ("x-forwarded-proto".into(), "https".into()),
+                ("x-forwarded-host".into(), "gw.example".into()),
             ]
         );
     }
@@ -435,8 +437,124 @@ fn public_routes_strip_the_namespace_and_say_so() {
     .collect();
     assert_eq!(
         plan.origin_headers(&client),
-        vec![("x-auth-method".to_string(), "public".to_string())]
+        vec![
+            ("x-auth-method".to_string(), "public".to_string()),
+            ("x-forwarded-proto".to_string(), "https".to_string()),
+            ("x-forwarded-host".to_string(), "gw.example".to_string()),
+        ]
     );
+}
+
+/// Issue 8 item 1 and issue 16: every spelling a CGI-style origin folds into a header the gateway
+/// speaks for is stripped, and the gateway's own forwarding headers replace the client's.
+#[test]
+fn spoofed_identity_forwarding_and_override_headers_never_reach_the_origin() {
+    let issuer = Issuer::new();
+    let gw = gateway(json!({}));
+    let p = platform(&issuer, None);
+    let auth = bearer(&issuer.token("ES256", "es-1", json!({})));
+    let spoofed: Vec<(String, String)> = [
+        ("x_user_id", "admin"),
+        ("x_user_scopes", "admin"),
+        ("x-user_id", "admin"),
+        ("x_key_id", "key_x"),
+        ("x_auth_method", "api_key"),
+        ("x_api_key", "pc_test_x"),
+        ("forwarded", "for=10.0.0.4;host=evil.example;proto=http"),
+        ("x-forwarded-host", "evil.example"),
+        ("x_forwarded_host", "evil.example"),
+        ("x-forwarded-for", "10.0.0.1"),
+        ("x-forwarded-proto", "http"),
+        ("x-forwarded-port", "80"),
+        ("x-real-ip", "10.0.0.1"),
+        ("true-client-ip", "10.0.0.1"),
+        ("cf-connecting-ip", "198.51.100.9"),
+        ("x-http-method-override", "DELETE"),
+        ("x_original_url", "/admin"),
+        ("accept", "*/*"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .chain([("authorization".to_string(), auth)])
+    .collect();
+    let r = RequestHead {
+        method: "GET".into(),
+        url: "https://gw.example/api/x".into(),
+        headers: spoofed.clone(),
+    };
+    let Outcome::Forward(plan) = run(&gw, &p, &r) else {
+        panic!("not forwarded")
+    };
+    assert_eq!(
+        plan.origin_headers(&spoofed),
+        vec![
+            ("accept".to_string(), "*/*".to_string()),
+            ("x-auth-method".into(), "jwt".into()),
+            ("x-user-id".into(), "alice".into()),
+            ("x-user-scopes".into(), "read,write".into()),
+            ("x-auth-issuer".into(), ISS.into()),
+            ("x-token-id".into(), "j1".into()),
+            ("x-forwarded-for".into(), "198.51.100.9".into()),
+            ("x-forwarded-proto".into(), "https".into()),
+            ("x-forwarded-host".into(), "gw.example".into()),
+            ("x-real-ip".into(), "198.51.100.9".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_post_with_a_method_override_parameter_is_refused() {
+    let issuer = Issuer::new();
+    let gw = gateway(json!({}));
+    let p = platform(&issuer, None);
+    let auth = bearer(&issuer.token("ES256", "es-1", json!({"scope": "admin"})));
+    let o = run(
+        &gw,
+        &p,
+        &req("POST", "/api/x?_method=DELETE", &[("authorization", &auth)]),
+    );
+    assert_eq!(code_of(&o), (400, "request_invalid".into()));
+    let o = run(
+        &gw,
+        &p,
+        &req("POST", "/api/x?method=DELETE", &[("authorization", &auth)]),
+    );
+    assert!(matches!(o, Outcome::Forward(_)), "{o:?}");
+}
+
+#[test]
+fn unreadable_headers_refuse_the_request() {
+    // The edge serializes the runtime's Headers with JSON.stringify; a failure there (or anything
+    // but an array of string pairs) must not become an empty header list, which would strip
+    // nothing and forward every client header.
+    for json in [
+        None,
+        Some("{"),
+        Some("{}"),
+        Some("[[\"a\"]]"),
+        Some("[[\"a\",1]]"),
+    ] {
+        let e = RequestHead::from_header_json("GET".into(), "https://gw.example/".into(), json)
+            .unwrap_err();
+        let problem = e.problem();
+        assert_eq!(
+            problem.code,
+            ErrorCode::RequestHeadersUnreadable,
+            "{json:?}"
+        );
+        assert_eq!(problem.status(), 500);
+    }
+    let head = RequestHead::from_header_json(
+        "GET".into(),
+        "https://gw.example/".into(),
+        Some("[[\"x-user-id\",\"admin\"],[\"accept\",\"*/*\"]]"),
+    )
+    .unwrap();
+    assert_eq!(head.headers.len(), 2);
+    let empty =
+        RequestHead::from_header_json("GET".into(), "https://gw.example/".into(), Some("[]"))
+            .unwrap();
+    assert!(empty.headers.is_empty());
 }
 
 #[test]

@@ -1,0 +1,165 @@
+//! Client request headers that never reach the origin, whatever the route: the gateway's own
+//! namespace, the credentials it consumes, forwarding headers (the gateway sets its own) and
+//! method/URL override headers.
+//!
+//! Names are compared *folded*: lower-case, with `_` read as `-`. CGI/WSGI-style servers (wsgiref,
+//! older Gunicorn, uWSGI, IIS, Puma before 6.4.3 — CVE-2024-45614) turn both `X-User-Id` and
+//! `X_User_Id` into `HTTP_X_USER_ID`, so a client's `X_User_Id: admin` is, to such an origin, the
+//! identity header itself (or joined with the gateway's: `admin,user-42`).
+
+/// `name` as a CGI-style origin sees it: lower-case, `_` and `-` alike.
+pub fn fold(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'_' => '-',
+            b => char::from(b.to_ascii_lowercase()),
+        })
+        .collect()
+}
+
+/// Why a client header is withheld from the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// `x-user-*`, `x-auth-*`, … : only the gateway speaks here.
+    GatewayNamespace,
+    /// A credential the gateway consumed (`X-API-Key`; `Authorization` unless forwarded).
+    Credential,
+    /// A statement about the client's address, scheme or host: only the gateway's own are true.
+    Forwarding,
+    /// Asks the origin to run another method or path than the one the gateway authorized.
+    Override,
+}
+
+/// The gateway's namespace (`docs/config.md`, "What the origin receives").
+const OWN_PREFIXES: &[&str] = &["x-user-", "x-auth-", "x-token-", "x-portcullis-"];
+const OWN_NAMES: &[&str] = &["x-client-id", "x-key-id"];
+
+/// Forwarding headers, folded. Every one of them is read by some origin stack as the client's
+/// address, host or scheme once it trusts its proxy (docs/origin.md).
+pub const FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-forwarded-protocol",
+    "x-url-scheme",
+    "front-end-https",
+    "x-original-host",
+    "x-real-ip",
+    "true-client-ip",
+    "client-ip",
+    "x-client-ip",
+    "x-original-forwarded-for",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    "x-proxyuser-ip",
+    // Cloudflare's own: on Cloudflare the edge sets them, but a client can send them wherever the
+    // gateway is not behind Cloudflare's edge (wrangler dev, Miniflare), and the gateway's
+    // forwarding headers are the one statement of the client's address it makes to the origin.
+    "cf-connecting-ip",
+    "cf-connecting-ipv6",
+    "cf-pseudo-ipv4",
+    "cf-visitor",
+];
+
+/// Method and URL override headers, folded: Rack::MethodOverride, Express `method-override`,
+/// Symfony/Laravel, ASP.NET and IIS rewrite modules act on them.
+pub const OVERRIDE: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
+/// Why the client header `name` must not reach the origin, if it must not.
+pub fn withheld(name: &str, forward_authorization: bool) -> Option<Withheld> {
+    withheld_folded(&fold(name), forward_authorization)
+}
+
+/// `withheld` for a name already `fold`ed.
+pub fn withheld_folded(folded: &str, forward_authorization: bool) -> Option<Withheld> {
+    if is_gateway_namespace(folded) {
+        Some(Withheld::GatewayNamespace)
+    } else if folded == "x-api-key" || (folded == "authorization" && !forward_authorization) {
+        Some(Withheld::Credential)
+    } else if FORWARDING.contains(&folded) {
+        Some(Withheld::Forwarding)
+    } else if OVERRIDE.contains(&folded) {
+        Some(Withheld::Override)
+    } else {
+        None
+    }
+}
+
+/// `folded` is in the gateway's namespace.
+pub fn is_gateway_namespace(folded: &str) -> bool {
+    OWN_NAMES.contains(&folded) || OWN_PREFIXES.iter().any(|p| folded.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_is_what_cgi_does() {
+        assert_eq!(fold("X_User_Id"), "x-user-id");
+        assert_eq!(fold("X-User_Id"), "x-user-id");
+        assert_eq!(fold("x-user-id"), "x-user-id");
+        assert_eq!(fold("X_FORWARDED_FOR"), "x-forwarded-for");
+    }
+
+    #[test]
+    fn every_spelling_is_withheld() {
+        for (name, why) in [
+            ("x-user-id", Withheld::GatewayNamespace),
+            ("X_User_Id", Withheld::GatewayNamespace),
+            ("X_User_Scopes", Withheld::GatewayNamespace),
+            ("X-User_Id", Withheld::GatewayNamespace),
+            ("X_Key_Id", Withheld::GatewayNamespace),
+            ("X_Auth_Method", Withheld::GatewayNamespace),
+            ("x_client_id", Withheld::GatewayNamespace),
+            ("x_token_id", Withheld::GatewayNamespace),
+            ("x_portcullis_debug", Withheld::GatewayNamespace),
+            ("X-API-Key", Withheld::Credential),
+            ("X_API_Key", Withheld::Credential),
+            ("x-api_key", Withheld::Credential),
+            ("Authorization", Withheld::Credential),
+            ("Forwarded", Withheld::Forwarding),
+            ("X_Forwarded_For", Withheld::Forwarding),
+            ("x-forwarded_host", Withheld::Forwarding),
+            ("X-Real-IP", Withheld::Forwarding),
+            ("True_Client_IP", Withheld::Forwarding),
+            ("CF-Connecting-IP", Withheld::Forwarding),
+            ("cf_connecting_ip", Withheld::Forwarding),
+            ("X-ProxyUser-Ip", Withheld::Forwarding),
+            ("X-HTTP-Method-Override", Withheld::Override),
+            ("X_HTTP_Method_Override", Withheld::Override),
+            ("x-http-method", Withheld::Override),
+            ("X-Method-Override", Withheld::Override),
+            ("X_Original_URL", Withheld::Override),
+            ("X-Rewrite-URL", Withheld::Override),
+        ] {
+            assert_eq!(withheld(name, false), Some(why), "{name}");
+        }
+        assert_eq!(withheld("authorization", true), None);
+        for name in [
+            "x-request-id",
+            "x-client-version",
+            "x_request_id",
+            "user-agent",
+            "x-users",
+            "x-userid",
+            "x-forwarded",
+            "content-type",
+            "x-api-keys",
+        ] {
+            assert_eq!(withheld(name, false), None, "{name}");
+        }
+    }
+}
