@@ -64,7 +64,8 @@ struct Keys {
 }
 
 fn b64(v: &Value, member: &str) -> Vec<u8> {
-    B64.decode(v[member].as_str().expect("member")).expect("base64url")
+    B64.decode(v[member].as_str().expect("member"))
+        .expect("base64url")
 }
 
 fn keys() -> &'static Keys {
@@ -164,7 +165,13 @@ fn portcullis(token: &str, kind: KeyKind, now: u64) -> Result<(), Refusal> {
     }
     candidates
         .find(|k| {
-            native::verify(k, jws.header.alg, jws.signing_input.as_bytes(), &jws.signature).is_ok()
+            native::verify(
+                k,
+                jws.header.alg,
+                jws.signing_input.as_bytes(),
+                &jws.signature,
+            )
+            .is_ok()
         })
         .ok_or(Refusal::Signature)?;
     let audiences = vec![AUD.to_string()];
@@ -218,7 +225,10 @@ struct Case {
 enum After {
     Nothing,
     /// One byte of the token changed.
-    Byte { at: usize, to: u8 },
+    Byte {
+        at: usize,
+        to: u8,
+    },
     /// The signature replaced by its DER encoding (ES256) or cut by one byte.
     SignatureReencoded,
     /// The last signature byte changed.
@@ -238,10 +248,16 @@ impl Case {
     /// may hold `NOW` (replaced with `now`, so dates are relative to the verdicts' clock).
     fn token(&self, now: u64) -> String {
         let at = |s: &String| relative(s, now);
-        let header: Vec<(String, String)> =
-            self.header.iter().map(|(n, v)| (n.clone(), at(v))).collect();
-        let claims: Vec<(String, String)> =
-            self.claims.iter().map(|(n, v)| (n.clone(), at(v))).collect();
+        let header: Vec<(String, String)> = self
+            .header
+            .iter()
+            .map(|(n, v)| (n.clone(), at(v)))
+            .collect();
+        let claims: Vec<(String, String)> = self
+            .claims
+            .iter()
+            .map(|(n, v)| (n.clone(), at(v)))
+            .collect();
         let input = format!(
             "{}.{}",
             B64.encode(object(&header)),
@@ -314,34 +330,142 @@ enum Part {
 /// Each member the generator can set, with its value when the case leaves it alone (first) and
 /// the values a fault can give it. A case is a valid token with zero to three faults.
 const MEMBERS: &[(Part, &str, &[&str])] = &[
-    (Part::Header, "alg", &["OWN", "\"ES256\"", "\"RS384\"", "\"EdDSA\"", "\"none\"", "\"HS256\"", "\"es256\"", "5"]),
+    (
+        Part::Header,
+        "alg",
+        &[
+            "OWN",
+            "\"ES256\"",
+            "\"RS384\"",
+            "\"EdDSA\"",
+            "\"none\"",
+            "\"HS256\"",
+            "\"es256\"",
+            "5",
+        ],
+    ),
     (Part::Header, "kid", &["", "\"k1\"", "\"k2\"", "null", "7"]),
-    (Part::Header, "typ", &["", "\"JWT\"", "\"at+jwt\"", "\"application/at+jwt\"", "\"dpop+jwt\"", "null", "5"]),
-    (Part::Header, "crit", &["", "[\"ext\"]", "[]", "null", "\"ext\"", "[\"alg\"]"]),
+    (
+        Part::Header,
+        "typ",
+        &[
+            "",
+            "\"JWT\"",
+            "\"at+jwt\"",
+            "\"application/at+jwt\"",
+            "\"dpop+jwt\"",
+            "null",
+            "5",
+        ],
+    ),
+    (
+        Part::Header,
+        "crit",
+        &["", "[\"ext\"]", "[]", "null", "\"ext\"", "[\"alg\"]"],
+    ),
     (Part::Header, "ext", &["", "\"1\"", "1", "true"]),
     (Part::Header, "x5c", &["", "[\"MIIB\"]", "5", "[1]"]),
-    (Part::Header, "jku", &["", "\"https://evil.example/jwks\"", "5"]),
+    (
+        Part::Header,
+        "jku",
+        &["", "\"https://evil.example/jwks\"", "5"],
+    ),
     (Part::Header, "jwk", &["", "{\"kty\":\"EC\"}", "5"]),
     (Part::Header, "x5t", &["", "\"t\"", "null"]),
     (Part::Header, "cty", &["", "\"JWT\"", "7"]),
     (Part::Header, "enc", &["", "\"A128GCM\"", "5"]),
     (Part::Header, "foo", &["", "\"bar\"", "[1,{}]"]),
-    (Part::Claims, "iss", &["\"ISS\"", "\"https://other.example\"", "[\"ISS\"]", "[\"ISS\",\"x\"]", "5", "null", ""]),
+    (
+        Part::Claims,
+        "iss",
+        &[
+            "\"ISS\"",
+            "\"https://other.example\"",
+            "[\"ISS\"]",
+            "[\"ISS\",\"x\"]",
+            "5",
+            "null",
+            "",
+        ],
+    ),
     (Part::Claims, "sub", &["\"alice\"", "\"\"", "5", "null", ""]),
-    (Part::Claims, "aud", &["\"api\"", "[\"api\",\"x\"]", "[\"x\"]", "[]", "[1]", "\"API\"", "null", ""]),
-    (Part::Claims, "exp", &["NOW+600", "NOW-600", "NOW-30", "NOW-29", "NOW-31", "NOW-29.5", "NOW-30.5",
-                            "NOW+600.7", "1e25", "-5", "\"NOW\"", "null", "", "18446744073709551615"]),
-    (Part::Claims, "nbf", &["", "NOW-100", "NOW+600", "NOW+30", "NOW+31", "NOW+30.4", "NOW+30.6", "NOW+29.5",
-                            "\"x\"", "-1", "null", "1e25"]),
-    (Part::Claims, "iat", &["", "NOW", "NOW+600", "NOW+30.5", "\"x\"", "null", "-1"]),
+    (
+        Part::Claims,
+        "aud",
+        &[
+            "\"api\"",
+            "[\"api\",\"x\"]",
+            "[\"x\"]",
+            "[]",
+            "[1]",
+            "\"API\"",
+            "null",
+            "",
+        ],
+    ),
+    (
+        Part::Claims,
+        "exp",
+        &[
+            "NOW+600",
+            "NOW-600",
+            "NOW-30",
+            "NOW-29",
+            "NOW-31",
+            "NOW-29.5",
+            "NOW-30.5",
+            "NOW+600.7",
+            "1e25",
+            "-5",
+            "\"NOW\"",
+            "null",
+            "",
+            "18446744073709551615",
+        ],
+    ),
+    (
+        Part::Claims,
+        "nbf",
+        &[
+            "", "NOW-100", "NOW+600", "NOW+30", "NOW+31", "NOW+30.4", "NOW+30.6", "NOW+29.5",
+            "\"x\"", "-1", "null", "1e25",
+        ],
+    ),
+    (
+        Part::Claims,
+        "iat",
+        &["", "NOW", "NOW+600", "NOW+30.5", "\"x\"", "null", "-1"],
+    ),
     (Part::Claims, "jti", &["", "\"id-1\"", "\"\"", "5"]),
-    (Part::Claims, "scope", &["", "\"read write\"", "\"read  write\"", "\"\"", "[\"read\"]", "5", "\"a\\\"b\""]),
-    (Part::Claims, "foo", &["", "{\"a\":1,\"a\":2}", "[1,2,{\"x\":null}]", "PAD"]),
+    (
+        Part::Claims,
+        "scope",
+        &[
+            "",
+            "\"read write\"",
+            "\"read  write\"",
+            "\"\"",
+            "[\"read\"]",
+            "5",
+            "\"a\\\"b\"",
+        ],
+    ),
+    (
+        Part::Claims,
+        "foo",
+        &["", "{\"a\":1,\"a\":2}", "[1,2,{\"x\":null}]", "PAD"],
+    ),
 ];
 
 /// A fault: member `MEMBERS[i]` takes its `j`-th value; or (past the list) a member name repeated.
 fn case() -> impl Strategy<Value = Case> {
-    let kind = proptest::sample::select(vec![KeyKind::Rsa, KeyKind::Ec, KeyKind::Ec, KeyKind::Ed, KeyKind::Ed]);
+    let kind = proptest::sample::select(vec![
+        KeyKind::Rsa,
+        KeyKind::Ec,
+        KeyKind::Ec,
+        KeyKind::Ed,
+        KeyKind::Ed,
+    ]);
     let fault = (0..MEMBERS.len() + 4, any::<usize>());
     let after = prop_oneof![
         8 => Just(After::Nothing),
@@ -355,7 +479,14 @@ fn case() -> impl Strategy<Value = Case> {
         for (i, j) in faults {
             match MEMBERS.get(i) {
                 Some((_, _, v)) => values[i] = v[j % v.len()],
-                None => repeats.push([(Part::Header, "alg"), (Part::Header, "foo"), (Part::Claims, "exp"), (Part::Claims, "foo")][i - MEMBERS.len()]),
+                None => repeats.push(
+                    [
+                        (Part::Header, "alg"),
+                        (Part::Header, "foo"),
+                        (Part::Claims, "exp"),
+                        (Part::Claims, "foo"),
+                    ][i - MEMBERS.len()],
+                ),
             }
         }
         // `crit` names `ext`, so a case with `crit` usually carries `ext` too.
@@ -377,13 +508,21 @@ fn case() -> impl Strategy<Value = Case> {
                 Part::Header => &mut header,
                 Part::Claims => &mut claims,
             };
-            let value = list.iter().find(|(n, _)| n == name).map_or("\"r\"".to_string(), |(_, v)| v.clone());
+            let value = list
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("\"r\"".to_string(), |(_, v)| v.clone());
             if !list.iter().any(|(n, _)| n == name) {
                 list.push((name.to_string(), value.clone()));
             }
             list.push((name.to_string(), value));
         }
-        Case { kind, header, claims, after }
+        Case {
+            kind,
+            header,
+            claims,
+            after,
+        }
     })
 }
 
@@ -433,24 +572,41 @@ fn number(v: Option<&str>, now: u64) -> Option<f64> {
 }
 
 /// Why the two verdicts differ, or `None` when no documented class explains it.
-fn classify(c: &Case, token: &str, now: u64, ours: &Result<(), Refusal>, theirs: &Result<(), ErrorKind>) -> Option<Class> {
+fn classify(
+    c: &Case,
+    token: &str,
+    now: u64,
+    ours: &Result<(), Refusal>,
+    theirs: &Result<(), ErrorKind>,
+) -> Option<Class> {
     match (ours, theirs) {
         (Err(r), Ok(())) => Some(match r {
-            Refusal::Jws(JwsError::DuplicateHeaderParam(_)) if has_duplicate(&c.header) => Class::DuplicateMember,
+            Refusal::Jws(JwsError::DuplicateHeaderParam(_)) if has_duplicate(&c.header) => {
+                Class::DuplicateMember
+            }
             Refusal::Claims(ClaimError::DuplicateClaim(_))
-                if has_duplicate(&c.claims) || c.claims.iter().any(|(_, v)| v.contains("\"a\":1,\"a\":2")) =>
+                if has_duplicate(&c.claims)
+                    || c.claims.iter().any(|(_, v)| v.contains("\"a\":1,\"a\":2")) =>
             {
                 Class::DuplicateMember
             }
-            Refusal::Jws(JwsError::CritUnsupported { .. } | JwsError::CritInvalid(_)) => Class::Crit,
+            Refusal::Jws(JwsError::CritUnsupported { .. } | JwsError::CritInvalid(_)) => {
+                Class::Crit
+            }
             // jsonwebtoken reads a registered member set to `null` as absent.
-            Refusal::Jws(JwsError::KidNotString | JwsError::TypNotString | JwsError::RegisteredParamType(_))
-                if c.header.iter().any(|(n, v)| JWS_REGISTERED.contains(&n.as_str()) && v == "null") =>
+            Refusal::Jws(
+                JwsError::KidNotString | JwsError::TypNotString | JwsError::RegisteredParamType(_),
+            ) if c
+                .header
+                .iter()
+                .any(|(n, v)| JWS_REGISTERED.contains(&n.as_str()) && v == "null") =>
             {
                 Class::NullHeaderParam
             }
             Refusal::Claims(ClaimError::TypeNotAccepted { .. }) => Class::TypNotAccessToken,
-            Refusal::Claims(ClaimError::WrongType(n)) if n == "iss" && c.claim("iss").is_some_and(|v| v.starts_with('[')) => {
+            Refusal::Claims(ClaimError::WrongType(n))
+                if n == "iss" && c.claim("iss").is_some_and(|v| v.starts_with('[')) =>
+            {
                 Class::IssNotAString
             }
             Refusal::Claims(
@@ -458,11 +614,19 @@ fn classify(c: &Case, token: &str, now: u64, ours: &Result<(), Refusal>, theirs:
                 | ClaimError::InvalidScope(_)
                 | ClaimError::IssuedInFuture { .. },
             ) => Class::ClaimsOnlyPortcullisChecks,
-            Refusal::Claims(ClaimError::WrongType(n)) if c.claim(n) == Some("null") => Class::NullClaimIsNotAbsent,
-            Refusal::Claims(ClaimError::WrongType(n)) if ["iat", "jti", "scope"].contains(&n.as_str()) => {
+            Refusal::Claims(ClaimError::WrongType(n)) if c.claim(n) == Some("null") => {
+                Class::NullClaimIsNotAbsent
+            }
+            Refusal::Claims(ClaimError::WrongType(n))
+                if ["iat", "jti", "scope"].contains(&n.as_str()) =>
+            {
                 Class::ClaimsOnlyPortcullisChecks
             }
-            Refusal::Claims(ClaimError::Expired { exp, now: n, leeway }) => {
+            Refusal::Claims(ClaimError::Expired {
+                exp,
+                now: n,
+                leeway,
+            }) => {
                 // Portcullis: refused on or after exp + leeway, fractions floored. jsonwebtoken:
                 // accepted through exp + leeway inclusive, fractions rounded.
                 let raw = number(c.claim("exp"), now)?;
@@ -478,8 +642,12 @@ fn classify(c: &Case, token: &str, now: u64, ours: &Result<(), Refusal>, theirs:
                 }
                 Class::NbfRounding
             }
-            Refusal::KeyUnknown if c.header.iter().any(|(n, v)| n == "kid" && v != "\"k1\"") => Class::KidSelectsTheKey,
-            Refusal::Jws(JwsError::TooLarge { .. } | JwsError::HeaderTooLarge) if token.len() > DEFAULT_MAX_TOKEN_BYTES => {
+            Refusal::KeyUnknown if c.header.iter().any(|(n, v)| n == "kid" && v != "\"k1\"") => {
+                Class::KidSelectsTheKey
+            }
+            Refusal::Jws(JwsError::TooLarge { .. } | JwsError::HeaderTooLarge)
+                if token.len() > DEFAULT_MAX_TOKEN_BYTES =>
+            {
                 Class::SizeCap
             }
             _ => return None,
@@ -489,13 +657,19 @@ fn classify(c: &Case, token: &str, now: u64, ours: &Result<(), Refusal>, theirs:
             // ACME names (`enc`, `zip`, `url`, `nonce`) as strings, and every unregistered member
             // as a string (`extras: HashMap<String, String>`). Portcullis ignores all of these
             // (RFC 7515 §4: unknown parameters are ignored, whatever their value).
-            ErrorKind::Json(_) if c.header.iter().any(|(n, v)| header_member_jsonwebtoken_refuses(n, v)) => {
+            ErrorKind::Json(_)
+                if c.header
+                    .iter()
+                    .any(|(n, v)| header_member_jsonwebtoken_refuses(n, v)) =>
+            {
                 Class::JsonwebtokenTypesTheHeader
             }
             // A NumericDate past u64: jsonwebtoken cannot represent it (`exp` then counts as
             // missing); Portcullis saturates it to u64::MAX, which both accept when written as
             // an integer.
-            ErrorKind::InvalidClaimFormat(n) | ErrorKind::MissingRequiredClaim(n) if n == "exp" || n == "nbf" => {
+            ErrorKind::InvalidClaimFormat(n) | ErrorKind::MissingRequiredClaim(n)
+                if n == "exp" || n == "nbf" =>
+            {
                 let raw = number(c.claim(n), now)?;
                 if raw < 18_446_744_073_709_551_615.0 {
                     return None;
@@ -589,7 +763,11 @@ fn expect_class(c: &Case, class: Class) {
 #[test]
 fn both_accept_a_well_formed_token_for_every_algorithm() {
     for kind in [KeyKind::Rsa, KeyKind::Ec, KeyKind::Ed] {
-        let c = pinned(kind, &[("kid", "\"k1\""), ("typ", "\"at+jwt\"")], &[("nbf", "NOW-5"), ("iat", "NOW")]);
+        let c = pinned(
+            kind,
+            &[("kid", "\"k1\""), ("typ", "\"at+jwt\"")],
+            &[("nbf", "NOW-5"), ("iat", "NOW")],
+        );
         let (_, _, ours, theirs) = verdicts(&c);
         assert_eq!((ours, theirs), (Ok(()), Ok(())), "{kind:?}");
     }
@@ -598,27 +776,75 @@ fn both_accept_a_well_formed_token_for_every_algorithm() {
 #[test]
 fn every_disagreement_class_is_pinned() {
     let ec = KeyKind::Ec;
-    expect_class(&pinned(ec, &[("x", "\"1\""), ("x", "\"2\"")], &[]), Class::DuplicateMember);
-    expect_class(&pinned(ec, &[], &[("foo", "1"), ("dup:foo", "2")]), Class::DuplicateMember);
-    expect_class(&pinned(ec, &[("crit", "[\"b64x\"]"), ("b64x", "\"1\"")], &[]), Class::Crit);
+    expect_class(
+        &pinned(ec, &[("x", "\"1\""), ("x", "\"2\"")], &[]),
+        Class::DuplicateMember,
+    );
+    expect_class(
+        &pinned(ec, &[], &[("foo", "1"), ("dup:foo", "2")]),
+        Class::DuplicateMember,
+    );
+    expect_class(
+        &pinned(ec, &[("crit", "[\"b64x\"]"), ("b64x", "\"1\"")], &[]),
+        Class::Crit,
+    );
     expect_class(&pinned(ec, &[("kid", "null")], &[]), Class::NullHeaderParam);
     expect_class(&pinned(ec, &[("x5t", "null")], &[]), Class::NullHeaderParam);
-    expect_class(&pinned(ec, &[("typ", "\"dpop+jwt\"")], &[]), Class::TypNotAccessToken);
-    expect_class(&pinned(ec, &[], &[("iss", &format!("[\"{ISS}\",\"x\"]"))]), Class::IssNotAString);
-    expect_class(&pinned(ec, &[], &[("sub", "\"\"")]), Class::ClaimsOnlyPortcullisChecks);
-    expect_class(&pinned(ec, &[], &[("iat", "NOW+600")]), Class::ClaimsOnlyPortcullisChecks);
-    expect_class(&pinned(ec, &[], &[("scope", "\"a  b\"")]), Class::ClaimsOnlyPortcullisChecks);
-    expect_class(&pinned(ec, &[], &[("jti", "null")]), Class::NullClaimIsNotAbsent);
-    expect_class(&pinned(ec, &[], &[("exp", "NOW-30")]), Class::ExpiryBoundary);
-    expect_class(&pinned(ec, &[], &[("exp", "NOW-30.5")]), Class::ExpiryBoundary);
+    expect_class(
+        &pinned(ec, &[("typ", "\"dpop+jwt\"")], &[]),
+        Class::TypNotAccessToken,
+    );
+    expect_class(
+        &pinned(ec, &[], &[("iss", &format!("[\"{ISS}\",\"x\"]"))]),
+        Class::IssNotAString,
+    );
+    expect_class(
+        &pinned(ec, &[], &[("sub", "\"\"")]),
+        Class::ClaimsOnlyPortcullisChecks,
+    );
+    expect_class(
+        &pinned(ec, &[], &[("iat", "NOW+600")]),
+        Class::ClaimsOnlyPortcullisChecks,
+    );
+    expect_class(
+        &pinned(ec, &[], &[("scope", "\"a  b\"")]),
+        Class::ClaimsOnlyPortcullisChecks,
+    );
+    expect_class(
+        &pinned(ec, &[], &[("jti", "null")]),
+        Class::NullClaimIsNotAbsent,
+    );
+    expect_class(
+        &pinned(ec, &[], &[("exp", "NOW-30")]),
+        Class::ExpiryBoundary,
+    );
+    expect_class(
+        &pinned(ec, &[], &[("exp", "NOW-30.5")]),
+        Class::ExpiryBoundary,
+    );
     expect_class(&pinned(ec, &[], &[("nbf", "NOW+30.4")]), Class::NbfRounding);
-    expect_class(&pinned(ec, &[("kid", "\"k2\"")], &[]), Class::KidSelectsTheKey);
+    expect_class(
+        &pinned(ec, &[("kid", "\"k2\"")], &[]),
+        Class::KidSelectsTheKey,
+    );
     let pad = format!("\"{}\"", "p".repeat(6200));
     expect_class(&pinned(ec, &[], &[("pad", &pad)]), Class::SizeCap);
-    expect_class(&pinned(ec, &[("enc", "5")], &[]), Class::JsonwebtokenTypesTheHeader);
-    expect_class(&pinned(ec, &[("jwk", "{\"kty\":\"EC\"}")], &[]), Class::JsonwebtokenTypesTheHeader);
-    expect_class(&pinned(ec, &[("b64", "true")], &[]), Class::JsonwebtokenTypesTheHeader);
-    expect_class(&pinned(ec, &[], &[("exp", "1e25")]), Class::NumericDateBeyondU64);
+    expect_class(
+        &pinned(ec, &[("enc", "5")], &[]),
+        Class::JsonwebtokenTypesTheHeader,
+    );
+    expect_class(
+        &pinned(ec, &[("jwk", "{\"kty\":\"EC\"}")], &[]),
+        Class::JsonwebtokenTypesTheHeader,
+    );
+    expect_class(
+        &pinned(ec, &[("b64", "true")], &[]),
+        Class::JsonwebtokenTypesTheHeader,
+    );
+    expect_class(
+        &pinned(ec, &[], &[("exp", "1e25")]),
+        Class::NumericDateBeyondU64,
+    );
 }
 
 /// Where the two agree by design, pinned too: wrong signatures, DER ECDSA, `none`/HS256, refused
@@ -641,14 +867,35 @@ fn agreements_are_pinned() {
         pinned(ec, &[("cty", "7")], &[]),
         // A fractional nbf past now + leeway (Portcullis floored it and accepted before).
         pinned(ec, &[], &[("nbf", "NOW+30.6")]),
-        Case { after: After::SignatureBit, ..pinned(ec, &[], &[]) },
-        Case { after: After::SignatureReencoded, ..pinned(ec, &[], &[]) },
-        Case { after: After::SignatureReencoded, ..pinned(KeyKind::Rsa, &[], &[]) },
-        Case { header: vec![("alg".into(), "\"none\"".into())], ..pinned(ec, &[], &[]) },
-        Case { header: vec![("alg".into(), "\"HS256\"".into())], ..pinned(ec, &[], &[]) },
-        Case { header: vec![("alg".into(), "\"EdDSA\"".into())], ..pinned(ec, &[], &[]) },
+        Case {
+            after: After::SignatureBit,
+            ..pinned(ec, &[], &[])
+        },
+        Case {
+            after: After::SignatureReencoded,
+            ..pinned(ec, &[], &[])
+        },
+        Case {
+            after: After::SignatureReencoded,
+            ..pinned(KeyKind::Rsa, &[], &[])
+        },
+        Case {
+            header: vec![("alg".into(), "\"none\"".into())],
+            ..pinned(ec, &[], &[])
+        },
+        Case {
+            header: vec![("alg".into(), "\"HS256\"".into())],
+            ..pinned(ec, &[], &[])
+        },
+        Case {
+            header: vec![("alg".into(), "\"EdDSA\"".into())],
+            ..pinned(ec, &[], &[])
+        },
     ] {
         let (_, _, ours, theirs) = verdicts(&c);
-        assert!(ours.is_err() && theirs.is_err(), "{c:?}: portcullis {ours:?}, jsonwebtoken {theirs:?}");
+        assert!(
+            ours.is_err() && theirs.is_err(),
+            "{c:?}: portcullis {ours:?}, jsonwebtoken {theirs:?}"
+        );
     }
 }

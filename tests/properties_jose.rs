@@ -145,7 +145,10 @@ fn check_parse_invariants(token: &str, max: usize) {
             // The signing input is the token up to its last dot, and the rest is the signature.
             assert!(token.starts_with(jws.signing_input));
             let rest = &token[jws.signing_input.len()..];
-            assert_eq!(rest.strip_prefix('.').map(|s| B64.decode(s).ok()), Some(Some(jws.signature.clone())));
+            assert_eq!(
+                rest.strip_prefix('.').map(|s| B64.decode(s).ok()),
+                Some(Some(jws.signature.clone()))
+            );
             // Strict base64url: the accepted encoding is the canonical one (a round trip).
             let (h, p) = jws.signing_input.split_once('.').expect("two segments");
             assert!(h.len() <= MAX_HEADER_SEGMENT_BYTES);
@@ -248,7 +251,7 @@ proptest! {
             2 => format!("+{seg}"),
             _ => {
                 // Set a trailing bit when the length leaves some (len % 4 == 2 or 3).
-                if seg.len() % 4 == 0 || seg.is_empty() {
+                if seg.len().is_multiple_of(4) || seg.is_empty() {
                     return Ok(());
                 }
                 let last = seg.as_bytes()[seg.len() - 1];
@@ -470,7 +473,8 @@ fn has_duplicate(d: &Doc) -> bool {
         Doc::Obj(members) => {
             let mut names: Vec<&str> = members.iter().map(|(k, _, _)| k.as_str()).collect();
             names.sort_unstable();
-            names.windows(2).any(|w| w[0] == w[1]) || members.iter().any(|(_, v, _)| has_duplicate(v))
+            names.windows(2).any(|w| w[0] == w[1])
+                || members.iter().any(|(_, v, _)| has_duplicate(v))
         }
     }
 }
@@ -561,11 +565,20 @@ fn claim_value(kind: u8) -> impl Strategy<Value = Value> {
 }
 
 fn payload() -> impl Strategy<Value = Map<String, Value>> {
-    let names = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp"];
+    let names = [
+        "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp",
+    ];
     proptest::collection::vec(
-        (proptest::sample::select(names.to_vec()), prop_oneof![Just(0u8), Just(1), Just(2)])
+        (
+            proptest::sample::select(names.to_vec()),
+            prop_oneof![Just(0u8), Just(1), Just(2)],
+        )
             .prop_flat_map(|(n, k)| {
-                let kind = if matches!(n, "exp" | "nbf" | "iat") && k == 1 { 0 } else { k };
+                let kind = if matches!(n, "exp" | "nbf" | "iat") && k == 1 {
+                    0
+                } else {
+                    k
+                };
                 (Just(n), claim_value(kind))
             }),
         0..10,

@@ -243,9 +243,9 @@ impl JwsError {
                 "a {len}-byte signature cannot be a valid {} signature",
                 alg.as_str()
             ),
-            JwsError::RegisteredParamType(name) => format!(
-                "the JOSE header \"{name}\" has the wrong JSON type (RFC 7515 §4.1)"
-            ),
+            JwsError::RegisteredParamType(name) => {
+                format!("the JOSE header \"{name}\" has the wrong JSON type (RFC 7515 §4.1)")
+            }
         }
     }
 }
@@ -1039,7 +1039,8 @@ mod tests {
                 "{member}"
             );
         }
-        let ok = r#"{"alg":"ES256","jku":"https://x","x5c":["MIIB"],"x5t":"t","cty":"JWT","jwk":{}}"#;
+        let ok =
+            r#"{"alg":"ES256","jku":"https://x","x5c":["MIIB"],"x5t":"t","cty":"JWT","jwk":{}}"#;
         assert!(parse_compact(&token(ok, 64), DEFAULT_MAX_TOKEN_BYTES).is_ok());
     }
 }

@@ -8,8 +8,7 @@ use portcullis_pkce::{AuthorizationRequest, TokenRequest};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/rfc7636_pkce.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/rfc7636_pkce.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "RFC 7636 vectors missing at {} ({e}); see tests/vectors/README.md",
