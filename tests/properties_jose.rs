@@ -352,12 +352,15 @@ proptest! {
                 prop_assert_eq!(jws.header.kid.as_ref().map(|s| json!(s)), h.get("kid").cloned());
                 prop_assert_eq!(jws.header.typ.as_ref().map(|s| json!(s)), h.get("typ").cloned());
                 prop_assert!(!h.contains_key("crit"));
+                for name in ["jku", "x5u", "x5t", "x5t#S256", "cty"] {
+                    prop_assert!(h.get(name).is_none_or(Value::is_string));
+                }
             }
             Err(e) => {
                 let why = match &alg {
                     Value::String(_) if expected_alg.is_none() => matches!(e, JwsError::AlgorithmRefused(_)),
                     Value::String(_) => matches!(e,
-                        JwsError::KidNotString | JwsError::TypNotString
+                        JwsError::KidNotString | JwsError::TypNotString | JwsError::RegisteredParamType(_)
                         | JwsError::CritInvalid(_) | JwsError::CritUnsupported { .. }),
                     _ => e == JwsError::AlgNotString,
                 };
