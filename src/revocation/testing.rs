@@ -22,6 +22,9 @@ pub struct FakeDurableObjects {
     pub down: Cell<bool>,
     pub revocation_calls: Cell<u32>,
     pub limiter_calls: Cell<u32>,
+    /// When set, every revocation object call gets this text as its answer (a corrupt or
+    /// foreign reply), instead of the in-memory object's.
+    pub revocation_answer: RefCell<Option<String>>,
     /// When set, every rate limiter call gets this text as its answer (a corrupt or foreign
     /// reply), instead of the in-memory limiter's.
     pub limiter_answer: RefCell<Option<String>>,
@@ -41,6 +44,9 @@ impl FakeDurableObjects {
             return Err(StoreError(
                 "revocation object unreachable (simulated)".into(),
             ));
+        }
+        if let Some(answer) = self.revocation_answer.borrow().as_ref() {
+            return Ok(answer.clone());
         }
         let (r, _) = self
             .revocation
