@@ -655,3 +655,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn revocation_ids_above_the_cap_are_refused() {
+    use portcullis::revocation::service::MAX_ID_LEN;
+    for (route, field) in [
+        ("/tokens", "jti"),
+        ("/subjects", "sub"),
+        ("/keys", "key_id"),
+    ] {
+        for len in [MAX_ID_LEN, MAX_ID_LEN + 1] {
+            let mut body = json!({"until": 4_000_000_000u64});
+            body[field] = json!("a".repeat(len));
+            if route == "/subjects" {
+                body["before"] = json!(1);
+            }
+            let mut svc = RevocationService::default();
+            let (resp, writes) = svc.handle("POST", route, &body.to_string(), 1_800_000_000_000);
+            if len > MAX_ID_LEN {
+                assert_eq!(resp.status, 400, "{route} {len}");
+                assert!(writes.is_empty() && svc.set().is_empty());
+            } else if route != "/keys" {
+                assert_eq!(resp.status, 200, "{route} {len}: {}", resp.body);
+            }
+        }
+    }
+}

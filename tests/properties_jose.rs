@@ -235,6 +235,17 @@ proptest! {
         }
     }
 
+    /// The header segment cap: a header segment longer than `MAX_HEADER_SEGMENT_BYTES` is
+    /// refused before it is decoded, whatever the rest of the token (under the token cap).
+    #[test]
+    fn jws_header_segment_cap(extra in 0usize..200, fill in "[A-Za-z0-9_-]{1}") {
+        let header = fill.repeat(MAX_HEADER_SEGMENT_BYTES + 1 + extra);
+        let t = format!("{header}.{}.{}", B64.encode(b"{}"), B64.encode([0u8; 64]));
+        prop_assert_eq!(parse_compact(&t, DEFAULT_MAX_TOKEN_BYTES).unwrap_err(), JwsError::HeaderTooLarge);
+        let at_cap = format!("{}.e30.{}", &header[..MAX_HEADER_SEGMENT_BYTES], B64.encode([0u8; 64]));
+        prop_assert_ne!(parse_compact(&at_cap, DEFAULT_MAX_TOKEN_BYTES).unwrap_err(), JwsError::HeaderTooLarge);
+    }
+
     /// Any non-canonical base64url spelling of a segment is refused: padding, the standard
     /// alphabet, whitespace, or non-zero trailing bits.
     #[test]
