@@ -2,9 +2,9 @@
 //! P1363, Ed25519) through `native::verify`, and the RFC 7515 / 7520 / 7638 / 8037 examples through
 //! `parse_compact`, `parse_jwk`, `native::verify` and the claim checks.
 //!
-//! Vectors are read from `../shared/vectors` (see its README for provenance), or from
-//! `tests/vectors/` when a copy is kept there. `tests/vectors/export.mjs` emits the same signature
-//! cases, with the same expectations, for the WebCrypto verifier inside workerd.
+//! Vectors are read from the vendored copies in `tests/vectors/` (provenance in its README).
+//! `tests/vectors/export.mjs` emits the same signature cases, with the same expectations, for the
+//! WebCrypto verifier inside workerd.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
@@ -16,14 +16,10 @@ use portcullis::problem::ErrorCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
+/// The vendored copies (provenance in `tests/vectors/README.md`): a clone of the repository alone
+/// runs every vector.
 fn vectors_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shared = root.join("../shared/vectors");
-    if shared.is_dir() {
-        shared
-    } else {
-        root.join("tests/vectors")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
 fn load(rel: &str) -> Value {

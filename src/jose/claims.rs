@@ -255,7 +255,8 @@ pub fn validate_parsed(
     }
 
     let leeway = policy.leeway_secs;
-    let exp = numeric_date(claims, "exp")?.ok_or_else(|| ClaimError::Missing("exp".into()))?;
+    let exp = numeric_date(claims, "exp", Fraction::Floor)?
+        .ok_or_else(|| ClaimError::Missing("exp".into()))?;
     // RFC 7519 §4.1.4: the token must not be accepted "on or after" exp.
     if now_secs >= exp.saturating_add(leeway) {
         return Err(ClaimError::Expired {
@@ -264,7 +265,7 @@ pub fn validate_parsed(
             leeway,
         });
     }
-    let nbf = numeric_date(claims, "nbf")?;
+    let nbf = numeric_date(claims, "nbf", Fraction::Ceil)?;
     if let Some(nbf) = nbf {
         // RFC 7519 §4.1.5: acceptable "on or after" nbf.
         if now_secs.saturating_add(leeway) < nbf {
@@ -275,7 +276,7 @@ pub fn validate_parsed(
             });
         }
     }
-    let iat = numeric_date(claims, "iat")?;
+    let iat = numeric_date(claims, "iat", Fraction::Ceil)?;
     if let Some(iat) = iat {
         if iat > now_secs.saturating_add(leeway) {
             return Err(ClaimError::IssuedInFuture {
@@ -352,9 +353,23 @@ fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, ClaimError> {
     }
 }
 
-/// RFC 7519 §2 NumericDate: a JSON number of seconds, possibly fractional (floored here). Negative
+/// Which way a fractional NumericDate is taken to whole seconds: always toward refusing. `now` is
+/// a whole second that may lie anywhere before the real instant, so `exp` 1000.9 counts as 1000
+/// (expired a little early) and `nbf`/`iat` 1000.1 as 1001 (valid a little late), never the
+/// reverse.
+#[derive(Clone, Copy)]
+enum Fraction {
+    Floor,
+    Ceil,
+}
+
+/// RFC 7519 §2 NumericDate: a JSON number of seconds, possibly fractional (see `Fraction`). Negative
 /// values, strings, booleans and null are refused.
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, ClaimError> {
+fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+    fraction: Fraction,
+) -> Result<Option<u64>, ClaimError> {
     let wrong = || ClaimError::WrongType(name.into());
     match claims.get(name) {
         None => Ok(None),
@@ -366,7 +381,10 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, 
             } else {
                 match n.as_f64() {
                     // `as` saturates, so a date past u64::MAX seconds becomes u64::MAX ("never").
-                    Some(f) if f.is_finite() && f >= 0.0 => Ok(Some(f.floor() as u64)),
+                    Some(f) if f.is_finite() && f >= 0.0 => Ok(Some(match fraction {
+                        Fraction::Floor => f.floor(),
+                        Fraction::Ceil => f.ceil(),
+                    } as u64)),
                     _ => Err(wrong()),
                 }
             }
@@ -762,7 +780,7 @@ mod tests {
 
     #[test]
     fn numeric_date_edge_cases() {
-        // Fractions are floored: exp 1000.9 behaves as 1000.
+        // Fractions count toward refusal: exp 1000.9 behaves as 1000, iat 0.5 as 1.
         let v = set(
             set(set(base(), "exp", json!(1000.9)), "nbf", json!(0)),
             "iat",
@@ -775,7 +793,7 @@ mod tests {
             ..policy(&aud, &src)
         };
         let c = validate(v.to_string().as_bytes(), None, &p, 999).unwrap();
-        assert_eq!((c.exp, c.nbf, c.iat), (1000, Some(0), Some(0)));
+        assert_eq!((c.exp, c.nbf, c.iat), (1000, Some(0), Some(1)));
         assert_eq!(
             validate(v.to_string().as_bytes(), None, &p, 1000).unwrap_err(),
             ClaimError::Expired {
@@ -1006,5 +1024,41 @@ mod tests {
         assert!(!run(&v).unwrap_err().detail().contains("secret-aud"));
         let v = set(base(), "scope", json!("ok secret\"scope"));
         assert!(!run(&v).unwrap_err().detail().contains("secret"));
+    }
+
+    /// Regression (found by tests/properties_differential.rs against jsonwebtoken): a fractional
+    /// `nbf` was floored, so `nbf` 1000.6 admitted a token at 1000 — before it was valid.
+    #[test]
+    fn fractional_nbf_and_iat_round_up() {
+        let aud = auds();
+        let src = ScopeSource::Scope;
+        let p = ClaimsPolicy {
+            leeway_secs: 0,
+            ..policy(&aud, &src)
+        };
+        let nbf = set(set(base(), "nbf", json!(1000.6)), "iat", json!(0));
+        assert_eq!(
+            validate(nbf.to_string().as_bytes(), None, &p, 1000).unwrap_err(),
+            ClaimError::NotYetValid {
+                nbf: 1001,
+                now: 1000,
+                leeway: 0
+            }
+        );
+        assert_eq!(
+            validate(nbf.to_string().as_bytes(), None, &p, 1001)
+                .unwrap()
+                .nbf,
+            Some(1001)
+        );
+        let iat = set(set(base(), "iat", json!(1000.2)), "nbf", json!(0));
+        assert_eq!(
+            validate(iat.to_string().as_bytes(), None, &p, 1000).unwrap_err(),
+            ClaimError::IssuedInFuture {
+                iat: 1001,
+                now: 1000,
+                leeway: 0
+            }
+        );
     }
 }

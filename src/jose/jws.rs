@@ -130,6 +130,10 @@ pub enum JwsError {
     SignatureMissing,
     /// The signature length cannot be right for `alg`.
     SignatureLength { alg: Alg, len: usize },
+    /// A registered header parameter Portcullis ignores (`jku`, `jwk`, `x5u`, `x5c`, `x5t`,
+    /// `x5t#S256`, `cty`) has a JSON type RFC 7515 §4.1 does not allow: the header is malformed,
+    /// even though the value would never be read.
+    RegisteredParamType(&'static str),
 }
 
 /// The specific way a `crit` header breaks RFC 7515 §4.1.11.
@@ -164,7 +168,8 @@ impl JwsError {
             | JwsError::AlgNotString
             | JwsError::KidNotString
             | JwsError::TypNotString
-            | JwsError::CritInvalid(_) => ErrorCode::TokenMalformed,
+            | JwsError::CritInvalid(_)
+            | JwsError::RegisteredParamType(_) => ErrorCode::TokenMalformed,
         }
     }
 
@@ -238,6 +243,9 @@ impl JwsError {
                 "a {len}-byte signature cannot be a valid {} signature",
                 alg.as_str()
             ),
+            JwsError::RegisteredParamType(name) => {
+                format!("the JOSE header \"{name}\" has the wrong JSON type (RFC 7515 §4.1)")
+            }
         }
     }
 }
@@ -347,6 +355,7 @@ fn parse_header(bytes: &[u8]) -> Result<JoseHeader, JwsError> {
 
     let kid = optional_string(&header, "kid").map_err(|()| JwsError::KidNotString)?;
     let typ = optional_string(&header, "typ").map_err(|()| JwsError::TypNotString)?;
+    check_ignored_param_types(&header)?;
 
     if let Some(crit) = header.get("crit") {
         let count = check_crit(crit, &header).map_err(JwsError::CritInvalid)?;
@@ -386,6 +395,29 @@ fn check_crit(crit: &Value, header: &Map<String, Value>) -> Result<usize, CritPr
         seen.push(name);
     }
     Ok(seen.len())
+}
+
+/// The registered parameters that are never read still have the types RFC 7515 §4.1.2–4.1.10
+/// gives them. A header that breaks them is not one a conforming issuer produced, and another
+/// JOSE library (`jsonwebtoken`, which deserializes them) refuses it: so does Portcullis.
+fn check_ignored_param_types(header: &Map<String, Value>) -> Result<(), JwsError> {
+    const STRINGS: &[&str] = &["jku", "x5u", "x5t", "x5t#S256", "cty"];
+    for &name in STRINGS {
+        if header.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(JwsError::RegisteredParamType(name));
+        }
+    }
+    if header.get("jwk").is_some_and(|v| !v.is_object()) {
+        return Err(JwsError::RegisteredParamType("jwk"));
+    }
+    let chain_ok = |v: &Value| {
+        v.as_array()
+            .is_some_and(|certs| certs.iter().all(Value::is_string))
+    };
+    if header.get("x5c").is_some_and(|v| !chain_ok(v)) {
+        return Err(JwsError::RegisteredParamType("x5c"));
+    }
+    Ok(())
 }
 
 fn registered_name(name: &str) -> Option<&'static str> {
@@ -950,6 +982,7 @@ mod tests {
                 },
                 TokenSignatureInvalid,
             ),
+            (JwsError::RegisteredParamType("x5c"), TokenMalformed),
         ];
         for (e, code) in table {
             assert_eq!(e.code(), code, "{e:?}");
@@ -984,5 +1017,30 @@ mod tests {
         for s in ["\u{0}", ".", "..", "\u{feff}..", "é.é.é", "ÿÿÿÿ"] {
             assert!(parse_compact(s, DEFAULT_MAX_TOKEN_BYTES).is_err());
         }
+    }
+
+    /// Regression (found by tests/properties_differential.rs): registered parameters Portcullis
+    /// ignores were accepted with any JSON type, where jsonwebtoken refuses the token.
+    #[test]
+    fn ignored_registered_params_must_have_their_registered_types() {
+        for (member, name) in [
+            (r#""jku":5"#, "jku"),
+            (r#""x5u":[]"#, "x5u"),
+            (r#""x5t":null"#, "x5t"),
+            (r#""x5t#S256":1"#, "x5t#S256"),
+            (r#""cty":{}"#, "cty"),
+            (r#""jwk":"k""#, "jwk"),
+            (r#""x5c":"MIIB""#, "x5c"),
+            (r#""x5c":[1]"#, "x5c"),
+        ] {
+            assert_eq!(
+                err(&format!(r#"{{"alg":"ES256",{member}}}"#)),
+                JwsError::RegisteredParamType(name),
+                "{member}"
+            );
+        }
+        let ok =
+            r#"{"alg":"ES256","jku":"https://x","x5c":["MIIB"],"x5t":"t","cty":"JWT","jwk":{}}"#;
+        assert!(parse_compact(&token(ok, 64), DEFAULT_MAX_TOKEN_BYTES).is_ok());
     }
 }

@@ -132,9 +132,21 @@ fn unreachable<P: Platform>(
     }
 }
 
-fn parse_answer(text: Result<String, StoreError>) -> Result<LimiterResponse, String> {
+/// Reads the object's answer to a call that asked for `want` units. The object never grants more
+/// than it was asked (`gcra::acquire`); an answer that does is out of contract (corrupt, or from
+/// another build) and is treated like no answer at all, so `on_error` decides — never a lease or
+/// an admission sized by a number the gateway did not ask for.
+fn parse_answer(text: Result<String, StoreError>, want: u64) -> Result<LimiterResponse, String> {
     let text = text.map_err(|e| e.0)?;
-    serde_json::from_str(&text).map_err(|e| format!("unreadable answer: {e}"))
+    let answer: LimiterResponse =
+        serde_json::from_str(&text).map_err(|e| format!("unreadable answer: {e}"))?;
+    if answer.granted > want {
+        return Err(format!(
+            "out-of-contract answer: {} units granted, {want} asked",
+            answer.granted
+        ));
+    }
+    Ok(answer)
 }
 
 /// `lazy`: the object may write the booking behind (`fast` syncs; see `ratelimit::service`).
@@ -162,7 +174,7 @@ async fn exact<P: Platform>(
         },
         false,
     );
-    match parse_answer(platform.limiter_call(key, body).await) {
+    match parse_answer(platform.limiter_call(key, body).await, 1) {
         Ok(a) if a.granted >= 1 => Ok(headers::headers(policy, a.remaining, a.grant().next_secs())),
         Ok(a) => Err(over_limit(policy, a.next_ms)),
         Err(why) => unreachable(platform, policy, &why),
@@ -200,7 +212,10 @@ async fn fast<P: Platform>(
         }
         Decision::Deny { retry_after_ms } => Err(over_limit(policy, retry_after_ms)),
         Decision::AskFirst(sent) => {
-            let answer = parse_answer(platform.limiter_call(key, sync_body(policy, &sent)).await);
+            let answer = parse_answer(
+                platform.limiter_call(key, sync_body(policy, &sent)).await,
+                sent.want,
+            );
             let mut l = leases.borrow_mut();
             let state = l.table.entry(&lease_key, policy, now);
             match answer {
@@ -248,7 +263,7 @@ fn sync_in_background<P: Platform>(
     let leases = Rc::clone(leases);
     let policy = policy.clone();
     platform.wait_until(async move {
-        let answer = parse_answer(call.await);
+        let answer = parse_answer(call.await, sent.want);
         let mut l = leases.borrow_mut();
         let state = l.table.entry(&lease_key, &policy, started);
         match answer {
@@ -629,5 +644,36 @@ mod tests {
             .borrow()
             .iter()
             .any(|l| l.contains("rate_limit_sync_failed")));
+    }
+
+    /// Regression (found by tests/properties_inputs.rs): an answer granting more than was asked
+    /// is out of contract. Before, `fast` added it to the lease (an overflow panic natively, a
+    /// wrapped and so arbitrary lease in the release wasm); now both modes treat it as no answer.
+    #[test]
+    fn an_answer_granting_more_than_asked_is_no_answer() {
+        let gw = gateway();
+        let p = FakePlatform::new(NOW);
+        let huge = json!({"granted": u64::MAX, "remaining": u64::MAX, "next_ms": u64::MAX, "now": u64::MAX});
+        *p.durable.limiter_answer.borrow_mut() = Some(huge.to_string());
+        let o = go(&gw, &p, "exact", &user("alice"), None);
+        assert_eq!(
+            o.as_ref().unwrap_err().problem.code.as_str(),
+            "rate_limiter_unavailable"
+        );
+        let id = user("bob");
+        let outcomes: Vec<_> = (0..4)
+            .map(|_| {
+                let o = go(&gw, &p, "fast", &id, None);
+                p.durable.run_background();
+                o
+            })
+            .collect();
+        let last = outcomes.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(last.problem.code.as_str(), "rate_limiter_unavailable");
+        assert!(p
+            .logs
+            .borrow()
+            .iter()
+            .any(|l| l.contains("out-of-contract answer")));
     }
 }

@@ -115,7 +115,7 @@ impl LeaseState {
         }
         if self.units > 0 {
             self.units -= 1;
-            let low = self.units * 2 <= policy.lease;
+            let low = self.units.saturating_mul(2) <= policy.lease;
             let sync = (low && self.may_sync(now)).then(|| self.begin_sync(policy, now));
             return Decision::Admit {
                 sync,
@@ -146,11 +146,12 @@ impl LeaseState {
         self.credit_in_flight = self.credit_in_flight.saturating_sub(sent.charge);
         self.want_in_flight = self.want_in_flight.saturating_sub(sent.want);
         self.last_failure_ms = None;
-        if grant.granted > 0 {
-            self.units += grant.granted;
-            self.expires_ms = at + policy.lease_ttl_ms;
+        let granted = granted_within_ask(sent, grant);
+        if granted > 0 {
+            self.units = self.units.saturating_add(granted);
+            self.expires_ms = at.saturating_add(policy.lease_ttl_ms);
         }
-        self.note_state(sent, grant, at);
+        self.note_state(policy, sent, grant, at);
     }
 
     /// The inline sync `sent` of an `AskFirst` came back: the asking request takes the first
@@ -166,15 +167,16 @@ impl LeaseState {
         self.credit_in_flight = self.credit_in_flight.saturating_sub(sent.charge);
         self.want_in_flight = self.want_in_flight.saturating_sub(sent.want);
         self.last_failure_ms = None;
-        self.note_state(sent, grant, at);
-        if grant.granted == 0 {
+        self.note_state(policy, sent, grant, at);
+        let granted = granted_within_ask(sent, grant);
+        if granted == 0 {
             return AskOutcome::Deny {
                 retry_after_ms: grant.next_ms.max(1),
             };
         }
-        if grant.granted > 1 {
-            self.units += grant.granted - 1;
-            self.expires_ms = at + policy.lease_ttl_ms;
+        if granted > 1 {
+            self.units = self.units.saturating_add(granted - 1);
+            self.expires_ms = at.saturating_add(policy.lease_ttl_ms);
         }
         AskOutcome::Admit {
             remaining: self.estimate_remaining(),
@@ -200,11 +202,12 @@ impl LeaseState {
         self.syncs_in_flight == 0 && self.debt == 0 && self.credit_in_flight == 0
     }
 
-    fn note_state(&mut self, sent: &SyncRequest, grant: &Grant, at: u64) {
-        self.remaining_hint = grant.remaining;
-        self.next_at_ms = at + grant.next_ms;
+    fn note_state(&mut self, policy: &Policy, sent: &SyncRequest, grant: &Grant, at: u64) {
+        // The bucket never holds more than `burst`; a larger hint is not believed.
+        self.remaining_hint = grant.remaining.min(policy.rate.burst);
+        self.next_at_ms = at.saturating_add(grant.next_ms);
         if grant.granted < sent.want {
-            self.blocked_until_ms = at + grant.next_ms.max(1);
+            self.blocked_until_ms = at.saturating_add(grant.next_ms.max(1));
         } else {
             self.blocked_until_ms = 0;
         }
@@ -245,7 +248,8 @@ impl LeaseState {
     }
 
     fn estimate_remaining(&self) -> u64 {
-        (self.units + self.remaining_hint).saturating_sub(self.debt + self.credit_in_flight)
+        (self.units.saturating_add(self.remaining_hint))
+            .saturating_sub(self.debt.saturating_add(self.credit_in_flight))
     }
 
     fn reset_secs(&self, policy: &Policy, now: u64) -> u64 {
@@ -256,6 +260,13 @@ impl LeaseState {
         };
         ms.div_ceil(1000).max(1)
     }
+}
+
+/// What an answer adds to the lease: never more than the sync asked for. The object grants at
+/// most `want` (`gcra::acquire`); an answer claiming more is out of contract (a corrupt or
+/// foreign reply) and must not turn into a lease of unbounded size.
+fn granted_within_ask(sent: &SyncRequest, grant: &Grant) -> u64 {
+    grant.granted.min(sent.want)
 }
 
 /// The isolate's lease states, bounded.
@@ -746,5 +757,36 @@ mod tests {
             t.get_mut(&format!("k{}", MAX_LEASES - 1)).is_some(),
             "recent ones stay"
         );
+    }
+
+    /// Regression (found by tests/properties_inputs.rs): whatever an answer says, a lease grows
+    /// by at most what the sync asked for and no arithmetic overflows.
+    #[test]
+    fn out_of_contract_answers_cannot_overflow_or_inflate_the_lease() {
+        let p = fast("100 per 60 s, burst 20", 10);
+        for ask in [false, true] {
+            let mut s = LeaseState::new(&p);
+            let sent = SyncRequest {
+                charge: 0,
+                refund: 0,
+                want: 10,
+            };
+            s.syncs_in_flight = 1;
+            let grant = Grant {
+                granted: u64::MAX,
+                remaining: u64::MAX,
+                next_ms: u64::MAX,
+            };
+            if ask {
+                let _ = s.settle_ask(&p, &sent, &grant, u64::MAX);
+            } else {
+                s.settle(&p, &sent, &grant, u64::MAX);
+            }
+            assert!(s.units <= sent.want);
+            assert!(s.remaining_hint <= p.rate.burst);
+            for _ in 0..3 {
+                let _ = s.decide(&p, 1_000);
+            }
+        }
     }
 }

@@ -518,4 +518,54 @@ mod tests {
         .is_ok());
         assert_eq!(p.durable.revocation_calls.get(), 0);
     }
+
+    /// 500 cases from a fixed seed unless `PROPTEST_CASES` / `PROPTEST_RNG_SEED` say otherwise
+    /// (as in `tests/common/mod.rs`).
+    fn proptest_config() -> proptest::test_runner::Config {
+        use proptest::test_runner::{Config, RngSeed};
+        let mut c = Config {
+            failure_persistence: None,
+            ..Config::default()
+        };
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            c.cases = 500;
+        }
+        if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+            c.rng_seed = RngSeed::Fixed(7);
+        }
+        c
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest_config())]
+
+        /// `strict` mode's answers from the object, valid, of any shape, or random text: never a
+        /// panic; admitted only on a readable answer that says "not revoked"; an unreadable one
+        /// is 503 `revocation_unavailable` (fail closed), never an admission.
+        #[test]
+        fn strict_answers_of_any_shape(
+            version in proptest::prelude::any::<u64>(),
+            revoked in proptest::option::of("[a-z]{0,8}"),
+            before in proptest::option::of(proptest::prelude::any::<u64>()),
+            extra in proptest::option::of("[a-z]{1,5}"),
+            raw in ".{0,40}",
+            use_raw in proptest::prelude::any::<bool>(),
+        ) {
+            let mut answer = json!({"version": version, "revoked": revoked, "before": before});
+            if let Some(name) = extra {
+                answer[name] = json!(1);
+            }
+            let text = if use_raw { raw } else { answer.to_string() };
+            let p = FakePlatform::new(NOW);
+            *p.durable.revocation_answer.borrow_mut() = Some(text.clone());
+            let cache = Rc::new(RefCell::new(SnapshotCache::default()));
+            let id = jwt("alice", "j1", NOW - 10);
+            let verdict = code(run(&p, &cache, RevocationMode::Strict, &id));
+            match serde_json::from_str::<CheckAnswer>(&text) {
+                Ok(a) if a.revoked.is_none() => proptest::prop_assert_eq!(verdict, None),
+                Ok(_) => proptest::prop_assert_eq!(verdict, Some("token_revoked")),
+                Err(_) => proptest::prop_assert_eq!(verdict, Some("revocation_unavailable")),
+            }
+        }
+    }
 }

@@ -22,6 +22,12 @@ pub struct FakeDurableObjects {
     pub down: Cell<bool>,
     pub revocation_calls: Cell<u32>,
     pub limiter_calls: Cell<u32>,
+    /// When set, every revocation object call gets this text as its answer (a corrupt or
+    /// foreign reply), instead of the in-memory object's.
+    pub revocation_answer: RefCell<Option<String>>,
+    /// When set, every rate limiter call gets this text as its answer (a corrupt or foreign
+    /// reply), instead of the in-memory limiter's.
+    pub limiter_answer: RefCell<Option<String>>,
     background: RefCell<Vec<Background>>,
 }
 
@@ -38,6 +44,9 @@ impl FakeDurableObjects {
             return Err(StoreError(
                 "revocation object unreachable (simulated)".into(),
             ));
+        }
+        if let Some(answer) = self.revocation_answer.borrow().as_ref() {
+            return Ok(answer.clone());
         }
         let (r, _) = self
             .revocation
@@ -57,6 +66,9 @@ impl FakeDurableObjects {
         self.limiter_calls.set(self.limiter_calls.get() + 1);
         if self.down.get() {
             return Err(StoreError("rate limiter unreachable (simulated)".into()));
+        }
+        if let Some(answer) = self.limiter_answer.borrow().as_ref() {
+            return Ok(answer.clone());
         }
         let mut limiters = self.limiters.borrow_mut();
         let svc = limiters.entry(key.to_string()).or_default();

@@ -129,7 +129,7 @@ describe("package", () => {
 
 describe("PKCE pair", () => {
   test("RFC 7636 Appendix B: challenge of the example verifier", () => {
-    const vectors = JSON.parse(readFileSync(path.join(ROOT, "..", "shared", "vectors", "rfc7636_pkce.json"), "utf8"));
+    const vectors = JSON.parse(readFileSync(path.join(ROOT, "tests", "vectors", "rfc7636_pkce.json"), "utf8"));
     const b = vectors.s256_example_appendix_b;
     assert.equal(pkce.codeChallengeS256(b.code_verifier), b.code_challenge);
   });

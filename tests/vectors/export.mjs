@@ -15,18 +15,15 @@
 //   - an Ed25519 small-order key (identity point, R = identity, S = 0) -> true, as BoringSSL's
 //     cofactorless ED25519_verify and `native` (ed25519-dalek `verify`) both accept it.
 //
-// Vectors are read from ../shared/vectors (beside the repository), or from tests/vectors/ when a
-// copy is kept there. Usage: node tests/vectors/export.mjs > vectors.json
+// Vectors are read from the vendored copies in tests/vectors/. Usage: node tests/vectors/export.mjs > vectors.json
 //                            node tests/vectors/export.mjs --summary   (counts on stderr)
 
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = join(here, '..', '..');
-const shared = join(repo, '..', 'shared', 'vectors');
-const dir = existsSync(shared) ? shared : here;
+// The vendored copies beside this script (provenance in README.md here).
+const dir = dirname(fileURLToPath(import.meta.url));
 
 const load = (rel) => JSON.parse(readFileSync(join(dir, rel), 'utf8'));
 const b64u = (buf) => Buffer.from(buf).toString('base64url');

@@ -1,4 +1,4 @@
-//! RFC 7636 Appendix A and B, read from the shared public vectors (`../shared/vectors/`).
+//! RFC 7636 Appendix A and B, read from the repository's vendored vectors (`tests/vectors/`).
 
 use std::path::PathBuf;
 
@@ -8,11 +8,10 @@ use portcullis_pkce::{AuthorizationRequest, TokenRequest};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/rfc7636_pkce.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/rfc7636_pkce.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "RFC 7636 vectors missing at {} ({e}); see DEVELOPERS.md",
+            "RFC 7636 vectors missing at {} ({e}); see tests/vectors/README.md",
             path.display()
         )
     });
