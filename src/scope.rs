@@ -19,8 +19,7 @@ pub fn is_scope_token(s: &str) -> bool {
 
 /// What `is_scope_token` accepts, in words, for error messages.
 pub const GRAMMAR: &str =
-    "printable ASCII except space, double quote and backslash (RFC 6749 §3.3 \
-     scope-token), and except comma, which separates scopes in x-user-scopes";
+    "RFC 6749 scope-token: printable ASCII without space, '\"', '\\' or ',' (the separator)";
 
 /// The `x-user-scopes` value.
 pub fn header_value(scopes: &[String]) -> String {
