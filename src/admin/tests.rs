@@ -503,7 +503,6 @@ fn store_failures_are_503_and_fail_closed() {
     for (method, path, body) in [
         ("POST", "/keys".to_string(), r#"{"client_id":"svc"}"#),
         ("GET", "/keys".to_string(), ""),
-        ("GET", format!("/keys/{kid}"), ""),
         ("POST", format!("/keys/{kid}/revoke"), ""),
     ] {
         let r = env.call(method, &path, None, body);
@@ -518,6 +517,22 @@ fn store_failures_are_503_and_fail_closed() {
             "internals stay out of responses"
         );
         assert_eq!(env.last_audit()["outcome"], "error");
+    }
+    // One key's record is read from its ledger object, which holds it whatever KV does; an
+    // unreachable object fails closed.
+    assert_eq!(env.call("GET", &format!("/keys/{kid}"), None, "").status, 200);
+    env.platform.kv_down.set(false);
+    *env.platform.ledger_down_for.borrow_mut() = Some(kid.clone());
+    for (method, path) in [
+        ("GET", format!("/keys/{kid}")),
+        ("PATCH", format!("/keys/{kid}")),
+        ("POST", format!("/keys/{kid}/rotate")),
+        ("POST", format!("/keys/{kid}/revoke")),
+    ] {
+        let body = if method == "PATCH" { r#"{"name":"x"}"# } else { "" };
+        let r = env.call(method, &path, None, body);
+        assert_eq!(r.status, 503, "{method} {path}");
+        assert_eq!(r.body["code"], "credential_store_unavailable");
     }
 }
 

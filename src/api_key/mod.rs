@@ -11,6 +11,7 @@
 
 pub mod cache;
 pub mod format;
+pub mod ledger;
 pub mod record;
 pub mod store;
 #[cfg(test)]
