@@ -23,6 +23,8 @@ pub struct FakePlatform {
     pub logs: RefCell<Vec<String>>,
     pub kv_reads: Cell<u32>,
     pub kv_writes: Cell<u32>,
+    /// Every KV key written, in order.
+    pub kv_put_log: RefCell<Vec<String>>,
     /// Every KV call fails while set.
     pub kv_down: Cell<bool>,
     /// Only writes fail after this many more succeed (None: never).
@@ -38,6 +40,7 @@ pub struct FakePlatform {
     /// The API-key ledger objects: in memory (dropped to simulate an eviction) and their storage.
     pub ledgers: RefCell<BTreeMap<String, KeyLedger>>,
     pub ledger_storage: RefCell<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Calls to ledger objects (from the gateway and from other objects).
     pub ledger_calls: Cell<u32>,
     /// Calls to the ledger object of this key id fail (an unreachable object).
     pub ledger_down_for: RefCell<Option<String>>,
@@ -142,6 +145,7 @@ impl Platform for FakePlatform {
             return Err(StoreError("expiration_ttl below 60".into()));
         }
         self.kv_writes.set(self.kv_writes.get() + 1);
+        self.kv_put_log.borrow_mut().push(key.to_string());
         self.kv
             .borrow_mut()
             .insert(key.to_string(), (value.to_string(), ttl));

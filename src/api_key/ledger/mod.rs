@@ -24,3 +24,6 @@ pub use turnstile::Turnstile;
 
 /// The binding of the `ApiKeyLedger` namespace.
 pub const LEDGER_BINDING: &str = "PORTCULLIS_API_KEYS";
+
+#[cfg(test)]
+mod tests;
