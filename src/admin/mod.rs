@@ -20,12 +20,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
-use crate::api_key::record::ApiKeyRecord;
 use crate::api_key::ledger::idempotency::fingerprint;
 use crate::api_key::ledger::IdempotencyKey;
-use crate::api_key::store::{
-    ApiKeyStore, Issued, KeyPatch, NewKey, StoreOpError, MAX_LIST_LIMIT,
-};
+use crate::api_key::record::ApiKeyRecord;
+use crate::api_key::store::{ApiKeyStore, Issued, KeyPatch, NewKey, StoreOpError, MAX_LIST_LIMIT};
 use crate::identity::Identity;
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};

@@ -520,7 +520,10 @@ fn store_failures_are_503_and_fail_closed() {
     }
     // One key's record is read from its ledger object, which holds it whatever KV does; an
     // unreachable object fails closed.
-    assert_eq!(env.call("GET", &format!("/keys/{kid}"), None, "").status, 200);
+    assert_eq!(
+        env.call("GET", &format!("/keys/{kid}"), None, "").status,
+        200
+    );
     env.platform.kv_down.set(false);
     *env.platform.ledger_down_for.borrow_mut() = Some(kid.clone());
     for (method, path) in [
@@ -529,7 +532,11 @@ fn store_failures_are_503_and_fail_closed() {
         ("POST", format!("/keys/{kid}/rotate")),
         ("POST", format!("/keys/{kid}/revoke")),
     ] {
-        let body = if method == "PATCH" { r#"{"name":"x"}"# } else { "" };
+        let body = if method == "PATCH" {
+            r#"{"name":"x"}"#
+        } else {
+            ""
+        };
         let r = env.call(method, &path, None, body);
         assert_eq!(r.status, 503, "{method} {path}");
         assert_eq!(r.body["code"], "credential_store_unavailable");

@@ -452,10 +452,12 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         grace_secs: Option<u64>,
         expires_at: Option<Option<u64>>,
     ) -> Result<(String, ApiKeyRecord, ApiKeyRecord), StoreOpError> {
-        let issued = self.rotate_with(key_id, grace_secs, expires_at, None).await?;
-        let previous = issued
-            .previous
-            .ok_or_else(|| StoreOpError::Unavailable("the rotation's answer lacks the old key".into()))?;
+        let issued = self
+            .rotate_with(key_id, grace_secs, expires_at, None)
+            .await?;
+        let previous = issued.previous.ok_or_else(|| {
+            StoreOpError::Unavailable("the rotation's answer lacks the old key".into())
+        })?;
         Ok((issued.key, issued.record, previous))
     }
 

@@ -8,11 +8,11 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::jose::jwk::Jwk;
-use crate::jose::Alg;
 use crate::api_key::ledger::client::{LedgerAnswer, LedgerRequest};
 use crate::api_key::ledger::service::StorageWrite;
 use crate::api_key::ledger::{KeyLedger, LedgerHost};
+use crate::jose::jwk::Jwk;
+use crate::jose::Alg;
 use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 
 #[derive(Default)]
@@ -208,7 +208,9 @@ impl Platform for FakePlatform {
 
     async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {
         if self.ledger_down_for.borrow().as_deref() == Some(key_id) {
-            return Err(StoreError("PORTCULLIS_API_KEYS call failed: simulated outage".into()));
+            return Err(StoreError(
+                "PORTCULLIS_API_KEYS call failed: simulated outage".into(),
+            ));
         }
         self.ledger_calls.set(self.ledger_calls.get() + 1);
         let request: LedgerRequest =

@@ -160,7 +160,10 @@ impl DurableObject for ApiKeyLedger {
         };
         if ledger.key_id() != key_id {
             *self.ledger.borrow_mut() = Some(ledger);
-            return json_response(400, "{\"error\":\"this object belongs to another key\"}".into());
+            return json_response(
+                400,
+                "{\"error\":\"this object belongs to another key\"}".into(),
+            );
         }
         let host = ObjectHost {
             state: &self.state,

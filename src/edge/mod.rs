@@ -4,8 +4,8 @@
 
 mod crypto;
 mod durable;
-mod ledger;
 mod http;
+mod ledger;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -59,7 +59,9 @@ pub enum LedgerRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         idempotency: Option<IdempotencyClaim>,
     },
-    Update { patch: KeyPatch },
+    Update {
+        patch: KeyPatch,
+    },
     Rotate {
         grace_secs: u64,
         expires: SuccessorExpiry,
@@ -75,10 +77,15 @@ pub enum LedgerRequest {
         reason: Option<String>,
     },
     /// From the predecessor's object during a rotation: this object's key is the successor.
-    Init { hash: String, record: ApiKeyRecord },
+    Init {
+        hash: String,
+        record: ApiKeyRecord,
+    },
     /// From the predecessor's object when its rotation could not complete: the successor (whose
     /// plaintext nobody was shown) is revoked.
-    Discard { rotated_from: String },
+    Discard {
+        rotated_from: String,
+    },
 }
 
 /// A finished operation.

@@ -50,7 +50,10 @@ impl IdempotencyKey {
                 "Idempotency-Key: {MIN_LEN} to {MAX_LEN} characters (a random UUID is a good key)"
             )));
         }
-        if !inner.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\') {
+        if !inner
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        {
             return Err(InvalidIdempotencyKey(
                 "Idempotency-Key: printable ASCII without spaces, quotes or backslashes".into(),
             ));
@@ -124,7 +127,11 @@ impl IdempotencyKey {
                 h.update(key);
                 h.update((i as u64).to_be_bytes());
                 let pad: [u8; 32] = h.finalize().into();
-                chunk.iter().zip(pad).map(|(b, p)| b ^ p).collect::<Vec<u8>>()
+                chunk
+                    .iter()
+                    .zip(pad)
+                    .map(|(b, p)| b ^ p)
+                    .collect::<Vec<u8>>()
             })
             .collect()
     }
@@ -180,7 +187,13 @@ mod tests {
             IdempotencyKey::parse(K, &a),
             "the sf-string quotes are optional"
         );
-        for bad in ["", "short", "has space in it!!", "quote\"inside-0123456", &"x".repeat(256)] {
+        for bad in [
+            "",
+            "short",
+            "has space in it!!",
+            "quote\"inside-0123456",
+            &"x".repeat(256),
+        ] {
             assert!(IdempotencyKey::parse(bad, &a).is_err(), "{bad:?}");
         }
     }
@@ -204,11 +217,20 @@ mod tests {
         let plain = "pc_test_3eRq2QWGCwB0uuyeqgGPr62XhZJe";
         let sealed = k.seal("key_AAAAAAAAAAAAAAAA", plain);
         assert!(!sealed.contains("3eRq2QWG"));
-        assert_eq!(k.open("key_AAAAAAAAAAAAAAAA", &sealed).as_deref(), Some(plain));
+        assert_eq!(
+            k.open("key_AAAAAAAAAAAAAAAA", &sealed).as_deref(),
+            Some(plain)
+        );
         // Another target or another key opens nothing useful.
-        assert_ne!(k.open("key_BBBBBBBBBBBBBBBB", &sealed).as_deref(), Some(plain));
+        assert_ne!(
+            k.open("key_BBBBBBBBBBBBBBBB", &sealed).as_deref(),
+            Some(plain)
+        );
         let other = IdempotencyKey::parse(K, &actor("mallory")).unwrap();
-        assert_ne!(other.open("key_AAAAAAAAAAAAAAAA", &sealed).as_deref(), Some(plain));
+        assert_ne!(
+            other.open("key_AAAAAAAAAAAAAAAA", &sealed).as_deref(),
+            Some(plain)
+        );
     }
 
     #[test]
@@ -216,8 +238,17 @@ mod tests {
         let a = fingerprint("rotate", "key_x", br#"{"grace_secs": 60, "ttl_secs": 5}"#);
         let b = fingerprint("rotate", "key_x", br#"{"ttl_secs":5,"grace_secs":60}"#);
         assert_eq!(a, b);
-        assert_ne!(a, fingerprint("rotate", "key_x", br#"{"grace_secs":61,"ttl_secs":5}"#));
-        assert_ne!(a, fingerprint("rotate", "key_y", br#"{"grace_secs":60,"ttl_secs":5}"#));
-        assert_eq!(fingerprint("rotate", "k", b""), fingerprint("rotate", "k", b" {} "));
+        assert_ne!(
+            a,
+            fingerprint("rotate", "key_x", br#"{"grace_secs":61,"ttl_secs":5}"#)
+        );
+        assert_ne!(
+            a,
+            fingerprint("rotate", "key_y", br#"{"grace_secs":60,"ttl_secs":5}"#)
+        );
+        assert_eq!(
+            fingerprint("rotate", "k", b""),
+            fingerprint("rotate", "k", b" {} ")
+        );
     }
 }

@@ -62,7 +62,11 @@ pub trait LedgerHost {
     async fn kv_put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError>;
     async fn kv_delete(&self, key: &str) -> Result<(), StoreError>;
     /// One call to another key's object (a rotation's successor).
-    async fn call_ledger(&self, key_id: &str, request: &LedgerRequest) -> Result<LedgerAnswer, StoreError>;
+    async fn call_ledger(
+        &self,
+        key_id: &str,
+        request: &LedgerRequest,
+    ) -> Result<LedgerAnswer, StoreError>;
 }
 
 /// One key's object.
@@ -93,7 +97,10 @@ fn to_json<T: Serialize>(value: &T) -> String {
 impl KeyLedger {
     /// Rebuilds the object from its storage. Unreadable entries are skipped and counted; an
     /// unreadable `state` leaves the object empty, so its next write adopts from KV again.
-    pub fn load<I: IntoIterator<Item = (String, String)>>(key_id: &str, entries: I) -> (Self, usize) {
+    pub fn load<I: IntoIterator<Item = (String, String)>>(
+        key_id: &str,
+        entries: I,
+    ) -> (Self, usize) {
         let mut ledger = KeyLedger {
             key_id: key_id.to_string(),
             ..KeyLedger::default()
@@ -135,7 +142,10 @@ impl KeyLedger {
         now: u64,
     ) -> Result<LedgerAnswer, StoreError> {
         if !is_valid_key_id(&self.key_id) {
-            return refused(RefusalKind::NotFound, format!("{} is not a key id", self.key_id));
+            return refused(
+                RefusalKind::NotFound,
+                format!("{} is not a key id", self.key_id),
+            );
         }
         let mut writes = self.forget_expired(now);
         if !writes.is_empty() {
@@ -228,7 +238,10 @@ impl KeyLedger {
     fn forget(&mut self, claim: Option<&IdempotencyClaim>) -> Option<StorageWrite> {
         let claim = claim?;
         self.remembered.remove(&claim.id);
-        Some(StorageWrite::Delete(format!("{REMEMBERED_PREFIX}{}", claim.id)))
+        Some(StorageWrite::Delete(format!(
+            "{REMEMBERED_PREFIX}{}",
+            claim.id
+        )))
     }
 
     /// The key's state: the object's own, or (first call after migration) adopted from KV.
@@ -248,11 +261,13 @@ impl KeyLedger {
         };
         let record: ApiKeyRecord = serde_json::from_str(&raw)
             .map_err(|e| StoreError(format!("the stored record of {id} is unreadable: {e}")))?;
-        record
-            .validate()
-            .map_err(|(f, why)| StoreError(format!("the stored record of {id} is invalid: {f}: {why}")))?;
+        record.validate().map_err(|(f, why)| {
+            StoreError(format!("the stored record of {id} is invalid: {f}: {why}"))
+        })?;
         if record.key_id != *id {
-            return Err(StoreError(format!("the index entry of {id} points at another key")));
+            return Err(StoreError(format!(
+                "the index entry of {id} points at another key"
+            )));
         }
         // Not stored yet: the first change persists it together with the change.
         Ok(Some(KeyState { hash, record }))
@@ -296,7 +311,10 @@ impl KeyLedger {
             );
         }
         if record.key_id != self.key_id || !is_hash(&hash) || record.rotated_from.is_some() {
-            return refused(RefusalKind::Invalid, "the create call does not fit this object");
+            return refused(
+                RefusalKind::Invalid,
+                "the create call does not fit this object",
+            );
         }
         if let Err((field, why)) = record.validate() {
             return Ok(LedgerAnswer::Refused(Refusal::invalid(field, why)));
@@ -431,9 +449,14 @@ impl KeyLedger {
                 format!("at most {MAX_GRACE_SECS}"),
             )));
         }
-        if !is_valid_key_id(&successor.key_id) || successor.key_id == key_id || !is_hash(&successor.hash)
+        if !is_valid_key_id(&successor.key_id)
+            || successor.key_id == key_id
+            || !is_hash(&successor.hash)
         {
-            return refused(RefusalKind::Invalid, "the rotate call does not fit this object");
+            return refused(
+                RefusalKind::Invalid,
+                "the rotate call does not fit this object",
+            );
         }
         let new_record = match successor.record(&old.record, now) {
             Ok(r) => r,
@@ -563,18 +586,28 @@ impl KeyLedger {
         if let Some(s) = &self.state {
             // A retried init of the same successor is fine; anything else is not this object's.
             if s.hash != hash || s.record.rotated_from != record.rotated_from {
-                return refused(RefusalKind::Conflict, format!("{} exists already", self.key_id));
+                return refused(
+                    RefusalKind::Conflict,
+                    format!("{} exists already", self.key_id),
+                );
             }
         } else {
             if record.key_id != self.key_id || !is_hash(&hash) || record.rotated_from.is_none() {
-                return refused(RefusalKind::Invalid, "the init call does not fit this object");
+                return refused(
+                    RefusalKind::Invalid,
+                    "the init call does not fit this object",
+                );
             }
             if let Err((field, why)) = record.validate() {
                 return Ok(LedgerAnswer::Refused(Refusal::invalid(field, why)));
             }
-            self.commit(host, KeyState { hash, record }, Vec::new()).await?;
+            self.commit(host, KeyState { hash, record }, Vec::new())
+                .await?;
         }
-        let state = self.state.clone().ok_or_else(|| StoreError("lost state".into()))?;
+        let state = self
+            .state
+            .clone()
+            .ok_or_else(|| StoreError("lost state".into()))?;
         project(host, &state, now, true).await?;
         done(Done {
             record: state.record,
@@ -601,7 +634,8 @@ impl KeyLedger {
         }
         if state.record.revoked_at.is_none() {
             state.record.revoked_at = Some(now);
-            state.record.revoked_reason = Some(format!("the rotation of {rotated_from} did not complete"));
+            state.record.revoked_reason =
+                Some(format!("the rotation of {rotated_from} did not complete"));
             state.record.updated_at = Some(now);
             self.commit(host, state.clone(), Vec::new()).await?;
         }
@@ -656,7 +690,9 @@ impl Successor {
             rotated_from: Some(old.key_id.clone()),
             rotated_to: None,
         };
-        record.validate().map_err(|(f, why)| Refusal::invalid(f, why))?;
+        record
+            .validate()
+            .map_err(|(f, why)| Refusal::invalid(f, why))?;
         Ok(record)
     }
 }

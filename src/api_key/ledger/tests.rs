@@ -9,7 +9,9 @@ use super::service::{IDEMPOTENCY_WINDOW_SECS, STATE_KEY};
 use crate::api_key::cache::ApiKeyCache;
 use crate::api_key::format::{generate_key, key_hash};
 use crate::api_key::record::{ApiKeyRecord, KeyStatus};
-use crate::api_key::store::{hash_kv_key, id_kv_key, kv_entries, ApiKeyStore, NewKey, StoreOpError};
+use crate::api_key::store::{
+    hash_kv_key, id_kv_key, kv_entries, ApiKeyStore, NewKey, StoreOpError,
+};
 use crate::api_key::testing::{block_on, FakePlatform};
 use crate::api_key::ApiKeyConfig;
 use crate::identity::{AuthMethod, Identity};
@@ -89,12 +91,18 @@ fn a_key_is_rotated_once_even_after_its_object_is_evicted() {
     let (_, old) = env.create();
     let (new_key, successor, linked) =
         block_on(env.store().rotate(&old.key_id, Some(60), None)).unwrap();
-    assert_eq!(linked.rotated_to.as_deref(), Some(successor.key_id.as_str()));
+    assert_eq!(
+        linked.rotated_to.as_deref(),
+        Some(successor.key_id.as_str())
+    );
     env.evict_objects();
     let again = block_on(env.store().rotate(&old.key_id, None, None));
     assert!(matches!(again, Err(StoreOpError::Conflict(ref d)) if d.contains("already rotated")));
     // The successor has its own object, which holds it.
-    assert_eq!(block_on(env.store().get(&successor.key_id)).unwrap(), successor);
+    assert_eq!(
+        block_on(env.store().get(&successor.key_id)).unwrap(),
+        successor
+    );
     assert!(env.auth(&new_key));
 }
 
@@ -102,10 +110,7 @@ fn a_key_is_rotated_once_even_after_its_object_is_evicted() {
 fn the_successor_is_in_kv_before_the_old_key_links_to_it() {
     let env = Env::new();
     let (_, old) = env.create();
-    let old_hash = env
-        .platform
-        .kv_value(&id_kv_key(&old.key_id))
-        .unwrap();
+    let old_hash = env.platform.kv_value(&id_kv_key(&old.key_id)).unwrap();
     env.platform.kv_put_log.borrow_mut().clear();
     let (key, successor, _) = block_on(env.store().rotate(&old.key_id, None, None)).unwrap();
     assert_eq!(
@@ -128,7 +133,8 @@ fn nothing_changes_a_revoked_key_and_a_revoke_keeps_its_first_time_and_reason() 
     assert!(newly);
     env.platform.advance_secs(10);
     env.evict_objects();
-    let (again, newly) = block_on(env.store().revoke(&record.key_id, Some("other".into()))).unwrap();
+    let (again, newly) =
+        block_on(env.store().revoke(&record.key_id, Some("other".into()))).unwrap();
     assert!(!newly);
     assert_eq!(again, revoked);
     assert!(matches!(
@@ -189,12 +195,19 @@ fn a_key_written_straight_into_kv_is_adopted_on_its_first_write() {
     assert!(env.auth(&key));
     // A read adopts nothing into storage.
     assert_eq!(block_on(env.store().get(&record.key_id)).unwrap(), record);
-    assert!(!env.platform.ledger_storage.borrow().contains_key(&record.key_id));
+    assert!(!env
+        .platform
+        .ledger_storage
+        .borrow()
+        .contains_key(&record.key_id));
     let (new_key, successor, linked) =
         block_on(env.store().rotate(&record.key_id, Some(60), None)).unwrap();
     let stored = env.platform.ledger_storage.borrow()[&record.key_id][STATE_KEY].clone();
     assert!(stored.contains(&successor.key_id));
-    assert_eq!(linked.rotated_to.as_deref(), Some(successor.key_id.as_str()));
+    assert_eq!(
+        linked.rotated_to.as_deref(),
+        Some(successor.key_id.as_str())
+    );
     assert!(env.auth(&key) && env.auth(&new_key));
     // From now on the object is the authority: KV changes behind its back do not count.
     block_on(env.platform.kv_delete(&id_kv_key(&record.key_id))).unwrap();
@@ -205,13 +218,21 @@ fn a_key_written_straight_into_kv_is_adopted_on_its_first_write() {
 fn an_unreadable_kv_record_fails_closed_on_adoption() {
     let env = Env::new();
     let hash = "a".repeat(64);
-    block_on(env.platform.kv_put(&id_kv_key("key_Broken0000000001"), &hash, None)).unwrap();
+    block_on(
+        env.platform
+            .kv_put(&id_kv_key("key_Broken0000000001"), &hash, None),
+    )
+    .unwrap();
     block_on(env.platform.kv_put(&hash_kv_key(&hash), "{not json", None)).unwrap();
     assert!(matches!(
         block_on(env.store().revoke("key_Broken0000000001", None)),
         Err(StoreOpError::Unavailable(_))
     ));
-    block_on(env.platform.kv_put(&id_kv_key("key_Broken0000000002"), "not-a-hash", None)).unwrap();
+    block_on(
+        env.platform
+            .kv_put(&id_kv_key("key_Broken0000000002"), "not-a-hash", None),
+    )
+    .unwrap();
     assert!(matches!(
         block_on(env.store().get("key_Broken0000000002")),
         Err(StoreOpError::Unavailable(_))
@@ -228,11 +249,19 @@ fn an_idempotent_rotation_returns_the_same_successor_for_24_hours() {
     let (_, old) = env.create();
     let k = idem("ops", IDEM);
     let fp = fingerprint("rotate", &old.key_id, b"{}");
-    let first = block_on(env.store().rotate_with(&old.key_id, None, None, Some((&k, fp.clone())))).unwrap();
+    let first = block_on(
+        env.store()
+            .rotate_with(&old.key_id, None, None, Some((&k, fp.clone()))),
+    )
+    .unwrap();
     assert!(!first.replayed);
     env.evict_objects();
     env.platform.advance_secs(IDEMPOTENCY_WINDOW_SECS - 1);
-    let again = block_on(env.store().rotate_with(&old.key_id, None, None, Some((&k, fp.clone())))).unwrap();
+    let again = block_on(
+        env.store()
+            .rotate_with(&old.key_id, None, None, Some((&k, fp.clone()))),
+    )
+    .unwrap();
     assert!(again.replayed);
     assert_eq!(again.key, first.key);
     assert_eq!(again.record, first.record);
@@ -241,18 +270,27 @@ fn an_idempotent_rotation_returns_the_same_successor_for_24_hours() {
     // (it is another key there, and the rotation happened already).
     let other_fp = fingerprint("rotate", &old.key_id, br#"{"grace_secs":5}"#);
     assert!(matches!(
-        block_on(env.store().rotate_with(&old.key_id, Some(5), None, Some((&k, other_fp)))),
+        block_on(
+            env.store()
+                .rotate_with(&old.key_id, Some(5), None, Some((&k, other_fp)))
+        ),
         Err(StoreOpError::IdempotencyMismatch(_))
     ));
     let mallory = idem("mallory", IDEM);
     assert!(matches!(
-        block_on(env.store().rotate_with(&old.key_id, None, None, Some((&mallory, fp.clone())))),
+        block_on(
+            env.store()
+                .rotate_with(&old.key_id, None, None, Some((&mallory, fp.clone())))
+        ),
         Err(StoreOpError::Conflict(_))
     ));
     // After the window the outcome is forgotten (and deleted from storage).
     env.platform.advance_secs(1);
     assert!(matches!(
-        block_on(env.store().rotate_with(&old.key_id, None, None, Some((&k, fp)))),
+        block_on(
+            env.store()
+                .rotate_with(&old.key_id, None, None, Some((&k, fp)))
+        ),
         Err(StoreOpError::Conflict(_))
     ));
     let storage = env.platform.ledger_storage.borrow();
@@ -267,7 +305,10 @@ fn an_idempotent_create_returns_the_same_key_and_stores_no_plaintext() {
     let first = block_on(env.store().create_with(new_key(), Some((&k, fp.clone())))).unwrap();
     let again = block_on(env.store().create_with(new_key(), Some((&k, fp)))).unwrap();
     assert!(again.replayed);
-    assert_eq!((again.key.as_str(), &again.record), (first.key.as_str(), &first.record));
+    assert_eq!(
+        (again.key.as_str(), &again.record),
+        (first.key.as_str(), &first.record)
+    );
     assert_eq!(first.record.key_id, k.create_key_id());
     let other = fingerprint("create", "", br#"{"client_id":"other"}"#);
     assert!(matches!(
@@ -314,15 +355,26 @@ fn objects_refuse_calls_that_are_not_theirs() {
         record: record.clone(),
         idempotency: None,
     };
-    assert!(matches!(env.call(&record.key_id, create), LedgerAnswer::Refused(r) if r.kind == RefusalKind::Conflict));
-    let init = LedgerRequest::Init { hash, record: record.clone() };
-    assert!(matches!(env.call("key_Another000000001", init), LedgerAnswer::Refused(r) if r.kind == RefusalKind::Invalid));
+    assert!(
+        matches!(env.call(&record.key_id, create), LedgerAnswer::Refused(r) if r.kind == RefusalKind::Conflict)
+    );
+    let init = LedgerRequest::Init {
+        hash,
+        record: record.clone(),
+    };
+    assert!(
+        matches!(env.call("key_Another000000001", init), LedgerAnswer::Refused(r) if r.kind == RefusalKind::Invalid)
+    );
     let discard = LedgerRequest::Discard {
         rotated_from: "key_Stranger00000001".into(),
     };
-    assert!(matches!(env.call(&record.key_id, discard), LedgerAnswer::Refused(r) if r.kind == RefusalKind::Conflict));
+    assert!(
+        matches!(env.call(&record.key_id, discard), LedgerAnswer::Refused(r) if r.kind == RefusalKind::Conflict)
+    );
     assert_eq!(
-        block_on(env.store().get(&record.key_id)).unwrap().status(T0),
+        block_on(env.store().get(&record.key_id))
+            .unwrap()
+            .status(T0),
         KeyStatus::Active
     );
 }

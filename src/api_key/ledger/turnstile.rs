@@ -128,12 +128,16 @@ mod tests {
         let mut a = pin!(t.enter());
         let mut b = pin!(t.enter());
         let mut c = pin!(t.enter());
-        let Poll::Ready(pa) = poll(a.as_mut()) else { panic!("first enters at once") };
+        let Poll::Ready(pa) = poll(a.as_mut()) else {
+            panic!("first enters at once")
+        };
         assert!(poll(c.as_mut()).is_pending());
         assert!(poll(b.as_mut()).is_pending());
         drop(pa);
         assert!(poll(c.as_mut()).is_pending(), "c arrived after b");
-        let Poll::Ready(pb) = poll(b.as_mut()) else { panic!("b is next") };
+        let Poll::Ready(pb) = poll(b.as_mut()) else {
+            panic!("b is next")
+        };
         assert!(poll(c.as_mut()).is_pending());
         drop(pb);
         assert!(poll(c.as_mut()).is_ready());
@@ -145,7 +149,9 @@ mod tests {
         let mut a = pin!(t.enter());
         let b = t.enter();
         let mut c = pin!(t.enter());
-        let Poll::Ready(pa) = poll(a.as_mut()) else { panic!() };
+        let Poll::Ready(pa) = poll(a.as_mut()) else {
+            panic!()
+        };
         drop(b);
         assert!(poll(c.as_mut()).is_pending(), "a still holds it");
         drop(pa);
