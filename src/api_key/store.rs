@@ -1,5 +1,5 @@
 //! `ApiKeyStore`: verification of presented keys (checksum → hash → isolate cache → KV) and the
-//! admin operations, over the `Platform`'s KV.
+//! admin operations.
 //!
 //! KV layout (docs/storage.md):
 //! - `apikey:hash:<sha256hex>` → the `ApiKeyRecord` JSON. The only entry the request path reads.
@@ -10,9 +10,9 @@
 //! (`RETENTION_SECS`), so dead keys answer `api_key_expired` / `api_key_revoked` for a month and
 //! then disappear by themselves.
 //!
-//! KV has no transactions: admin writes are last-writer-wins, ordered so that a partial failure
-//! never leaves a key more usable than intended (the hash entry, which the request path reads, is
-//! written first; a revoke writes nothing else).
+//! KV is the read path, not the authority: every admin write goes to the key's ledger object
+//! (`ledger`, one Durable Object per key), which serializes the writes to its key, enforces the
+//! rules and then writes KV. Listings still read KV.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
