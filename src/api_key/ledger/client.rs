@@ -1,9 +1,10 @@
 //! The protocol between the gateway and an `ApiKeyLedger` object: what a call carries, what the
 //! object answers, and the one function the admin operations use to make a call.
 //!
-//! Every call is `POST /` to the object named by the key id, with one JSON `LedgerRequest`. The
-//! object answers 200 with a `LedgerAnswer` (`{"done": …}` or `{"refused": …}`); any other status
-//! (its storage or KV failed) is a `StoreError`, and the admin API answers 503.
+//! Every call is `POST /<key_id>` to the object named by that key id, with one JSON
+//! `LedgerRequest`. The object answers 200 with a `LedgerAnswer` (`{"done": …}` or
+//! `{"refused": …}`); any other status (its storage or KV failed) is a `StoreError`, and the admin
+//! API answers 503.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -46,9 +47,10 @@ pub struct IdempotencyClaim {
     pub sealed: String,
 }
 
-/// One call to a key's object.
+/// One call to a key's object: `{"<operation>": {…}}` (`"get"` alone for a read). Externally
+/// tagged, the form serde decodes without buffering (an internally tagged enum costs wasm size).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum LedgerRequest {
     /// The key's current record (adopted from KV when the object has none yet).
     Get,
