@@ -15,6 +15,9 @@ use std::task::{Context, Poll, Waker};
 use serde_json::Value;
 
 use portcullis::admin::{self, AdminConfig, AdminRequest};
+use portcullis::api_key::ledger::client::{parse_answer, LedgerAnswer, LedgerRequest};
+use portcullis::api_key::ledger::service::StorageWrite;
+use portcullis::api_key::ledger::{KeyLedger, LedgerHost};
 use portcullis::api_key::{key_hash, ApiKeyCache, ApiKeyConfig, ApiKeyStore};
 use portcullis::jose::jwk::Jwk;
 use portcullis::jose::Alg;
@@ -316,10 +319,38 @@ fn unreachable_gateway_and_unsafe_urls() {
 
 // ------------------------------------------------------------------ against an admin API
 
-/// Workers KV semantics enough for the admin API: a sorted map, listed in pages.
+/// Workers KV semantics enough for the admin API: a sorted map, listed in pages; and the API-key
+/// ledger objects, in memory.
 struct MemPlatform {
     kv: RefCell<BTreeMap<String, String>>,
+    ledgers: RefCell<BTreeMap<String, KeyLedger>>,
     logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// A ledger object's runtime: memory only (its state lives in `MemPlatform::ledgers`).
+struct MemLedgerHost<'a>(&'a MemPlatform);
+
+impl LedgerHost for MemLedgerHost<'_> {
+    async fn persist(&self, _: Vec<StorageWrite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.0.kv_get(key).await
+    }
+    async fn kv_put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+        self.0.kv_put(key, value, ttl).await
+    }
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0.kv_delete(key).await
+    }
+    async fn call_ledger(
+        &self,
+        key_id: &str,
+        request: &LedgerRequest,
+    ) -> Result<LedgerAnswer, StoreError> {
+        let body = serde_json::to_string(request).unwrap();
+        parse_answer(&Box::pin(self.0.key_ledger_call(key_id, body)).await?)
+    }
 }
 
 impl Platform for MemPlatform {
@@ -356,6 +387,16 @@ impl Platform for MemPlatform {
     async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
         self.kv.borrow_mut().remove(key);
         Ok(())
+    }
+    async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {
+        let request: LedgerRequest = serde_json::from_str(&body).unwrap();
+        let taken = self.ledgers.borrow_mut().remove(key_id);
+        let mut ledger = taken.unwrap_or_else(|| KeyLedger::load(key_id, Vec::new()).0);
+        let answer = ledger
+            .serve(&MemLedgerHost(self), request, self.now_ms() / 1000)
+            .await;
+        self.ledgers.borrow_mut().insert(key_id.to_string(), ledger);
+        answer.map(|a| serde_json::to_string(&a).unwrap())
     }
     async fn kv_list(
         &self,
@@ -415,6 +456,7 @@ fn start_gateway(seed_entries: &Value) -> Gateway {
     std::thread::spawn(move || {
         let platform = MemPlatform {
             kv: RefCell::new(entries.into_iter().collect()),
+            ledgers: RefCell::default(),
             logs: thread_logs,
         };
         let cache = RefCell::new(ApiKeyCache::new(100));
