@@ -484,6 +484,7 @@ fn serve(store: &ApiKeyStore<'_, MemPlatform>, mut stream: TcpStream) {
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("").to_string();
     let mut api_key = None;
+    let mut idempotency_key = None;
     let mut length = 0usize;
     loop {
         let mut line = String::new();
@@ -494,6 +495,7 @@ fn serve(store: &ApiKeyStore<'_, MemPlatform>, mut stream: TcpStream) {
             let value = value.trim().to_string();
             match name.to_ascii_lowercase().as_str() {
                 "x-api-key" => api_key = Some(value),
+                "idempotency-key" => idempotency_key = Some(value),
                 "content-length" => length = value.parse().unwrap_or(0),
                 _ => {}
             }
@@ -522,7 +524,12 @@ fn serve(store: &ApiKeyStore<'_, MemPlatform>, mut stream: TcpStream) {
                         query: query.as_deref(),
                         body: &body,
                     };
-                    let r = block_on(admin::handle(store, &req, &actor));
+                    let r = block_on(admin::handle_idempotent(
+                        store,
+                        &req,
+                        &actor,
+                        idempotency_key.as_deref(),
+                    ));
                     (r.status, r.content_type, r.body, r.headers)
                 }
             },
@@ -646,6 +653,60 @@ fn the_cli_drives_the_admin_api_end_to_end() {
     let o = cli(&["keys", "rotate", &kid]);
     assert_eq!(o.status.code(), Some(1), "second rotation of the same key");
     assert!(stderr(&o).contains("already rotated"));
+
+    // --idempotency-key: running the same command again shows the same key
+    let idem = "cli-retry-0000-0000-0001";
+    let o = cli(&[
+        "keys",
+        "rotate",
+        &new_kid,
+        "--json",
+        "--idempotency-key",
+        idem,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = json(&o);
+    issued.push(first["key"].as_str().unwrap().to_string());
+    let o = cli(&[
+        "keys",
+        "rotate",
+        &new_kid,
+        "--json",
+        "--idempotency-key",
+        idem,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["key"], first["key"]);
+    assert_eq!(json(&o)["record"], first["record"]);
+    let o = cli(&[
+        "keys",
+        "rotate",
+        &new_kid,
+        "--grace",
+        "1m",
+        "--idempotency-key",
+        idem,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("idempotency_key_reused"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cli(&[
+        "keys",
+        "create",
+        "--client-id",
+        "x",
+        "--idempotency-key",
+        "short",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("idempotency_key_invalid"),
+        "{}",
+        stderr(&o)
+    );
 
     // revoke (human output)
     let o = cli(&["keys", "revoke", &new_kid, "--reason", "test"]);
