@@ -126,6 +126,14 @@ pub trait Platform {
         async { Err(StoreError("no rate limiter on this platform".into())) }
     }
 
+    /// One call to the API-key ledger object of `key_id` (one object per key, binding
+    /// `PORTCULLIS_API_KEYS`): a JSON `LedgerRequest` in, a JSON `LedgerAnswer` out. A platform
+    /// without the objects fails every call, so every admin write fails closed.
+    async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {
+        let _ = (key_id, body);
+        Err(StoreError("no API-key ledger on this platform".into()))
+    }
+
     /// Runs `fut` after the response without delaying it (Workers `ctx.waitUntil`). Without a
     /// runtime to run it, the future is dropped.
     fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {

@@ -44,6 +44,10 @@ pub enum ErrorCode {
     ApiKeyRevoked,
     ApiKeyNotFound,
     CredentialStoreUnavailable,
+    /// The admin API's `Idempotency-Key` header is malformed.
+    IdempotencyKeyInvalid,
+    /// An `Idempotency-Key` reused with a different request (draft-ietf-httpapi-idempotency-key-header).
+    IdempotencyKeyReused,
     // --- several credential kinds accepted, none presented
     CredentialsMissing,
     // --- authorize / limit stages
@@ -92,6 +96,8 @@ impl ErrorCode {
         Self::ApiKeyRevoked,
         Self::ApiKeyNotFound,
         Self::CredentialStoreUnavailable,
+        Self::IdempotencyKeyInvalid,
+        Self::IdempotencyKeyReused,
         Self::CredentialsMissing,
         Self::InsufficientScope,
         Self::RevocationUnavailable,
@@ -136,6 +142,8 @@ impl ErrorCode {
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::ApiKeyNotFound => "api_key_not_found",
             Self::CredentialStoreUnavailable => "credential_store_unavailable",
+            Self::IdempotencyKeyInvalid => "idempotency_key_invalid",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::CredentialsMissing => "credentials_missing",
             Self::InsufficientScope => "insufficient_scope",
             Self::RevocationUnavailable => "revocation_unavailable",
@@ -158,6 +166,8 @@ impl ErrorCode {
             Self::OriginUnreachable | Self::OriginResponseInvalid => 502,
             Self::OriginTimeout => 504,
             Self::GatewayError | Self::RequestHeadersUnreadable => 500,
+            Self::IdempotencyKeyInvalid => 400,
+            Self::IdempotencyKeyReused => 422,
             Self::GatewayMisconfigured
             | Self::JwksUnavailable
             | Self::CredentialStoreUnavailable
@@ -221,6 +231,8 @@ impl ErrorCode {
             Self::ApiKeyRevoked => "The API key has been revoked",
             Self::ApiKeyNotFound => "No API key with this id",
             Self::CredentialStoreUnavailable => "The credential store is unavailable",
+            Self::IdempotencyKeyInvalid => "The Idempotency-Key header is invalid",
+            Self::IdempotencyKeyReused => "The Idempotency-Key was used for a different request",
             Self::CredentialsMissing => "Credentials are required",
             Self::InsufficientScope => "The credential lacks a required scope",
             Self::RevocationUnavailable => "Revocation state is unavailable",

@@ -63,6 +63,10 @@ fn the_durable_object_bindings_match_the_exported_classes() {
                 "PORTCULLIS_RATE_LIMITER".to_string(),
                 "RateLimiter".to_string()
             ),
+            (
+                "PORTCULLIS_API_KEYS".to_string(),
+                "ApiKeyLedger".to_string()
+            ),
         ]
     );
 }

@@ -18,6 +18,9 @@ pub struct AdminClient {
     /// `https://gw.example.com/admin`, no trailing slash.
     base: String,
     credential: Credential,
+    /// Sent as `Idempotency-Key` on POST calls (create, rotate): a retry with the same value gets
+    /// the first call's outcome.
+    idempotency_key: Option<String>,
 }
 
 impl AdminClient {
@@ -47,7 +50,14 @@ impl AdminClient {
             agent: ureq::Agent::new_with_config(config),
             base: format!("{gateway}{}", admin_prefix.trim_end_matches('/')),
             credential,
+            idempotency_key: None,
         })
+    }
+
+    /// Sends `key` as the `Idempotency-Key` of this client's POST calls.
+    pub fn with_idempotency_key(mut self, key: Option<String>) -> Self {
+        self.idempotency_key = key;
+        self
     }
 
     /// One admin call; `Ok` with the JSON body on 2xx, a classified `CliError` otherwise.
@@ -77,12 +87,17 @@ impl AdminClient {
         let body_text = body.map(Value::to_string).unwrap_or_else(|| "{}".into());
         let response = match method {
             "GET" => self.agent.get(&url).header(name, &value).call(),
-            "POST" => self
-                .agent
-                .post(&url)
-                .header(name, &value)
-                .header("content-type", "application/json")
-                .send(body_text.as_str()),
+            "POST" => {
+                let mut post = self
+                    .agent
+                    .post(&url)
+                    .header(name, &value)
+                    .header("content-type", "application/json");
+                if let Some(k) = &self.idempotency_key {
+                    post = post.header("idempotency-key", k);
+                }
+                post.send(body_text.as_str())
+            }
             "PATCH" => self
                 .agent
                 .patch(&url)

@@ -164,6 +164,10 @@ struct CreateArgs {
     /// Metadata entry KEY=VALUE (repeatable).
     #[arg(long = "meta", value_parser = parse_meta, value_name = "KEY=VALUE")]
     metadata: Vec<(String, String)>,
+    /// Idempotency-Key: run the command again with the same value (within 24h) to get the same
+    /// key instead of a second one (16-255 printable characters; a random UUID is good).
+    #[arg(long)]
+    idempotency_key: Option<String>,
 }
 
 #[derive(Args)]
@@ -229,6 +233,10 @@ struct RotateArgs {
     /// The successor's expiry (default: the old key's lifetime again, from now).
     #[command(flatten)]
     expiry: ExpiryArgs,
+    /// Idempotency-Key: run the command again with the same value (within 24h) to get the same
+    /// successor instead of a 409 (16-255 printable characters; a random UUID is good).
+    #[arg(long)]
+    idempotency_key: Option<String>,
 }
 
 #[derive(Args)]
@@ -367,7 +375,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if !a.metadata.is_empty() {
                 body["metadata"] = json!(a.metadata.into_iter().collect::<BTreeMap<_, _>>());
             }
-            let reply = client.call("POST", "/keys", &[], Some(&body))?;
+            let reply = client.with_idempotency_key(a.idempotency_key).call(
+                "POST",
+                "/keys",
+                &[],
+                Some(&body),
+            )?;
             print_issued(&reply, json_out, "Created");
         }
         KeysCommand::List(a) => {
@@ -446,7 +459,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 body["grace_secs"] = json!(g);
             }
             apply_expiry(&mut body, &a.expiry, true);
-            let client = connect(&a.gateway)?;
+            let client = connect(&a.gateway)?.with_idempotency_key(a.idempotency_key);
             let reply = client.call(
                 "POST",
                 &format!("/keys/{}/rotate", a.key_id),

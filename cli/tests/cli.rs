@@ -15,6 +15,9 @@ use std::task::{Context, Poll, Waker};
 use serde_json::Value;
 
 use portcullis::admin::{self, AdminConfig, AdminRequest};
+use portcullis::api_key::ledger::client::{parse_answer, LedgerAnswer, LedgerRequest};
+use portcullis::api_key::ledger::service::StorageWrite;
+use portcullis::api_key::ledger::{KeyLedger, LedgerHost};
 use portcullis::api_key::{key_hash, ApiKeyCache, ApiKeyConfig, ApiKeyStore};
 use portcullis::jose::jwk::Jwk;
 use portcullis::jose::Alg;
@@ -316,10 +319,38 @@ fn unreachable_gateway_and_unsafe_urls() {
 
 // ------------------------------------------------------------------ against an admin API
 
-/// Workers KV semantics enough for the admin API: a sorted map, listed in pages.
+/// Workers KV semantics enough for the admin API: a sorted map, listed in pages; and the API-key
+/// ledger objects, in memory.
 struct MemPlatform {
     kv: RefCell<BTreeMap<String, String>>,
+    ledgers: RefCell<BTreeMap<String, KeyLedger>>,
     logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// A ledger object's runtime: memory only (its state lives in `MemPlatform::ledgers`).
+struct MemLedgerHost<'a>(&'a MemPlatform);
+
+impl LedgerHost for MemLedgerHost<'_> {
+    async fn persist(&self, _: Vec<StorageWrite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.0.kv_get(key).await
+    }
+    async fn kv_put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+        self.0.kv_put(key, value, ttl).await
+    }
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0.kv_delete(key).await
+    }
+    async fn call_ledger(
+        &self,
+        key_id: &str,
+        request: &LedgerRequest,
+    ) -> Result<LedgerAnswer, StoreError> {
+        let body = serde_json::to_string(request).unwrap();
+        parse_answer(&Box::pin(self.0.key_ledger_call(key_id, body)).await?)
+    }
 }
 
 impl Platform for MemPlatform {
@@ -356,6 +387,16 @@ impl Platform for MemPlatform {
     async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
         self.kv.borrow_mut().remove(key);
         Ok(())
+    }
+    async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {
+        let request: LedgerRequest = serde_json::from_str(&body).unwrap();
+        let taken = self.ledgers.borrow_mut().remove(key_id);
+        let mut ledger = taken.unwrap_or_else(|| KeyLedger::load(key_id, Vec::new()).0);
+        let answer = ledger
+            .serve(&MemLedgerHost(self), request, self.now_ms() / 1000)
+            .await;
+        self.ledgers.borrow_mut().insert(key_id.to_string(), ledger);
+        answer.map(|a| serde_json::to_string(&a).unwrap())
     }
     async fn kv_list(
         &self,
@@ -415,6 +456,7 @@ fn start_gateway(seed_entries: &Value) -> Gateway {
     std::thread::spawn(move || {
         let platform = MemPlatform {
             kv: RefCell::new(entries.into_iter().collect()),
+            ledgers: RefCell::default(),
             logs: thread_logs,
         };
         let cache = RefCell::new(ApiKeyCache::new(100));
@@ -442,6 +484,7 @@ fn serve(store: &ApiKeyStore<'_, MemPlatform>, mut stream: TcpStream) {
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("").to_string();
     let mut api_key = None;
+    let mut idempotency_key = None;
     let mut length = 0usize;
     loop {
         let mut line = String::new();
@@ -452,6 +495,7 @@ fn serve(store: &ApiKeyStore<'_, MemPlatform>, mut stream: TcpStream) {
             let value = value.trim().to_string();
             match name.to_ascii_lowercase().as_str() {
                 "x-api-key" => api_key = Some(value),
+                "idempotency-key" => idempotency_key = Some(value),
                 "content-length" => length = value.parse().unwrap_or(0),
                 _ => {}
             }
@@ -480,7 +524,12 @@ fn serve(store: &ApiKeyStore<'_, MemPlatform>, mut stream: TcpStream) {
                         query: query.as_deref(),
                         body: &body,
                     };
-                    let r = block_on(admin::handle(store, &req, &actor));
+                    let r = block_on(admin::handle_idempotent(
+                        store,
+                        &req,
+                        &actor,
+                        idempotency_key.as_deref(),
+                    ));
                     (r.status, r.content_type, r.body, r.headers)
                 }
             },
@@ -604,6 +653,60 @@ fn the_cli_drives_the_admin_api_end_to_end() {
     let o = cli(&["keys", "rotate", &kid]);
     assert_eq!(o.status.code(), Some(1), "second rotation of the same key");
     assert!(stderr(&o).contains("already rotated"));
+
+    // --idempotency-key: running the same command again shows the same key
+    let idem = "cli-retry-0000-0000-0001";
+    let o = cli(&[
+        "keys",
+        "rotate",
+        &new_kid,
+        "--json",
+        "--idempotency-key",
+        idem,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = json(&o);
+    issued.push(first["key"].as_str().unwrap().to_string());
+    let o = cli(&[
+        "keys",
+        "rotate",
+        &new_kid,
+        "--json",
+        "--idempotency-key",
+        idem,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["key"], first["key"]);
+    assert_eq!(json(&o)["record"], first["record"]);
+    let o = cli(&[
+        "keys",
+        "rotate",
+        &new_kid,
+        "--grace",
+        "1m",
+        "--idempotency-key",
+        idem,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("idempotency_key_reused"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cli(&[
+        "keys",
+        "create",
+        "--client-id",
+        "x",
+        "--idempotency-key",
+        "short",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("idempotency_key_invalid"),
+        "{}",
+        stderr(&o)
+    );
 
     // revoke (human output)
     let o = cli(&["keys", "revoke", &new_kid, "--reason", "test"]);

@@ -20,8 +20,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
+use crate::api_key::ledger::idempotency::fingerprint;
+use crate::api_key::ledger::IdempotencyKey;
 use crate::api_key::record::ApiKeyRecord;
-use crate::api_key::store::{ApiKeyStore, KeyPatch, NewKey, StoreOpError, MAX_LIST_LIMIT};
+use crate::api_key::store::{ApiKeyStore, Issued, KeyPatch, NewKey, StoreOpError, MAX_LIST_LIMIT};
 use crate::identity::Identity;
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
@@ -254,6 +256,17 @@ pub async fn handle<P: Platform>(
     req: &AdminRequest<'_>,
     actor: &Identity,
 ) -> AdminResponse {
+    handle_idempotent(store, req, actor, None).await
+}
+
+/// `handle`, with the request's `Idempotency-Key` header (create and rotate honour it; revoke is
+/// idempotent by itself, and the other calls ignore it).
+pub async fn handle_idempotent<P: Platform>(
+    store: &ApiKeyStore<'_, P>,
+    req: &AdminRequest<'_>,
+    actor: &Identity,
+    idempotency_key: Option<&str>,
+) -> AdminResponse {
     let Some(route) = route(req.path) else {
         let response = AdminResponse::problem(&Problem::new(
             ErrorCode::RouteNotFound,
@@ -304,7 +317,7 @@ pub async fn handle<P: Platform>(
             413,
         )
     } else {
-        run(store, &route, req, &mut entry)
+        run(store, &route, req, &mut entry, actor, idempotency_key)
             .await
             .unwrap_or_else(|refusal| refusal)
     };
@@ -327,18 +340,35 @@ async fn run<P: Platform>(
     route: &Route<'_>,
     req: &AdminRequest<'_>,
     audit: &mut Audit,
+    actor: &Identity,
+    idempotency_key: Option<&str>,
 ) -> Result<AdminResponse, AdminResponse> {
     let now = store.platform.now_secs();
+    let idempotency = match (audit.action, idempotency_key) {
+        ("api_key.create" | "api_key.rotate", Some(value)) => {
+            let key = IdempotencyKey::parse(value, actor).map_err(|e| {
+                AdminResponse::problem(&Problem::new(ErrorCode::IdempotencyKeyInvalid, e.0))
+            })?;
+            audit.add("idempotency", json!(true));
+            Some(key)
+        }
+        _ => None,
+    };
     match (audit.action, route) {
         ("api_key.create", _) => {
             let new = parse_body::<CreateBody>(req.body, false)?.into_new_key(now)?;
-            let (key, record) = store.create(new).await.map_err(op_error)?;
+            let claim = idempotency
+                .as_ref()
+                .map(|k| (k, fingerprint("create", "", req.body)));
+            let issued = store.create_with(new, claim).await.map_err(op_error)?;
+            let record = &issued.record;
             audit.key_id = Some(record.key_id.clone());
             audit.add("client_id", json!(record.client_id));
             audit.add("scopes", json!(record.scopes));
-            Ok(AdminResponse::json(
-                201,
-                json!({"key": key, "record": view(&record, now)}),
+            Ok(issued_response(
+                &issued,
+                json!({"key": issued.key, "record": view(record, now)}),
+                audit,
             ))
         }
         ("api_key.list", _) => {
@@ -374,20 +404,26 @@ async fn run<P: Platform>(
         ("api_key.rotate", Route::Rotate(id)) => {
             let body = parse_body::<RotateBody>(req.body, true)?;
             let expiry = expiry_from(body.expires_at, body.ttl_secs, now)?;
-            let (key, successor, previous) = store
-                .rotate(id, body.grace_secs, expiry)
+            let claim = idempotency
+                .as_ref()
+                .map(|k| (k, fingerprint("rotate", id, req.body)));
+            let issued = store
+                .rotate_with(id, body.grace_secs, expiry, claim)
                 .await
                 .map_err(op_error)?;
+            let successor = &issued.record;
+            let previous = issued.previous.clone().unwrap_or_else(|| successor.clone());
             audit.add("client_id", json!(successor.client_id));
             audit.add("successor_key_id", json!(successor.key_id));
             audit.add("old_key_expires_at", json!(previous.expires_at));
-            Ok(AdminResponse::json(
-                201,
+            Ok(issued_response(
+                &issued,
                 json!({
-                    "key": key,
-                    "record": view(&successor, now),
+                    "key": issued.key,
+                    "record": view(successor, now),
                     "previous": view(&previous, now),
                 }),
+                audit,
             ))
         }
         ("api_key.revoke", Route::Revoke(id)) => {
@@ -405,6 +441,19 @@ async fn run<P: Platform>(
 }
 
 /// A record as the admin API shows it: every stored field plus its status now.
+/// 201 with the new key; a replayed idempotent call says so (`Idempotent-Replayed: true`, as
+/// payment APIs do) and shows the records as the first call left them.
+fn issued_response(issued: &Issued, body: Value, audit: &mut Audit) -> AdminResponse {
+    let mut response = AdminResponse::json(201, body);
+    if issued.replayed {
+        audit.add("replayed", json!(true));
+        response
+            .headers
+            .push(("idempotent-replayed", "true".into()));
+    }
+    response
+}
+
 fn view(record: &ApiKeyRecord, now: u64) -> Value {
     let mut v = serde_json::to_value(record).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
@@ -430,6 +479,9 @@ fn op_error(e: StoreOpError) -> AdminResponse {
         ),
         StoreOpError::Conflict(why) => {
             AdminResponse::problem_with_status(&Problem::new(ErrorCode::RequestInvalid, why), 409)
+        }
+        StoreOpError::IdempotencyMismatch(why) => {
+            AdminResponse::problem(&Problem::new(ErrorCode::IdempotencyKeyReused, why))
         }
         StoreOpError::Unavailable(_) => AdminResponse::problem(
             &Problem::new(

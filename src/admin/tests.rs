@@ -53,6 +53,17 @@ impl Env {
     }
 
     fn call(&self, method: &str, path: &str, query: Option<&str>, body: &str) -> Reply {
+        self.call_idempotent(method, path, query, body, None)
+    }
+
+    fn call_idempotent(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        body: &str,
+        idempotency_key: Option<&str>,
+    ) -> Reply {
         let store = self.store();
         let req = AdminRequest {
             method,
@@ -61,7 +72,7 @@ impl Env {
             body: body.as_bytes(),
         };
         let logs_before = self.platform.logs.borrow().len();
-        let response = block_on(handle(&store, &req, &admin()));
+        let response = block_on(handle_idempotent(&store, &req, &admin(), idempotency_key));
         assert_eq!(
             self.platform.logs.borrow().len(),
             logs_before + 1,
@@ -503,7 +514,6 @@ fn store_failures_are_503_and_fail_closed() {
     for (method, path, body) in [
         ("POST", "/keys".to_string(), r#"{"client_id":"svc"}"#),
         ("GET", "/keys".to_string(), ""),
-        ("GET", format!("/keys/{kid}"), ""),
         ("POST", format!("/keys/{kid}/revoke"), ""),
     ] {
         let r = env.call(method, &path, None, body);
@@ -518,6 +528,29 @@ fn store_failures_are_503_and_fail_closed() {
             "internals stay out of responses"
         );
         assert_eq!(env.last_audit()["outcome"], "error");
+    }
+    // One key's record is read from its ledger object, which holds it whatever KV does; an
+    // unreachable object fails closed.
+    assert_eq!(
+        env.call("GET", &format!("/keys/{kid}"), None, "").status,
+        200
+    );
+    env.platform.kv_down.set(false);
+    *env.platform.ledger_down_for.borrow_mut() = Some(kid.clone());
+    for (method, path) in [
+        ("GET", format!("/keys/{kid}")),
+        ("PATCH", format!("/keys/{kid}")),
+        ("POST", format!("/keys/{kid}/rotate")),
+        ("POST", format!("/keys/{kid}/revoke")),
+    ] {
+        let body = if method == "PATCH" {
+            r#"{"name":"x"}"#
+        } else {
+            ""
+        };
+        let r = env.call(method, &path, None, body);
+        assert_eq!(r.status, 503, "{method} {path}");
+        assert_eq!(r.body["code"], "credential_store_unavailable");
     }
 }
 
@@ -609,4 +642,64 @@ fn admin_config_defaults_validation_and_prefix() {
     };
     assert!(nested.validate().is_empty());
     assert_eq!(nested.strip("/_portcullis/admin/keys/x"), Some("/keys/x"));
+}
+
+#[test]
+fn idempotency_keys_on_create_and_rotate() {
+    let env = Env::new();
+    let idem = Some("c0ffee00-1111-4222-8333-444455556666");
+    let body = r#"{"client_id":"svc","scopes":["a"]}"#;
+    let first = env.call_idempotent("POST", "/keys", None, body, idem);
+    assert_eq!(first.status, 201);
+    assert!(!first
+        .response
+        .headers
+        .iter()
+        .any(|(n, _)| *n == "idempotent-replayed"));
+    assert_eq!(env.last_audit()["idempotency"], true);
+    // The same request, formatted differently: the same key, marked as replayed.
+    let again = env.call_idempotent(
+        "POST",
+        "/keys",
+        None,
+        r#"{ "scopes": ["a"], "client_id": "svc" }"#,
+        idem,
+    );
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body["key"], first.body["key"]);
+    assert_eq!(again.body["record"], first.body["record"]);
+    assert!(again
+        .response
+        .headers
+        .contains(&("idempotent-replayed", "true".to_string())));
+    assert_eq!(env.last_audit()["replayed"], true);
+    // Another body under the same key.
+    let other = env.call_idempotent("POST", "/keys", None, r#"{"client_id":"svc2"}"#, idem);
+    assert_eq!(other.status, 422);
+    assert_eq!(other.body["code"], "idempotency_key_reused");
+    assert_eq!(env.last_audit()["outcome"], "refused");
+
+    let kid = first.body["record"]["key_id"].as_str().unwrap().to_string();
+    let rotate = format!("/keys/{kid}/rotate");
+    let r1 = env.call_idempotent("POST", &rotate, None, "", Some("rotate-0000-0000-0001"));
+    let r2 = env.call_idempotent("POST", &rotate, None, "{}", Some("rotate-0000-0000-0001"));
+    assert_eq!((r1.status, r2.status), (201, 201));
+    assert_eq!(r1.body["key"], r2.body["key"]);
+    assert_eq!(
+        env.call_idempotent("POST", &rotate, None, "", Some("rotate-0000-0000-0002"))
+            .status,
+        409
+    );
+    // Malformed keys are refused before anything runs; calls that ignore the header ignore it.
+    for bad in ["short", "with spaces in the value", "a, b-0000-0000-0000"] {
+        let r = env.call_idempotent("POST", "/keys", None, body, Some(bad));
+        assert_eq!(r.status, 400, "{bad}");
+        assert_eq!(r.body["code"], "idempotency_key_invalid");
+    }
+    assert_eq!(
+        env.call_idempotent("GET", &format!("/keys/{kid}"), None, "", Some("x"))
+            .status,
+        200
+    );
+    env.assert_no_secret_logged();
 }

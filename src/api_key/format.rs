@@ -223,7 +223,7 @@ fn base62_fixed(mut n: u128, width: usize) -> String {
     out.into_iter().map(char::from).collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -4,6 +4,8 @@
 //! - `record`: what KV holds under `SHA-256(key)`: never the key itself.
 //! - `cache`: the isolate-memory cache (positive and negative) in front of KV.
 //! - `store`: `ApiKeyStore`, which authenticates a presented key and runs the admin operations.
+//! - `ledger`: the authority on each key's state, one Durable Object per key: every admin write
+//!   goes through it, one at a time, and it writes the KV entries the request path reads.
 //!
 //! The worst-case delay before a revocation takes effect everywhere is the KV propagation delay
 //! (up to 60 s) plus `positive_cache_ttl_secs` (default 30 s): 90 s with defaults, and immediate in
@@ -11,6 +13,7 @@
 
 pub mod cache;
 pub mod format;
+pub mod ledger;
 pub mod record;
 pub mod store;
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `ApiKeyStore`: verification of presented keys (checksum → hash → isolate cache → KV) and the
-//! admin operations, over the `Platform`'s KV.
+//! admin operations.
 //!
 //! KV layout (docs/storage.md):
 //! - `apikey:hash:<sha256hex>` → the `ApiKeyRecord` JSON. The only entry the request path reads.
@@ -10,9 +10,9 @@
 //! (`RETENTION_SECS`), so dead keys answer `api_key_expired` / `api_key_revoked` for a month and
 //! then disappear by themselves.
 //!
-//! KV has no transactions: admin writes are last-writer-wins, ordered so that a partial failure
-//! never leaves a key more usable than intended (the hash entry, which the request path reads, is
-//! written first; a revoke writes nothing else).
+//! KV is the read path, not the authority: every admin write goes to the key's ledger object
+//! (`ledger`, one Durable Object per key), which serializes the writes to its key, enforces the
+//! rules and then writes KV. Listings still read KV.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -22,6 +22,8 @@ use crate::platform::{Platform, StoreError};
 
 use super::cache::{ApiKeyCache, CachedLookup};
 use super::format::{self, generate_key, key_hash, parse_key, KEY_RANDOM_BYTES};
+use super::ledger::client::{Done, IdempotencyClaim, LedgerRequest, SuccessorExpiry};
+use super::ledger::{self, IdempotencyKey};
 use super::record::{ApiKeyRecord, KeyStatus};
 use super::{ApiKeyConfig, ApiKeyError, MAX_GRACE_SECS};
 
@@ -95,13 +97,28 @@ pub struct NewKey {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Input of `update`: `None` leaves a field alone; `Some(None)` clears an optional one.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Input of `update`: `None` leaves a field alone; `Some(None)` clears an optional one. It travels
+/// to the key's ledger object as JSON (absent: leave alone; `null`: clear).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeyPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::ledger::client::nullable"
+    )]
     pub expires_at: Option<Option<u64>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::ledger::client::nullable"
+    )]
     pub rate_limit_policy: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -120,12 +137,26 @@ pub enum StoreOpError {
     /// The operation makes no sense for the key's state (rotating a revoked key, …).
     Conflict(String),
     Unavailable(String),
+    /// The `Idempotency-Key` was used before with a different request.
+    IdempotencyMismatch(String),
 }
 
 impl From<StoreError> for StoreOpError {
     fn from(e: StoreError) -> Self {
         StoreOpError::Unavailable(e.0)
     }
+}
+
+/// What a create or rotate issued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issued {
+    /// The plaintext: shown to the caller once (and again on a replayed idempotent call).
+    pub key: String,
+    pub record: ApiKeyRecord,
+    /// A rotation's old key, as the rotation left it.
+    pub previous: Option<ApiKeyRecord>,
+    /// The remembered outcome of an earlier call with the same `Idempotency-Key`.
+    pub replayed: bool,
 }
 
 pub struct ApiKeyStore<'a, P: Platform> {
@@ -252,12 +283,72 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
     }
 
     // ---------------------------------------------------------------- admin operations
+    //
+    // Every change goes through the key's ledger object (`ledger`), which serializes the changes
+    // to one key, enforces the rules (one rotation per key, nothing changes a revoked key) and
+    // writes KV. Reads of one key ask the object too; listings read KV.
 
     /// Issues a key. The plaintext is returned here and nowhere else, ever.
     pub async fn create(&self, new: NewKey) -> Result<(String, ApiKeyRecord), StoreOpError> {
-        let (key, hash, record) = self.build(new, None)?;
-        self.write_new(&hash, &record).await?;
-        Ok((key, record))
+        self.create_with(new, None).await.map(|i| (i.key, i.record))
+    }
+
+    /// `create`, idempotent when `idempotency` (the caller's key and the request's fingerprint)
+    /// is given: a retry within 24 h gets the same key and record again (`replayed`).
+    pub async fn create_with(
+        &self,
+        new: NewKey,
+        idempotency: Option<(&IdempotencyKey, String)>,
+    ) -> Result<Issued, StoreOpError> {
+        let (key, hash, mut record) = self.build(new, None)?;
+        if let Some((k, _)) = idempotency {
+            record.key_id = k.create_key_id();
+        }
+        let key_id = record.key_id.clone();
+        let idempotency_key = idempotency.as_ref().map(|(k, _)| *k);
+        let claim = idempotency.map(|(k, fingerprint)| IdempotencyClaim {
+            id: k.id(),
+            fingerprint,
+            sealed: k.seal(&key_id, &key),
+        });
+        let request = LedgerRequest::Create {
+            hash,
+            record,
+            idempotency: claim,
+        };
+        let done = ledger::client::call(self.platform, &key_id, &request).await?;
+        self.issued(done, key, idempotency_key)
+    }
+
+    /// The plaintext of what a create or rotate issued: this call's own key, or, for a replayed
+    /// answer, the remembered one opened with the caller's `Idempotency-Key`.
+    fn issued(
+        &self,
+        done: Done,
+        fresh_key: String,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Issued, StoreOpError> {
+        let key = if done.replayed {
+            let opened = idempotency
+                .zip(done.sealed.as_deref())
+                .and_then(|(k, sealed)| k.open(&done.record.key_id, sealed))
+                .filter(|plain| key_hash(plain) == done.hash);
+            opened.ok_or_else(|| {
+                StoreOpError::Unavailable("the remembered key could not be opened".into())
+            })?
+        } else {
+            fresh_key
+        };
+        self.cache_record(&done.hash, &done.record);
+        if let (Some(previous), Some(hash)) = (&done.previous, &done.previous_hash) {
+            self.cache_record(hash, previous);
+        }
+        Ok(Issued {
+            key,
+            record: done.record,
+            previous: done.previous,
+            replayed: done.replayed,
+        })
     }
 
     /// A fresh key and its validated record, not yet stored: `(plaintext, hash, record)`.
@@ -297,9 +388,13 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         Ok((key, hash, record))
     }
 
-    /// The record of `key_id` (never the key).
+    /// The record of `key_id` (never the key), as its object holds it.
     pub async fn get(&self, key_id: &str) -> Result<ApiKeyRecord, StoreOpError> {
-        self.load(key_id).await.map(|(_, record)| record)
+        if !format::is_valid_key_id(key_id) {
+            return Err(StoreOpError::NotFound(key_id.to_string()));
+        }
+        let done = ledger::client::call(self.platform, key_id, &LedgerRequest::Get).await?;
+        Ok(done.record)
     }
 
     /// One page of keys in key-id order, optionally only those of `client_id` (a filtered page may
@@ -337,46 +432,13 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         key_id: &str,
         patch: KeyPatch,
     ) -> Result<ApiKeyRecord, StoreOpError> {
-        let (hash, mut record) = self.load(key_id).await?;
-        if record.revoked_at.is_some() {
-            return Err(StoreOpError::Conflict(format!(
-                "{key_id} is revoked; revoked keys cannot be changed"
-            )));
+        if !format::is_valid_key_id(key_id) {
+            return Err(StoreOpError::NotFound(key_id.to_string()));
         }
-        let now = self.platform.now_secs();
-        if let Some(Some(exp)) = patch.expires_at {
-            if exp <= now {
-                return Err(invalid(
-                    "expires_at",
-                    "must be in the future (to stop a key now, revoke it)",
-                ));
-            }
-        }
-        if let Some(name) = patch.name {
-            record.name = name;
-        }
-        if let Some(scopes) = patch.scopes {
-            record.scopes = scopes;
-        }
-        if let Some(expires_at) = patch.expires_at {
-            record.expires_at = expires_at;
-        }
-        if let Some(policy) = patch.rate_limit_policy {
-            record.rate_limit_policy = policy;
-        }
-        if let Some(metadata) = patch.metadata {
-            record.metadata = metadata;
-        }
-        record.updated_at = Some(now);
-        record
-            .validate()
-            .map_err(|(f, why)| StoreOpError::Invalid(f.into(), why))?;
-        self.write_record(&hash, &record).await?;
-        // The index entry carries the same KV expiration; an expiry change moves both.
-        self.platform
-            .kv_put(&id_kv_key(key_id), &hash, kv_expiration_ttl(&record, now))
-            .await?;
-        Ok(record)
+        let done =
+            ledger::client::call(self.platform, key_id, &LedgerRequest::Update { patch }).await?;
+        self.cache_record(&done.hash, &done.record);
+        Ok(done.record)
     }
 
     /// Issues a successor with the same client, name, scopes, policy and metadata; the old key
@@ -390,71 +452,55 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         grace_secs: Option<u64>,
         expires_at: Option<Option<u64>>,
     ) -> Result<(String, ApiKeyRecord, ApiKeyRecord), StoreOpError> {
+        let issued = self
+            .rotate_with(key_id, grace_secs, expires_at, None)
+            .await?;
+        let previous = issued.previous.ok_or_else(|| {
+            StoreOpError::Unavailable("the rotation's answer lacks the old key".into())
+        })?;
+        Ok((issued.key, issued.record, previous))
+    }
+
+    /// `rotate`, idempotent when `idempotency` is given (see `create_with`).
+    pub async fn rotate_with(
+        &self,
+        key_id: &str,
+        grace_secs: Option<u64>,
+        expires_at: Option<Option<u64>>,
+        idempotency: Option<(&IdempotencyKey, String)>,
+    ) -> Result<Issued, StoreOpError> {
         let grace = grace_secs.unwrap_or(self.config.default_grace_secs);
         if grace > MAX_GRACE_SECS {
             return Err(invalid("grace_secs", &format!("at most {MAX_GRACE_SECS}")));
         }
-        let (old_hash, mut old) = self.load(key_id).await?;
-        let now = self.platform.now_secs();
-        match old.status(now) {
-            KeyStatus::Revoked => {
-                return Err(StoreOpError::Conflict(format!(
-                    "{key_id} is revoked; create a new key instead"
-                )))
+        if !format::is_valid_key_id(key_id) {
+            return Err(StoreOpError::NotFound(key_id.to_string()));
+        }
+        if let Some(Some(exp)) = expires_at {
+            if exp <= self.platform.now_secs() {
+                return Err(invalid("expires_at", "must be in the future"));
             }
-            KeyStatus::Expired => {
-                return Err(StoreOpError::Conflict(format!(
-                    "{key_id} has expired; create a new key instead"
-                )))
-            }
-            KeyStatus::Active => {}
         }
-        if let Some(next) = &old.rotated_to {
-            return Err(StoreOpError::Conflict(format!(
-                "{key_id} was already rotated to {next}; rotate {next} instead"
-            )));
-        }
-        let successor_expiry = match expires_at {
-            Some(explicit) => explicit,
-            None => old
-                .expires_at
-                .map(|exp| now + exp.saturating_sub(old.created_at).max(1)),
+        let successor_id = self.new_key_id()?;
+        let mut random = [0u8; KEY_RANDOM_BYTES];
+        self.platform.random_bytes(&mut random);
+        let key = generate_key(&self.config.prefix, &random);
+        let idempotency_key = idempotency.as_ref().map(|(k, _)| *k);
+        let claim = idempotency.map(|(k, fingerprint)| IdempotencyClaim {
+            id: k.id(),
+            fingerprint,
+            sealed: k.seal(&successor_id, &key),
+        });
+        let request = LedgerRequest::Rotate {
+            grace_secs: grace,
+            expires: SuccessorExpiry::from_request(expires_at),
+            prefix: self.config.prefix.clone(),
+            successor_id,
+            successor_hash: key_hash(&key),
+            idempotency: claim,
         };
-        let (key, new_hash, successor) = self.build(
-            NewKey {
-                client_id: old.client_id.clone(),
-                name: old.name.clone(),
-                scopes: old.scopes.clone(),
-                expires_at: successor_expiry,
-                rate_limit_policy: old.rate_limit_policy.clone(),
-                metadata: old.metadata.clone(),
-            },
-            Some(old.key_id.clone()),
-        )?;
-        // Each KV entry is written once: Workers KV allows one write per second per key.
-        self.write_new(&new_hash, &successor).await?;
-        let deadline = now.saturating_add(grace);
-        old.expires_at = Some(old.expires_at.map_or(deadline, |exp| exp.min(deadline)));
-        old.rotated_to = Some(successor.key_id.clone());
-        old.updated_at = Some(now);
-        let linked = async {
-            self.write_record(&old_hash, &old).await?;
-            self.platform
-                .kv_put(
-                    &id_kv_key(&old.key_id),
-                    &old_hash,
-                    kv_expiration_ttl(&old, now),
-                )
-                .await
-        };
-        if let Err(e) = linked.await {
-            // The caller never sees this successor's plaintext, so it is unusable; remove it.
-            let _ = self.platform.kv_delete(&hash_kv_key(&new_hash)).await;
-            let _ = self.platform.kv_delete(&id_kv_key(&successor.key_id)).await;
-            self.cache.borrow_mut().invalidate(&new_hash);
-            return Err(e.into());
-        }
-        Ok((key, successor, old))
+        let done = ledger::client::call(self.platform, key_id, &request).await?;
+        self.issued(done, key, idempotency_key)
     }
 
     /// Revokes at once (in this isolate) and within the documented bound everywhere. Idempotent:
@@ -464,25 +510,13 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         key_id: &str,
         reason: Option<String>,
     ) -> Result<(ApiKeyRecord, bool), StoreOpError> {
-        let (hash, mut record) = self.load(key_id).await?;
-        if record.revoked_at.is_some() {
-            return Ok((record, false));
+        if !format::is_valid_key_id(key_id) {
+            return Err(StoreOpError::NotFound(key_id.to_string()));
         }
-        if let Some(reason) = &reason {
-            if reason.chars().count() > 200 || reason.chars().any(char::is_control) {
-                return Err(invalid(
-                    "reason",
-                    "at most 200 characters, no control characters",
-                ));
-            }
-        }
-        let now = self.platform.now_secs();
-        record.revoked_at = Some(now);
-        record.revoked_reason = reason;
-        record.updated_at = Some(now);
-        self.write_record(&hash, &record).await?;
-        // The index keeps its old expiration: at worst it outlives the record and `list` skips it.
-        Ok((record, true))
+        let done =
+            ledger::client::call(self.platform, key_id, &LedgerRequest::Revoke { reason }).await?;
+        self.cache_record(&done.hash, &done.record);
+        Ok((done.record, done.changed))
     }
 
     // ---------------------------------------------------------------- internals
@@ -523,29 +557,8 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         Ok((hash, record))
     }
 
-    async fn write_new(&self, hash: &str, record: &ApiKeyRecord) -> Result<(), StoreOpError> {
-        self.write_record(hash, record).await?;
-        let ttl = kv_expiration_ttl(record, self.platform.now_secs());
-        if let Err(e) = self
-            .platform
-            .kv_put(&id_kv_key(&record.key_id), hash, ttl)
-            .await
-        {
-            // Without its index the key could not be administered; undo, best-effort.
-            let _ = self.platform.kv_delete(&hash_kv_key(hash)).await;
-            self.cache.borrow_mut().invalidate(hash);
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    /// Writes the record and applies it to this isolate's cache at once.
-    async fn write_record(&self, hash: &str, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let now = self.platform.now_secs();
-        let json = serde_json::to_string(record).map_err(|e| StoreError(e.to_string()))?;
-        self.platform
-            .kv_put(&hash_kv_key(hash), &json, kv_expiration_ttl(record, now))
-            .await?;
+    /// The isolate that served an admin write enforces it at once.
+    fn cache_record(&self, hash: &str, record: &ApiKeyRecord) {
         let now_ms = self.platform.now_ms();
         let mut cache = self.cache.borrow_mut();
         cache.invalidate(hash);
@@ -555,7 +568,6 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
             now_ms,
             self.config.positive_cache_ttl_secs,
         );
-        Ok(())
     }
 
     fn new_key_id(&self) -> Result<String, StoreOpError> {
@@ -1116,10 +1128,31 @@ mod tests {
         let err = block_on(env.store().rotate(&old.key_id, None, None)).unwrap_err();
         assert!(matches!(err, StoreOpError::Unavailable(_)));
         env.platform.writes_left.set(None);
-        assert_eq!(env.platform.kv.borrow().len(), 2, "successor removed");
+        // The old key is as it was, in its object and in KV, and can still be rotated once.
         let still = block_on(env.store().get(&old.key_id)).unwrap();
         assert_eq!(still, old);
         env.auth(&old_key).unwrap();
+        let (_, successor, _) = block_on(env.store().rotate(&old.key_id, None, None)).unwrap();
+        // The abandoned successor's object revoked it (its plaintext was never shown anyway).
+        let abandoned: Vec<ApiKeyRecord> = env
+            .platform
+            .ledgers
+            .borrow()
+            .values()
+            .filter_map(|l| l.state().map(|s| s.record.clone()))
+            .filter(|r| r.rotated_from.as_deref() == Some(old.key_id.as_str()))
+            .filter(|r| r.key_id != successor.key_id)
+            .collect();
+        assert_eq!(abandoned.len(), 1);
+        assert!(abandoned[0].revoked_at.is_some());
+        // An unreachable successor object: nothing changes either.
+        let (_, other) = env.create(None);
+        let writes = env.platform.kv_writes.get();
+        env.platform.writes_left.set(Some(0));
+        assert!(block_on(env.store().rotate(&other.key_id, None, None)).is_err());
+        env.platform.writes_left.set(None);
+        assert_eq!(block_on(env.store().get(&other.key_id)).unwrap(), other);
+        assert_eq!(env.platform.kv_writes.get(), writes);
     }
 
     #[test]

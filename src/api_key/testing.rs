@@ -8,6 +8,9 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::api_key::ledger::client::{LedgerAnswer, LedgerRequest};
+use crate::api_key::ledger::service::StorageWrite;
+use crate::api_key::ledger::{KeyLedger, LedgerHost};
 use crate::jose::jwk::Jwk;
 use crate::jose::Alg;
 use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
@@ -20,6 +23,8 @@ pub struct FakePlatform {
     pub logs: RefCell<Vec<String>>,
     pub kv_reads: Cell<u32>,
     pub kv_writes: Cell<u32>,
+    /// Every KV key written, in order.
+    pub kv_put_log: RefCell<Vec<String>>,
     /// Every KV call fails while set.
     pub kv_down: Cell<bool>,
     /// Only writes fail after this many more succeed (None: never).
@@ -32,6 +37,13 @@ pub struct FakePlatform {
     pub verifies: Cell<u32>,
     /// The revocation object and rate limiters, in memory; `wait_until` tasks wait here.
     pub durable: crate::revocation::testing::FakeDurableObjects,
+    /// The API-key ledger objects: in memory (dropped to simulate an eviction) and their storage.
+    pub ledgers: RefCell<BTreeMap<String, KeyLedger>>,
+    pub ledger_storage: RefCell<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Calls to ledger objects (from the gateway and from other objects).
+    pub ledger_calls: Cell<u32>,
+    /// Calls to the ledger object of this key id fail (an unreachable object).
+    pub ledger_down_for: RefCell<Option<String>>,
     rng_state: Cell<u64>,
 }
 
@@ -133,6 +145,7 @@ impl Platform for FakePlatform {
             return Err(StoreError("expiration_ttl below 60".into()));
         }
         self.kv_writes.set(self.kv_writes.get() + 1);
+        self.kv_put_log.borrow_mut().push(key.to_string());
         self.kv
             .borrow_mut()
             .insert(key.to_string(), (value.to_string(), ttl));
@@ -191,6 +204,76 @@ impl Platform for FakePlatform {
 
     fn wait_until(&self, fut: impl Future<Output = ()> + 'static) {
         self.durable.defer(fut);
+    }
+
+    async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {
+        if self.ledger_down_for.borrow().as_deref() == Some(key_id) {
+            return Err(StoreError(
+                "PORTCULLIS_API_KEYS call failed: simulated outage".into(),
+            ));
+        }
+        self.ledger_calls.set(self.ledger_calls.get() + 1);
+        let request: LedgerRequest =
+            serde_json::from_str(&body).map_err(|e| StoreError(format!("bad call: {e}")))?;
+        // Out of the map while it serves: a nested call (a rotation's successor) borrows another.
+        let taken = self.ledgers.borrow_mut().remove(key_id);
+        let mut ledger = taken.unwrap_or_else(|| {
+            let stored = self.ledger_storage.borrow().get(key_id).cloned();
+            KeyLedger::load(key_id, stored.unwrap_or_default()).0
+        });
+        let host = FakeLedgerHost {
+            platform: self,
+            key_id: key_id.to_string(),
+        };
+        let answer = ledger.serve(&host, request, self.now_secs()).await;
+        self.ledgers.borrow_mut().insert(key_id.to_string(), ledger);
+        answer.map(|a| serde_json::to_string(&a).unwrap_or_default())
+    }
+}
+
+/// The runtime of one in-memory ledger object: its storage, the platform's KV and the other objects.
+pub struct FakeLedgerHost<'a> {
+    pub platform: &'a FakePlatform,
+    pub key_id: String,
+}
+
+impl LedgerHost for FakeLedgerHost<'_> {
+    async fn persist(&self, writes: Vec<StorageWrite>) -> Result<(), StoreError> {
+        let mut all = self.platform.ledger_storage.borrow_mut();
+        let storage = all.entry(self.key_id.clone()).or_default();
+        for w in writes {
+            match w {
+                StorageWrite::Put(k, v) => {
+                    storage.insert(k, v);
+                }
+                StorageWrite::Delete(k) => {
+                    storage.remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.platform.kv_get(key).await
+    }
+
+    async fn kv_put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+        self.platform.kv_put(key, value, ttl).await
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
+        self.platform.kv_delete(key).await
+    }
+
+    async fn call_ledger(
+        &self,
+        key_id: &str,
+        request: &LedgerRequest,
+    ) -> Result<LedgerAnswer, StoreError> {
+        let body = serde_json::to_string(request).map_err(|e| StoreError(e.to_string()))?;
+        let text = Box::pin(self.platform.key_ledger_call(key_id, body)).await?;
+        crate::api_key::ledger::client::parse_answer(&text)
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `RateLimiter` (binding `PORTCULLIS_RATE_LIMITER`): one object per identity, named by the
 //!   identity's rate-limit key (`key:<key_id>`, `sub:<iss>|<sub>`, `ip:<addr>`), so no object is
 //!   a global bottleneck. docs/rate-limits.md explains the choice.
+//! - `ApiKeyLedger` (binding `PORTCULLIS_API_KEYS`, in `edge::ledger`): one object per API key.
 //!
 //! A call from the gateway is an internal `fetch` to the object's stub with a JSON body; any
 //! failure — no binding, an exception, a non-2xx answer, no answer within `CALL_TIMEOUT_MS` —
@@ -41,6 +42,19 @@ pub fn call(
     path: &str,
     body: Option<String>,
 ) -> impl Future<Output = Result<String, StoreError>> + 'static {
+    call_within(env, binding, name, method, path, body, CALL_TIMEOUT_MS)
+}
+
+/// `call` with its own deadline (the API-key ledger queues calls to one key and waits on KV).
+pub fn call_within(
+    env: &Env,
+    binding: &'static str,
+    name: &str,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    timeout_ms: u64,
+) -> impl Future<Output = Result<String, StoreError>> + 'static {
     let stub = env
         .durable_object(binding)
         .and_then(|ns| ns.get_by_name(name))
@@ -68,12 +82,12 @@ pub fn call(
                 )))
             }
         };
-        let timer = worker::Delay::from(std::time::Duration::from_millis(CALL_TIMEOUT_MS));
+        let timer = worker::Delay::from(std::time::Duration::from_millis(timeout_ms));
         futures_util::pin_mut!(exchange);
         match select(exchange, timer).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(StoreError(format!(
-                "{binding} did not answer within {CALL_TIMEOUT_MS} ms"
+                "{binding} did not answer within {timeout_ms} ms"
             ))),
         }
     }
@@ -109,11 +123,11 @@ fn build_request(method: &str, path: &str, body: Option<String>) -> Result<Reque
     })
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-fn json_response(status: u16, body: String) -> worker::Result<Response> {
+pub(super) fn json_response(status: u16, body: String) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     Ok(Response::ok(body)?
@@ -122,7 +136,7 @@ fn json_response(status: u16, body: String) -> worker::Result<Response> {
 }
 
 /// Every `(key, value)` in the object's storage whose value is a string.
-async fn load_strings(state: &State) -> worker::Result<Vec<(String, String)>> {
+pub(super) async fn load_strings(state: &State) -> worker::Result<Vec<(String, String)>> {
     let map = state.storage().list().await?;
     let mut out = Vec::new();
     for entry in map.entries() {
@@ -134,7 +148,7 @@ async fn load_strings(state: &State) -> worker::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-async fn persist(state: &State, writes: Vec<StorageWrite>) -> worker::Result<()> {
+pub(super) async fn persist(state: &State, writes: Vec<StorageWrite>) -> worker::Result<()> {
     let storage = state.storage();
     for w in writes {
         match w {

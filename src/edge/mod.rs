@@ -5,6 +5,7 @@
 mod crypto;
 mod durable;
 mod http;
+mod ledger;
 mod websocket;
 
 use std::cell::RefCell;
@@ -268,6 +269,10 @@ impl Platform for EdgePlatform {
 
     fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {
         self.ctx.wait_until(fut);
+    }
+
+    async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {
+        ledger::call_ledger(&self.env, key_id, body, ledger::LEDGER_CALL_TIMEOUT_MS).await
     }
 
     fn now_ms(&self) -> u64 {

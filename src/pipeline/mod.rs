@@ -141,6 +141,8 @@ pub struct AdminCall {
     /// The path below the admin prefix (`/keys/key_…/rotate`).
     pub path: String,
     pub query: Option<String>,
+    /// The `Idempotency-Key` header (several are joined with ", ", which no valid key contains).
+    pub idempotency_key: Option<String>,
 }
 
 /// What the per-request log line says. Never a token, a key or a query string.
@@ -208,8 +210,13 @@ impl<K: Clone> Gateway<K> {
             {
                 Some(r) => r,
                 None => {
-                    let r = crate::admin::handle(&self.api_key_store(platform), &req, &call.actor)
-                        .await;
+                    let r = crate::admin::handle_idempotent(
+                        &self.api_key_store(platform),
+                        &req,
+                        &call.actor,
+                        call.idempotency_key.as_deref(),
+                    )
+                    .await;
                     crate::revocation::admin::mirror_key_revocation(self, platform, &req, &r).await;
                     r
                 }
@@ -290,10 +297,14 @@ impl<K: Clone> Gateway<K> {
                 .remainder(&parsed.routing_path)
                 .unwrap_or_default()
                 .to_string();
+            let keys: Vec<&str> = req
+                .headers_named(crate::api_key::ledger::idempotency::HEADER)
+                .collect();
             return Ok(Outcome::Admin(AdminCall {
                 actor: identity,
                 path,
                 query: parsed.query.clone(),
+                idempotency_key: (!keys.is_empty()).then(|| keys.join(", ")),
             }));
         }
         let limit_headers = limit::limit(self, platform, req, parsed.route, &identity).await?;

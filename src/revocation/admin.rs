@@ -229,8 +229,9 @@ async fn run<K: Clone, P: Platform<Key = K>>(
     ))
 }
 
-/// `POST /keys/{id}/revoke` (the API-key admin API) marks the key revoked in KV, which takes up to
-/// KV propagation + the key cache TTL (90 s with defaults) to reach every isolate. A successful
+/// `POST /keys/{id}/revoke` (the API-key admin API) marks the key revoked in its ledger object,
+/// which writes KV; that takes up to KV propagation + the key cache TTL (90 s with defaults) to
+/// reach every isolate. A successful
 /// revoke is also put on the revocation list, so the key is refused everywhere within the
 /// revocation bound (≈ 1 s under traffic). A failure here leaves the KV revocation in force and is
 /// logged.

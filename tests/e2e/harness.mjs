@@ -47,10 +47,11 @@ export function baseConfig({ origin, issuer, audiences = ["https://api.portculli
   };
 }
 
-/** The Durable Object bindings of wrangler.toml: the revocation list and the rate limiters. */
+/** The Durable Object bindings of wrangler.toml: the revocation list, the rate limiters, the API-key ledger. */
 export const DURABLE_OBJECTS = {
   PORTCULLIS_REVOCATION: { className: "RevocationStore", useSQLite: true },
   PORTCULLIS_RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
+  PORTCULLIS_API_KEYS: { className: "ApiKeyLedger", useSQLite: true },
 };
 
 /**

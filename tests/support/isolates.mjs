@@ -2,7 +2,7 @@
 // for the revocation and rate-limit end-to-end tests and benchmarks.
 //
 // Miniflare runs each worker in its own V8 isolate. Worker "a" defines the Durable Object classes
-// (RevocationStore, RateLimiter); workers "b", "c", … run the same wasm and bind to a's classes by
+// (RevocationStore, RateLimiter, ApiKeyLedger); workers "b", "c", … run the same wasm and bind to a's classes by
 // `scriptName`, so they are separate isolates (separate snapshots, separate leases) in front of the
 // same objects — what a Cloudflare location with several isolates looks like. A small JS worker,
 // "faults", can stand between the gateways and the revocation object (a proxy that can be switched
@@ -63,7 +63,9 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
   const compat = compatibilityDate();
   const revocationClass = { className: "RevocationStore", scriptName: "a", useSQLite: true };
   const limiterClass = { className: "RateLimiter", scriptName: "a", useSQLite: true };
+  const ledgerClass = { className: "ApiKeyLedger", scriptName: "a", useSQLite: true };
   const bindingsFor = () => ({
+    PORTCULLIS_API_KEYS: ledgerClass,
     PORTCULLIS_REVOCATION: flakyRevocation ? { className: "FlakyRevocation", scriptName: "faults" } : revocationClass,
     PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : limiterClass,
   });

@@ -1,0 +1,29 @@
+//! The authoritative state of each API key: one Durable Object per key id (`ApiKeyLedger`, binding
+//! `PORTCULLIS_API_KEYS`), which serializes every change to its key and then writes the KV
+//! entries the request path reads.
+//!
+//! Why one object per key, not per client: every admin write addresses one key by its id, and the
+//! id names the object directly (no KV read to find it, so no stale read in the way); keys never
+//! contend with each other; and a rotation, the one operation that spans two keys, is ordered by
+//! the old key's object, which is the only one that can decide it. See docs/storage.md.
+//!
+//! - `service`: the object's logic (pure Rust, over a `LedgerHost`).
+//! - `client`: the protocol (request and answer shapes) and the call the admin operations make.
+//! - `idempotency`: what the gateway derives from an `Idempotency-Key` header.
+//! - `turnstile`: one call at a time through an object.
+
+pub mod client;
+pub mod idempotency;
+pub mod service;
+pub mod turnstile;
+
+pub use client::{Done, LedgerAnswer, LedgerRequest};
+pub use idempotency::IdempotencyKey;
+pub use service::{KeyLedger, LedgerHost};
+pub use turnstile::Turnstile;
+
+/// The binding of the `ApiKeyLedger` namespace.
+pub const LEDGER_BINDING: &str = "PORTCULLIS_API_KEYS";
+
+#[cfg(test)]
+mod tests;
