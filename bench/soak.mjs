@@ -352,12 +352,18 @@ function drive({ url, agent, classes, order, seconds, tally }) {
       const r = await cls.next();
       const send = () => request(url + r.path, { method: r.method, headers: r.headers, body: r.body, agent, timeoutMs: SETTINGS.requestTimeoutMs });
       // A kept-alive connection the server closed just as the request went out: the request never
-      // reached it. Node's documented remedy is one retry, counted; any other error is a failure.
-      const res = await send().catch((e) => {
-        if (!(e.reusedSocket && e.code === "ECONNRESET")) throw e;
-        tally.staleConnectionRetries++;
-        return send();
-      });
+      // reached it, and Node's documented remedy is to send it again. Idle connections expire
+      // together, so the retry may meet another one; each attempt uses up one, so at most
+      // `concurrency` retries, all counted. Any other error is a failure.
+      let res;
+      for (let attempt = 0; !res; attempt++) {
+        try {
+          res = await send();
+        } catch (e) {
+          if (!(e.reusedSocket && e.code === "ECONNRESET") || attempt >= SETTINGS.concurrency) throw e;
+          tally.staleConnectionRetries++;
+        }
+      }
       const { outcome, problem } = judge(cls.expect, res);
       c.histogram[outcome] = (c.histogram[outcome] ?? 0) + 1;
       c.latencies.push(res.us / 1000);
