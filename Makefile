@@ -15,12 +15,13 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: help tools tool-rust tool-worker-build tool-wasm-bindgen tool-node tool-chromium build www dev token test test-native test-e2e bench clean
+.PHONY: help tools tool-rust tool-worker-build tool-wasm-bindgen tool-node tool-chromium build www dev token test test-native test-e2e bench soak clean
 
 help:
 	@echo "make dev    — install what is missing, build, start the demo issuer + echo origin + gateway"
 	@echo "make test   — install what is missing, build, run every test (native + workerd + browser)"
 	@echo "make bench  — benchmarks; results in bench/results/"
+	@echo "make soak   — 10-minute mixed-traffic soak in workerd (SOAK_SECONDS=…); results in bench/results/"
 	@echo "make token  — mint a demo access token (after make dev has started the demo issuer)"
 
 # ---------------------------------------------------------------- tools (idempotent, pinned)
@@ -89,6 +90,12 @@ bench: tools build
 	cargo build -q -p portcullis-cli
 	node bench/run.mjs
 	node bench/limits.mjs
+
+# Not part of `make test`: mixed traffic at a steady rate for SOAK_SECONDS (default 600) against the
+# built wasm; fails on any 5xx, unexpected outcome or memory growth. See bench/README.md ("Soak").
+soak: tools build
+	cargo build -q -p portcullis-cli
+	node bench/soak.mjs
 
 clean:
 	rm -rf build www/pkg target/wasm32-unknown-unknown

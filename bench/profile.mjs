@@ -3,9 +3,9 @@
 //   CARGO_PROFILE_RELEASE_STRIP=false make build && node bench/profile.mjs
 // Loopback only; prints the top 40 functions by self time.
 import autocannon from "autocannon";
-import WebSocket from "ws";
 import { Miniflare } from "miniflare";
 import { startEchoOrigin, workerModules, BUILD } from "../tests/e2e/harness.mjs";
+import { inspectorSession } from "./lib.mjs";
 const origin = await startEchoOrigin();
 const mf = new Miniflare({
   modules: workerModules(), modulesRoot: BUILD, compatibilityDate: "2026-04-01", kvNamespaces: ["PORTCULLIS_KV"],
@@ -15,18 +15,13 @@ const mf = new Miniflare({
 });
 const url = (await mf.ready).toString().replace(/\/$/, "");
 await fetch(url + "/warm");
-const targets = await (await fetch("http://127.0.0.1:9339/json")).json();
-const target = targets.find((t) => t.webSocketDebuggerUrl) ;
-const ws = new WebSocket(target.webSocketDebuggerUrl);
-await new Promise((r) => ws.once("open", r));
-let id = 0; const pending = new Map();
-ws.on("message", (m) => { const msg = JSON.parse(m); if (msg.id && pending.has(msg.id)) { pending.get(msg.id)(msg); pending.delete(msg.id); } });
-const send = (method, params = {}) => new Promise((r) => { const i = ++id; pending.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
+const inspector = await inspectorSession(9339);
+const send = inspector.send;
 await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 50 });
 await send("Profiler.start");
 const res = await autocannon({ url: url + "/api/bench", connections: 8, duration: 5 });
-const { result } = await send("Profiler.stop");
+const result = await send("Profiler.stop");
 const nodes = result.profile.nodes;
 const byId = new Map(nodes.map((n) => [n.id, n]));
 const self = new Map();
@@ -36,4 +31,4 @@ let total = 0;
 for (const [nid, c] of counts) { const n = byId.get(nid); const name = `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.split("/").pop()}`; self.set(name, (self.get(name) ?? 0) + c); total += c; }
 console.log("requests", res.requests.total, "samples", total);
 for (const [n, c] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log((100 * c / total).toFixed(1).padStart(5), n.slice(0, 140));
-ws.close(); await mf.dispose(); await origin.close();
+inspector.close(); await mf.dispose(); await origin.close();

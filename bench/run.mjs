@@ -17,22 +17,35 @@
 import autocannon from "autocannon";
 import { build as esbuild } from "esbuild";
 import { Miniflare } from "miniflare";
-import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
-import { gzipSync } from "node:zlib";
 
 import { startGateway, startIssuer, baseConfig } from "../tests/e2e/harness.mjs";
+import {
+  BENCH,
+  RESULTS,
+  compatibilityDate,
+  cpuSecondsOf,
+  descendantsOf,
+  fileStamp,
+  git,
+  machine,
+  machineBusySeconds,
+  mean,
+  median,
+  percentile,
+  processTable,
+  request,
+  round,
+  seedKey,
+  startOrigin,
+  wasmSize,
+  withNewProcesses,
+} from "./lib.mjs";
 
-const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(BENCH, "..");
 const WORKERS = path.join(BENCH, "workers");
-const RESULTS = path.join(BENCH, "results");
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(",").map((s) => s.trim()) : null;
@@ -207,11 +220,6 @@ function keyRoute(apiKeys = {}) {
 
 // ------------------------------------------------------------------ workers in workerd
 
-function compatibilityDate() {
-  const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  return /compatibility_date\s*=\s*"([^"]+)"/.exec(toml)?.[1] ?? "2026-04-01";
-}
-
 /** A JS module worker in its own workerd, with the harness's options (structured logs, no cf). */
 async function startWorker(name, modules, bindings) {
   const logs = [];
@@ -282,7 +290,7 @@ async function deleteKv(mf, entries) {
 
 /** A second key, used once, deleted from KV, used again: shows whether the isolate cache answers. */
 async function probeKeyCache(instance, ctx, { afterDelete }) {
-  const probe = seedKey("bench-probe");
+  const probe = seedKey("bench-probe", SCOPE);
   await putKv(instance.mf, probe.kv);
   const first = await get(instance.url, apiKey(probe.key));
   if (first.status !== 200) return `probe key: expected 200, got ${first.status}`;
@@ -293,37 +301,6 @@ async function probeKeyCache(instance, ctx, { afterDelete }) {
 }
 
 // ------------------------------------------------------------------ shared fixtures
-
-function startOrigin() {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL("./origin-thread.mjs", import.meta.url));
-    worker.once("error", reject);
-    worker.once("message", ({ url }) =>
-      resolve({
-        url,
-        close: () => new Promise((r) => { worker.once("exit", r); worker.postMessage("close"); }),
-      }),
-    );
-  });
-}
-
-/** The `portcullis` CLI: $PORTCULLIS_CLI, a release or debug build, or a debug build made now. */
-function cliPath() {
-  if (process.env.PORTCULLIS_CLI) return process.env.PORTCULLIS_CLI;
-  for (const profile of ["release", "debug"]) {
-    const bin = path.join(ROOT, "target", profile, "portcullis");
-    if (existsSync(bin)) return bin;
-  }
-  execFileSync("cargo", ["build", "--quiet", "-p", "portcullis-cli"], { cwd: ROOT, stdio: "inherit" });
-  return path.join(ROOT, "target", "debug", "portcullis");
-}
-
-let CLI;
-function seedKey(clientId) {
-  CLI ??= cliPath();
-  const out = execFileSync(CLI, ["keys", "seed", "--json", "--client-id", clientId, "--scopes", SCOPE], { encoding: "utf8" });
-  return JSON.parse(out);
-}
 
 async function mintPool(issuer, n) {
   const tokens = [];
@@ -361,34 +338,16 @@ async function fixtures() {
       // Signed by another key but naming the trusted issuer and its kid.
       foreignKey: foreignWithKid,
     },
-    apiKey: seedKey("bench"),
-    unknownKey: seedKey("bench-unknown").key, // never written to KV
+    apiKey: seedKey("bench", SCOPE),
+    unknownKey: seedKey("bench-unknown", SCOPE).key, // never written to KV
     publicJwk: issuer.keyFor("RS256").publicJwk,
   };
 }
 
 // ------------------------------------------------------------------ HTTP from Node
 
-/** One GET with a µs clock; the body is read (and returned) so timing covers the whole response. */
-function get(baseUrl, headers, { agent, path: p = PATH } = {}) {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const req = http.get(baseUrl + p, { agent, headers }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () =>
-        resolve({
-          status: res.statusCode,
-          us: Number(process.hrtime.bigint() - t0) / 1000,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString("utf8"),
-        }),
-      );
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-  });
-}
+/** One GET of `path` (default the benchmark path). */
+const get = (baseUrl, headers, { agent, path: p = PATH } = {}) => request(baseUrl + p, { headers, agent });
 
 // ------------------------------------------------------------------ phase 1: checks
 
@@ -427,76 +386,6 @@ async function checkVariant(v, instance, ctx) {
   return problems;
 }
 
-// ------------------------------------------------------------------ CPU accounting (Linux /proc)
-// Throughput on a shared 2-core machine moves with whatever else runs; CPU time per request in the
-// variant's own workerd process barely does. Both are reported, plus how much CPU other processes
-// took during the load pass, so a noisy run shows itself. Elsewhere (no /proc) these are null.
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** pid → { ppid, ticks (user + system, all threads) } for every process, or null without /proc. */
-function processTable() {
-  if (!existsSync("/proc/self/stat")) return null;
-  const table = new Map();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
-      table.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      // the process exited while we looked
-    }
-  }
-  return table;
-}
-
-function descendantsOf(root, table) {
-  const out = new Set([root]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, p] of table) {
-      if (!out.has(pid) && out.has(p.ppid)) {
-        out.add(pid);
-        grew = true;
-      }
-    }
-  }
-  return out;
-}
-
-/** CPU seconds used so far by `pids` (a Set), from a process table. */
-const cpuSecondsOf = (pids, table) => (table ? [...pids].reduce((t, pid) => t + (table.get(pid)?.ticks ?? 0), 0) / CLK_TCK : null);
-
-/** Busy CPU seconds of the whole machine so far (all cores). */
-function machineBusySeconds() {
-  try {
-    const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3] + (f[4] ?? 0);
-    return (f.slice(0, 8).reduce((a, b) => a + b, 0) - idle) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
-/** The workerd process(es) a setup() started: the runner's descendants that were not there before. */
-async function withNewProcesses(setup) {
-  const before = processTable();
-  const instance = await setup();
-  const after = processTable();
-  if (before && after) {
-    const old = descendantsOf(process.pid, before);
-    instance.pids = new Set([...descendantsOf(process.pid, after)].filter((pid) => !old.has(pid)));
-  }
-  return instance;
-}
-
 // ------------------------------------------------------------------ phase 2: load (autocannon)
 
 function runAutocannon(url, next, seconds, onResponse) {
@@ -511,12 +400,6 @@ function runAutocannon(url, next, seconds, onResponse) {
   if (onResponse) instance.on("response", (_client, status, _bytes, ms) => onResponse(status, ms));
   return instance; // thenable
 }
-
-/** Nearest-rank percentile of an ascending array. */
-const percentile = (sorted, p) => (sorted.length ? sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] : NaN);
-const median = (sorted) => (sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2);
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const round = (x, d = 3) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
 
 /**
  * Every variant gets a warm-up, then its measured seconds in `slices` slices, interleaved with the
@@ -655,65 +538,6 @@ async function rawVerifyPass(ctx) {
     request_p50_us: { n0: round(percentile(s0, 50), 1), nN: round(percentile(sN, 50), 1) },
     us_per_verify: round((mean(sN) - mean(s0)) / n, 2),
     us_per_verify_from_medians: round((percentile(sN, 50) - percentile(s0, 50)) / n, 2),
-  };
-}
-
-// ------------------------------------------------------------------ environment and artefacts
-
-function packageVersion(name) {
-  try {
-    return JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")).version;
-  } catch {
-    return null;
-  }
-}
-
-function git(args) {
-  try {
-    return execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-  } catch {
-    return null;
-  }
-}
-
-function newestMtime(dir) {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-function machine() {
-  const cpus = os.cpus();
-  return {
-    nproc: os.availableParallelism?.() ?? cpus.length,
-    cpu_model: cpus[0]?.model ?? null,
-    memory_gb: round(os.totalmem() / 2 ** 30, 1),
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-    workerd: packageVersion("workerd"),
-    miniflare: packageVersion("miniflare"),
-    autocannon: packageVersion("autocannon"),
-    jose: packageVersion("jose"),
-    esbuild: packageVersion("esbuild"),
-    loadavg_at_start: os.loadavg().map((x) => round(x, 2)),
-  };
-}
-
-function wasmSize() {
-  const file = path.join(ROOT, "build", "index_bg.wasm");
-  const bytes = readFileSync(file);
-  const built = statSync(file).mtimeMs;
-  return {
-    file: "build/index_bg.wasm",
-    sha256: createHash("sha256").update(bytes).digest("hex"),
-    raw_bytes: bytes.length,
-    gzip_bytes: gzipSync(bytes, { level: 9 }).length,
-    built_at: new Date(built).toISOString(),
-    // A wasm older than the sources it is built from is not the code in the working tree.
-    older_than_src: newestMtime(path.join(ROOT, "src")) > built,
   };
 }
 
@@ -899,7 +723,7 @@ async function main() {
       mkdirSync(RESULTS, { recursive: true });
       const json = JSON.stringify(results, null, 2) + "\n";
       writeFileSync(path.join(RESULTS, "latest.json"), json);
-      writeFileSync(path.join(RESULTS, `${date.replace(/\.\d+Z$/, "Z").replace(/:/g, "-")}.json`), json);
+      writeFileSync(path.join(RESULTS, `${fileStamp(date)}.json`), json);
       writeFileSync(path.join(RESULTS, "latest.md"), md);
       console.error(`results: bench/results/latest.json, latest.md (${results.duration_s} s)`);
     }
