@@ -717,3 +717,5 @@ fn percent_decode(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+pub mod refusal_audit;

@@ -353,7 +353,7 @@ fn rotation_and_stale_if_error() {
     let gw = gateway(json!({}));
     let p = platform(&issuer, Some("max-age=120"));
     let es = |jti: &str| {
-        bearer(&issuer.token("ES256", "es-1", json!({ "jti": jti, "exp": NOW + 100_000 })))
+        bearer(&issuer.token("ES256", "es-1", json!({ "jti": jti, "exp": NOW + 80_000 })))
     };
     assert!(matches!(
         run(
@@ -395,7 +395,7 @@ fn rotation_and_stale_if_error() {
     // Beyond the stale limit with the issuer down: fail closed with Retry-After.
     p.http.borrow_mut().clear();
     p.advance_secs(120 + 3600 + 1);
-    let ed = bearer(&issuer.token("EdDSA", "ed-1", json!({ "jti": "4", "exp": NOW + 100_000 })));
+    let ed = bearer(&issuer.token("EdDSA", "ed-1", json!({ "jti": "4", "exp": NOW + 80_000 })));
     let o = run(&gw, &p, &req("GET", "/api/x", &[("authorization", &ed)]));
     assert_eq!(code_of(&o), (503, "jwks_unavailable".into()));
     assert_eq!(header(&o, "retry-after"), Some("30"));
