@@ -1,13 +1,18 @@
 // Fault injection end to end (issue 8): the real wasm in workerd against real servers on 127.0.0.1
 // that misbehave on a switch — a JWKS endpoint that is slow, fails, is oversized (with and without
 // Content-Length), is not JSON or redirects; Workers KV missing or failing; the revocation and
-// rate-limiter Durable Objects absent or throwing; a client cancelled while the gateway fetches the
-// JWKS; clocks skewed. Each fault fails closed with its documented code, and nothing is
+// rate-limiter Durable Objects absent or throwing; clocks skewed. Each fault fails closed with its documented code, and nothing is
 // half-applied: no request reaches the origin.
 //
 // Covered elsewhere and not repeated here: a JWKS outage (HTTP 503) with and without cached keys
 // (jwks.test.mjs), the revocation object down behind a proxy (revocation.test.mjs), a limiter that
 // answers 503 (ratelimit.test.mjs).
+//
+// Not here: a client disconnect cancelling the request that fetches the JWKS. Local workerd does not
+// cancel a request when its client goes away (workerd PR #5062: "doesn't seem to work locally"; the
+// disconnect was tried through dispatchFetch with an AbortSignal and through a raw socket closed
+// mid-request — both requests ran to completion), so the in-flight marker's deadline and takeover are tested
+// natively on a fake clock (src/jwks_cache.rs, `a_fetch_that_never_returns_is_taken_over_…`).
 
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -38,7 +43,6 @@ async function eventually(cond, ms = 3000) {
  * A JWKS endpoint with a fault switch (`mode`), in front of the issuer's real key set:
  * - `ok`: the issuer's JWKS;
  * - `slow`: the response never comes (until the client gives up or the server closes);
- * - `slow-then-ok`: the first request is held for `holdMs`, then answered; later ones at once;
  * - `500`, `invalid-json`, `redirect` (302 to /moved, which serves the real JWKS: it must never be
  *   requested), `oversized-length` (a Content-Length of 8 MiB), `oversized-chunked` (8 MiB of JSON
  *   streamed without Content-Length, honouring backpressure).
@@ -46,7 +50,7 @@ async function eventually(cond, ms = 3000) {
  * connection closed first.
  */
 async function startFaultyJwks(issuer) {
-  const state = { mode: "ok", holdMs: 0, requests: 0, moved: 0, streams: [] };
+  const state = { mode: "ok", requests: 0, moved: 0, streams: [] };
   const realJwks = async () => (await fetch(issuer.jwksUri)).text();
   const server = http.createServer(async (req, res) => {
     if (req.url === "/moved") {
@@ -56,21 +60,13 @@ async function startFaultyJwks(issuer) {
       return;
     }
     state.requests++;
-    const mode = state.mode === "slow-then-ok" && state.requests > 1 ? "ok" : state.mode;
-    switch (mode) {
+    switch (state.mode) {
       case "ok":
         res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": "max-age=300" });
         res.end(await realJwks());
         return;
       case "slow":
         return; // never answered; closed by the client's abort or the server's shutdown
-      case "slow-then-ok": {
-        await sleep(state.holdMs);
-        if (res.destroyed) return;
-        res.writeHead(200, { "content-type": "application/jwk-set+json" });
-        res.end(await realJwks());
-        return;
-      }
       case "500":
         res.writeHead(500, { "content-type": "application/json" });
         res.end(await realJwks()); // a valid JWKS body must not rescue an error status
@@ -95,15 +91,10 @@ async function startFaultyJwks(issuer) {
         });
         res.writeHead(200, { "content-type": "application/json" }); // no Content-Length: chunked
         const chunk = Buffer.from(`{"kty":"oct","k":"${"A".repeat(16 * 1024)}"},`);
-        if (!res.write('{"keys":[')) await new Promise((r) => res.once("drain", r));
+        if (!res.write('{"keys":[')) await drainOrClose(res);
         while (record.written < 8 << 20 && !res.destroyed) {
           record.written += chunk.length;
-          if (!res.write(chunk)) {
-            await new Promise((r) => {
-              res.once("drain", r);
-              res.once("close", r);
-            });
-          }
+          if (!res.write(chunk)) await drainOrClose(res);
         }
         if (res.destroyed) return;
         res.end("{}]}");
@@ -123,6 +114,19 @@ async function startFaultyJwks(issuer) {
         server.close(r);
       }),
   };
+}
+
+/** Resolves when `res` can take more data or is closed. */
+function drainOrClose(res) {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
 }
 
 /** Lines of the worker log that are JSON objects. */
@@ -228,29 +232,6 @@ describe("JWKS endpoint faults (cold isolate: no cached key)", () => {
       await gw.dispose();
     }
   });
-
-  test("a client cancelled while its request fetches the JWKS does not leave the isolate answering 503", async () => {
-    // The first request's JWKS fetch is held for 1.5 s; its client gives up after 200 ms. On Workers
-    // the cancelled request's fetch never reports back, so the in-flight marker must expire (fetch
-    // deadline + 1 s slack) and the next request fetch for itself — not 503 until the 30 s cooldown.
-    jwks.state.mode = "slow-then-ok";
-    jwks.state.holdMs = 1500;
-    jwks.state.requests = 0;
-    const gw = await gateway({ fetch_timeout_ms: 1000, refetch_cooldown_seconds: 30 });
-    try {
-      const abort = new AbortController();
-      const first = gw.fetch("/api/x", { ...bearer(await issuer.mint()), signal: abort.signal }).catch((e) => e);
-      await sleep(200);
-      abort.abort();
-      const cancelled = await first;
-      assert.ok(cancelled instanceof Error || cancelled.status === 200 || cancelled.status === 503, String(cancelled));
-      const res = await gw.fetch("/api/x", bearer(await issuer.mint()));
-      assert.equal(res.status, 200, JSON.stringify(await problemOf(res.clone())));
-      assert.ok(jwks.state.requests >= 1);
-    } finally {
-      await gw.dispose();
-    }
-  });
 });
 
 describe("clock skew: iat and nbf within the leeway are accepted, beyond it refused", () => {
@@ -324,7 +305,8 @@ async function gatewayWith(config, { kv = "local", durableObjects = DURABLE_OBJE
   };
   const workers = [
     gateway,
-    { name: "broken-kv", modules: true, script: BROKEN_KV, compatibilityDate: compatibilityDate() },
+    // A wrapped binding runs with the compatibility date of the worker that binds it.
+    { name: "broken-kv", modules: true, script: BROKEN_KV },
     { name: "throwing", modules: true, script: THROWING_OBJECTS, compatibilityDate: compatibilityDate() },
   ];
   const mf = new Miniflare({
@@ -334,7 +316,12 @@ async function gatewayWith(config, { kv = "local", durableObjects = DURABLE_OBJE
       logs.push(message);
     },
   });
-  await mf.ready;
+  try {
+    await mf.ready;
+  } catch (e) {
+    await mf.dispose();
+    throw e;
+  }
   const worker = await mf.getWorker("gateway");
   return {
     logs,
@@ -373,7 +360,10 @@ describe("Workers KV faults: API keys fail closed", () => {
   });
   after(() => origin?.close());
 
-  for (const kv of ["missing", "broken"]) {
+  for (const [kv, reason] of [
+    ["missing", /KV binding PORTCULLIS_KV is missing/],
+    ["broken", /KV get failed: .*500 Internal Server Error/],
+  ]) {
     test(`KV ${kv}: 503 credential_store_unavailable on the request path and the admin API, nothing forwarded, no key logged`, async () => {
       const gw = await gatewayWith(config, { kv });
       try {
@@ -386,7 +376,10 @@ describe("Workers KV faults: API keys fail closed", () => {
           assert.equal(res.headers.get("content-type"), "application/problem+json");
         }
         assert.equal(origin.requests.length, forwarded);
-        await sleep(100);
+        assert.ok(
+          await eventually(() => events(gw.logs, "credential_store_unavailable").some((e) => reason.test(e.reason))),
+          JSON.stringify(events(gw.logs, "credential_store_unavailable")),
+        );
         assert.ok(!gw.logs.join("\n").includes(wellFormedKey), "the key reached the log");
         // A malformed key is refused before any KV read, whatever KV's state.
         const malformed = await problemOf(await gw.fetch(KEY_ROUTE, { headers: { "x-api-key": "pc_test_nope" } }));
