@@ -1,6 +1,6 @@
 //! The issuers' signing keys, cached in isolate memory.
 //!
-//! Policy (documented in docs/jwks.md):
+//! Policy (documented in docs/config.md, "`jwks` — the JWKS cache"):
 //! - A fetched JWKS is fresh for its `Cache-Control: max-age`, clamped to
 //!   `[min_ttl_seconds, max_ttl_seconds]` (`default_ttl_seconds` when absent; `no-store`/`no-cache`
 //!   count as the minimum).
