@@ -449,10 +449,7 @@ async fn discover<P: Platform>(
     let mut last_err = String::from("no metadata document found");
     for url in metadata_urls(issuer) {
         let timeout = time_left(platform, deadline_ms).map_err(|e| format!("metadata: {e}"))?;
-        let resp = match platform
-            .http_get(&url, timeout, settings.max_bytes)
-            .await
-        {
+        let resp = match platform.http_get(&url, timeout, settings.max_bytes).await {
             Ok(r) => r,
             Err(e) => {
                 last_err = format!("metadata: {}", describe_fetch_error(e));
@@ -592,8 +589,10 @@ mod tests {
                 HttpResponse {
                     status: 200,
                     cache_control: None,
-                    body: format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{ED_X}"}}]}}"#)
-                        .into_bytes(),
+                    body: format!(
+                        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{ED_X}"}}]}}"#
+                    )
+                    .into_bytes(),
                 },
             );
             SlowNet {

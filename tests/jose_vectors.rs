@@ -576,7 +576,11 @@ fn rfc9864_ed25519_alg_name_verifies_like_eddsa() {
     // The same key reproduces RFC 8037 A.4 exactly: the signing path here is the RFC's.
     let a4 = &doc["jws_A4"];
     assert_eq!(
-        B64.encode(signer.sign(str_of(a4, "signing_input").as_bytes()).to_bytes()),
+        B64.encode(
+            signer
+                .sign(str_of(a4, "signing_input").as_bytes())
+                .to_bytes()
+        ),
         str_of(a4, "signature_b64u")
     );
 
@@ -598,14 +602,25 @@ fn rfc9864_ed25519_alg_name_verifies_like_eddsa() {
         let mut v = doc["public_jwk_A2"].clone();
         v["alg"] = json!(pinned);
         let k = parse_jwk(&v).unwrap();
-        assert!(k.supports(Alg::Ed25519) && k.supports(Alg::EdDSA), "{pinned}");
-        assert!(!k.supports(Alg::ES256) && !k.supports(Alg::RS256), "{pinned}");
+        assert!(
+            k.supports(Alg::Ed25519) && k.supports(Alg::EdDSA),
+            "{pinned}"
+        );
+        assert!(
+            !k.supports(Alg::ES256) && !k.supports(Alg::RS256),
+            "{pinned}"
+        );
     }
     // The EdDSA-named A.4 token still parses and verifies as EdDSA.
     let old = parse_compact(str_of(a4, "compact"), DEFAULT_MAX_TOKEN_BYTES).unwrap();
     assert_eq!(old.header.alg, Alg::EdDSA);
     assert_eq!(
-        native::verify(&jwk, Alg::EdDSA, old.signing_input.as_bytes(), &old.signature),
+        native::verify(
+            &jwk,
+            Alg::EdDSA,
+            old.signing_input.as_bytes(),
+            &old.signature
+        ),
         Ok(())
     );
     // Names are case-sensitive (RFC 7515 §4.1.1), and Ed448 is not implemented.
@@ -616,7 +631,10 @@ fn rfc9864_ed25519_alg_name_verifies_like_eddsa() {
             str_of(a4, "payload_b64u")
         );
         assert!(
-            matches!(parse_compact(&t, DEFAULT_MAX_TOKEN_BYTES), Err(JwsError::AlgorithmRefused(_))),
+            matches!(
+                parse_compact(&t, DEFAULT_MAX_TOKEN_BYTES),
+                Err(JwsError::AlgorithmRefused(_))
+            ),
             "{refused}"
         );
     }

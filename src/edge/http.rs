@@ -221,12 +221,13 @@ pub async fn get(url: &str, timeout_ms: u32, max_bytes: usize) -> Result<HttpRes
 /// would add features to the build for three calls.
 async fn read_capped(stream: &web_sys::ReadableStream, cap: usize) -> Result<Vec<u8>, FetchError> {
     let net = |e: wasm_bindgen::JsValue| FetchError::Network(js_err(e));
-    let method = |target: &wasm_bindgen::JsValue, name: &str| -> Result<js_sys::Function, FetchError> {
-        js_sys::Reflect::get(target, &wasm_bindgen::JsValue::from_str(name))
-            .map_err(net)?
-            .dyn_into::<js_sys::Function>()
-            .map_err(|_| FetchError::Network(format!("the body stream has no {name}()")))
-    };
+    let method =
+        |target: &wasm_bindgen::JsValue, name: &str| -> Result<js_sys::Function, FetchError> {
+            js_sys::Reflect::get(target, &wasm_bindgen::JsValue::from_str(name))
+                .map_err(net)?
+                .dyn_into::<js_sys::Function>()
+                .map_err(|_| FetchError::Network(format!("the body stream has no {name}()")))
+        };
     let reader = method(stream, "getReader")?.call0(stream).map_err(net)?;
     let read = method(&reader, "read")?;
     let mut body = Vec::new();
@@ -244,8 +245,8 @@ async fn read_capped(stream: &web_sys::ReadableStream, cap: usize) -> Result<Vec
         if done {
             return Ok(body);
         }
-        let value = js_sys::Reflect::get(&chunk, &wasm_bindgen::JsValue::from_str("value"))
-            .map_err(net)?;
+        let value =
+            js_sys::Reflect::get(&chunk, &wasm_bindgen::JsValue::from_str("value")).map_err(net)?;
         let bytes: Uint8Array = value
             .dyn_into()
             .map_err(|_| FetchError::Network("the body stream yielded a non-byte chunk".into()))?;

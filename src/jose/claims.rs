@@ -1050,9 +1050,17 @@ mod tests {
             check_lifetime(&c, DAY, now)
         };
         // exp - iat exactly at the cap is accepted; one second more is refused.
-        let v = set(set(base(), "iat", json!(NOW - 10)), "exp", json!(NOW - 10 + DAY));
+        let v = set(
+            set(base(), "iat", json!(NOW - 10)),
+            "exp",
+            json!(NOW - 10 + DAY),
+        );
         assert_eq!(ok(&v, NOW), Ok(()));
-        let v = set(set(base(), "iat", json!(NOW - 10)), "exp", json!(NOW - 9 + DAY));
+        let v = set(
+            set(base(), "iat", json!(NOW - 10)),
+            "exp",
+            json!(NOW - 9 + DAY),
+        );
         let e = ok(&v, NOW).unwrap_err();
         assert_eq!(
             e,
@@ -1090,7 +1098,10 @@ mod tests {
         let v = set(no_iat, "exp", json!(1e30));
         assert!(matches!(
             ok(&v, NOW),
-            Err(ClaimError::LifetimeTooLong { since_iat: false, .. })
+            Err(ClaimError::LifetimeTooLong {
+                since_iat: false,
+                ..
+            })
         ));
         // An iat in the future (within leeway) never underflows.
         let v = set(set(base(), "iat", json!(NOW + 20)), "exp", json!(NOW + 10));

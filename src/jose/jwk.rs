@@ -821,7 +821,11 @@ mod tests {
         for pinned in ["EdDSA", "Ed25519"] {
             let k = parse_jwk(&with(super::tests::okp(), "alg", json!(pinned))).unwrap();
             for &alg in Alg::ALL {
-                assert_eq!(k.supports(alg), alg.is_ed25519(), "pinned {pinned} vs {alg:?}");
+                assert_eq!(
+                    k.supports(alg),
+                    alg.is_ed25519(),
+                    "pinned {pinned} vs {alg:?}"
+                );
             }
         }
         assert_eq!(

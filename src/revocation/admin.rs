@@ -606,10 +606,7 @@ mod tests {
         .unwrap();
         assert_eq!(s, 201);
         // No `iss`: kept for the longest lifetime and leeway of any issuer.
-        assert_eq!(
-            v["entry"]["until"].as_u64(),
-            Some(NOW - 100 + 7200 + 60)
-        );
+        assert_eq!(v["entry"]["until"].as_u64(), Some(NOW - 100 + 7200 + 60));
         let (s, v, _) = call(
             &gw,
             &p,
