@@ -431,15 +431,7 @@ fn describe_fetch_error(e: FetchError) -> String {
 /// OpenID Connect Discovery 1.0 §4, then RFC 8414 §3 (path-inserted well-known URI). The metadata's
 /// `issuer` must equal the configured issuer exactly (OIDC Discovery §4.3, RFC 8414 §3.3), which
 /// stops a metadata document from redirecting keys to another issuer.
-pub async fn discover_jwks_uri<P: Platform>(
-    platform: &P,
-    settings: &JwksSettings,
-    issuer: &str,
-) -> Result<String, String> {
-    let deadline_ms = platform.now_ms() + u64::from(settings.fetch_timeout_ms);
-    discover(platform, settings, issuer, deadline_ms).await
-}
-
+/// Every GET shares the caller's `deadline_ms`.
 async fn discover<P: Platform>(
     platform: &P,
     settings: &JwksSettings,
