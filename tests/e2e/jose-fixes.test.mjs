@@ -54,7 +54,9 @@ describe("token lifetime cap and the Ed25519 name (RFC 9864)", () => {
         issuerExtra: { max_token_lifetime_seconds: 3600 },
       }),
     );
-    gwEdDSAOnly = await startGateway(baseConfig({ origin: origin.url, issuer, algorithms: ["EdDSA"] }));
+    // The default cap (24 h) and no `Ed25519` in the allowlist (and a configuration the gateway
+    // accepted before issue 8, so the tests below show the old behaviour, not a config error).
+    gwEdDSAOnly = await startGateway(baseConfig({ origin: origin.url, issuer, algorithms: ["RS256", "EdDSA"] }));
   });
   after(async () => {
     await gw?.dispose();
@@ -72,17 +74,19 @@ describe("token lifetime cap and the Ed25519 name (RFC 9864)", () => {
   test("exp far in the future (1e30) is refused with token_lifetime_too_long, not accepted as never", async () => {
     // jose refuses to put 1e30 in `exp` itself: sign the payload by hand.
     const { privateKey } = issuer.keyFor("RS256");
-    for (const [claims, why] of [
-      [{ exp: 1e30 }, "exp 1e30"],
-      [{ exp: nowSecs() + 3601, iat: nowSecs() }, "one second over the cap"],
-      [{ exp: nowSecs() + 7200, iat: undefined }, "no iat: exp - now over the cap"],
+    for (const [gateway, claims, why] of [
+      [gwEdDSAOnly, { exp: 1e30 }, "exp 1e30 under the default cap"],
+      [gwEdDSAOnly, { exp: nowSecs() + 86_401 }, "a day and a second under the default cap"],
+      [gw, { exp: 1e30 }, "exp 1e30"],
+      [gw, { exp: nowSecs() + 3601, iat: nowSecs() }, "one second over the cap"],
+      [gw, { exp: nowSecs() + 7200, iat: undefined }, "no iat: exp - now over the cap"],
     ]) {
       const body = { iss: issuer.url, sub: "u", aud: AUD, iat: nowSecs(), scope: "read:echo", ...claims };
       for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
       const token = await new SignJWT(body)
         .setProtectedHeader({ alg: "RS256", kid: issuer.keyFor("RS256").kid, typ: "at+jwt" })
         .sign(privateKey);
-      const res = await gw.fetch("/api/x", bearer(token));
+      const res = await gateway.fetch("/api/x", bearer(token));
       const p = await problemOf(res);
       assert.equal(p.status, 401, `${why}: ${JSON.stringify(p.body)}`);
       assert.equal(p.code, "token_lifetime_too_long", why);
