@@ -104,6 +104,8 @@ pub struct IssuerConfig {
     pub leeway_secs: u64,
     pub scope_source: ScopeSource,
     pub typ: TypPolicy,
+    /// Longest accepted token lifetime (`exp - iat`, or `exp - now` without `iat`).
+    pub max_token_lifetime_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -211,10 +213,22 @@ struct RawIssuer {
     scope_claim: Option<String>,
     #[serde(default)]
     typ: Option<String>,
+    #[serde(default = "default_max_token_lifetime")]
+    max_token_lifetime_seconds: u64,
 }
 
 fn default_leeway() -> u64 {
     30
+}
+
+/// 24 h: longer than any access token an OAuth server mints by default, short enough that a
+/// subject revocation (kept this long) stays small.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
+/// One year: the same upper bound the revocation list accepts for an entry.
+pub const MAX_MAX_TOKEN_LIFETIME_SECS: u64 = 31_536_000;
+
+fn default_max_token_lifetime() -> u64 {
+    DEFAULT_MAX_TOKEN_LIFETIME_SECS
 }
 
 #[derive(Deserialize)]
@@ -864,6 +878,12 @@ fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Opti
             "must be at most 300",
         ));
     }
+    if !(60..=MAX_MAX_TOKEN_LIFETIME_SECS).contains(&r.max_token_lifetime_seconds) {
+        errors.push(err(
+            &format!("{path}.max_token_lifetime_seconds"),
+            format!("must be between 60 and {MAX_MAX_TOKEN_LIFETIME_SECS}"),
+        ));
+    }
     let scope_source = match r.scope_claim.as_deref() {
         None | Some("scope") => ScopeSource::Scope,
         Some("scp") => ScopeSource::Scp,
@@ -892,6 +912,7 @@ fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Opti
         leeway_secs: r.leeway_seconds,
         scope_source,
         typ,
+        max_token_lifetime_secs: r.max_token_lifetime_seconds,
     })
 }
 
@@ -1100,11 +1121,30 @@ mod tests {
         assert_eq!(c.max_token_bytes, 8192);
         assert_eq!(c.issuers[0].leeway_secs, 30);
         assert_eq!(c.issuers[0].algorithms, vec![Alg::RS256, Alg::ES256]);
+        assert_eq!(c.issuers[0].max_token_lifetime_secs, 86_400);
         assert_eq!(c.jwks.refetch_cooldown_secs, 30);
         assert_eq!(c.routes.len(), 2);
         assert_eq!(c.routes[1].name, "route1");
         assert!(!c.forward_authorization);
         assert_eq!(c.credential_params.len(), DEFAULT_CREDENTIAL_PARAMS.len());
+    }
+
+    #[test]
+    fn issuer_lifetime_cap_and_ed25519_name() {
+        let mut v = minimal();
+        v["issuers"][0]["max_token_lifetime_seconds"] = json!(3600);
+        v["issuers"][0]["algorithms"] = json!(["EdDSA", "Ed25519"]);
+        let c = parse_config(&v).unwrap();
+        assert_eq!(c.issuers[0].max_token_lifetime_secs, 3600);
+        assert_eq!(c.issuers[0].algorithms, vec![Alg::EdDSA, Alg::Ed25519]);
+        for bad in [json!(59), json!(31_536_001), json!(-1), json!("1h")] {
+            v["issuers"][0]["max_token_lifetime_seconds"] = bad.clone();
+            assert_eq!(
+                paths(parse_config(&v).unwrap_err()),
+                vec!["issuers[0].max_token_lifetime_seconds"],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

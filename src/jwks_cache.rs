@@ -1,6 +1,6 @@
 //! The issuers' signing keys, cached in isolate memory.
 //!
-//! Policy (documented in docs/jwks.md):
+//! Policy (documented in docs/config.md, "`jwks` — the JWKS cache"):
 //! - A fetched JWKS is fresh for its `Cache-Control: max-age`, clamped to
 //!   `[min_ttl_seconds, max_ttl_seconds]` (`default_ttl_seconds` when absent; `no-store`/`no-cache`
 //!   count as the minimum).
@@ -9,6 +9,13 @@
 //!   once per cooldown.
 //! - Concurrent requests share one in-flight fetch: the others wait (polling isolate memory on their
 //!   own timers, so no request ever resumes inside another request's I/O context).
+//! - The in-flight marker has a deadline (`fetch_timeout_ms`, which bounds the whole fetch,
+//!   discovery included, plus `IN_FLIGHT_SLACK_MS`). On Workers a request whose client disconnects
+//!   is cancelled and its fetch never comes back to this module; past the deadline a waiting (or
+//!   the next) request takes over, and when no key is usable the abandoned fetch does not hold back
+//!   that takeover with the cooldown — a cold isolate would otherwise answer 503 until the cooldown
+//!   ended. Where a cancelled request's future is dropped (native runtimes), a guard clears the
+//!   marker at once.
 //! - When a refetch fails, the cached keys keep serving until `stale_if_error_seconds` past their
 //!   freshness (stale-if-error). No usable key at all → `jwks_unavailable` (fail closed).
 //! - `jku`/`x5u`/`jwk`/`x5c` never reach this module: keys come only from the configured (or
@@ -24,6 +31,9 @@ use crate::platform::{FetchError, Platform};
 
 /// How long a waiting request sleeps between looks at another request's in-flight fetch.
 const WAIT_POLL_MS: u32 = 5;
+/// How long past its fetch deadline an in-flight marker is honoured: the fetch's own timer fires at
+/// the deadline, and its result needs a moment to land in isolate memory.
+pub const IN_FLIGHT_SLACK_MS: u64 = 1_000;
 /// At most this many keys are tried for a token without `kid`.
 const MAX_CANDIDATES: usize = 4;
 
@@ -50,8 +60,17 @@ struct IssuerState<K> {
     fresh_until_ms: u64,
     stale_until_ms: u64,
     next_fetch_allowed_ms: u64,
-    in_flight_until_ms: u64,
+    /// The fetch some request is running for this issuer, if any.
+    in_flight: Option<InFlight>,
     fetches: u64,
+}
+
+/// A started fetch: which one (so a late or abandoned fetch never clears a newer one's marker) and
+/// until when other requests wait for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InFlight {
+    id: u64,
+    until_ms: u64,
 }
 
 impl<K> Default for IssuerState<K> {
@@ -64,7 +83,7 @@ impl<K> Default for IssuerState<K> {
             fresh_until_ms: 0,
             stale_until_ms: 0,
             next_fetch_allowed_ms: 0,
-            in_flight_until_ms: 0,
+            in_flight: None,
             fetches: 0,
         }
     }
@@ -98,6 +117,9 @@ enum Step<K> {
     Use(Vec<Candidate<K>>),
     Fetch {
         uri: Option<String>,
+        id: u64,
+        /// An earlier fetch passed its deadline without an answer (its request was cancelled).
+        took_over: bool,
     },
     Wait {
         until_ms: u64,
@@ -137,19 +159,36 @@ impl<K: Clone> JwksCache<K> {
                             .borrow()
                             .issuers
                             .get(&issuer.issuer)
-                            .map(|s| s.in_flight_until_ms > platform.now_ms())
-                            .unwrap_or(false);
+                            .and_then(|s| s.in_flight)
+                            .is_some_and(|f| f.until_ms > platform.now_ms());
                         if !still {
                             break;
                         }
                     }
                 }
-                Step::Fetch { uri } => {
+                Step::Fetch { uri, id, took_over } => {
+                    if took_over {
+                        platform.log(&format!(
+                            "{{\"event\":\"jwks_fetch_abandoned\",\"issuer\":{}}}",
+                            json_str(&issuer.issuer)
+                        ));
+                    }
+                    let mut guard = InFlightGuard {
+                        cell,
+                        issuer: &issuer.issuer,
+                        id,
+                        armed: true,
+                    };
                     let result = fetch_key_set(platform, settings, issuer, uri).await;
+                    guard.armed = false;
                     let now = platform.now_ms();
                     let mut this = cell.borrow_mut();
                     let state = this.issuers.entry(issuer.issuer.clone()).or_default();
-                    state.in_flight_until_ms = 0;
+                    if state.in_flight.map(|f| f.id) != Some(id) {
+                        // Taken over after its deadline: a newer fetch owns the state now.
+                        continue;
+                    }
+                    state.in_flight = None;
                     match result {
                         Ok((uri, set, ttl_secs)) => {
                             state.jwks_uri = Some(uri);
@@ -203,14 +242,24 @@ impl<K: Clone> JwksCache<K> {
         now: u64,
     ) -> Step<K> {
         let state = self.issuers.entry(issuer.issuer.clone()).or_default();
-        if state.in_flight_until_ms > now {
-            return Step::Wait {
-                until_ms: state.in_flight_until_ms,
-            };
-        }
-        let may_fetch = now >= state.next_fetch_allowed_ms;
         let fresh = state.has_keys && now < state.fresh_until_ms;
         let usable = state.has_keys && now < state.stale_until_ms;
+        let mut took_over = false;
+        if let Some(f) = state.in_flight {
+            if f.until_ms > now {
+                return Step::Wait {
+                    until_ms: f.until_ms,
+                };
+            }
+            // Past its deadline with no answer: the request running it was cancelled. It learned
+            // nothing, so with no usable key it does not hold the next fetch back.
+            state.in_flight = None;
+            took_over = true;
+            if !usable {
+                state.next_fetch_allowed_ms = now;
+            }
+        }
+        let may_fetch = now >= state.next_fetch_allowed_ms;
         let candidates: Vec<Candidate<K>> = if usable {
             state
                 .keys
@@ -238,9 +287,13 @@ impl<K: Clone> JwksCache<K> {
         if may_fetch {
             state.fetches += 1;
             state.next_fetch_allowed_ms = now + settings.refetch_cooldown_secs * 1000;
-            state.in_flight_until_ms = now + u64::from(settings.fetch_timeout_ms) * 2 + 1000;
+            let id = state.fetches;
+            state.in_flight = Some(InFlight {
+                id,
+                until_ms: now + u64::from(settings.fetch_timeout_ms) + IN_FLIGHT_SLACK_MS,
+            });
             let uri = issuer.jwks_uri.clone().or_else(|| state.jwks_uri.clone());
-            return Step::Fetch { uri };
+            return Step::Fetch { uri, id, took_over };
         }
         if !candidates.is_empty() {
             // Stale but within stale-if-error, and a refetch is not due yet.
@@ -303,19 +356,59 @@ impl<K: Clone> JwksCache<K> {
     }
 }
 
-/// Fetches the key set, discovering `jwks_uri` first when it is not known.
+/// Clears an in-flight marker whose fetch future is dropped before it finishes (its request was
+/// cancelled, in a runtime that drops cancelled futures), so waiting requests take over at once.
+struct InFlightGuard<'a, K> {
+    cell: &'a RefCell<JwksCache<K>>,
+    issuer: &'a str,
+    id: u64,
+    armed: bool,
+}
+
+impl<K> Drop for InFlightGuard<'_, K> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // Never held across an await, so free unless the drop happens inside a borrow.
+        let Ok(mut this) = self.cell.try_borrow_mut() else {
+            return;
+        };
+        if let Some(state) = this.issuers.get_mut(self.issuer) {
+            if state.in_flight.map(|f| f.id) == Some(self.id) {
+                state.in_flight = None;
+                if !state.has_keys {
+                    state.next_fetch_allowed_ms = 0;
+                }
+            }
+        }
+    }
+}
+
+/// The time left before `deadline_ms`, as a fetch timeout; `Timeout` when none is.
+fn time_left<P: Platform>(platform: &P, deadline_ms: u64) -> Result<u32, String> {
+    let left = deadline_ms.saturating_sub(platform.now_ms());
+    if left == 0 {
+        return Err(describe_fetch_error(FetchError::Timeout));
+    }
+    Ok(u32::try_from(left).unwrap_or(u32::MAX))
+}
+
+/// Fetches the key set, discovering `jwks_uri` first when it is not known. `fetch_timeout_ms`
+/// bounds the whole of it, discovery included: the in-flight marker's deadline relies on that.
 async fn fetch_key_set<P: Platform>(
     platform: &P,
     settings: &JwksSettings,
     issuer: &IssuerConfig,
     uri: Option<String>,
 ) -> Result<(String, JwkSet, u64), String> {
+    let deadline_ms = platform.now_ms() + u64::from(settings.fetch_timeout_ms);
     let uri = match uri {
         Some(u) => u,
-        None => discover_jwks_uri(platform, settings, &issuer.issuer).await?,
+        None => discover(platform, settings, &issuer.issuer, deadline_ms).await?,
     };
     let resp = platform
-        .http_get(&uri, settings.fetch_timeout_ms, settings.max_bytes)
+        .http_get(&uri, time_left(platform, deadline_ms)?, settings.max_bytes)
         .await
         .map_err(describe_fetch_error)?;
     if resp.status != 200 {
@@ -338,17 +431,17 @@ fn describe_fetch_error(e: FetchError) -> String {
 /// OpenID Connect Discovery 1.0 §4, then RFC 8414 §3 (path-inserted well-known URI). The metadata's
 /// `issuer` must equal the configured issuer exactly (OIDC Discovery §4.3, RFC 8414 §3.3), which
 /// stops a metadata document from redirecting keys to another issuer.
-pub async fn discover_jwks_uri<P: Platform>(
+/// Every GET shares the caller's `deadline_ms`.
+async fn discover<P: Platform>(
     platform: &P,
     settings: &JwksSettings,
     issuer: &str,
+    deadline_ms: u64,
 ) -> Result<String, String> {
     let mut last_err = String::from("no metadata document found");
     for url in metadata_urls(issuer) {
-        let resp = match platform
-            .http_get(&url, settings.fetch_timeout_ms, settings.max_bytes)
-            .await
-        {
+        let timeout = time_left(platform, deadline_ms).map_err(|e| format!("metadata: {e}"))?;
+        let resp = match platform.http_get(&url, timeout, settings.max_bytes).await {
             Ok(r) => r,
             Err(e) => {
                 last_err = format!("metadata: {}", describe_fetch_error(e));
@@ -455,5 +548,253 @@ mod tests {
                 "https://id.example.com/.well-known/oauth-authorization-server/tenant/1"
             ]
         );
+    }
+
+    // --- single-flight under cancellation, and the whole-fetch deadline (fake clock and network)
+
+    use crate::api_key::testing::{block_on, FakePlatform};
+    use crate::jose::claims::{ScopeSource, TypPolicy};
+    use crate::platform::{HttpResponse, KvPage, StoreError};
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+
+    const NOW_SECS: u64 = 1_800_000_000;
+    const URI: &str = "https://id.example.com/jwks";
+    const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    /// `FakePlatform` whose network can stall (a GET that never answers, as the fetch of a
+    /// cancelled request on Workers) or take `latency_ms` of the fake clock per GET.
+    struct SlowNet {
+        inner: FakePlatform,
+        stall: Cell<bool>,
+        latency_ms: Cell<u64>,
+        timeouts: RefCell<Vec<u32>>,
+    }
+
+    impl SlowNet {
+        fn new() -> Self {
+            let inner = FakePlatform::new(NOW_SECS);
+            inner.http.borrow_mut().insert(
+                URI.into(),
+                HttpResponse {
+                    status: 200,
+                    cache_control: None,
+                    body: format!(
+                        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{ED_X}"}}]}}"#
+                    )
+                    .into_bytes(),
+                },
+            );
+            SlowNet {
+                inner,
+                stall: Cell::new(false),
+                latency_ms: Cell::new(0),
+                timeouts: RefCell::new(Vec::new()),
+            }
+        }
+        fn advance_ms(&self, ms: u64) {
+            self.inner.now_ms.set(self.inner.now_ms.get() + ms);
+        }
+        fn logged(&self, event: &str) -> bool {
+            let needle = format!("\"event\":\"{event}\"");
+            self.inner.logs.borrow().iter().any(|l| l.contains(&needle))
+        }
+    }
+
+    impl Platform for SlowNet {
+        type Key = Jwk;
+        fn now_ms(&self) -> u64 {
+            self.inner.now_ms()
+        }
+        fn random_bytes(&self, buf: &mut [u8]) {
+            self.inner.random_bytes(buf)
+        }
+        fn log(&self, line: &str) {
+            self.inner.log(line)
+        }
+        async fn http_get(
+            &self,
+            url: &str,
+            timeout_ms: u32,
+            max_bytes: usize,
+        ) -> Result<HttpResponse, FetchError> {
+            self.timeouts.borrow_mut().push(timeout_ms);
+            if self.stall.get() {
+                self.inner.http_calls.borrow_mut().push(url.to_string());
+                return std::future::pending().await;
+            }
+            let latency = self.latency_ms.get();
+            if latency > u64::from(timeout_ms) {
+                self.advance_ms(u64::from(timeout_ms));
+                self.inner.http_calls.borrow_mut().push(url.to_string());
+                return Err(FetchError::Timeout);
+            }
+            self.advance_ms(latency);
+            self.inner.http_get(url, timeout_ms, max_bytes).await
+        }
+        async fn sleep(&self, ms: u32) {
+            self.inner.sleep(ms).await
+        }
+        async fn import_key(&self, jwk: &Jwk, alg: Alg) -> Result<Jwk, String> {
+            self.inner.import_key(jwk, alg).await
+        }
+        async fn verify(&self, key: &Jwk, alg: Alg, input: &[u8], sig: &[u8]) -> bool {
+            self.inner.verify(key, alg, input, sig).await
+        }
+        async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+            self.inner.kv_get(key).await
+        }
+        async fn kv_put(&self, k: &str, v: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+            self.inner.kv_put(k, v, ttl).await
+        }
+        async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
+            self.inner.kv_delete(key).await
+        }
+        async fn kv_list(
+            &self,
+            prefix: &str,
+            cursor: Option<&str>,
+            limit: u32,
+        ) -> Result<KvPage, StoreError> {
+            self.inner.kv_list(prefix, cursor, limit).await
+        }
+    }
+
+    fn issuer(jwks_uri: Option<&str>) -> IssuerConfig {
+        IssuerConfig {
+            issuer: "https://id.example.com".into(),
+            jwks_uri: jwks_uri.map(str::to_string),
+            audiences: vec!["api".into()],
+            algorithms: vec![Alg::EdDSA],
+            leeway_secs: 30,
+            scope_source: ScopeSource::Scope,
+            typ: TypPolicy::Lenient,
+            max_token_lifetime_secs: 86_400,
+        }
+    }
+
+    fn lookup<'a>(
+        cache: &'a RefCell<JwksCache<Jwk>>,
+        p: &'a SlowNet,
+        s: &'a JwksSettings,
+        iss: &'a IssuerConfig,
+    ) -> impl Future<Output = Result<Vec<Jwk>, KeyLookupError>> + 'a {
+        JwksCache::keys_for(cache, p, s, iss, Some("k1"), Alg::EdDSA)
+    }
+
+    /// Polls once: the request has started its fetch and is waiting on the network.
+    fn start<F: Future>(f: &mut Pin<Box<F>>) {
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(f.as_mut().poll(&mut cx).is_pending(), "the fetch stalls");
+    }
+
+    #[test]
+    fn a_dropped_fetch_frees_the_next_request_at_once() {
+        let (s, iss, p) = (settings(), issuer(Some(URI)), SlowNet::new());
+        let cache = RefCell::new(JwksCache::<Jwk>::default());
+        p.stall.set(true);
+        let mut first = Box::pin(lookup(&cache, &p, &s, &iss));
+        start(&mut first);
+        drop(first); // the request is cancelled and its future dropped mid-fetch
+        p.stall.set(false);
+        let before = p.now_ms();
+        let keys = block_on(lookup(&cache, &p, &s, &iss)).expect("the next request refetches");
+        assert_eq!(keys.len(), 1);
+        assert_eq!(cache.borrow().fetch_count(&iss.issuer), 2);
+        assert_eq!(p.now_ms(), before, "no waiting on the dead fetch");
+    }
+
+    #[test]
+    fn a_fetch_that_never_returns_is_taken_over_after_its_deadline() {
+        // Workers: a cancelled request's future is neither polled again nor dropped.
+        let (s, iss, p) = (settings(), issuer(Some(URI)), SlowNet::new());
+        let cache = RefCell::new(JwksCache::<Jwk>::default());
+        p.stall.set(true);
+        let mut first = Box::pin(lookup(&cache, &p, &s, &iss));
+        start(&mut first);
+        p.stall.set(false);
+        let before = p.now_ms();
+        // A request arriving meanwhile waits for the fetch's deadline, then fetches itself —
+        // the cooldown started by the dead fetch does not turn it away with 503.
+        let keys = block_on(lookup(&cache, &p, &s, &iss)).expect("a waiter takes over");
+        assert_eq!(keys.len(), 1);
+        let waited = p.now_ms() - before;
+        let deadline = u64::from(s.fetch_timeout_ms) + IN_FLIGHT_SLACK_MS;
+        assert!(
+            (deadline..=deadline + u64::from(WAIT_POLL_MS)).contains(&waited),
+            "waited {waited} ms, deadline {deadline} ms"
+        );
+        assert_eq!(cache.borrow().fetch_count(&iss.issuer), 2);
+        assert!(p.logged("jwks_fetch_abandoned"));
+        // The dead fetch's request, dropped at last, leaves the newer state alone.
+        drop(first);
+        assert!(block_on(lookup(&cache, &p, &s, &iss)).is_ok());
+        assert_eq!(cache.borrow().fetch_count(&iss.issuer), 2);
+    }
+
+    #[test]
+    fn a_taken_over_fetch_does_not_bypass_the_cooldown_while_keys_are_usable() {
+        let (s, iss, p) = (settings(), issuer(Some(URI)), SlowNet::new());
+        let cache = RefCell::new(JwksCache::<Jwk>::default());
+        assert!(block_on(lookup(&cache, &p, &s, &iss)).is_ok());
+        // Past the cooldown, an unknown kid starts a refetch whose request is then cancelled.
+        p.advance_ms(s.refetch_cooldown_secs * 1000);
+        p.stall.set(true);
+        let mut unknown = Box::pin(JwksCache::keys_for(
+            &cache,
+            &p,
+            &s,
+            &iss,
+            Some("k2"),
+            Alg::EdDSA,
+        ));
+        start(&mut unknown);
+        p.stall.set(false);
+        p.advance_ms(u64::from(s.fetch_timeout_ms) + IN_FLIGHT_SLACK_MS);
+        // The cached key still serves; another unknown kid within the cooldown fetches nothing.
+        assert!(block_on(lookup(&cache, &p, &s, &iss)).is_ok());
+        let again = block_on(JwksCache::keys_for(
+            &cache,
+            &p,
+            &s,
+            &iss,
+            Some("k3"),
+            Alg::EdDSA,
+        ));
+        assert_eq!(again.unwrap_err(), KeyLookupError::KeyUnknown);
+        assert_eq!(cache.borrow().fetch_count(&iss.issuer), 2);
+        drop(unknown);
+    }
+
+    #[test]
+    fn the_fetch_timeout_bounds_discovery_and_jwks_together() {
+        let (s, p) = (settings(), SlowNet::new());
+        let iss = issuer(None);
+        p.inner.http.borrow_mut().insert(
+            "https://id.example.com/.well-known/openid-configuration".into(),
+            HttpResponse {
+                status: 200,
+                cache_control: None,
+                body: format!(r#"{{"issuer":"https://id.example.com","jwks_uri":"{URI}"}}"#)
+                    .into_bytes(),
+            },
+        );
+        let cache = RefCell::new(JwksCache::<Jwk>::default());
+        // 600 ms per GET against a 1000 ms budget: discovery fits, the JWKS GET gets what is left.
+        p.latency_ms.set(600);
+        let before = p.now_ms();
+        let err = block_on(lookup(&cache, &p, &s, &iss)).unwrap_err();
+        assert!(matches!(err, KeyLookupError::Unavailable { .. }), "{err:?}");
+        assert_eq!(*p.timeouts.borrow(), vec![1000, 400]);
+        assert_eq!(p.now_ms() - before, 1000);
+        assert!(p.logged("jwks_fetch_failed"));
+        // Faster GETs: the same two fit.
+        let cache = RefCell::new(JwksCache::<Jwk>::default());
+        p.latency_ms.set(400);
+        p.timeouts.borrow_mut().clear();
+        assert!(block_on(lookup(&cache, &p, &s, &iss)).is_ok());
+        assert_eq!(*p.timeouts.borrow(), vec![1000, 600]);
     }
 }

@@ -36,6 +36,7 @@ pub enum ErrorCode {
     TokenClaimInvalid,
     TokenRevoked,
     JwksUnavailable,
+    TokenLifetimeTooLong,
     // --- API keys
     ApiKeyMissing,
     ApiKeyMalformed,
@@ -89,6 +90,7 @@ impl ErrorCode {
         Self::TokenClaimInvalid,
         Self::TokenRevoked,
         Self::JwksUnavailable,
+        Self::TokenLifetimeTooLong,
         Self::ApiKeyMissing,
         Self::ApiKeyMalformed,
         Self::ApiKeyInvalid,
@@ -135,6 +137,7 @@ impl ErrorCode {
             Self::TokenClaimInvalid => "token_claim_invalid",
             Self::TokenRevoked => "token_revoked",
             Self::JwksUnavailable => "jwks_unavailable",
+            Self::TokenLifetimeTooLong => "token_lifetime_too_long",
             Self::ApiKeyMissing => "api_key_missing",
             Self::ApiKeyMalformed => "api_key_malformed",
             Self::ApiKeyInvalid => "api_key_invalid",
@@ -190,6 +193,7 @@ impl ErrorCode {
             | Self::TokenClaimMissing
             | Self::TokenClaimInvalid
             | Self::TokenRevoked
+            | Self::TokenLifetimeTooLong
             | Self::ApiKeyMissing
             | Self::ApiKeyMalformed
             | Self::ApiKeyInvalid
@@ -224,6 +228,7 @@ impl ErrorCode {
             Self::TokenClaimInvalid => "A claim has an invalid value",
             Self::TokenRevoked => "The token has been revoked",
             Self::JwksUnavailable => "The issuer's signing keys are unavailable",
+            Self::TokenLifetimeTooLong => "The token's lifetime is longer than allowed",
             Self::ApiKeyMissing => "An API key is required",
             Self::ApiKeyMalformed => "The API key is malformed",
             Self::ApiKeyInvalid => "The API key is not valid",

@@ -559,6 +559,88 @@ fn rfc8037_a4_eddsa_verifies_and_a3_thumbprint() {
     assert_eq!(cookbook["input"]["key"]["x"], doc["public_jwk_A2"]["x"]);
 }
 
+/// RFC 9864 §2.2: `Ed25519` is the fully-specified name of what RFC 8037 calls `EdDSA` on an
+/// Ed25519 key. The vector: the RFC 8037 A.1 key signs the A.4 payload under the protected header
+/// `{"alg":"Ed25519"}` (Ed25519 is deterministic, so the signature is fixed; it is recomputed here
+/// from `d` and compared with the constant, which was produced the same way).
+#[test]
+fn rfc9864_ed25519_alg_name_verifies_like_eddsa() {
+    use ed25519_dalek::{Signer, SigningKey};
+    let doc = load("rfc8037_ed25519_jws.json");
+    let d: [u8; 32] = b64(str_of(&doc["private_jwk_A1"], "d")).try_into().unwrap();
+    let signer = SigningKey::from_bytes(&d);
+    // The same key reproduces RFC 8037 A.4 exactly: the signing path here is the RFC's.
+    let a4 = &doc["jws_A4"];
+    assert_eq!(
+        B64.encode(
+            signer
+                .sign(str_of(a4, "signing_input").as_bytes())
+                .to_bytes()
+        ),
+        str_of(a4, "signature_b64u")
+    );
+
+    let header = B64.encode(br#"{"alg":"Ed25519"}"#);
+    assert_eq!(header, "eyJhbGciOiJFZDI1NTE5In0");
+    let signing_input = format!("{header}.{}", str_of(a4, "payload_b64u"));
+    let sig = B64.encode(signer.sign(signing_input.as_bytes()).to_bytes());
+    assert_eq!(sig, ED25519_ALG_SIGNATURE);
+    let compact = format!("{signing_input}.{sig}");
+
+    let jws = parse_compact(&compact, DEFAULT_MAX_TOKEN_BYTES).unwrap();
+    assert_eq!(jws.header.alg, Alg::Ed25519);
+    let jwk = parse_jwk(&doc["public_jwk_A2"]).unwrap();
+    assert_verifies_and_tampering_fails(&jwk, Alg::Ed25519, jws.signing_input, &jws.signature);
+
+    // A key pinned to either name verifies tokens under either name (one operation); an RSA or EC
+    // pin never does.
+    for pinned in ["EdDSA", "Ed25519"] {
+        let mut v = doc["public_jwk_A2"].clone();
+        v["alg"] = json!(pinned);
+        let k = parse_jwk(&v).unwrap();
+        assert!(
+            k.supports(Alg::Ed25519) && k.supports(Alg::EdDSA),
+            "{pinned}"
+        );
+        assert!(
+            !k.supports(Alg::ES256) && !k.supports(Alg::RS256),
+            "{pinned}"
+        );
+    }
+    // The EdDSA-named A.4 token still parses and verifies as EdDSA.
+    let old = parse_compact(str_of(a4, "compact"), DEFAULT_MAX_TOKEN_BYTES).unwrap();
+    assert_eq!(old.header.alg, Alg::EdDSA);
+    assert_eq!(
+        native::verify(
+            &jwk,
+            Alg::EdDSA,
+            old.signing_input.as_bytes(),
+            &old.signature
+        ),
+        Ok(())
+    );
+    // Names are case-sensitive (RFC 7515 §4.1.1), and Ed448 is not implemented.
+    for refused in ["ed25519", "ED25519", "Ed448"] {
+        let t = format!(
+            "{}.{}.{sig}",
+            B64.encode(format!(r#"{{"alg":"{refused}"}}"#)),
+            str_of(a4, "payload_b64u")
+        );
+        assert!(
+            matches!(
+                parse_compact(&t, DEFAULT_MAX_TOKEN_BYTES),
+                Err(JwsError::AlgorithmRefused(_))
+            ),
+            "{refused}"
+        );
+    }
+}
+
+/// `{"alg":"Ed25519"}` + RFC 8037 A.4's payload, signed with the A.1 key; computed independently
+/// with Python `cryptography` (`Ed25519PrivateKey.from_private_bytes(d).sign(…)`).
+const ED25519_ALG_SIGNATURE: &str =
+    "UxhIYLHGg39NVCLpQAVD_UcfOmnGSCzLFZoXYkLiIbFccmOb_qObsgjzLKsfJw-4NlccUgvYrEHrRbNV0HcZAQ";
+
 #[test]
 fn rfc7638_thumbprint() {
     let doc = load("rfc7638_jwk_thumbprint.json");

@@ -30,7 +30,7 @@ fn alg() -> impl Strategy<Value = Alg> {
 
 fn sig_len(alg: Alg) -> usize {
     match alg {
-        Alg::ES256 | Alg::EdDSA => 64,
+        Alg::ES256 | Alg::EdDSA | Alg::Ed25519 => 64,
         _ => 256,
     }
 }

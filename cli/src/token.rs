@@ -40,6 +40,10 @@ pub struct VerifyArgs {
     /// Require `typ` at+jwt (RFC 9068), as `typ = "strict"` does.
     #[arg(long)]
     pub strict_typ: bool,
+    /// Longest accepted lifetime in seconds (`exp - iat`), as the issuer's
+    /// `max_token_lifetime_seconds` (gateway default 86400).
+    #[arg(long, default_value_t = portcullis::config::DEFAULT_MAX_TOKEN_LIFETIME_SECS)]
+    pub max_lifetime: u64,
     /// Check as of this Unix time instead of now.
     #[arg(long)]
     pub now: Option<u64>,
@@ -126,6 +130,7 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
     });
     let c = claims::validate(&jws.payload, jws.header.typ.as_deref(), &policy, now)
         .map_err(|e| refused(e.code(), e.detail()))?;
+    claims::check_lifetime(&c, a.max_lifetime, now).map_err(|e| refused(e.code(), e.detail()))?;
     Ok(json!({
         "valid": true,
         "alg": alg.as_str(),

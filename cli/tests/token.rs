@@ -107,6 +107,11 @@ fn each_refusal_exits_6_with_the_gateway_code() {
     expired["exp"] = json!(NOW - 31);
     let mut other_aud = good_claims();
     other_aud["aud"] = json!("elsewhere");
+    let mut forever = good_claims();
+    forever["exp"] = json!(1e30);
+    let mut long = good_claims();
+    long["iat"] = json!(NOW);
+    long["exp"] = json!(NOW + 3601);
     let cases: Vec<(String, Vec<&str>, &str)> = vec![
         (tampered, vec![], "token_signature_invalid"),
         (token(expired, "k1"), vec![], "token_expired"),
@@ -123,6 +128,12 @@ fn each_refusal_exits_6_with_the_gateway_code() {
             "token_algorithm_refused",
         ),
         ("not-a-token".to_string(), vec![], "token_malformed"),
+        (token(forever, "k1"), vec![], "token_lifetime_too_long"),
+        (
+            token(long.clone(), "k1"),
+            vec!["--max-lifetime", "3600"],
+            "token_lifetime_too_long",
+        ),
     ];
     for (t, extra, code) in cases {
         let out = verify(&t, &jwks, &extra);
@@ -136,4 +147,7 @@ fn each_refusal_exits_6_with_the_gateway_code() {
     }
     let out = verify(&good, &jwks, &["--alg", "HS256"]);
     assert_eq!(out.status.code(), Some(2));
+    // Within the default cap (24 h) the same long token passes.
+    let out = verify(&token(long, "k1"), &jwks, &[]);
+    assert_eq!(out.status.code(), Some(0));
 }

@@ -769,3 +769,5 @@ fn percent_decode(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+pub mod refusal_audit;

@@ -34,7 +34,7 @@ fn import_params(alg: Alg) -> Object {
         Alg::RS512 => object(&[("name", s("RSASSA-PKCS1-v1_5")), ("hash", s("SHA-512"))]),
         Alg::PS256 => object(&[("name", s("RSA-PSS")), ("hash", s("SHA-256"))]),
         Alg::ES256 => object(&[("name", s("ECDSA")), ("namedCurve", s("P-256"))]),
-        Alg::EdDSA => object(&[("name", s("Ed25519"))]),
+        Alg::EdDSA | Alg::Ed25519 => object(&[("name", s("Ed25519"))]),
     }
 }
 
@@ -49,7 +49,7 @@ fn verify_params(alg: Alg) -> Object {
             ("saltLength", JsValue::from_f64(32.0)),
         ]),
         Alg::ES256 => object(&[("name", s("ECDSA")), ("hash", s("SHA-256"))]),
-        Alg::EdDSA => object(&[("name", s("Ed25519"))]),
+        Alg::EdDSA | Alg::Ed25519 => object(&[("name", s("Ed25519"))]),
     }
 }
 

@@ -285,7 +285,8 @@ impl Relay {
 }
 
 /// A bounded GET: aborted after `timeout_ms`, refused above `max_bytes` (by `Content-Length` when
-/// given, and by the body actually read).
+/// given, and by the body as it streams in: reading stops, and the connection is cut, at the first
+/// chunk past the cap).
 pub async fn get(url: &str, timeout_ms: u32, max_bytes: usize) -> Result<HttpResponse, FetchError> {
     let controller = web_sys::AbortController::new().map_err(|e| FetchError::Network(js_err(e)))?;
     let init = web_sys::RequestInit::new();
@@ -315,20 +316,21 @@ pub async fn get(url: &str, timeout_ms: u32, max_bytes: usize) -> Result<HttpRes
             }
         }
         let cache_control = h.get("cache-control").ok().flatten();
-        let buf = JsFuture::from(
-            resp.array_buffer()
-                .map_err(|e| FetchError::Network(js_err(e)))?,
-        )
-        .await
-        .map_err(|e| FetchError::Network(js_err(e)))?;
-        let bytes = Uint8Array::new(&buf);
-        if bytes.length() as usize > max_bytes {
-            return Err(FetchError::TooLarge);
-        }
+        let body = match resp.body() {
+            Some(stream) => match read_capped(&stream, max_bytes).await {
+                Ok(body) => body,
+                Err(e) => {
+                    // Past the cap (or broken): close the connection rather than drain it.
+                    controller.abort();
+                    return Err(e);
+                }
+            },
+            None => Vec::new(),
+        };
         Ok(HttpResponse {
             status: resp.status(),
             cache_control,
-            body: bytes.to_vec(),
+            body,
         })
     };
     let timer = worker::Delay::from(std::time::Duration::from_millis(u64::from(timeout_ms)));
@@ -339,5 +341,53 @@ pub async fn get(url: &str, timeout_ms: u32, max_bytes: usize) -> Result<HttpRes
             controller.abort();
             Err(FetchError::Timeout)
         }
+    }
+}
+
+/// Reads a response body chunk by chunk and stops at the first chunk that takes it past `cap`
+/// (`TooLarge`, the stream cancelled), so a body without `Content-Length` is never held whole.
+/// The reader is driven through `Reflect` (`getReader`, `read`, `cancel`): the web-sys reader types
+/// would add features to the build for three calls.
+async fn read_capped(stream: &web_sys::ReadableStream, cap: usize) -> Result<Vec<u8>, FetchError> {
+    let net = |e: wasm_bindgen::JsValue| FetchError::Network(js_err(e));
+    let method =
+        |target: &wasm_bindgen::JsValue, name: &str| -> Result<js_sys::Function, FetchError> {
+            js_sys::Reflect::get(target, &wasm_bindgen::JsValue::from_str(name))
+                .map_err(net)?
+                .dyn_into::<js_sys::Function>()
+                .map_err(|_| FetchError::Network(format!("the body stream has no {name}()")))
+        };
+    let reader = method(stream, "getReader")?.call0(stream).map_err(net)?;
+    let read = method(&reader, "read")?;
+    let mut body = Vec::new();
+    loop {
+        let promise: js_sys::Promise = read
+            .call0(&reader)
+            .map_err(net)?
+            .dyn_into()
+            .map_err(|_| FetchError::Network("read() did not return a promise".into()))?;
+        let chunk = JsFuture::from(promise).await.map_err(net)?;
+        let done = js_sys::Reflect::get(&chunk, &wasm_bindgen::JsValue::from_str("done"))
+            .map_err(net)?
+            .as_bool()
+            .unwrap_or(true);
+        if done {
+            return Ok(body);
+        }
+        let value =
+            js_sys::Reflect::get(&chunk, &wasm_bindgen::JsValue::from_str("value")).map_err(net)?;
+        let bytes: Uint8Array = value
+            .dyn_into()
+            .map_err(|_| FetchError::Network("the body stream yielded a non-byte chunk".into()))?;
+        if body.len() + bytes.length() as usize > cap {
+            // The cancel's promise settles on its own; nothing waits for it.
+            if let Ok(cancel) = method(&reader, "cancel") {
+                let _ = cancel.call0(&reader);
+            }
+            return Err(FetchError::TooLarge);
+        }
+        let start = body.len();
+        body.resize(start + bytes.length() as usize, 0);
+        bytes.copy_to(&mut body[start..]);
     }
 }

@@ -93,6 +93,13 @@ pub enum ClaimError {
     /// A scope is not a scope token (`crate::scope::is_scope_token`: RFC 6749 §3.3 without the
     /// `x-user-scopes` separator `,`), or a space-separated scope string has empty entries.
     InvalidScope(String),
+    /// The token lives longer than the issuer's `max_token_lifetime_seconds`: `exp - iat`, or
+    /// `exp - now` for a token without `iat`.
+    LifetimeTooLong {
+        lifetime: u64,
+        max: u64,
+        since_iat: bool,
+    },
 }
 
 impl ClaimError {
@@ -111,6 +118,7 @@ impl ClaimError {
             ClaimError::Expired { .. } => ErrorCode::TokenExpired,
             ClaimError::NotYetValid { .. } => ErrorCode::TokenNotYetValid,
             ClaimError::IssuedInFuture { .. } => ErrorCode::TokenIssuedInFuture,
+            ClaimError::LifetimeTooLong { .. } => ErrorCode::TokenLifetimeTooLong,
         }
     }
 
@@ -160,6 +168,14 @@ impl ClaimError {
             ClaimError::InvalidScope(name) => format!(
                 "the \"{name}\" claim holds a value that is not a valid scope: {}",
                 crate::scope::GRAMMAR
+            ),
+            ClaimError::LifetimeTooLong {
+                lifetime,
+                max,
+                since_iat,
+            } => format!(
+                "the token is valid for {lifetime} s {}, more than this issuer's maximum of {max} s",
+                if *since_iat { "from iat to exp" } else { "from now to exp (it has no iat)" }
             ),
         }
     }
@@ -306,6 +322,27 @@ pub fn validate_parsed(
         jti,
         scopes,
     })
+}
+
+/// The lifetime cap (an issuer's `max_token_lifetime_seconds`), run after `validate`: a token
+/// valid for longer than `max_secs` is refused, so `exp` far in the future is never "forever" and
+/// anything kept for a token's lifetime (a subject revocation, the verified-token cache) has a real
+/// bound. The lifetime is `exp - iat`; without `iat` the token cannot show when it was issued and
+/// only what is left of it can be capped: `exp - now`. No leeway: this is a duration, not an
+/// instant compared across clocks.
+pub fn check_lifetime(claims: &Claims, max_secs: u64, now_secs: u64) -> Result<(), ClaimError> {
+    let (lifetime, since_iat) = match claims.iat {
+        Some(iat) => (claims.exp.saturating_sub(iat), true),
+        None => (claims.exp.saturating_sub(now_secs), false),
+    };
+    if lifetime > max_secs {
+        return Err(ClaimError::LifetimeTooLong {
+            lifetime,
+            max: max_secs,
+            since_iat,
+        });
+    }
+    Ok(())
 }
 
 fn check_typ(typ: Option<&str>, policy: TypPolicy) -> Result<(), ClaimError> {
@@ -1060,5 +1097,71 @@ mod tests {
                 leeway: 0
             }
         );
+    }
+
+    #[test]
+    fn lifetime_is_capped_from_iat_or_from_now() {
+        const DAY: u64 = 86_400;
+        let ok = |v: &Value, now: u64| {
+            let c = run_at(v, now).unwrap();
+            check_lifetime(&c, DAY, now)
+        };
+        // exp - iat exactly at the cap is accepted; one second more is refused.
+        let v = set(
+            set(base(), "iat", json!(NOW - 10)),
+            "exp",
+            json!(NOW - 10 + DAY),
+        );
+        assert_eq!(ok(&v, NOW), Ok(()));
+        let v = set(
+            set(base(), "iat", json!(NOW - 10)),
+            "exp",
+            json!(NOW - 9 + DAY),
+        );
+        let e = ok(&v, NOW).unwrap_err();
+        assert_eq!(
+            e,
+            ClaimError::LifetimeTooLong {
+                lifetime: DAY + 1,
+                max: DAY,
+                since_iat: true
+            }
+        );
+        assert_eq!(e.code(), ErrorCode::TokenLifetimeTooLong);
+        assert!(e.detail().contains("from iat to exp"), "{}", e.detail());
+        // exp 1e30 (an f64 that saturates to u64::MAX) is "never": refused, not accepted forever.
+        let v = set(base(), "exp", json!(1e30));
+        assert_eq!(
+            ok(&v, NOW),
+            Err(ClaimError::LifetimeTooLong {
+                lifetime: u64::MAX - (NOW - 10),
+                max: DAY,
+                since_iat: true
+            })
+        );
+        // Without iat: what is left (exp - now) is capped.
+        let no_iat = unset(base(), "iat");
+        let v = set(no_iat.clone(), "exp", json!(NOW + DAY));
+        assert_eq!(ok(&v, NOW), Ok(()));
+        let v = set(no_iat.clone(), "exp", json!(NOW + DAY + 1));
+        assert_eq!(
+            ok(&v, NOW),
+            Err(ClaimError::LifetimeTooLong {
+                lifetime: DAY + 1,
+                max: DAY,
+                since_iat: false
+            })
+        );
+        let v = set(no_iat, "exp", json!(1e30));
+        assert!(matches!(
+            ok(&v, NOW),
+            Err(ClaimError::LifetimeTooLong {
+                since_iat: false,
+                ..
+            })
+        ));
+        // An iat in the future (within leeway) never underflows.
+        let v = set(set(base(), "iat", json!(NOW + 20)), "exp", json!(NOW + 10));
+        assert_eq!(ok(&v, NOW), Ok(()));
     }
 }

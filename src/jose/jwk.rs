@@ -182,9 +182,13 @@ impl Jwk {
                 matches!(self.key, PublicKey::Rsa { .. })
             }
             Alg::ES256 => matches!(self.key, PublicKey::EcP256 { .. }),
-            Alg::EdDSA => matches!(self.key, PublicKey::Ed25519 { .. }),
+            Alg::EdDSA | Alg::Ed25519 => matches!(self.key, PublicKey::Ed25519 { .. }),
         };
-        type_fits && self.alg.as_deref().is_none_or(|a| a == alg.as_str())
+        type_fits
+            && self
+                .alg
+                .as_deref()
+                .is_none_or(|a| Alg::parse(a).is_some_and(|pinned| pinned.same_operation(alg)))
     }
 
     /// The public JWK with only the members WebCrypto needs, for `importKey("jwk", …)`. `alg`,
@@ -798,7 +802,7 @@ mod tests {
             let is_rsa = matches!(alg, Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256);
             assert_eq!(rsa.supports(alg), is_rsa, "RSA {alg:?}");
             assert_eq!(ec.supports(alg), alg == Alg::ES256, "EC {alg:?}");
-            assert_eq!(ed.supports(alg), alg == Alg::EdDSA, "OKP {alg:?}");
+            assert_eq!(ed.supports(alg), alg.is_ed25519(), "OKP {alg:?}");
         }
         // A key that names its alg supports that alg only — not the other RSA algorithms.
         for &pinned in &[Alg::RS256, Alg::RS384, Alg::RS512, Alg::PS256] {
@@ -813,8 +817,21 @@ mod tests {
         }
         let k = parse_jwk(&with(super::tests::ec(), "alg", json!("ES256"))).unwrap();
         assert!(k.supports(Alg::ES256));
-        let k = parse_jwk(&with(super::tests::okp(), "alg", json!("EdDSA"))).unwrap();
-        assert!(k.supports(Alg::EdDSA));
+        // EdDSA and Ed25519 (RFC 9864) name one operation on an Ed25519 key: either pin admits both.
+        for pinned in ["EdDSA", "Ed25519"] {
+            let k = parse_jwk(&with(super::tests::okp(), "alg", json!(pinned))).unwrap();
+            for &alg in Alg::ALL {
+                assert_eq!(
+                    k.supports(alg),
+                    alg.is_ed25519(),
+                    "pinned {pinned} vs {alg:?}"
+                );
+            }
+        }
+        assert_eq!(
+            parse_jwk(&with(super::tests::rsa(), "alg", json!("Ed25519"))),
+            Err(JwkError::AlgorithmKeyMismatch)
+        );
         // A hand-built key with a mismatching alg (parse_jwk would have skipped it) supports nothing.
         let odd = Jwk {
             alg: Some("rs256".into()),

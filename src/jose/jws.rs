@@ -212,12 +212,12 @@ impl JwsError {
                 } else if alg.starts_with("HS") {
                     format!(
                         "symmetric algorithms are never accepted (alg \"{alg}\"); \
-                         use RS256, RS384, RS512, PS256, ES256 or EdDSA"
+                         use RS256, RS384, RS512, PS256, ES256, EdDSA or Ed25519"
                     )
                 } else {
                     format!(
-                        "alg \"{alg}\" is not accepted; use RS256, RS384, RS512, PS256, ES256 \
-                         or EdDSA"
+                        "alg \"{alg}\" is not accepted; use RS256, RS384, RS512, PS256, ES256, \
+                         EdDSA or Ed25519"
                     )
                 }
             }
@@ -327,7 +327,7 @@ pub fn check_signature_length(alg: Alg, len: usize) -> Result<(), JwsError> {
     let plausible = match alg {
         // P1363 R||S for P-256, and the Ed25519 R||S, are both exactly 64 bytes (RFC 7518 §3.4,
         // RFC 8037 §3.1). DER-encoded ECDSA signatures are a common issuer bug: refused here.
-        Alg::ES256 | Alg::EdDSA => len == 64,
+        Alg::ES256 | Alg::EdDSA | Alg::Ed25519 => len == 64,
         Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 => RSA_SIGNATURE_BYTES.contains(&len),
     };
     if plausible {
@@ -650,7 +650,7 @@ mod tests {
     #[test]
     fn every_accepted_alg_parses() {
         for &alg in Alg::ALL {
-            let len = if matches!(alg, Alg::ES256 | Alg::EdDSA) {
+            let len = if matches!(alg, Alg::ES256 | Alg::EdDSA | Alg::Ed25519) {
                 64
             } else {
                 256
@@ -800,7 +800,7 @@ mod tests {
 
         for refused in [
             "none", "None", "NONE", "HS256", "HS384", "HS512", "hs256", "es256", "ES384", "ES512",
-            "ES256K", "PS384", "PS512", "RSA-OAEP", "dir", "", "Ed25519",
+            "ES256K", "PS384", "PS512", "RSA-OAEP", "dir", "", "ed25519", "Ed448",
         ] {
             let e = err(&format!(r#"{{"alg":"{refused}"}}"#));
             assert_eq!(
@@ -902,6 +902,7 @@ mod tests {
         for (alg, ok, bad) in [
             ("ES256", &[64][..], &[1, 63, 65, 70, 72, 128][..]),
             ("EdDSA", &[64], &[1, 32, 63, 65, 128]),
+            ("Ed25519", &[64], &[1, 32, 63, 65, 128]),
             ("RS256", &[256, 384, 512, 1024], &[1, 64, 255, 1025]),
             ("RS384", &[256], &[128]),
             ("RS512", &[512], &[2000]),

@@ -19,7 +19,10 @@ pub enum Alg {
     RS512,
     PS256,
     ES256,
+    /// RFC 8037's polymorphic name; Portcullis implements it for Ed25519 keys only.
     EdDSA,
+    /// RFC 9864's fully-specified name for the same operation (EdDSA on Ed25519).
+    Ed25519,
 }
 
 impl Alg {
@@ -30,6 +33,7 @@ impl Alg {
         Alg::PS256,
         Alg::ES256,
         Alg::EdDSA,
+        Alg::Ed25519,
     ];
 
     /// Exact, case-sensitive match (RFC 7515 §4.1.1: "alg" values are case-sensitive).
@@ -41,6 +45,7 @@ impl Alg {
             "PS256" => Alg::PS256,
             "ES256" => Alg::ES256,
             "EdDSA" => Alg::EdDSA,
+            "Ed25519" => Alg::Ed25519,
             _ => return None,
         })
     }
@@ -53,6 +58,20 @@ impl Alg {
             Alg::PS256 => "PS256",
             Alg::ES256 => "ES256",
             Alg::EdDSA => "EdDSA",
+            Alg::Ed25519 => "Ed25519",
         }
+    }
+
+    /// Whether a key pinned to `self` (its JWK `alg`) may verify a token signed with `token_alg`.
+    /// Equal names only — except `EdDSA` and `Ed25519`, which name one operation on an Ed25519 key
+    /// (RFC 9864 §2.2), so a JWKS still saying `EdDSA` keeps verifying tokens that say `Ed25519`
+    /// during an issuer's migration, and the other way round.
+    pub fn same_operation(self, token_alg: Alg) -> bool {
+        self == token_alg || (self.is_ed25519() && token_alg.is_ed25519())
+    }
+
+    /// `EdDSA` or `Ed25519`: the operation is Ed25519 either way.
+    pub fn is_ed25519(self) -> bool {
+        matches!(self, Alg::EdDSA | Alg::Ed25519)
     }
 }

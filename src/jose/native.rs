@@ -50,7 +50,9 @@ pub fn verify(
             verify_rsa(n, e, alg, signing_input, signature)
         }
         (PublicKey::EcP256 { x, y }, Alg::ES256) => verify_es256(x, y, signing_input, signature),
-        (PublicKey::Ed25519 { x }, Alg::EdDSA) => verify_ed25519(x, signing_input, signature),
+        (PublicKey::Ed25519 { x }, Alg::EdDSA | Alg::Ed25519) => {
+            verify_ed25519(x, signing_input, signature)
+        }
         // `supports` already refused every other pairing.
         _ => Err(NativeVerifyError::KeyAlgorithmMismatch),
     }
@@ -107,7 +109,9 @@ fn verify_rsa(
             &Sha256::digest(signing_input),
             signature,
         ),
-        Alg::ES256 | Alg::EdDSA => return Err(NativeVerifyError::KeyAlgorithmMismatch),
+        Alg::ES256 | Alg::EdDSA | Alg::Ed25519 => {
+            return Err(NativeVerifyError::KeyAlgorithmMismatch)
+        }
     };
     result.map_err(|_| NativeVerifyError::BadSignature)
 }

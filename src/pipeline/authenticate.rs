@@ -200,6 +200,8 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         platform.now_secs(),
     )
     .map_err(|e| Problem::new(e.code(), e.detail()))?;
+    claims::check_lifetime(&claims, issuer.max_token_lifetime_secs, platform.now_secs())
+        .map_err(|e| Problem::new(e.code(), e.detail()))?;
     for (name, value) in [("sub", Some(&claims.sub)), ("jti", claims.jti.as_ref())] {
         if value.is_some_and(|v| !header_safe(v)) {
             return Err(Problem::new(

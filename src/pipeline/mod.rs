@@ -283,12 +283,21 @@ impl<K: Clone> Gateway<K> {
         method_override::check_query(&req.method, parsed.query.as_deref())
             .map_err(Refusal::plain)?;
 
-        let identity = authenticate::authenticate(self, platform, &parsed).await?;
+        let identity = match authenticate::authenticate(self, platform, &parsed).await {
+            Ok(identity) => identity,
+            Err(refusal) => {
+                self.audit_admin_refusal(platform, req, &parsed, None, &refusal);
+                return Err(refusal);
+            }
+        };
         log.credential = Some(identity.method.as_str());
         log.subject = Some(identity.subject.clone());
         log.key_id = identity.key_id.clone();
 
-        authorize::authorize(parsed.route, &identity)?;
+        if let Err(refusal) = authorize::authorize(parsed.route, &identity) {
+            self.audit_admin_refusal(platform, req, &parsed, Some(&identity), &refusal);
+            return Err(refusal);
+        }
         if parsed.route.admin {
             // Below the prefix as the route matched it (in any case, without `;` parameters).
             let path = parsed
@@ -315,6 +324,27 @@ impl<K: Clone> Gateway<K> {
             &identity,
             limit_headers,
         )))
+    }
+
+    /// A refused call to the admin route is audited like the calls the admin API serves: failed
+    /// authentication (`actor` unknown) and a missing admin scope alike.
+    fn audit_admin_refusal<P: Platform<Key = K>>(
+        &self,
+        platform: &P,
+        req: &RequestHead,
+        parsed: &parse::ParsedRequest<'_>,
+        actor: Option<&Identity>,
+        refusal: &Refusal,
+    ) {
+        if parsed.route.admin {
+            crate::admin::refusal_audit::audit_refused_call(
+                platform,
+                actor,
+                &req.method,
+                &parsed.path,
+                &refusal.problem,
+            );
+        }
     }
 
     fn refusal_reply(&self, refusal: Refusal) -> Reply {

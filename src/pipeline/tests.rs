@@ -355,7 +355,7 @@ fn rotation_and_stale_if_error() {
     let gw = gateway(json!({}));
     let p = platform(&issuer, Some("max-age=120"));
     let es = |jti: &str| {
-        bearer(&issuer.token("ES256", "es-1", json!({ "jti": jti, "exp": NOW + 100_000 })))
+        bearer(&issuer.token("ES256", "es-1", json!({ "jti": jti, "exp": NOW + 80_000 })))
     };
     assert!(matches!(
         run(
@@ -397,7 +397,7 @@ fn rotation_and_stale_if_error() {
     // Beyond the stale limit with the issuer down: fail closed with Retry-After.
     p.http.borrow_mut().clear();
     p.advance_secs(120 + 3600 + 1);
-    let ed = bearer(&issuer.token("EdDSA", "ed-1", json!({ "jti": "4", "exp": NOW + 100_000 })));
+    let ed = bearer(&issuer.token("EdDSA", "ed-1", json!({ "jti": "4", "exp": NOW + 80_000 })));
     let o = run(&gw, &p, &req("GET", "/api/x", &[("authorization", &ed)]));
     assert_eq!(code_of(&o), (503, "jwks_unavailable".into()));
     assert_eq!(header(&o, "retry-after"), Some("30"));
@@ -618,4 +618,90 @@ fn cors_preflight_and_response_headers() {
         (404, "route_not_found".into())
     );
     assert_eq!(gw.response_headers(&other).len(), 1);
+}
+
+#[test]
+fn refused_admin_calls_are_audited_and_other_refusals_are_not() {
+    let issuer = Issuer::new();
+    let gw = gateway(json!({ "admin": { "enabled": true, "credentials": ["jwt"] } }));
+    let p = platform(&issuer, None);
+    let audits = || -> Vec<Value> {
+        p.logs
+            .borrow()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("audit").is_some())
+            .collect()
+    };
+    let token = issuer.token("ES256", "es-1", json!({ "scope": "read" }));
+    let auth = bearer(&token);
+    let o = run(
+        &gw,
+        &p,
+        &req("GET", "/admin/keys?cursor=x", &[("authorization", &auth)]),
+    );
+    assert_eq!(code_of(&o), (403, "insufficient_scope".into()));
+    assert_eq!(
+        audits(),
+        vec![json!({
+            "audit": "admin.forbidden", "ts": NOW, "actor": "alice", "actor_method": "jwt",
+            "actor_issuer": ISS, "outcome": "refused", "status": 403, "code": "insufficient_scope",
+            "method": "GET", "path": "/admin/keys",
+        })]
+    );
+    // No credential, and a bad one: audited without an actor.
+    let o = run(&gw, &p, &req("POST", "/admin/keys", &[]));
+    assert_eq!(code_of(&o), (401, "token_missing".into()));
+    let expired = bearer(&issuer.token("ES256", "es-1", json!({ "exp": NOW - 60 })));
+    let o = run(
+        &gw,
+        &p,
+        &req("GET", "/admin/keys", &[("authorization", &expired)]),
+    );
+    assert_eq!(code_of(&o), (401, "token_expired".into()));
+    let unauth: Vec<(Value, Value, Value)> = audits()
+        .into_iter()
+        .filter(|a| a["audit"] == "admin.unauthenticated")
+        .map(|a| (a["actor"].clone(), a["code"].clone(), a["method"].clone()))
+        .collect();
+    assert_eq!(
+        unauth,
+        vec![
+            (Value::Null, json!("token_missing"), json!("POST")),
+            (Value::Null, json!("token_expired"), json!("GET")),
+        ]
+    );
+    assert!(!p.logs.borrow().iter().any(|l| l.contains(&token)));
+    // A refusal on an ordinary route is no admin call: no audit line.
+    let before = audits().len();
+    let o = run(&gw, &p, &req("POST", "/api/x", &[("authorization", &auth)]));
+    assert_eq!(code_of(&o), (403, "insufficient_scope".into()));
+    assert_eq!(audits().len(), before);
+}
+
+#[test]
+fn ed25519_alg_name_and_lifetime_cap_through_the_pipeline() {
+    let issuer = Issuer::new();
+    let p = platform(&issuer, None);
+    // The JWKS pins the key to "EdDSA"; a token saying "Ed25519" is the same operation.
+    let gw = gateway(
+        json!({ "issuers": [{ "issuer": ISS, "jwks_uri": JWKS, "audiences": ["api"],
+        "algorithms": ["Ed25519"], "max_token_lifetime_seconds": 600 }] }),
+    );
+    let ed = bearer(&issuer.token("Ed25519", "ed-1", json!({})));
+    let o = run(&gw, &p, &req("GET", "/api/x", &[("authorization", &ed)]));
+    assert!(matches!(o, Outcome::Forward(_)), "{o:?}");
+    // The allowlist is by exact name: EdDSA is not listed here.
+    let old = bearer(&issuer.token("EdDSA", "ed-1", json!({})));
+    let o = run(&gw, &p, &req("GET", "/api/x", &[("authorization", &old)]));
+    assert_eq!(code_of(&o), (401, "token_algorithm_refused".into()));
+    // exp - iat over the issuer's cap, and exp 1e30.
+    for exp in [json!(NOW + 601), json!(1e30)] {
+        let long = bearer(&issuer.token("Ed25519", "ed-1", json!({ "exp": exp })));
+        let o = run(&gw, &p, &req("GET", "/api/x", &[("authorization", &long)]));
+        assert_eq!(code_of(&o), (401, "token_lifetime_too_long".into()));
+        assert!(header(&o, "www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\""));
+    }
 }

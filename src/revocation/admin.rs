@@ -176,16 +176,19 @@ async fn run<K: Clone, P: Platform<Key = K>>(
             let b: SubjectBody = parse_body(body)?;
             check_id("sub", &b.sub)?;
             let leeway = issuer_leeway(gw, b.iss.as_deref())?;
+            let lifetime = issuer_max_lifetime(gw, b.iss.as_deref());
             // Default: this second, rounded up, so every token issued before the call is covered.
             let latest = now_ms.div_ceil(1000);
             let before = b.before.unwrap_or(latest);
             if before > latest {
                 return Err(bad_request("before: must not be in the future"));
             }
-            let until = before + settings.max_token_lifetime_secs + leeway;
+            // Every token the gateway accepts lives at most `max_token_lifetime_seconds` from its
+            // `iat` (checked on the request path), so none issued before `before` outlives this.
+            let until = before + lifetime + leeway;
             if until <= now {
                 return Err(bad_request(
-                    "before: every token issued before it has expired already (revocation.max_token_lifetime_seconds)",
+                    "before: every token issued before it has expired already (issuers[].max_token_lifetime_seconds)",
                 ));
             }
             fields.insert("sub".into(), json!(b.sub));
@@ -365,6 +368,18 @@ fn issuer_leeway<K>(gw: &Gateway<K>, iss: Option<&str>) -> Result<u64, AdminResp
     }
 }
 
+/// The longest token lifetime the gateway accepts from `iss` (all issuers when `None`); `iss` was
+/// checked by `issuer_leeway` already.
+fn issuer_max_lifetime<K>(gw: &Gateway<K>, iss: Option<&str>) -> u64 {
+    gw.config
+        .issuers
+        .iter()
+        .filter(|i| iss.is_none_or(|iss| i.issuer == iss))
+        .map(|i| i.max_token_lifetime_secs)
+        .max()
+        .unwrap_or(0)
+}
+
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AdminResponse> {
     let body = body.trim_ascii();
     if body.first() != Some(&b'{') {
@@ -442,10 +457,10 @@ mod tests {
         let config = parse_config(&json!({
             "origin": "http://127.0.0.1:9000",
             "issuers": [
-                {"issuer": ISS, "audiences": ["api"], "algorithms": ["ES256"], "leeway_seconds": 30},
-                {"issuer": "https://other.example.com", "audiences": ["api"], "algorithms": ["ES256"], "leeway_seconds": 60},
+                {"issuer": ISS, "audiences": ["api"], "algorithms": ["ES256"], "leeway_seconds": 30, "max_token_lifetime_seconds": 3600},
+                {"issuer": "https://other.example.com", "audiences": ["api"], "algorithms": ["ES256"], "leeway_seconds": 60, "max_token_lifetime_seconds": 7200},
             ],
-            "revocation": {"max_token_lifetime_seconds": 3600, "key_revocation_ttl_seconds": 600},
+            "revocation": {"key_revocation_ttl_seconds": 600},
             "routes": [{"methods": ["GET"], "path": "/x", "auth": ["jwt"]}],
         }))
         .unwrap();
@@ -582,7 +597,7 @@ mod tests {
             v["entry"],
             json!({"sub": "alice", "iss": ISS, "before": NOW + 1, "until": NOW + 1 + 3600 + 30, "v": 1})
         );
-        let (s, _, _) = call(
+        let (s, v, _) = call(
             &gw,
             &p,
             "POST",
@@ -591,6 +606,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s, 201);
+        // No `iss`: kept for the longest lifetime and leeway of any issuer.
+        assert_eq!(v["entry"]["until"].as_u64(), Some(NOW - 100 + 7200 + 60));
         let (s, v, _) = call(
             &gw,
             &p,
@@ -647,7 +664,7 @@ mod tests {
             ),
             (
                 "/revocations/subjects",
-                json!({"sub": "a", "before": NOW - 3700}).to_string(),
+                json!({"sub": "a", "before": NOW - 7300}).to_string(),
                 "expired already",
             ),
             (

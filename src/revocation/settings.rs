@@ -5,7 +5,6 @@ use serde_json::Value;
 
 pub const DEFAULT_REFRESH_INTERVAL_MS: u64 = 1_000;
 pub const DEFAULT_MAX_STALENESS_MS: u64 = 5_000;
-pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 pub const DEFAULT_KEY_REVOCATION_TTL_SECS: u64 = 30 * 86_400;
 
 /// How a route checks revocation.
@@ -37,9 +36,6 @@ pub struct RevocationSettings {
     /// A snapshot older than this is never used: the request refreshes inline, and fails closed
     /// (503 `revocation_unavailable`) when the object cannot be reached (default 5 000 ms).
     pub max_staleness_ms: u64,
-    /// How long a subject-wide revocation is kept: the longest lifetime of any access token the
-    /// trusted issuers mint (default 86 400 s).
-    pub max_token_lifetime_secs: u64,
     /// Default lifetime of an API key id revocation (default 30 days, the time KV keeps a revoked
     /// key's record).
     pub key_revocation_ttl_secs: u64,
@@ -51,7 +47,6 @@ impl Default for RevocationSettings {
             enabled: true,
             refresh_interval_ms: DEFAULT_REFRESH_INTERVAL_MS,
             max_staleness_ms: DEFAULT_MAX_STALENESS_MS,
-            max_token_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME_SECS,
             key_revocation_ttl_secs: DEFAULT_KEY_REVOCATION_TTL_SECS,
         }
     }
@@ -75,8 +70,6 @@ struct RawSettings {
     refresh_interval_ms: Option<u64>,
     #[serde(default)]
     max_staleness_ms: Option<u64>,
-    #[serde(default)]
-    max_token_lifetime_seconds: Option<u64>,
     #[serde(default)]
     key_revocation_ttl_seconds: Option<u64>,
 }
@@ -109,9 +102,6 @@ pub fn parse_settings(v: Option<&Value>) -> (RevocationSettings, Vec<(String, St
         enabled: raw.enabled.unwrap_or(d.enabled),
         refresh_interval_ms: raw.refresh_interval_ms.unwrap_or(d.refresh_interval_ms),
         max_staleness_ms: raw.max_staleness_ms.unwrap_or(d.max_staleness_ms),
-        max_token_lifetime_secs: raw
-            .max_token_lifetime_seconds
-            .unwrap_or(d.max_token_lifetime_secs),
         key_revocation_ttl_secs: raw
             .key_revocation_ttl_seconds
             .unwrap_or(d.key_revocation_ttl_secs),
@@ -131,12 +121,6 @@ pub fn parse_settings(v: Option<&Value>) -> (RevocationSettings, Vec<(String, St
         errors.push((
             "revocation.max_staleness_ms".into(),
             "must exceed revocation.refresh_interval_ms (the background refresh needs time to land)".into(),
-        ));
-    }
-    if !(60..=31_536_000).contains(&s.max_token_lifetime_secs) {
-        errors.push((
-            "revocation.max_token_lifetime_seconds".into(),
-            "must be between 60 and 31536000".into(),
         ));
     }
     if !(60..=34_560_000).contains(&s.key_revocation_ttl_secs) {
@@ -176,7 +160,7 @@ mod tests {
     #[test]
     fn overrides_and_errors() {
         let (s, e) = parse_settings(Some(
-            &json!({"enabled": false, "refresh_interval_ms": 200, "max_staleness_ms": 1000, "max_token_lifetime_seconds": 3600, "key_revocation_ttl_seconds": 600}),
+            &json!({"enabled": false, "refresh_interval_ms": 200, "max_staleness_ms": 1000, "key_revocation_ttl_seconds": 600}),
         ));
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(
@@ -185,21 +169,24 @@ mod tests {
                 enabled: false,
                 refresh_interval_ms: 200,
                 max_staleness_ms: 1000,
-                max_token_lifetime_secs: 3600,
                 key_revocation_ttl_secs: 600
             }
         );
         assert_eq!(paths(json!({"typo": 1})), vec!["revocation.typo"]);
+        // Moved to each issuer (`issuers[].max_token_lifetime_seconds`), where it is enforced.
+        assert_eq!(
+            paths(json!({"max_token_lifetime_seconds": 3600})),
+            vec!["revocation.max_token_lifetime_seconds"]
+        );
         assert_eq!(paths(json!({"enabled": "yes"})), vec!["revocation.enabled"]);
         assert_eq!(paths(json!([])), vec!["revocation"]);
         assert_eq!(
             paths(
-                json!({"refresh_interval_ms": 99, "max_staleness_ms": 300_001, "max_token_lifetime_seconds": 59, "key_revocation_ttl_seconds": 0})
+                json!({"refresh_interval_ms": 99, "max_staleness_ms": 300_001, "key_revocation_ttl_seconds": 0})
             ),
             vec![
                 "revocation.refresh_interval_ms",
                 "revocation.max_staleness_ms",
-                "revocation.max_token_lifetime_seconds",
                 "revocation.key_revocation_ttl_seconds"
             ]
         );
