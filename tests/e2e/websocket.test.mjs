@@ -62,9 +62,9 @@ function config() {
   const cfg = baseConfig({
     origin: origin.url,
     issuer,
-    issuerExtra: { leeway_seconds: 0 },
+    issuerExtra: { leeway_seconds: 0, max_token_lifetime_seconds: 3600 },
     extra: {
-      revocation: { refresh_interval_ms: REFRESH_MS, max_staleness_ms: MAX_STALENESS_MS, max_token_lifetime_seconds: 3600 },
+      revocation: { refresh_interval_ms: REFRESH_MS, max_staleness_ms: MAX_STALENESS_MS },
       admin: { enabled: true },
       api_keys: {},
       websocket: { close_on: ["expiry", "revocation"] },
