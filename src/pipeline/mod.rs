@@ -289,6 +289,9 @@ impl<K: Clone> Gateway<K> {
         log.key_id = identity.key_id.clone();
 
         authorize::authorize(parsed.route, &identity)?;
+        for route in &parsed.also {
+            authorize::authorize_also(route, &identity)?;
+        }
         if parsed.route.admin {
             // Below the prefix as the route matched it (in any case, without `;` parameters).
             let path = parsed

@@ -1,0 +1,95 @@
+// End-to-end regressions from the adversarial review of the forward path: each test is a request
+// that, before its fix, reached the origin under a route (or with a header) the gateway did not
+// authorize for it, as a common origin stack reads the request. The built wasm in workerd in front
+// of a real echo origin that records exactly what it receives.
+
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startGateway, startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
+
+async function expectProblem(res, status, code) {
+  const p = await problemOf(res);
+  assert.equal(p.status, status, `expected ${status} ${code}, got ${p.status}: ${JSON.stringify(p.body)}`);
+  assert.equal(p.code, code);
+  return p;
+}
+
+/** A public page and an exact, stricter route beside the area's general route. */
+function routes() {
+  return [
+    { name: "status", methods: ["GET"], path: "/api/status", auth: ["public"] },
+    { name: "admin", methods: ["GET"], path: "/api/admin/*", auth: ["jwt"], scopes: ["admin"] },
+    { name: "keys", methods: ["GET"], path: "/api/keys", auth: ["jwt"], scopes: ["admin"] },
+    { name: "export", methods: ["GET"], path: "/api/export", auth: ["jwt"], scopes: ["export"] },
+    { name: "read", methods: ["GET"], path: "/api/*", auth: ["jwt"], scopes: ["read:echo"] },
+    { name: "catch-all", methods: ["GET"], path: "/*", auth: ["public"] },
+  ];
+}
+
+describe("attack regressions: one path, several origin readings", () => {
+  let origin, issuer, gw, readOnly, adminToken, exportToken;
+  before(async () => {
+    origin = await startEchoOrigin();
+    issuer = await startIssuer({ algs: ["RS256"] });
+    gw = await startGateway(baseConfig({ origin: origin.url, issuer, extra: { routes: routes() } }));
+    readOnly = await issuer.mint({ claims: { scope: "read:echo" } });
+    adminToken = await issuer.mint({ claims: { scope: "read:echo admin" } });
+    exportToken = await issuer.mint({ claims: { scope: "read:echo export" } });
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+    await issuer?.close();
+  });
+
+  const bearer = (t) => ({ headers: { authorization: `Bearer ${t}` } });
+
+  async function refused(path, status, code, init = {}) {
+    const before = origin.requests.length;
+    const p = await expectProblem(await gw.fetch(path, init), status, code);
+    assert.equal(origin.requests.length, before, `${path} must not reach the origin`);
+    return p;
+  }
+
+  async function forwarded(path, init = {}) {
+    const res = await gw.fetch(path, init);
+    const body = await res.text();
+    assert.equal(res.status, 200, body);
+    return JSON.parse(body);
+  }
+
+  test("Unicode letters that ASP.NET Core and Java fold to ASCII ('ı', 'İ', 'ſ', Kelvin 'K') route as their ASCII letter", async () => {
+    // Before: /api/adm%C4%B1n/users matched /api/* with a read-only token, and ASP.NET Core
+    // (OrdinalIgnoreCase) or Spring with Java's equalsIgnoreCase ran the /api/admin handler.
+    await refused("/api/adm%C4%B1n/users", 403, "insufficient_scope", bearer(readOnly));
+    await refused("/api/ADM%C4%B0N/users", 403, "insufficient_scope", bearer(readOnly));
+    await refused("/api/%E2%84%AAEYS", 403, "insufficient_scope", bearer(readOnly));
+    // A holder of the stricter scope passes, and the path is forwarded as sent.
+    assert.equal((await forwarded("/api/adm%C4%B1n/users", bearer(adminToken))).url, "/api/adm%C4%B1n/users");
+  });
+
+  test("a case variant of a public route is not public when the exact-case reading is a protected route", async () => {
+    // Before: /api/STATUS matched the public /api/status route and reached the origin with no
+    // identity; Rails, Django and Spring route it case-sensitively to the protected /api/:id handler.
+    await refused("/api/STATUS", 401, "token_missing");
+    await refused("/api/%C5%BFtatus", 401, "token_missing");
+    // A caller who satisfies both readings is forwarded, with its identity.
+    const seen = await forwarded("/api/STATUS", bearer(readOnly));
+    assert.equal(seen.url, "/api/STATUS");
+    assert.equal(seen.headers["x-auth-method"], "jwt");
+    // The exact spelling is still public.
+    assert.equal((await forwarded("/api/status")).headers["x-auth-method"], "public");
+  });
+
+  test("a format suffix ('.json', Rails' (.:format), Spring's suffix match) routes as the path without it", async () => {
+    // Before: /api/admin.json and /api/export.csv matched /api/* with a read-only token, and Rails
+    // ran the /api/admin and /api/export actions with format json/csv.
+    await refused("/api/admin.json", 403, "insufficient_scope", bearer(readOnly));
+    await refused("/api/export.csv", 403, "insufficient_scope", bearer(readOnly));
+    await refused("/api/Export.tar.gz", 403, "insufficient_scope", bearer(readOnly));
+    assert.equal((await forwarded("/api/export.csv", bearer(exportToken))).url, "/api/export.csv");
+    // Suffixes that change nothing change nothing.
+    assert.equal((await forwarded("/api/items.json", bearer(readOnly))).url, "/api/items.json");
+    assert.equal((await forwarded("/style.css")).headers["x-auth-method"], "public");
+  });
+});
