@@ -311,8 +311,12 @@ mod tests {
         assert!(m("/status", "/%C5%BFtatus"));
         assert!(m("/keys", "/%E2%84%AAeys"));
         assert!(!m("/api/admin/*", "/api/adm%C3%AFn"));
-        assert!(!PathPattern::parse("/admin").unwrap().matches_exact_case("/Admin"));
-        assert!(PathPattern::parse("/admin").unwrap().matches_exact_case("/admin"));
+        assert!(!PathPattern::parse("/admin")
+            .unwrap()
+            .matches_exact_case("/Admin"));
+        assert!(PathPattern::parse("/admin")
+            .unwrap()
+            .matches_exact_case("/admin"));
         let mut strict = PathPattern::parse("/api/admin/*").unwrap();
         strict.set_case_sensitive(true);
         assert!(strict.matches("/api/admin/users"));

@@ -325,7 +325,10 @@ mod tests {
             without_format_suffix("/api/admin.json").as_deref(),
             Some("/api/admin")
         );
-        assert_eq!(without_format_suffix("/a/b.tar.gz").as_deref(), Some("/a/b"));
+        assert_eq!(
+            without_format_suffix("/a/b.tar.gz").as_deref(),
+            Some("/a/b")
+        );
         assert_eq!(without_format_suffix("/v1.2/users"), None);
         assert_eq!(without_format_suffix("/a/.hidden"), None);
         assert_eq!(without_format_suffix("/a/"), None);
