@@ -93,3 +93,39 @@ describe("attack regressions: one path, several origin readings", () => {
     assert.equal((await forwarded("/style.css")).headers["x-auth-method"], "public");
   });
 });
+
+describe("attack regressions: header names as PHP reads them", () => {
+  let origin, gw;
+  before(async () => {
+    origin = await startEchoOrigin();
+    gw = await startGateway(baseConfig({ origin: origin.url, issuer: null, extra: { routes: routes().filter((r) => r.auth.includes("public")) } }));
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  test("a '.' in a header name is '_' to PHP: X.User.Id and friends never reach the origin", async () => {
+    // Before: `X.User.Id: admin` reached the origin; Caddy/FrankenPHP (and nginx with
+    // ignore_invalid_headers off) pass it to PHP as HTTP_X.USER.ID, which PHP registers as
+    // $_SERVER['HTTP_X_USER_ID'], the gateway's identity header — whichever comes last wins.
+    const res = await gw.fetch("/api/status", {
+      headers: {
+        "X.User.Id": "admin",
+        "x-user.scopes": "admin",
+        "X.Auth.Method": "jwt",
+        "X.Forwarded.For": "10.0.0.1",
+        "x.http.method.override": "DELETE",
+        "x.api.key": "k",
+        "x.request.id": "kept",
+      },
+    });
+    assert.equal(res.status, 200);
+    const seen = await res.json();
+    for (const name of ["x.user.id", "x-user.scopes", "x.auth.method", "x.forwarded.for", "x.http.method.override", "x.api.key"]) {
+      assert.equal(seen.headers[name], undefined, `${name} must not reach the origin`);
+    }
+    assert.equal(seen.headers["x-auth-method"], "public");
+    assert.equal(seen.headers["x.request.id"], "kept");
+  });
+});
