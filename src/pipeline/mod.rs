@@ -280,6 +280,9 @@ impl<K: Clone> Gateway<K> {
         if let Some(problem) = crate::origin::forbidden_body(req) {
             return Err(Refusal::plain(problem));
         }
+        if let Some(problem) = crate::origin::conflicting_framing(req) {
+            return Err(Refusal::plain(problem));
+        }
         method_override::check_query(&req.method, parsed.query.as_deref())
             .map_err(Refusal::plain)?;
 

@@ -126,6 +126,8 @@ pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
 ///
 /// - exactly (Rails, Django, Spring and Express with `caseSensitive` route `/api/STATUS` to an
 ///   `/api/:id` handler, not to a public `/api/status`);
+/// - without a trailing slash (Rails, Express's default non-strict routing and Spring before 6
+///   run the `/api/export` handler for `/api/export/`);
 /// - without a format suffix on its last segment (Rails' `(.:format)` and Spring's suffix pattern
 ///   match route `/api/admin.json` to the `/api/admin` action) — unless the route that matched names
 ///   that segment literally (`/robots.txt`).
@@ -137,17 +139,19 @@ pub fn route_readings<'c>(
     method: &str,
     routing_path: &str,
 ) -> Option<(&'c Route, Vec<&'c Route>)> {
-    let folded = routes.iter().find(|r| r.matches(method, routing_path))?;
-    let exact = routes
-        .iter()
-        .find(|r| r.matches_exact_case(method, routing_path));
-    let unsuffixed = path::without_format_suffix(routing_path)
-        .filter(|_| !folded.pattern.names_last_segment(routing_path))
-        .and_then(|p| routes.iter().find(|r| r.matches(method, &p)));
-    let mut readings = vec![folded];
-    for route in [exact, unsuffixed].into_iter().flatten() {
-        if !readings.iter().any(|r| std::ptr::eq(*r, route)) {
-            readings.push(route);
+    let folded = |p: &str| routes.iter().find(|r| r.matches(method, p));
+    let mut readings = vec![folded(routing_path)?];
+    let unslashed = path::without_trailing_slash(routing_path);
+    for base in std::iter::once(routing_path).chain(unslashed.as_deref()) {
+        let as_routed = folded(base);
+        let exact = routes.iter().find(|r| r.matches_exact_case(method, base));
+        let unsuffixed = path::without_format_suffix(base)
+            .filter(|_| !as_routed.is_some_and(|r| r.pattern.names_last_segment(base)))
+            .and_then(|p| folded(&p));
+        for route in [as_routed, exact, unsuffixed].into_iter().flatten() {
+            if !readings.iter().any(|r| std::ptr::eq(*r, route)) {
+                readings.push(route);
+            }
         }
     }
     if let Some(i) = readings.iter().position(|r| !r.is_public()) {
@@ -255,6 +259,10 @@ mod tests {
         // A route that names the segment, dot included, is taken at its word.
         assert_eq!(names("/robots.txt"), Some(vec!["robots"]));
         assert_eq!(names("/api/admin/users.json"), Some(vec!["admin"]));
+        assert_eq!(names("/api/status/"), Some(vec!["read", "status"]));
+        assert_eq!(names("/api/admin.json/"), Some(vec!["read", "admin"]));
+        assert_eq!(names("/api/items/"), Some(vec!["read"]));
+        assert_eq!(names("/"), Some(vec!["private"]));
     }
 
     #[test]

@@ -205,6 +205,15 @@ pub fn without_format_suffix(routing: &str) -> Option<String> {
     Some(routing[..start + dot].to_string())
 }
 
+/// `routing` without its trailing `/` (`/api/export/` → `/api/export`), as Rails, Express's
+/// non-strict routing and Spring before 6 read it; `None` for `/` and paths without one.
+pub fn without_trailing_slash(routing: &str) -> Option<String> {
+    routing
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+}
+
 /// The request path as the access log shows it: each segment's `;…` parameters cut (a session id
 /// travels as `;jsessionid=…`), at most 200 characters. Works on any path, normalized or not.
 pub fn loggable(raw: &str) -> String {
@@ -333,6 +342,16 @@ mod tests {
         assert_eq!(without_format_suffix("/a/.hidden"), None);
         assert_eq!(without_format_suffix("/a/"), None);
         assert_eq!(without_format_suffix("/"), None);
+    }
+
+    #[test]
+    fn trailing_slashes_are_cut_once() {
+        assert_eq!(
+            without_trailing_slash("/api/export/").as_deref(),
+            Some("/api/export")
+        );
+        assert_eq!(without_trailing_slash("/api/export"), None);
+        assert_eq!(without_trailing_slash("/"), None);
     }
 
     #[test]

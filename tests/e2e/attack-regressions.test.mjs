@@ -5,6 +5,7 @@
 
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
 import { startGateway, startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
 
 async function expectProblem(res, status, code) {
@@ -92,6 +93,19 @@ describe("attack regressions: one path, several origin readings", () => {
     assert.equal((await forwarded("/api/items.json", bearer(readOnly))).url, "/api/items.json");
     assert.equal((await forwarded("/style.css")).headers["x-auth-method"], "public");
   });
+
+  test("a trailing slash (Rails, Express non-strict routing, Spring before 6) routes as the path without it", async () => {
+    // Before: /api/export/ and /api/keys/ matched /api/* with a read-only token, and Rails, Express
+    // and Spring 5 ran the /api/export and /api/keys handlers.
+    await refused("/api/export/", 403, "insufficient_scope", bearer(readOnly));
+    await refused("/api/KEYS/", 403, "insufficient_scope", bearer(readOnly));
+    await refused("/api/export.csv/", 403, "insufficient_scope", bearer(readOnly));
+    assert.equal((await forwarded("/api/export/", bearer(exportToken))).url, "/api/export/");
+    assert.equal((await forwarded("/api/items/", bearer(readOnly))).url, "/api/items/");
+    // A public page's trailing slash changes nothing for an anonymous caller... unless the
+    // slash-less reading is protected, which here it is not.
+    assert.equal((await forwarded("/docs/")).headers["x-auth-method"], "public");
+  });
 });
 
 describe("attack regressions: header names as PHP reads them", () => {
@@ -127,5 +141,57 @@ describe("attack regressions: header names as PHP reads them", () => {
     }
     assert.equal(seen.headers["x-auth-method"], "public");
     assert.equal(seen.headers["x.request.id"], "kept");
+  });
+});
+
+/** One raw HTTP/1.1 exchange with the gateway's socket (what no fetch client lets a test send). */
+function rawExchange(gatewayUrl, text) {
+  const { hostname, port } = new URL(gatewayUrl);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => socket.write(text));
+    let out = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (d) => (out += d));
+    socket.on("error", reject);
+    socket.on("end", () => {
+      const [head, body] = [out.slice(0, out.indexOf("\r\n\r\n")), out.slice(out.indexOf("\r\n\r\n") + 4)];
+      resolve({ status: Number(head.split(" ")[1]), body });
+    });
+  });
+}
+
+describe("attack regressions: request framing", () => {
+  let origin, gw;
+  before(async () => {
+    origin = await startEchoOrigin();
+    gw = await startGateway(
+      baseConfig({ origin: origin.url, issuer: null, extra: { routes: [{ name: "any", methods: ["*"], path: "/*", auth: ["public"] }] } }),
+    );
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  test("Transfer-Encoding with Content-Length: 400 request_invalid, not a false origin outage", async () => {
+    // Before: the body was relayed with the client's Content-Length (4) while the runtime decoded
+    // it as chunked (5 bytes); the relay failed and the client got 502 origin_unreachable, logged
+    // as an origin outage. RFC 9112 §6.3: such a message is the request-smuggling shape.
+    const before = origin.requests.length;
+    const res = await rawExchange(
+      gw.url,
+      "POST /x HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n" +
+        "Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert.equal(res.status, 400, res.body);
+    assert.equal(JSON.parse(res.body).code, "request_invalid");
+    assert.equal(origin.requests.length, before);
+    // Either framing alone is forwarded whole.
+    const chunked = await rawExchange(
+      gw.url,
+      "POST /x HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert.equal(chunked.status, 200, chunked.body);
+    assert.equal(origin.requests.at(-1).body, "hello");
   });
 });
