@@ -108,6 +108,33 @@ describe("attack regressions: one path, several origin readings", () => {
   });
 });
 
+describe("attack regressions: query names as Rack 2 reads them", () => {
+  let origin, gw;
+  before(async () => {
+    origin = await startEchoOrigin();
+    gw = await startGateway(baseConfig({ origin: origin.url, issuer: null, extra: { routes: routes().filter((r) => r.auth.includes("public")) } }));
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  test("brackets around a credential name (Rack 2 drops them) are still a credential in the URL", async () => {
+    // Before: ?[access_token]=… reached the origin; Rack 2 (Rails before 7.1) reads the name with
+    // leading '[' / ']' dropped and ending at the next bracket, so params[:access_token] held it.
+    const secret = "s3cr3tv4lue";
+    for (const q of [`[access_token]=${secret}`, `]access_token=${secret}`, `access_token]=${secret}`, `[[api_key]]=${secret}`, `x=1&%5Baccess_token%5D=${secret}`]) {
+      const before = origin.requests.length;
+      const p = await expectProblem(await gw.fetch(`/docs?${q}`), 400, "credentials_in_url");
+      assert.ok(!JSON.stringify(p.body).includes(secret));
+      assert.equal(origin.requests.length, before, q);
+    }
+    // A bracketed *other* name is not a credential.
+    const res = await gw.fetch("/docs?[page]=2&a[access_token]=x");
+    assert.equal(res.status, 200);
+  });
+});
+
 describe("attack regressions: header names as PHP reads them", () => {
   let origin, gw;
   before(async () => {
