@@ -1560,7 +1560,7 @@ mod tests {
         v["credential_params"] = json!(["Session.Token", "sig[]"]);
         let c = parse_config(&v).unwrap();
         assert_eq!(c.credential_params, vec!["session_token", "sig"]);
-        v["credential_params"] = json!(["[x]"]);
+        v["credential_params"] = json!(["[]"]);
         assert_eq!(
             paths(parse_config(&v).unwrap_err()),
             vec!["credential_params[0]"]

@@ -95,6 +95,21 @@ pub fn forbidden_body(req: &RequestHead) -> Option<Problem> {
     })
 }
 
+/// A request framed both ways, `Transfer-Encoding` and `Content-Length`, is refused (400
+/// `request_invalid`): RFC 9112 §6.3 makes it the request-smuggling shape, two parsers may end its
+/// body in different places, and relaying it with the declared length while the runtime decodes it
+/// as chunked fails the upload, which would read as an origin outage.
+pub fn conflicting_framing(req: &RequestHead) -> Option<Problem> {
+    let chunked = req.headers_named("transfer-encoding").next().is_some();
+    let sized = req.headers_named("content-length").next().is_some();
+    (chunked && sized).then(|| {
+        Problem::new(
+            ErrorCode::RequestInvalid,
+            "the request carries both Transfer-Encoding and Content-Length; send one",
+        )
+    })
+}
+
 /// Every way a forward can fail, each answered with its own problem code and logged with its own
 /// event, so an origin outage, a slow origin, an origin answer the runtime cannot relay and the
 /// gateway's own fault are never confused in the log or on a dashboard.
@@ -202,6 +217,15 @@ mod tests {
         for m in ["POST", "PUT", "PATCH", "DELETE", "CONNECT", "get"] {
             assert!(!retryable(m, false), "{m}");
         }
+    }
+
+    #[test]
+    fn both_framings_are_refused_either_alone_passes() {
+        let both = [("transfer-encoding", "chunked"), ("content-length", "4")];
+        let p = conflicting_framing(&head("POST", &both)).unwrap();
+        assert_eq!((p.code, p.status()), (ErrorCode::RequestInvalid, 400));
+        assert_eq!(conflicting_framing(&head("POST", &both[..1])), None);
+        assert_eq!(conflicting_framing(&head("POST", &both[1..])), None);
     }
 
     #[test]

@@ -50,12 +50,45 @@ impl Route {
     }
 
     pub fn matches(&self, method: &str, path: &str) -> bool {
-        let method_ok = self
-            .methods
-            .iter()
-            .any(|m| m == "*" || m == method || (m == "GET" && method == "HEAD"));
-        method_ok && self.pattern.matches(path)
+        self.method_matches(method) && self.pattern.matches(path)
     }
+
+    /// `matches`, with literals compared exactly: how a case-sensitive origin (Rails, Django,
+    /// Spring) routes the same request.
+    pub fn matches_exact_case(&self, method: &str, path: &str) -> bool {
+        self.method_matches(method) && self.pattern.matches_exact_case(path)
+    }
+
+    fn method_matches(&self, method: &str) -> bool {
+        self.methods
+            .iter()
+            .any(|m| m == "*" || m == method || (m == "GET" && method == "HEAD"))
+    }
+}
+
+/// Non-ASCII letters that ASP.NET Core (`OrdinalIgnoreCase`: simple upper-case mapping) or Java's
+/// `equalsIgnoreCase` (upper- and lower-case mapping) equate with an ASCII letter, as a normalized
+/// path spells them (UTF-8, upper-case escapes): `ı` and `İ` are `i`, `ſ` is `s`, Kelvin `K` is
+/// `k`. To such an origin `/api/adm%C4%B1n` is `/api/admin`.
+const FOLDS_TO_ASCII: &[(&str, &str)] = &[
+    ("%C4%B0", "i"),
+    ("%C4%B1", "i"),
+    ("%C5%BF", "s"),
+    ("%E2%84%AA", "k"),
+];
+
+/// `part` with every letter of `FOLDS_TO_ASCII` replaced by its ASCII letter.
+fn fold_to_ascii(part: &str) -> std::borrow::Cow<'_, str> {
+    if !part.contains('%') {
+        return std::borrow::Cow::Borrowed(part);
+    }
+    let mut folded = part.to_string();
+    for (escaped, ascii) in FOLDS_TO_ASCII {
+        if folded.contains(escaped) {
+            folded = folded.replace(escaped, ascii);
+        }
+    }
+    std::borrow::Cow::Owned(folded)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,10 +101,12 @@ enum Segment {
 /// `/users/:id/keys`, `/api/*` (a trailing `*` matches the prefix itself and anything below it),
 /// `/*` (everything). Matching is on whole segments, so `/api/*` never matches `/apiary`.
 ///
-/// Literal segments compare ASCII case-insensitively unless the pattern is made case-sensitive
+/// Literal segments compare case-insensitively unless the pattern is made case-sensitive
 /// (`case_sensitive = true`): Express (by default), ASP.NET Core and IIS route `/api/Admin` to the
-/// `/api/admin` handler, so a case-sensitive gateway would judge it by a laxer route. Matching more
-/// strictly never opens a bypass — a case-sensitive origin answers the variant 404 anyway.
+/// `/api/admin` handler, so a case-sensitive gateway would judge it by a laxer route. Ignoring case
+/// covers ASCII and the few non-ASCII letters ASP.NET Core and Java fold to ASCII letters
+/// (`FOLDS_TO_ASCII`). A case-sensitive origin reads the variant differently again, which is why
+/// the request must also satisfy the route of its exact-case reading (`parse::route_readings`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     segments: Vec<Segment>,
@@ -162,8 +197,24 @@ impl PathPattern {
         if self.case_sensitive {
             literal == part
         } else {
-            literal.eq_ignore_ascii_case(part)
+            literal.eq_ignore_ascii_case(&fold_to_ascii(part))
         }
+    }
+
+    /// Whether `path`'s last segment is matched by a literal of this pattern (`/robots.txt` for
+    /// the path `/robots.txt`), rather than by a `:param` or the wildcard.
+    pub fn names_last_segment(&self, path: &str) -> bool {
+        let parts = path.strip_prefix('/').map_or(0, |rest| {
+            if rest.is_empty() {
+                0
+            } else {
+                rest.split('/').count()
+            }
+        });
+        parts > 0
+            && parts == self.segments.len()
+            && matches!(self.segments.last(), Some(Segment::Literal(_)))
+            && self.matches(path)
     }
 
     /// What a matching `path` has below the pattern's segments (`/keys/1` for `/admin/*` and
@@ -182,6 +233,15 @@ impl PathPattern {
 
     /// `path` is the normalized request path (see `parse::normalize_path`).
     pub fn matches(&self, path: &str) -> bool {
+        self.matches_with(path, |literal, part| self.literal_matches(literal, part))
+    }
+
+    /// `matches` with every literal compared exactly, whatever `case_sensitive` says.
+    pub fn matches_exact_case(&self, path: &str) -> bool {
+        self.matches_with(path, |literal, part| literal == part)
+    }
+
+    fn matches_with(&self, path: &str, literal_matches: impl Fn(&str, &str) -> bool) -> bool {
         let rest = match path.strip_prefix('/') {
             Some(r) => r,
             None => return false,
@@ -201,7 +261,7 @@ impl PathPattern {
             .iter()
             .zip(parts.iter())
             .all(|(seg, part)| match seg {
-                Segment::Literal(l) => self.literal_matches(l, part),
+                Segment::Literal(l) => literal_matches(l, part),
                 Segment::Param => !part.is_empty(),
             })
     }
@@ -245,8 +305,18 @@ mod tests {
         assert!(m("/api/admin/*", "/API/ADMIN"));
         assert!(m("/Health", "/health"));
         assert!(!m("/api/admin/*", "/api/admins"));
-        // ASCII only: no Unicode folding of escapes or bytes.
-        assert!(!m("/api/admin/*", "/api/adm%C4%B1n"));
+        // The non-ASCII letters ASP.NET Core and Java fold to ASCII ones, and no others.
+        assert!(m("/api/admin/*", "/api/adm%C4%B1n"));
+        assert!(m("/api/admin/*", "/api/ADM%C4%B0N/users"));
+        assert!(m("/status", "/%C5%BFtatus"));
+        assert!(m("/keys", "/%E2%84%AAeys"));
+        assert!(!m("/api/admin/*", "/api/adm%C3%AFn"));
+        assert!(!PathPattern::parse("/admin")
+            .unwrap()
+            .matches_exact_case("/Admin"));
+        assert!(PathPattern::parse("/admin")
+            .unwrap()
+            .matches_exact_case("/admin"));
         let mut strict = PathPattern::parse("/api/admin/*").unwrap();
         strict.set_case_sensitive(true);
         assert!(strict.matches("/api/admin/users"));

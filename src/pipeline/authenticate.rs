@@ -86,7 +86,7 @@ fn key_freshness(route: &Route) -> crate::api_key::Freshness {
 }
 
 /// No acceptable credential: the code names what the route wants.
-fn missing(route: &Route) -> Refusal {
+pub(crate) fn missing(route: &Route) -> Refusal {
     let jwt = route.accepts(CredentialKind::Jwt);
     let key = route.accepts(CredentialKind::ApiKey);
     let (code, detail) = match (jwt, key) {

@@ -1,8 +1,8 @@
 //! Stage 3: may this identity use this route? Every scope the route lists is required.
 
-use crate::identity::Identity;
+use crate::identity::{AuthMethod, Identity};
 use crate::problem::{ErrorCode, Problem};
-use crate::route::Route;
+use crate::route::{CredentialKind, Route};
 
 use super::Refusal;
 
@@ -29,6 +29,24 @@ pub fn authorize(route: &Route, identity: &Identity) -> Result<(), Refusal> {
     // RFC 6750 §3: the scope attribute names the scopes needed for the resource.
     refusal.scope = Some(route.scopes.join(" "));
     Err(refusal)
+}
+
+/// A route the path also reaches as another origin stack reads it (`parse::route_readings`): the
+/// identity must be of a kind it accepts and hold every scope it requires. A public route asks
+/// nothing.
+pub fn authorize_also(route: &Route, identity: &Identity) -> Result<(), Refusal> {
+    if route.is_public() {
+        return Ok(());
+    }
+    let kind = match identity.method {
+        AuthMethod::Jwt => Some(CredentialKind::Jwt),
+        AuthMethod::ApiKey => Some(CredentialKind::ApiKey),
+        AuthMethod::Public => None,
+    };
+    if !kind.is_some_and(|k| route.accepts(k)) {
+        return Err(super::authenticate::missing(route));
+    }
+    authorize(route, identity)
 }
 
 #[cfg(test)]
@@ -73,5 +91,25 @@ mod tests {
         assert_eq!(body["missing_scopes"], serde_json::json!(["b"]));
         // Scope matching is exact: no prefix or case folding.
         assert!(authorize(&route(&["read"]), &who(&["Read", "read:all"])).is_err());
+    }
+
+    #[test]
+    fn another_reading_must_admit_the_identity_too() {
+        assert!(authorize_also(&route(&["a"]), &who(&["a"])).is_ok());
+        let scope = authorize_also(&route(&["a", "b"]), &who(&["a"])).unwrap_err();
+        assert_eq!(scope.problem.code, ErrorCode::InsufficientScope);
+        let anonymous = authorize_also(&route(&[]), &Identity::anonymous()).unwrap_err();
+        assert_eq!(anonymous.problem.code, ErrorCode::TokenMissing);
+        let key_only = Route {
+            auth: vec![CredentialKind::ApiKey],
+            ..route(&[])
+        };
+        let wrong_kind = authorize_also(&key_only, &who(&[])).unwrap_err();
+        assert_eq!(wrong_kind.problem.code, ErrorCode::ApiKeyMissing);
+        let public = Route {
+            auth: vec![CredentialKind::Public],
+            ..route(&["a"])
+        };
+        assert!(authorize_also(&public, &Identity::anonymous()).is_ok());
     }
 }

@@ -2,16 +2,19 @@
 //! namespace, the credentials it consumes, forwarding headers (the gateway sets its own) and
 //! method/URL override headers.
 //!
-//! Names are compared *folded*: lower-case, with `_` read as `-`. CGI/WSGI-style servers (wsgiref,
-//! older Gunicorn, uWSGI, IIS, Puma before 6.4.3 — CVE-2024-45614) turn both `X-User-Id` and
-//! `X_User_Id` into `HTTP_X_USER_ID`, so a client's `X_User_Id: admin` is, to such an origin, the
-//! identity header itself (or joined with the gateway's: `admin,user-42`).
+//! Names are compared *folded*: lower-case, with `_` and `.` read as `-`. CGI/WSGI-style servers
+//! (wsgiref, older Gunicorn, uWSGI, IIS, Puma before 6.4.3 — CVE-2024-45614) turn both `X-User-Id`
+//! and `X_User_Id` into `HTTP_X_USER_ID`, so a client's `X_User_Id: admin` is, to such an origin,
+//! the identity header itself (or joined with the gateway's: `admin,user-42`). PHP goes further:
+//! it registers every `$_SERVER` name with `.` (and space) turned into `_`, so `X.User.Id`, passed
+//! on as `HTTP_X.USER.ID` by Caddy/FrankenPHP, `php -S`, or nginx with `ignore_invalid_headers
+//! off`, is `$_SERVER['HTTP_X_USER_ID']` too. (A space is not a header-name character.)
 
-/// `name` as a CGI-style origin sees it: lower-case, `_` and `-` alike.
+/// `name` as a CGI-style or PHP origin sees it: lower-case, `_`, `.` and `-` alike.
 pub fn fold(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
-            b'_' => '-',
+            b'_' | b'.' => '-',
             b => char::from(b.to_ascii_lowercase()),
         })
         .collect()
@@ -112,6 +115,7 @@ mod tests {
         assert_eq!(fold("X-User_Id"), "x-user-id");
         assert_eq!(fold("x-user-id"), "x-user-id");
         assert_eq!(fold("X_FORWARDED_FOR"), "x-forwarded-for");
+        assert_eq!(fold("X.User.Id"), "x-user-id");
     }
 
     #[test]
@@ -121,6 +125,11 @@ mod tests {
             ("X_User_Id", Withheld::GatewayNamespace),
             ("X_User_Scopes", Withheld::GatewayNamespace),
             ("X-User_Id", Withheld::GatewayNamespace),
+            ("X.User.Id", Withheld::GatewayNamespace),
+            ("x-user.scopes", Withheld::GatewayNamespace),
+            ("X.API.Key", Withheld::Credential),
+            ("X.Forwarded.For", Withheld::Forwarding),
+            ("X.HTTP.Method.Override", Withheld::Override),
             ("X_Key_Id", Withheld::GatewayNamespace),
             ("X_Auth_Method", Withheld::GatewayNamespace),
             ("x_client_id", Withheld::GatewayNamespace),

@@ -280,6 +280,9 @@ impl<K: Clone> Gateway<K> {
         if let Some(problem) = crate::origin::forbidden_body(req) {
             return Err(Refusal::plain(problem));
         }
+        if let Some(problem) = crate::origin::conflicting_framing(req) {
+            return Err(Refusal::plain(problem));
+        }
         method_override::check_query(&req.method, parsed.query.as_deref())
             .map_err(Refusal::plain)?;
 
@@ -297,6 +300,9 @@ impl<K: Clone> Gateway<K> {
         if let Err(refusal) = authorize::authorize(parsed.route, &identity) {
             self.audit_admin_refusal(platform, req, &parsed, Some(&identity), &refusal);
             return Err(refusal);
+        }
+        for route in &parsed.also {
+            authorize::authorize_also(route, &identity)?;
         }
         if parsed.route.admin {
             // Below the prefix as the route matched it (in any case, without `;` parameters).

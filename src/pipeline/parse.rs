@@ -28,6 +28,9 @@ pub struct ParsedRequest<'c> {
     pub path: String,
     /// The path routes were matched on: `path` without `;` parameters (`path_parameters`).
     pub routing_path: String,
+    /// Other routes the path reaches as some origin stack reads it (`route_readings`): the request
+    /// must be admitted by each of them too.
+    pub also: Vec<&'c Route>,
     pub query: Option<String>,
     pub presented: Presented,
 }
@@ -97,11 +100,7 @@ pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
         }
     };
     let routing_path = path::routing_path(&path).into_owned();
-    let Some(route) = config
-        .routes
-        .iter()
-        .find(|r| r.matches(&req.method, &routing_path))
-    else {
+    let Some((route, also)) = route_readings(&config.routes, &req.method, &routing_path) else {
         return ParseOutcome::Refuse(Problem::new(
             ErrorCode::RouteNotFound,
             format!("no route for {} {}", req.method, truncate(&path, 200)),
@@ -115,9 +114,51 @@ pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
         route,
         path,
         routing_path,
+        also,
         query: query.map(str::to_string),
         presented,
     })
+}
+
+/// The route a request is judged by, and the other routes it reaches as other origin stacks read
+/// the same path; `None` when no route matches. Routes match ignoring case (`PathPattern`), the way
+/// Express, ASP.NET Core and IIS route, but the origin may read the path another way:
+///
+/// - exactly (Rails, Django, Spring and Express with `caseSensitive` route `/api/STATUS` to an
+///   `/api/:id` handler, not to a public `/api/status`);
+/// - without a trailing slash (Rails, Express's default non-strict routing and Spring before 6
+///   run the `/api/export` handler for `/api/export/`);
+/// - without a format suffix on its last segment (Rails' `(.:format)` and Spring's suffix pattern
+///   match route `/api/admin.json` to the `/api/admin` action) — unless the route that matched names
+///   that segment literally (`/robots.txt`).
+///
+/// A request must be admitted by the route of every reading, so the first is the one that asks for
+/// a credential when any does: a public route never stands in for a protected one.
+pub fn route_readings<'c>(
+    routes: &'c [Route],
+    method: &str,
+    routing_path: &str,
+) -> Option<(&'c Route, Vec<&'c Route>)> {
+    let folded = |p: &str| routes.iter().find(|r| r.matches(method, p));
+    let mut readings = vec![folded(routing_path)?];
+    let unslashed = path::without_trailing_slash(routing_path);
+    for base in std::iter::once(routing_path).chain(unslashed.as_deref()) {
+        let as_routed = folded(base);
+        let exact = routes.iter().find(|r| r.matches_exact_case(method, base));
+        let unsuffixed = path::without_format_suffix(base)
+            .filter(|_| !as_routed.is_some_and(|r| r.pattern.names_last_segment(base)))
+            .and_then(|p| folded(&p));
+        for route in [as_routed, exact, unsuffixed].into_iter().flatten() {
+            if !readings.iter().any(|r| std::ptr::eq(*r, route)) {
+                readings.push(route);
+            }
+        }
+    }
+    if let Some(i) = readings.iter().position(|r| !r.is_public()) {
+        readings.swap(0, i);
+    }
+    let first = readings.remove(0);
+    Some((first, readings))
 }
 
 /// Names the offending part, never its value.
@@ -184,6 +225,44 @@ mod tests {
             normalize_path("/public/..;/api"),
             Err(PathError::PathParameter.message())
         );
+    }
+
+    #[test]
+    fn every_origin_reading_of_a_path_is_judged() {
+        let config = crate::config::parse_config(&serde_json::json!({
+            "origin": "https://origin.internal",
+            "routes": [
+                {"name": "status", "methods": ["GET"], "path": "/api/status", "auth": ["public"]},
+                {"name": "robots", "methods": ["GET"], "path": "/robots.txt", "auth": ["public"]},
+                {"name": "admin", "methods": ["GET"], "path": "/api/admin/*", "auth": ["api_key"], "scopes": ["admin"]},
+                {"name": "read", "methods": ["GET"], "path": "/api/*", "auth": ["api_key"]},
+                {"name": "private", "methods": ["GET"], "path": "/*", "auth": ["api_key"]}
+            ]
+        }))
+        .unwrap();
+        let names = |path: &str| {
+            route_readings(&config.routes, "GET", path).map(|(first, also)| {
+                std::iter::once(first)
+                    .chain(also)
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(names("/api/status"), Some(vec!["status"]));
+        // The exact-case reading is protected, so it is the one that asks for a credential.
+        assert_eq!(names("/api/STATUS"), Some(vec!["read", "status"]));
+        assert_eq!(names("/api/%C5%BFtatus"), Some(vec!["read", "status"]));
+        assert_eq!(names("/api/Admin/x"), Some(vec!["admin", "read"]));
+        assert_eq!(names("/api/adm%C4%B1n"), Some(vec!["admin", "read"]));
+        assert_eq!(names("/api/admin.json"), Some(vec!["read", "admin"]));
+        assert_eq!(names("/api/items.json"), Some(vec!["read"]));
+        // A route that names the segment, dot included, is taken at its word.
+        assert_eq!(names("/robots.txt"), Some(vec!["robots"]));
+        assert_eq!(names("/api/admin/users.json"), Some(vec!["admin"]));
+        assert_eq!(names("/api/status/"), Some(vec!["read", "status"]));
+        assert_eq!(names("/api/admin.json/"), Some(vec!["read", "admin"]));
+        assert_eq!(names("/api/items/"), Some(vec!["read"]));
+        assert_eq!(names("/"), Some(vec!["private"]));
     }
 
     #[test]

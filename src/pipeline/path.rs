@@ -196,6 +196,24 @@ pub fn routing_path(normalized: &str) -> Cow<'_, str> {
     )
 }
 
+/// `routing` with the format suffix cut from its last segment (`/api/admin.json` → `/api/admin`,
+/// `/a/b.tar.gz` → `/a/b`), as Rails' `(.:format)` and Spring's suffix pattern match read it;
+/// `None` when the last segment has no `.` after its first character.
+pub fn without_format_suffix(routing: &str) -> Option<String> {
+    let start = routing.rfind('/')? + 1;
+    let dot = routing[start..].find('.').filter(|&i| i > 0)?;
+    Some(routing[..start + dot].to_string())
+}
+
+/// `routing` without its trailing `/` (`/api/export/` → `/api/export`), as Rails, Express's
+/// non-strict routing and Spring before 6 read it; `None` for `/` and paths without one.
+pub fn without_trailing_slash(routing: &str) -> Option<String> {
+    routing
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+}
+
 /// The request path as the access log shows it: each segment's `;…` parameters cut (a session id
 /// travels as `;jsessionid=…`), at most 200 characters. Works on any path, normalized or not.
 pub fn loggable(raw: &str) -> String {
@@ -308,6 +326,32 @@ mod tests {
         assert_eq!(loggable("/a;jsessionid=SECRET/b;x"), "/a/b");
         assert_eq!(loggable("/..;/x"), "/../x");
         assert_eq!(loggable(&"/a".repeat(300)).len(), 200);
+    }
+
+    #[test]
+    fn format_suffixes_are_cut_from_the_last_segment_only() {
+        assert_eq!(
+            without_format_suffix("/api/admin.json").as_deref(),
+            Some("/api/admin")
+        );
+        assert_eq!(
+            without_format_suffix("/a/b.tar.gz").as_deref(),
+            Some("/a/b")
+        );
+        assert_eq!(without_format_suffix("/v1.2/users"), None);
+        assert_eq!(without_format_suffix("/a/.hidden"), None);
+        assert_eq!(without_format_suffix("/a/"), None);
+        assert_eq!(without_format_suffix("/"), None);
+    }
+
+    #[test]
+    fn trailing_slashes_are_cut_once() {
+        assert_eq!(
+            without_trailing_slash("/api/export/").as_deref(),
+            Some("/api/export")
+        );
+        assert_eq!(without_trailing_slash("/api/export"), None);
+        assert_eq!(without_trailing_slash("/"), None);
     }
 
     #[test]

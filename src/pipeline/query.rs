@@ -7,7 +7,8 @@
 //! - leading spaces are dropped, and `.`, ` ` and an unclosed `[` become `_` (PHP:
 //!   `access.token`, `access token` and `access[token` are `access_token`);
 //! - a `[…]` suffix is dropped (PHP and Rack arrays and hashes: `access_token[]`,
-//!   `access_token[x]`);
+//!   `access_token[x]`); leading `[`/`]` are dropped and a `]` ends the name (Rack 2, whose
+//!   `\A[\[\]]*([^\[\]]+)\]*` reads `[access_token]` and `access_token]` as `access_token`);
 //! - ASCII case is folded.
 
 /// The configured name (already normalized) that a parameter of `query` carries, if any. Only the
@@ -29,12 +30,16 @@ pub fn normalize_name(raw: &str) -> String {
     let decoded = form_decode(raw);
     let name = decoded.split('\0').next().unwrap_or("");
     let name = name.trim_start_matches(' ');
+    // Rack 2 skips leading brackets (`[access_token]` is `access_token`).
+    let name = name.trim_start_matches(['[', ']']);
     // `a[b]` is the array `a`; a `[` with no `]` after it is an ordinary character, which PHP
     // turns into `_`.
     let name = match name.find('[') {
         Some(open) if name[open..].contains(']') => &name[..open],
         _ => name,
     };
+    // Rack 2 ends a name at a `]` too (`access_token]` is `access_token`).
+    let name = name.split(']').next().unwrap_or("");
     name.chars()
         .map(|c| match c {
             '.' | ' ' | '[' => '_',
@@ -109,6 +114,13 @@ mod tests {
             ("a%zz", "a%zz"),
             ("%", "%"),
             ("a[token]", "a"),
+            ("[access_token]", "access_token"),
+            ("]access_token", "access_token"),
+            ("access_token]", "access_token"),
+            ("[[access_token]]", "access_token"),
+            ("%5Baccess_token%5D", "access_token"),
+            ("access_token]x", "access_token"),
+            ("[", ""),
             ("", ""),
         ] {
             assert_eq!(normalize_name(raw), name, "{raw}");
