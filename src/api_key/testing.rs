@@ -44,6 +44,9 @@ pub struct FakePlatform {
     pub ledger_calls: Cell<u32>,
     /// Calls to the ledger object of this key id fail (an unreachable object).
     pub ledger_down_for: RefCell<Option<String>>,
+    /// Calls from one ledger object to another (a rotation's successor) never answer after this
+    /// many more (None: they always do).
+    pub object_calls_before_hang: Cell<Option<u32>>,
     rng_state: Cell<u64>,
 }
 
@@ -271,9 +274,27 @@ impl LedgerHost for FakeLedgerHost<'_> {
         key_id: &str,
         request: &LedgerRequest,
     ) -> Result<LedgerAnswer, StoreError> {
+        match self.platform.object_calls_before_hang.get() {
+            Some(0) => std::future::pending::<()>().await,
+            Some(n) => self.platform.object_calls_before_hang.set(Some(n - 1)),
+            None => {}
+        }
         let body = serde_json::to_string(request).map_err(|e| StoreError(e.to_string()))?;
         let text = Box::pin(self.platform.key_ledger_call(key_id, body)).await?;
         crate::api_key::ledger::client::parse_answer(&text)
+    }
+}
+
+/// Polls a future that is stuck (see `object_calls_before_hang`) a few times and drops it half-way, as a
+/// Durable Object evicted mid-call loses what it held in memory.
+pub fn cut_off<F: Future>(f: F) {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..100 {
+        assert!(
+            f.as_mut().poll(&mut cx).is_pending(),
+            "the call finished; nothing was cut off"
+        );
     }
 }
 
