@@ -234,6 +234,32 @@ impl Platform for FakePlatform {
     }
 }
 
+impl FakePlatform {
+    /// The ledger object of `key_id` runs its alarm (`KeyLedger::tidy`).
+    pub fn ledger_alarm(&self, key_id: &str) -> Result<(), StoreError> {
+        let taken = self.ledgers.borrow_mut().remove(key_id);
+        let mut ledger = taken.unwrap_or_else(|| {
+            let stored = self.ledger_storage.borrow().get(key_id).cloned();
+            KeyLedger::load_stored(stored.unwrap_or_default().into_iter().collect()).0
+        });
+        let host = FakeLedgerHost {
+            platform: self,
+            key_id: key_id.to_string(),
+        };
+        let result = block_on(ledger.tidy(&host, self.now_secs()));
+        self.ledgers.borrow_mut().insert(key_id.to_string(), ledger);
+        result
+    }
+
+    /// When the ledger object of `key_id` (in memory) wants its alarm.
+    pub fn ledger_next_alarm(&self, key_id: &str) -> Option<u64> {
+        self.ledgers
+            .borrow()
+            .get(key_id)
+            .and_then(|l| l.next_alarm(self.now_secs()))
+    }
+}
+
 /// The runtime of one in-memory ledger object: its storage, the platform's KV and the other objects.
 pub struct FakeLedgerHost<'a> {
     pub platform: &'a FakePlatform,

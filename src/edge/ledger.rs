@@ -5,16 +5,20 @@
 //!
 //! A call is `POST /<key_id>` with a JSON `LedgerRequest`; the key id in the path is how the object
 //! learns its own name (the runtime does not always tell an object the name it was reached by).
+//!
+//! Its alarm runs `KeyLedger::tidy`: it sees through what a failed call left pending (KV writes,
+//! an unfinished rotation) without waiting for another call, and deletes remembered outcomes
+//! (with their sealed keys) when their 24 hours are over.
 
 use std::cell::RefCell;
 
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-use super::durable::{call_within, json_response, load_strings, now_ms, persist};
+use super::durable::{call_within, json_response, load_strings, now_ms, persist, set_alarm};
 use super::KV_BINDING;
 use crate::api_key::format::is_valid_key_id;
 use crate::api_key::ledger::client::{parse_answer, LedgerAnswer, LedgerRequest};
-use crate::api_key::ledger::service::StorageWrite;
+use crate::api_key::ledger::service::{StorageWrite, RETRY_PENDING_SECS};
 use crate::api_key::ledger::{KeyLedger, LedgerHost, Turnstile, LEDGER_BINDING};
 use crate::platform::StoreError;
 
@@ -42,13 +46,15 @@ pub fn call_ledger(
     )
 }
 
-#[durable_object]
+#[durable_object(alarm)]
 pub struct ApiKeyLedger {
     state: State,
     env: Env,
     /// `None` until loaded, and while a call holds it.
     ledger: RefCell<Option<KeyLedger>>,
     turnstile: Turnstile,
+    /// When the alarm is set for (ms), as far as this instance knows.
+    alarm_at: RefCell<Option<u64>>,
 }
 
 struct ObjectHost<'a> {
@@ -111,16 +117,34 @@ impl LedgerHost for ObjectHost<'_> {
 }
 
 impl ApiKeyLedger {
-    async fn load(&self, key_id: &str) -> worker::Result<KeyLedger> {
+    async fn load(&self, key_id: Option<&str>) -> worker::Result<KeyLedger> {
         let entries = load_strings(&self.state).await?;
-        let (ledger, unreadable) = KeyLedger::load(key_id, entries);
+        let (ledger, unreadable) = match key_id {
+            Some(id) => KeyLedger::load(id, entries),
+            None => KeyLedger::load_stored(entries),
+        };
         if unreadable > 0 {
             worker::console_error!(
                 "{}",
-                serde_json::json!({"event": "api_key_ledger_storage_unreadable", "key_id": key_id, "entries": unreadable})
+                serde_json::json!({"event": "api_key_ledger_storage_unreadable", "key_id": ledger.key_id(), "entries": unreadable})
             );
         }
         Ok(ledger)
+    }
+
+    /// Sets the alarm for what `ledger` still has to do (`None`: what a failed call left behind
+    /// is unknown here, so soon).
+    async fn schedule(&self, ledger: Option<&KeyLedger>) -> worker::Result<()> {
+        let now = now_ms() / 1000;
+        let at = match ledger {
+            Some(l) if l.is_unreadable() => None,
+            Some(l) => l.next_alarm(now),
+            None => Some(now + RETRY_PENDING_SECS),
+        };
+        if at.is_none() && self.alarm_at.borrow().is_none() {
+            return Ok(());
+        }
+        set_alarm(&self.state, at.map(|s| s * 1000), &self.alarm_at).await
     }
 }
 
@@ -131,6 +155,7 @@ impl DurableObject for ApiKeyLedger {
             env,
             ledger: RefCell::new(None),
             turnstile: Turnstile::default(),
+            alarm_at: RefCell::new(None),
         }
     }
 
@@ -156,7 +181,7 @@ impl DurableObject for ApiKeyLedger {
         let taken = self.ledger.borrow_mut().take();
         let mut ledger = match taken {
             Some(l) => l,
-            None => self.load(&key_id).await?,
+            None => self.load(Some(&key_id)).await?,
         };
         if ledger.key_id() != key_id {
             *self.ledger.borrow_mut() = Some(ledger);
@@ -171,11 +196,52 @@ impl DurableObject for ApiKeyLedger {
         };
         match ledger.serve(&host, request, now_ms() / 1000).await {
             Ok(answer) => {
+                // Best effort: the next call sees anything pending through as well.
+                let _ = self.schedule(Some(&ledger)).await;
                 *self.ledger.borrow_mut() = Some(ledger);
                 json_response(200, serde_json::to_string(&answer).unwrap_or_default())
             }
             // The next call reloads from storage.
-            Err(e) => json_response(503, serde_json::json!({"error": e.0}).to_string()),
+            Err(e) => {
+                let _ = self
+                    .schedule(if ledger.is_unreadable() {
+                        Some(&ledger)
+                    } else {
+                        None
+                    })
+                    .await;
+                json_response(503, serde_json::json!({"error": e.0}).to_string())
+            }
         }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        *self.alarm_at.borrow_mut() = None;
+        let _passage = self.turnstile.enter().await;
+        let taken = self.ledger.borrow_mut().take();
+        let mut ledger = match taken {
+            Some(l) => l,
+            None => self.load(None).await?,
+        };
+        let host = ObjectHost {
+            state: &self.state,
+            env: &self.env,
+        };
+        match ledger.tidy(&host, now_ms() / 1000).await {
+            Ok(()) => {
+                self.schedule(Some(&ledger)).await?;
+                *self.ledger.borrow_mut() = Some(ledger);
+            }
+            Err(e) => {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"event": "api_key_ledger_upkeep_failed", "key_id": ledger.key_id(), "reason": e.0})
+                );
+                let unreadable = ledger.is_unreadable();
+                self.schedule(if unreadable { Some(&ledger) } else { None })
+                    .await?;
+            }
+        }
+        Response::ok("")
     }
 }

@@ -237,7 +237,9 @@ mod tests {
         );
         let other = IdempotencyKey::parse(K, &actor("mallory")).unwrap();
         assert_ne!(
-            other.open("key_AAAAAAAAAAAAAAAA", &hash, &sealed).as_deref(),
+            other
+                .open("key_AAAAAAAAAAAAAAAA", &hash, &sealed)
+                .as_deref(),
             Some(plain)
         );
     }

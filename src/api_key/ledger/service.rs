@@ -39,6 +39,8 @@ pub const PENDING_KEY: &str = "pending";
 /// How long the outcome of a call with an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW_SECS: u64 = 86_400;
 const MAX_REASON_CHARS: usize = 200;
+/// How soon the object's alarm tries again to see through what a failed call left pending.
+pub const RETRY_PENDING_SECS: u64 = 30;
 
 /// What the object holds about its key.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -163,8 +165,50 @@ impl KeyLedger {
         (ledger, unreadable)
     }
 
+    /// `load` for an object woken without a request (its alarm): the key id is the one its
+    /// stored state names (none when it holds no state, so nothing to project either).
+    pub fn load_stored(entries: Vec<(String, String)>) -> (Self, usize) {
+        let key_id = entries
+            .iter()
+            .find(|(k, _)| k == STATE_KEY)
+            .and_then(|(_, v)| serde_json::from_str::<KeyState>(v).ok())
+            .map(|s| s.record.key_id)
+            .unwrap_or_default();
+        Self::load(&key_id, entries)
+    }
+
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+
+    pub fn is_unreadable(&self) -> bool {
+        self.unreadable_state
+    }
+
+    /// The object's upkeep, run by its alarm without any call: forgets remembered outcomes past
+    /// their window (and with them the sealed keys), and sees through what a failed call left
+    /// pending, so KV follows the object within `RETRY_PENDING_SECS` of KV taking writes again,
+    /// even if nobody calls the object.
+    pub async fn tidy<H: LedgerHost>(&mut self, host: &H, now: u64) -> Result<(), StoreError> {
+        if self.unreadable_state {
+            return Err(StoreError(format!(
+                "the stored state of {} is unreadable (written by a newer build?)",
+                self.key_id
+            )));
+        }
+        let writes = self.forget_expired(now);
+        if !writes.is_empty() {
+            host.persist(writes).await?;
+        }
+        self.settle(host, now).await
+    }
+
+    /// When the alarm should run next (Unix seconds): soon while something is pending, otherwise
+    /// when the first remembered outcome runs out; `None` when there is nothing to do.
+    pub fn next_alarm(&self, now: u64) -> Option<u64> {
+        let retry = self.pending.as_ref().map(|_| now + RETRY_PENDING_SECS);
+        let forget = self.remembered.values().map(|r| r.until).min();
+        retry.into_iter().chain(forget).min()
     }
 
     pub fn state(&self) -> Option<&KeyState> {
@@ -370,9 +414,7 @@ impl KeyLedger {
         let mut writes = vec![StorageWrite::Put(STATE_KEY.into(), to_json(&next))];
         match &pending {
             Some(p) => writes.push(StorageWrite::Put(PENDING_KEY.into(), to_json(p))),
-            None if self.pending.is_some() => {
-                writes.push(StorageWrite::Delete(PENDING_KEY.into()))
-            }
+            None if self.pending.is_some() => writes.push(StorageWrite::Delete(PENDING_KEY.into())),
             None => {}
         }
         writes.extend(extra);
@@ -606,7 +648,10 @@ impl KeyLedger {
             successor_id: successor.key_id.clone(),
             claim_id: claim_id.clone(),
         };
-        if let Err(e) = self.commit(host, linked.clone(), Some(pending), extra).await {
+        if let Err(e) = self
+            .commit(host, linked.clone(), Some(pending), extra)
+            .await
+        {
             self.forget(claim_id.as_deref());
             return Err(e);
         }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use super::client::{LedgerAnswer, LedgerRequest, RefusalKind};
 use super::idempotency::{fingerprint, IdempotencyKey};
-use super::service::{IDEMPOTENCY_WINDOW_SECS, STATE_KEY};
+use super::service::{IDEMPOTENCY_WINDOW_SECS, RETRY_PENDING_SECS, STATE_KEY};
 use crate::api_key::cache::ApiKeyCache;
 use crate::api_key::format::{generate_key, key_hash};
 use crate::api_key::record::{ApiKeyRecord, KeyStatus};
@@ -527,7 +527,10 @@ fn an_unfinished_rotation_whose_successor_was_rotated_since_is_kept_not_undone()
     // The old key's next call must not undo a rotation that has a successor of its own by now
     // (undoing it would give the old key back, rotatable again: two lineages).
     let linked = block_on(env.store().get(&old.key_id)).unwrap();
-    assert_eq!(linked.rotated_to.as_deref(), Some(successor.key_id.as_str()));
+    assert_eq!(
+        linked.rotated_to.as_deref(),
+        Some(successor.key_id.as_str())
+    );
     assert!(matches!(
         block_on(env.store().rotate(&old.key_id, None, None)),
         Err(StoreOpError::Conflict(_))
@@ -535,10 +538,53 @@ fn an_unfinished_rotation_whose_successor_was_rotated_since_is_kept_not_undone()
     let hash = env.platform.kv_value(&id_kv_key(&old.key_id)).unwrap();
     let in_kv: ApiKeyRecord =
         serde_json::from_str(&env.platform.kv_value(&hash_kv_key(&hash)).unwrap()).unwrap();
-    assert_eq!(in_kv, linked, "KV shows the rotation, with its grace deadline");
+    assert_eq!(
+        in_kv, linked,
+        "KV shows the rotation, with its grace deadline"
+    );
     assert!(env.auth(&next_key));
     assert_eq!(
-        block_on(env.store().get(&successor.key_id)).unwrap().rotated_to,
+        block_on(env.store().get(&successor.key_id))
+            .unwrap()
+            .rotated_to,
         Some(next.key_id)
+    );
+}
+
+#[test]
+fn the_alarm_sees_a_failed_revoke_through_and_deletes_sealed_keys_after_24_hours() {
+    let env = Env::new();
+    let (key, record) = env.create();
+    env.platform.writes_left.set(Some(0));
+    assert!(block_on(env.store().revoke(&record.key_id, None)).is_err());
+    assert_eq!(
+        env.platform.ledger_next_alarm(&record.key_id),
+        Some(T0 + RETRY_PENDING_SECS)
+    );
+    // KV still refuses writes when the alarm first fires: it tries again later.
+    assert!(env.platform.ledger_alarm(&record.key_id).is_err());
+    env.platform.writes_left.set(None);
+    assert!(env.auth(&key), "KV missed the revoke");
+    env.evict_objects();
+    env.platform.advance_secs(RETRY_PENDING_SECS);
+    env.platform.ledger_alarm(&record.key_id).unwrap();
+    assert!(!env.auth(&key), "no call needed: the alarm wrote KV");
+    assert_eq!(env.platform.ledger_next_alarm(&record.key_id), None);
+
+    // A remembered outcome (with its sealed key) is deleted when its window ends, call or not.
+    let k = idem("ops", IDEM);
+    let fp = fingerprint("create", "", b"{}");
+    let created = block_on(env.store().create_with(new_key(), Some((&k, fp)))).unwrap();
+    let id = created.record.key_id;
+    let until = env.platform.now_secs() + IDEMPOTENCY_WINDOW_SECS;
+    assert_eq!(env.platform.ledger_next_alarm(&id), Some(until));
+    env.evict_objects();
+    env.platform.advance_secs(IDEMPOTENCY_WINDOW_SECS);
+    env.platform.ledger_alarm(&id).unwrap();
+    let storage = env.platform.ledger_storage.borrow();
+    assert_eq!(
+        storage[&id].keys().collect::<Vec<_>>(),
+        vec![STATE_KEY],
+        "only the state is left"
     );
 }
