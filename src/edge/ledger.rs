@@ -28,7 +28,8 @@ pub const LEDGER_CALL_TIMEOUT_MS: u64 = 10_000;
 /// A rotation's call to its successor's object.
 const SUCCESSOR_CALL_TIMEOUT_MS: u64 = 5_000;
 
-/// One call to the ledger object of `key_id`.
+/// One call to the ledger object of `key_id`. The call carries the moment its caller stops
+/// waiting (`?until=<ms>`): the object does not start it after that (see `fetch`).
 pub fn call_ledger(
     env: &Env,
     key_id: &str,
@@ -40,7 +41,7 @@ pub fn call_ledger(
         LEDGER_BINDING,
         key_id,
         "POST",
-        &format!("/{key_id}"),
+        &format!("/{key_id}?until={}", now_ms() + timeout_ms),
         Some(body),
         timeout_ms,
     )
@@ -161,7 +162,12 @@ impl DurableObject for ApiKeyLedger {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let url = req.inner().url();
-        let key_id = url.rsplit('/').next().unwrap_or_default().to_string();
+        let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+        let key_id = path.rsplit('/').next().unwrap_or_default().to_string();
+        let until: Option<u64> = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("until="))
+            .and_then(|v| v.parse().ok());
         if !is_valid_key_id(&key_id) {
             return json_response(400, "{\"error\":\"no key id in the path\"}".into());
         }
@@ -176,6 +182,18 @@ impl DurableObject for ApiKeyLedger {
             }
         };
         let _passage = self.turnstile.enter().await;
+        // The caller waits a bounded time and then answers 503; a call that reaches its turn after
+        // that is not started: a change nobody is told about (a rotation whose new key nobody
+        // sees, starting the old key's grace period) is worse than none. A revoke, or a
+        // successor's discard, is still carried out: late, it only makes a key safer.
+        let late = until.is_some_and(|u| now_ms() > u);
+        let makes_safer = matches!(
+            request,
+            LedgerRequest::Revoke { .. } | LedgerRequest::Discard { .. }
+        );
+        if late && !makes_safer {
+            return json_response(503, "{\"error\":\"the caller gave up waiting\"}".into());
+        }
         // Taken out while it serves: the turnstile lets no other call near it, and a call that
         // ends half-way leaves it to be reloaded from storage, which is the truth.
         let taken = self.ledger.borrow_mut().take();

@@ -96,3 +96,51 @@ describe("an idempotent replay after the key was revoked", () => {
     assert.equal((await useKey(B, replay.json.key)).status, 200);
   });
 });
+
+describe("a call whose caller has given up", () => {
+  // The gateway waits 10 s for a key's object, then answers 503. A call still queued in the object
+  // after that must not be carried out later: a rotation nobody is told about would start the old
+  // key's grace period with a successor whose key nobody has. (A revoke still is: late, it only
+  // makes the key safer.) Called here straight on the object, as the gateway calls it.
+  async function callObject(keyId, until, request) {
+    const ns = await env.mf.getDurableObjectNamespace("PORTCULLIS_API_KEYS", "a");
+    const res = await ns.get(ns.idFromName(keyId)).fetch(`http://do/${keyId}?until=${until}`, {
+      method: "POST",
+      body: JSON.stringify(request),
+    });
+    return { status: res.status, text: await res.text() };
+  }
+
+  test("a rotation past the caller's deadline is refused and changes nothing", async () => {
+    const created = await admin(A, "POST", "/keys", { client_id: "gave-up", scopes: ["read:echo"] });
+    const id = created.json.record.key_id;
+    const rotate = {
+      rotate: {
+        grace_secs: 60,
+        expires: "inherit",
+        prefix: "pc_test",
+        successor_id: "key_GaveUpGaveUp0001",
+        successor_hash: "0".repeat(64),
+      },
+    };
+    const late = await callObject(id, Date.now() - 1000, rotate);
+    assert.equal(late.status, 503, late.text);
+    assert.equal(JSON.parse(late.text).error, "the caller gave up waiting");
+    const after = await admin(B, "GET", `/keys/${id}`);
+    assert.equal(after.json.rotated_to, undefined);
+    assert.equal(after.json.expires_at, null);
+    // Within its deadline the same call goes through.
+    const inTime = await callObject(id, Date.now() + 10_000, rotate);
+    assert.equal(inTime.status, 200, inTime.text);
+    assert.equal((await admin(B, "GET", `/keys/${id}`)).json.rotated_to, "key_GaveUpGaveUp0001");
+  });
+
+  test("a revoke past the caller's deadline is still carried out", async () => {
+    const created = await admin(A, "POST", "/keys", { client_id: "gave-up-revoke", scopes: ["read:echo"] });
+    const id = created.json.record.key_id;
+    const late = await callObject(id, Date.now() - 1000, { revoke: { reason: "late" } });
+    assert.equal(late.status, 200, late.text);
+    assert.equal((await admin(B, "GET", `/keys/${id}`)).json.status, "revoked");
+    assert.equal((await useKey(B, created.json.key)).code, "api_key_revoked");
+  });
+});
