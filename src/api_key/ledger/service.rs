@@ -70,7 +70,7 @@ pub enum Pending {
     /// A rotation was decided but did not complete (nobody was shown the successor): go back to
     /// `before`, forget the remembered outcome, discard the successor.
     Rotation {
-        before: KeyState,
+        before: Box<KeyState>,
         successor_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         claim_id: Option<String>,
@@ -357,7 +357,7 @@ impl KeyLedger {
                 successor_id,
                 claim_id,
             }) => {
-                self.undo_rotation(host, before, &successor_id, claim_id.as_deref(), now)
+                self.undo_rotation(host, *before, &successor_id, claim_id.as_deref(), now)
                     .await
             }
         }
@@ -644,7 +644,7 @@ impl KeyLedger {
             .collect();
         let claim_id = claim.as_ref().map(|c| c.id.clone());
         let pending = Pending::Rotation {
-            before: old.clone(),
+            before: Box::new(old.clone()),
             successor_id: successor.key_id.clone(),
             claim_id: claim_id.clone(),
         };
