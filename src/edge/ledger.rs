@@ -248,7 +248,11 @@ impl DurableObject for ApiKeyLedger {
         match ledger.tidy(&host, now_ms() / 1000).await {
             Ok(()) => {
                 self.schedule(Some(&ledger)).await?;
-                *self.ledger.borrow_mut() = Some(ledger);
+                // Kept only if it knows its key: an object woken holding no state (a create that
+                // was undone) learns its name from its next call.
+                if !ledger.key_id().is_empty() {
+                    *self.ledger.borrow_mut() = Some(ledger);
+                }
             }
             Err(e) => {
                 worker::console_error!(
