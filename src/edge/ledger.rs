@@ -212,6 +212,13 @@ impl DurableObject for ApiKeyLedger {
             state: &self.state,
             env: &self.env,
         };
+        if !matches!(request, LedgerRequest::Get) {
+            // Armed before a write starts: if the object is evicted half-way, its alarm still
+            // sees the change through (or undoes the rotation) without waiting for another call.
+            // `schedule` below moves or clears it once the call is over.
+            let soon = (now_ms() / 1000 + RETRY_PENDING_SECS) * 1000;
+            let _ = set_alarm(&self.state, Some(soon), &self.alarm_at).await;
+        }
         match ledger.serve(&host, request, now_ms() / 1000).await {
             Ok(answer) => {
                 // Best effort: the next call sees anything pending through as well.
