@@ -317,12 +317,12 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
             idempotency: claim,
         };
         let done = ledger::client::call(self.platform, &key_id, &request).await?;
-        self.issued(done, key, idempotency_key)
+        self.issued(done, key, idempotency_key).await
     }
 
     /// The plaintext of what a create or rotate issued: this call's own key, or, for a replayed
     /// answer, the remembered one opened with the caller's `Idempotency-Key`.
-    fn issued(
+    async fn issued(
         &self,
         done: Done,
         fresh_key: String,
@@ -331,11 +331,30 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         let key = if done.replayed {
             let opened = idempotency
                 .zip(done.sealed.as_deref())
-                .and_then(|(k, sealed)| k.open(&done.record.key_id, sealed))
+                .and_then(|(k, sealed)| k.open(&done.record.key_id, &done.hash, sealed))
                 .filter(|plain| key_hash(plain) == done.hash);
-            opened.ok_or_else(|| {
+            let key = opened.ok_or_else(|| {
                 StoreOpError::Unavailable("the remembered key could not be opened".into())
-            })?
+            })?;
+            // The remembered records are as the first call left them; the key may have been
+            // revoked (or have expired) since. Its own object says: a key that no longer works is
+            // never handed out again as if it were new.
+            let now_record = self.get(&done.record.key_id).await?;
+            let id = &now_record.key_id;
+            match now_record.status(self.platform.now_secs()) {
+                KeyStatus::Active => {}
+                KeyStatus::Revoked => {
+                    return Err(StoreOpError::Conflict(format!(
+                        "{id}, issued under this Idempotency-Key, has been revoked since; create or rotate with a new Idempotency-Key"
+                    )))
+                }
+                KeyStatus::Expired => {
+                    return Err(StoreOpError::Conflict(format!(
+                        "{id}, issued under this Idempotency-Key, has expired since; create or rotate with a new Idempotency-Key"
+                    )))
+                }
+            }
+            key
         } else {
             fresh_key
         };
@@ -500,7 +519,7 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
             idempotency: claim,
         };
         let done = ledger::client::call(self.platform, key_id, &request).await?;
-        self.issued(done, key, idempotency_key)
+        self.issued(done, key, idempotency_key).await
     }
 
     /// Revokes at once (in this isolate) and within the documented bound everywhere. Idempotent:
@@ -1147,12 +1166,17 @@ mod tests {
         assert!(abandoned[0].revoked_at.is_some());
         // An unreachable successor object: nothing changes either.
         let (_, other) = env.create(None);
-        let writes = env.platform.kv_writes.get();
+        let kv_before = env.platform.kv.borrow().clone();
         env.platform.writes_left.set(Some(0));
         assert!(block_on(env.store().rotate(&other.key_id, None, None)).is_err());
         env.platform.writes_left.set(None);
         assert_eq!(block_on(env.store().get(&other.key_id)).unwrap(), other);
-        assert_eq!(env.platform.kv_writes.get(), writes);
+        // The old key's entries are as they were (its object rewrote them, unchanged, once KV
+        // took writes again); the successor that never was left at most its own entries.
+        let kv = env.platform.kv.borrow();
+        for (k, v) in kv_before.iter() {
+            assert_eq!(kv.get(k), Some(v), "{k}");
+        }
     }
 
     #[test]

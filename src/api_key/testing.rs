@@ -44,6 +44,9 @@ pub struct FakePlatform {
     pub ledger_calls: Cell<u32>,
     /// Calls to the ledger object of this key id fail (an unreachable object).
     pub ledger_down_for: RefCell<Option<String>>,
+    /// Calls from one ledger object to another (a rotation's successor) never answer after this
+    /// many more (None: they always do).
+    pub object_calls_before_hang: Cell<Option<u32>>,
     rng_state: Cell<u64>,
 }
 
@@ -231,6 +234,32 @@ impl Platform for FakePlatform {
     }
 }
 
+impl FakePlatform {
+    /// The ledger object of `key_id` runs its alarm (`KeyLedger::tidy`).
+    pub fn ledger_alarm(&self, key_id: &str) -> Result<(), StoreError> {
+        let taken = self.ledgers.borrow_mut().remove(key_id);
+        let mut ledger = taken.unwrap_or_else(|| {
+            let stored = self.ledger_storage.borrow().get(key_id).cloned();
+            KeyLedger::load_stored(stored.unwrap_or_default().into_iter().collect()).0
+        });
+        let host = FakeLedgerHost {
+            platform: self,
+            key_id: key_id.to_string(),
+        };
+        let result = block_on(ledger.tidy(&host, self.now_secs()));
+        self.ledgers.borrow_mut().insert(key_id.to_string(), ledger);
+        result
+    }
+
+    /// When the ledger object of `key_id` (in memory) wants its alarm.
+    pub fn ledger_next_alarm(&self, key_id: &str) -> Option<u64> {
+        self.ledgers
+            .borrow()
+            .get(key_id)
+            .and_then(|l| l.next_alarm(self.now_secs()))
+    }
+}
+
 /// The runtime of one in-memory ledger object: its storage, the platform's KV and the other objects.
 pub struct FakeLedgerHost<'a> {
     pub platform: &'a FakePlatform,
@@ -271,9 +300,27 @@ impl LedgerHost for FakeLedgerHost<'_> {
         key_id: &str,
         request: &LedgerRequest,
     ) -> Result<LedgerAnswer, StoreError> {
+        match self.platform.object_calls_before_hang.get() {
+            Some(0) => std::future::pending::<()>().await,
+            Some(n) => self.platform.object_calls_before_hang.set(Some(n - 1)),
+            None => {}
+        }
         let body = serde_json::to_string(request).map_err(|e| StoreError(e.to_string()))?;
         let text = Box::pin(self.platform.key_ledger_call(key_id, body)).await?;
         crate::api_key::ledger::client::parse_answer(&text)
+    }
+}
+
+/// Polls a future that is stuck (see `object_calls_before_hang`) a few times and drops it half-way, as a
+/// Durable Object evicted mid-call loses what it held in memory.
+pub fn cut_off<F: Future>(f: F) {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..100 {
+        assert!(
+            f.as_mut().poll(&mut cx).is_pending(),
+            "the call finished; nothing was cut off"
+        );
     }
 }
 

@@ -162,7 +162,7 @@ pub(super) async fn persist(state: &State, writes: Vec<StorageWrite>) -> worker:
 }
 
 /// Keeps the alarm at `at` (ms), or none when there is nothing left to expire.
-async fn set_alarm(
+pub(super) async fn set_alarm(
     state: &State,
     at: Option<u64>,
     scheduled: &RefCell<Option<u64>>,

@@ -101,25 +101,33 @@ impl IdempotencyKey {
         }
     }
 
-    /// Seals a new key's plaintext for the object `target` (one seal per key and object, so no
-    /// keystream is ever reused): XOR with a SHA-256 keystream, base64url.
+    /// Seals a new key's plaintext for the object `target`: XOR with a SHA-256 keystream,
+    /// base64url. The keystream is derived from the target *and the key's hash*, so two keys are
+    /// never sealed with one keystream (a create retried after a failure seals a new key for the
+    /// same target). Integrity: `open`'s caller checks the opened key against the stored hash.
     pub fn seal(&self, target: &str, plaintext: &str) -> String {
         use base64::Engine;
-        let sealed = self.xor(target, plaintext.as_bytes());
+        let hash = crate::api_key::format::key_hash(plaintext);
+        let sealed = self.xor(target, &hash, plaintext.as_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
     }
 
-    /// Opens what `seal` made; `None` when it does not decode to text.
-    pub fn open(&self, target: &str, sealed: &str) -> Option<String> {
+    /// Opens what `seal` made for the key whose hash is `hash`; `None` when it does not decode to
+    /// text.
+    pub fn open(&self, target: &str, hash: &str, sealed: &str) -> Option<String> {
         use base64::Engine;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(sealed)
             .ok()?;
-        String::from_utf8(self.xor(target, &bytes)).ok()
+        String::from_utf8(self.xor(target, hash, &bytes)).ok()
     }
 
-    fn xor(&self, target: &str, data: &[u8]) -> Vec<u8> {
-        let key = self.derive(b"seal", target.as_bytes());
+    fn xor(&self, target: &str, hash: &str, data: &[u8]) -> Vec<u8> {
+        let mut context = Vec::with_capacity(8 + target.len() + hash.len());
+        context.extend_from_slice(&(target.len() as u64).to_be_bytes());
+        context.extend_from_slice(target.as_bytes());
+        context.extend_from_slice(hash.as_bytes());
+        let key = self.derive(b"seal", &context);
         data.chunks(32)
             .enumerate()
             .flat_map(|(i, chunk)| {
@@ -216,21 +224,46 @@ mod tests {
         let k = IdempotencyKey::parse(K, &actor("ops")).unwrap();
         let plain = "pc_test_3eRq2QWGCwB0uuyeqgGPr62XhZJe";
         let sealed = k.seal("key_AAAAAAAAAAAAAAAA", plain);
+        let hash = crate::api_key::format::key_hash(plain);
         assert!(!sealed.contains("3eRq2QWG"));
         assert_eq!(
-            k.open("key_AAAAAAAAAAAAAAAA", &sealed).as_deref(),
+            k.open("key_AAAAAAAAAAAAAAAA", &hash, &sealed).as_deref(),
             Some(plain)
         );
         // Another target or another key opens nothing useful.
         assert_ne!(
-            k.open("key_BBBBBBBBBBBBBBBB", &sealed).as_deref(),
+            k.open("key_BBBBBBBBBBBBBBBB", &hash, &sealed).as_deref(),
             Some(plain)
         );
         let other = IdempotencyKey::parse(K, &actor("mallory")).unwrap();
         assert_ne!(
-            other.open("key_AAAAAAAAAAAAAAAA", &sealed).as_deref(),
+            other
+                .open("key_AAAAAAAAAAAAAAAA", &hash, &sealed)
+                .as_deref(),
             Some(plain)
         );
+    }
+
+    #[test]
+    fn two_keys_sealed_for_one_target_never_share_a_keystream() {
+        // A create retried after a failure seals a new key for the same target (its key id comes
+        // from the Idempotency-Key): the XOR of two seals must not be the XOR of the two keys.
+        let k = IdempotencyKey::parse(K, &actor("ops")).unwrap();
+        let target = k.create_key_id();
+        let (p1, p2) = (
+            "pc_test_3eRq2QWGCwB0uuyeqgGPr62XhZJe",
+            "pc_test_9xT2mQ0pLrVb7cYe00000000abcd",
+        );
+        use base64::Engine;
+        let raw = |s: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(s)
+                .unwrap()
+        };
+        let (s1, s2) = (raw(&k.seal(&target, p1)), raw(&k.seal(&target, p2)));
+        let sealed_xor: Vec<u8> = s1.iter().zip(&s2).map(|(a, b)| a ^ b).collect();
+        let plain_xor: Vec<u8> = p1.bytes().zip(p2.bytes()).map(|(a, b)| a ^ b).collect();
+        assert_ne!(sealed_xor, plain_xor, "keystream reused");
     }
 
     #[test]

@@ -9,7 +9,12 @@
 //! a revoke keeps its first time and reason.
 //!
 //! Storage: `state` → `KeyState` (the key's hash and record); `idem:<id>` → `Remembered` (the
-//! outcome of a create or rotate that carried an `Idempotency-Key`, for 24 h).
+//! outcome of a create or rotate that carried an `Idempotency-Key`, for 24 h); `pending` →
+//! `Pending` (a change stored but not yet seen through to KV, or a rotation not yet complete).
+//!
+//! A call can stop anywhere: KV fails, the object is evicted, the runtime resets it. So every
+//! change is stored together with what is left to do (`pending`), and the object's next call,
+//! whatever it is, first sees that through: it writes KV again, or undoes an unfinished rotation.
 //!
 //! Migration: an object that holds nothing yet adopts its key's state from KV on the first call
 //! that needs it, so keys written before the objects existed keep working and can be changed.
@@ -30,9 +35,12 @@ pub use crate::ratelimit::service::StorageWrite;
 
 pub const STATE_KEY: &str = "state";
 pub const REMEMBERED_PREFIX: &str = "idem:";
+pub const PENDING_KEY: &str = "pending";
 /// How long the outcome of a call with an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW_SECS: u64 = 86_400;
 const MAX_REASON_CHARS: usize = 200;
+/// How soon the object's alarm tries again to see through what a failed call left pending.
+pub const RETRY_PENDING_SECS: u64 = 30;
 
 /// What the object holds about its key.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -51,6 +59,22 @@ pub struct Remembered {
     /// Forgotten from this second on.
     pub until: u64,
     pub done: Done,
+}
+
+/// What the object stored but has not seen through yet; its next call finishes or undoes it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Pending {
+    /// KV may lag `state` (its write failed or never ran): write the key's entries again.
+    Projection,
+    /// A rotation was decided but did not complete (nobody was shown the successor): go back to
+    /// `before`, forget the remembered outcome, discard the successor.
+    Rotation {
+        before: Box<KeyState>,
+        successor_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        claim_id: Option<String>,
+    },
 }
 
 /// What a ledger object needs from its runtime.
@@ -75,6 +99,10 @@ pub struct KeyLedger {
     key_id: String,
     state: Option<KeyState>,
     remembered: BTreeMap<String, Remembered>,
+    pending: Option<Pending>,
+    /// Its `state` or `pending` could not be read: every call fails closed (never re-adopt from
+    /// KV, which may be behind what the object decided).
+    unreadable_state: bool,
 }
 
 fn refused(kind: RefusalKind, detail: impl Into<String>) -> Result<LedgerAnswer, StoreError> {
@@ -95,8 +123,10 @@ fn to_json<T: Serialize>(value: &T) -> String {
 }
 
 impl KeyLedger {
-    /// Rebuilds the object from its storage. Unreadable entries are skipped and counted; an
-    /// unreadable `state` leaves the object empty, so its next write adopts from KV again.
+    /// Rebuilds the object from its storage. Unreadable entries are counted; an unreadable
+    /// `state` or `pending` (a field this build does not know, written by a newer one) makes
+    /// every call fail closed until a build that can read it is deployed. It never falls back to
+    /// KV: KV may lag a revoke or a rotation the object decided.
     pub fn load<I: IntoIterator<Item = (String, String)>>(
         key_id: &str,
         entries: I,
@@ -110,7 +140,18 @@ impl KeyLedger {
             if key == STATE_KEY {
                 match serde_json::from_str::<KeyState>(&value) {
                     Ok(s) if s.record.key_id == key_id => ledger.state = Some(s),
-                    _ => unreadable += 1,
+                    _ => {
+                        unreadable += 1;
+                        ledger.unreadable_state = true;
+                    }
+                }
+            } else if key == PENDING_KEY {
+                match serde_json::from_str::<Pending>(&value) {
+                    Ok(p) => ledger.pending = Some(p),
+                    Err(_) => {
+                        unreadable += 1;
+                        ledger.unreadable_state = true;
+                    }
                 }
             } else if let Some(id) = key.strip_prefix(REMEMBERED_PREFIX) {
                 match serde_json::from_str::<Remembered>(&value) {
@@ -124,8 +165,50 @@ impl KeyLedger {
         (ledger, unreadable)
     }
 
+    /// `load` for an object woken without a request (its alarm): the key id is the one its
+    /// stored state names (none when it holds no state, so nothing to project either).
+    pub fn load_stored(entries: Vec<(String, String)>) -> (Self, usize) {
+        let key_id = entries
+            .iter()
+            .find(|(k, _)| k == STATE_KEY)
+            .and_then(|(_, v)| serde_json::from_str::<KeyState>(v).ok())
+            .map(|s| s.record.key_id)
+            .unwrap_or_default();
+        Self::load(&key_id, entries)
+    }
+
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+
+    pub fn is_unreadable(&self) -> bool {
+        self.unreadable_state
+    }
+
+    /// The object's upkeep, run by its alarm without any call: forgets remembered outcomes past
+    /// their window (and with them the sealed keys), and sees through what a failed call left
+    /// pending, so KV follows the object within `RETRY_PENDING_SECS` of KV taking writes again,
+    /// even if nobody calls the object.
+    pub async fn tidy<H: LedgerHost>(&mut self, host: &H, now: u64) -> Result<(), StoreError> {
+        if self.unreadable_state {
+            return Err(StoreError(format!(
+                "the stored state of {} is unreadable (written by a newer build?)",
+                self.key_id
+            )));
+        }
+        let writes = self.forget_expired(now);
+        if !writes.is_empty() {
+            host.persist(writes).await?;
+        }
+        self.settle(host, now).await
+    }
+
+    /// When the alarm should run next (Unix seconds): soon while something is pending, otherwise
+    /// when the first remembered outcome runs out; `None` when there is nothing to do.
+    pub fn next_alarm(&self, now: u64) -> Option<u64> {
+        let retry = self.pending.as_ref().map(|_| now + RETRY_PENDING_SECS);
+        let forget = self.remembered.values().map(|r| r.until).min();
+        retry.into_iter().chain(forget).min()
     }
 
     pub fn state(&self) -> Option<&KeyState> {
@@ -147,10 +230,28 @@ impl KeyLedger {
                 format!("{} is not a key id", self.key_id),
             );
         }
+        if self.unreadable_state {
+            return Err(StoreError(format!(
+                "the stored state of {} is unreadable (written by a newer build?)",
+                self.key_id
+            )));
+        }
         let mut writes = self.forget_expired(now);
         if !writes.is_empty() {
             // Best effort: a remembered outcome past its window is ignored even while stored.
             let _ = host.persist(std::mem::take(&mut writes)).await;
+        }
+        if let Err(e) = self.settle(host, now).await {
+            // While KV is down, a read still answers from what the object holds, and a revoke is
+            // still stored (it writes KV itself, or leaves that pending). Anything else, and
+            // anything after a rotation that could not be undone yet, waits.
+            let goes_on = matches!(
+                request,
+                LedgerRequest::Get | LedgerRequest::Revoke { .. } | LedgerRequest::Discard { .. }
+            ) && matches!(self.pending, Some(Pending::Projection));
+            if !goes_on {
+                return Err(e);
+            }
         }
         match request {
             LedgerRequest::Get => match self.current(host).await? {
@@ -235,13 +336,41 @@ impl KeyLedger {
         write
     }
 
-    fn forget(&mut self, claim: Option<&IdempotencyClaim>) -> Option<StorageWrite> {
-        let claim = claim?;
-        self.remembered.remove(&claim.id);
-        Some(StorageWrite::Delete(format!(
-            "{REMEMBERED_PREFIX}{}",
-            claim.id
-        )))
+    fn forget(&mut self, claim_id: Option<&str>) -> Option<StorageWrite> {
+        let id = claim_id?;
+        self.remembered.remove(id);
+        Some(StorageWrite::Delete(format!("{REMEMBERED_PREFIX}{id}")))
+    }
+
+    /// Sees through what an earlier call left pending (see `Pending`), before anything else.
+    async fn settle<H: LedgerHost>(&mut self, host: &H, now: u64) -> Result<(), StoreError> {
+        match self.pending.clone() {
+            None => Ok(()),
+            Some(Pending::Projection) => {
+                if let Some(state) = self.state.clone() {
+                    project(host, &state, now, true).await?;
+                }
+                self.settled(host).await
+            }
+            Some(Pending::Rotation {
+                before,
+                successor_id,
+                claim_id,
+            }) => {
+                self.undo_rotation(host, *before, &successor_id, claim_id.as_deref(), now)
+                    .await
+            }
+        }
+    }
+
+    /// Nothing is pending any more.
+    async fn settled<H: LedgerHost>(&mut self, host: &H) -> Result<(), StoreError> {
+        if self.pending.is_some() {
+            host.persist(vec![StorageWrite::Delete(PENDING_KEY.into())])
+                .await?;
+            self.pending = None;
+        }
+        Ok(())
     }
 
     /// The key's state: the object's own, or (first call after migration) adopted from KV.
@@ -273,20 +402,46 @@ impl KeyLedger {
         Ok(Some(KeyState { hash, record }))
     }
 
-    /// Adopts `next` as the key's state in memory and in storage (with `extra` writes).
+    /// Adopts `next` as the key's state, and `pending` as what is left to do, in memory and in
+    /// storage (with `extra` writes), in one write.
     async fn commit<H: LedgerHost>(
         &mut self,
         host: &H,
         next: KeyState,
+        pending: Option<Pending>,
         extra: Vec<StorageWrite>,
     ) -> Result<(), StoreError> {
         let mut writes = vec![StorageWrite::Put(STATE_KEY.into(), to_json(&next))];
+        match &pending {
+            Some(p) => writes.push(StorageWrite::Put(PENDING_KEY.into(), to_json(p))),
+            None if self.pending.is_some() => writes.push(StorageWrite::Delete(PENDING_KEY.into())),
+            None => {}
+        }
         writes.extend(extra);
         let before = self.state.replace(next);
+        let pending_before = std::mem::replace(&mut self.pending, pending);
         if let Err(e) = host.persist(writes).await {
             self.state = before;
+            self.pending = pending_before;
             return Err(e);
         }
+        Ok(())
+    }
+
+    /// Stores `next`, then writes its KV entries. A failed KV write stays pending: the object's
+    /// next call writes them again.
+    async fn commit_and_project<H: LedgerHost>(
+        &mut self,
+        host: &H,
+        next: &KeyState,
+        now: u64,
+        with_index: bool,
+    ) -> Result<(), StoreError> {
+        self.commit(host, next.clone(), Some(Pending::Projection), Vec::new())
+            .await?;
+        project(host, next, now, with_index).await?;
+        // Best effort: if this fails, the next call only writes KV once more.
+        let _ = self.settled(host).await;
         Ok(())
     }
 
@@ -333,15 +488,16 @@ impl KeyLedger {
             .map(|c| self.remember(c, &result, now))
             .collect();
         let state = KeyState { hash, record };
-        if let Err(e) = self.commit(host, state.clone(), extra).await {
-            self.forget(claim.as_ref());
+        let claim_id = claim.as_ref().map(|c| c.id.as_str());
+        if let Err(e) = self.commit(host, state.clone(), None, extra).await {
+            self.forget(claim_id);
             return Err(e);
         }
         if let Err(e) = project(host, &state, now, true).await {
             // Nobody has seen the plaintext: the object forgets the key, so a retry (with the same
             // Idempotency-Key or not) starts afresh. Best effort: a record left in KV belongs to a
             // key nobody holds.
-            let mut undo: Vec<StorageWrite> = self.forget(claim.as_ref()).into_iter().collect();
+            let mut undo: Vec<StorageWrite> = self.forget(claim_id).into_iter().collect();
             undo.push(StorageWrite::Delete(STATE_KEY.into()));
             self.state = None;
             let _ = host.persist(undo).await;
@@ -394,9 +550,8 @@ impl KeyLedger {
         if let Err((field, why)) = record.validate() {
             return Ok(LedgerAnswer::Refused(Refusal::invalid(field, why)));
         }
-        self.commit(host, state.clone(), Vec::new()).await?;
         // The index entry carries the same KV expiration: an expiry change moves both.
-        project(host, &state, now, true).await?;
+        self.commit_and_project(host, &state, now, true).await?;
         done(Done {
             record: state.record,
             hash: state.hash,
@@ -481,13 +636,23 @@ impl KeyLedger {
             sealed: claim.as_ref().map(|c| c.sealed.clone()),
             replayed: false,
         };
-        // 1. The decision: from here on this key is rotated (to this successor only).
+        // 1. The decision: from here on this key is rotated (to this successor only). Stored as
+        //    pending until step 3 is done: if the call stops before, the next call undoes it.
         let extra: Vec<StorageWrite> = claim
             .iter()
             .map(|c| self.remember(c, &result, now))
             .collect();
-        if let Err(e) = self.commit(host, linked.clone(), extra).await {
-            self.forget(claim.as_ref());
+        let claim_id = claim.as_ref().map(|c| c.id.clone());
+        let pending = Pending::Rotation {
+            before: Box::new(old.clone()),
+            successor_id: successor.key_id.clone(),
+            claim_id: claim_id.clone(),
+        };
+        if let Err(e) = self
+            .commit(host, linked.clone(), Some(pending), extra)
+            .await
+        {
+            self.forget(claim_id.as_deref());
             return Err(e);
         }
         // 2. The successor's own object takes over the successor and writes its KV entries, so the
@@ -504,38 +669,57 @@ impl KeyLedger {
             ))),
             Err(e) => Err(e),
         };
-        // 3. The old key's record, now linked and with its grace deadline.
+        // 3. The old key's record, now linked and with its grace deadline; then the rotation is
+        //    no longer pending (only then is the answer given).
         let projected = match started {
-            Ok(()) => project(host, &linked, now, true).await,
+            Ok(()) => match project(host, &linked, now, true).await {
+                Ok(()) => self.settled(host).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         if let Err(e) = projected {
-            self.undo_rotation(host, old, &successor.key_id, claim.as_ref(), now)
+            // If the undo fails too, it stays pending: the next call undoes it.
+            let _ = self
+                .undo_rotation(host, old, &successor.key_id, claim_id.as_deref(), now)
                 .await;
             return Err(e);
         }
         done(result)
     }
 
-    /// A rotation that could not complete: the old key goes back to its state before it (the
-    /// caller never saw the successor's plaintext), and the successor is revoked. Best effort:
-    /// whatever fails here leaves a successor nobody holds the key of.
+    /// A rotation that could not complete: the successor is revoked (best effort: if that fails,
+    /// it is a successor nobody holds the key of), and the old key goes back to its state before
+    /// it (the caller never saw the successor's plaintext).
+    ///
+    /// Unless the successor has been rotated itself meanwhile (an admin found it in a listing):
+    /// then someone holds a key descended from it, and undoing would leave the old key rotatable
+    /// again beside that lineage. The rotation is kept instead, and the old key's KV entries are
+    /// written as it left them.
     async fn undo_rotation<H: LedgerHost>(
         &mut self,
         host: &H,
         old: KeyState,
         successor_id: &str,
-        claim: Option<&IdempotencyClaim>,
+        claim_id: Option<&str>,
         now: u64,
-    ) {
-        let undo: Vec<StorageWrite> = self.forget(claim).into_iter().collect();
-        if self.commit(host, old.clone(), undo).await.is_ok() {
-            let _ = project(host, &old, now, true).await;
-        }
+    ) -> Result<(), StoreError> {
         let discard = LedgerRequest::Discard {
             rotated_from: self.key_id.clone(),
         };
-        let _ = host.call_ledger(successor_id, &discard).await;
+        let moved_on = matches!(
+            host.call_ledger(successor_id, &discard).await,
+            Ok(LedgerAnswer::Done(d)) if d.record.rotated_to.is_some()
+        );
+        let linked = self.state.clone().filter(|_| moved_on);
+        let (next, undo) = match linked {
+            Some(linked) => (linked, Vec::new()),
+            None => (old, self.forget(claim_id).into_iter().collect()),
+        };
+        self.commit(host, next.clone(), Some(Pending::Projection), undo)
+            .await?;
+        project(host, &next, now, true).await?;
+        self.settled(host).await
     }
 
     async fn revoke<H: LedgerHost>(
@@ -560,11 +744,12 @@ impl KeyLedger {
             state.record.revoked_at = Some(now);
             state.record.revoked_reason = reason;
             state.record.updated_at = Some(now);
-            self.commit(host, state.clone(), Vec::new()).await?;
+            // The index keeps its expiration: at worst it outlives the record; listings skip it.
+            self.commit_and_project(host, &state, now, false).await?;
+        } else {
+            // Written again on a repeat too (a stale writer may have put the active record back).
+            project(host, &state, now, false).await?;
         }
-        // Written again on a repeat too: a revoke whose KV write failed reaches KV on its retry.
-        // The index keeps its expiration: at worst it outlives the record, and listings skip it.
-        project(host, &state, now, false).await?;
         done(Done {
             record: state.record,
             hash: state.hash,
@@ -583,14 +768,16 @@ impl KeyLedger {
         record: ApiKeyRecord,
         now: u64,
     ) -> Result<LedgerAnswer, StoreError> {
-        if let Some(s) = &self.state {
-            // A retried init of the same successor is fine; anything else is not this object's.
+        if let Some(s) = self.state.clone() {
+            // A retried init of the same successor is fine (its KV entries are written again);
+            // anything else is not this object's.
             if s.hash != hash || s.record.rotated_from != record.rotated_from {
                 return refused(
                     RefusalKind::Conflict,
                     format!("{} exists already", self.key_id),
                 );
             }
+            project(host, &s, now, true).await?;
         } else {
             if record.key_id != self.key_id || !is_hash(&hash) || record.rotated_from.is_none() {
                 return refused(
@@ -601,14 +788,13 @@ impl KeyLedger {
             if let Err((field, why)) = record.validate() {
                 return Ok(LedgerAnswer::Refused(Refusal::invalid(field, why)));
             }
-            self.commit(host, KeyState { hash, record }, Vec::new())
-                .await?;
+            let state = KeyState { hash, record };
+            self.commit_and_project(host, &state, now, true).await?;
         }
         let state = self
             .state
             .clone()
             .ok_or_else(|| StoreError("lost state".into()))?;
-        project(host, &state, now, true).await?;
         done(Done {
             record: state.record,
             hash: state.hash,
@@ -632,14 +818,28 @@ impl KeyLedger {
         if state.record.rotated_from.as_deref() != Some(rotated_from.as_str()) {
             return refused(RefusalKind::Conflict, "not a successor of that key");
         }
+        if state.record.rotated_to.is_some() {
+            // Rotated itself since: someone holds its successor. The predecessor keeps the
+            // rotation rather than undoing it (see `undo_rotation`).
+            return done(Done {
+                record: state.record,
+                hash: state.hash,
+                previous: None,
+                previous_hash: None,
+                changed: false,
+                sealed: None,
+                replayed: false,
+            });
+        }
         if state.record.revoked_at.is_none() {
             state.record.revoked_at = Some(now);
             state.record.revoked_reason =
                 Some(format!("the rotation of {rotated_from} did not complete"));
             state.record.updated_at = Some(now);
-            self.commit(host, state.clone(), Vec::new()).await?;
+            self.commit_and_project(host, &state, now, false).await?;
+        } else {
+            project(host, &state, now, false).await?;
         }
-        project(host, &state, now, false).await?;
         done(Done {
             record: state.record,
             hash: state.hash,

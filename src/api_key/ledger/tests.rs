@@ -5,14 +5,14 @@ use std::cell::RefCell;
 
 use super::client::{LedgerAnswer, LedgerRequest, RefusalKind};
 use super::idempotency::{fingerprint, IdempotencyKey};
-use super::service::{IDEMPOTENCY_WINDOW_SECS, STATE_KEY};
+use super::service::{IDEMPOTENCY_WINDOW_SECS, RETRY_PENDING_SECS, STATE_KEY};
 use crate::api_key::cache::ApiKeyCache;
 use crate::api_key::format::{generate_key, key_hash};
 use crate::api_key::record::{ApiKeyRecord, KeyStatus};
 use crate::api_key::store::{
     hash_kv_key, id_kv_key, kv_entries, ApiKeyStore, NewKey, StoreOpError,
 };
-use crate::api_key::testing::{block_on, FakePlatform};
+use crate::api_key::testing::{block_on, cut_off, FakePlatform};
 use crate::api_key::ApiKeyConfig;
 use crate::identity::{AuthMethod, Identity};
 use crate::platform::Platform;
@@ -376,5 +376,215 @@ fn objects_refuse_calls_that_are_not_theirs() {
             .unwrap()
             .status(T0),
         KeyStatus::Active
+    );
+}
+
+// ------------------------------------------------------------------ adversarial review (ledger)
+
+#[test]
+fn an_unreadable_state_fails_closed_instead_of_adopting_stale_kv() {
+    let env = Env::new();
+    let (_, record) = env.create();
+    // The object stores the revoke, but its KV write fails: KV still shows the key active.
+    env.platform.writes_left.set(Some(0));
+    assert!(matches!(
+        block_on(env.store().revoke(&record.key_id, None)),
+        Err(StoreOpError::Unavailable(_))
+    ));
+    env.platform.writes_left.set(None);
+    // Its state gains a field this build does not know (a newer build wrote it, then a rollback).
+    {
+        let mut storage = env.platform.ledger_storage.borrow_mut();
+        let state = storage
+            .get_mut(&record.key_id)
+            .and_then(|s| s.get_mut(STATE_KEY))
+            .unwrap();
+        *state = state.replacen('{', r#"{"future_field":1,"#, 1);
+    }
+    env.evict_objects();
+    // The object must not forget its revoke and adopt the stale KV record.
+    let rotated = block_on(env.store().rotate(&record.key_id, None, None));
+    assert!(
+        matches!(rotated, Err(StoreOpError::Unavailable(_))),
+        "{rotated:?}"
+    );
+    assert!(matches!(
+        block_on(env.store().get(&record.key_id)),
+        Err(StoreOpError::Unavailable(_))
+    ));
+}
+
+#[test]
+fn a_replay_never_hands_out_a_key_revoked_since() {
+    let env = Env::new();
+    let (_, old) = env.create();
+    let k = idem("ops", IDEM);
+    let fp = fingerprint("rotate", &old.key_id, b"{}");
+    let first = block_on(
+        env.store()
+            .rotate_with(&old.key_id, None, None, Some((&k, fp.clone()))),
+    )
+    .unwrap();
+    block_on(
+        env.store()
+            .revoke(&first.record.key_id, Some("leaked".into())),
+    )
+    .unwrap();
+    let replay = block_on(
+        env.store()
+            .rotate_with(&old.key_id, None, None, Some((&k, fp))),
+    );
+    assert!(
+        matches!(replay, Err(StoreOpError::Conflict(ref d)) if d.contains("revoked")),
+        "{replay:?}"
+    );
+    // A create's replay too.
+    let kc = idem("ops", "7d1e0c55-2a49-4f0e-8a3b-55c1f0e2d9a7");
+    let fpc = fingerprint("create", "", b"{}");
+    let created = block_on(env.store().create_with(new_key(), Some((&kc, fpc.clone())))).unwrap();
+    block_on(env.store().revoke(&created.record.key_id, None)).unwrap();
+    let replay = block_on(env.store().create_with(new_key(), Some((&kc, fpc))));
+    assert!(
+        matches!(replay, Err(StoreOpError::Conflict(ref d)) if d.contains("revoked")),
+        "{replay:?}"
+    );
+}
+
+#[test]
+fn a_rotation_cut_off_half_way_is_undone_on_the_next_call() {
+    let env = Env::new();
+    let (old_key, old) = env.create();
+    let k = idem("ops", IDEM);
+    let fp = fingerprint("rotate", &old.key_id, b"{}");
+    // The successor's object never answers, and the old key's object is evicted mid-call.
+    env.platform.object_calls_before_hang.set(Some(0));
+    cut_off(
+        env.store()
+            .rotate_with(&old.key_id, None, None, Some((&k, fp.clone()))),
+    );
+    env.platform.object_calls_before_hang.set(None);
+    // The retry gets a successor that works, and the old key links to it.
+    let retry = block_on(
+        env.store()
+            .rotate_with(&old.key_id, None, None, Some((&k, fp))),
+    )
+    .unwrap();
+    assert!(env.auth(&retry.key), "the successor handed out must work");
+    assert_eq!(
+        block_on(env.store().get(&old.key_id)).unwrap().rotated_to,
+        Some(retry.record.key_id.clone())
+    );
+    assert!(env.auth(&old_key), "grace period");
+    // Without an Idempotency-Key: the key is not stuck "rotated" to a successor that never was.
+    let (_, other) = env.create();
+    env.platform.object_calls_before_hang.set(Some(0));
+    cut_off(env.store().rotate(&other.key_id, None, None));
+    env.platform.object_calls_before_hang.set(None);
+    let again = block_on(env.store().rotate(&other.key_id, None, None));
+    let (key, successor, linked) = again.unwrap();
+    assert!(env.auth(&key));
+    assert_eq!(linked.rotated_to, Some(successor.key_id));
+}
+
+#[test]
+fn a_revoke_whose_kv_write_failed_reaches_kv_on_the_next_call() {
+    let env = Env::new();
+    let (key, record) = env.create();
+    env.platform.writes_left.set(Some(0));
+    assert!(matches!(
+        block_on(env.store().revoke(&record.key_id, Some("leaked".into()))),
+        Err(StoreOpError::Unavailable(_))
+    ));
+    env.platform.writes_left.set(None);
+    assert!(env.auth(&key), "KV missed the revoke");
+    // An admin looks at the key: the object shows it revoked, and KV must say so too.
+    env.evict_objects();
+    let shown = block_on(env.store().get(&record.key_id)).unwrap();
+    assert_eq!(shown.status(T0), KeyStatus::Revoked);
+    assert!(!env.auth(&key), "KV follows the object");
+}
+
+#[test]
+fn an_unfinished_rotation_whose_successor_was_rotated_since_is_kept_not_undone() {
+    let env = Env::new();
+    let (_, old) = env.create();
+    // The successor is made, the old key's KV write fails, and the object is evicted while it
+    // undoes the rotation: the rotation stays pending in its storage.
+    env.platform.writes_left.set(Some(2));
+    env.platform.object_calls_before_hang.set(Some(1));
+    cut_off(env.store().rotate(&old.key_id, None, None));
+    env.platform.writes_left.set(None);
+    env.platform.object_calls_before_hang.set(None);
+    let successor = {
+        let (listed, _) = block_on(env.store().list(None, 100, None)).unwrap();
+        listed
+            .into_iter()
+            .find(|r| r.rotated_from.as_deref() == Some(old.key_id.as_str()))
+            .unwrap()
+    };
+    // An admin finds the successor in the listing and rotates it to get a key.
+    let (next_key, next, _) = block_on(env.store().rotate(&successor.key_id, None, None)).unwrap();
+    // The old key's next call must not undo a rotation that has a successor of its own by now
+    // (undoing it would give the old key back, rotatable again: two lineages).
+    let linked = block_on(env.store().get(&old.key_id)).unwrap();
+    assert_eq!(
+        linked.rotated_to.as_deref(),
+        Some(successor.key_id.as_str())
+    );
+    assert!(matches!(
+        block_on(env.store().rotate(&old.key_id, None, None)),
+        Err(StoreOpError::Conflict(_))
+    ));
+    let hash = env.platform.kv_value(&id_kv_key(&old.key_id)).unwrap();
+    let in_kv: ApiKeyRecord =
+        serde_json::from_str(&env.platform.kv_value(&hash_kv_key(&hash)).unwrap()).unwrap();
+    assert_eq!(
+        in_kv, linked,
+        "KV shows the rotation, with its grace deadline"
+    );
+    assert!(env.auth(&next_key));
+    assert_eq!(
+        block_on(env.store().get(&successor.key_id))
+            .unwrap()
+            .rotated_to,
+        Some(next.key_id)
+    );
+}
+
+#[test]
+fn the_alarm_sees_a_failed_revoke_through_and_deletes_sealed_keys_after_24_hours() {
+    let env = Env::new();
+    let (key, record) = env.create();
+    env.platform.writes_left.set(Some(0));
+    assert!(block_on(env.store().revoke(&record.key_id, None)).is_err());
+    assert_eq!(
+        env.platform.ledger_next_alarm(&record.key_id),
+        Some(T0 + RETRY_PENDING_SECS)
+    );
+    // KV still refuses writes when the alarm first fires: it tries again later.
+    assert!(env.platform.ledger_alarm(&record.key_id).is_err());
+    env.platform.writes_left.set(None);
+    assert!(env.auth(&key), "KV missed the revoke");
+    env.evict_objects();
+    env.platform.advance_secs(RETRY_PENDING_SECS);
+    env.platform.ledger_alarm(&record.key_id).unwrap();
+    assert!(!env.auth(&key), "no call needed: the alarm wrote KV");
+    assert_eq!(env.platform.ledger_next_alarm(&record.key_id), None);
+
+    // A remembered outcome (with its sealed key) is deleted when its window ends, call or not.
+    let k = idem("ops", IDEM);
+    let fp = fingerprint("create", "", b"{}");
+    let created = block_on(env.store().create_with(new_key(), Some((&k, fp)))).unwrap();
+    let id = created.record.key_id;
+    let until = env.platform.now_secs() + IDEMPOTENCY_WINDOW_SECS;
+    assert_eq!(env.platform.ledger_next_alarm(&id), Some(until));
+    env.evict_objects();
+    env.platform.advance_secs(IDEMPOTENCY_WINDOW_SECS);
+    env.platform.ledger_alarm(&id).unwrap();
+    let storage = env.platform.ledger_storage.borrow();
+    assert_eq!(
+        storage[&id].keys().collect::<Vec<_>>(),
+        vec![STATE_KEY],
+        "only the state is left"
     );
 }
