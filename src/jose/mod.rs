@@ -6,6 +6,7 @@
 pub mod claims;
 pub mod jwk;
 pub mod jws;
+pub(crate) mod strict_json;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 
