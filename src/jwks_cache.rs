@@ -34,16 +34,10 @@ const WAIT_POLL_MS: u32 = 5;
 /// How long past its fetch deadline an in-flight marker is honoured: the fetch's own timer fires at
 /// the deadline, and its result needs a moment to land in isolate memory.
 pub const IN_FLIGHT_SLACK_MS: u64 = 1_000;
-/// At most this many keys are tried for a token without `kid`.
-const MAX_CANDIDATES: usize = 4;
+/// At most this many keys are imported for one token: the verification's own limit.
+const MAX_CANDIDATES: usize = crate::jose::verify::MAX_KEYS_PER_TOKEN;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyLookupError {
-    /// The issuer's keys are known, but none matches the token's `kid`/`alg`.
-    KeyUnknown,
-    /// No usable key set at all (never fetched successfully, or stale beyond the limit).
-    Unavailable { retry_after_secs: u64 },
-}
+pub use crate::jose::verify::KeyLookupError;
 
 struct CachedJwk<K> {
     jwk: Jwk,

@@ -1,6 +1,7 @@
 //! `portcullis token verify`: checks an access token offline, exactly as the gateway does — the
-//! same JWS parser, key policy and claim checks — with the pure-Rust verifier in place of the
-//! worker's WebCrypto. For operators asking "why does the gateway refuse this token?".
+//! same function, `jose::verify::jwt_verify`, so the same checks in the same order and the same
+//! code — with the JWKS file as key source and the pure-Rust verifier in place of the worker's
+//! JWKS cache and WebCrypto. For operators asking "why does the gateway refuse this token?".
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,10 +9,13 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use portcullis::jose::claims::{self, ClaimsPolicy, ScopeSource, TypPolicy};
+use portcullis::jose::claims::{ClaimsPolicy, ScopeSource, TypPolicy};
 use portcullis::jose::jwk::parse_jwks;
-use portcullis::jose::jws::{parse_compact, DEFAULT_MAX_TOKEN_BYTES};
-use portcullis::jose::{native, Alg};
+use portcullis::jose::jws::DEFAULT_MAX_TOKEN_BYTES;
+use portcullis::jose::verify::{
+    jwt_verify, run_ready, IssuerPolicy, NativeVerifier, TrustedIssuer,
+};
+use portcullis::jose::Alg;
 
 use crate::CliError;
 
@@ -49,8 +53,34 @@ pub struct VerifyArgs {
     pub now: Option<u64>,
 }
 
-fn refused(code: portcullis::problem::ErrorCode, detail: String) -> CliError {
-    CliError::Refused(format!("{}: {detail}", code.as_str()))
+/// The issuer given on the command line, checked as the gateway checks a configured issuer.
+struct OneIssuer {
+    issuer: String,
+    audiences: Vec<String>,
+    algorithms: Vec<Alg>,
+    leeway_secs: u64,
+    typ: TypPolicy,
+    scope_source: ScopeSource,
+    max_token_lifetime_secs: u64,
+}
+
+impl TrustedIssuer for OneIssuer {
+    fn name(&self) -> &str {
+        &self.issuer
+    }
+    fn policy(&self) -> IssuerPolicy<'_> {
+        IssuerPolicy {
+            algorithms: &self.algorithms,
+            claims: ClaimsPolicy {
+                issuer: &self.issuer,
+                audiences: &self.audiences,
+                leeway_secs: self.leeway_secs,
+                typ: self.typ,
+                scope_source: &self.scope_source,
+            },
+            max_token_lifetime_secs: self.max_token_lifetime_secs,
+        }
+    }
 }
 
 pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
@@ -82,45 +112,23 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
     let set = parse_jwks(&jwks_bytes)
         .map_err(|e| CliError::Usage(format!("{} is not a usable JWKS: {e}", a.jwks.display())))?;
 
-    let jws = parse_compact(&token, DEFAULT_MAX_TOKEN_BYTES)
-        .map_err(|e| refused(e.code(), e.detail()))?;
-    let alg = jws.header.alg;
-    if !algs.contains(&alg) {
-        return Err(refused(
-            portcullis::problem::ErrorCode::TokenAlgorithmRefused,
-            format!("{} is not accepted", alg.as_str()),
-        ));
-    }
-    let mut candidates = set.candidates(jws.header.kid.as_deref(), alg).peekable();
-    if candidates.peek().is_none() {
-        return Err(refused(
-            portcullis::problem::ErrorCode::TokenKeyUnknown,
-            "no key in the JWKS matches the token's kid and algorithm".into(),
-        ));
-    }
-    let key = candidates
-        .find(|k| native::verify(k, alg, jws.signing_input.as_bytes(), &jws.signature).is_ok())
-        .ok_or_else(|| {
-            refused(
-                portcullis::problem::ErrorCode::TokenSignatureInvalid,
-                "the signature does not verify".into(),
-            )
-        })?;
     let scope_source = match a.scope_claim.as_str() {
         "scope" => ScopeSource::Scope,
         "scp" => ScopeSource::Scp,
         other => ScopeSource::Claim(other.to_string()),
     };
-    let policy = ClaimsPolicy {
-        issuer: &a.issuer,
-        audiences: &a.audiences,
+    let issuer = OneIssuer {
+        issuer: a.issuer,
+        audiences: a.audiences,
+        algorithms: algs,
         leeway_secs: a.leeway,
         typ: if a.strict_typ {
             TypPolicy::Strict
         } else {
             TypPolicy::Lenient
         },
-        scope_source: &scope_source,
+        scope_source,
+        max_token_lifetime_secs: a.max_lifetime,
     };
     let now = a.now.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -128,9 +136,16 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     });
-    let c = claims::validate(&jws.payload, jws.header.typ.as_deref(), &policy, now)
-        .map_err(|e| refused(e.code(), e.detail()))?;
-    claims::check_lifetime(&c, a.max_lifetime, now).map_err(|e| refused(e.code(), e.detail()))?;
+    let verified = run_ready(jwt_verify(
+        &token,
+        DEFAULT_MAX_TOKEN_BYTES,
+        std::slice::from_ref(&issuer),
+        &set,
+        &NativeVerifier,
+        || now,
+    ))
+    .map_err(|e| CliError::Refused(format!("{}: {}", e.code().as_str(), e.detail())))?;
+    let (alg, key, c) = (verified.alg, verified.key, verified.claims);
     Ok(json!({
         "valid": true,
         "alg": alg.as_str(),

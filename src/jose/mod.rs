@@ -7,6 +7,7 @@ pub mod claims;
 pub mod jwk;
 pub mod jws;
 pub(crate) mod strict_json;
+pub mod verify;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 
