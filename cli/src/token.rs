@@ -9,12 +9,11 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use portcullis::jose::claims::{ClaimsPolicy, ScopeSource, TypPolicy};
+use portcullis::config::IssuerConfig;
+use portcullis::jose::claims::{ScopeSource, TypPolicy};
 use portcullis::jose::jwk::parse_jwks;
 use portcullis::jose::jws::DEFAULT_MAX_TOKEN_BYTES;
-use portcullis::jose::verify::{
-    jwt_verify, run_ready, IssuerPolicy, NativeVerifier, TrustedIssuer,
-};
+use portcullis::jose::verify::jwt_verify_offline;
 use portcullis::jose::Alg;
 
 use crate::CliError;
@@ -53,36 +52,6 @@ pub struct VerifyArgs {
     pub now: Option<u64>,
 }
 
-/// The issuer given on the command line, checked as the gateway checks a configured issuer.
-struct OneIssuer {
-    issuer: String,
-    audiences: Vec<String>,
-    algorithms: Vec<Alg>,
-    leeway_secs: u64,
-    typ: TypPolicy,
-    scope_source: ScopeSource,
-    max_token_lifetime_secs: u64,
-}
-
-impl TrustedIssuer for OneIssuer {
-    fn name(&self) -> &str {
-        &self.issuer
-    }
-    fn policy(&self) -> IssuerPolicy<'_> {
-        IssuerPolicy {
-            algorithms: &self.algorithms,
-            claims: ClaimsPolicy {
-                issuer: &self.issuer,
-                audiences: &self.audiences,
-                leeway_secs: self.leeway_secs,
-                typ: self.typ,
-                scope_source: &self.scope_source,
-            },
-            max_token_lifetime_secs: self.max_token_lifetime_secs,
-        }
-    }
-}
-
 pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
     let token = if a.token == "-" {
         let mut s = String::new();
@@ -117,17 +86,19 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
         "scp" => ScopeSource::Scp,
         other => ScopeSource::Claim(other.to_string()),
     };
-    let issuer = OneIssuer {
+    // The issuer given on the command line, as the gateway holds a configured one.
+    let issuer = IssuerConfig {
         issuer: a.issuer,
+        jwks_uri: None,
         audiences: a.audiences,
         algorithms: algs,
         leeway_secs: a.leeway,
+        scope_source,
         typ: if a.strict_typ {
             TypPolicy::Strict
         } else {
             TypPolicy::Lenient
         },
-        scope_source,
         max_token_lifetime_secs: a.max_lifetime,
     };
     let now = a.now.unwrap_or_else(|| {
@@ -136,15 +107,8 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     });
-    let verified = run_ready(jwt_verify(
-        &token,
-        DEFAULT_MAX_TOKEN_BYTES,
-        std::slice::from_ref(&issuer),
-        &set,
-        &NativeVerifier,
-        || now,
-    ))
-    .map_err(|e| CliError::Refused(format!("{}: {}", e.code().as_str(), e.detail())))?;
+    let verified = jwt_verify_offline(&token, DEFAULT_MAX_TOKEN_BYTES, &issuer, &set, now)
+        .map_err(|e| CliError::Refused(format!("{}: {}", e.code().as_str(), e.detail())))?;
     let (alg, key, c) = (verified.alg, verified.key, verified.claims);
     Ok(json!({
         "valid": true,

@@ -6,10 +6,10 @@
 pub mod claims;
 pub mod jwk;
 pub mod jws;
-pub(crate) mod strict_json;
-pub mod verify;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub(crate) mod strict_json;
+pub mod verify;
 
 /// The signature algorithms Portcullis accepts at all. Everything else (`none`, every `HS*`,
 /// `ES256K`, …) is refused before any key is looked up. Which of these an issuer may use is the

@@ -11,7 +11,7 @@
 //! `sub`/`jti` safe as origin header values.
 #![allow(async_fn_in_trait)]
 
-use super::claims::{self, Claims, ClaimError, ClaimsPolicy, Payload};
+use super::claims::{self, ClaimError, Claims, ClaimsPolicy, Payload};
 use super::jwk::{Jwk, JwkSet};
 use super::jws::{parse_compact, JwsError};
 use super::Alg;
@@ -68,7 +68,12 @@ pub trait SignatureVerifier<K> {
 /// selection as the gateway's JWKS cache: `JwkSet::candidates`, at most `MAX_KEYS_PER_TOKEN`.
 impl<I> KeySource<I> for JwkSet {
     type Key = Jwk;
-    async fn keys(&self, _issuer: &I, kid: Option<&str>, alg: Alg) -> Result<Vec<Jwk>, KeyLookupError> {
+    async fn keys(
+        &self,
+        _issuer: &I,
+        kid: Option<&str>,
+        alg: Alg,
+    ) -> Result<Vec<Jwk>, KeyLookupError> {
         let keys: Vec<Jwk> = self
             .candidates(kid, alg)
             .take(MAX_KEYS_PER_TOKEN)
@@ -112,7 +117,9 @@ pub enum JwtError {
     IssuerUnknown,
     AlgorithmRefused(Alg),
     KeyUnknown,
-    KeysUnavailable { retry_after_secs: u64 },
+    KeysUnavailable {
+        retry_after_secs: u64,
+    },
     SignatureInvalid,
     /// `sub` or `jti` cannot travel to the origin as a header value.
     ClaimNotHeaderSafe(&'static str),
@@ -242,6 +249,26 @@ where
 /// neither inject a header (CR/LF) nor be mangled by an encoding the origin does not expect.
 fn header_safe(v: &str) -> bool {
     !v.is_empty() && v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.trim() == v
+}
+
+/// `jwt_verify` offline, as `portcullis token verify` runs it: one issuer, its JWK set in memory,
+/// the native verifier, a fixed clock.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn jwt_verify_offline<'i, I: TrustedIssuer>(
+    token: &str,
+    max_token_bytes: usize,
+    issuer: &'i I,
+    keys: &JwkSet,
+    now_secs: u64,
+) -> Result<VerifiedJwt<'i, I, Jwk>, JwtError> {
+    run_ready(jwt_verify(
+        token,
+        max_token_bytes,
+        std::slice::from_ref(issuer),
+        keys,
+        &NativeVerifier,
+        || now_secs,
+    ))
 }
 
 /// Runs a verification whose key source and verifier never wait (the CLI's: a JWK set in memory

@@ -122,7 +122,8 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
     let config = &gw.config;
     // Only a token that passed every check is cached, and an oversized one never did: looking it
     // up first changes no verdict, and bounds the hashing by the size cap.
-    let hash = (!token.is_empty() && token.len() <= config.max_token_bytes).then(|| token_hash(token));
+    let hash =
+        (!token.is_empty() && token.len() <= config.max_token_bytes).then(|| token_hash(token));
     if let Some(hash) = &hash {
         if let Some(identity) = gw.tokens.borrow_mut().get(hash, platform.now_ms()) {
             return Ok(identity);
