@@ -117,7 +117,11 @@ impl ApiKeyLedger {
         if unreadable > 0 {
             worker::console_error!(
                 "{}",
-                serde_json::json!({"event": "api_key_ledger_storage_unreadable", "key_id": key_id, "entries": unreadable})
+                crate::log::Event::ApiKeyLedgerStorageUnreadable {
+                    key_id,
+                    entries: unreadable
+                }
+                .line()
             );
         }
         Ok(ledger)

@@ -11,7 +11,8 @@ use crate::jose::verify::{
     jwt_verify, IssuerPolicy, KeyLookupError, KeySource, SignatureVerifier, TrustedIssuer,
 };
 use crate::jose::Alg;
-use crate::jwks_cache::{json_str, JwksCache};
+use crate::jwks_cache::JwksCache;
+use crate::log::{self, Event};
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 use crate::route::{CredentialKind, Route};
@@ -67,10 +68,12 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
             .await
             .map_err(|e| {
                 if let ApiKeyError::StoreUnavailable(_) = e {
-                    platform.log(&format!(
-                        "{{\"event\":\"credential_store_unavailable\",\"reason\":{}}}",
-                        json_str(&e.log_detail())
-                    ));
+                    log::emit(
+                        platform,
+                        Event::CredentialStoreUnavailable {
+                            reason: &e.log_detail(),
+                        },
+                    );
                 }
                 refuse(e.code(), e.detail())
             }),

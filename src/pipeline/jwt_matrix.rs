@@ -590,7 +590,17 @@ fn through_gateway(token: &str, jwks: &str) -> Option<String> {
         url: "https://gw.example/api/x".into(),
         headers: vec![("authorization".into(), format!("Bearer {token}"))],
     };
-    match block_on(gw.handle(&p, &head)).outcome {
+    let outcome = block_on(gw.handle(&p, &head)).outcome;
+    // Log lines (JWKS fetches, …) never carry the token or its signature.
+    let signature = token.rsplit('.').next().unwrap_or_default();
+    for line in p.logs.borrow().iter() {
+        assert!(!line.contains(token), "the token in a log line: {line}");
+        assert!(
+            signature.len() < 16 || !line.contains(signature),
+            "a signature in a log line: {line}"
+        );
+    }
+    match outcome {
         Outcome::Forward(_) => None,
         Outcome::Respond(r) => {
             let body: Value = serde_json::from_str(&r.body).unwrap();
