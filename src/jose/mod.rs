@@ -1,7 +1,9 @@
 //! JOSE for access tokens: compact JWS parsing (RFC 7515), JWK/JWKS (RFC 7517), JWT claim checks
 //! (RFC 7519, RFC 8725, RFC 9068). Pure logic: no Workers types, no I/O.
 //!
-//! Signatures are verified elsewhere: in the worker by WebCrypto (`edge`), natively by `native`.
+//! `verify::jwt_verify` is the one verification that runs every check in order; signatures are
+//! checked by the caller's `SignatureVerifier`: WebCrypto in the worker (`edge`, through
+//! `Platform`), `native` in native builds (the CLI, the tests).
 
 pub mod claims;
 pub mod jwk;
