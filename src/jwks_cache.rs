@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use crate::config::{check_url, IssuerConfig, JwksSettings};
 use crate::jose::jwk::{parse_jwks, Jwk, JwkSet};
 use crate::jose::Alg;
+use crate::log::{self, Event};
 use crate::platform::{FetchError, Platform};
 
 /// How long a waiting request sleeps between looks at another request's in-flight fetch.
@@ -34,16 +35,10 @@ const WAIT_POLL_MS: u32 = 5;
 /// How long past its fetch deadline an in-flight marker is honoured: the fetch's own timer fires at
 /// the deadline, and its result needs a moment to land in isolate memory.
 pub const IN_FLIGHT_SLACK_MS: u64 = 1_000;
-/// At most this many keys are tried for a token without `kid`.
-const MAX_CANDIDATES: usize = 4;
+/// At most this many keys are imported for one token: the verification's own limit.
+const MAX_CANDIDATES: usize = crate::jose::verify::MAX_KEYS_PER_TOKEN;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyLookupError {
-    /// The issuer's keys are known, but none matches the token's `kid`/`alg`.
-    KeyUnknown,
-    /// No usable key set at all (never fetched successfully, or stale beyond the limit).
-    Unavailable { retry_after_secs: u64 },
-}
+pub use crate::jose::verify::KeyLookupError;
 
 struct CachedJwk<K> {
     jwk: Jwk,
@@ -168,10 +163,12 @@ impl<K: Clone> JwksCache<K> {
                 }
                 Step::Fetch { uri, id, took_over } => {
                     if took_over {
-                        platform.log(&format!(
-                            "{{\"event\":\"jwks_fetch_abandoned\",\"issuer\":{}}}",
-                            json_str(&issuer.issuer)
-                        ));
+                        log::emit(
+                            platform,
+                            Event::JwksFetchAbandoned {
+                                issuer: &issuer.issuer,
+                            },
+                        );
                     }
                     let mut guard = InFlightGuard {
                         cell,
@@ -205,20 +202,24 @@ impl<K: Clone> JwksCache<K> {
                             state.fresh_until_ms = now + ttl_secs * 1000;
                             state.stale_until_ms =
                                 state.fresh_until_ms + settings.stale_if_error_secs * 1000;
-                            platform.log(&format!(
-                                "{{\"event\":\"jwks_fetched\",\"issuer\":{},\"keys\":{},\"skipped\":{},\"ttl_s\":{}}}",
-                                json_str(&issuer.issuer),
-                                state.keys.len(),
-                                set.skipped,
-                                ttl_secs
-                            ));
+                            log::emit(
+                                platform,
+                                Event::JwksFetched {
+                                    issuer: &issuer.issuer,
+                                    keys: state.keys.len(),
+                                    skipped: set.skipped,
+                                    ttl_s: ttl_secs,
+                                },
+                            );
                         }
                         Err(reason) => {
-                            platform.log(&format!(
-                                "{{\"event\":\"jwks_fetch_failed\",\"issuer\":{},\"reason\":{}}}",
-                                json_str(&issuer.issuer),
-                                json_str(&reason)
-                            ));
+                            log::emit(
+                                platform,
+                                Event::JwksFetchFailed {
+                                    issuer: &issuer.issuer,
+                                    reason: &reason,
+                                },
+                            );
                             if !state.has_keys || now >= state.stale_until_ms {
                                 let wait = state.next_fetch_allowed_ms.saturating_sub(now);
                                 return Err(KeyLookupError::Unavailable {
@@ -340,12 +341,14 @@ impl<K: Clone> JwksCache<K> {
                     }
                     keys.push(k);
                 }
-                Err(reason) => platform.log(&format!(
-                    "{{\"event\":\"jwk_import_failed\",\"issuer\":{},\"kid\":{},\"reason\":{}}}",
-                    json_str(&issuer.issuer),
-                    json_str(jwk.kid.as_deref().unwrap_or("")),
-                    json_str(&reason)
-                )),
+                Err(reason) => log::emit(
+                    platform,
+                    Event::JwkImportFailed {
+                        issuer: &issuer.issuer,
+                        kid: jwk.kid.as_deref().unwrap_or(""),
+                        reason: &reason,
+                    },
+                ),
             }
         }
         if keys.is_empty() {
@@ -499,10 +502,6 @@ pub fn ttl_from_cache_control(header: Option<&str>, s: &JwksSettings) -> u64 {
     }
     ttl.unwrap_or(s.default_ttl_secs)
         .clamp(s.min_ttl_secs, s.max_ttl_secs)
-}
-
-pub(crate) fn json_str(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod cors;
 pub mod identity;
 pub mod jose;
 pub mod jwks_cache;
+pub mod log;
 pub mod origin;
 pub mod pipeline;
 pub mod platform;

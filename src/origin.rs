@@ -5,7 +5,7 @@
 
 use std::ops::RangeInclusive;
 
-use crate::jwks_cache::json_str;
+use crate::log::Event;
 use crate::pipeline::RequestHead;
 use crate::problem::{ErrorCode, Problem};
 
@@ -161,24 +161,25 @@ impl ForwardFailure {
     /// header value; the caller has already replaced the origin URL in them.
     pub fn log_line(&self) -> String {
         match self {
-            ForwardFailure::Unreachable { reason, attempts } => format!(
-                "{{\"event\":\"origin_unreachable\",\"attempts\":{attempts},\"reason\":{}}}",
-                json_str(reason)
-            ),
-            ForwardFailure::Timeout { timeout_ms } => {
-                format!("{{\"event\":\"origin_timeout\",\"timeout_ms\":{timeout_ms}}}")
-            }
+            ForwardFailure::Unreachable { reason, attempts } => Event::OriginUnreachable {
+                attempts: *attempts,
+                reason,
+            },
+            ForwardFailure::Timeout { timeout_ms } => Event::OriginTimeout {
+                timeout_ms: *timeout_ms,
+            },
             ForwardFailure::InterimResponse { status } => {
-                format!("{{\"event\":\"origin_interim_response\",\"status\":{status}}}")
+                Event::OriginInterimResponse { status: *status }
             }
             ForwardFailure::StatusOutOfRange { status } => {
-                format!("{{\"event\":\"origin_status_invalid\",\"status\":{status}}}")
+                Event::OriginStatusInvalid { status: *status }
             }
-            ForwardFailure::Runtime(reason) => format!(
-                "{{\"event\":\"runtime_fault\",\"stage\":\"forward\",\"reason\":{}}}",
-                json_str(reason)
-            ),
+            ForwardFailure::Runtime(reason) => Event::RuntimeFault {
+                stage: "forward",
+                reason,
+            },
         }
+        .line()
     }
 }
 

@@ -58,7 +58,8 @@ pub trait Platform {
     /// Fills `buf` from the CSPRNG.
     fn random_bytes(&self, buf: &mut [u8]);
 
-    /// One JSON line to the log. Callers never pass a secret.
+    /// One JSON line to the log: a serialised `log::Event` (callers use `log::emit`) or an admin
+    /// audit record. Never a secret.
     fn log(&self, line: &str);
 
     /// GET `url` with a deadline and a cap on the body size.

@@ -2,9 +2,9 @@
 //! `jsonwebtoken` 10 (RustCrypto backend), on tokens signed with real keys (RS256, ES256, EdDSA:
 //! RFC 7515 A.2 / A.3 and RFC 8037 keys from `tests/vectors/`), generated and then mutated.
 //!
-//! Portcullis's verdict is computed exactly as `portcullis token verify` computes it offline
-//! (`cli/src/token.rs`): `parse_compact` → the issuer's algorithm allowlist → `JwkSet::candidates`
-//! → `native::verify` → `claims::validate`. Where both accept or both refuse, they agree. Every
+//! Portcullis's verdict is computed by the one verification the gateway and `portcullis token
+//! verify` both run, `jose::verify::jwt_verify`, with the CLI's key source (a `JwkSet`) and the
+//! native verifier: JWS parse → trusted issuer → algorithm allowlist → keys → signature → claims. Where both accept or both refuse, they agree. Every
 //! disagreement must fall in one of the classes below, each asserted with the condition that
 //! explains it; an unclassified one fails the test. The classes are listed in docs/jose.md
 //! ("Differential testing"): in every one Portcullis is the stricter side, except where
@@ -16,10 +16,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use portcullis::jose::claims::{self, ClaimError, ClaimsPolicy, ScopeSource, TypPolicy};
+use portcullis::jose::claims::{ClaimError, ClaimsPolicy, ScopeSource, TypPolicy};
 use portcullis::jose::jwk::{parse_jwks, JwkSet};
-use portcullis::jose::jws::{parse_compact, JwsError, DEFAULT_MAX_TOKEN_BYTES};
-use portcullis::jose::{native, Alg};
+use portcullis::jose::jws::{JwsError, DEFAULT_MAX_TOKEN_BYTES};
+use portcullis::jose::verify::{
+    jwt_verify, run_ready, IssuerPolicy, JwtError, NativeVerifier, TrustedIssuer,
+};
+use portcullis::jose::Alg;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -142,49 +145,73 @@ fn key_entry(kind: KeyKind) -> &'static (JwkSet, DecodingKey) {
 /// Where Portcullis refused, precisely enough to classify a disagreement.
 #[derive(Debug, Clone, PartialEq)]
 enum Refusal {
+    Empty,
     Jws(JwsError),
+    IssuerUnknown,
     AlgorithmNotAllowed,
     KeyUnknown,
     Signature,
     Claims(ClaimError),
+    /// `sub`/`jti` not printable ASCII: they travel to the origin as header values.
+    ClaimNotHeaderSafe,
 }
 
-/// `portcullis token verify`'s sequence (cli/src/token.rs) for an issuer that allows `kind`'s
-/// algorithm and publishes `kind`'s key.
+/// The issuer both sides are configured with. No lifetime cap: jsonwebtoken has none, and the cap
+/// has its own tests (`jose::claims`, the verification matrix).
+struct Issuer {
+    audiences: Vec<String>,
+    algorithms: Vec<Alg>,
+    scope_source: ScopeSource,
+}
+
+impl TrustedIssuer for Issuer {
+    fn name(&self) -> &str {
+        ISS
+    }
+    fn policy(&self) -> IssuerPolicy<'_> {
+        IssuerPolicy {
+            algorithms: &self.algorithms,
+            claims: ClaimsPolicy {
+                issuer: ISS,
+                audiences: &self.audiences,
+                leeway_secs: LEEWAY,
+                typ: TypPolicy::Lenient,
+                scope_source: &self.scope_source,
+            },
+            max_token_lifetime_secs: u64::MAX,
+        }
+    }
+}
+
+/// The one verification `portcullis token verify` and the gateway run (`jwt_verify`), with the
+/// CLI's key source and verifier, for an issuer that allows `kind`'s algorithm and publishes
+/// `kind`'s key.
 fn portcullis(token: &str, kind: KeyKind, now: u64) -> Result<(), Refusal> {
     let (set, _) = key_entry(kind);
-    let jws = parse_compact(token, DEFAULT_MAX_TOKEN_BYTES).map_err(Refusal::Jws)?;
-    if jws.header.alg != kind.alg() {
-        return Err(Refusal::AlgorithmNotAllowed);
-    }
-    let mut candidates = set
-        .candidates(jws.header.kid.as_deref(), jws.header.alg)
-        .peekable();
-    if candidates.peek().is_none() {
-        return Err(Refusal::KeyUnknown);
-    }
-    candidates
-        .find(|k| {
-            native::verify(
-                k,
-                jws.header.alg,
-                jws.signing_input.as_bytes(),
-                &jws.signature,
-            )
-            .is_ok()
-        })
-        .ok_or(Refusal::Signature)?;
-    let audiences = vec![AUD.to_string()];
-    let policy = ClaimsPolicy {
-        issuer: ISS,
-        audiences: &audiences,
-        leeway_secs: LEEWAY,
-        typ: TypPolicy::Lenient,
-        scope_source: &ScopeSource::Scope,
+    let issuer = Issuer {
+        audiences: vec![AUD.to_string()],
+        algorithms: vec![kind.alg()],
+        scope_source: ScopeSource::Scope,
     };
-    claims::validate(&jws.payload, jws.header.typ.as_deref(), &policy, now)
-        .map(|_| ())
-        .map_err(Refusal::Claims)
+    run_ready(jwt_verify(
+        token,
+        DEFAULT_MAX_TOKEN_BYTES,
+        std::slice::from_ref(&issuer),
+        set,
+        &NativeVerifier,
+        || now,
+    ))
+    .map(|_| ())
+    .map_err(|e| match e {
+        JwtError::Jws(e) => Refusal::Jws(e),
+        JwtError::Claim(e) => Refusal::Claims(e),
+        JwtError::IssuerUnknown => Refusal::IssuerUnknown,
+        JwtError::AlgorithmRefused(_) => Refusal::AlgorithmNotAllowed,
+        JwtError::KeyUnknown | JwtError::KeysUnavailable { .. } => Refusal::KeyUnknown,
+        JwtError::SignatureInvalid => Refusal::Signature,
+        JwtError::ClaimNotHeaderSafe(_) => Refusal::ClaimNotHeaderSafe,
+        JwtError::Empty => Refusal::Empty,
+    })
 }
 
 /// `jsonwebtoken` with the same policy: the key's one algorithm, issuer, audience, `iss sub aud
@@ -613,7 +640,8 @@ fn classify(
                 ClaimError::Empty(_)
                 | ClaimError::InvalidScope(_)
                 | ClaimError::IssuedInFuture { .. },
-            ) => Class::ClaimsOnlyPortcullisChecks,
+            )
+            | Refusal::ClaimNotHeaderSafe => Class::ClaimsOnlyPortcullisChecks,
             Refusal::Claims(ClaimError::WrongType(n)) if c.claim(n) == Some("null") => {
                 Class::NullClaimIsNotAbsent
             }

@@ -1,6 +1,7 @@
 //! `portcullis token verify`: checks an access token offline, exactly as the gateway does — the
-//! same JWS parser, key policy and claim checks — with the pure-Rust verifier in place of the
-//! worker's WebCrypto. For operators asking "why does the gateway refuse this token?".
+//! same function, `jose::verify::jwt_verify`, so the same checks in the same order and the same
+//! code — with the JWKS file as key source and the pure-Rust verifier in place of the worker's
+//! JWKS cache and WebCrypto. For operators asking "why does the gateway refuse this token?".
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,10 +9,12 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use portcullis::jose::claims::{self, ClaimsPolicy, ScopeSource, TypPolicy};
+use portcullis::config::IssuerConfig;
+use portcullis::jose::claims::{ScopeSource, TypPolicy};
 use portcullis::jose::jwk::parse_jwks;
-use portcullis::jose::jws::{parse_compact, DEFAULT_MAX_TOKEN_BYTES};
-use portcullis::jose::{native, Alg};
+use portcullis::jose::jws::DEFAULT_MAX_TOKEN_BYTES;
+use portcullis::jose::verify::jwt_verify_offline;
+use portcullis::jose::Alg;
 
 use crate::CliError;
 
@@ -49,10 +52,6 @@ pub struct VerifyArgs {
     pub now: Option<u64>,
 }
 
-fn refused(code: portcullis::problem::ErrorCode, detail: String) -> CliError {
-    CliError::Refused(format!("{}: {detail}", code.as_str()))
-}
-
 pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
     let token = if a.token == "-" {
         let mut s = String::new();
@@ -82,45 +81,25 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
     let set = parse_jwks(&jwks_bytes)
         .map_err(|e| CliError::Usage(format!("{} is not a usable JWKS: {e}", a.jwks.display())))?;
 
-    let jws = parse_compact(&token, DEFAULT_MAX_TOKEN_BYTES)
-        .map_err(|e| refused(e.code(), e.detail()))?;
-    let alg = jws.header.alg;
-    if !algs.contains(&alg) {
-        return Err(refused(
-            portcullis::problem::ErrorCode::TokenAlgorithmRefused,
-            format!("{} is not accepted", alg.as_str()),
-        ));
-    }
-    let mut candidates = set.candidates(jws.header.kid.as_deref(), alg).peekable();
-    if candidates.peek().is_none() {
-        return Err(refused(
-            portcullis::problem::ErrorCode::TokenKeyUnknown,
-            "no key in the JWKS matches the token's kid and algorithm".into(),
-        ));
-    }
-    let key = candidates
-        .find(|k| native::verify(k, alg, jws.signing_input.as_bytes(), &jws.signature).is_ok())
-        .ok_or_else(|| {
-            refused(
-                portcullis::problem::ErrorCode::TokenSignatureInvalid,
-                "the signature does not verify".into(),
-            )
-        })?;
     let scope_source = match a.scope_claim.as_str() {
         "scope" => ScopeSource::Scope,
         "scp" => ScopeSource::Scp,
         other => ScopeSource::Claim(other.to_string()),
     };
-    let policy = ClaimsPolicy {
-        issuer: &a.issuer,
-        audiences: &a.audiences,
+    // The issuer given on the command line, as the gateway holds a configured one.
+    let issuer = IssuerConfig {
+        issuer: a.issuer,
+        jwks_uri: None,
+        audiences: a.audiences,
+        algorithms: algs,
         leeway_secs: a.leeway,
+        scope_source,
         typ: if a.strict_typ {
             TypPolicy::Strict
         } else {
             TypPolicy::Lenient
         },
-        scope_source: &scope_source,
+        max_token_lifetime_secs: a.max_lifetime,
     };
     let now = a.now.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -128,9 +107,9 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     });
-    let c = claims::validate(&jws.payload, jws.header.typ.as_deref(), &policy, now)
-        .map_err(|e| refused(e.code(), e.detail()))?;
-    claims::check_lifetime(&c, a.max_lifetime, now).map_err(|e| refused(e.code(), e.detail()))?;
+    let verified = jwt_verify_offline(&token, DEFAULT_MAX_TOKEN_BYTES, &issuer, &set, now)
+        .map_err(|e| CliError::Refused(format!("{}: {}", e.code().as_str(), e.detail())))?;
+    let (alg, key, c) = (verified.alg, verified.key, verified.claims);
     Ok(json!({
         "valid": true,
         "alg": alg.as_str(),

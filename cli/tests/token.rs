@@ -151,3 +151,34 @@ fn each_refusal_exits_6_with_the_gateway_code() {
     let out = verify(&token(long, "k1"), &jwks, &[]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// The checks the CLI once skipped and the gateway always made: `sub`/`jti` safe as origin header
+/// values, and the issuer found before its algorithm allowlist is asked.
+#[test]
+fn the_cli_refuses_what_the_gateway_refuses() {
+    // Its own directory: the other tests rewrite tmp()/jwks.json while this one reads it.
+    let dir = tmp().join("parity");
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = jwks_file(&dir);
+    let mut crlf = good_claims();
+    crlf["jti"] = json!("j\r\nx-user-id: admin");
+    let mut accented = good_claims();
+    accented["sub"] = json!("alic\u{e9}");
+    let mut foreign = good_claims();
+    foreign["iss"] = json!("https://other.example");
+    let cases: Vec<(String, Vec<&str>, &str)> = vec![
+        (token(crlf, "k1"), vec![], "token_claim_invalid"),
+        (token(accented, "k1"), vec![], "token_claim_invalid"),
+        (
+            token(foreign, "k1"),
+            vec!["--alg", "RS256"],
+            "token_issuer_unknown",
+        ),
+    ];
+    for (t, extra, code) in cases {
+        let out = verify(&t, &jwks, &extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{code}: {err}");
+        assert!(err.contains(code), "{code}: {err}");
+    }
+}

@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::identity::{AuthMethod, Identity};
+use crate::log::{self, Event};
 use crate::platform::{Platform, StoreError};
 
 use super::cache::{ApiKeyCache, CachedLookup};
@@ -258,28 +259,25 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
     /// is reported to the operator (by key id only).
     fn decode_record(&self, raw: &str) -> Result<ApiKeyRecord, String> {
         let record: ApiKeyRecord = serde_json::from_str(raw).map_err(|e| {
-            self.log_event("api_key.record_unreadable", None, &e.to_string());
+            log::emit(
+                self.platform,
+                Event::ApiKeyRecordUnreadable {
+                    reason: &e.to_string(),
+                },
+            );
             "a stored API key record is unreadable".to_string()
         })?;
         record.validate().map_err(|(field, why)| {
-            self.log_event(
-                "api_key.record_invalid",
-                Some(&record.key_id),
-                &format!("{field}: {why}"),
+            log::emit(
+                self.platform,
+                Event::ApiKeyRecordInvalid {
+                    key_id: &record.key_id,
+                    reason: &format!("{field}: {why}"),
+                },
             );
             format!("the stored record of {} is invalid", record.key_id)
         })?;
         Ok(record)
-    }
-
-    fn log_event(&self, event: &str, key_id: Option<&str>, detail: &str) {
-        let line = serde_json::json!({
-            "level": "error",
-            "event": event,
-            "key_id": key_id,
-            "detail": detail,
-        });
-        self.platform.log(&line.to_string());
     }
 
     // ---------------------------------------------------------------- admin operations
@@ -548,10 +546,12 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
             return Err(StoreOpError::NotFound(key_id.to_string()));
         };
         if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            self.log_event(
-                "api_key.index_invalid",
-                Some(key_id),
-                "id entry is not a hash",
+            log::emit(
+                self.platform,
+                Event::ApiKeyIndexInvalid {
+                    key_id,
+                    reason: "id entry is not a hash",
+                },
             );
             return Err(StoreOpError::Unavailable(format!(
                 "the index entry of {key_id} is invalid"
@@ -564,10 +564,12 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
             .decode_record(&raw)
             .map_err(StoreOpError::Unavailable)?;
         if record.key_id != key_id {
-            self.log_event(
-                "api_key.index_mismatch",
-                Some(key_id),
-                "record names another id",
+            log::emit(
+                self.platform,
+                Event::ApiKeyIndexMismatch {
+                    key_id,
+                    reason: "record names another id",
+                },
             );
             return Err(StoreOpError::Unavailable(format!(
                 "the index entry of {key_id} points at another key"

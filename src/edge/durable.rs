@@ -216,7 +216,10 @@ impl RevocationStore {
             if unreadable > 0 {
                 worker::console_error!(
                     "{}",
-                    serde_json::json!({"event": "revocation_storage_unreadable", "entries": unreadable})
+                    crate::log::Event::RevocationStorageUnreadable {
+                        entries: unreadable
+                    }
+                    .line()
                 );
             }
             *self.service.borrow_mut() = Some(service);

@@ -8,7 +8,6 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, Response};
 
-use crate::jwks_cache::json_str;
 use crate::origin::{self, ForwardFailure, OriginCache};
 use crate::pipeline::forward::response_stripped_headers;
 use crate::pipeline::{ForwardPlan, HeadersUnreadable, Reply, RequestHead};
@@ -144,8 +143,11 @@ pub async fn forward(
                 // The runtime may have reused a pooled connection the origin had just closed; the
                 // request cannot have had an effect, so it goes once more on a fresh connection.
                 worker::console_log!(
-                    "{{\"event\":\"origin_retry\",\"reason\":{}}}",
-                    json_str(&origin::redact_reason(&js_err(first), &plan.url))
+                    "{}",
+                    crate::log::Event::OriginRetry {
+                        reason: &origin::redact_reason(&js_err(first), &plan.url)
+                    }
+                    .line()
                 );
                 send().await.map_err(|e| (e, 2))
             }

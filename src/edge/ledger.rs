@@ -127,7 +127,11 @@ impl ApiKeyLedger {
         if unreadable > 0 {
             worker::console_error!(
                 "{}",
-                serde_json::json!({"event": "api_key_ledger_storage_unreadable", "key_id": ledger.key_id(), "entries": unreadable})
+                crate::log::Event::ApiKeyLedgerStorageUnreadable {
+                    key_id: ledger.key_id(),
+                    entries: unreadable
+                }
+                .line()
             );
         }
         Ok(ledger)
@@ -264,7 +268,11 @@ impl DurableObject for ApiKeyLedger {
             Err(e) => {
                 worker::console_error!(
                     "{}",
-                    serde_json::json!({"event": "api_key_ledger_upkeep_failed", "key_id": ledger.key_id(), "reason": e.0})
+                    crate::log::Event::ApiKeyLedgerUpkeepFailed {
+                        key_id: ledger.key_id(),
+                        reason: &e.0
+                    }
+                    .line()
                 );
                 let unreadable = ledger.is_unreadable();
                 self.schedule(if unreadable { Some(&ledger) } else { None })

@@ -19,7 +19,7 @@ use worker::{event, Context, Env};
 use crate::config::{parse_config, ConfigError};
 use crate::jose::jwk::Jwk;
 use crate::jose::Alg;
-use crate::jwks_cache::json_str;
+use crate::log::{self, ConfigFieldError, Event};
 use crate::origin::ForwardFailure;
 use crate::pipeline::{Gateway, Handled, Outcome, RequestLog};
 use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
@@ -55,14 +55,14 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
         },
     };
     if let IsolateState::Misconfigured(errors) = &state {
-        let list: Vec<serde_json::Value> = errors
+        let errors = errors
             .iter()
-            .map(|e| serde_json::json!({"path": e.path, "message": e.message}))
+            .map(|e| ConfigFieldError {
+                path: &e.path,
+                message: &e.message,
+            })
             .collect();
-        worker::console_error!(
-            "{}",
-            serde_json::json!({"event": "config_invalid", "errors": list})
-        );
+        worker::console_error!("{}", Event::ConfigInvalid { errors }.line());
     }
     let state = Rc::new(state);
     STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
@@ -94,8 +94,12 @@ pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             // The gateway's own fault, not the origin's: its own event and code, never logged or
             // answered as an origin outage.
             worker::console_error!(
-                "{{\"event\":\"runtime_fault\",\"stage\":\"serve\",\"reason\":{}}}",
-                json_str(&reason)
+                "{}",
+                Event::RuntimeFault {
+                    stage: "serve",
+                    reason: &reason
+                }
+                .line()
             );
             let problem = Problem::new(
                 ErrorCode::GatewayError,
@@ -140,12 +144,20 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
         Ok(head) => head,
         Err(unreadable) => {
             let problem = unreadable.problem();
-            platform.log(&format!(
-                "{{\"event\":\"request\",\"method\":{},\"status\":{},\"code\":\"{}\"}}",
-                json_str(&req.method()),
-                problem.status(),
-                problem.code.as_str()
-            ));
+            log::emit(
+                &*platform,
+                Event::Request {
+                    method: &req.method(),
+                    path: None,
+                    route: None,
+                    credential: None,
+                    subject: None,
+                    key_id: None,
+                    status: problem.status(),
+                    code: Some(problem.code.as_str()),
+                    duration_ms: None,
+                },
+            );
             return http::problem_response(&problem, &[]);
         }
     };
@@ -203,19 +215,20 @@ fn log_request(
     let path = crate::pipeline::parse::split_url(&head.url)
         .map(|(_, _, path, _)| crate::pipeline::path::loggable(path))
         .unwrap_or_default();
-    let line = serde_json::json!({
-        "event": "request",
-        "method": head.method,
-        "path": path,
-        "route": log.route,
-        "credential": log.credential,
-        "subject": log.subject,
-        "key_id": log.key_id,
-        "status": status,
-        "code": log.code,
-        "duration_ms": js_sys::Date::now() - started,
-    });
-    p.log(&line.to_string());
+    log::emit(
+        p,
+        Event::Request {
+            method: &head.method,
+            path: Some(&path),
+            route: log.route.as_deref(),
+            credential: log.credential,
+            subject: log.subject.as_deref(),
+            key_id: log.key_id.as_deref(),
+            status,
+            code: log.code,
+            duration_ms: Some(js_sys::Date::now() - started),
+        },
+    );
 }
 
 pub struct EdgePlatform {
@@ -283,7 +296,7 @@ impl Platform for EdgePlatform {
         // getrandom's `js` backend is crypto.getRandomValues; it cannot fail in workerd.
         if getrandom::getrandom(buf).is_err() {
             buf.fill(0);
-            worker::console_error!("{{\"event\":\"csprng_failed\"}}");
+            worker::console_error!("{}", Event::CsprngFailed.line());
         }
     }
 

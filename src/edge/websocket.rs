@@ -384,15 +384,14 @@ async fn supervise(
 fn gateway_close(relay: &Relay, platform: &EdgePlatform, plan: &RelayPlan, close: GatewayClose) {
     relay.close_both(close);
     let id = &plan.identity;
-    platform.log(
-        &serde_json::json!({
-            "event": "websocket_closed",
-            "code": close.code,
-            "reason": close.reason,
-            "credential": id.method.as_str(),
-            "subject": id.subject,
-            "key_id": id.key_id,
-        })
-        .to_string(),
+    crate::log::emit(
+        platform,
+        crate::log::Event::WebsocketClosed {
+            code: close.code,
+            reason: close.reason,
+            credential: id.method.as_str(),
+            subject: &id.subject,
+            key_id: id.key_id.as_deref(),
+        },
     );
 }

@@ -4,7 +4,7 @@
 //! A claim of the wrong JSON type is refused, never skipped: an `exp` sent as a string is not an
 //! absent `exp`, and treating it so is how expiry gets bypassed.
 
-use super::jws::strict_json::{self, JsonError};
+use super::strict_json::{self, JsonError};
 use crate::problem::ErrorCode;
 use serde_json::{Map, Value};
 

@@ -5,7 +5,8 @@
 //! down — while a document that is not a key set at all fails. Only public members are kept, and a
 //! key that carries private material is refused outright: publishing it is a leak, not a key.
 
-use super::jws::{strict_json, B64URL};
+use super::jws::B64URL;
+use super::strict_json;
 use super::Alg;
 use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};

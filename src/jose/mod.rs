@@ -1,13 +1,17 @@
 //! JOSE for access tokens: compact JWS parsing (RFC 7515), JWK/JWKS (RFC 7517), JWT claim checks
 //! (RFC 7519, RFC 8725, RFC 9068). Pure logic: no Workers types, no I/O.
 //!
-//! Signatures are verified elsewhere: in the worker by WebCrypto (`edge`), natively by `native`.
+//! `verify::jwt_verify` is the one verification that runs every check in order; signatures are
+//! checked by the caller's `SignatureVerifier`: WebCrypto in the worker (`edge`, through
+//! `Platform`), `native` in native builds (the CLI, the tests).
 
 pub mod claims;
 pub mod jwk;
 pub mod jws;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub(crate) mod strict_json;
+pub mod verify;
 
 /// The signature algorithms Portcullis accepts at all. Everything else (`none`, every `HS*`,
 /// `ES256K`, …) is refused before any key is looked up. Which of these an issuer may use is the

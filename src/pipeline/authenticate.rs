@@ -3,9 +3,16 @@
 
 use crate::api_key::ApiKeyError;
 use crate::identity::{AuthMethod, Identity};
-use crate::jose::claims::{self, ClaimsPolicy};
-use crate::jose::jws::parse_compact;
-use crate::jwks_cache::{json_str, JwksCache, KeyLookupError};
+use std::cell::RefCell;
+
+use crate::config::{IssuerConfig, JwksSettings};
+use crate::jose::claims::ClaimsPolicy;
+use crate::jose::verify::{
+    jwt_verify, IssuerPolicy, KeyLookupError, KeySource, SignatureVerifier, TrustedIssuer,
+};
+use crate::jose::Alg;
+use crate::jwks_cache::JwksCache;
+use crate::log::{self, Event};
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 use crate::route::{CredentialKind, Route};
@@ -61,10 +68,12 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
             .await
             .map_err(|e| {
                 if let ApiKeyError::StoreUnavailable(_) = e {
-                    platform.log(&format!(
-                        "{{\"event\":\"credential_store_unavailable\",\"reason\":{}}}",
-                        json_str(&e.log_detail())
-                    ));
+                    log::emit(
+                        platform,
+                        Event::CredentialStoreUnavailable {
+                            reason: &e.log_detail(),
+                        },
+                    );
                 }
                 refuse(e.code(), e.detail())
             }),
@@ -106,111 +115,39 @@ pub(crate) fn missing(route: &Route) -> Refusal {
     Refusal::for_route(Problem::new(code, detail), route)
 }
 
-/// JWS parse → verified-token cache → issuer → algorithm allowlist → key (JWKS cache) →
-/// signature (the platform's verifier: WebCrypto in the worker) → claims.
+/// Verified-token cache → the one JWT verification (`jose::verify::jwt_verify`) with the isolate's
+/// JWKS cache as key source and the platform's verifier (WebCrypto in the worker) → cache.
 pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
     token: &str,
 ) -> Result<Identity, Problem> {
     let config = &gw.config;
-    if token.is_empty() {
-        return Err(Problem::new(
-            ErrorCode::TokenMalformed,
-            "the bearer token is empty",
-        ));
-    }
-    let jws = parse_compact(token, config.max_token_bytes)
-        .map_err(|e| Problem::new(e.code(), e.detail()))?;
-
-    let hash = token_hash(token);
-    let now_ms = platform.now_ms();
-    if let Some(identity) = gw.tokens.borrow_mut().get(&hash, now_ms) {
-        return Ok(identity);
+    // Only a token that passed every check is cached, and an oversized one never did: looking it
+    // up first changes no verdict, and bounds the hashing by the size cap.
+    let hash =
+        (!token.is_empty() && token.len() <= config.max_token_bytes).then(|| token_hash(token));
+    if let Some(hash) = &hash {
+        if let Some(identity) = gw.tokens.borrow_mut().get(hash, platform.now_ms()) {
+            return Ok(identity);
+        }
     }
 
-    let payload =
-        claims::Payload::parse(&jws.payload).map_err(|e| Problem::new(e.code(), e.detail()))?;
-    let iss = payload
-        .issuer()
-        .map_err(|e| Problem::new(e.code(), e.detail()))?;
-    let Some(issuer) = config.issuers.iter().find(|i| i.issuer == iss) else {
-        return Err(Problem::new(
-            ErrorCode::TokenIssuerUnknown,
-            "the token's issuer is not trusted by this gateway",
-        ));
-    };
-    let alg = jws.header.alg;
-    if !issuer.algorithms.contains(&alg) {
-        return Err(Problem::new(
-            ErrorCode::TokenAlgorithmRefused,
-            format!("{} is not accepted for this issuer", alg.as_str()),
-        ));
-    }
-
-    let keys = JwksCache::keys_for(
-        &gw.jwks,
+    let keys = CachedKeys {
+        cache: &gw.jwks,
         platform,
-        &config.jwks,
-        issuer,
-        jws.header.kid.as_deref(),
-        alg,
-    )
-    .await
-    .map_err(|e| match e {
-        KeyLookupError::KeyUnknown => Problem::new(
-            ErrorCode::TokenKeyUnknown,
-            "no key of the issuer matches the token's kid and algorithm",
-        ),
-        KeyLookupError::Unavailable { retry_after_secs } => Problem::new(
-            ErrorCode::JwksUnavailable,
-            "the issuer's signing keys could not be fetched; try again later",
-        )
-        .with_header("retry-after", retry_after_secs.to_string()),
-    })?;
-
-    let mut verified = false;
-    for key in &keys {
-        if platform
-            .verify(key, alg, jws.signing_input.as_bytes(), &jws.signature)
-            .await
-        {
-            verified = true;
-            break;
-        }
-    }
-    if !verified {
-        return Err(Problem::new(
-            ErrorCode::TokenSignatureInvalid,
-            "the token's signature does not verify",
-        ));
-    }
-
-    let policy = ClaimsPolicy {
-        issuer: &issuer.issuer,
-        audiences: &issuer.audiences,
-        leeway_secs: issuer.leeway_secs,
-        typ: issuer.typ,
-        scope_source: &issuer.scope_source,
+        settings: &config.jwks,
     };
-    let claims = claims::validate_parsed(
-        &payload,
-        jws.header.typ.as_deref(),
-        &policy,
-        platform.now_secs(),
+    let verified = jwt_verify(
+        token,
+        config.max_token_bytes,
+        &config.issuers,
+        &keys,
+        &PlatformVerifier(platform),
+        || platform.now_secs(),
     )
-    .map_err(|e| Problem::new(e.code(), e.detail()))?;
-    claims::check_lifetime(&claims, issuer.max_token_lifetime_secs, platform.now_secs())
-        .map_err(|e| Problem::new(e.code(), e.detail()))?;
-    for (name, value) in [("sub", Some(&claims.sub)), ("jti", claims.jti.as_ref())] {
-        if value.is_some_and(|v| !header_safe(v)) {
-            return Err(Problem::new(
-                ErrorCode::TokenClaimInvalid,
-                format!("the {name} claim must be printable ASCII to be passed to the origin"),
-            ));
-        }
-    }
-
+    .await?;
+    let claims = verified.claims;
     let identity = Identity {
         method: AuthMethod::Jwt,
         subject: claims.sub,
@@ -225,16 +162,59 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
     };
     let valid_until_ms = claims
         .exp
-        .saturating_add(issuer.leeway_secs)
+        .saturating_add(verified.issuer.leeway_secs)
         .saturating_mul(1000);
-    gw.tokens
-        .borrow_mut()
-        .insert(hash, identity.clone(), valid_until_ms);
+    if let Some(hash) = hash {
+        gw.tokens
+            .borrow_mut()
+            .insert(hash, identity.clone(), valid_until_ms);
+    }
     Ok(identity)
 }
 
-/// Identity values travel to the origin as header values: printable ASCII only, so a claim can
-/// neither inject a header (CR/LF) nor be mangled by an encoding the origin does not expect.
-fn header_safe(v: &str) -> bool {
-    !v.is_empty() && v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.trim() == v
+impl TrustedIssuer for IssuerConfig {
+    fn name(&self) -> &str {
+        &self.issuer
+    }
+    fn policy(&self) -> IssuerPolicy<'_> {
+        IssuerPolicy {
+            algorithms: &self.algorithms,
+            claims: ClaimsPolicy {
+                issuer: &self.issuer,
+                audiences: &self.audiences,
+                leeway_secs: self.leeway_secs,
+                typ: self.typ,
+                scope_source: &self.scope_source,
+            },
+            max_token_lifetime_secs: self.max_token_lifetime_secs,
+        }
+    }
+}
+
+/// The isolate's JWKS cache as the verification's key source.
+struct CachedKeys<'a, K, P> {
+    cache: &'a RefCell<JwksCache<K>>,
+    platform: &'a P,
+    settings: &'a JwksSettings,
+}
+
+impl<K: Clone, P: Platform<Key = K>> KeySource<IssuerConfig> for CachedKeys<'_, K, P> {
+    type Key = K;
+    async fn keys(
+        &self,
+        issuer: &IssuerConfig,
+        kid: Option<&str>,
+        alg: Alg,
+    ) -> Result<Vec<K>, KeyLookupError> {
+        JwksCache::keys_for(self.cache, self.platform, self.settings, issuer, kid, alg).await
+    }
+}
+
+/// The platform's signature check (WebCrypto in the worker) as the verification's verifier.
+struct PlatformVerifier<'a, P>(&'a P);
+
+impl<P: Platform> SignatureVerifier<P::Key> for PlatformVerifier<'_, P> {
+    async fn verify(&self, key: &P::Key, alg: Alg, signing_input: &[u8], signature: &[u8]) -> bool {
+        self.0.verify(key, alg, signing_input, signature).await
+    }
 }

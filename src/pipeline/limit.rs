@@ -14,6 +14,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::log::{self, Event};
+
 use serde_json::json;
 
 use crate::identity::{AuthMethod, Identity};
@@ -53,9 +55,12 @@ pub async fn limit<K: Clone, P: Platform<Key = K>>(
     };
     let Some(policy) = gw.config.rate_limits.get(name) else {
         // Only an API key record can name an undefined policy (routes are checked at start-up).
-        platform.log(
-            &json!({"event": "rate_limit_policy_unknown", "policy": name, "key_id": identity.key_id})
-                .to_string(),
+        log::emit(
+            platform,
+            Event::RateLimitPolicyUnknown {
+                policy: name,
+                key_id: identity.key_id.as_deref(),
+            },
         );
         return Err(Refusal::plain(Problem::new(
             ErrorCode::RateLimiterUnavailable,
@@ -109,12 +114,16 @@ fn unreachable<P: Platform>(
     policy: &Policy,
     why: &str,
 ) -> Result<Vec<(String, String)>, Refusal> {
-    platform.log(
-        &json!({"event": "rate_limiter_unavailable", "policy": policy.name, "on_error": match policy.on_error {
-            OnError::Deny => "deny",
-            OnError::Allow => "allow",
-        }, "reason": why})
-        .to_string(),
+    log::emit(
+        platform,
+        Event::RateLimiterUnavailable {
+            policy: &policy.name,
+            on_error: match policy.on_error {
+                OnError::Deny => "deny",
+                OnError::Allow => "allow",
+            },
+            reason: why,
+        },
     );
     match policy.on_error {
         OnError::Deny => Err(Refusal::plain(
@@ -197,7 +206,7 @@ async fn fast<P: Platform>(
         (d, l.last_error.take())
     };
     if let Some(why) = failed {
-        platform.log(&json!({"event": "rate_limit_sync_failed", "reason": why}).to_string());
+        log::emit(platform, Event::RateLimitSyncFailed { reason: &why });
     }
     match decision {
         Decision::Admit {

@@ -439,4 +439,6 @@ impl Refusal {
 }
 
 #[cfg(test)]
+mod jwt_matrix;
+#[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::admin::{AdminRequest, AdminResponse, MAX_BODY_BYTES};
 use crate::identity::Identity;
+use crate::log::{self, Event};
 use crate::pipeline::Gateway;
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
@@ -268,14 +269,21 @@ pub async fn mirror_key_revocation<K: Clone, P: Platform<Key = K>>(
     match answer {
         Ok(w) => {
             apply_locally(&mut gw.revocation.borrow_mut().set, &Action::Key, &w.entry);
-            platform.log(
-                &json!({"event": "api_key_revocation_listed", "key_id": key_id, "until": until, "version": w.version})
-                    .to_string(),
+            log::emit(
+                platform,
+                Event::ApiKeyRevocationListed {
+                    key_id,
+                    until,
+                    version: w.version,
+                },
             );
         }
-        Err(why) => platform.log(
-            &json!({"event": "revocation_mirror_failed", "key_id": key_id, "reason": why})
-                .to_string(),
+        Err(why) => log::emit(
+            platform,
+            Event::RevocationMirrorFailed {
+                key_id,
+                reason: &why,
+            },
         ),
     }
 }
@@ -429,7 +437,7 @@ fn bad_request(detail: impl Into<String>) -> AdminResponse {
 }
 
 fn unavailable<P: Platform>(platform: &P, why: &str) -> AdminResponse {
-    platform.log(&json!({"event": "revocation_unavailable", "reason": why}).to_string());
+    log::emit(platform, Event::RevocationUnavailable { reason: why });
     problem(
         &Problem::new(
             ErrorCode::RevocationUnavailable,

@@ -87,8 +87,9 @@ fn unavailable() -> Problem {
 fn log_failure<P: Platform>(platform: &P, cache: &Rc<RefCell<SnapshotCache>>) {
     let why = cache.borrow_mut().take_last_error();
     if let Some(why) = why {
-        platform.log(
-            &serde_json::json!({"event": "revocation_refresh_failed", "reason": why}).to_string(),
+        crate::log::emit(
+            platform,
+            crate::log::Event::RevocationRefreshFailed { reason: &why },
         );
     }
 }
@@ -186,8 +187,9 @@ async fn ask_object<P: Platform>(
     let answer = match answer {
         Ok(a) => a,
         Err(why) => {
-            platform.log(
-                &serde_json::json!({"event": "revocation_check_failed", "reason": why}).to_string(),
+            crate::log::emit(
+                platform,
+                crate::log::Event::RevocationCheckFailed { reason: &why },
             );
             return Err(unavailable());
         }

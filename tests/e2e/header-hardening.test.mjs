@@ -221,7 +221,7 @@ test("a stored API-key record with the separator in a scope is refused when read
   assert.equal(origin.requests.length, before);
   await gw.settleLogs();
   assert.ok(
-    gw.logs.some((l) => l.includes('"event":"api_key.record_invalid"') && l.includes(record.key_id) && l.includes("scope 1")),
+    gw.logs.some((l) => l.includes('"event":"api_key_record_invalid"') && l.includes(record.key_id) && l.includes("scope 1")),
     gw.logs.join("\n"),
   );
   assert.ok(!gw.logs.some((l) => l.includes(seeded.key)), "the key reached a log line");
