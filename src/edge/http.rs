@@ -80,16 +80,7 @@ pub fn problem_response(
     problem: &Problem,
     transport: &[(String, String)],
 ) -> Result<Response, String> {
-    let mut headers = vec![
-        (
-            "content-type".to_string(),
-            "application/problem+json".to_string(),
-        ),
-        ("cache-control".to_string(), "no-store".to_string()),
-    ];
-    headers.extend(problem.headers.iter().cloned());
-    headers.extend(transport.iter().cloned());
-    fixed_response(problem.status(), &headers, &problem.body())
+    reply_response(&problem.reply(), transport)
 }
 
 /// Sends the request to the origin and relays its answer: headers edited as the plan says, the

@@ -120,8 +120,7 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
             "the bearer token is empty",
         ));
     }
-    let jws = parse_compact(token, config.max_token_bytes)
-        .map_err(|e| Problem::new(e.code(), e.detail()))?;
+    let jws = parse_compact(token, config.max_token_bytes).map_err(Problem::from)?;
 
     let hash = token_hash(token);
     let now_ms = platform.now_ms();
@@ -129,11 +128,8 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         return Ok(identity);
     }
 
-    let payload =
-        claims::Payload::parse(&jws.payload).map_err(|e| Problem::new(e.code(), e.detail()))?;
-    let iss = payload
-        .issuer()
-        .map_err(|e| Problem::new(e.code(), e.detail()))?;
+    let payload = claims::Payload::parse(&jws.payload).map_err(Problem::from)?;
+    let iss = payload.issuer().map_err(Problem::from)?;
     let Some(issuer) = config.issuers.iter().find(|i| i.issuer == iss) else {
         return Err(Problem::new(
             ErrorCode::TokenIssuerUnknown,
@@ -199,9 +195,9 @@ pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         &policy,
         platform.now_secs(),
     )
-    .map_err(|e| Problem::new(e.code(), e.detail()))?;
+    .map_err(Problem::from)?;
     claims::check_lifetime(&claims, issuer.max_token_lifetime_secs, platform.now_secs())
-        .map_err(|e| Problem::new(e.code(), e.detail()))?;
+        .map_err(Problem::from)?;
     for (name, value) in [("sub", Some(&claims.sub)), ("jti", claims.jti.as_ref())] {
         if value.is_some_and(|v| !header_safe(v)) {
             return Err(Problem::new(

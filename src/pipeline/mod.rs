@@ -87,13 +87,7 @@ impl RequestHead {
     }
 }
 
-/// A response the gateway gives itself.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
+pub use crate::reply::Reply;
 
 /// Where and how to forward. The origin's request headers are an edit of the client's — remove
 /// `strip`, then add `add` — so the runtime copies the client's headers natively and touches only
@@ -353,13 +347,7 @@ impl<K: Clone> Gateway<K> {
             challenges,
             scope,
         } = refusal;
-        let mut headers = vec![
-            (
-                "content-type".to_string(),
-                "application/problem+json".to_string(),
-            ),
-            ("cache-control".to_string(), "no-store".to_string()),
-        ];
+        let mut problem = problem;
         if problem.code.status() == 401 || problem.code == ErrorCode::InsufficientScope {
             if let Some(v) = www_authenticate(
                 &self.config.realm,
@@ -368,15 +356,12 @@ impl<K: Clone> Gateway<K> {
                 &problem.detail,
                 scope.as_deref(),
             ) {
-                headers.push(("www-authenticate".to_string(), v));
+                problem
+                    .headers
+                    .insert(0, ("www-authenticate".to_string(), v));
             }
         }
-        headers.extend(problem.headers.iter().cloned());
-        Reply {
-            status: problem.status(),
-            body: problem.body(),
-            headers,
-        }
+        problem.reply()
     }
 
     /// Headers every response carries, the gateway's own and the origin's alike: HSTS, and CORS
