@@ -23,7 +23,8 @@ pub mod query;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::admin::{AdminRequest, AdminResponse};
+use crate::admin::revocations::RevocationAdmin;
+use crate::admin::{AdminContext, AdminRequest};
 use crate::api_key::cache::ApiKeyCache;
 use crate::api_key::store::ApiKeyStore;
 use crate::config::Config;
@@ -197,37 +198,18 @@ impl<K: Clone> Gateway<K> {
             path: &call.path,
             query: call.query.as_deref(),
             body,
+            idempotency_key: call.idempotency_key.as_deref(),
         };
-        let response =
-            match crate::revocation::admin::handle_revocation(self, platform, &req, &call.actor)
-                .await
-            {
-                Some(r) => r,
-                None => {
-                    let r = crate::admin::handle_idempotent(
-                        &self.api_key_store(platform),
-                        &req,
-                        &call.actor,
-                        call.idempotency_key.as_deref(),
-                    )
-                    .await;
-                    crate::revocation::admin::mirror_key_revocation(self, platform, &req, &r).await;
-                    r
-                }
-            };
-        let AdminResponse {
-            status,
-            body,
-            content_type,
-            headers,
-        } = response;
-        let mut all = vec![("content-type".to_string(), content_type.to_string())];
-        all.extend(headers.into_iter().map(|(n, v)| (n.to_string(), v)));
-        Reply {
-            status,
-            headers: all,
-            body,
-        }
+        let ctx = AdminContext {
+            platform,
+            keys: self.api_key_store(platform),
+            revocations: Some(RevocationAdmin {
+                settings: &self.config.revocation,
+                issuers: &self.config.issuers,
+                snapshot: &self.revocation,
+            }),
+        };
+        crate::admin::handle(&ctx, &req, &call.actor).await
     }
 
     pub async fn handle<P: Platform<Key = K>>(&self, platform: &P, req: &RequestHead) -> Handled {
