@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::config::IssuerConfig;
 use crate::platform::Platform;
@@ -125,9 +125,6 @@ pub(super) async fn run<P: Platform>(
                     "exp: the token has expired (leeway included) and is refused already",
                 ));
             }
-            audit.add("jti", json!(b.jti));
-            audit.add("iss", json!(b.iss));
-            audit.add("until", json!(until));
             RevocationWrite::Token {
                 jti: b.jti,
                 iss: b.iss,
@@ -153,10 +150,6 @@ pub(super) async fn run<P: Platform>(
                     "before: every token issued before it has expired already (issuers[].max_token_lifetime_seconds)",
                 ));
             }
-            audit.add("sub", json!(b.sub));
-            audit.add("iss", json!(b.iss));
-            audit.add("before", json!(before));
-            audit.add("until", json!(until));
             RevocationWrite::Subject {
                 sub: b.sub,
                 iss: b.iss,
@@ -177,14 +170,18 @@ pub(super) async fn run<P: Platform>(
             if until <= now || until > now + 400 * 86_400 {
                 return Err(bad_request("until: must lie in the next 400 days"));
             }
-            audit.add("key_id", json!(b.key_id));
-            audit.add("until", json!(until));
             RevocationWrite::Key {
                 key_id: b.key_id,
                 until,
             }
         }
     };
+    // The audit line names what was written: the entry's identifiers and bounds.
+    if let Value::Object(fields) = write.body() {
+        for (name, value) in fields {
+            audit.add(&name, value);
+        }
+    }
     let written = client::write(platform, &write)
         .await
         .map_err(|e| unavailable(platform, &e))?;

@@ -114,7 +114,8 @@ impl RevocationWrite {
         }
     }
 
-    fn body(&self) -> Value {
+    /// The call's JSON body: the entry's identifiers and bounds.
+    pub fn body(&self) -> Value {
         match self {
             RevocationWrite::Token { jti, iss, until } => {
                 json!({"jti": jti, "iss": iss, "until": until})
