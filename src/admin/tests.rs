@@ -699,3 +699,38 @@ fn idempotency_keys_on_create_and_rotate() {
     );
     env.assert_no_secret_logged();
 }
+
+/// `Gateway::admin` serves the key API with the call's `Idempotency-Key` and the gateway's own
+/// key store, and answers an unknown path with the key API's 404.
+#[test]
+fn gateway_admin_serves_the_key_api() {
+    use crate::jose::jwk::Jwk;
+    use crate::pipeline::{AdminCall, Gateway};
+
+    let config = crate::config::parse_config(&json!({
+        "origin": "http://127.0.0.1:9000",
+        "issuers": [{"issuer": "https://id.example.com", "audiences": ["api"], "algorithms": ["ES256"]}],
+        "routes": [{"methods": ["GET"], "path": "/x", "auth": ["jwt"]}],
+    }))
+    .unwrap();
+    let gw: Gateway<Jwk> = Gateway::new(config);
+    let platform = FakePlatform::new(T0);
+    let call = |path: &str, idempotency_key: Option<&str>| AdminCall {
+        actor: admin(),
+        path: path.to_string(),
+        query: None,
+        idempotency_key: idempotency_key.map(str::to_string),
+    };
+    let create = call("/keys", Some("c0ffee00-1111-4222-8333-444455556666"));
+    let body = br#"{"client_id":"svc"}"#;
+    let first = block_on(gw.admin(&platform, &create, "POST", body));
+    let again = block_on(gw.admin(&platform, &create, "POST", body));
+    assert_eq!((first.status, again.status), (201, 201));
+    assert_eq!(first.header("idempotent-replayed"), None);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(first.body, again.body, "the same key, shown again");
+    let missing = block_on(gw.admin(&platform, &call("/users", None), "GET", b""));
+    assert_eq!(missing.status, 404);
+    let doc: Value = serde_json::from_str(&missing.body).unwrap();
+    assert_eq!(doc["code"], "route_not_found");
+}

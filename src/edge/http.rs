@@ -28,7 +28,8 @@ pub fn request_head(raw: &Request) -> Result<RequestHead, HeadersUnreadable> {
     RequestHead::from_header_json(raw.method(), raw.url(), json.as_deref())
 }
 
-fn headers_from(pairs: &[(String, String)]) -> Result<web_sys::Headers, String> {
+/// A `Headers` object holding `pairs` in order (a repeated name is appended, not replaced).
+pub(super) fn headers_from(pairs: &[(String, String)]) -> Result<web_sys::Headers, String> {
     let h = web_sys::Headers::new().map_err(js_err)?;
     for (n, v) in pairs {
         h.append(n, v).map_err(js_err)?;

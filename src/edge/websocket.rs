@@ -152,10 +152,7 @@ pub async fn forward(
     };
     let init = web_sys::ResponseInit::new();
     init.set_status(101);
-    let h = web_sys::Headers::new().map_err(runtime)?;
-    for (n, v) in &out_headers {
-        h.append(n, v).map_err(runtime)?;
-    }
+    let h = super::http::headers_from(&out_headers).map_err(ForwardFailure::Runtime)?;
     init.set_headers(&h.into());
     js_sys::Reflect::set(&init, &JsValue::from_str("webSocket"), &client_end).map_err(runtime)?;
     Response::new_with_opt_str_and_init(None, &init).map_err(runtime)
