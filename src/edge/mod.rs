@@ -139,7 +139,7 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
     let head = match http::request_head(&req) {
         Ok(head) => head,
         Err(unreadable) => {
-            let problem = unreadable.problem();
+            let problem = Problem::from(unreadable);
             platform.log(&format!(
                 "{{\"event\":\"request\",\"method\":{},\"status\":{},\"code\":\"{}\"}}",
                 json_str(&req.method()),
@@ -166,7 +166,7 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
                 } else {
                     platform.log(&failure.log_line());
                 }
-                let problem = failure.problem();
+                let problem = Problem::from(&failure);
                 log.code = Some(problem.code.as_str());
                 http::problem_response(&problem, &transport)?
             }

@@ -51,8 +51,8 @@ pub struct RequestHead {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadersUnreadable;
 
-impl HeadersUnreadable {
-    pub fn problem(&self) -> Problem {
+impl From<HeadersUnreadable> for Problem {
+    fn from(_: HeadersUnreadable) -> Self {
         Problem::new(
             ErrorCode::RequestHeadersUnreadable,
             "the gateway could not read this request's headers; it was not forwarded",

@@ -60,18 +60,23 @@ pub async fn check<P: Platform>(
     };
     match verdict {
         None => Ok(()),
-        Some(r) => Err(refusal(r)),
+        Some(r) => Err(Problem::from(r)),
     }
 }
 
-pub fn refusal(r: Revoked) -> Problem {
-    match r {
-        Revoked::Token => Problem::new(ErrorCode::TokenRevoked, "the token has been revoked"),
-        Revoked::Subject { before } => Problem::new(
-            ErrorCode::TokenRevoked,
-            format!("every token of this subject issued before {before} (Unix time) has been revoked; obtain a new one"),
-        ),
-        Revoked::Key => Problem::new(ErrorCode::ApiKeyRevoked, "the API key has been revoked"),
+/// The refusal for a revoked credential.
+impl From<Revoked> for Problem {
+    fn from(r: Revoked) -> Self {
+        match r {
+            Revoked::Token => Problem::new(ErrorCode::TokenRevoked, "the token has been revoked"),
+            Revoked::Subject { before } => Problem::new(
+                ErrorCode::TokenRevoked,
+                format!(
+                    "every token of this subject issued before {before} (Unix time) has been revoked; obtain a new one"
+                ),
+            ),
+            Revoked::Key => Problem::new(ErrorCode::ApiKeyRevoked, "the API key has been revoked"),
+        }
     }
 }
 
