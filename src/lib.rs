@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod platform;
 pub mod problem;
 pub mod ratelimit;
+pub mod reply;
 pub mod revocation;
 pub mod route;
 pub mod scope;

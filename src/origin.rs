@@ -131,9 +131,9 @@ pub enum ForwardFailure {
     Runtime(String),
 }
 
-impl ForwardFailure {
-    pub fn problem(&self) -> Problem {
-        match self {
+impl From<&ForwardFailure> for Problem {
+    fn from(failure: &ForwardFailure) -> Self {
+        match failure {
             ForwardFailure::Unreachable { .. } => Problem::new(
                 ErrorCode::OriginUnreachable,
                 "the origin could not be reached",
@@ -156,7 +156,9 @@ impl ForwardFailure {
             ),
         }
     }
+}
 
+impl ForwardFailure {
     /// The event's own log line (JSON). Reasons are the runtime's error messages, which name no
     /// header value; the caller has already replaced the origin URL in them.
     pub fn log_line(&self) -> String {
@@ -309,14 +311,14 @@ mod tests {
             ),
         ];
         for (failure, status, code, line) in cases {
-            let p = failure.problem();
+            let p = Problem::from(&failure);
             assert_eq!((p.status(), p.code.as_str()), (status, code));
             assert_eq!(failure.log_line(), line);
             let parsed: serde_json::Value = serde_json::from_str(&failure.log_line()).unwrap();
             assert!(parsed["event"].is_string());
         }
         assert_eq!(
-            ForwardFailure::Timeout { timeout_ms: 300 }.problem().detail,
+            Problem::from(&ForwardFailure::Timeout { timeout_ms: 300 }).detail,
             "the origin sent no response within 300 ms"
         );
     }

@@ -7,261 +7,116 @@
 
 use serde::Serialize;
 
-/// One code per failed check. `as_str` is the wire form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    // --- request shape (parse stage)
-    CredentialsInUrl,
-    HttpsRequired,
-    RouteNotFound,
-    RequestInvalid,
-    // --- configuration
-    GatewayMisconfigured,
-    // --- bearer tokens (authenticate stage)
-    TokenMissing,
-    AuthorizationSchemeUnsupported,
-    TokenMalformed,
-    TokenTooLarge,
-    TokenAlgorithmRefused,
-    TokenCritUnsupported,
-    TokenTypeInvalid,
-    TokenKeyUnknown,
-    TokenSignatureInvalid,
-    TokenIssuerUnknown,
-    TokenAudienceMismatch,
-    TokenExpired,
-    TokenNotYetValid,
-    TokenIssuedInFuture,
-    TokenClaimMissing,
-    TokenClaimInvalid,
-    TokenRevoked,
-    JwksUnavailable,
-    TokenLifetimeTooLong,
-    // --- API keys
-    ApiKeyMissing,
-    ApiKeyMalformed,
-    ApiKeyInvalid,
-    ApiKeyExpired,
-    ApiKeyRevoked,
-    ApiKeyNotFound,
-    CredentialStoreUnavailable,
-    /// The admin API's `Idempotency-Key` header is malformed.
-    IdempotencyKeyInvalid,
-    /// An `Idempotency-Key` reused with a different request (draft-ietf-httpapi-idempotency-key-header).
-    IdempotencyKeyReused,
-    // --- several credential kinds accepted, none presented
-    CredentialsMissing,
-    // --- authorize / limit stages
+use crate::reply::Reply;
+
+/// What a code's `WWW-Authenticate: Bearer` challenge says (RFC 6750 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerChallenge {
+    /// No `error` attribute: the request carried no bearer credential (or the code is not about
+    /// one).
+    Plain,
+    /// `error="invalid_token"`.
+    InvalidToken,
+    /// `error="insufficient_scope"`.
     InsufficientScope,
-    RevocationUnavailable,
-    RateLimited,
-    RateLimiterUnavailable,
+}
+
+/// Declares every code once — variant, wire form, HTTP status, title, Bearer challenge — and
+/// generates the enum and its tables from that one list, so they cannot drift apart.
+macro_rules! error_codes {
+    ($( $(#[$meta:meta])* $variant:ident = ($code:literal, $status:literal, $title:literal, $challenge:ident), )*) => {
+        /// One code per failed check. `as_str` is the wire form.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[$meta])* $variant, )*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[ $( Self::$variant, )* ];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $( Self::$variant => $code, )* }
+            }
+
+            pub fn status(self) -> u16 {
+                match self { $( Self::$variant => $status, )* }
+            }
+
+            pub fn title(self) -> &'static str {
+                match self { $( Self::$variant => $title, )* }
+            }
+
+            pub fn bearer_challenge(self) -> BearerChallenge {
+                match self { $( Self::$variant => BearerChallenge::$challenge, )* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // --- request shape (parse stage)
+    CredentialsInUrl = ("credentials_in_url", 400, "Credentials must not be sent in the URL", Plain),
+    HttpsRequired = ("https_required", 403, "HTTPS is required", Plain),
+    RouteNotFound = ("route_not_found", 404, "No route matches this request", Plain),
+    RequestInvalid = ("request_invalid", 400, "The request is invalid", Plain),
+    // --- configuration
+    GatewayMisconfigured = ("gateway_misconfigured", 503, "The gateway is misconfigured", Plain),
+    // --- bearer tokens (authenticate stage)
+    TokenMissing = ("token_missing", 401, "A bearer token is required", Plain),
+    AuthorizationSchemeUnsupported = ("authorization_scheme_unsupported", 401, "Unsupported authorization scheme", Plain),
+    TokenMalformed = ("token_malformed", 401, "The token is malformed", InvalidToken),
+    TokenTooLarge = ("token_too_large", 401, "The token is too large", InvalidToken),
+    TokenAlgorithmRefused = ("token_algorithm_refused", 401, "The token's algorithm is not accepted", InvalidToken),
+    TokenCritUnsupported = ("token_crit_unsupported", 401, "The token has an unsupported critical header", InvalidToken),
+    TokenTypeInvalid = ("token_type_invalid", 401, "The token's type is not accepted", InvalidToken),
+    TokenKeyUnknown = ("token_key_unknown", 401, "The token's signing key is unknown", InvalidToken),
+    TokenSignatureInvalid = ("token_signature_invalid", 401, "The token's signature is invalid", InvalidToken),
+    TokenIssuerUnknown = ("token_issuer_unknown", 401, "The token's issuer is not trusted", InvalidToken),
+    TokenAudienceMismatch = ("token_audience_mismatch", 401, "The token is not meant for this audience", InvalidToken),
+    TokenExpired = ("token_expired", 401, "The token has expired", InvalidToken),
+    TokenNotYetValid = ("token_not_yet_valid", 401, "The token is not valid yet", InvalidToken),
+    TokenIssuedInFuture = ("token_issued_in_future", 401, "The token was issued in the future", InvalidToken),
+    TokenClaimMissing = ("token_claim_missing", 401, "A required claim is missing", InvalidToken),
+    TokenClaimInvalid = ("token_claim_invalid", 401, "A claim has an invalid value", InvalidToken),
+    TokenRevoked = ("token_revoked", 401, "The token has been revoked", InvalidToken),
+    JwksUnavailable = ("jwks_unavailable", 503, "The issuer's signing keys are unavailable", Plain),
+    TokenLifetimeTooLong = ("token_lifetime_too_long", 401, "The token's lifetime is longer than allowed", InvalidToken),
+    // --- API keys
+    ApiKeyMissing = ("api_key_missing", 401, "An API key is required", Plain),
+    ApiKeyMalformed = ("api_key_malformed", 401, "The API key is malformed", Plain),
+    ApiKeyInvalid = ("api_key_invalid", 401, "The API key is not valid", Plain),
+    ApiKeyExpired = ("api_key_expired", 401, "The API key has expired", Plain),
+    ApiKeyRevoked = ("api_key_revoked", 401, "The API key has been revoked", Plain),
+    ApiKeyNotFound = ("api_key_not_found", 404, "No API key with this id", Plain),
+    CredentialStoreUnavailable = ("credential_store_unavailable", 503, "The credential store is unavailable", Plain),
+    /// The admin API's `Idempotency-Key` header is malformed.
+    IdempotencyKeyInvalid = ("idempotency_key_invalid", 400, "The Idempotency-Key header is invalid", Plain),
+    /// An `Idempotency-Key` reused with a different request (draft-ietf-httpapi-idempotency-key-header).
+    IdempotencyKeyReused = ("idempotency_key_reused", 422, "The Idempotency-Key was used for a different request", Plain),
+    // --- several credential kinds accepted, none presented
+    CredentialsMissing = ("credentials_missing", 401, "Credentials are required", Plain),
+    // --- authorize / limit stages
+    InsufficientScope = ("insufficient_scope", 403, "The credential lacks a required scope", InsufficientScope),
+    RevocationUnavailable = ("revocation_unavailable", 503, "Revocation state is unavailable", Plain),
+    RateLimited = ("rate_limited", 429, "Rate limit exceeded", Plain),
+    RateLimiterUnavailable = ("rate_limiter_unavailable", 503, "The rate limiter is unavailable", Plain),
     // --- forward stage
-    OriginUnreachable,
-    OriginTimeout,
-    OriginResponseInvalid,
+    OriginUnreachable = ("origin_unreachable", 502, "The origin could not be reached", Plain),
+    OriginTimeout = ("origin_timeout", 504, "The origin did not answer in time", Plain),
+    OriginResponseInvalid = ("origin_response_invalid", 502, "The origin's response cannot be relayed", Plain),
     // --- the gateway's own runtime
-    GatewayError,
-    RequestHeadersUnreadable,
+    GatewayError = ("gateway_error", 500, "The gateway failed to process the request", Plain),
+    RequestHeadersUnreadable = ("request_headers_unreadable", 500, "The request headers could not be read", Plain),
 }
 
 impl ErrorCode {
-    pub const ALL: &'static [ErrorCode] = &[
-        Self::CredentialsInUrl,
-        Self::HttpsRequired,
-        Self::RouteNotFound,
-        Self::RequestInvalid,
-        Self::GatewayMisconfigured,
-        Self::TokenMissing,
-        Self::AuthorizationSchemeUnsupported,
-        Self::TokenMalformed,
-        Self::TokenTooLarge,
-        Self::TokenAlgorithmRefused,
-        Self::TokenCritUnsupported,
-        Self::TokenTypeInvalid,
-        Self::TokenKeyUnknown,
-        Self::TokenSignatureInvalid,
-        Self::TokenIssuerUnknown,
-        Self::TokenAudienceMismatch,
-        Self::TokenExpired,
-        Self::TokenNotYetValid,
-        Self::TokenIssuedInFuture,
-        Self::TokenClaimMissing,
-        Self::TokenClaimInvalid,
-        Self::TokenRevoked,
-        Self::JwksUnavailable,
-        Self::TokenLifetimeTooLong,
-        Self::ApiKeyMissing,
-        Self::ApiKeyMalformed,
-        Self::ApiKeyInvalid,
-        Self::ApiKeyExpired,
-        Self::ApiKeyRevoked,
-        Self::ApiKeyNotFound,
-        Self::CredentialStoreUnavailable,
-        Self::IdempotencyKeyInvalid,
-        Self::IdempotencyKeyReused,
-        Self::CredentialsMissing,
-        Self::InsufficientScope,
-        Self::RevocationUnavailable,
-        Self::RateLimited,
-        Self::RateLimiterUnavailable,
-        Self::OriginUnreachable,
-        Self::OriginTimeout,
-        Self::OriginResponseInvalid,
-        Self::GatewayError,
-        Self::RequestHeadersUnreadable,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CredentialsInUrl => "credentials_in_url",
-            Self::HttpsRequired => "https_required",
-            Self::RouteNotFound => "route_not_found",
-            Self::RequestInvalid => "request_invalid",
-            Self::GatewayMisconfigured => "gateway_misconfigured",
-            Self::TokenMissing => "token_missing",
-            Self::AuthorizationSchemeUnsupported => "authorization_scheme_unsupported",
-            Self::TokenMalformed => "token_malformed",
-            Self::TokenTooLarge => "token_too_large",
-            Self::TokenAlgorithmRefused => "token_algorithm_refused",
-            Self::TokenCritUnsupported => "token_crit_unsupported",
-            Self::TokenTypeInvalid => "token_type_invalid",
-            Self::TokenKeyUnknown => "token_key_unknown",
-            Self::TokenSignatureInvalid => "token_signature_invalid",
-            Self::TokenIssuerUnknown => "token_issuer_unknown",
-            Self::TokenAudienceMismatch => "token_audience_mismatch",
-            Self::TokenExpired => "token_expired",
-            Self::TokenNotYetValid => "token_not_yet_valid",
-            Self::TokenIssuedInFuture => "token_issued_in_future",
-            Self::TokenClaimMissing => "token_claim_missing",
-            Self::TokenClaimInvalid => "token_claim_invalid",
-            Self::TokenRevoked => "token_revoked",
-            Self::JwksUnavailable => "jwks_unavailable",
-            Self::TokenLifetimeTooLong => "token_lifetime_too_long",
-            Self::ApiKeyMissing => "api_key_missing",
-            Self::ApiKeyMalformed => "api_key_malformed",
-            Self::ApiKeyInvalid => "api_key_invalid",
-            Self::ApiKeyExpired => "api_key_expired",
-            Self::ApiKeyRevoked => "api_key_revoked",
-            Self::ApiKeyNotFound => "api_key_not_found",
-            Self::CredentialStoreUnavailable => "credential_store_unavailable",
-            Self::IdempotencyKeyInvalid => "idempotency_key_invalid",
-            Self::IdempotencyKeyReused => "idempotency_key_reused",
-            Self::CredentialsMissing => "credentials_missing",
-            Self::InsufficientScope => "insufficient_scope",
-            Self::RevocationUnavailable => "revocation_unavailable",
-            Self::RateLimited => "rate_limited",
-            Self::RateLimiterUnavailable => "rate_limiter_unavailable",
-            Self::OriginUnreachable => "origin_unreachable",
-            Self::OriginTimeout => "origin_timeout",
-            Self::OriginResponseInvalid => "origin_response_invalid",
-            Self::GatewayError => "gateway_error",
-            Self::RequestHeadersUnreadable => "request_headers_unreadable",
-        }
-    }
-
-    pub fn status(self) -> u16 {
-        match self {
-            Self::CredentialsInUrl | Self::RequestInvalid => 400,
-            Self::HttpsRequired | Self::InsufficientScope => 403,
-            Self::RouteNotFound | Self::ApiKeyNotFound => 404,
-            Self::RateLimited => 429,
-            Self::OriginUnreachable | Self::OriginResponseInvalid => 502,
-            Self::OriginTimeout => 504,
-            Self::GatewayError | Self::RequestHeadersUnreadable => 500,
-            Self::IdempotencyKeyInvalid => 400,
-            Self::IdempotencyKeyReused => 422,
-            Self::GatewayMisconfigured
-            | Self::JwksUnavailable
-            | Self::CredentialStoreUnavailable
-            | Self::RevocationUnavailable
-            | Self::RateLimiterUnavailable => 503,
-            Self::TokenMissing
-            | Self::AuthorizationSchemeUnsupported
-            | Self::TokenMalformed
-            | Self::TokenTooLarge
-            | Self::TokenAlgorithmRefused
-            | Self::TokenCritUnsupported
-            | Self::TokenTypeInvalid
-            | Self::TokenKeyUnknown
-            | Self::TokenSignatureInvalid
-            | Self::TokenIssuerUnknown
-            | Self::TokenAudienceMismatch
-            | Self::TokenExpired
-            | Self::TokenNotYetValid
-            | Self::TokenIssuedInFuture
-            | Self::TokenClaimMissing
-            | Self::TokenClaimInvalid
-            | Self::TokenRevoked
-            | Self::TokenLifetimeTooLong
-            | Self::ApiKeyMissing
-            | Self::ApiKeyMalformed
-            | Self::ApiKeyInvalid
-            | Self::ApiKeyExpired
-            | Self::ApiKeyRevoked
-            | Self::CredentialsMissing => 401,
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::CredentialsInUrl => "Credentials must not be sent in the URL",
-            Self::HttpsRequired => "HTTPS is required",
-            Self::RouteNotFound => "No route matches this request",
-            Self::RequestInvalid => "The request is invalid",
-            Self::GatewayMisconfigured => "The gateway is misconfigured",
-            Self::TokenMissing => "A bearer token is required",
-            Self::AuthorizationSchemeUnsupported => "Unsupported authorization scheme",
-            Self::TokenMalformed => "The token is malformed",
-            Self::TokenTooLarge => "The token is too large",
-            Self::TokenAlgorithmRefused => "The token's algorithm is not accepted",
-            Self::TokenCritUnsupported => "The token has an unsupported critical header",
-            Self::TokenTypeInvalid => "The token's type is not accepted",
-            Self::TokenKeyUnknown => "The token's signing key is unknown",
-            Self::TokenSignatureInvalid => "The token's signature is invalid",
-            Self::TokenIssuerUnknown => "The token's issuer is not trusted",
-            Self::TokenAudienceMismatch => "The token is not meant for this audience",
-            Self::TokenExpired => "The token has expired",
-            Self::TokenNotYetValid => "The token is not valid yet",
-            Self::TokenIssuedInFuture => "The token was issued in the future",
-            Self::TokenClaimMissing => "A required claim is missing",
-            Self::TokenClaimInvalid => "A claim has an invalid value",
-            Self::TokenRevoked => "The token has been revoked",
-            Self::JwksUnavailable => "The issuer's signing keys are unavailable",
-            Self::TokenLifetimeTooLong => "The token's lifetime is longer than allowed",
-            Self::ApiKeyMissing => "An API key is required",
-            Self::ApiKeyMalformed => "The API key is malformed",
-            Self::ApiKeyInvalid => "The API key is not valid",
-            Self::ApiKeyExpired => "The API key has expired",
-            Self::ApiKeyRevoked => "The API key has been revoked",
-            Self::ApiKeyNotFound => "No API key with this id",
-            Self::CredentialStoreUnavailable => "The credential store is unavailable",
-            Self::IdempotencyKeyInvalid => "The Idempotency-Key header is invalid",
-            Self::IdempotencyKeyReused => "The Idempotency-Key was used for a different request",
-            Self::CredentialsMissing => "Credentials are required",
-            Self::InsufficientScope => "The credential lacks a required scope",
-            Self::RevocationUnavailable => "Revocation state is unavailable",
-            Self::RateLimited => "Rate limit exceeded",
-            Self::RateLimiterUnavailable => "The rate limiter is unavailable",
-            Self::OriginUnreachable => "The origin could not be reached",
-            Self::OriginTimeout => "The origin did not answer in time",
-            Self::OriginResponseInvalid => "The origin's response cannot be relayed",
-            Self::GatewayError => "The gateway failed to process the request",
-            Self::RequestHeadersUnreadable => "The request headers could not be read",
-        }
-    }
-
-    /// The RFC 6750 §3.1 error this code maps to, when the failure concerns a bearer token.
+    /// The RFC 6750 §3.1 error this code maps to, when the failure concerns a bearer token. A
+    /// request that carried no credential (or an unsupported scheme) gets a challenge without one.
     pub fn bearer_error(self) -> Option<&'static str> {
-        match self {
-            // §3.1: a request that carried no credential gets a challenge without an error code.
-            // An unsupported scheme counts as "no credential" there too.
-            Self::TokenMissing
-            | Self::CredentialsMissing
-            | Self::AuthorizationSchemeUnsupported => None,
-            Self::InsufficientScope => Some("insufficient_scope"),
-            c if c.status() == 401 && c.as_str().starts_with("token_") => Some("invalid_token"),
-            _ => None,
+        match self.bearer_challenge() {
+            BearerChallenge::Plain => None,
+            BearerChallenge::InvalidToken => Some("invalid_token"),
+            BearerChallenge::InsufficientScope => Some("insufficient_scope"),
         }
     }
 
@@ -279,6 +134,9 @@ pub struct Problem {
     pub headers: Vec<(String, String)>,
     /// Extra members of the problem document (e.g. `required_scopes`).
     pub extensions: Vec<(String, serde_json::Value)>,
+    /// An HTTP status more specific than the code's own (the admin API's 405, 409 and 413): the
+    /// response and the document's `status` member both carry it (RFC 9457 §3.1.4).
+    pub status_override: Option<u16>,
 }
 
 #[derive(Serialize)]
@@ -298,7 +156,14 @@ impl Problem {
             detail: detail.into(),
             headers: Vec::new(),
             extensions: Vec::new(),
+            status_override: None,
         }
+    }
+
+    /// Answers with `status` instead of the code's own (see `status_override`).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status_override = Some(status);
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -312,7 +177,7 @@ impl Problem {
     }
 
     pub fn status(&self) -> u16 {
-        self.code.status()
+        self.status_override.unwrap_or(self.code.status())
     }
 
     /// The RFC 9457 document.
@@ -320,7 +185,7 @@ impl Problem {
         let base = ProblemBody {
             type_uri: self.code.type_uri(),
             title: self.code.title(),
-            status: self.code.status(),
+            status: self.status(),
             detail: &self.detail,
             code: self.code.as_str(),
         };
@@ -331,6 +196,25 @@ impl Problem {
             }
         }
         value.to_string()
+    }
+
+    /// The one rendering of a refusal as a response: the problem document with
+    /// `Content-Type: application/problem+json`, `Cache-Control: no-store` (a refusal is about this
+    /// request and this credential) and the problem's own headers.
+    pub fn reply(&self) -> Reply {
+        let mut headers = vec![
+            (
+                "content-type".to_string(),
+                "application/problem+json".to_string(),
+            ),
+            ("cache-control".to_string(), "no-store".to_string()),
+        ];
+        headers.extend(self.headers.iter().cloned());
+        Reply {
+            status: self.status(),
+            headers,
+            body: self.body(),
+        }
     }
 }
 
@@ -407,6 +291,57 @@ mod tests {
             assert!(!c.title().is_empty());
         }
         assert_eq!(seen.len(), ErrorCode::ALL.len());
+    }
+
+    /// docs/errors.md keeps its prose, but its code tables list exactly the codes declared here,
+    /// each once and with its status.
+    #[test]
+    fn docs_errors_lists_every_code_with_its_status() {
+        let doc = include_str!("../docs/errors.md");
+        let mut documented = Vec::new();
+        for line in doc.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            // `| `code` | status | when |`: cells[0] is empty before the first `|`.
+            if let [_, code, status, ..] = cells.as_slice() {
+                if let (Some(code), Ok(status)) = (
+                    code.strip_prefix('`').and_then(|c| c.strip_suffix('`')),
+                    status.parse::<u16>(),
+                ) {
+                    documented.push((code.to_string(), status));
+                }
+            }
+        }
+        let declared: Vec<(String, u16)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.as_str().to_string(), c.status()))
+            .collect();
+        for entry in &declared {
+            let times = documented.iter().filter(|d| *d == entry).count();
+            assert_eq!(times, 1, "docs/errors.md lists {entry:?} {times} times");
+        }
+        for entry in &documented {
+            assert!(
+                declared.contains(entry),
+                "docs/errors.md lists {entry:?}, which ErrorCode does not declare"
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_override_reaches_the_response_and_the_document() {
+        let p = Problem::new(ErrorCode::RequestInvalid, "no").with_status(405);
+        let reply = p.reply();
+        assert_eq!(reply.status, 405);
+        let v: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(
+            (v["status"].as_u64(), v["code"].as_str()),
+            (Some(405), Some("request_invalid"))
+        );
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
     }
 
     #[test]

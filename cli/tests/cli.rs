@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 
 use serde_json::Value;
 
-use portcullis::admin::{self, AdminConfig, AdminRequest};
+use portcullis::admin::{self, AdminConfig, AdminContext, AdminRequest};
 use portcullis::api_key::ledger::client::{parse_answer, LedgerAnswer, LedgerRequest};
 use portcullis::api_key::ledger::service::StorageWrite;
 use portcullis::api_key::ledger::{KeyLedger, LedgerHost};
@@ -511,44 +511,42 @@ fn serve(store: &ApiKeyStore<'_, MemPlatform>, mut stream: TcpStream) {
         enabled: true,
         ..AdminConfig::default()
     };
-    let (status, content_type, text, headers) = match admin_config.strip(&path) {
-        None => problem(&Problem::new(ErrorCode::RouteNotFound, "no route")),
+    let reply = match admin_config.strip(&path) {
+        None => Problem::new(ErrorCode::RouteNotFound, "no route").reply(),
         Some(sub) => match block_on(store.authenticate(api_key.as_deref().unwrap_or(""))) {
-            Err(e) => problem(&Problem::new(e.code(), e.detail())),
+            Err(e) => Problem::from(e).reply(),
             Ok(actor) => match admin::authorize(&admin_config, &actor) {
-                Err(p) => problem(&p),
+                Err(p) => p.reply(),
                 Ok(()) => {
                     let req = AdminRequest {
                         method: &method,
                         path: sub,
                         query: query.as_deref(),
                         body: &body,
+                        idempotency_key: idempotency_key.as_deref(),
                     };
-                    let r = block_on(admin::handle_idempotent(
-                        store,
-                        &req,
-                        &actor,
-                        idempotency_key.as_deref(),
-                    ));
-                    (r.status, r.content_type, r.body, r.headers)
+                    // The key API alone: this test gateway has no revocation list.
+                    let ctx = AdminContext {
+                        platform: store.platform,
+                        keys: ApiKeyStore::new(store.platform, store.cache, store.config),
+                        revocations: None,
+                    };
+                    block_on(admin::handle(&ctx, &req, &actor))
                 }
             },
         },
     };
+    let (status, text) = (reply.status, reply.body);
     let mut head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
         text.len()
     );
-    for (k, v) in headers {
+    for (k, v) in reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(text.as_bytes());
-}
-
-fn problem(p: &Problem) -> (u16, &'static str, String, Vec<(&'static str, String)>) {
-    (p.status(), "application/problem+json", p.body(), vec![])
 }
 
 #[test]

@@ -3,9 +3,11 @@ use std::cell::RefCell;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::api_key::store::ApiKeyStore;
 use crate::api_key::testing::{block_on, FakePlatform};
 use crate::api_key::{ApiKeyCache, ApiKeyConfig, ApiKeyError};
 use crate::identity::AuthMethod;
+use crate::reply::Reply;
 
 const T0: u64 = 1_700_000_000;
 
@@ -17,10 +19,10 @@ struct Env {
     issued: RefCell<Vec<String>>,
 }
 
-struct Reply {
+struct Answered {
     status: u16,
     body: Value,
-    response: AdminResponse,
+    response: Reply,
 }
 
 fn admin() -> Identity {
@@ -52,7 +54,17 @@ impl Env {
         ApiKeyStore::new(&self.platform, &self.cache, &self.config)
     }
 
-    fn call(&self, method: &str, path: &str, query: Option<&str>, body: &str) -> Reply {
+    /// The key API alone (no revocation endpoints), as the CLI's test gateway serves it.
+    fn handle(&self, req: &AdminRequest<'_>, actor: &Identity) -> Reply {
+        let ctx = AdminContext {
+            platform: &self.platform,
+            keys: self.store(),
+            revocations: None,
+        };
+        block_on(handle(&ctx, req, actor))
+    }
+
+    fn call(&self, method: &str, path: &str, query: Option<&str>, body: &str) -> Answered {
         self.call_idempotent(method, path, query, body, None)
     }
 
@@ -63,36 +75,37 @@ impl Env {
         query: Option<&str>,
         body: &str,
         idempotency_key: Option<&str>,
-    ) -> Reply {
-        let store = self.store();
+    ) -> Answered {
         let req = AdminRequest {
             method,
             path,
             query,
             body: body.as_bytes(),
+            idempotency_key,
         };
         let logs_before = self.platform.logs.borrow().len();
-        let response = block_on(handle_idempotent(&store, &req, &admin(), idempotency_key));
+        let response = self.handle(&req, &admin());
         assert_eq!(
             self.platform.logs.borrow().len(),
             logs_before + 1,
             "exactly one audit line per call"
         );
-        assert!(response
-            .headers
-            .contains(&("cache-control", "no-store".to_string())));
+        assert_eq!(response.header("cache-control"), Some("no-store"));
         let body: Value = serde_json::from_str(&response.body).expect("JSON body");
         if response.status >= 400 {
-            assert_eq!(response.content_type, "application/problem+json");
+            assert_eq!(
+                response.header("content-type"),
+                Some("application/problem+json")
+            );
             assert_eq!(body["status"], response.status, "{body}");
             assert!(body["code"].is_string() && body["detail"].is_string());
         } else {
-            assert_eq!(response.content_type, "application/json");
+            assert_eq!(response.header("content-type"), Some("application/json"));
         }
         if let Some(key) = body["key"].as_str() {
             self.issued.borrow_mut().push(key.to_string());
         }
-        Reply {
+        Answered {
             status: response.status,
             body,
             response,
@@ -245,17 +258,16 @@ fn bad_bodies_get_precise_400s() {
     let field = env.call("POST", "/keys", None, r#"{"client_id":""}"#);
     assert_eq!(field.body["field"], "client_id");
     // Not UTF-8, and over the size cap.
-    let store = env.store();
-    let r = block_on(handle(
-        &store,
+    let r = env.handle(
         &AdminRequest {
             method: "POST",
             path: "/keys",
             query: None,
             body: b"{\"client_id\":\"\xff\"}",
+            idempotency_key: None,
         },
         &admin(),
-    ));
+    );
     assert_eq!(r.status, 400);
     let big = format!(
         r#"{{"client_id":"a","name":"{}"}}"#,
@@ -307,18 +319,12 @@ fn routing_and_methods() {
     let r = env.call("DELETE", "/keys/key_0000000000000000", None, "");
     assert_eq!(r.status, 405);
     assert_eq!(r.body["status"], 405);
-    assert!(r
-        .response
-        .headers
-        .contains(&("allow", "GET, PATCH".to_string())));
+    assert_eq!(r.response.header("allow"), Some("GET, PATCH"));
     let r = env.call("PUT", "/keys", None, "");
-    assert!(r
-        .response
-        .headers
-        .contains(&("allow", "GET, POST".to_string())));
+    assert_eq!(r.response.header("allow"), Some("GET, POST"));
     let r = env.call("GET", "/keys/key_0000000000000000/rotate", None, "");
     assert_eq!(r.status, 405);
-    assert!(r.response.headers.contains(&("allow", "POST".to_string())));
+    assert_eq!(r.response.header("allow"), Some("POST"));
     // Methods are case-insensitive on input.
     assert_eq!(
         env.call("post", "/keys", None, r#"{"client_id":"a"}"#)
@@ -519,10 +525,7 @@ fn store_failures_are_503_and_fail_closed() {
         let r = env.call(method, &path, None, body);
         assert_eq!(r.status, 503, "{method} {path}");
         assert_eq!(r.body["code"], "credential_store_unavailable");
-        assert!(r
-            .response
-            .headers
-            .contains(&("retry-after", "5".to_string())));
+        assert_eq!(r.response.header("retry-after"), Some("5"));
         assert!(
             !r.response.body.contains("simulated"),
             "internals stay out of responses"
@@ -569,14 +572,14 @@ fn jwt_actors_are_audited_with_their_issuer() {
         key_id: None,
         rate_limit_policy: None,
     };
-    let store = env.store();
     let req = AdminRequest {
         method: "GET",
         path: "/keys",
         query: None,
         body: b"",
+        idempotency_key: None,
     };
-    assert_eq!(block_on(handle(&store, &req, &actor)).status, 200);
+    assert_eq!(env.handle(&req, &actor).status, 200);
     let audit = env.last_audit();
     assert_eq!(audit["actor"], "alice");
     assert_eq!(audit["actor_method"], "jwt");
@@ -651,11 +654,7 @@ fn idempotency_keys_on_create_and_rotate() {
     let body = r#"{"client_id":"svc","scopes":["a"]}"#;
     let first = env.call_idempotent("POST", "/keys", None, body, idem);
     assert_eq!(first.status, 201);
-    assert!(!first
-        .response
-        .headers
-        .iter()
-        .any(|(n, _)| *n == "idempotent-replayed"));
+    assert_eq!(first.response.header("idempotent-replayed"), None);
     assert_eq!(env.last_audit()["idempotency"], true);
     // The same request, formatted differently: the same key, marked as replayed.
     let again = env.call_idempotent(
@@ -668,10 +667,7 @@ fn idempotency_keys_on_create_and_rotate() {
     assert_eq!(again.status, 201);
     assert_eq!(again.body["key"], first.body["key"]);
     assert_eq!(again.body["record"], first.body["record"]);
-    assert!(again
-        .response
-        .headers
-        .contains(&("idempotent-replayed", "true".to_string())));
+    assert_eq!(again.response.header("idempotent-replayed"), Some("true"));
     assert_eq!(env.last_audit()["replayed"], true);
     // Another body under the same key.
     let other = env.call_idempotent("POST", "/keys", None, r#"{"client_id":"svc2"}"#, idem);
@@ -702,4 +698,39 @@ fn idempotency_keys_on_create_and_rotate() {
         200
     );
     env.assert_no_secret_logged();
+}
+
+/// `Gateway::admin` serves the key API with the call's `Idempotency-Key` and the gateway's own
+/// key store, and answers an unknown path with the key API's 404.
+#[test]
+fn gateway_admin_serves_the_key_api() {
+    use crate::jose::jwk::Jwk;
+    use crate::pipeline::{AdminCall, Gateway};
+
+    let config = crate::config::parse_config(&json!({
+        "origin": "http://127.0.0.1:9000",
+        "issuers": [{"issuer": "https://id.example.com", "audiences": ["api"], "algorithms": ["ES256"]}],
+        "routes": [{"methods": ["GET"], "path": "/x", "auth": ["jwt"]}],
+    }))
+    .unwrap();
+    let gw: Gateway<Jwk> = Gateway::new(config);
+    let platform = FakePlatform::new(T0);
+    let call = |path: &str, idempotency_key: Option<&str>| AdminCall {
+        actor: admin(),
+        path: path.to_string(),
+        query: None,
+        idempotency_key: idempotency_key.map(str::to_string),
+    };
+    let create = call("/keys", Some("c0ffee00-1111-4222-8333-444455556666"));
+    let body = br#"{"client_id":"svc"}"#;
+    let first = block_on(gw.admin(&platform, &create, "POST", body));
+    let again = block_on(gw.admin(&platform, &create, "POST", body));
+    assert_eq!((first.status, again.status), (201, 201));
+    assert_eq!(first.header("idempotent-replayed"), None);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(first.body, again.body, "the same key, shown again");
+    let missing = block_on(gw.admin(&platform, &call("/users", None), "GET", b""));
+    assert_eq!(missing.status, 404);
+    let doc: Value = serde_json::from_str(&missing.body).unwrap();
+    assert_eq!(doc["code"], "route_not_found");
 }

@@ -218,6 +218,12 @@ pub enum ApiKeyError {
     StoreUnavailable(String),
 }
 
+impl From<ApiKeyError> for crate::problem::Problem {
+    fn from(e: ApiKeyError) -> Self {
+        crate::problem::Problem::new(e.code(), e.detail())
+    }
+}
+
 impl ApiKeyError {
     pub fn code(&self) -> ErrorCode {
         match self {

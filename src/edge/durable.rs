@@ -194,59 +194,101 @@ fn path_and_query(req: &Request) -> String {
     }
 }
 
-// ------------------------------------------------------------------ the revocation list
+/// The pure logic an object class wraps: built from the object's storage, and telling when the
+/// object's alarm must next fire.
+trait StoredService: Sized {
+    fn from_storage(entries: Vec<(String, String)>) -> Self;
+    fn next_alarm_ms(&self) -> Option<u64>;
+}
 
-#[durable_object(alarm)]
-pub struct RevocationStore {
-    state: State,
-    service: RefCell<Option<RevocationService>>,
+impl StoredService for RevocationService {
+    fn from_storage(entries: Vec<(String, String)>) -> Self {
+        let (service, unreadable) = RevocationService::load(entries);
+        if unreadable > 0 {
+            worker::console_error!(
+                "{}",
+                crate::log::Event::RevocationStorageUnreadable {
+                    entries: unreadable
+                }
+                .line()
+            );
+        }
+        service
+    }
+
+    fn next_alarm_ms(&self) -> Option<u64> {
+        RevocationService::next_alarm_ms(self)
+    }
+}
+
+impl StoredService for LimiterService {
+    fn from_storage(entries: Vec<(String, String)>) -> Self {
+        LimiterService::load(entries)
+    }
+
+    fn next_alarm_ms(&self) -> Option<u64> {
+        LimiterService::next_alarm_ms(self)
+    }
+}
+
+/// An object's service, loaded from storage on its first event, and the alarm it keeps (as last
+/// set, so an unchanged alarm costs no storage call).
+struct Loaded<S> {
+    service: RefCell<Option<S>>,
     alarm_at: RefCell<Option<u64>>,
 }
 
-impl RevocationStore {
-    async fn ensure_loaded(&self) -> worker::Result<()> {
+impl<S: StoredService> Loaded<S> {
+    fn new() -> Self {
+        Loaded {
+            service: RefCell::new(None),
+            alarm_at: RefCell::new(None),
+        }
+    }
+
+    async fn ensure(&self, state: &State) -> worker::Result<()> {
         if self.service.borrow().is_some() {
             return Ok(());
         }
-        let entries = load_strings(&self.state).await?;
-        let alarm = self.state.storage().get_alarm().await?;
+        let entries = load_strings(state).await?;
+        let alarm = state.storage().get_alarm().await?;
         // Another event may have loaded it while this one waited on storage.
         if self.service.borrow().is_none() {
-            let (service, unreadable) = RevocationService::load(entries);
-            if unreadable > 0 {
-                worker::console_error!(
-                    "{}",
-                    crate::log::Event::RevocationStorageUnreadable {
-                        entries: unreadable
-                    }
-                    .line()
-                );
-            }
-            *self.service.borrow_mut() = Some(service);
+            *self.service.borrow_mut() = Some(S::from_storage(entries));
             *self.alarm_at.borrow_mut() = alarm.map(|a| a.max(0) as u64);
         }
         Ok(())
     }
 
-    fn next_alarm(&self) -> Option<u64> {
-        self.service
+    /// Sets the alarm for what the service holds now (or deletes it).
+    async fn rearm(&self, state: &State) -> worker::Result<()> {
+        let next = self
+            .service
             .borrow()
             .as_ref()
-            .and_then(|s| s.next_alarm_ms())
+            .and_then(|s| s.next_alarm_ms());
+        set_alarm(state, next, &self.alarm_at).await
     }
+}
+
+// ------------------------------------------------------------------ the revocation list
+
+#[durable_object(alarm)]
+pub struct RevocationStore {
+    state: State,
+    loaded: Loaded<RevocationService>,
 }
 
 impl DurableObject for RevocationStore {
     fn new(state: State, _env: Env) -> Self {
         RevocationStore {
             state,
-            service: RefCell::new(None),
-            alarm_at: RefCell::new(None),
+            loaded: Loaded::new(),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        self.ensure_loaded().await?;
+        self.loaded.ensure(&self.state).await?;
         let method = req.inner().method();
         let path = path_and_query(&req);
         let body = if method == "POST" {
@@ -255,7 +297,7 @@ impl DurableObject for RevocationStore {
             String::new()
         };
         let (response, writes) = {
-            let mut guard = self.service.borrow_mut();
+            let mut guard = self.loaded.service.borrow_mut();
             let Some(service) = guard.as_mut() else {
                 return json_response(503, "{\"error\":\"not loaded\"}".into());
             };
@@ -263,23 +305,23 @@ impl DurableObject for RevocationStore {
         };
         if !writes.is_empty() {
             persist(&self.state, writes).await?;
-            set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+            self.loaded.rearm(&self.state).await?;
         }
         json_response(response.status, response.body)
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
-        *self.alarm_at.borrow_mut() = None;
-        self.ensure_loaded().await?;
+        *self.loaded.alarm_at.borrow_mut() = None;
+        self.loaded.ensure(&self.state).await?;
         let writes = {
-            let mut guard = self.service.borrow_mut();
+            let mut guard = self.loaded.service.borrow_mut();
             guard
                 .as_mut()
                 .map(|s| s.prune(now_ms() / 1000))
                 .unwrap_or_default()
         };
         persist(&self.state, writes).await?;
-        set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+        self.loaded.rearm(&self.state).await?;
         Response::ok("")
     }
 }
@@ -289,53 +331,29 @@ impl DurableObject for RevocationStore {
 #[durable_object(alarm)]
 pub struct RateLimiter {
     state: State,
-    service: RefCell<Option<LimiterService>>,
-    alarm_at: RefCell<Option<u64>>,
-}
-
-impl RateLimiter {
-    async fn ensure_loaded(&self) -> worker::Result<()> {
-        if self.service.borrow().is_some() {
-            return Ok(());
-        }
-        let entries = load_strings(&self.state).await?;
-        let alarm = self.state.storage().get_alarm().await?;
-        if self.service.borrow().is_none() {
-            *self.service.borrow_mut() = Some(LimiterService::load(entries));
-            *self.alarm_at.borrow_mut() = alarm.map(|a| a.max(0) as u64);
-        }
-        Ok(())
-    }
-
-    fn next_alarm(&self) -> Option<u64> {
-        self.service
-            .borrow()
-            .as_ref()
-            .and_then(|s| s.next_alarm_ms())
-    }
+    loaded: Loaded<LimiterService>,
 }
 
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
         RateLimiter {
             state,
-            service: RefCell::new(None),
-            alarm_at: RefCell::new(None),
+            loaded: Loaded::new(),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        self.ensure_loaded().await?;
+        self.loaded.ensure(&self.state).await?;
         if req.inner().method() == "GET" {
             // `GET /stats`: how many buckets the object holds (operators, tests).
-            let buckets = self.service.borrow().as_ref().map_or(0, |s| s.len());
+            let buckets = self.loaded.service.borrow().as_ref().map_or(0, |s| s.len());
             return json_response(200, serde_json::json!({ "buckets": buckets }).to_string());
         }
         let body = req.text().await?;
         // Decided synchronously: no other request of this identity interleaves between reading
         // and writing the bucket (the object is single-threaded, and nothing is awaited here).
         let result = {
-            let mut guard = self.service.borrow_mut();
+            let mut guard = self.loaded.service.borrow_mut();
             match guard.as_mut() {
                 Some(service) => service.handle(&body, now_ms()),
                 None => Err("not loaded".to_string()),
@@ -349,16 +367,16 @@ impl DurableObject for RateLimiter {
             Persist::Now(write) => {
                 persist(&self.state, vec![write]).await?;
                 // Only the first write arms the alarm; when it fires it re-arms for what is left.
-                if self.alarm_at.borrow().is_none() {
-                    set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+                if self.loaded.alarm_at.borrow().is_none() {
+                    self.loaded.rearm(&self.state).await?;
                 }
             }
             // Written behind: the alarm flushes within FLUSH_MS.
             Persist::Later => {
                 let flush_at = now_ms() + FLUSH_MS;
-                let armed = *self.alarm_at.borrow();
+                let armed = *self.loaded.alarm_at.borrow();
                 if armed.is_none_or(|a| a > flush_at) {
-                    set_alarm(&self.state, Some(flush_at), &self.alarm_at).await?;
+                    set_alarm(&self.state, Some(flush_at), &self.loaded.alarm_at).await?;
                 }
             }
         }
@@ -366,10 +384,10 @@ impl DurableObject for RateLimiter {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
-        *self.alarm_at.borrow_mut() = None;
-        self.ensure_loaded().await?;
+        *self.loaded.alarm_at.borrow_mut() = None;
+        self.loaded.ensure(&self.state).await?;
         let gone = {
-            let mut guard = self.service.borrow_mut();
+            let mut guard = self.loaded.service.borrow_mut();
             guard
                 .as_mut()
                 .map(|s| s.prune(now_ms()))
@@ -380,7 +398,7 @@ impl DurableObject for RateLimiter {
             gone.into_iter().map(StorageWrite::Delete).collect(),
         )
         .await?;
-        set_alarm(&self.state, self.next_alarm(), &self.alarm_at).await?;
+        self.loaded.rearm(&self.state).await?;
         Response::ok("")
     }
 }

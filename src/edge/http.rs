@@ -27,7 +27,8 @@ pub fn request_head(raw: &Request) -> Result<RequestHead, HeadersUnreadable> {
     RequestHead::from_header_json(raw.method(), raw.url(), json.as_deref())
 }
 
-fn headers_from(pairs: &[(String, String)]) -> Result<web_sys::Headers, String> {
+/// A `Headers` object holding `pairs` in order (a repeated name is appended, not replaced).
+pub(super) fn headers_from(pairs: &[(String, String)]) -> Result<web_sys::Headers, String> {
     let h = web_sys::Headers::new().map_err(js_err)?;
     for (n, v) in pairs {
         h.append(n, v).map_err(js_err)?;
@@ -79,16 +80,7 @@ pub fn problem_response(
     problem: &Problem,
     transport: &[(String, String)],
 ) -> Result<Response, String> {
-    let mut headers = vec![
-        (
-            "content-type".to_string(),
-            "application/problem+json".to_string(),
-        ),
-        ("cache-control".to_string(), "no-store".to_string()),
-    ];
-    headers.extend(problem.headers.iter().cloned());
-    headers.extend(transport.iter().cloned());
-    fixed_response(problem.status(), &headers, &problem.body())
+    reply_response(&problem.reply(), transport)
 }
 
 /// Sends the request to the origin and relays its answer: headers edited as the plan says, the
@@ -206,24 +198,34 @@ pub async fn forward(
         });
     }
 
-    // A fetched response's headers are immutable: `new Response(body, response)` copies status and
-    // headers in one runtime call; then hop-by-hop headers go and the gateway's are set.
+    relay_response(&resp, plan, transport).map_err(ForwardFailure::Runtime)
+}
+
+/// The origin's answer as the client gets it, for a forwarded request and a refused WebSocket
+/// upgrade alike. A fetched response's headers are immutable: `new Response(body, response)`
+/// copies status and headers in one runtime call; then hop-by-hop headers go and the gateway's are
+/// set (`Vary` merged with the origin's).
+pub fn relay_response(
+    resp: &Response,
+    plan: &ForwardPlan,
+    transport: &[(String, String)],
+) -> Result<Response, String> {
     let out = web_sys::Response::new_with_opt_readable_stream_and_init(
         resp.body().as_ref(),
         resp.unchecked_ref::<web_sys::ResponseInit>(),
     )
-    .map_err(runtime)?;
+    .map_err(js_err)?;
     let headers = out.headers();
     let connection = headers.get("connection").ok().flatten();
     for name in response_stripped_headers(out.status(), connection.as_deref()) {
-        headers.delete(&name).map_err(runtime)?;
+        headers.delete(&name).map_err(js_err)?;
     }
     for (n, v) in plan.response_headers.iter().chain(transport.iter()) {
         if n == "vary" {
             let merged = crate::cors::merge_vary(headers.get("vary").ok().flatten().as_deref(), v);
-            headers.set(n, &merged).map_err(runtime)?;
+            headers.set(n, &merged).map_err(js_err)?;
         } else {
-            headers.set(n, v).map_err(runtime)?;
+            headers.set(n, v).map_err(js_err)?;
         }
     }
     Ok(out)

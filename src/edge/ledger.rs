@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 use super::durable::{call_within, json_response, load_strings, now_ms, persist, set_alarm};
-use super::KV_BINDING;
+use super::kv;
 use crate::api_key::format::is_valid_key_id;
 use crate::api_key::ledger::client::{parse_answer, LedgerAnswer, LedgerRequest};
 use crate::api_key::ledger::service::{StorageWrite, RETRY_PENDING_SECS};
@@ -63,14 +63,6 @@ struct ObjectHost<'a> {
     env: &'a Env,
 }
 
-impl ObjectHost<'_> {
-    fn kv(&self) -> Result<worker::kv::KvStore, StoreError> {
-        self.env
-            .kv(KV_BINDING)
-            .map_err(|_| StoreError(format!("KV binding {KV_BINDING} is missing")))
-    }
-}
-
 impl LedgerHost for ObjectHost<'_> {
     async fn persist(&self, writes: Vec<StorageWrite>) -> Result<(), StoreError> {
         persist(self.state, writes)
@@ -79,31 +71,15 @@ impl LedgerHost for ObjectHost<'_> {
     }
 
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.kv()?
-            .get(key)
-            .text()
-            .await
-            .map_err(|e| StoreError(format!("KV get failed: {e}")))
+        kv::get(self.env, key).await
     }
 
     async fn kv_put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
-        let mut put = self
-            .kv()?
-            .put(key, value)
-            .map_err(|e| StoreError(format!("KV put failed: {e}")))?;
-        if let Some(ttl) = ttl {
-            put = put.expiration_ttl(ttl.max(60));
-        }
-        put.execute()
-            .await
-            .map_err(|e| StoreError(format!("KV put failed: {e}")))
+        kv::put(self.env, key, value, ttl).await
     }
 
     async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv()?
-            .delete(key)
-            .await
-            .map_err(|e| StoreError(format!("KV delete failed: {e}")))
+        kv::delete(self.env, key).await
     }
 
     async fn call_ledger(

@@ -5,6 +5,7 @@
 mod crypto;
 mod durable;
 mod http;
+mod kv;
 mod ledger;
 mod websocket;
 
@@ -26,7 +27,6 @@ use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::problem::{ErrorCode, Problem};
 
 const CONFIG_VAR: &str = "PORTCULLIS_CONFIG";
-const KV_BINDING: &str = "PORTCULLIS_KV";
 
 /// The configuration is validated once per isolate; a broken one is kept as its list of errors so
 /// every request is refused the same way (and the log names every bad field once).
@@ -143,7 +143,7 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
     let head = match http::request_head(&req) {
         Ok(head) => head,
         Err(unreadable) => {
-            let problem = unreadable.problem();
+            let problem = Problem::from(unreadable);
             log::emit(
                 &*platform,
                 Event::Request {
@@ -178,7 +178,7 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
                 } else {
                     platform.log(&failure.log_line());
                 }
-                let problem = failure.problem();
+                let problem = Problem::from(&failure);
                 log.code = Some(problem.code.as_str());
                 http::problem_response(&problem, &transport)?
             }
@@ -236,14 +236,6 @@ pub struct EdgePlatform {
     /// The request's context: `waitUntil` for background refreshes and syncs, which must finish
     /// within the request that started them (workerd refuses cross-request I/O).
     ctx: Context,
-}
-
-impl EdgePlatform {
-    fn kv(&self) -> Result<worker::kv::KvStore, StoreError> {
-        self.env
-            .kv(KV_BINDING)
-            .map_err(|_| StoreError(format!("KV binding {KV_BINDING} is missing")))
-    }
 }
 
 impl Platform for EdgePlatform {
@@ -332,11 +324,7 @@ impl Platform for EdgePlatform {
     }
 
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.kv()?
-            .get(key)
-            .text()
-            .await
-            .map_err(|e| StoreError(format!("KV get failed: {e}")))
+        kv::get(&self.env, key).await
     }
 
     async fn kv_put(
@@ -345,23 +333,11 @@ impl Platform for EdgePlatform {
         value: &str,
         expiration_ttl: Option<u64>,
     ) -> Result<(), StoreError> {
-        let mut put = self
-            .kv()?
-            .put(key, value)
-            .map_err(|e| StoreError(format!("KV put failed: {e}")))?;
-        if let Some(ttl) = expiration_ttl {
-            put = put.expiration_ttl(ttl.max(60));
-        }
-        put.execute()
-            .await
-            .map_err(|e| StoreError(format!("KV put failed: {e}")))
+        kv::put(&self.env, key, value, expiration_ttl).await
     }
 
     async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv()?
-            .delete(key)
-            .await
-            .map_err(|e| StoreError(format!("KV delete failed: {e}")))
+        kv::delete(&self.env, key).await
     }
 
     async fn kv_list(
@@ -370,26 +346,7 @@ impl Platform for EdgePlatform {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KvPage, StoreError> {
-        let mut list = self
-            .kv()?
-            .list()
-            .prefix(prefix.to_string())
-            .limit(u64::from(limit));
-        if let Some(c) = cursor {
-            list = list.cursor(c.to_string());
-        }
-        let page = list
-            .execute()
-            .await
-            .map_err(|e| StoreError(format!("KV list failed: {e}")))?;
-        Ok(KvPage {
-            keys: page.keys.into_iter().map(|k| k.name).collect(),
-            cursor: if page.list_complete {
-                None
-            } else {
-                page.cursor
-            },
-        })
+        kv::list(&self.env, prefix, cursor, limit).await
     }
 }
 

@@ -27,7 +27,6 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, Response};
 
-use crate::pipeline::forward::response_stripped_headers;
 use crate::pipeline::ForwardPlan;
 use crate::platform::Platform;
 use crate::revocation::RevocationMode;
@@ -130,7 +129,8 @@ pub async fn forward(
 
     let socket = get(&resp, "webSocket");
     if socket.is_null() || socket.is_undefined() {
-        return refused_upgrade(resp, plan, transport).map_err(ForwardFailure::Runtime);
+        return super::http::relay_response(&resp, plan, transport)
+            .map_err(ForwardFailure::Runtime);
     }
     let origin: RuntimeWebSocket = socket.unchecked_into();
 
@@ -152,36 +152,10 @@ pub async fn forward(
     };
     let init = web_sys::ResponseInit::new();
     init.set_status(101);
-    let h = web_sys::Headers::new().map_err(runtime)?;
-    for (n, v) in &out_headers {
-        h.append(n, v).map_err(runtime)?;
-    }
+    let h = super::http::headers_from(&out_headers).map_err(ForwardFailure::Runtime)?;
     init.set_headers(&h.into());
     js_sys::Reflect::set(&init, &JsValue::from_str("webSocket"), &client_end).map_err(runtime)?;
     Response::new_with_opt_str_and_init(None, &init).map_err(runtime)
-}
-
-/// The origin answered without a socket (426, 401, a redirect, …): the client gets that answer,
-/// edited as every origin response is.
-fn refused_upgrade(
-    resp: Response,
-    plan: &ForwardPlan,
-    transport: &[(String, String)],
-) -> Result<Response, String> {
-    let out = Response::new_with_opt_readable_stream_and_init(
-        resp.body().as_ref(),
-        resp.unchecked_ref::<web_sys::ResponseInit>(),
-    )
-    .map_err(js_err)?;
-    let headers = out.headers();
-    let connection = headers.get("connection").ok().flatten();
-    for name in response_stripped_headers(out.status(), connection.as_deref()) {
-        headers.delete(&name).map_err(js_err)?;
-    }
-    for (n, v) in plan.response_headers.iter().chain(transport.iter()) {
-        headers.set(n, v).map_err(js_err)?;
-    }
-    Ok(out)
 }
 
 type Listener = Closure<dyn FnMut(JsValue)>;

@@ -102,6 +102,12 @@ pub enum ClaimError {
     },
 }
 
+impl From<ClaimError> for crate::problem::Problem {
+    fn from(e: ClaimError) -> Self {
+        crate::problem::Problem::new(e.code(), e.detail())
+    }
+}
+
 impl ClaimError {
     pub fn code(&self) -> ErrorCode {
         match self {

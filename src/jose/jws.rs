@@ -148,6 +148,12 @@ pub enum CritProblem {
     NotInHeader,
 }
 
+impl From<JwsError> for crate::problem::Problem {
+    fn from(e: JwsError) -> Self {
+        crate::problem::Problem::new(e.code(), e.detail())
+    }
+}
+
 impl JwsError {
     pub fn code(&self) -> ErrorCode {
         match self {

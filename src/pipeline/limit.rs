@@ -9,7 +9,8 @@
 //! policy says `key = "ip"` is counted by `CF-Connecting-IP`.
 //!
 //! `exact` policies ask the identity's Durable Object on every request; `fast` ones decide from
-//! the isolate's lease (`ratelimit::lease`) and settle in the background. See docs/rate-limits.md.
+//! the isolate's lease (`ratelimit::lease`) and settle in the background. What a call to the
+//! object carries and how its answer is read is `ratelimit::client`. See docs/rate-limits.md.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,12 +20,11 @@ use crate::log::{self, Event};
 use serde_json::json;
 
 use crate::identity::{AuthMethod, Identity};
-use crate::platform::{Platform, StoreError};
+use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
-use crate::ratelimit::gcra::Acquire;
+use crate::ratelimit::client;
 use crate::ratelimit::headers::{self, POLICY_HEADER};
 use crate::ratelimit::lease::{AskOutcome, Decision, LeaseTable, SyncRequest};
-use crate::ratelimit::service::{LimiterRequest, LimiterResponse};
 use crate::ratelimit::{Mode, OnError, Policy};
 use crate::route::Route;
 
@@ -141,49 +141,14 @@ fn unreachable<P: Platform>(
     }
 }
 
-/// Reads the object's answer to a call that asked for `want` units. The object never grants more
-/// than it was asked (`gcra::acquire`); an answer that does is out of contract (corrupt, or from
-/// another build) and is treated like no answer at all, so `on_error` decides — never a lease or
-/// an admission sized by a number the gateway did not ask for.
-fn parse_answer(text: Result<String, StoreError>, want: u64) -> Result<LimiterResponse, String> {
-    let text = text.map_err(|e| e.0)?;
-    let answer: LimiterResponse =
-        serde_json::from_str(&text).map_err(|e| format!("unreadable answer: {e}"))?;
-    if answer.granted > want {
-        return Err(format!(
-            "out-of-contract answer: {} units granted, {want} asked",
-            answer.granted
-        ));
-    }
-    Ok(answer)
-}
-
-/// `lazy`: the object may write the booking behind (`fast` syncs; see `ratelimit::service`).
-fn call_body(policy: &Policy, acquire: Acquire, lazy: bool) -> String {
-    serde_json::to_string(&LimiterRequest::new(
-        &policy.name,
-        &policy.rate,
-        acquire,
-        lazy,
-    ))
-    .unwrap_or_default()
-}
-
 /// `exact`: the identity's object decides this request.
 async fn exact<P: Platform>(
     platform: &P,
     policy: &Policy,
     key: &str,
 ) -> Result<Vec<(String, String)>, Refusal> {
-    let body = call_body(
-        policy,
-        Acquire {
-            want: 1,
-            ..Default::default()
-        },
-        false,
-    );
-    match parse_answer(platform.limiter_call(key, body).await, 1) {
+    let body = client::exact_request(policy);
+    match client::read_answer(platform.limiter_call(key, body).await, 1) {
         Ok(a) if a.granted >= 1 => Ok(headers::headers(policy, a.remaining, a.grant().next_secs())),
         Ok(a) => Err(over_limit(policy, a.next_ms)),
         Err(why) => unreachable(platform, policy, &why),
@@ -221,8 +186,10 @@ async fn fast<P: Platform>(
         }
         Decision::Deny { retry_after_ms } => Err(over_limit(policy, retry_after_ms)),
         Decision::AskFirst(sent) => {
-            let answer = parse_answer(
-                platform.limiter_call(key, sync_body(policy, &sent)).await,
+            let answer = client::read_answer(
+                platform
+                    .limiter_call(key, client::sync_request(policy, &sent))
+                    .await,
                 sent.want,
             );
             let mut l = leases.borrow_mut();
@@ -245,18 +212,6 @@ async fn fast<P: Platform>(
     }
 }
 
-fn sync_body(policy: &Policy, sent: &SyncRequest) -> String {
-    call_body(
-        policy,
-        Acquire {
-            charge: sent.charge,
-            refund: sent.refund,
-            want: sent.want,
-        },
-        true,
-    )
-}
-
 /// Settles with the identity's object in this request's `waitUntil`; the answer lands in isolate
 /// memory, where later requests read it. Nothing waits on it.
 fn sync_in_background<P: Platform>(
@@ -268,11 +223,11 @@ fn sync_in_background<P: Platform>(
     sent: SyncRequest,
     started: u64,
 ) {
-    let call = platform.limiter_call(key, sync_body(policy, &sent));
+    let call = platform.limiter_call(key, client::sync_request(policy, &sent));
     let leases = Rc::clone(leases);
     let policy = policy.clone();
     platform.wait_until(async move {
-        let answer = parse_answer(call.await, sent.want);
+        let answer = client::read_answer(call.await, sent.want);
         let mut l = leases.borrow_mut();
         let state = l.table.entry(&lease_key, &policy, started);
         match answer {

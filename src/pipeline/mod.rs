@@ -23,7 +23,8 @@ pub mod query;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::admin::{AdminRequest, AdminResponse};
+use crate::admin::revocations::RevocationAdmin;
+use crate::admin::{AdminContext, AdminRequest};
 use crate::api_key::cache::ApiKeyCache;
 use crate::api_key::store::ApiKeyStore;
 use crate::config::Config;
@@ -50,8 +51,8 @@ pub struct RequestHead {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadersUnreadable;
 
-impl HeadersUnreadable {
-    pub fn problem(&self) -> Problem {
+impl From<HeadersUnreadable> for Problem {
+    fn from(_: HeadersUnreadable) -> Self {
         Problem::new(
             ErrorCode::RequestHeadersUnreadable,
             "the gateway could not read this request's headers; it was not forwarded",
@@ -87,13 +88,7 @@ impl RequestHead {
     }
 }
 
-/// A response the gateway gives itself.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
+pub use crate::reply::Reply;
 
 /// Where and how to forward. The origin's request headers are an edit of the client's — remove
 /// `strip`, then add `add` — so the runtime copies the client's headers natively and touches only
@@ -203,37 +198,18 @@ impl<K: Clone> Gateway<K> {
             path: &call.path,
             query: call.query.as_deref(),
             body,
+            idempotency_key: call.idempotency_key.as_deref(),
         };
-        let response =
-            match crate::revocation::admin::handle_revocation(self, platform, &req, &call.actor)
-                .await
-            {
-                Some(r) => r,
-                None => {
-                    let r = crate::admin::handle_idempotent(
-                        &self.api_key_store(platform),
-                        &req,
-                        &call.actor,
-                        call.idempotency_key.as_deref(),
-                    )
-                    .await;
-                    crate::revocation::admin::mirror_key_revocation(self, platform, &req, &r).await;
-                    r
-                }
-            };
-        let AdminResponse {
-            status,
-            body,
-            content_type,
-            headers,
-        } = response;
-        let mut all = vec![("content-type".to_string(), content_type.to_string())];
-        all.extend(headers.into_iter().map(|(n, v)| (n.to_string(), v)));
-        Reply {
-            status,
-            headers: all,
-            body,
-        }
+        let ctx = AdminContext {
+            platform,
+            keys: self.api_key_store(platform),
+            revocations: Some(RevocationAdmin {
+                settings: &self.config.revocation,
+                issuers: &self.config.issuers,
+                snapshot: &self.revocation,
+            }),
+        };
+        crate::admin::handle(&ctx, &req, &call.actor).await
     }
 
     pub async fn handle<P: Platform<Key = K>>(&self, platform: &P, req: &RequestHead) -> Handled {
@@ -359,13 +335,7 @@ impl<K: Clone> Gateway<K> {
             challenges,
             scope,
         } = refusal;
-        let mut headers = vec![
-            (
-                "content-type".to_string(),
-                "application/problem+json".to_string(),
-            ),
-            ("cache-control".to_string(), "no-store".to_string()),
-        ];
+        let mut problem = problem;
         if problem.code.status() == 401 || problem.code == ErrorCode::InsufficientScope {
             if let Some(v) = www_authenticate(
                 &self.config.realm,
@@ -374,15 +344,12 @@ impl<K: Clone> Gateway<K> {
                 &problem.detail,
                 scope.as_deref(),
             ) {
-                headers.push(("www-authenticate".to_string(), v));
+                problem
+                    .headers
+                    .insert(0, ("www-authenticate".to_string(), v));
             }
         }
-        headers.extend(problem.headers.iter().cloned());
-        Reply {
-            status: problem.status(),
-            body: problem.body(),
-            headers,
-        }
+        problem.reply()
     }
 
     /// Headers every response carries, the gateway's own and the origin's alike: HSTS, and CORS

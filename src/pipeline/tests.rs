@@ -536,7 +536,7 @@ fn unreadable_headers_refuse_the_request() {
     ] {
         let e = RequestHead::from_header_json("GET".into(), "https://gw.example/".into(), json)
             .unwrap_err();
-        let problem = e.problem();
+        let problem = Problem::from(e);
         assert_eq!(
             problem.code,
             ErrorCode::RequestHeadersUnreadable,

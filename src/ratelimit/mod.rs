@@ -4,11 +4,13 @@
 //! - `gcra`: the algorithm, in exact integer arithmetic.
 //! - `lease`: `fast` mode's isolate-local decisions from a leased share of the budget.
 //! - `service`: the rate-limiter Durable Object's logic (one object per identity).
+//! - `client`: the protocol with that object (request bodies, reading its answers).
 //! - `headers`: the IETF `RateLimit-Policy` / `RateLimit` fields.
 //!
 //! The limit stage that ties them to a request is `pipeline::limit`; the Durable Object class is
 //! in `edge::durable`. Design, bounds and measurements: docs/rate-limits.md.
 
+pub mod client;
 pub mod gcra;
 pub mod headers;
 pub mod lease;

@@ -11,12 +11,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::Deserialize;
-
 use crate::identity::{AuthMethod, Identity};
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 
+use super::client;
 use super::set::{CredentialFacts, Revoked};
 use super::settings::{RevocationMode, RevocationSettings};
 use super::snapshot::{Freshness, SnapshotCache};
@@ -61,18 +60,23 @@ pub async fn check<P: Platform>(
     };
     match verdict {
         None => Ok(()),
-        Some(r) => Err(refusal(r)),
+        Some(r) => Err(Problem::from(r)),
     }
 }
 
-pub fn refusal(r: Revoked) -> Problem {
-    match r {
-        Revoked::Token => Problem::new(ErrorCode::TokenRevoked, "the token has been revoked"),
-        Revoked::Subject { before } => Problem::new(
-            ErrorCode::TokenRevoked,
-            format!("every token of this subject issued before {before} (Unix time) has been revoked; obtain a new one"),
-        ),
-        Revoked::Key => Problem::new(ErrorCode::ApiKeyRevoked, "the API key has been revoked"),
+/// The refusal for a revoked credential.
+impl From<Revoked> for Problem {
+    fn from(r: Revoked) -> Self {
+        match r {
+            Revoked::Token => Problem::new(ErrorCode::TokenRevoked, "the token has been revoked"),
+            Revoked::Subject { before } => Problem::new(
+                ErrorCode::TokenRevoked,
+                format!(
+                    "every token of this subject issued before {before} (Unix time) has been revoked; obtain a new one"
+                ),
+            ),
+            Revoked::Key => Problem::new(ErrorCode::ApiKeyRevoked, "the API key has been revoked"),
+        }
     }
 }
 
@@ -119,7 +123,7 @@ pub async fn ensure_snapshot<P: Platform>(
         Freshness::Expired => {
             let since = cache.borrow().since();
             let result = platform
-                .revocation_call("GET", &format!("/snapshot?since={since}"), None)
+                .revocation_call("GET", &client::snapshot_path(since), None)
                 .await;
             let outcome = match result {
                 Ok(body) => cache.borrow_mut().complete(now, since, &body),
@@ -145,7 +149,7 @@ pub fn refresh_in_background<P: Platform>(
     now: u64,
 ) {
     let since = cache.borrow_mut().begin_background(now);
-    let call = platform.revocation_call("GET", &format!("/snapshot?since={since}"), None);
+    let call = platform.revocation_call("GET", &client::snapshot_path(since), None);
     let cache = Rc::clone(cache);
     platform.wait_until(async move {
         let result = call.await;
@@ -159,14 +163,6 @@ pub fn refresh_in_background<P: Platform>(
     });
 }
 
-#[derive(Deserialize)]
-struct CheckAnswer {
-    version: u64,
-    revoked: Option<String>,
-    #[serde(default)]
-    before: Option<u64>,
-}
-
 /// `strict`: one round trip to the object. Its answer also tells whether the snapshot is behind;
 /// if so the snapshot is refreshed in the background, keeping `snapshot` routes warm too.
 async fn ask_object<P: Platform>(
@@ -175,16 +171,7 @@ async fn ask_object<P: Platform>(
     facts: &CredentialFacts<'_>,
 ) -> Result<Option<Revoked>, Problem> {
     let now = platform.now_ms();
-    let body = serde_json::to_string(facts).unwrap_or_default();
-    let answer = platform
-        .revocation_call("POST", "/check", Some(body))
-        .await
-        .map_err(|e| e.0)
-        .and_then(|text| {
-            serde_json::from_str::<CheckAnswer>(&text)
-                .map_err(|e| format!("unreadable answer: {e}"))
-        });
-    let answer = match answer {
+    let answer = match client::check(platform, facts).await {
         Ok(a) => a,
         Err(why) => {
             crate::log::emit(
@@ -201,16 +188,7 @@ async fn ask_object<P: Platform>(
     if behind {
         refresh_in_background(platform, cache, now);
     }
-    Ok(match answer.revoked.as_deref() {
-        None => None,
-        Some("token") => Some(Revoked::Token),
-        Some("key") => Some(Revoked::Key),
-        Some("subject") => Some(Revoked::Subject {
-            before: answer.before.unwrap_or(0),
-        }),
-        // An answer this build does not know still says "revoked".
-        Some(_) => Some(Revoked::Token),
-    })
+    Ok(answer.revoked)
 }
 
 #[cfg(test)]
@@ -563,7 +541,7 @@ mod tests {
             let cache = Rc::new(RefCell::new(SnapshotCache::default()));
             let id = jwt("alice", "j1", NOW - 10);
             let verdict = code(run(&p, &cache, RevocationMode::Strict, &id));
-            match serde_json::from_str::<CheckAnswer>(&text) {
+            match super::client::read_check_answer(&text) {
                 Ok(a) if a.revoked.is_none() => proptest::prop_assert_eq!(verdict, None),
                 Ok(_) => proptest::prop_assert_eq!(verdict, Some("token_revoked")),
                 Err(_) => proptest::prop_assert_eq!(verdict, Some("revocation_unavailable")),

@@ -5,11 +5,12 @@
 //! - `snapshot`: each isolate's copy and when to refresh it (a pure state machine).
 //! - `service`: the Durable Object's logic (`edge::durable` is the thin Workers wrapper).
 //! - `gate`: the check the authenticate stage runs on every identity, cache hits included.
-//! - `admin`: the admin API endpoints under `/revocations`.
+//! - `client`: the protocol with the object (request paths, answers), for `gate` and the admin
+//!   API's `/revocations` endpoints (`admin::revocations`).
 //!
 //! Design, propagation bound and failure modes: docs/revocation.md.
 
-pub mod admin;
+pub mod client;
 pub mod gate;
 pub mod service;
 pub mod set;

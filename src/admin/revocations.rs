@@ -8,27 +8,39 @@
 //! | POST   | /revocations/keys         | `{key_id, until?}`            | same                          |
 //! | GET    | /revocations              |                               | 200 `{version, now, tokens, subjects, keys}` (active entries) |
 //!
-//! Writes go to the revocation Durable Object (strongly consistent) and are applied to this
-//! isolate's snapshot at once; other isolates pick them up within the propagation bound. Every call
-//! writes one audit line (`{"audit": "revocation.<action>", …}`).
+//! Writes go to the revocation Durable Object (strongly consistent, through
+//! `revocation::client`) and are applied to this isolate's snapshot at once; other isolates pick
+//! them up within the propagation bound. Every call's audit line is `revocation.<action>`.
+
+use std::cell::RefCell;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin::{AdminRequest, AdminResponse, MAX_BODY_BYTES};
-use crate::identity::Identity;
+use crate::config::IssuerConfig;
 use crate::log::{self, Event};
-use crate::pipeline::Gateway;
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
+use crate::revocation::client::{self, RevocationWrite};
+use crate::revocation::service::MAX_ID_LEN;
+use crate::revocation::{RevocationSettings, SnapshotCache};
 
-use super::service::MAX_ID_LEN;
-use super::set::{KeyEntry, RevocationSet, Snapshot, SubjectEntry, TokenEntry};
+use super::audit::Audit;
+use super::{bad_request, parse_body, Answer};
 
 /// Latest `exp` accepted: ten years ahead.
 const MAX_AHEAD_SECS: u64 = 10 * 365 * 86_400;
 
-enum Action {
+/// What the revocation endpoints need from the gateway.
+pub struct RevocationAdmin<'a> {
+    pub settings: &'a RevocationSettings,
+    /// The trusted issuers: their leeway and longest token lifetime bound each entry's `until`.
+    pub issuers: &'a [IssuerConfig],
+    /// This isolate's snapshot, which a write reaches at once.
+    pub snapshot: &'a RefCell<SnapshotCache>,
+}
+
+pub(super) enum Action {
     List,
     Token,
     Subject,
@@ -36,7 +48,7 @@ enum Action {
 }
 
 impl Action {
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Action::List => "revocation.list",
             Action::Token => "revocation.token",
@@ -45,7 +57,7 @@ impl Action {
         }
     }
 
-    fn method(&self) -> &'static str {
+    pub(super) fn method(&self) -> &'static str {
         match self {
             Action::List => "GET",
             _ => "POST",
@@ -53,95 +65,44 @@ impl Action {
     }
 }
 
-/// Serves `/revocations…`; `None` for any other admin path.
-pub async fn handle_revocation<K: Clone, P: Platform<Key = K>>(
-    gw: &Gateway<K>,
-    platform: &P,
-    req: &AdminRequest<'_>,
-    actor: &Identity,
-) -> Option<AdminResponse> {
-    let rest = req.path.strip_prefix("/revocations")?;
+/// `/revocations…` → its action, or the 404 for an unknown one below it; `None` for any other
+/// admin path.
+pub(super) fn route(path: &str) -> Option<Result<Action, Problem>> {
+    let rest = path.strip_prefix("/revocations")?;
     if !(rest.is_empty() || rest.starts_with('/')) {
         return None;
     }
-    let action = match rest {
-        "" | "/" => Action::List,
-        "/tokens" => Action::Token,
-        "/subjects" => Action::Subject,
-        "/keys" => Action::Key,
-        _ => {
-            let response = problem(
-                &Problem::new(
-                    ErrorCode::RouteNotFound,
-                    "the revocation API serves /revocations, /revocations/tokens, /revocations/subjects and /revocations/keys",
-                ),
-                None,
-            );
-            crate::admin::audit_line(
-                platform,
-                actor,
-                "revocation.unknown_route",
-                &serde_json::Map::new(),
-                &response,
-            );
-            return Some(response);
-        }
-    };
-    let mut fields = serde_json::Map::new();
-    let response = if !req.method.eq_ignore_ascii_case(action.method()) {
-        let mut r = problem(
-            &Problem::new(
-                ErrorCode::RequestInvalid,
-                format!(
-                    "method {} is not allowed here; allowed: {}",
-                    req.method,
-                    action.method()
-                ),
-            ),
-            Some(405),
-        );
-        r.headers.push(("allow", action.method().to_string()));
-        r
-    } else if req.body.len() > MAX_BODY_BYTES {
-        problem(
-            &Problem::new(
-                ErrorCode::RequestInvalid,
-                format!("the request body is over {MAX_BODY_BYTES} bytes"),
-            ),
-            Some(413),
-        )
-    } else {
-        run(gw, platform, &action, req.body, &mut fields)
-            .await
-            .unwrap_or_else(|r| r)
-    };
-    crate::admin::audit_line(platform, actor, action.name(), &fields, &response);
-    Some(response)
+    Some(match rest {
+        "" | "/" => Ok(Action::List),
+        "/tokens" => Ok(Action::Token),
+        "/subjects" => Ok(Action::Subject),
+        "/keys" => Ok(Action::Key),
+        _ => Err(Problem::new(
+            ErrorCode::RouteNotFound,
+            "the revocation API serves /revocations, /revocations/tokens, /revocations/subjects and /revocations/keys",
+        )),
+    })
 }
 
-async fn run<K: Clone, P: Platform<Key = K>>(
-    gw: &Gateway<K>,
+pub(super) async fn run<P: Platform>(
+    rev: &RevocationAdmin<'_>,
     platform: &P,
     action: &Action,
     body: &[u8],
-    fields: &mut serde_json::Map<String, Value>,
-) -> Result<AdminResponse, AdminResponse> {
-    let settings = &gw.config.revocation;
+    audit: &mut Audit,
+) -> Result<Answer, Problem> {
     let now_ms = platform.now_ms();
     let now = now_ms / 1000;
-    let (path, write) = match action {
+    let write = match action {
         Action::List => {
-            let text = platform
-                .revocation_call("GET", "/snapshot?since=0", None)
+            let snap = client::full_snapshot(platform)
                 .await
-                .map_err(|e| unavailable(platform, &e.0))?;
-            let snap: Snapshot =
-                serde_json::from_str(&text).map_err(|e| unavailable(platform, &e.to_string()))?;
-            fields.insert(
-                "count".into(),
+                .map_err(|e| unavailable(platform, &e))?;
+            audit.add(
+                "count",
                 json!(snap.tokens.len() + snap.subjects.len() + snap.keys.len()),
             );
-            return Ok(json_response(
+            return Ok(Answer::json(
                 200,
                 json!({
                     "version": snap.version,
@@ -153,9 +114,9 @@ async fn run<K: Clone, P: Platform<Key = K>>(
             ));
         }
         Action::Token => {
-            let b: TokenBody = parse_body(body)?;
+            let b: TokenBody = parse_body(body, false)?;
             check_id("jti", &b.jti)?;
-            let leeway = issuer_leeway(gw, b.iss.as_deref())?;
+            let leeway = rev.issuer_leeway(b.iss.as_deref())?;
             if b.exp > now + MAX_AHEAD_SECS {
                 return Err(bad_request("exp: more than 10 years ahead"));
             }
@@ -165,19 +126,17 @@ async fn run<K: Clone, P: Platform<Key = K>>(
                     "exp: the token has expired (leeway included) and is refused already",
                 ));
             }
-            fields.insert("jti".into(), json!(b.jti));
-            fields.insert("iss".into(), json!(b.iss));
-            fields.insert("until".into(), json!(until));
-            (
-                "/tokens",
-                json!({"jti": b.jti, "iss": b.iss, "until": until}),
-            )
+            RevocationWrite::Token {
+                jti: b.jti,
+                iss: b.iss,
+                until,
+            }
         }
         Action::Subject => {
-            let b: SubjectBody = parse_body(body)?;
+            let b: SubjectBody = parse_body(body, false)?;
             check_id("sub", &b.sub)?;
-            let leeway = issuer_leeway(gw, b.iss.as_deref())?;
-            let lifetime = issuer_max_lifetime(gw, b.iss.as_deref());
+            let leeway = rev.issuer_leeway(b.iss.as_deref())?;
+            let lifetime = rev.issuer_max_lifetime(b.iss.as_deref());
             // Default: this second, rounded up, so every token issued before the call is covered.
             let latest = now_ms.div_ceil(1000);
             let before = b.before.unwrap_or(latest);
@@ -192,83 +151,72 @@ async fn run<K: Clone, P: Platform<Key = K>>(
                     "before: every token issued before it has expired already (issuers[].max_token_lifetime_seconds)",
                 ));
             }
-            fields.insert("sub".into(), json!(b.sub));
-            fields.insert("iss".into(), json!(b.iss));
-            fields.insert("before".into(), json!(before));
-            fields.insert("until".into(), json!(until));
-            (
-                "/subjects",
-                json!({"sub": b.sub, "iss": b.iss, "before": before, "until": until}),
-            )
+            RevocationWrite::Subject {
+                sub: b.sub,
+                iss: b.iss,
+                before,
+                until,
+            }
         }
         Action::Key => {
-            let b: KeyBody = parse_body(body)?;
+            let b: KeyBody = parse_body(body, false)?;
             if !crate::api_key::format::is_valid_key_id(&b.key_id) {
                 return Err(bad_request(
                     "key_id: not an API key id (key_ followed by 16 base62 characters)",
                 ));
             }
-            let until = b.until.unwrap_or(now + settings.key_revocation_ttl_secs);
+            let until = b
+                .until
+                .unwrap_or(now + rev.settings.key_revocation_ttl_secs);
             if until <= now || until > now + 400 * 86_400 {
                 return Err(bad_request("until: must lie in the next 400 days"));
             }
-            fields.insert("key_id".into(), json!(b.key_id));
-            fields.insert("until".into(), json!(until));
-            ("/keys", json!({"key_id": b.key_id, "until": until}))
+            RevocationWrite::Key {
+                key_id: b.key_id,
+                until,
+            }
         }
     };
-    let text = platform
-        .revocation_call("POST", path, Some(write.to_string()))
+    // The audit line names what was written: the entry's identifiers and bounds.
+    if let Value::Object(fields) = write.body() {
+        for (name, value) in fields {
+            audit.add(&name, value);
+        }
+    }
+    let written = client::write(platform, &write)
         .await
-        .map_err(|e| unavailable(platform, &e.0))?;
-    let answer: Written =
-        serde_json::from_str(&text).map_err(|e| unavailable(platform, &e.to_string()))?;
-    fields.insert("version".into(), json!(answer.version));
-    fields.insert("created".into(), json!(answer.created));
+        .map_err(|e| unavailable(platform, &e))?;
+    audit.add("version", json!(written.version));
+    audit.add("created", json!(written.created));
     // This isolate enforces the revocation at once, without waiting for its next refresh.
-    apply_locally(&mut gw.revocation.borrow_mut().set, action, &answer.entry);
-    Ok(json_response(
-        if answer.created { 201 } else { 200 },
-        json!({"version": answer.version, "created": answer.created, "entry": answer.entry}),
+    written.apply_locally(&mut rev.snapshot.borrow_mut().set);
+    Ok(Answer::json(
+        if written.created { 201 } else { 200 },
+        json!({"version": written.version, "created": written.created, "entry": written.entry}),
     ))
 }
 
-/// `POST /keys/{id}/revoke` (the API-key admin API) marks the key revoked in its ledger object,
-/// which writes KV; that takes up to KV propagation + the key cache TTL (90 s with defaults) to
-/// reach every isolate. A successful
-/// revoke is also put on the revocation list, so the key is refused everywhere within the
-/// revocation bound (≈ 1 s under traffic). A failure here leaves the KV revocation in force and is
-/// logged.
-pub async fn mirror_key_revocation<K: Clone, P: Platform<Key = K>>(
-    gw: &Gateway<K>,
+/// `POST /keys/{id}/revoke` (the key API) marks the key revoked in its ledger object, which writes
+/// KV; that takes up to KV propagation + the key cache TTL (90 s with defaults) to reach every
+/// isolate. A revoked key is also put on the revocation list (the router runs this on the
+/// revoke's `Effect::KeyRevoked`), so it is refused everywhere within the revocation bound (≈ 1 s
+/// under traffic). A failure here leaves the KV revocation in force and is logged.
+pub(super) async fn mirror_key_revocation<P: Platform>(
+    rev: &RevocationAdmin<'_>,
     platform: &P,
-    req: &AdminRequest<'_>,
-    response: &AdminResponse,
+    key_id: &str,
 ) {
-    if !gw.config.revocation.enabled
-        || response.status != 200
-        || !req.method.eq_ignore_ascii_case("POST")
-    {
+    if !rev.settings.enabled {
         return;
     }
-    let Some(key_id) = req
-        .path
-        .strip_prefix("/keys/")
-        .and_then(|r| r.strip_suffix("/revoke"))
-        .filter(|id| crate::api_key::format::is_valid_key_id(id))
-    else {
-        return;
+    let until = platform.now_secs() + rev.settings.key_revocation_ttl_secs;
+    let write = RevocationWrite::Key {
+        key_id: key_id.to_string(),
+        until,
     };
-    let until = platform.now_secs() + gw.config.revocation.key_revocation_ttl_secs;
-    let write = json!({"key_id": key_id, "until": until}).to_string();
-    let answer = platform
-        .revocation_call("POST", "/keys", Some(write))
-        .await
-        .map_err(|e| e.0)
-        .and_then(|t| serde_json::from_str::<Written>(&t).map_err(|e| e.to_string()));
-    match answer {
+    match client::write(platform, &write).await {
         Ok(w) => {
-            apply_locally(&mut gw.revocation.borrow_mut().set, &Action::Key, &w.entry);
+            w.apply_locally(&mut rev.snapshot.borrow_mut().set);
             log::emit(
                 platform,
                 Event::ApiKeyRevocationListed {
@@ -286,38 +234,6 @@ pub async fn mirror_key_revocation<K: Clone, P: Platform<Key = K>>(
             },
         ),
     }
-}
-
-/// Adds an entry to the isolate's snapshot without advancing its version: entries other isolates
-/// wrote in between still arrive with the next delta.
-fn apply_locally(set: &mut RevocationSet, action: &Action, entry: &Value) {
-    let version = set.version;
-    match action {
-        Action::Token => {
-            if let Ok(e) = serde_json::from_value::<TokenEntry>(entry.clone()) {
-                set.put_token(e);
-            }
-        }
-        Action::Subject => {
-            if let Ok(e) = serde_json::from_value::<SubjectEntry>(entry.clone()) {
-                set.put_subject(e);
-            }
-        }
-        Action::Key => {
-            if let Ok(e) = serde_json::from_value::<KeyEntry>(entry.clone()) {
-                set.put_key(e);
-            }
-        }
-        Action::List => {}
-    }
-    set.version = version;
-}
-
-#[derive(Deserialize)]
-struct Written {
-    version: u64,
-    created: bool,
-    entry: Value,
 }
 
 #[derive(Deserialize)]
@@ -347,7 +263,7 @@ struct KeyBody {
     until: Option<u64>,
 }
 
-fn check_id(field: &str, v: &str) -> Result<(), AdminResponse> {
+fn check_id(field: &str, v: &str) -> Result<(), Problem> {
     if v.is_empty() || v.len() > MAX_ID_LEN {
         Err(bad_request(format!("{field}: 1 to {MAX_ID_LEN} bytes")))
     } else {
@@ -355,107 +271,62 @@ fn check_id(field: &str, v: &str) -> Result<(), AdminResponse> {
     }
 }
 
-/// The leeway tokens of `iss` get past their `exp` (the largest of all issuers when `iss` is not
-/// given). An `iss` the gateway does not trust is refused: it can only be a typo.
-fn issuer_leeway<K>(gw: &Gateway<K>, iss: Option<&str>) -> Result<u64, AdminResponse> {
-    match iss {
-        None => Ok(gw
-            .config
-            .issuers
+impl RevocationAdmin<'_> {
+    /// The leeway tokens of `iss` get past their `exp` (the largest of all issuers when `iss` is
+    /// not given). An `iss` the gateway does not trust is refused: it can only be a typo.
+    fn issuer_leeway(&self, iss: Option<&str>) -> Result<u64, Problem> {
+        match iss {
+            None => Ok(self
+                .issuers
+                .iter()
+                .map(|i| i.leeway_secs)
+                .max()
+                .unwrap_or(0)),
+            Some(iss) => self
+                .issuers
+                .iter()
+                .find(|i| i.issuer == iss)
+                .map(|i| i.leeway_secs)
+                .ok_or_else(|| bad_request("iss: not an issuer this gateway trusts")),
+        }
+    }
+
+    /// The longest token lifetime the gateway accepts from `iss` (all issuers when `None`); `iss`
+    /// was checked by `issuer_leeway` already.
+    fn issuer_max_lifetime(&self, iss: Option<&str>) -> u64 {
+        self.issuers
             .iter()
-            .map(|i| i.leeway_secs)
+            .filter(|i| iss.is_none_or(|iss| i.issuer == iss))
+            .map(|i| i.max_token_lifetime_secs)
             .max()
-            .unwrap_or(0)),
-        Some(iss) => gw
-            .config
-            .issuers
-            .iter()
-            .find(|i| i.issuer == iss)
-            .map(|i| i.leeway_secs)
-            .ok_or_else(|| bad_request("iss: not an issuer this gateway trusts")),
+            .unwrap_or(0)
     }
 }
 
-/// The longest token lifetime the gateway accepts from `iss` (all issuers when `None`); `iss` was
-/// checked by `issuer_leeway` already.
-fn issuer_max_lifetime<K>(gw: &Gateway<K>, iss: Option<&str>) -> u64 {
-    gw.config
-        .issuers
-        .iter()
-        .filter(|i| iss.is_none_or(|iss| i.issuer == iss))
-        .map(|i| i.max_token_lifetime_secs)
-        .max()
-        .unwrap_or(0)
-}
-
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AdminResponse> {
-    let body = body.trim_ascii();
-    if body.first() != Some(&b'{') {
-        return Err(bad_request("the request body must be a JSON object"));
-    }
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
-}
-
-fn json_response(status: u16, body: Value) -> AdminResponse {
-    AdminResponse {
-        status,
-        body: body.to_string(),
-        content_type: "application/json",
-        headers: vec![("cache-control", "no-store".into())],
-    }
-}
-
-/// An RFC 9457 document; `status` overrides the code's own (405, 413) and the document says so.
-fn problem(p: &Problem, status: Option<u16>) -> AdminResponse {
-    let mut headers = vec![("cache-control", "no-store".to_string())];
-    for (n, v) in &p.headers {
-        if n.eq_ignore_ascii_case("retry-after") {
-            headers.push(("retry-after", v.clone()));
-        }
-    }
-    let mut body = p.body();
-    let status = match status {
-        Some(s) => {
-            if let Ok(mut doc) = serde_json::from_str::<Value>(&body) {
-                doc["status"] = json!(s);
-                body = doc.to_string();
-            }
-            s
-        }
-        None => p.status(),
-    };
-    AdminResponse {
-        status,
-        body,
-        content_type: "application/problem+json",
-        headers,
-    }
-}
-
-fn bad_request(detail: impl Into<String>) -> AdminResponse {
-    problem(&Problem::new(ErrorCode::RequestInvalid, detail), None)
-}
-
-fn unavailable<P: Platform>(platform: &P, why: &str) -> AdminResponse {
+fn unavailable<P: Platform>(platform: &P, why: &str) -> Problem {
     log::emit(platform, Event::RevocationUnavailable { reason: why });
-    problem(
-        &Problem::new(
-            ErrorCode::RevocationUnavailable,
-            "the revocation list could not be reached; nothing was confirmed, retry shortly",
-        )
-        .with_header("retry-after", "5"),
-        None,
+    Problem::new(
+        ErrorCode::RevocationUnavailable,
+        "the revocation list could not be reached; nothing was confirmed, retry shortly",
     )
+    .with_header("retry-after", "5")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    //! Through `Gateway::admin`, the way the runtime calls the admin API.
+
+    use serde_json::Value;
+
+    use crate::admin::MAX_BODY_BYTES;
     use crate::api_key::testing::{block_on, FakePlatform};
     use crate::config::parse_config;
-    use crate::identity::AuthMethod;
+    use crate::identity::{AuthMethod, Identity};
     use crate::jose::jwk::Jwk;
+    use crate::pipeline::{AdminCall, Gateway, Reply};
     use crate::revocation::set::CredentialFacts;
+
+    use super::*;
 
     const NOW: u64 = 1_800_000_000;
     const ISS: &str = "https://id.example.com";
@@ -491,20 +362,19 @@ mod tests {
         method: &str,
         path: &str,
         body: &str,
-    ) -> Option<(u16, Value, AdminResponse)> {
-        let req = AdminRequest {
-            method,
-            path,
+    ) -> Option<(u16, Value, Reply)> {
+        let call = AdminCall {
+            actor: admin(),
+            path: path.to_string(),
             query: None,
-            body: body.as_bytes(),
+            idempotency_key: None,
         };
-        block_on(handle_revocation(gw, p, &req, &admin())).map(|r| {
-            (
-                r.status,
-                serde_json::from_str(&r.body).unwrap_or(Value::Null),
-                r,
-            )
-        })
+        let r = block_on(gw.admin(p, &call, method, body.as_bytes()));
+        Some((
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+            r,
+        ))
     }
 
     fn last_audit(p: &FakePlatform) -> Value {
@@ -531,8 +401,13 @@ mod tests {
             v,
             json!({"version": 1, "created": true, "entry": {"jti": "j1", "until": NOW + 360, "v": 1}})
         );
-        assert_eq!(r.content_type, "application/json");
-        assert_eq!(r.headers, vec![("cache-control", "no-store".to_string())]);
+        assert_eq!(
+            r.headers,
+            vec![
+                ("content-type".to_string(), "application/json".to_string()),
+                ("cache-control".to_string(), "no-store".to_string())
+            ]
+        );
         let a = last_audit(&p);
         assert_eq!(
             (
@@ -696,7 +571,7 @@ mod tests {
                 v["detail"].as_str().unwrap().contains(needle),
                 "{path} {body}: {v}"
             );
-            assert_eq!(r.content_type, "application/problem+json");
+            assert_eq!(r.header("content-type"), Some("application/problem+json"));
             assert_eq!(last_audit(&p)["outcome"], "refused");
         }
         assert_eq!(
@@ -710,16 +585,20 @@ mod tests {
     fn routing() {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
-        assert!(call(&gw, &p, "GET", "/keys", "").is_none());
-        assert!(call(&gw, &p, "GET", "/revocationsx", "").is_none());
+        // Anything but `/revocations…` is the key API's.
+        assert_eq!(call(&gw, &p, "GET", "/keys", "").unwrap().0, 200);
+        let (s, v, _) = call(&gw, &p, "GET", "/revocationsx", "").unwrap();
+        assert_eq!((s, v["code"].as_str()), (404, Some("route_not_found")));
+        assert_eq!(last_audit(&p)["audit"], "admin.unknown_route");
         let (s, v, _) = call(&gw, &p, "GET", "/revocations/other", "").unwrap();
         assert_eq!((s, v["code"].as_str()), (404, Some("route_not_found")));
+        assert_eq!(last_audit(&p)["audit"], "revocation.unknown_route");
         let (s, v, r) = call(&gw, &p, "GET", "/revocations/tokens", "").unwrap();
         assert_eq!((s, v["status"].as_u64()), (405, Some(405)));
-        assert!(r.headers.contains(&("allow", "POST".to_string())));
+        assert_eq!(r.header("allow"), Some("POST"));
         let (s, _, r) = call(&gw, &p, "DELETE", "/revocations", "").unwrap();
         assert_eq!(s, 405);
-        assert!(r.headers.contains(&("allow", "GET".to_string())));
+        assert_eq!(r.header("allow"), Some("GET"));
         let big = format!("{{\"jti\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
         assert_eq!(
             call(&gw, &p, "POST", "/revocations/tokens", &big)
@@ -733,27 +612,20 @@ mod tests {
     fn a_key_revoked_through_the_key_api_is_listed_too() {
         let gw = gateway();
         let p = FakePlatform::new(NOW);
-        let store = gw.api_key_store(&p);
-        let create = AdminRequest {
-            method: "POST",
-            path: "/keys",
-            query: None,
-            body: br#"{"client_id": "c"}"#,
-        };
-        let created: Value =
-            serde_json::from_str(&block_on(crate::admin::handle(&store, &create, &admin())).body)
-                .unwrap();
+        let (s, created, _) = call(&gw, &p, "POST", "/keys", r#"{"client_id": "c"}"#).unwrap();
+        assert_eq!(s, 201);
         let id = created["record"]["key_id"].as_str().unwrap().to_string();
         let path = format!("/keys/{id}/revoke");
-        let revoke = AdminRequest {
-            method: "POST",
-            path: &path,
-            query: None,
-            body: b"",
-        };
-        let response = block_on(crate::admin::handle(&store, &revoke, &admin()));
-        assert_eq!(response.status, 200);
-        block_on(mirror_key_revocation(&gw, &p, &revoke, &response));
+        // Reading a key and a refused revoke leave the list alone.
+        assert_eq!(
+            call(&gw, &p, "GET", &format!("/keys/{id}"), "").unwrap().0,
+            200
+        );
+        let unknown = "/keys/key_AAAAAAAAAAAAAAAA/revoke";
+        assert_eq!(call(&gw, &p, "POST", unknown, "").unwrap().0, 404);
+        assert_eq!(p.durable.revocation_calls.get(), 0);
+        let (s, _, _) = call(&gw, &p, "POST", &path, "").unwrap();
+        assert_eq!(s, 200);
         let facts = CredentialFacts {
             key_id: Some(&id),
             ..Default::default()
@@ -772,28 +644,27 @@ mod tests {
             .borrow()
             .iter()
             .any(|l| l.contains("api_key_revocation_listed")));
-        // Anything else is left alone.
-        let other = AdminRequest {
-            method: "GET",
-            path: &path,
-            query: None,
-            body: b"",
-        };
-        block_on(mirror_key_revocation(&gw, &p, &other, &response));
-        let refused = AdminResponse {
-            status: 404,
-            ..response.clone()
-        };
-        block_on(mirror_key_revocation(&gw, &p, &revoke, &refused));
         assert_eq!(p.durable.revocation_calls.get(), 2, "one write, one list");
-        // An unreachable list is logged; the KV revocation stands.
+        // An unreachable list is logged; the KV revocation stands and the revoke still succeeds.
         p.durable.down.set(true);
-        block_on(mirror_key_revocation(&gw, &p, &revoke, &response));
+        assert_eq!(call(&gw, &p, "POST", &path, "").unwrap().0, 200);
         assert!(p
             .logs
             .borrow()
             .iter()
             .any(|l| l.contains("revocation_mirror_failed")));
+    }
+
+    #[test]
+    fn a_disabled_revocation_list_mirrors_nothing() {
+        let mut gw = gateway();
+        gw.config.revocation.enabled = false;
+        let p = FakePlatform::new(NOW);
+        let (_, created, _) = call(&gw, &p, "POST", "/keys", r#"{"client_id": "c"}"#).unwrap();
+        let id = created["record"]["key_id"].as_str().unwrap();
+        let (s, _, _) = call(&gw, &p, "POST", &format!("/keys/{id}/revoke"), "").unwrap();
+        assert_eq!(s, 200);
+        assert_eq!(p.durable.revocation_calls.get(), 0);
     }
 
     #[test]
@@ -813,7 +684,7 @@ mod tests {
             (s, v["code"].as_str()),
             (503, Some("revocation_unavailable"))
         );
-        assert!(r.headers.contains(&("retry-after", "5".to_string())));
+        assert_eq!(r.header("retry-after"), Some("5"));
         assert_eq!(last_audit(&p)["outcome"], "error");
         assert!(
             gw.revocation.borrow().set.is_empty(),
