@@ -2,6 +2,10 @@
 //! client reusing a token pays neither a signature check nor a network hop. Keyed by SHA-256 of the
 //! token: the token itself is never stored. Bounded: the oldest entry goes first when full.
 //!
+//! Why this is not the API-key cache's type (`api_key::cache`): an entry here lives until a
+//! per-entry deadline the token itself sets (`exp` + leeway), and only hits are cached; the API-key
+//! cache holds negative answers too, with one TTL per kind and an invalidation on revocation.
+//!
 //! A hit skips signature and claim checks only; revocation (the `revocation` stage) still runs on
 //! every request, hit or not.
 
@@ -19,6 +23,10 @@ pub fn token_hash(token: &str) -> TokenHash {
 
 struct Entry {
     identity: Identity,
+    /// Which insertion this entry is: `order` may still hold a hash from an earlier insertion
+    /// of the same token (expired and dropped by `get`), and that stale position must not evict
+    /// the entry inserted since.
+    generation: u64,
     /// Last millisecond at which the token is still accepted (`exp + leeway`, exclusive).
     valid_until_ms: u64,
 }
@@ -26,7 +34,9 @@ struct Entry {
 pub struct TokenCache {
     max_entries: usize,
     map: HashMap<TokenHash, Entry>,
-    order: VecDeque<TokenHash>,
+    /// Insertion order, oldest first, as `(hash, generation)`.
+    order: VecDeque<(TokenHash, u64)>,
+    next_generation: u64,
 }
 
 impl TokenCache {
@@ -35,6 +45,7 @@ impl TokenCache {
             max_entries: max_entries.max(1),
             map: HashMap::new(),
             order: VecDeque::new(),
+            next_generation: 0,
         }
     }
 
@@ -56,23 +67,29 @@ impl TokenCache {
     }
 
     pub fn insert(&mut self, hash: TokenHash, identity: Identity, valid_until_ms: u64) {
-        let fresh = self
-            .map
-            .insert(
-                hash,
-                Entry {
-                    identity,
-                    valid_until_ms,
-                },
-            )
-            .is_none();
-        if fresh {
-            self.order.push_back(hash);
+        // A re-insert of a live entry keeps its place (and generation): it is the same token.
+        if let Some(entry) = self.map.get_mut(&hash) {
+            entry.identity = identity;
+            entry.valid_until_ms = valid_until_ms;
+            return;
         }
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.map.insert(
+            hash,
+            Entry {
+                identity,
+                valid_until_ms,
+                generation,
+            },
+        );
+        self.order.push_back((hash, generation));
         while self.map.len() > self.max_entries {
             match self.order.pop_front() {
-                Some(old) => {
-                    self.map.remove(&old);
+                Some((old, generation)) => {
+                    if self.map.get(&old).is_some_and(|e| e.generation == generation) {
+                        self.map.remove(&old);
+                    }
                 }
                 None => break,
             }
@@ -80,7 +97,8 @@ impl TokenCache {
         // Entries that expired were removed from the map but not from `order`; keep `order` bounded.
         if self.order.len() > self.max_entries * 2 {
             let map = &self.map;
-            self.order.retain(|h| map.contains_key(h));
+            self.order
+                .retain(|(h, g)| map.get(h).is_some_and(|e| e.generation == *g));
         }
     }
 }
@@ -143,5 +161,23 @@ mod tests {
         c.insert(h, ident("a"), 20);
         assert_eq!(c.order.len(), 1);
         assert!(c.get(&h, 15).is_some());
+    }
+
+    /// A token dropped on expiry and inserted again (a cached token re-verified after a clock
+    /// step, or the same token re-sent after `get` found it expired) is the newest entry: the
+    /// stale position of its first insertion must not evict it.
+    #[test]
+    fn reinserted_after_expiry_is_newest() {
+        let mut c = TokenCache::new(2);
+        let a = token_hash("a");
+        c.insert(a, ident("a"), 10);
+        assert!(c.get(&a, 10).is_none(), "expired and dropped");
+        c.insert(token_hash("b"), ident("b"), u64::MAX);
+        c.insert(a, ident("a"), u64::MAX);
+        // Full at two; a third entry evicts the oldest live one, b, not the re-inserted a.
+        c.insert(token_hash("c"), ident("c"), u64::MAX);
+        assert!(c.get(&a, 0).is_some(), "the re-inserted entry was evicted early");
+        assert!(c.get(&token_hash("b"), 0).is_none());
+        assert!(c.get(&token_hash("c"), 0).is_some());
     }
 }
