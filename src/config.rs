@@ -16,6 +16,7 @@ use crate::pipeline::query;
 use crate::ratelimit::{CountingKey, Policy};
 use crate::revocation::settings::{RevocationMode, RevocationSettings};
 use crate::route::{PathPattern, Route};
+use crate::url::check_url;
 
 /// One configuration problem: where (`issuers[0].audiences`) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -751,43 +752,6 @@ fn section<T: for<'de> Deserialize<'de>>(
             None
         }
     }
-}
-
-/// Only `https` URLs, except loopback hosts when `allow_loopback_http` (local JWKS servers, a local
-/// origin in `wrangler dev`). Origins may be plain http: the origin link is the operator's choice.
-pub fn check_url(url: &str, https_only_except_loopback: bool) -> Result<(), String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| "must be an absolute http(s) URL".to_string())?;
-    if scheme != "https" && scheme != "http" {
-        return Err("must use https (or http)".into());
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() {
-        return Err("has no host".into());
-    }
-    if authority.contains('@') {
-        return Err("must not contain credentials".into());
-    }
-    if url.contains('#') {
-        return Err("must not contain a fragment".into());
-    }
-    if https_only_except_loopback && scheme == "http" && !is_loopback(authority) {
-        return Err("must use https (http is allowed only for localhost / 127.0.0.1)".into());
-    }
-    Ok(())
-}
-
-fn is_loopback(authority: &str) -> bool {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        authority
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(authority)
-    };
-    host == "localhost" || host == "::1" || host.starts_with("127.")
 }
 
 fn parse_transport(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Transport {

@@ -41,7 +41,7 @@ impl CorsConfig {
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut errors = Vec::new();
         for (i, o) in self.allowed_origins.iter().enumerate() {
-            let ok = crate::config::check_url(o, false).is_ok()
+            let ok = crate::url::check_url(o, false).is_ok()
                 && o.split("://")
                     .nth(1)
                     .is_some_and(|rest| !rest.contains('/'))

@@ -24,10 +24,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::config::{check_url, IssuerConfig, JwksSettings};
+use crate::config::{IssuerConfig, JwksSettings};
 use crate::jose::jwk::{parse_jwks, Jwk, JwkSet};
 use crate::jose::Alg;
 use crate::platform::{FetchError, Platform};
+use crate::url::check_url;
 
 /// How long a waiting request sleeps between looks at another request's in-flight fetch.
 const WAIT_POLL_MS: u32 = 5;

@@ -20,6 +20,7 @@ pub mod revocation;
 pub mod route;
 pub mod scope;
 pub mod token_cache;
+pub mod url;
 pub mod websocket;
 
 #[cfg(target_arch = "wasm32")]

@@ -87,7 +87,11 @@ impl TokenCache {
         while self.map.len() > self.max_entries {
             match self.order.pop_front() {
                 Some((old, generation)) => {
-                    if self.map.get(&old).is_some_and(|e| e.generation == generation) {
+                    if self
+                        .map
+                        .get(&old)
+                        .is_some_and(|e| e.generation == generation)
+                    {
                         self.map.remove(&old);
                     }
                 }
@@ -176,7 +180,10 @@ mod tests {
         c.insert(a, ident("a"), u64::MAX);
         // Full at two; a third entry evicts the oldest live one, b, not the re-inserted a.
         c.insert(token_hash("c"), ident("c"), u64::MAX);
-        assert!(c.get(&a, 0).is_some(), "the re-inserted entry was evicted early");
+        assert!(
+            c.get(&a, 0).is_some(),
+            "the re-inserted entry was evicted early"
+        );
         assert!(c.get(&token_hash("b"), 0).is_none());
         assert!(c.get(&token_hash("c"), 0).is_some());
     }
