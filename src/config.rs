@@ -405,20 +405,8 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
             .unwrap_or(0),
     };
 
-    let api_keys = match raw.api_keys.as_ref() {
-        None => ApiKeyConfig::default(),
-        Some(v) => section::<ApiKeyConfig>(v, "api_keys", &mut errors).unwrap_or_default(),
-    };
-    for (path, message) in api_keys.validate() {
-        errors.push(err(&path, message));
-    }
-    let admin = match raw.admin.as_ref() {
-        None => AdminConfig::default(),
-        Some(v) => section::<AdminConfig>(v, "admin", &mut errors).unwrap_or_default(),
-    };
-    for (path, message) in admin.validate() {
-        errors.push(err(&path, message));
-    }
+    let api_keys: ApiKeyConfig = parse_section(raw.api_keys.as_ref(), &mut errors);
+    let admin: AdminConfig = parse_section(raw.admin.as_ref(), &mut errors);
 
     let (revocation, revocation_errors) =
         crate::revocation::settings::parse_settings(raw.revocation.as_ref());
@@ -428,13 +416,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err(&path, message));
     }
 
-    let cors = match raw.cors.as_ref() {
-        None => CorsConfig::default(),
-        Some(v) => section::<CorsConfig>(v, "cors", &mut errors).unwrap_or_default(),
-    };
-    for (path, message) in cors.validate() {
-        errors.push(err(&path, message));
-    }
+    let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
 
     let (websocket_defaults, websocket_errors) =
         crate::websocket::parse_defaults(raw.websocket.as_ref());
@@ -729,6 +711,51 @@ fn err(path: &str, message: impl Into<String>) -> ConfigError {
         },
         message: message.into(),
     }
+}
+
+/// A section of the document that parses itself, one way for every such section: serde reads it
+/// (unknown fields refused, every default in the type's `Default`, so an absent section and an
+/// empty one are the same value), then the section checks its own values. Paths are joined and
+/// errors collected here, once.
+trait Section: for<'de> Deserialize<'de> + Default {
+    /// Where the section sits in the document (`api_keys`), the base of its error paths.
+    const PATH: &'static str;
+    /// Every problem with the values, as `(full field path, what is wrong)`.
+    fn check(&self) -> Vec<(String, String)>;
+}
+
+impl Section for ApiKeyConfig {
+    const PATH: &'static str = "api_keys";
+    fn check(&self) -> Vec<(String, String)> {
+        self.validate()
+    }
+}
+
+impl Section for AdminConfig {
+    const PATH: &'static str = "admin";
+    fn check(&self) -> Vec<(String, String)> {
+        self.validate()
+    }
+}
+
+impl Section for CorsConfig {
+    const PATH: &'static str = "cors";
+    fn check(&self) -> Vec<(String, String)> {
+        self.validate()
+    }
+}
+
+/// The section at `v` (its defaults when absent; its defaults, after a structural error, so its
+/// value checks still run and report), with every problem recorded.
+fn parse_section<T: Section>(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> T {
+    let parsed = match v {
+        None => T::default(),
+        Some(v) => section::<T>(v, T::PATH, errors).unwrap_or_default(),
+    };
+    for (path, message) in parsed.check() {
+        errors.push(err(&path, message));
+    }
+    parsed
 }
 
 /// Deserializes one section, recording a structural error with its full path.
@@ -1210,61 +1237,203 @@ mod tests {
         assert_eq!(e, vec!["api_keys.typo", "admin.path_prefix"]);
     }
 
-    /// The published JSON Schema names exactly the fields the parser accepts, section by section.
+    /// The published JSON Schema names exactly the fields the parser accepts, in both directions
+    /// and for every object in the schema: each schema field is accepted (given a value of the
+    /// wrong type, the error names the field rather than calling it unknown), and the parser's own
+    /// list of fields (what serde names when it refuses an unknown one) is the schema's list.
     #[test]
     fn schema_matches_the_parser() {
         let schema: Value =
             serde_json::from_str(include_str!("../docs/config.schema.json")).unwrap();
-        let top: Vec<&str> = schema["properties"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str())
-            .collect();
-        let mut doc = minimal();
-        for key in &top {
-            // Every documented top-level field is accepted (here with an invalid value, so the
-            // error names it rather than calling it unknown).
-            doc[*key] = json!(null);
+        let issuer =
+            json!({"issuer": "https://i.example", "audiences": ["a"], "algorithms": ["RS256"]});
+        let route = json!({"methods": ["GET"], "path": "/x", "auth": ["jwt"]});
+        // Where each object of the schema sits in a document: (schema pointer, error path of its
+        // fields, the document with `obj` placed there).
+        type Place = Box<dyn Fn(Value) -> Value>;
+        let at = |field: &'static str| -> Place {
+            Box::new(move |obj| {
+                let mut v = minimal();
+                v[field] = obj;
+                v
+            })
+        };
+        let (i2, r2, r3) = (issuer.clone(), route.clone(), route.clone());
+        let places: Vec<(&str, &str, Place)> = vec![
+            (
+                "",
+                "",
+                Box::new(|obj: Value| {
+                    let mut v = minimal();
+                    for (k, x) in obj.as_object().unwrap() {
+                        v[k] = x.clone();
+                    }
+                    v
+                }),
+            ),
+            ("/properties/transport", "transport", at("transport")),
+            (
+                "/properties/transport/properties/hsts",
+                "transport.hsts",
+                Box::new(|obj| {
+                    let mut v = minimal();
+                    v["transport"] = json!({"hsts": obj});
+                    v
+                }),
+            ),
+            ("/properties/token_cache", "token_cache", at("token_cache")),
+            (
+                "/$defs/issuer",
+                "issuers[0]",
+                Box::new(move |obj| {
+                    let mut v = minimal();
+                    let mut item = i2.clone();
+                    for (k, x) in obj.as_object().unwrap() {
+                        item[k] = x.clone();
+                    }
+                    v["issuers"] = json!([item]);
+                    v
+                }),
+            ),
+            ("/$defs/jwks", "jwks", at("jwks")),
+            ("/$defs/api_keys", "api_keys", at("api_keys")),
+            ("/$defs/admin", "admin", at("admin")),
+            (
+                "/$defs/route",
+                "routes[0]",
+                Box::new(move |obj| {
+                    let mut v = minimal();
+                    let mut item = r2.clone();
+                    for (k, x) in obj.as_object().unwrap() {
+                        item[k] = x.clone();
+                    }
+                    v["routes"] = json!([item]);
+                    v
+                }),
+            ),
+            ("/$defs/cors", "cors", at("cors")),
+            ("/$defs/revocation", "revocation", at("revocation")),
+            (
+                "/$defs/rate_limit_policy/oneOf/1",
+                "rate_limits.p",
+                Box::new(|obj| {
+                    let mut v = minimal();
+                    let mut policy = json!({"rate": "1 per 1 s"});
+                    for (k, x) in obj.as_object().unwrap() {
+                        policy[k] = x.clone();
+                    }
+                    v["rate_limits"] = json!({"p": policy});
+                    v
+                }),
+            ),
+            ("/$defs/websocket", "websocket", at("websocket")),
+            // A route's `websocket` table is the same definition, parsed by the route.
+            (
+                "/$defs/websocket",
+                "routes[0].websocket",
+                Box::new(move |obj| {
+                    let mut v = minimal();
+                    let mut item = r3.clone();
+                    item["websocket"] = obj;
+                    v["routes"] = json!([item]);
+                    v
+                }),
+            ),
+        ];
+
+        // Every object with named fields in the schema has a place above.
+        let mut objects = Vec::new();
+        fn walk(v: &Value, pointer: String, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if m.get("properties").is_some_and(Value::is_object) {
+                        out.push(pointer.clone());
+                    }
+                    for (k, x) in m {
+                        walk(x, format!("{pointer}/{k}"), out);
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        walk(x, format!("{pointer}/{i}"), out);
+                    }
+                }
+                _ => {}
+            }
         }
-        let errors = parse_config(&doc).unwrap_err();
-        assert!(
-            errors.iter().all(|e| !e.message.contains("unknown field")),
-            "{errors:?}"
-        );
-        let mut extra = minimal();
-        extra["not_in_schema"] = json!(1);
-        assert_eq!(
-            paths(parse_config(&extra).unwrap_err()),
-            vec!["not_in_schema"]
-        );
-        for (def, sample) in [
-            (
-                "issuer",
-                json!({"issuer": "https://i.example", "audiences": ["a"], "algorithms": ["RS256"]}),
-            ),
-            (
-                "route",
-                json!({"methods": ["GET"], "path": "/x", "auth": ["public"]}),
-            ),
-        ] {
-            for key in schema["$defs"][def]["properties"]
+        walk(&schema, String::new(), &mut objects);
+        let mut placed: Vec<String> = places.iter().map(|(p, _, _)| p.to_string()).collect();
+        objects.sort();
+        placed.sort();
+        placed.dedup();
+        assert_eq!(objects, placed, "every schema object is checked");
+
+        for (pointer, base, place) in &places {
+            let def = schema.pointer(pointer).unwrap();
+            assert_eq!(
+                def["additionalProperties"],
+                json!(false),
+                "{pointer}: the schema refuses unknown fields as the parser does"
+            );
+            let documented: Vec<&str> = def["properties"]
                 .as_object()
                 .unwrap()
                 .keys()
-            {
-                let mut v = minimal();
-                let mut item = sample.clone();
-                item[key.as_str()] = json!({"wrong": "type"});
-                let field = if def == "issuer" { "issuers" } else { "routes" };
-                v[field] = json!([item]);
-                let errors = parse_config(&v).unwrap_err();
+                .map(String::as_str)
+                .collect();
+            // Schema → parser: every documented field is a field.
+            for key in &documented {
+                let errors = match parse_config(&place(json!({ *key: [[]] }))) {
+                    Ok(_) => Vec::new(),
+                    Err(e) => e,
+                };
                 assert!(
                     errors.iter().all(|e| !e.message.contains("unknown field")),
-                    "{def}.{key} is in the schema but not accepted: {errors:?}"
+                    "{pointer}: {key} is in the schema but not accepted: {errors:?}"
                 );
             }
+            // Parser → schema: the fields serde lists when it refuses an unknown one.
+            let errors = parse_config(&place(json!({"not_in_schema": 1}))).unwrap_err();
+            let path = if base.is_empty() {
+                "not_in_schema".to_string()
+            } else {
+                format!("{base}.not_in_schema")
+            };
+            let refusal = errors.iter().find(|e| e.path == path).unwrap_or_else(|| {
+                panic!("{pointer}: an unknown field is refused at {path}: {errors:?}")
+            });
+            // serde: "unknown field `x`, expected one of `a`, `b`"; the hand-written websocket
+            // table: "…; the one option is close_on".
+            let mut accepted: Vec<&str> = match refusal.message.split_once("expected") {
+                Some((_, list)) => list.split('`').skip(1).step_by(2).collect(),
+                None => match refusal.message.split_once("the one option is ") {
+                    Some((_, one)) => vec![one],
+                    None => panic!("{pointer}: {refusal:?} names no accepted fields"),
+                },
+            };
+            let mut documented = documented.clone();
+            accepted.sort_unstable();
+            documented.sort_unstable();
+            assert_eq!(
+                accepted, documented,
+                "{pointer}: parsed fields vs schema fields"
+            );
         }
+    }
+
+    /// An absent section and an empty one are the same value: each section's `Default` is what
+    /// its serde defaults produce (`CorsConfig::default()` once had no headers and a 0 s max-age).
+    #[test]
+    fn an_empty_section_is_its_default() {
+        fn check<T: Section + PartialEq + std::fmt::Debug>() {
+            let mut errors = Vec::new();
+            let parsed: T = parse_section(Some(&json!({})), &mut errors);
+            assert_eq!(parsed, T::default(), "{}", T::PATH);
+            assert_eq!(errors, vec![], "{}", T::PATH);
+        }
+        check::<ApiKeyConfig>();
+        check::<AdminConfig>();
+        check::<CorsConfig>();
     }
 
     #[test]
