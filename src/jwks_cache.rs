@@ -553,9 +553,9 @@ mod tests {
 
     // --- single-flight under cancellation, and the whole-fetch deadline (fake clock and network)
 
-    use crate::api_key::testing::{block_on, FakePlatform};
     use crate::jose::claims::{ScopeSource, TypPolicy};
     use crate::platform::{HttpResponse, KvPage, StoreError};
+    use crate::testing::{block_on, FakePlatform};
     use std::cell::Cell;
     use std::future::Future;
     use std::pin::Pin;

@@ -19,6 +19,11 @@ pub mod ratelimit;
 pub mod revocation;
 pub mod route;
 pub mod scope;
+/// The in-memory platform for native tests (this crate's and the CLI's, through the `testing`
+/// feature); never compiled into the worker.
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 pub mod token_cache;
 pub mod url;
 pub mod websocket;

@@ -3,9 +3,9 @@ use std::cell::RefCell;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::api_key::testing::{block_on, FakePlatform};
 use crate::api_key::{ApiKeyCache, ApiKeyConfig, ApiKeyError};
 use crate::identity::AuthMethod;
+use crate::testing::{block_on, FakePlatform};
 
 const T0: u64 = 1_700_000_000;
 

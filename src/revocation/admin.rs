@@ -443,11 +443,11 @@ fn unavailable<P: Platform>(platform: &P, why: &str) -> AdminResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_key::testing::{block_on, FakePlatform};
     use crate::config::parse_config;
     use crate::identity::AuthMethod;
     use crate::jose::jwk::Jwk;
     use crate::revocation::set::CredentialFacts;
+    use crate::testing::{block_on, FakePlatform};
 
     const NOW: u64 = 1_800_000_000;
     const ISS: &str = "https://id.example.com";
