@@ -1,7 +1,8 @@
 //! The admin API (`/admin/...`, off unless configured): create, list, show, update, rotate and
 //! revoke API keys. Pure logic over `ApiKeyStore`; the pipeline authenticates the caller with the
-//! gateway's normal credentials, requires `AdminConfig::scope` (see `authorize`), strips the admin
-//! prefix and calls `handle`.
+//! gateway's normal credentials, requires `AdminConfig::scope` (the admin route's scope, checked by
+//! the authorize stage like any route's), strips the admin prefix and calls `handle` (through
+//! `Gateway::admin`).
 //!
 //! | method | path                  | body                                                       |
 //! |--------|-----------------------|------------------------------------------------------------|
@@ -126,8 +127,9 @@ impl AdminConfig {
     }
 }
 
-/// The admin scope check, for the pipeline to run after authenticating the caller and before
-/// `handle`: a caller without the scope gets 403 `insufficient_scope`.
+/// The admin scope check for a caller served outside the pipeline (the CLI's test gateway): a
+/// caller without the scope gets 403 `insufficient_scope`. The gateway itself does not call it —
+/// there the admin route's scope is checked by the authorize stage.
 pub fn authorize(config: &AdminConfig, actor: &Identity) -> Result<(), Problem> {
     if actor.has_scope(&config.scope) {
         Ok(())
