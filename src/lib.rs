@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod api_key;
+mod bounded_cache;
 pub mod config;
 pub mod cors;
 pub mod identity;

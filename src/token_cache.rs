@@ -2,17 +2,12 @@
 //! client reusing a token pays neither a signature check nor a network hop. Keyed by SHA-256 of the
 //! token: the token itself is never stored. Bounded: the oldest entry goes first when full.
 //!
-//! Why this is not the API-key cache's type (`api_key::cache`): an entry here lives until a
-//! per-entry deadline the token itself sets (`exp` + leeway), and only hits are cached; the API-key
-//! cache holds negative answers too, with one TTL per kind and an invalidation on revocation.
-//!
-//! A hit skips signature and claim checks only; revocation (the `revocation` stage) still runs on
-//! every request, hit or not.
-
-use std::collections::{HashMap, VecDeque};
+//! The storage is the one bounded cache type (`bounded_cache`), keyed by the hash, with the
+//! token's own deadline.
 
 use sha2::{Digest, Sha256};
 
+use crate::bounded_cache::BoundedCache;
 use crate::identity::Identity;
 
 pub type TokenHash = [u8; 32];
@@ -21,89 +16,35 @@ pub fn token_hash(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
-struct Entry {
-    identity: Identity,
-    /// Which insertion this entry is: `order` may still hold a hash from an earlier insertion
-    /// of the same token (expired and dropped by `get`), and that stale position must not evict
-    /// the entry inserted since.
-    generation: u64,
-    /// Last millisecond at which the token is still accepted (`exp + leeway`, exclusive).
-    valid_until_ms: u64,
-}
-
 pub struct TokenCache {
-    max_entries: usize,
-    map: HashMap<TokenHash, Entry>,
-    /// Insertion order, oldest first, as `(hash, generation)`.
-    order: VecDeque<(TokenHash, u64)>,
-    next_generation: u64,
+    entries: BoundedCache<TokenHash, Identity>,
 }
 
 impl TokenCache {
+    /// At most `max_entries` tokens (at least one).
     pub fn new(max_entries: usize) -> Self {
         TokenCache {
-            max_entries: max_entries.max(1),
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            next_generation: 0,
+            entries: BoundedCache::new(max_entries.max(1)),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
+    /// The token's identity while `now_ms` is before `valid_until_ms`; an expired entry is dropped.
     pub fn get(&mut self, hash: &TokenHash, now_ms: u64) -> Option<Identity> {
-        let live = self.map.get(hash).map(|e| now_ms < e.valid_until_ms)?;
-        if !live {
-            self.map.remove(hash);
-            return None;
-        }
-        self.map.get(hash).map(|e| e.identity.clone())
+        self.entries.get(hash, now_ms).cloned()
     }
 
+    /// Caches a verified token until `valid_until_ms` (the last accepted millisecond is the one
+    /// before: `exp + leeway`, exclusive).
     pub fn insert(&mut self, hash: TokenHash, identity: Identity, valid_until_ms: u64) {
-        // A re-insert of a live entry keeps its place (and generation): it is the same token.
-        if let Some(entry) = self.map.get_mut(&hash) {
-            entry.identity = identity;
-            entry.valid_until_ms = valid_until_ms;
-            return;
-        }
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        self.map.insert(
-            hash,
-            Entry {
-                identity,
-                valid_until_ms,
-                generation,
-            },
-        );
-        self.order.push_back((hash, generation));
-        while self.map.len() > self.max_entries {
-            match self.order.pop_front() {
-                Some((old, generation)) => {
-                    if self
-                        .map
-                        .get(&old)
-                        .is_some_and(|e| e.generation == generation)
-                    {
-                        self.map.remove(&old);
-                    }
-                }
-                None => break,
-            }
-        }
-        // Entries that expired were removed from the map but not from `order`; keep `order` bounded.
-        if self.order.len() > self.max_entries * 2 {
-            let map = &self.map;
-            self.order
-                .retain(|(h, g)| map.get(h).is_some_and(|e| e.generation == *g));
-        }
+        self.entries.insert(hash, identity, valid_until_ms);
     }
 }
 
@@ -153,8 +94,8 @@ mod tests {
             c.insert(h, ident("x"), i + 1);
             let _ = c.get(&h, i + 1);
         }
-        assert!(c.order.len() <= 8 + 1);
-        assert!(c.map.len() <= 4);
+        assert!(c.entries.queued() <= 2 * 4 + 16);
+        assert!(c.len() <= 4);
     }
 
     #[test]
@@ -163,7 +104,7 @@ mod tests {
         let h = token_hash("a");
         c.insert(h, ident("a"), 10);
         c.insert(h, ident("a"), 20);
-        assert_eq!(c.order.len(), 1);
+        assert_eq!(c.len(), 1);
         assert!(c.get(&h, 15).is_some());
     }
 

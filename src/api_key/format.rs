@@ -244,7 +244,10 @@ mod tests {
         let example = doc.split("```\n").nth(1).and_then(|b| b.lines().next());
         let example = example.expect("docs/api-keys.md opens with a key example");
         assert!(example.starts_with("pc_live_"), "{example}");
-        assert!(parse_key(example, &["pc_live".to_string()]).is_ok(), "{example}");
+        assert!(
+            parse_key(example, &["pc_live".to_string()]).is_ok(),
+            "{example}"
+        );
     }
 
     fn accepted() -> Vec<String> {
