@@ -1245,101 +1245,95 @@ mod tests {
     fn schema_matches_the_parser() {
         let schema: Value =
             serde_json::from_str(include_str!("../docs/config.schema.json")).unwrap();
+        /// `sample` with `obj`'s fields set over it.
+        fn merged(mut sample: Value, obj: &Value) -> Value {
+            for (k, x) in obj.as_object().unwrap() {
+                sample[k] = x.clone();
+            }
+            sample
+        }
         let issuer =
             json!({"issuer": "https://i.example", "audiences": ["a"], "algorithms": ["RS256"]});
         let route = json!({"methods": ["GET"], "path": "/x", "auth": ["jwt"]});
+        let policy = json!({"rate": "1 per 1 s"});
         // Where each object of the schema sits in a document: (schema pointer, error path of its
-        // fields, the document with `obj` placed there).
-        type Place = Box<dyn Fn(Value) -> Value>;
-        let at = |field: &'static str| -> Place {
-            Box::new(move |obj| {
-                let mut v = minimal();
-                v[field] = obj;
-                v
-            })
-        };
-        let (i2, r2, r3) = (issuer.clone(), route.clone(), route.clone());
-        let places: Vec<(&str, &str, Place)> = vec![
+        // fields, the top-level field that holds it ("" for the document itself), how it is
+        // wrapped there).
+        type Wrap = Box<dyn Fn(Value) -> Value>;
+        let places: Vec<(&str, &str, &str, Wrap)> = vec![
+            ("", "", "", Box::new(|o| o)),
             (
-                "",
-                "",
-                Box::new(|obj: Value| {
-                    let mut v = minimal();
-                    for (k, x) in obj.as_object().unwrap() {
-                        v[k] = x.clone();
-                    }
-                    v
-                }),
+                "/properties/transport",
+                "transport",
+                "transport",
+                Box::new(|o| o),
             ),
-            ("/properties/transport", "transport", at("transport")),
             (
                 "/properties/transport/properties/hsts",
                 "transport.hsts",
-                Box::new(|obj| {
-                    let mut v = minimal();
-                    v["transport"] = json!({"hsts": obj});
-                    v
-                }),
+                "transport",
+                Box::new(|o| json!({ "hsts": o })),
             ),
-            ("/properties/token_cache", "token_cache", at("token_cache")),
+            (
+                "/properties/token_cache",
+                "token_cache",
+                "token_cache",
+                Box::new(|o| o),
+            ),
             (
                 "/$defs/issuer",
                 "issuers[0]",
-                Box::new(move |obj| {
-                    let mut v = minimal();
-                    let mut item = i2.clone();
-                    for (k, x) in obj.as_object().unwrap() {
-                        item[k] = x.clone();
-                    }
-                    v["issuers"] = json!([item]);
-                    v
-                }),
+                "issuers",
+                Box::new(move |o| json!([merged(issuer.clone(), &o)])),
             ),
-            ("/$defs/jwks", "jwks", at("jwks")),
-            ("/$defs/api_keys", "api_keys", at("api_keys")),
-            ("/$defs/admin", "admin", at("admin")),
+            ("/$defs/jwks", "jwks", "jwks", Box::new(|o| o)),
+            ("/$defs/api_keys", "api_keys", "api_keys", Box::new(|o| o)),
+            ("/$defs/admin", "admin", "admin", Box::new(|o| o)),
             (
                 "/$defs/route",
                 "routes[0]",
-                Box::new(move |obj| {
-                    let mut v = minimal();
-                    let mut item = r2.clone();
-                    for (k, x) in obj.as_object().unwrap() {
-                        item[k] = x.clone();
-                    }
-                    v["routes"] = json!([item]);
-                    v
+                "routes",
+                Box::new({
+                    let route = route.clone();
+                    move |o| json!([merged(route.clone(), &o)])
                 }),
             ),
-            ("/$defs/cors", "cors", at("cors")),
-            ("/$defs/revocation", "revocation", at("revocation")),
+            ("/$defs/cors", "cors", "cors", Box::new(|o| o)),
+            (
+                "/$defs/revocation",
+                "revocation",
+                "revocation",
+                Box::new(|o| o),
+            ),
             (
                 "/$defs/rate_limit_policy/oneOf/1",
                 "rate_limits.p",
-                Box::new(|obj| {
-                    let mut v = minimal();
-                    let mut policy = json!({"rate": "1 per 1 s"});
-                    for (k, x) in obj.as_object().unwrap() {
-                        policy[k] = x.clone();
-                    }
-                    v["rate_limits"] = json!({"p": policy});
-                    v
-                }),
+                "rate_limits",
+                Box::new(move |o| json!({ "p": merged(policy.clone(), &o) })),
             ),
-            ("/$defs/websocket", "websocket", at("websocket")),
+            (
+                "/$defs/websocket",
+                "websocket",
+                "websocket",
+                Box::new(|o| o),
+            ),
             // A route's `websocket` table is the same definition, parsed by the route.
             (
                 "/$defs/websocket",
                 "routes[0].websocket",
-                Box::new(move |obj| {
-                    let mut v = minimal();
-                    let mut item = r3.clone();
-                    item["websocket"] = obj;
-                    v["routes"] = json!([item]);
-                    v
-                }),
+                "routes",
+                Box::new(move |o| json!([merged(route.clone(), &json!({ "websocket": o }))])),
             ),
         ];
+        let document = |field: &str, wrap: &Wrap, obj: Value| {
+            if field.is_empty() {
+                merged(minimal(), &obj)
+            } else {
+                let mut v = minimal();
+                v[field] = wrap(obj);
+                v
+            }
+        };
 
         // Every object with named fields in the schema has a place above.
         let mut objects = Vec::new();
@@ -1362,13 +1356,13 @@ mod tests {
             }
         }
         walk(&schema, String::new(), &mut objects);
-        let mut placed: Vec<String> = places.iter().map(|(p, _, _)| p.to_string()).collect();
+        let mut placed: Vec<String> = places.iter().map(|(p, ..)| p.to_string()).collect();
         objects.sort();
         placed.sort();
         placed.dedup();
         assert_eq!(objects, placed, "every schema object is checked");
 
-        for (pointer, base, place) in &places {
+        for (pointer, base, field, wrap) in &places {
             let def = schema.pointer(pointer).unwrap();
             assert_eq!(
                 def["additionalProperties"],
@@ -1383,7 +1377,7 @@ mod tests {
                 .collect();
             // Schema → parser: every documented field is a field.
             for key in &documented {
-                let errors = match parse_config(&place(json!({ *key: [[]] }))) {
+                let errors = match parse_config(&document(field, wrap, json!({ *key: [[]] }))) {
                     Ok(_) => Vec::new(),
                     Err(e) => e,
                 };
@@ -1393,7 +1387,8 @@ mod tests {
                 );
             }
             // Parser → schema: the fields serde lists when it refuses an unknown one.
-            let errors = parse_config(&place(json!({"not_in_schema": 1}))).unwrap_err();
+            let errors =
+                parse_config(&document(field, wrap, json!({"not_in_schema": 1}))).unwrap_err();
             let path = if base.is_empty() {
                 "not_in_schema".to_string()
             } else {
