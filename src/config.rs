@@ -109,15 +109,36 @@ pub struct IssuerConfig {
     pub max_token_lifetime_secs: u64,
 }
 
-#[derive(Debug, Clone)]
+/// The `jwks` section (field names as written: `min_ttl_seconds`, …). Every field has a default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct JwksSettings {
+    #[serde(rename = "min_ttl_seconds")]
     pub min_ttl_secs: u64,
+    #[serde(rename = "max_ttl_seconds")]
     pub max_ttl_secs: u64,
+    #[serde(rename = "default_ttl_seconds")]
     pub default_ttl_secs: u64,
+    #[serde(rename = "refetch_cooldown_seconds")]
     pub refetch_cooldown_secs: u64,
+    #[serde(rename = "stale_if_error_seconds")]
     pub stale_if_error_secs: u64,
     pub fetch_timeout_ms: u32,
     pub max_bytes: usize,
+}
+
+impl Default for JwksSettings {
+    fn default() -> Self {
+        JwksSettings {
+            min_ttl_secs: 60,
+            max_ttl_secs: 86_400,
+            default_ttl_secs: 600,
+            refetch_cooldown_secs: 30,
+            stale_if_error_secs: 86_400,
+            fetch_timeout_ms: 5_000,
+            max_bytes: 65_536,
+        }
+    }
 }
 
 // --- the document as written (serde), before validation
@@ -168,36 +189,40 @@ struct RawConfig {
     append_client_forwarded_for: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTransport {
-    #[serde(default = "default_https")]
+/// The `transport` section as written; `Transport` is what it means.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TransportSection {
     https: HttpsPolicy,
-    #[serde(default)]
-    hsts: Option<RawHsts>,
+    /// `null` is the defaults too (as it always was).
+    hsts: Option<HstsSection>,
 }
 
-fn default_https() -> HttpsPolicy {
-    HttpsPolicy::Redirect
+impl Default for TransportSection {
+    fn default() -> Self {
+        TransportSection {
+            https: HttpsPolicy::Redirect,
+            hsts: None,
+        }
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHsts {
-    #[serde(default = "default_hsts_max_age")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct HstsSection {
     max_age: u64,
-    #[serde(default = "yes")]
     include_subdomains: bool,
-    #[serde(default)]
     preload: bool,
 }
 
-fn default_hsts_max_age() -> u64 {
-    63_072_000
-}
-
-fn yes() -> bool {
-    true
+impl Default for HstsSection {
+    fn default() -> Self {
+        HstsSection {
+            max_age: 63_072_000,
+            include_subdomains: true,
+            preload: false,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -232,56 +257,19 @@ fn default_max_token_lifetime() -> u64 {
     DEFAULT_MAX_TOKEN_LIFETIME_SECS
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawJwks {
-    #[serde(default = "d_min_ttl")]
-    min_ttl_seconds: u64,
-    #[serde(default = "d_max_ttl")]
-    max_ttl_seconds: u64,
-    #[serde(default = "d_default_ttl")]
-    default_ttl_seconds: u64,
-    #[serde(default = "d_cooldown")]
-    refetch_cooldown_seconds: u64,
-    #[serde(default = "d_stale")]
-    stale_if_error_seconds: u64,
-    #[serde(default = "d_timeout")]
-    fetch_timeout_ms: u32,
-    #[serde(default = "d_max_bytes")]
-    max_bytes: usize,
-}
-
-fn d_min_ttl() -> u64 {
-    60
-}
-fn d_max_ttl() -> u64 {
-    86_400
-}
-fn d_default_ttl() -> u64 {
-    600
-}
-fn d_cooldown() -> u64 {
-    30
-}
-fn d_stale() -> u64 {
-    86_400
-}
-fn d_timeout() -> u32 {
-    5_000
-}
-fn d_max_bytes() -> usize {
-    65_536
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTokenCache {
-    #[serde(default = "d_token_cache")]
+/// The `token_cache` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TokenCacheSection {
     max_entries: usize,
 }
 
-fn d_token_cache() -> usize {
-    10_000
+impl Default for TokenCacheSection {
+    fn default() -> Self {
+        TokenCacheSection {
+            max_entries: 10_000,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -348,7 +336,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         ));
     }
 
-    let transport = parse_transport(raw.transport.as_ref(), &mut errors);
+    let transport = parse_section::<TransportSection>(raw.transport.as_ref(), &mut errors).header();
 
     let credential_params = match raw.credential_params {
         Some(list) => {
@@ -389,22 +377,9 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         }
     }
 
-    let jwks = parse_jwks_settings(raw.jwks.as_ref(), &mut errors);
-    let token_cache_entries = match raw.token_cache.as_ref() {
-        None => d_token_cache(),
-        Some(v) => section::<RawTokenCache>(v, "token_cache", &mut errors)
-            .map(|t| {
-                if !(1..=1_000_000).contains(&t.max_entries) {
-                    errors.push(err(
-                        "token_cache.max_entries",
-                        "must be between 1 and 1000000",
-                    ));
-                }
-                t.max_entries
-            })
-            .unwrap_or(0),
-    };
-
+    let jwks: JwksSettings = parse_section(raw.jwks.as_ref(), &mut errors);
+    let token_cache_entries =
+        parse_section::<TokenCacheSection>(raw.token_cache.as_ref(), &mut errors).max_entries;
     let api_keys: ApiKeyConfig = parse_section(raw.api_keys.as_ref(), &mut errors);
     let admin: AdminConfig = parse_section(raw.admin.as_ref(), &mut errors);
 
@@ -745,6 +720,72 @@ impl Section for CorsConfig {
     }
 }
 
+impl Section for TransportSection {
+    const PATH: &'static str = "transport";
+    fn check(&self) -> Vec<(String, String)> {
+        let hsts = self.hsts.clone().unwrap_or_default();
+        let mut errors = Vec::new();
+        if hsts.preload && (hsts.max_age < 31_536_000 || !hsts.include_subdomains) {
+            errors.push((
+                "transport.hsts.preload".into(),
+                "preload requires max_age >= 31536000 and include_subdomains (hstspreload.org rules)"
+                    .into(),
+            ));
+        }
+        errors
+    }
+}
+
+impl Section for TokenCacheSection {
+    const PATH: &'static str = "token_cache";
+    fn check(&self) -> Vec<(String, String)> {
+        if (1..=1_000_000).contains(&self.max_entries) {
+            Vec::new()
+        } else {
+            vec![(
+                "token_cache.max_entries".into(),
+                "must be between 1 and 1000000".into(),
+            )]
+        }
+    }
+}
+
+impl Section for JwksSettings {
+    const PATH: &'static str = "jwks";
+    fn check(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        let mut err = |path: &str, message: &str| errors.push((path.into(), message.into()));
+        if self.min_ttl_secs > self.max_ttl_secs {
+            err(
+                "jwks.min_ttl_seconds",
+                "must not exceed jwks.max_ttl_seconds",
+            );
+        }
+        if self.max_ttl_secs > 7 * 86_400 {
+            err("jwks.max_ttl_seconds", "must be at most 604800 (7 days)");
+        }
+        if self.default_ttl_secs < self.min_ttl_secs || self.default_ttl_secs > self.max_ttl_secs {
+            err(
+                "jwks.default_ttl_seconds",
+                "must lie between jwks.min_ttl_seconds and jwks.max_ttl_seconds",
+            );
+        }
+        if self.refetch_cooldown_secs == 0 || self.refetch_cooldown_secs > 3600 {
+            err(
+                "jwks.refetch_cooldown_seconds",
+                "must be between 1 and 3600",
+            );
+        }
+        if !(100..=30_000).contains(&self.fetch_timeout_ms) {
+            err("jwks.fetch_timeout_ms", "must be between 100 and 30000");
+        }
+        if !(1024..=1_048_576).contains(&self.max_bytes) {
+            err("jwks.max_bytes", "must be between 1024 and 1048576");
+        }
+        errors
+    }
+}
+
 /// The section at `v` (its defaults when absent; its defaults, after a structural error, so its
 /// value checks still run and report), with every problem recorded.
 fn parse_section<T: Section>(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> T {
@@ -781,44 +822,24 @@ fn section<T: for<'de> Deserialize<'de>>(
     }
 }
 
-fn parse_transport(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Transport {
-    let raw = match v {
-        None => RawTransport {
-            https: HttpsPolicy::Redirect,
-            hsts: None,
-        },
-        Some(v) => match section::<RawTransport>(v, "transport", errors) {
-            Some(t) => t,
-            None => RawTransport {
-                https: HttpsPolicy::Redirect,
-                hsts: None,
-            },
-        },
-    };
-    let hsts = raw.hsts.unwrap_or(RawHsts {
-        max_age: default_hsts_max_age(),
-        include_subdomains: true,
-        preload: false,
-    });
-    if hsts.preload && (hsts.max_age < 31_536_000 || !hsts.include_subdomains) {
-        errors.push(err(
-            "transport.hsts.preload",
-            "preload requires max_age >= 31536000 and include_subdomains (hstspreload.org rules)",
-        ));
-    }
-    let header = (hsts.max_age > 0).then(|| {
-        let mut s = format!("max-age={}", hsts.max_age);
-        if hsts.include_subdomains {
-            s.push_str("; includeSubDomains");
+impl TransportSection {
+    /// What the section means: the plain-HTTP policy and the `Strict-Transport-Security` value.
+    fn header(self) -> Transport {
+        let hsts = self.hsts.unwrap_or_default();
+        let header = (hsts.max_age > 0).then(|| {
+            let mut s = format!("max-age={}", hsts.max_age);
+            if hsts.include_subdomains {
+                s.push_str("; includeSubDomains");
+            }
+            if hsts.preload {
+                s.push_str("; preload");
+            }
+            s
+        });
+        Transport {
+            https: self.https,
+            hsts: header,
         }
-        if hsts.preload {
-            s.push_str("; preload");
-        }
-        s
-    });
-    Transport {
-        https: raw.https,
-        hsts: header,
     }
 }
 
@@ -905,63 +926,6 @@ fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Opti
         typ,
         max_token_lifetime_secs: r.max_token_lifetime_seconds,
     })
-}
-
-fn parse_jwks_settings(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> JwksSettings {
-    let empty = Value::Object(Default::default());
-    let raw = section::<RawJwks>(v.unwrap_or(&empty), "jwks", errors).unwrap_or(RawJwks {
-        min_ttl_seconds: d_min_ttl(),
-        max_ttl_seconds: d_max_ttl(),
-        default_ttl_seconds: d_default_ttl(),
-        refetch_cooldown_seconds: d_cooldown(),
-        stale_if_error_seconds: d_stale(),
-        fetch_timeout_ms: d_timeout(),
-        max_bytes: d_max_bytes(),
-    });
-    if raw.min_ttl_seconds > raw.max_ttl_seconds {
-        errors.push(err(
-            "jwks.min_ttl_seconds",
-            "must not exceed jwks.max_ttl_seconds",
-        ));
-    }
-    if raw.max_ttl_seconds > 7 * 86_400 {
-        errors.push(err(
-            "jwks.max_ttl_seconds",
-            "must be at most 604800 (7 days)",
-        ));
-    }
-    if raw.default_ttl_seconds < raw.min_ttl_seconds
-        || raw.default_ttl_seconds > raw.max_ttl_seconds
-    {
-        errors.push(err(
-            "jwks.default_ttl_seconds",
-            "must lie between jwks.min_ttl_seconds and jwks.max_ttl_seconds",
-        ));
-    }
-    if raw.refetch_cooldown_seconds == 0 || raw.refetch_cooldown_seconds > 3600 {
-        errors.push(err(
-            "jwks.refetch_cooldown_seconds",
-            "must be between 1 and 3600",
-        ));
-    }
-    if !(100..=30_000).contains(&raw.fetch_timeout_ms) {
-        errors.push(err(
-            "jwks.fetch_timeout_ms",
-            "must be between 100 and 30000",
-        ));
-    }
-    if !(1024..=1_048_576).contains(&raw.max_bytes) {
-        errors.push(err("jwks.max_bytes", "must be between 1024 and 1048576"));
-    }
-    JwksSettings {
-        min_ttl_secs: raw.min_ttl_seconds,
-        max_ttl_secs: raw.max_ttl_seconds,
-        default_ttl_secs: raw.default_ttl_seconds,
-        refetch_cooldown_secs: raw.refetch_cooldown_seconds,
-        stale_if_error_secs: raw.stale_if_error_seconds,
-        fetch_timeout_ms: raw.fetch_timeout_ms,
-        max_bytes: raw.max_bytes,
-    }
 }
 
 fn build_route(
@@ -1429,6 +1393,9 @@ mod tests {
         check::<ApiKeyConfig>();
         check::<AdminConfig>();
         check::<CorsConfig>();
+        check::<JwksSettings>();
+        check::<TokenCacheSection>();
+        check::<TransportSection>();
     }
 
     #[test]
