@@ -16,6 +16,7 @@ use crate::pipeline::query;
 use crate::ratelimit::{CountingKey, Policy};
 use crate::revocation::settings::{RevocationMode, RevocationSettings};
 use crate::route::{PathPattern, Route};
+use crate::section::Section;
 use crate::url::check_url;
 
 /// One configuration problem: where (`issuers[0].audiences`) and what.
@@ -688,17 +689,6 @@ fn err(path: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A section of the document that parses itself, one way for every such section: serde reads it
-/// (unknown fields refused, every default in the type's `Default`, so an absent section and an
-/// empty one are the same value), then the section checks its own values. Paths are joined and
-/// errors collected here, once.
-trait Section: for<'de> Deserialize<'de> + Default {
-    /// Where the section sits in the document (`api_keys`), the base of its error paths.
-    const PATH: &'static str;
-    /// Every problem with the values, as `(full field path, what is wrong)`.
-    fn check(&self) -> Vec<(String, String)>;
-}
-
 impl Section for ApiKeyConfig {
     const PATH: &'static str = "api_keys";
     fn check(&self) -> Vec<(String, String)> {
@@ -786,40 +776,26 @@ impl Section for JwksSettings {
     }
 }
 
-/// The section at `v` (its defaults when absent; its defaults, after a structural error, so its
-/// value checks still run and report), with every problem recorded.
+/// `section::parse_section`, its problems recorded.
 fn parse_section<T: Section>(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> T {
-    let parsed = match v {
-        None => T::default(),
-        Some(v) => section::<T>(v, T::PATH, errors).unwrap_or_default(),
-    };
-    for (path, message) in parsed.check() {
-        errors.push(err(&path, message));
-    }
+    let (parsed, problems) = crate::section::parse_section(v);
+    errors.extend(
+        problems
+            .iter()
+            .map(|(path, message)| err(path, message.as_str())),
+    );
     parsed
 }
 
-/// Deserializes one section, recording a structural error with its full path.
+/// Deserializes one part of the document at `base`, recording a structural error with its path.
 fn section<T: for<'de> Deserialize<'de>>(
     v: &Value,
     base: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(v) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let path = match (base.is_empty(), inner.as_str()) {
-                (true, ".") => String::new(),
-                (true, p) => p.to_string(),
-                (false, ".") => base.to_string(),
-                (false, p) if p.starts_with('[') => format!("{base}{p}"),
-                (false, p) => format!("{base}.{p}"),
-            };
-            errors.push(err(&path, e.into_inner().to_string()));
-            None
-        }
-    }
+    crate::section::deserialize_at(v, base)
+        .map_err(|(path, message)| errors.push(err(&path, message)))
+        .ok()
 }
 
 impl TransportSection {

@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod revocation;
 pub mod route;
 pub mod scope;
+mod section;
 /// The in-memory platform for native tests (this crate's and the CLI's, through the `testing`
 /// feature); never compiled into the worker.
 #[cfg(any(test, feature = "testing"))]
