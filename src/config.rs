@@ -16,6 +16,8 @@ use crate::pipeline::query;
 use crate::ratelimit::{CountingKey, Policy};
 use crate::revocation::settings::{RevocationMode, RevocationSettings};
 use crate::route::{PathPattern, Route};
+use crate::section::Section;
+use crate::url::check_url;
 
 /// One configuration problem: where (`issuers[0].audiences`) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,15 +110,36 @@ pub struct IssuerConfig {
     pub max_token_lifetime_secs: u64,
 }
 
-#[derive(Debug, Clone)]
+/// The `jwks` section (field names as written: `min_ttl_seconds`, …). Every field has a default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct JwksSettings {
+    #[serde(rename = "min_ttl_seconds")]
     pub min_ttl_secs: u64,
+    #[serde(rename = "max_ttl_seconds")]
     pub max_ttl_secs: u64,
+    #[serde(rename = "default_ttl_seconds")]
     pub default_ttl_secs: u64,
+    #[serde(rename = "refetch_cooldown_seconds")]
     pub refetch_cooldown_secs: u64,
+    #[serde(rename = "stale_if_error_seconds")]
     pub stale_if_error_secs: u64,
     pub fetch_timeout_ms: u32,
     pub max_bytes: usize,
+}
+
+impl Default for JwksSettings {
+    fn default() -> Self {
+        JwksSettings {
+            min_ttl_secs: 60,
+            max_ttl_secs: 86_400,
+            default_ttl_secs: 600,
+            refetch_cooldown_secs: 30,
+            stale_if_error_secs: 86_400,
+            fetch_timeout_ms: 5_000,
+            max_bytes: 65_536,
+        }
+    }
 }
 
 // --- the document as written (serde), before validation
@@ -167,36 +190,40 @@ struct RawConfig {
     append_client_forwarded_for: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTransport {
-    #[serde(default = "default_https")]
+/// The `transport` section as written; `Transport` is what it means.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TransportSection {
     https: HttpsPolicy,
-    #[serde(default)]
-    hsts: Option<RawHsts>,
+    /// `null` is the defaults too (as it always was).
+    hsts: Option<HstsSection>,
 }
 
-fn default_https() -> HttpsPolicy {
-    HttpsPolicy::Redirect
+impl Default for TransportSection {
+    fn default() -> Self {
+        TransportSection {
+            https: HttpsPolicy::Redirect,
+            hsts: None,
+        }
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHsts {
-    #[serde(default = "default_hsts_max_age")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct HstsSection {
     max_age: u64,
-    #[serde(default = "yes")]
     include_subdomains: bool,
-    #[serde(default)]
     preload: bool,
 }
 
-fn default_hsts_max_age() -> u64 {
-    63_072_000
-}
-
-fn yes() -> bool {
-    true
+impl Default for HstsSection {
+    fn default() -> Self {
+        HstsSection {
+            max_age: 63_072_000,
+            include_subdomains: true,
+            preload: false,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -231,56 +258,19 @@ fn default_max_token_lifetime() -> u64 {
     DEFAULT_MAX_TOKEN_LIFETIME_SECS
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawJwks {
-    #[serde(default = "d_min_ttl")]
-    min_ttl_seconds: u64,
-    #[serde(default = "d_max_ttl")]
-    max_ttl_seconds: u64,
-    #[serde(default = "d_default_ttl")]
-    default_ttl_seconds: u64,
-    #[serde(default = "d_cooldown")]
-    refetch_cooldown_seconds: u64,
-    #[serde(default = "d_stale")]
-    stale_if_error_seconds: u64,
-    #[serde(default = "d_timeout")]
-    fetch_timeout_ms: u32,
-    #[serde(default = "d_max_bytes")]
-    max_bytes: usize,
-}
-
-fn d_min_ttl() -> u64 {
-    60
-}
-fn d_max_ttl() -> u64 {
-    86_400
-}
-fn d_default_ttl() -> u64 {
-    600
-}
-fn d_cooldown() -> u64 {
-    30
-}
-fn d_stale() -> u64 {
-    86_400
-}
-fn d_timeout() -> u32 {
-    5_000
-}
-fn d_max_bytes() -> usize {
-    65_536
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTokenCache {
-    #[serde(default = "d_token_cache")]
+/// The `token_cache` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TokenCacheSection {
     max_entries: usize,
 }
 
-fn d_token_cache() -> usize {
-    10_000
+impl Default for TokenCacheSection {
+    fn default() -> Self {
+        TokenCacheSection {
+            max_entries: 10_000,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -347,7 +337,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         ));
     }
 
-    let transport = parse_transport(raw.transport.as_ref(), &mut errors);
+    let transport = parse_section::<TransportSection>(raw.transport.as_ref(), &mut errors).header();
 
     let credential_params = match raw.credential_params {
         Some(list) => {
@@ -388,36 +378,11 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         }
     }
 
-    let jwks = parse_jwks_settings(raw.jwks.as_ref(), &mut errors);
-    let token_cache_entries = match raw.token_cache.as_ref() {
-        None => d_token_cache(),
-        Some(v) => section::<RawTokenCache>(v, "token_cache", &mut errors)
-            .map(|t| {
-                if !(1..=1_000_000).contains(&t.max_entries) {
-                    errors.push(err(
-                        "token_cache.max_entries",
-                        "must be between 1 and 1000000",
-                    ));
-                }
-                t.max_entries
-            })
-            .unwrap_or(0),
-    };
-
-    let api_keys = match raw.api_keys.as_ref() {
-        None => ApiKeyConfig::default(),
-        Some(v) => section::<ApiKeyConfig>(v, "api_keys", &mut errors).unwrap_or_default(),
-    };
-    for (path, message) in api_keys.validate() {
-        errors.push(err(&path, message));
-    }
-    let admin = match raw.admin.as_ref() {
-        None => AdminConfig::default(),
-        Some(v) => section::<AdminConfig>(v, "admin", &mut errors).unwrap_or_default(),
-    };
-    for (path, message) in admin.validate() {
-        errors.push(err(&path, message));
-    }
+    let jwks: JwksSettings = parse_section(raw.jwks.as_ref(), &mut errors);
+    let token_cache_entries =
+        parse_section::<TokenCacheSection>(raw.token_cache.as_ref(), &mut errors).max_entries;
+    let api_keys: ApiKeyConfig = parse_section(raw.api_keys.as_ref(), &mut errors);
+    let admin: AdminConfig = parse_section(raw.admin.as_ref(), &mut errors);
 
     let (revocation, revocation_errors) =
         crate::revocation::settings::parse_settings(raw.revocation.as_ref());
@@ -427,13 +392,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err(&path, message));
     }
 
-    let cors = match raw.cors.as_ref() {
-        None => CorsConfig::default(),
-        Some(v) => section::<CorsConfig>(v, "cors", &mut errors).unwrap_or_default(),
-    };
-    for (path, message) in cors.validate() {
-        errors.push(err(&path, message));
-    }
+    let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
 
     let (websocket_defaults, websocket_errors) =
         crate::websocket::parse_defaults(raw.websocket.as_ref());
@@ -730,104 +689,133 @@ fn err(path: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Deserializes one section, recording a structural error with its full path.
+impl Section for ApiKeyConfig {
+    const PATH: &'static str = "api_keys";
+    fn check(&self) -> Vec<(String, String)> {
+        self.validate()
+    }
+}
+
+impl Section for AdminConfig {
+    const PATH: &'static str = "admin";
+    fn check(&self) -> Vec<(String, String)> {
+        self.validate()
+    }
+}
+
+impl Section for CorsConfig {
+    const PATH: &'static str = "cors";
+    fn check(&self) -> Vec<(String, String)> {
+        self.validate()
+    }
+}
+
+impl Section for TransportSection {
+    const PATH: &'static str = "transport";
+    fn check(&self) -> Vec<(String, String)> {
+        let hsts = self.hsts.clone().unwrap_or_default();
+        let mut errors = Vec::new();
+        if hsts.preload && (hsts.max_age < 31_536_000 || !hsts.include_subdomains) {
+            errors.push((
+                "transport.hsts.preload".into(),
+                "preload requires max_age >= 31536000 and include_subdomains (hstspreload.org rules)"
+                    .into(),
+            ));
+        }
+        errors
+    }
+}
+
+impl Section for TokenCacheSection {
+    const PATH: &'static str = "token_cache";
+    fn check(&self) -> Vec<(String, String)> {
+        if (1..=1_000_000).contains(&self.max_entries) {
+            Vec::new()
+        } else {
+            vec![(
+                "token_cache.max_entries".into(),
+                "must be between 1 and 1000000".into(),
+            )]
+        }
+    }
+}
+
+impl Section for JwksSettings {
+    const PATH: &'static str = "jwks";
+    fn check(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        let mut err = |path: &str, message: &str| errors.push((path.into(), message.into()));
+        if self.min_ttl_secs > self.max_ttl_secs {
+            err(
+                "jwks.min_ttl_seconds",
+                "must not exceed jwks.max_ttl_seconds",
+            );
+        }
+        if self.max_ttl_secs > 7 * 86_400 {
+            err("jwks.max_ttl_seconds", "must be at most 604800 (7 days)");
+        }
+        if self.default_ttl_secs < self.min_ttl_secs || self.default_ttl_secs > self.max_ttl_secs {
+            err(
+                "jwks.default_ttl_seconds",
+                "must lie between jwks.min_ttl_seconds and jwks.max_ttl_seconds",
+            );
+        }
+        if self.refetch_cooldown_secs == 0 || self.refetch_cooldown_secs > 3600 {
+            err(
+                "jwks.refetch_cooldown_seconds",
+                "must be between 1 and 3600",
+            );
+        }
+        if !(100..=30_000).contains(&self.fetch_timeout_ms) {
+            err("jwks.fetch_timeout_ms", "must be between 100 and 30000");
+        }
+        if !(1024..=1_048_576).contains(&self.max_bytes) {
+            err("jwks.max_bytes", "must be between 1024 and 1048576");
+        }
+        errors
+    }
+}
+
+/// `section::parse_section`, its problems recorded.
+fn parse_section<T: Section>(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> T {
+    let (parsed, problems) = crate::section::parse_section(v);
+    errors.extend(
+        problems
+            .iter()
+            .map(|(path, message)| err(path, message.as_str())),
+    );
+    parsed
+}
+
+/// Deserializes one part of the document at `base`, recording a structural error with its path.
 fn section<T: for<'de> Deserialize<'de>>(
     v: &Value,
     base: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(v) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let path = match (base.is_empty(), inner.as_str()) {
-                (true, ".") => String::new(),
-                (true, p) => p.to_string(),
-                (false, ".") => base.to_string(),
-                (false, p) if p.starts_with('[') => format!("{base}{p}"),
-                (false, p) => format!("{base}.{p}"),
-            };
-            errors.push(err(&path, e.into_inner().to_string()));
-            None
-        }
-    }
+    crate::section::deserialize_at(v, base)
+        .map_err(|(path, message)| errors.push(err(&path, message)))
+        .ok()
 }
 
-/// Only `https` URLs, except loopback hosts when `allow_loopback_http` (local JWKS servers, a local
-/// origin in `wrangler dev`). Origins may be plain http: the origin link is the operator's choice.
-pub fn check_url(url: &str, https_only_except_loopback: bool) -> Result<(), String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| "must be an absolute http(s) URL".to_string())?;
-    if scheme != "https" && scheme != "http" {
-        return Err("must use https (or http)".into());
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() {
-        return Err("has no host".into());
-    }
-    if authority.contains('@') {
-        return Err("must not contain credentials".into());
-    }
-    if url.contains('#') {
-        return Err("must not contain a fragment".into());
-    }
-    if https_only_except_loopback && scheme == "http" && !is_loopback(authority) {
-        return Err("must use https (http is allowed only for localhost / 127.0.0.1)".into());
-    }
-    Ok(())
-}
-
-fn is_loopback(authority: &str) -> bool {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        authority
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(authority)
-    };
-    host == "localhost" || host == "::1" || host.starts_with("127.")
-}
-
-fn parse_transport(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Transport {
-    let raw = match v {
-        None => RawTransport {
-            https: HttpsPolicy::Redirect,
-            hsts: None,
-        },
-        Some(v) => match section::<RawTransport>(v, "transport", errors) {
-            Some(t) => t,
-            None => RawTransport {
-                https: HttpsPolicy::Redirect,
-                hsts: None,
-            },
-        },
-    };
-    let hsts = raw.hsts.unwrap_or(RawHsts {
-        max_age: default_hsts_max_age(),
-        include_subdomains: true,
-        preload: false,
-    });
-    if hsts.preload && (hsts.max_age < 31_536_000 || !hsts.include_subdomains) {
-        errors.push(err(
-            "transport.hsts.preload",
-            "preload requires max_age >= 31536000 and include_subdomains (hstspreload.org rules)",
-        ));
-    }
-    let header = (hsts.max_age > 0).then(|| {
-        let mut s = format!("max-age={}", hsts.max_age);
-        if hsts.include_subdomains {
-            s.push_str("; includeSubDomains");
+impl TransportSection {
+    /// What the section means: the plain-HTTP policy and the `Strict-Transport-Security` value.
+    fn header(self) -> Transport {
+        let hsts = self.hsts.unwrap_or_default();
+        let header = (hsts.max_age > 0).then(|| {
+            let mut s = format!("max-age={}", hsts.max_age);
+            if hsts.include_subdomains {
+                s.push_str("; includeSubDomains");
+            }
+            if hsts.preload {
+                s.push_str("; preload");
+            }
+            s
+        });
+        Transport {
+            https: self.https,
+            hsts: header,
         }
-        if hsts.preload {
-            s.push_str("; preload");
-        }
-        s
-    });
-    Transport {
-        https: raw.https,
-        hsts: header,
     }
 }
 
@@ -914,63 +902,6 @@ fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Opti
         typ,
         max_token_lifetime_secs: r.max_token_lifetime_seconds,
     })
-}
-
-fn parse_jwks_settings(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> JwksSettings {
-    let empty = Value::Object(Default::default());
-    let raw = section::<RawJwks>(v.unwrap_or(&empty), "jwks", errors).unwrap_or(RawJwks {
-        min_ttl_seconds: d_min_ttl(),
-        max_ttl_seconds: d_max_ttl(),
-        default_ttl_seconds: d_default_ttl(),
-        refetch_cooldown_seconds: d_cooldown(),
-        stale_if_error_seconds: d_stale(),
-        fetch_timeout_ms: d_timeout(),
-        max_bytes: d_max_bytes(),
-    });
-    if raw.min_ttl_seconds > raw.max_ttl_seconds {
-        errors.push(err(
-            "jwks.min_ttl_seconds",
-            "must not exceed jwks.max_ttl_seconds",
-        ));
-    }
-    if raw.max_ttl_seconds > 7 * 86_400 {
-        errors.push(err(
-            "jwks.max_ttl_seconds",
-            "must be at most 604800 (7 days)",
-        ));
-    }
-    if raw.default_ttl_seconds < raw.min_ttl_seconds
-        || raw.default_ttl_seconds > raw.max_ttl_seconds
-    {
-        errors.push(err(
-            "jwks.default_ttl_seconds",
-            "must lie between jwks.min_ttl_seconds and jwks.max_ttl_seconds",
-        ));
-    }
-    if raw.refetch_cooldown_seconds == 0 || raw.refetch_cooldown_seconds > 3600 {
-        errors.push(err(
-            "jwks.refetch_cooldown_seconds",
-            "must be between 1 and 3600",
-        ));
-    }
-    if !(100..=30_000).contains(&raw.fetch_timeout_ms) {
-        errors.push(err(
-            "jwks.fetch_timeout_ms",
-            "must be between 100 and 30000",
-        ));
-    }
-    if !(1024..=1_048_576).contains(&raw.max_bytes) {
-        errors.push(err("jwks.max_bytes", "must be between 1024 and 1048576"));
-    }
-    JwksSettings {
-        min_ttl_secs: raw.min_ttl_seconds,
-        max_ttl_secs: raw.max_ttl_seconds,
-        default_ttl_secs: raw.default_ttl_seconds,
-        refetch_cooldown_secs: raw.refetch_cooldown_seconds,
-        stale_if_error_secs: raw.stale_if_error_seconds,
-        fetch_timeout_ms: raw.fetch_timeout_ms,
-        max_bytes: raw.max_bytes,
-    }
 }
 
 fn build_route(
@@ -1246,61 +1177,201 @@ mod tests {
         assert_eq!(e, vec!["api_keys.typo", "admin.path_prefix"]);
     }
 
-    /// The published JSON Schema names exactly the fields the parser accepts, section by section.
+    /// The published JSON Schema names exactly the fields the parser accepts, in both directions
+    /// and for every object in the schema: each schema field is accepted (given a value of the
+    /// wrong type, the error names the field rather than calling it unknown), and the parser's own
+    /// list of fields (what serde names when it refuses an unknown one) is the schema's list.
     #[test]
     fn schema_matches_the_parser() {
         let schema: Value =
             serde_json::from_str(include_str!("../docs/config.schema.json")).unwrap();
-        let top: Vec<&str> = schema["properties"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str())
-            .collect();
-        let mut doc = minimal();
-        for key in &top {
-            // Every documented top-level field is accepted (here with an invalid value, so the
-            // error names it rather than calling it unknown).
-            doc[*key] = json!(null);
+        /// `sample` with `obj`'s fields set over it.
+        fn merged(mut sample: Value, obj: &Value) -> Value {
+            for (k, x) in obj.as_object().unwrap() {
+                sample[k] = x.clone();
+            }
+            sample
         }
-        let errors = parse_config(&doc).unwrap_err();
-        assert!(
-            errors.iter().all(|e| !e.message.contains("unknown field")),
-            "{errors:?}"
-        );
-        let mut extra = minimal();
-        extra["not_in_schema"] = json!(1);
-        assert_eq!(
-            paths(parse_config(&extra).unwrap_err()),
-            vec!["not_in_schema"]
-        );
-        for (def, sample) in [
+        let issuer =
+            json!({"issuer": "https://i.example", "audiences": ["a"], "algorithms": ["RS256"]});
+        let route = json!({"methods": ["GET"], "path": "/x", "auth": ["jwt"]});
+        let policy = json!({"rate": "1 per 1 s"});
+        // Where each object of the schema sits in a document: (schema pointer, error path of its
+        // fields, the top-level field that holds it ("" for the document itself), how it is
+        // wrapped there).
+        type Wrap = Box<dyn Fn(Value) -> Value>;
+        let places: Vec<(&str, &str, &str, Wrap)> = vec![
+            ("", "", "", Box::new(|o| o)),
             (
-                "issuer",
-                json!({"issuer": "https://i.example", "audiences": ["a"], "algorithms": ["RS256"]}),
+                "/properties/transport",
+                "transport",
+                "transport",
+                Box::new(|o| o),
             ),
             (
-                "route",
-                json!({"methods": ["GET"], "path": "/x", "auth": ["public"]}),
+                "/properties/transport/properties/hsts",
+                "transport.hsts",
+                "transport",
+                Box::new(|o| json!({ "hsts": o })),
             ),
-        ] {
-            for key in schema["$defs"][def]["properties"]
+            (
+                "/properties/token_cache",
+                "token_cache",
+                "token_cache",
+                Box::new(|o| o),
+            ),
+            (
+                "/$defs/issuer",
+                "issuers[0]",
+                "issuers",
+                Box::new(move |o| json!([merged(issuer.clone(), &o)])),
+            ),
+            ("/$defs/jwks", "jwks", "jwks", Box::new(|o| o)),
+            ("/$defs/api_keys", "api_keys", "api_keys", Box::new(|o| o)),
+            ("/$defs/admin", "admin", "admin", Box::new(|o| o)),
+            (
+                "/$defs/route",
+                "routes[0]",
+                "routes",
+                Box::new({
+                    let route = route.clone();
+                    move |o| json!([merged(route.clone(), &o)])
+                }),
+            ),
+            ("/$defs/cors", "cors", "cors", Box::new(|o| o)),
+            (
+                "/$defs/revocation",
+                "revocation",
+                "revocation",
+                Box::new(|o| o),
+            ),
+            (
+                "/$defs/rate_limit_policy/oneOf/1",
+                "rate_limits.p",
+                "rate_limits",
+                Box::new(move |o| json!({ "p": merged(policy.clone(), &o) })),
+            ),
+            (
+                "/$defs/websocket",
+                "websocket",
+                "websocket",
+                Box::new(|o| o),
+            ),
+            // A route's `websocket` table is the same definition, parsed by the route.
+            (
+                "/$defs/websocket",
+                "routes[0].websocket",
+                "routes",
+                Box::new(move |o| json!([merged(route.clone(), &json!({ "websocket": o }))])),
+            ),
+        ];
+        let document = |field: &str, wrap: &Wrap, obj: Value| {
+            if field.is_empty() {
+                merged(minimal(), &obj)
+            } else {
+                let mut v = minimal();
+                v[field] = wrap(obj);
+                v
+            }
+        };
+
+        // Every object with named fields in the schema has a place above.
+        let mut objects = Vec::new();
+        fn walk(v: &Value, pointer: String, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if m.get("properties").is_some_and(Value::is_object) {
+                        out.push(pointer.clone());
+                    }
+                    for (k, x) in m {
+                        walk(x, format!("{pointer}/{k}"), out);
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        walk(x, format!("{pointer}/{i}"), out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        walk(&schema, String::new(), &mut objects);
+        let mut placed: Vec<String> = places.iter().map(|(p, ..)| p.to_string()).collect();
+        objects.sort();
+        placed.sort();
+        placed.dedup();
+        assert_eq!(objects, placed, "every schema object is checked");
+
+        for (pointer, base, field, wrap) in &places {
+            let def = schema.pointer(pointer).unwrap();
+            assert_eq!(
+                def["additionalProperties"],
+                json!(false),
+                "{pointer}: the schema refuses unknown fields as the parser does"
+            );
+            let documented: Vec<&str> = def["properties"]
                 .as_object()
                 .unwrap()
                 .keys()
-            {
-                let mut v = minimal();
-                let mut item = sample.clone();
-                item[key.as_str()] = json!({"wrong": "type"});
-                let field = if def == "issuer" { "issuers" } else { "routes" };
-                v[field] = json!([item]);
-                let errors = parse_config(&v).unwrap_err();
+                .map(String::as_str)
+                .collect();
+            // Schema → parser: every documented field is a field.
+            for key in &documented {
+                let errors = match parse_config(&document(field, wrap, json!({ *key: [[]] }))) {
+                    Ok(_) => Vec::new(),
+                    Err(e) => e,
+                };
                 assert!(
                     errors.iter().all(|e| !e.message.contains("unknown field")),
-                    "{def}.{key} is in the schema but not accepted: {errors:?}"
+                    "{pointer}: {key} is in the schema but not accepted: {errors:?}"
                 );
             }
+            // Parser → schema: the fields serde lists when it refuses an unknown one.
+            let errors =
+                parse_config(&document(field, wrap, json!({"not_in_schema": 1}))).unwrap_err();
+            let path = if base.is_empty() {
+                "not_in_schema".to_string()
+            } else {
+                format!("{base}.not_in_schema")
+            };
+            let refusal = errors.iter().find(|e| e.path == path).unwrap_or_else(|| {
+                panic!("{pointer}: an unknown field is refused at {path}: {errors:?}")
+            });
+            // serde: "unknown field `x`, expected one of `a`, `b`"; the hand-written websocket
+            // table: "…; the one option is close_on".
+            let mut accepted: Vec<&str> = match refusal.message.split_once("expected") {
+                Some((_, list)) => list.split('`').skip(1).step_by(2).collect(),
+                None => match refusal.message.split_once("the one option is ") {
+                    Some((_, one)) => vec![one],
+                    None => panic!("{pointer}: {refusal:?} names no accepted fields"),
+                },
+            };
+            let mut documented = documented.clone();
+            accepted.sort_unstable();
+            documented.sort_unstable();
+            assert_eq!(
+                accepted, documented,
+                "{pointer}: parsed fields vs schema fields"
+            );
         }
+    }
+
+    /// An absent section and an empty one are the same value: each section's `Default` is what
+    /// its serde defaults produce (`CorsConfig::default()` once had no headers and a 0 s max-age).
+    #[test]
+    fn an_empty_section_is_its_default() {
+        fn check<T: Section + PartialEq + std::fmt::Debug>() {
+            let mut errors = Vec::new();
+            let parsed: T = parse_section(Some(&json!({})), &mut errors);
+            assert_eq!(parsed, T::default(), "{}", T::PATH);
+            assert_eq!(errors, vec![], "{}", T::PATH);
+        }
+        check::<ApiKeyConfig>();
+        check::<AdminConfig>();
+        check::<CorsConfig>();
+        check::<JwksSettings>();
+        check::<TokenCacheSection>();
+        check::<TransportSection>();
     }
 
     #[test]

@@ -7,30 +7,31 @@
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The `cors` section. A missing field takes its value from `Default` (serde's container
+/// default), so the defaults are written once and `CorsConfig::default()` is what `"cors": {}` means.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CorsConfig {
-    /// Exact origins (`https://app.example.com`); no wildcards.
-    #[serde(default)]
+    /// Exact origins (`https://app.example.com`); no wildcards. Empty (default): CORS off.
     pub allowed_origins: Vec<String>,
     /// Request headers a browser may send (default: authorization, content-type, x-api-key).
-    #[serde(default = "default_headers")]
     pub allowed_headers: Vec<String>,
     /// Preflight cache lifetime (default 600 s, at most 86400).
-    #[serde(default = "default_max_age")]
     pub max_age_seconds: u64,
 }
 
-fn default_headers() -> Vec<String> {
-    vec![
-        "authorization".into(),
-        "content-type".into(),
-        "x-api-key".into(),
-    ]
-}
-
-fn default_max_age() -> u64 {
-    600
+impl Default for CorsConfig {
+    fn default() -> Self {
+        CorsConfig {
+            allowed_origins: Vec::new(),
+            allowed_headers: vec![
+                "authorization".into(),
+                "content-type".into(),
+                "x-api-key".into(),
+            ],
+            max_age_seconds: 600,
+        }
+    }
 }
 
 /// Response headers a browser needs to read a refusal or a rate-limit answer.
@@ -41,7 +42,7 @@ impl CorsConfig {
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut errors = Vec::new();
         for (i, o) in self.allowed_origins.iter().enumerate() {
-            let ok = crate::config::check_url(o, false).is_ok()
+            let ok = crate::url::check_url(o, false).is_ok()
                 && o.split("://")
                     .nth(1)
                     .is_some_and(|rest| !rest.contains('/'))
@@ -174,8 +175,7 @@ mod tests {
     fn cfg() -> CorsConfig {
         CorsConfig {
             allowed_origins: vec!["http://127.0.0.1:5173".into()],
-            allowed_headers: default_headers(),
-            max_age_seconds: 600,
+            ..CorsConfig::default()
         }
     }
 

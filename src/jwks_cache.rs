@@ -24,11 +24,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::config::{check_url, IssuerConfig, JwksSettings};
+use crate::config::{IssuerConfig, JwksSettings};
 use crate::jose::jwk::{parse_jwks, Jwk, JwkSet};
 use crate::jose::Alg;
 use crate::log::{self, Event};
 use crate::platform::{FetchError, Platform};
+use crate::url::check_url;
 
 /// How long a waiting request sleeps between looks at another request's in-flight fetch.
 const WAIT_POLL_MS: u32 = 5;
@@ -551,9 +552,9 @@ mod tests {
 
     // --- single-flight under cancellation, and the whole-fetch deadline (fake clock and network)
 
-    use crate::api_key::testing::{block_on, FakePlatform};
     use crate::jose::claims::{ScopeSource, TypPolicy};
     use crate::platform::{HttpResponse, KvPage, StoreError};
+    use crate::testing::{block_on, FakePlatform};
     use std::cell::Cell;
     use std::future::Future;
     use std::pin::Pin;

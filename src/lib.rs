@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod api_key;
+mod bounded_cache;
 pub mod config;
 pub mod cors;
 pub mod identity;
@@ -21,7 +22,14 @@ pub mod reply;
 pub mod revocation;
 pub mod route;
 pub mod scope;
+mod section;
+/// The in-memory platform for native tests (this crate's and the CLI's, through the `testing`
+/// feature); never compiled into the worker.
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 pub mod token_cache;
+pub mod url;
 pub mod websocket;
 
 #[cfg(target_arch = "wasm32")]

@@ -326,8 +326,8 @@ mod tests {
     /// The pipeline end to end: what reaches `ForwardPlan` for the origin.
     mod through_the_pipeline {
         use super::*;
-        use crate::api_key::testing::{block_on, FakePlatform};
         use crate::pipeline::{Gateway, Outcome};
+        use crate::testing::{block_on, FakePlatform};
         use serde_json::json;
 
         fn gateway() -> Gateway<crate::jose::jwk::Jwk> {

@@ -2,13 +2,12 @@
 //! client reusing a token pays neither a signature check nor a network hop. Keyed by SHA-256 of the
 //! token: the token itself is never stored. Bounded: the oldest entry goes first when full.
 //!
-//! A hit skips signature and claim checks only; revocation (the `revocation` stage) still runs on
-//! every request, hit or not.
-
-use std::collections::{HashMap, VecDeque};
+//! The storage is the one bounded cache type (`bounded_cache`), keyed by the hash, with the
+//! token's own deadline.
 
 use sha2::{Digest, Sha256};
 
+use crate::bounded_cache::BoundedCache;
 use crate::identity::Identity;
 
 pub type TokenHash = [u8; 32];
@@ -17,71 +16,35 @@ pub fn token_hash(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
-struct Entry {
-    identity: Identity,
-    /// Last millisecond at which the token is still accepted (`exp + leeway`, exclusive).
-    valid_until_ms: u64,
-}
-
 pub struct TokenCache {
-    max_entries: usize,
-    map: HashMap<TokenHash, Entry>,
-    order: VecDeque<TokenHash>,
+    entries: BoundedCache<TokenHash, Identity>,
 }
 
 impl TokenCache {
+    /// At most `max_entries` tokens (at least one).
     pub fn new(max_entries: usize) -> Self {
         TokenCache {
-            max_entries: max_entries.max(1),
-            map: HashMap::new(),
-            order: VecDeque::new(),
+            entries: BoundedCache::new(max_entries.max(1)),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
+    /// The token's identity while `now_ms` is before `valid_until_ms`; an expired entry is dropped.
     pub fn get(&mut self, hash: &TokenHash, now_ms: u64) -> Option<Identity> {
-        let live = self.map.get(hash).map(|e| now_ms < e.valid_until_ms)?;
-        if !live {
-            self.map.remove(hash);
-            return None;
-        }
-        self.map.get(hash).map(|e| e.identity.clone())
+        self.entries.get(hash, now_ms).cloned()
     }
 
+    /// Caches a verified token until `valid_until_ms` (the last accepted millisecond is the one
+    /// before: `exp + leeway`, exclusive).
     pub fn insert(&mut self, hash: TokenHash, identity: Identity, valid_until_ms: u64) {
-        let fresh = self
-            .map
-            .insert(
-                hash,
-                Entry {
-                    identity,
-                    valid_until_ms,
-                },
-            )
-            .is_none();
-        if fresh {
-            self.order.push_back(hash);
-        }
-        while self.map.len() > self.max_entries {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.map.remove(&old);
-                }
-                None => break,
-            }
-        }
-        // Entries that expired were removed from the map but not from `order`; keep `order` bounded.
-        if self.order.len() > self.max_entries * 2 {
-            let map = &self.map;
-            self.order.retain(|h| map.contains_key(h));
-        }
+        self.entries.insert(hash, identity, valid_until_ms);
     }
 }
 
@@ -131,8 +94,8 @@ mod tests {
             c.insert(h, ident("x"), i + 1);
             let _ = c.get(&h, i + 1);
         }
-        assert!(c.order.len() <= 8 + 1);
-        assert!(c.map.len() <= 4);
+        assert!(c.entries.queued() <= 2 * 4 + 16);
+        assert!(c.len() <= 4);
     }
 
     #[test]
@@ -141,7 +104,28 @@ mod tests {
         let h = token_hash("a");
         c.insert(h, ident("a"), 10);
         c.insert(h, ident("a"), 20);
-        assert_eq!(c.order.len(), 1);
+        assert_eq!(c.len(), 1);
         assert!(c.get(&h, 15).is_some());
+    }
+
+    /// A token dropped on expiry and inserted again (a cached token re-verified after a clock
+    /// step, or the same token re-sent after `get` found it expired) is the newest entry: the
+    /// stale position of its first insertion must not evict it.
+    #[test]
+    fn reinserted_after_expiry_is_newest() {
+        let mut c = TokenCache::new(2);
+        let a = token_hash("a");
+        c.insert(a, ident("a"), 10);
+        assert!(c.get(&a, 10).is_none(), "expired and dropped");
+        c.insert(token_hash("b"), ident("b"), u64::MAX);
+        c.insert(a, ident("a"), u64::MAX);
+        // Full at two; a third entry evicts the oldest live one, b, not the re-inserted a.
+        c.insert(token_hash("c"), ident("c"), u64::MAX);
+        assert!(
+            c.get(&a, 0).is_some(),
+            "the re-inserted entry was evicted early"
+        );
+        assert!(c.get(&token_hash("b"), 0).is_none());
+        assert!(c.get(&token_hash("c"), 0).is_some());
     }
 }

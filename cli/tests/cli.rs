@@ -3,26 +3,17 @@
 //! `ApiKeyStore` over an in-memory KV (the workerd end-to-end tests drive the real worker).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::pin::pin;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 
 use serde_json::Value;
 
 use portcullis::admin::{self, AdminConfig, AdminContext, AdminRequest};
-use portcullis::api_key::ledger::client::{parse_answer, LedgerAnswer, LedgerRequest};
-use portcullis::api_key::ledger::service::StorageWrite;
-use portcullis::api_key::ledger::{KeyLedger, LedgerHost};
 use portcullis::api_key::{key_hash, ApiKeyCache, ApiKeyConfig, ApiKeyStore};
-use portcullis::jose::jwk::Jwk;
-use portcullis::jose::Alg;
-use portcullis::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use portcullis::problem::{ErrorCode, Problem};
+use portcullis::testing::{block_on, FakePlatform};
 
 fn portcullis(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
@@ -319,117 +310,6 @@ fn unreachable_gateway_and_unsafe_urls() {
 
 // ------------------------------------------------------------------ against an admin API
 
-/// Workers KV semantics enough for the admin API: a sorted map, listed in pages; and the API-key
-/// ledger objects, in memory.
-struct MemPlatform {
-    kv: RefCell<BTreeMap<String, String>>,
-    ledgers: RefCell<BTreeMap<String, KeyLedger>>,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-/// A ledger object's runtime: memory only (its state lives in `MemPlatform::ledgers`).
-struct MemLedgerHost<'a>(&'a MemPlatform);
-
-impl LedgerHost for MemLedgerHost<'_> {
-    async fn persist(&self, _: Vec<StorageWrite>) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.0.kv_get(key).await
-    }
-    async fn kv_put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
-        self.0.kv_put(key, value, ttl).await
-    }
-    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.kv_delete(key).await
-    }
-    async fn call_ledger(
-        &self,
-        key_id: &str,
-        request: &LedgerRequest,
-    ) -> Result<LedgerAnswer, StoreError> {
-        let body = serde_json::to_string(request).unwrap();
-        parse_answer(&Box::pin(self.0.key_ledger_call(key_id, body)).await?)
-    }
-}
-
-impl Platform for MemPlatform {
-    type Key = ();
-    fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64
-    }
-    fn random_bytes(&self, buf: &mut [u8]) {
-        getrandom::getrandom(buf).unwrap();
-    }
-    fn log(&self, line: &str) {
-        self.logs.lock().unwrap().push(line.to_string());
-    }
-    async fn http_get(&self, _: &str, _: u32, _: usize) -> Result<HttpResponse, FetchError> {
-        Err(FetchError::Network("none".into()))
-    }
-    async fn sleep(&self, _: u32) {}
-    async fn import_key(&self, _: &Jwk, _: Alg) -> Result<(), String> {
-        Err("none".into())
-    }
-    async fn verify(&self, _: &(), _: Alg, _: &[u8], _: &[u8]) -> bool {
-        false
-    }
-    async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.kv.borrow().get(key).cloned())
-    }
-    async fn kv_put(&self, key: &str, value: &str, _: Option<u64>) -> Result<(), StoreError> {
-        self.kv.borrow_mut().insert(key.into(), value.into());
-        Ok(())
-    }
-    async fn kv_delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv.borrow_mut().remove(key);
-        Ok(())
-    }
-    async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {
-        let request: LedgerRequest = serde_json::from_str(&body).unwrap();
-        let taken = self.ledgers.borrow_mut().remove(key_id);
-        let mut ledger = taken.unwrap_or_else(|| KeyLedger::load(key_id, Vec::new()).0);
-        let answer = ledger
-            .serve(&MemLedgerHost(self), request, self.now_ms() / 1000)
-            .await;
-        self.ledgers.borrow_mut().insert(key_id.to_string(), ledger);
-        answer.map(|a| serde_json::to_string(&a).unwrap())
-    }
-    async fn kv_list(
-        &self,
-        prefix: &str,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<KvPage, StoreError> {
-        let kv = self.kv.borrow();
-        let mut keys: Vec<String> = kv
-            .keys()
-            .filter(|k| k.starts_with(prefix) && cursor.is_none_or(|c| k.as_str() > c))
-            .take(limit as usize + 1)
-            .cloned()
-            .collect();
-        let more = keys.len() > limit as usize;
-        keys.truncate(limit as usize);
-        Ok(KvPage {
-            cursor: if more { keys.last().cloned() } else { None },
-            keys,
-        })
-    }
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
 struct Gateway {
     url: String,
     logs: Arc<Mutex<Vec<String>>>,
@@ -454,11 +334,12 @@ fn start_gateway(seed_entries: &Value) -> Gateway {
         .collect();
     let thread_logs = logs.clone();
     std::thread::spawn(move || {
-        let platform = MemPlatform {
-            kv: RefCell::new(entries.into_iter().collect()),
-            ledgers: RefCell::default(),
-            logs: thread_logs,
-        };
+        // The gateway's own in-memory platform, on the wall clock (the CLI stamps and reads
+        // real times).
+        let platform = FakePlatform::new(0);
+        for (key, value) in entries {
+            platform.kv.borrow_mut().insert(key, (value, None));
+        }
         let cache = RefCell::new(ApiKeyCache::new(100));
         let config = ApiKeyConfig {
             prefix: "pc_test".into(),
@@ -468,13 +349,30 @@ fn start_gateway(seed_entries: &Value) -> Gateway {
         let store = ApiKeyStore::new(&platform, &cache, &config);
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            serve(&store, stream);
+            platform.now_ms.set(wall_clock_ms());
+            serve(&store, stream, || {
+                let lines = std::mem::take(&mut *platform.logs.borrow_mut());
+                thread_logs.lock().unwrap().extend(lines);
+            });
         }
     });
     Gateway { url, logs }
 }
 
-fn serve(store: &ApiKeyStore<'_, MemPlatform>, mut stream: TcpStream) {
+fn wall_clock_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    u64::try_from(since_epoch.as_millis()).unwrap()
+}
+
+/// Answers one request; `publish_logs` runs before the answer is written, so a test that has the
+/// answer sees every log line of the request.
+fn serve(
+    store: &ApiKeyStore<'_, FakePlatform>,
+    mut stream: TcpStream,
+    publish_logs: impl FnOnce(),
+) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
@@ -545,6 +443,7 @@ fn serve(store: &ApiKeyStore<'_, MemPlatform>, mut stream: TcpStream) {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
+    publish_logs();
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(text.as_bytes());
 }

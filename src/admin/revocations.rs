@@ -319,12 +319,12 @@ mod tests {
     use serde_json::Value;
 
     use crate::admin::MAX_BODY_BYTES;
-    use crate::api_key::testing::{block_on, FakePlatform};
     use crate::config::parse_config;
     use crate::identity::{AuthMethod, Identity};
     use crate::jose::jwk::Jwk;
     use crate::pipeline::{AdminCall, Gateway, Reply};
     use crate::revocation::set::CredentialFacts;
+    use crate::testing::{block_on, FakePlatform};
 
     use super::*;
 

@@ -4,10 +4,10 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::api_key::store::ApiKeyStore;
-use crate::api_key::testing::{block_on, FakePlatform};
 use crate::api_key::{ApiKeyCache, ApiKeyConfig, ApiKeyError};
 use crate::identity::AuthMethod;
 use crate::reply::Reply;
+use crate::testing::{block_on, FakePlatform};
 
 const T0: u64 = 1_700_000_000;
 

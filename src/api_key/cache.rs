@@ -11,9 +11,8 @@
 //! while cached is refused on time; only revocation and admin edits wait for the TTL (or are applied
 //! at once in the isolate that made them, via `prime`/`invalidate`).
 
-use std::collections::{HashMap, VecDeque};
-
 use super::record::ApiKeyRecord;
+use crate::bounded_cache::BoundedCache;
 
 /// What one KV lookup said about a hash. Returned by value once per lookup, so boxing the record
 /// would only add an allocation.
@@ -25,8 +24,8 @@ pub enum CachedLookup {
 }
 
 pub struct ApiKeyCache {
-    positive: BoundedTtlMap<ApiKeyRecord>,
-    negative: BoundedTtlMap<()>,
+    positive: BoundedCache<String, ApiKeyRecord>,
+    negative: BoundedCache<String, ()>,
 }
 
 impl ApiKeyCache {
@@ -34,8 +33,8 @@ impl ApiKeyCache {
     pub fn new(max_entries: usize) -> Self {
         let negative_cap = max_entries / 4;
         ApiKeyCache {
-            positive: BoundedTtlMap::new(max_entries - negative_cap),
-            negative: BoundedTtlMap::new(negative_cap),
+            positive: BoundedCache::new(max_entries - negative_cap),
+            negative: BoundedCache::new(negative_cap),
         }
     }
 
@@ -53,14 +52,14 @@ impl ApiKeyCache {
     pub fn insert_found(&mut self, hash: &str, record: ApiKeyRecord, now_ms: u64, ttl_secs: u64) {
         self.negative.remove(hash);
         self.positive
-            .insert(hash, record, fresh_until(now_ms, ttl_secs));
+            .insert(hash.to_string(), record, fresh_until(now_ms, ttl_secs));
     }
 
     /// Caches "no such key" until `now_ms + ttl_secs`. Only for a definite miss, never a KV error.
     pub fn insert_not_found(&mut self, hash: &str, now_ms: u64, ttl_secs: u64) {
         self.positive.remove(hash);
         self.negative
-            .insert(hash, (), fresh_until(now_ms, ttl_secs));
+            .insert(hash.to_string(), (), fresh_until(now_ms, ttl_secs));
     }
 
     /// Forgets `hash`: the next lookup goes to KV.
@@ -70,7 +69,7 @@ impl ApiKeyCache {
     }
 
     pub fn len(&self) -> usize {
-        self.positive.map.len() + self.negative.map.len()
+        self.positive.len() + self.negative.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -78,87 +77,12 @@ impl ApiKeyCache {
     }
 
     pub fn capacity(&self) -> (usize, usize) {
-        (self.positive.cap, self.negative.cap)
+        (self.positive.capacity(), self.negative.capacity())
     }
 }
 
 fn fresh_until(now_ms: u64, ttl_secs: u64) -> u64 {
     now_ms.saturating_add(ttl_secs.saturating_mul(1000))
-}
-
-struct Slot<V> {
-    value: V,
-    fresh_until_ms: u64,
-    generation: u64,
-}
-
-/// A map with a hard size cap and per-entry deadlines. The queue records insertion order; entries
-/// replaced or removed leave stale queue items (recognised by generation) that are skipped on
-/// eviction and swept when they outnumber live ones.
-struct BoundedTtlMap<V> {
-    cap: usize,
-    map: HashMap<String, Slot<V>>,
-    order: VecDeque<(String, u64)>,
-    next_generation: u64,
-}
-
-impl<V> BoundedTtlMap<V> {
-    fn new(cap: usize) -> Self {
-        BoundedTtlMap {
-            cap,
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            next_generation: 0,
-        }
-    }
-
-    fn get(&mut self, key: &str, now_ms: u64) -> Option<&V> {
-        let fresh = self.map.get(key)?.fresh_until_ms > now_ms;
-        if !fresh {
-            self.map.remove(key);
-            return None;
-        }
-        self.map.get(key).map(|slot| &slot.value)
-    }
-
-    fn insert(&mut self, key: &str, value: V, fresh_until_ms: u64) {
-        if self.cap == 0 {
-            return;
-        }
-        self.map.remove(key);
-        while self.map.len() >= self.cap {
-            let Some((oldest, generation)) = self.order.pop_front() else {
-                break;
-            };
-            if self
-                .map
-                .get(&oldest)
-                .is_some_and(|s| s.generation == generation)
-            {
-                self.map.remove(&oldest);
-            }
-        }
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        self.map.insert(
-            key.to_string(),
-            Slot {
-                value,
-                fresh_until_ms,
-                generation,
-            },
-        );
-        self.order.push_back((key.to_string(), generation));
-        if self.order.len() > 2 * self.cap + 16 {
-            let map = &self.map;
-            self.order
-                .retain(|(k, g)| map.get(k).is_some_and(|s| s.generation == *g));
-        }
-    }
-
-    fn remove(&mut self, key: &str) {
-        self.map.remove(key);
-    }
 }
 
 #[cfg(test)]
@@ -267,7 +191,7 @@ mod tests {
             c.insert_found(&h((round % 3) as usize), sample_record(), round, 300);
             c.invalidate(&h(((round + 1) % 3) as usize));
         }
-        assert!(c.positive.order.len() <= 2 * c.positive.cap + 16);
+        assert!(c.positive.queued() <= 2 * c.positive.capacity() + 16);
         assert!(c.len() <= 8);
     }
 }

@@ -237,6 +237,19 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// docs/api-keys.md's example key (its first code block) is one this code accepts.
+    #[test]
+    fn the_documented_example_key_is_well_formed() {
+        let doc = include_str!("../../docs/api-keys.md");
+        let example = doc.split("```\n").nth(1).and_then(|b| b.lines().next());
+        let example = example.expect("docs/api-keys.md opens with a key example");
+        assert!(example.starts_with("pc_live_"), "{example}");
+        assert!(
+            parse_key(example, &["pc_live".to_string()]).is_ok(),
+            "{example}"
+        );
+    }
+
     fn accepted() -> Vec<String> {
         vec!["pc_test".to_string(), "pc_live".to_string()]
     }

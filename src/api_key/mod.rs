@@ -16,8 +16,6 @@ pub mod format;
 pub mod ledger;
 pub mod record;
 pub mod store;
-#[cfg(test)]
-pub mod testing;
 
 use serde::Deserialize;
 

@@ -623,7 +623,7 @@ fn invalid(field: &str, why: &str) -> StoreOpError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_key::testing::{block_on, FakePlatform};
+    use crate::testing::{block_on, FakePlatform};
 
     const T0: u64 = 1_700_000_000;
 

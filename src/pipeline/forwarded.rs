@@ -3,8 +3,8 @@
 //! from the connection) and the scheme and host of the URL the client addressed. Every client copy
 //! of a forwarding header is stripped first (`client_headers::FORWARDING`), on every route.
 
-use super::parse::split_url;
 use super::RequestHead;
+use crate::url::split_url;
 
 /// Which forwarding headers the origin receives (`forwarded_headers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

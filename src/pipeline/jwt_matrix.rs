@@ -15,11 +15,11 @@ use p256::ecdsa::signature::Signer;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::api_key::testing::{block_on, FakePlatform};
 use crate::config::parse_config;
 use crate::jose::jwk::parse_jwks;
 use crate::jose::verify::jwt_verify_offline;
 use crate::platform::HttpResponse;
+use crate::testing::{block_on, FakePlatform};
 
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://id.example.com";

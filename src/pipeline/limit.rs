@@ -243,9 +243,9 @@ fn sync_in_background<P: Platform>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_key::testing::{block_on, FakePlatform};
     use crate::config::parse_config;
     use crate::jose::jwk::Jwk;
+    use crate::testing::{block_on, FakePlatform};
     use serde_json::{json, Value};
 
     const NOW: u64 = 1_800_000_000;

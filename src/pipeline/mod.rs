@@ -1,9 +1,11 @@
 //! The request pipeline: parse → authenticate → authorize → limit → forward, one module per stage.
-//! Each stage either hands the request on or refuses it with a `Problem`; `Gateway::handle` is the
-//! whole pipeline read top to bottom.
+//! Each stage either hands the request on or refuses it with a `Refusal`; `Gateway::run` is the
+//! whole pipeline read top to bottom, and `Gateway::handle` (what `edge` calls) turns a refusal
+//! into its reply and hands back the request's log fields.
 //!
-//! The pipeline decides; the runtime acts: it returns a `ForwardPlan` (URL and headers for the
-//! origin; the body streams through untouched in `edge`) or a finished `Reply`.
+//! The pipeline decides; the runtime acts: it returns an `Outcome` — a `ForwardPlan` (URL and
+//! headers for the origin; the body streams through untouched in `edge`), a finished `Reply`, or an
+//! `AdminCall` whose body the runtime reads before calling `Gateway::admin`.
 
 // A `Refusal` carries its whole problem document; it is built once, on the cold path, and boxing it
 // would only add an allocation to every refusal.

@@ -5,6 +5,7 @@
 use crate::config::{Config, HttpsPolicy};
 use crate::problem::{ErrorCode, Problem};
 use crate::route::Route;
+use crate::url::split_url;
 
 use super::path::{self, PathError, PathParameters};
 use super::query;
@@ -40,26 +41,6 @@ pub enum ParseOutcome<'c> {
     /// The request is answered here (a redirect to HTTPS).
     Redirect(String),
     Refuse(Problem),
-}
-
-/// Splits an absolute URL into (scheme, authority, path, query). Fragments never reach a server.
-pub fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let rest = rest.split('#').next().unwrap_or("");
-    let (authority, path_query) = match rest.find(['/', '?']) {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let (path, query) = match path_query.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path_query, None),
-    };
-    Some((
-        scheme,
-        authority,
-        if path.is_empty() { "/" } else { path },
-        query,
-    ))
 }
 
 pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
@@ -263,19 +244,5 @@ mod tests {
         assert_eq!(names("/api/admin.json/"), Some(vec!["read", "admin"]));
         assert_eq!(names("/api/items/"), Some(vec!["read"]));
         assert_eq!(names("/"), Some(vec!["private"]));
-    }
-
-    #[test]
-    fn url_split() {
-        assert_eq!(
-            split_url("https://h:1/p/q?x=1#f"),
-            Some(("https", "h:1", "/p/q", Some("x=1")))
-        );
-        assert_eq!(
-            split_url("https://h?x"),
-            Some(("https", "h", "/", Some("x")))
-        );
-        assert_eq!(split_url("https://h"), Some(("https", "h", "/", None)));
-        assert_eq!(split_url("nourl"), None);
     }
 }

@@ -83,19 +83,6 @@ impl PathError {
 /// `%` itself, so no depth of decoding reaches them.
 const REFUSED_WHEN_DOUBLE_ENCODED: &[u8] = b"\0%./;\\";
 
-pub(crate) fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-pub(crate) fn hex_pair(a: u8, b: u8) -> Option<u8> {
-    Some(hex_val(a)? << 4 | hex_val(b)?)
-}
-
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
@@ -114,7 +101,7 @@ pub fn normalize(raw: &str, parameters: PathParameters) -> Result<String, PathEr
         match b {
             b'%' => {
                 let pair = bytes.get(i + 1..i + 3).ok_or(PathError::TruncatedEscape)?;
-                let v = hex_pair(pair[0], pair[1]).ok_or(PathError::InvalidEscape)?;
+                let v = crate::url::hex_pair(pair[0], pair[1]).ok_or(PathError::InvalidEscape)?;
                 match v {
                     b'/' | b'\\' | 0 => return Err(PathError::EncodedSeparator),
                     b';' if parameters == PathParameters::Refuse => {
@@ -171,7 +158,7 @@ fn hides_refused_character(path: &str) -> bool {
         b[i] == b'%'
             && b[i + 1] == b'2'
             && b[i + 2] == b'5'
-            && hex_pair(b[i + 3], b[i + 4])
+            && crate::url::hex_pair(b[i + 3], b[i + 4])
                 .is_some_and(|v| REFUSED_WHEN_DOUBLE_ENCODED.contains(&v))
     })
 }

@@ -27,7 +27,7 @@ pub fn credential_param<'c>(credential_params: &'c [String], query: &str) -> Opt
 
 /// A query parameter name as the most lenient origin stack reads it (see the module comment).
 pub fn normalize_name(raw: &str) -> String {
-    let decoded = form_decode(raw);
+    let decoded = crate::url::form_decode(raw);
     let name = decoded.split('\0').next().unwrap_or("");
     let name = name.trim_start_matches(' ');
     // Rack 2 skips leading brackets (`[access_token]` is `access_token`).
@@ -46,40 +46,6 @@ pub fn normalize_name(raw: &str) -> String {
             c => c.to_ascii_lowercase(),
         })
         .collect()
-}
-
-/// `application/x-www-form-urlencoded` decoding of one name: `+` is a space, `%XX` a byte; a `%`
-/// that starts no valid escape stays as it is (what PHP and Rack do).
-fn form_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => match bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| super::path::hex_pair(h[0], h[1]))
-            {
-                Some(v) => {
-                    out.push(v);
-                    i += 3;
-                }
-                None => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use p256::ecdsa::signature::Signer;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::api_key::testing::{block_on, FakePlatform};
 use crate::config::parse_config;
 use crate::platform::HttpResponse;
+use crate::testing::{block_on, FakePlatform};
 
 const NOW: u64 = 1_800_000_000;
 const ISS: &str = "https://id.example.com";

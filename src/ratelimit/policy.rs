@@ -130,12 +130,11 @@ pub fn parse_policy(name: &str, v: &Value) -> Result<Policy, Vec<PolicyError>> {
             lease: None,
             lease_ttl_ms: None,
         },
-        Value::Object(_) => match serde_path_to_error::deserialize::<_, RawPolicy>(v) {
+        // Paths relative to the policy: its caller prefixes `rate_limits.<name>`.
+        Value::Object(_) => match crate::section::deserialize_at::<RawPolicy>(v, "") {
             Ok(r) => r,
-            Err(e) => {
-                let p = e.path().to_string();
-                let p = if p == "." { String::new() } else { p };
-                errors.push((p, e.into_inner().to_string()));
+            Err(problem) => {
+                errors.push(problem);
                 return Err(errors);
             }
         },

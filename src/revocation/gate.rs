@@ -194,8 +194,8 @@ async fn ask_object<P: Platform>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_key::testing::{block_on, FakePlatform};
     use crate::identity::AuthMethod;
+    use crate::testing::{block_on, FakePlatform};
     use serde_json::json;
 
     const NOW: u64 = 1_800_000_000;

@@ -16,8 +16,6 @@ pub mod service;
 pub mod set;
 pub mod settings;
 pub mod snapshot;
-#[cfg(test)]
-pub mod testing;
 
 pub use set::{CredentialFacts, RevocationSet, Revoked, Snapshot};
 pub use settings::{RevocationMode, RevocationSettings};

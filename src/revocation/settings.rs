@@ -61,6 +61,7 @@ impl RevocationSettings {
     }
 }
 
+/// Every field optional (`null` included): an absent one takes `RevocationSettings::default()`'s.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -85,16 +86,10 @@ pub fn parse_settings(v: Option<&Value>) -> (RevocationSettings, Vec<(String, St
         errors.push(("revocation".into(), "must be an object".into()));
         return (d, errors);
     }
-    let raw = match serde_path_to_error::deserialize::<_, RawSettings>(v) {
+    let raw = match crate::section::deserialize_at::<RawSettings>(v, "revocation") {
         Ok(r) => r,
-        Err(e) => {
-            let p = e.path().to_string();
-            let path = if p == "." {
-                "revocation".to_string()
-            } else {
-                format!("revocation.{p}")
-            };
-            errors.push((path, e.into_inner().to_string()));
+        Err(problem) => {
+            errors.push(problem);
             return (d, errors);
         }
     };

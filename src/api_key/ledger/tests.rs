@@ -1,5 +1,5 @@
 //! The ledger objects through the admin operations and directly, on the in-memory platform
-//! (`api_key::testing`): objects keep their storage across "evictions", KV is eventually written.
+//! (`testing`): objects keep their storage across "evictions", KV is eventually written.
 
 use std::cell::RefCell;
 
@@ -12,10 +12,10 @@ use crate::api_key::record::{ApiKeyRecord, KeyStatus};
 use crate::api_key::store::{
     hash_kv_key, id_kv_key, kv_entries, ApiKeyStore, NewKey, StoreOpError,
 };
-use crate::api_key::testing::{block_on, cut_off, FakePlatform};
 use crate::api_key::ApiKeyConfig;
 use crate::identity::{AuthMethod, Identity};
 use crate::platform::Platform;
+use crate::testing::{block_on, cut_off, FakePlatform};
 
 const T0: u64 = 1_700_000_000;
 
