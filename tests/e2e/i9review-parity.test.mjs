@@ -1,0 +1,127 @@
+// Issue 9 review: `portcullis token verify` and the gateway in workerd run one verification
+// (`jose::verify::jwt_verify`). jwt-verify-parity covers the cases where they used to differ; this
+// file walks the rest of the refusal codes a bearer token can get — each check of the verification
+// in its order — and asserts that both refuse with the same code. Real wasm, a real JWKS server on
+// 127.0.0.1, the real CLI binary with the JWKS that server publishes.
+
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { startGateway, startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
+import { cliPath } from "../support/seed.mjs";
+
+const AUD = "https://api.portcullis.test";
+// The issuer publishes RS256 and ES256 keys; the gateway (and the CLI) accept ES256 only.
+const ACCEPTED = ["ES256"];
+const bearer = (t) => ({ headers: { authorization: `Bearer ${t}` } });
+const b64u = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+
+describe("every bearer-token refusal: the same code from the CLI and the gateway", () => {
+  let origin, issuer, gw, dir, jwksFile;
+
+  before(async () => {
+    origin = await startEchoOrigin();
+    issuer = await startIssuer({ algs: ["RS256", "ES256"] });
+    gw = await startGateway(baseConfig({ origin: origin.url, issuer, algorithms: ACCEPTED }));
+    dir = mkdtempSync(path.join(tmpdir(), "portcullis-i9review-"));
+    jwksFile = path.join(dir, "jwks.json");
+    writeFileSync(jwksFile, await (await fetch(issuer.jwksUri)).text());
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+    await issuer?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** `portcullis token verify` with the gateway's issuer settings; the token on stdin. */
+  function cli(token) {
+    return spawnSync(
+      cliPath(),
+      ["token", "verify", "-", "--jwks", jwksFile, "--issuer", issuer.url, "--audience", AUD, "--alg", ACCEPTED.join(",")],
+      { input: token, encoding: "utf8", timeout: 30_000 },
+    );
+  }
+
+  async function expectBoth(token, code, why) {
+    const p = await problemOf(await gw.fetch("/api/items", bearer(token)));
+    assert.equal(p.status, 401, `${why}: gateway ${JSON.stringify(p.body)}`);
+    assert.equal(p.code, code, `${why}: gateway`);
+    assert.match(p.headers.get("www-authenticate") ?? "", /error="invalid_token"/, `${why}: challenge`);
+    const r = cli(token);
+    assert.equal(r.status, 6, `${why}: cli exit ${r.status}, stdout ${r.stdout}, stderr ${r.stderr}`);
+    assert.ok(r.stderr.startsWith(`error: ${code}: `), `${why}: cli ${r.stderr}`);
+    assert.ok(!r.stderr.includes(token) && !r.stdout.includes(token), `${why}: the token is never printed`);
+  }
+
+  const now = () => Math.floor(Date.now() / 1000);
+
+  test("control: a valid ES256 token passes both", async () => {
+    const token = await issuer.mint({ alg: "ES256" });
+    assert.equal((await gw.fetch("/api/items", bearer(token))).status, 200);
+    assert.equal(cli(token).status, 0);
+  });
+
+  test("compact-JWS shape: token_malformed", async () => {
+    await expectBoth("abc.def", "token_malformed", "two segments");
+    await expectBoth("a.b.c.d.e", "token_malformed", "five segments (JWE)");
+    const good = await issuer.mint({ alg: "ES256" });
+    const [, p, s] = good.split(".");
+    await expectBoth(`${b64u("not json")}.${p}.${s}`, "token_malformed", "header not JSON");
+    await expectBoth(`${b64u({ alg: "ES256", alg2: 1, typ: "at+jwt" }).slice(0, -1)}!.${p}.${s}`, "token_malformed", "header not base64url");
+  });
+
+  test("over the default size cap (8192 bytes, the CLI's and this gateway's): token_too_large", async () => {
+    const [h, p, s] = (await issuer.mint({ alg: "ES256" })).split(".");
+    await expectBoth(`${h}.${p}${"A".repeat(8192)}.${s}`, "token_too_large", "8 KiB of payload");
+  });
+
+  test("header: alg none and HS256 are token_algorithm_refused before the issuer is looked at", async () => {
+    const good = await issuer.mint({ alg: "ES256" });
+    const [, p] = good.split(".");
+    await expectBoth(`${b64u({ alg: "none", typ: "at+jwt" })}.${p}.`, "token_algorithm_refused", "alg none, empty signature");
+    await expectBoth(`${b64u({ alg: "HS256", typ: "at+jwt" })}.${p}.${b64u("x".repeat(32))}`, "token_algorithm_refused", "HS256");
+  });
+
+  test("crit: token_crit_unsupported (checked on the header, before the signature)", async () => {
+    const [, p, s] = (await issuer.mint({ alg: "ES256" })).split(".");
+    const header = { alg: "ES256", typ: "at+jwt", crit: ["x-portcullis-test"], "x-portcullis-test": 1 };
+    await expectBoth(`${b64u(header)}.${p}.${s}`, "token_crit_unsupported", "crit");
+  });
+
+  test("an algorithm the issuer is not configured for: token_algorithm_refused", async () => {
+    await expectBoth(await issuer.mint({ alg: "RS256" }), "token_algorithm_refused", "RS256 not accepted");
+  });
+
+  test("a kid the JWKS does not publish: token_key_unknown", async () => {
+    await expectBoth(await issuer.mint({ alg: "ES256", header: { kid: "no-such-kid" } }), "token_key_unknown", "kid");
+  });
+
+  test("a signature that does not verify: token_signature_invalid", async () => {
+    const [h, p, s] = (await issuer.mint({ alg: "ES256" })).split(".");
+    const sig = Buffer.from(s, "base64url");
+    sig[5] ^= 0x01;
+    await expectBoth(`${h}.${p}.${sig.toString("base64url")}`, "token_signature_invalid", "flipped bit");
+  });
+
+  test("claims in the gateway's order: each refusal with its own code", async () => {
+    const t = now();
+    const cases = [
+      [{ claims: { aud: "https://other.example" } }, "token_audience_mismatch", "aud"],
+      [{ ttl: -120 }, "token_expired", "exp 120 s ago"],
+      [{ claims: { nbf: t + 600 } }, "token_not_yet_valid", "nbf in 10 min"],
+      [{ claims: { iat: t + 600, exp: t + 900 } }, "token_issued_in_future", "iat in 10 min"],
+      [{ claims: { sub: undefined } }, "token_claim_missing", "no sub"],
+      [{ claims: { exp: "soon" } }, "token_claim_invalid", "exp a string"],
+      [{ header: { typ: "JWT+foo" } }, "token_type_invalid", "typ"],
+      [{ ttl: 3 * 86_400 }, "token_lifetime_too_long", "three days"],
+    ];
+    for (const [opts, code, why] of cases) {
+      await expectBoth(await issuer.mint({ alg: "ES256", ...opts }), code, why);
+    }
+  });
+});
