@@ -125,3 +125,60 @@ describe("every bearer-token refusal: the same code from the CLI and the gateway
     }
   });
 });
+
+describe("the token-size cap: the CLI takes the gateway's max_token_bytes", () => {
+  let origin, issuer, gw, dir, jwksFile;
+
+  before(async () => {
+    origin = await startEchoOrigin();
+    issuer = await startIssuer({ algs: ["ES256"] });
+    gw = await startGateway({ ...baseConfig({ origin: origin.url, issuer, algorithms: ["ES256"] }), max_token_bytes: 12_288 });
+    dir = mkdtempSync(path.join(tmpdir(), "portcullis-i9review-"));
+    jwksFile = path.join(dir, "jwks.json");
+    writeFileSync(jwksFile, await (await fetch(issuer.jwksUri)).text());
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+    await issuer?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function cli(token, extra) {
+    return spawnSync(
+      cliPath(),
+      ["token", "verify", "-", "--jwks", jwksFile, "--issuer", issuer.url, "--audience", AUD, "--alg", "ES256", ...extra],
+      { input: token, encoding: "utf8", timeout: 30_000 },
+    );
+  }
+
+  test("a 10 KB token: accepted by a gateway capped at 12288 bytes, and by the CLI given that cap", async () => {
+    const token = await issuer.mint({ alg: "ES256", claims: { pad: "x".repeat(7_000) } });
+    assert.ok(token.length > 8192 && token.length <= 12_288, `token of ${token.length} bytes`);
+    assert.equal((await gw.fetch("/api/items", bearer(token))).status, 200);
+    const withCap = cli(token, ["--max-token-bytes", "12288"]);
+    assert.equal(withCap.status, 0, withCap.stderr);
+    // Without it, the CLI applies the default cap, 8192 bytes.
+    const byDefault = cli(token, []);
+    assert.equal(byDefault.status, 6, byDefault.stderr);
+    assert.ok(byDefault.stderr.startsWith("error: token_too_large: "), byDefault.stderr);
+  });
+
+  test("over the gateway's cap: token_too_large in both", async () => {
+    const token = await issuer.mint({ alg: "ES256", claims: { pad: "x".repeat(9_500) } });
+    assert.ok(token.length > 12_288, `token of ${token.length} bytes`);
+    const p = await problemOf(await gw.fetch("/api/items", bearer(token)));
+    assert.deepEqual([p.status, p.code], [401, "token_too_large"]);
+    const r = cli(token, ["--max-token-bytes", "12288"]);
+    assert.equal(r.status, 6, r.stderr);
+    assert.ok(r.stderr.startsWith("error: token_too_large: "), r.stderr);
+  });
+
+  test("the CLI refuses a cap the gateway's config would refuse", () => {
+    for (const cap of ["511", "65537"]) {
+      const r = cli("x.y.z", ["--max-token-bytes", cap]);
+      assert.equal(r.status, 2, `${cap}: exit ${r.status} ${r.stderr}`);
+      assert.match(r.stderr, /--max-token-bytes must be between 512 and 65536/, cap);
+    }
+  });
+});
