@@ -182,3 +182,42 @@ describe("the token-size cap: the CLI takes the gateway's max_token_bytes", () =
     }
   });
 });
+
+describe("a published key the runtime cannot import: the CLI and the gateway agree", () => {
+  let origin, issuer, gw, dir, jwksFile;
+
+  before(async () => {
+    origin = await startEchoOrigin();
+    issuer = await startIssuer({ algs: ["ES256"] });
+    // An ES256 key whose point is off the curve: parse_jwk takes it (the curve check belongs to
+    // the import), WebCrypto's importKey refuses it.
+    const good = issuer.state.keys[0].publicJwk;
+    const y = Buffer.from(good.y, "base64url");
+    y[31] ^= 0x01;
+    issuer.state.extraKeys.push({ ...good, kid: "off-curve", y: y.toString("base64url") });
+    gw = await startGateway(baseConfig({ origin: origin.url, issuer, algorithms: ["ES256"] }));
+    dir = mkdtempSync(path.join(tmpdir(), "portcullis-i9review-"));
+    jwksFile = path.join(dir, "jwks.json");
+    writeFileSync(jwksFile, await (await fetch(issuer.jwksUri)).text());
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+    await issuer?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a token naming the off-curve key: token_key_unknown in both", async () => {
+    const token = await issuer.mint({ alg: "ES256", header: { kid: "off-curve" } });
+    const p = await problemOf(await gw.fetch("/api/items", bearer(token)));
+    assert.deepEqual([p.status, p.code], [401, "token_key_unknown"], JSON.stringify(p.body));
+    assert.ok(gw.logs.some((l) => l.includes('"event":"jwk_import_failed"') && l.includes('"kid":"off-curve"')));
+    const r = spawnSync(
+      cliPath(),
+      ["token", "verify", "-", "--jwks", jwksFile, "--issuer", issuer.url, "--audience", AUD, "--alg", "ES256"],
+      { input: token, encoding: "utf8", timeout: 30_000 },
+    );
+    assert.equal(r.status, 6, r.stderr);
+    assert.ok(r.stderr.startsWith("error: token_key_unknown: "), r.stderr);
+  });
+});
