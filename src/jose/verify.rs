@@ -12,6 +12,7 @@
 #![allow(async_fn_in_trait)]
 
 use super::claims::{self, ClaimError, Claims, ClaimsPolicy, Payload};
+#[cfg(not(target_arch = "wasm32"))]
 use super::jwk::{Jwk, JwkSet};
 use super::jws::{parse_compact, JwsError};
 use super::Alg;

@@ -142,3 +142,45 @@ describe("one admin router: one audit line per call, the mirror after a successf
     assert.ok(list.body.keys.some((k) => k.key_id === keyId), "the key is on the revocation list");
   });
 });
+
+describe("a refused admin call's audit line shows the path as the access log does", () => {
+  let origin, issuer, gw;
+
+  before(async () => {
+    origin = await startEchoOrigin();
+    issuer = await startIssuer({ algs: ["ES256"] });
+    gw = await startGateway(
+      baseConfig({
+        origin: origin.url,
+        issuer,
+        algorithms: ["ES256"],
+        extra: {
+          api_keys: { prefix: "pc_test", accepted_prefixes: ["pc_test"] },
+          admin: { enabled: true },
+          path_parameters: "allow",
+        },
+      }),
+    );
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+    await issuer?.close();
+  });
+
+  test("`;` parameters (a session id) are cut from the audited path, as from the request log", async () => {
+    const res = await gw.fetch("/admin/keys;jsessionid=S3CR3T-SESSION/key_AAAAAAAAAAAAAAAA");
+    assert.equal(res.status, 401);
+    await res.text();
+    let audit;
+    for (let i = 0; i < 40 && !audit; i++) {
+      audit = jsonLines(gw.logs).find((l) => l.audit === "admin.unauthenticated");
+      if (!audit) await sleep(50);
+    }
+    assert.ok(audit, "audited");
+    assert.equal(audit.path, "/admin/keys/key_AAAAAAAAAAAAAAAA");
+    const request = jsonLines(gw.logs).find((l) => l.event === "request" && l.path?.startsWith("/admin/"));
+    assert.equal(request?.path, audit.path, "the request log's path");
+    assert.ok(!gw.logs.some((l) => l.includes("S3CR3T")), "the session id reaches no log line");
+  });
+});
