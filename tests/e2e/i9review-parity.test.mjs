@@ -20,32 +20,42 @@ const ACCEPTED = ["ES256"];
 const bearer = (t) => ({ headers: { authorization: `Bearer ${t}` } });
 const b64u = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 
-describe("every bearer-token refusal: the same code from the CLI and the gateway", () => {
-  let origin, issuer, gw, dir, jwksFile;
-
-  before(async () => {
-    origin = await startEchoOrigin();
-    issuer = await startIssuer({ algs: ["RS256", "ES256"] });
-    gw = await startGateway(baseConfig({ origin: origin.url, issuer, algorithms: ACCEPTED }));
-    dir = mkdtempSync(path.join(tmpdir(), "portcullis-i9review-"));
-    jwksFile = path.join(dir, "jwks.json");
-    writeFileSync(jwksFile, await (await fetch(issuer.jwksUri)).text());
-  });
-  after(async () => {
-    await gw?.dispose();
-    await origin?.close();
-    await issuer?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  /** `portcullis token verify` with the gateway's issuer settings; the token on stdin. */
-  function cli(token) {
-    return spawnSync(
+/**
+ * A gateway in workerd in front of an echo origin, trusting one issuer that accepts `accepted`,
+ * and `cli(token, extra)`: `portcullis token verify` with the same issuer settings and the JWKS
+ * that issuer publishes (the token on stdin). `tweak(issuer)` runs before the JWKS is read.
+ */
+async function startParity({ algs, accepted, config = {}, tweak = () => {} }) {
+  const origin = await startEchoOrigin();
+  const issuer = await startIssuer({ algs });
+  tweak(issuer);
+  const gw = await startGateway({ ...baseConfig({ origin: origin.url, issuer, algorithms: accepted }), ...config });
+  const dir = mkdtempSync(path.join(tmpdir(), "portcullis-i9review-"));
+  const jwksFile = path.join(dir, "jwks.json");
+  writeFileSync(jwksFile, await (await fetch(issuer.jwksUri)).text());
+  const cli = (token, extra = []) =>
+    spawnSync(
       cliPath(),
-      ["token", "verify", "-", "--jwks", jwksFile, "--issuer", issuer.url, "--audience", AUD, "--alg", ACCEPTED.join(",")],
+      ["token", "verify", "-", "--jwks", jwksFile, "--issuer", issuer.url, "--audience", AUD, "--alg", accepted.join(","), ...extra],
       { input: token, encoding: "utf8", timeout: 30_000 },
     );
-  }
+  const dispose = async () => {
+    await gw.dispose();
+    await origin.close();
+    await issuer.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { issuer, gw, cli, dispose };
+}
+
+describe("every bearer-token refusal: the same code from the CLI and the gateway", () => {
+  let env, issuer, gw, cli;
+
+  before(async () => {
+    env = await startParity({ algs: ["RS256", "ES256"], accepted: ACCEPTED });
+    ({ issuer, gw, cli } = env);
+  });
+  after(() => env?.dispose());
 
   async function expectBoth(token, code, why) {
     const p = await problemOf(await gw.fetch("/api/items", bearer(token)));
@@ -127,30 +137,13 @@ describe("every bearer-token refusal: the same code from the CLI and the gateway
 });
 
 describe("the token-size cap: the CLI takes the gateway's max_token_bytes", () => {
-  let origin, issuer, gw, dir, jwksFile;
+  let env, issuer, gw, cli;
 
   before(async () => {
-    origin = await startEchoOrigin();
-    issuer = await startIssuer({ algs: ["ES256"] });
-    gw = await startGateway({ ...baseConfig({ origin: origin.url, issuer, algorithms: ["ES256"] }), max_token_bytes: 12_288 });
-    dir = mkdtempSync(path.join(tmpdir(), "portcullis-i9review-"));
-    jwksFile = path.join(dir, "jwks.json");
-    writeFileSync(jwksFile, await (await fetch(issuer.jwksUri)).text());
+    env = await startParity({ algs: ["ES256"], accepted: ["ES256"], config: { max_token_bytes: 12_288 } });
+    ({ issuer, gw, cli } = env);
   });
-  after(async () => {
-    await gw?.dispose();
-    await origin?.close();
-    await issuer?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  function cli(token, extra) {
-    return spawnSync(
-      cliPath(),
-      ["token", "verify", "-", "--jwks", jwksFile, "--issuer", issuer.url, "--audience", AUD, "--alg", "ES256", ...extra],
-      { input: token, encoding: "utf8", timeout: 30_000 },
-    );
-  }
+  after(() => env?.dispose());
 
   test("a 10 KB token: accepted by a gateway capped at 12288 bytes, and by the CLI given that cap", async () => {
     const token = await issuer.mint({ alg: "ES256", claims: { pad: "x".repeat(7_000) } });
@@ -159,7 +152,7 @@ describe("the token-size cap: the CLI takes the gateway's max_token_bytes", () =
     const withCap = cli(token, ["--max-token-bytes", "12288"]);
     assert.equal(withCap.status, 0, withCap.stderr);
     // Without it, the CLI applies the default cap, 8192 bytes.
-    const byDefault = cli(token, []);
+    const byDefault = cli(token);
     assert.equal(byDefault.status, 6, byDefault.stderr);
     assert.ok(byDefault.stderr.startsWith("error: token_too_large: "), byDefault.stderr);
   });
@@ -184,39 +177,28 @@ describe("the token-size cap: the CLI takes the gateway's max_token_bytes", () =
 });
 
 describe("a published key the runtime cannot import: the CLI and the gateway agree", () => {
-  let origin, issuer, gw, dir, jwksFile;
+  let env, issuer, gw, cli;
 
   before(async () => {
-    origin = await startEchoOrigin();
-    issuer = await startIssuer({ algs: ["ES256"] });
     // An ES256 key whose point is off the curve: parse_jwk takes it (the curve check belongs to
     // the import), WebCrypto's importKey refuses it.
-    const good = issuer.state.keys[0].publicJwk;
-    const y = Buffer.from(good.y, "base64url");
-    y[31] ^= 0x01;
-    issuer.state.extraKeys.push({ ...good, kid: "off-curve", y: y.toString("base64url") });
-    gw = await startGateway(baseConfig({ origin: origin.url, issuer, algorithms: ["ES256"] }));
-    dir = mkdtempSync(path.join(tmpdir(), "portcullis-i9review-"));
-    jwksFile = path.join(dir, "jwks.json");
-    writeFileSync(jwksFile, await (await fetch(issuer.jwksUri)).text());
+    const offCurve = (iss) => {
+      const good = iss.state.keys[0].publicJwk;
+      const y = Buffer.from(good.y, "base64url");
+      y[31] ^= 0x01;
+      iss.state.extraKeys.push({ ...good, kid: "off-curve", y: y.toString("base64url") });
+    };
+    env = await startParity({ algs: ["ES256"], accepted: ["ES256"], tweak: offCurve });
+    ({ issuer, gw, cli } = env);
   });
-  after(async () => {
-    await gw?.dispose();
-    await origin?.close();
-    await issuer?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => env?.dispose());
 
   test("a token naming the off-curve key: token_key_unknown in both", async () => {
     const token = await issuer.mint({ alg: "ES256", header: { kid: "off-curve" } });
     const p = await problemOf(await gw.fetch("/api/items", bearer(token)));
     assert.deepEqual([p.status, p.code], [401, "token_key_unknown"], JSON.stringify(p.body));
     assert.ok(gw.logs.some((l) => l.includes('"event":"jwk_import_failed"') && l.includes('"kid":"off-curve"')));
-    const r = spawnSync(
-      cliPath(),
-      ["token", "verify", "-", "--jwks", jwksFile, "--issuer", issuer.url, "--audience", AUD, "--alg", "ES256"],
-      { input: token, encoding: "utf8", timeout: 30_000 },
-    );
+    const r = cli(token);
     assert.equal(r.status, 6, r.stderr);
     assert.ok(r.stderr.startsWith("error: token_key_unknown: "), r.stderr);
   });
