@@ -357,8 +357,10 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
             .collect(),
     };
 
-    let max_token_bytes = raw.max_token_bytes.unwrap_or(8192);
-    if !(512..=65_536).contains(&max_token_bytes) {
+    let max_token_bytes = raw
+        .max_token_bytes
+        .unwrap_or(crate::jose::jws::DEFAULT_MAX_TOKEN_BYTES);
+    if !crate::jose::jws::MAX_TOKEN_BYTES_RANGE.contains(&max_token_bytes) {
         errors.push(err("max_token_bytes", "must be between 512 and 65536"));
     }
 

@@ -39,7 +39,7 @@ pub const IN_FLIGHT_SLACK_MS: u64 = 1_000;
 /// At most this many keys are imported for one token: the verification's own limit.
 const MAX_CANDIDATES: usize = crate::jose::verify::MAX_KEYS_PER_TOKEN;
 
-pub use crate::jose::verify::KeyLookupError;
+use crate::jose::verify::KeyLookupError;
 
 struct CachedJwk<K> {
     jwk: Jwk,

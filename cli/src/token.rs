@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use portcullis::config::IssuerConfig;
 use portcullis::jose::claims::{ScopeSource, TypPolicy};
 use portcullis::jose::jwk::parse_jwks;
-use portcullis::jose::jws::DEFAULT_MAX_TOKEN_BYTES;
+use portcullis::jose::jws::{DEFAULT_MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_RANGE};
 use portcullis::jose::verify::jwt_verify_offline;
 use portcullis::jose::Alg;
 
@@ -47,6 +47,9 @@ pub struct VerifyArgs {
     /// `max_token_lifetime_seconds` (gateway default 86400).
     #[arg(long, default_value_t = portcullis::config::DEFAULT_MAX_TOKEN_LIFETIME_SECS)]
     pub max_lifetime: u64,
+    /// The gateway's `max_token_bytes`: longer tokens are refused (`token_too_large`).
+    #[arg(long, default_value_t = DEFAULT_MAX_TOKEN_BYTES)]
+    pub max_token_bytes: usize,
     /// Check as of this Unix time instead of now.
     #[arg(long)]
     pub now: Option<u64>,
@@ -64,6 +67,13 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
     };
     if a.leeway > 300 {
         return Err(CliError::Usage("--leeway must be at most 300".into()));
+    }
+    if !MAX_TOKEN_BYTES_RANGE.contains(&a.max_token_bytes) {
+        return Err(CliError::Usage(format!(
+            "--max-token-bytes must be between {} and {}, as the gateway's max_token_bytes",
+            MAX_TOKEN_BYTES_RANGE.start(),
+            MAX_TOKEN_BYTES_RANGE.end()
+        )));
     }
     let mut algs = Vec::new();
     for name in &a.alg {
@@ -107,7 +117,7 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     });
-    let verified = jwt_verify_offline(&token, DEFAULT_MAX_TOKEN_BYTES, &issuer, &set, now)
+    let verified = jwt_verify_offline(&token, a.max_token_bytes, &issuer, &set, now)
         .map_err(|e| CliError::Refused(format!("{}: {}", e.code().as_str(), e.detail())))?;
     let (alg, key, c) = (verified.alg, verified.key, verified.claims);
     Ok(json!({

@@ -4,7 +4,9 @@
 //! privilege-escalation attempt). The admin API audits every call it serves; these make "every
 //! admin call is audited" true for the calls it never sees.
 //!
-//! The same line as a served call's (`audit::Audit`), plus the method and path (never the query).
+//! The same line as a served call's (`audit::Audit`), plus the method and the path as the access
+//! log shows it (`pipeline::path::loggable`: never the query, no `;` parameters — a session id
+//! travels as `;jsessionid=…` — at most 200 characters).
 
 use serde_json::json;
 
@@ -13,9 +15,6 @@ use crate::platform::Platform;
 use crate::problem::Problem;
 
 use super::audit::Audit;
-
-/// The longest path an audit line carries (the path is the caller's input).
-const MAX_PATH_CHARS: usize = 200;
 
 pub fn audit_refused_call<P: Platform>(
     platform: &P,
@@ -30,9 +29,6 @@ pub fn audit_refused_call<P: Platform>(
         "admin.unauthenticated"
     });
     audit.add("method", json!(method));
-    audit.add(
-        "path",
-        json!(crate::pipeline::parse::truncate(path, MAX_PATH_CHARS)),
-    );
+    audit.add("path", json!(crate::pipeline::path::loggable(path)));
     audit.write(platform, actor, problem.status(), Some(problem.code));
 }

@@ -18,6 +18,9 @@ use serde_json::{Map, Value};
 /// the cap bounds the work an unauthenticated request can cause before any signature check.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
 
+/// The caps a configuration may set (`max_token_bytes`; the CLI's `--max-token-bytes`).
+pub const MAX_TOKEN_BYTES_RANGE: std::ops::RangeInclusive<usize> = 512..=65_536;
+
 /// Cap on the base64url header segment. A header with a certificate chain (`x5c`, ignored) still
 /// fits; anything larger is not a header an access-token issuer produces.
 pub const MAX_HEADER_SEGMENT_BYTES: usize = 4096;

@@ -58,6 +58,19 @@ pub fn verify(
     }
 }
 
+/// Whether the worker's runtime imports `jwk` as a verification key for `alg`
+/// (`crypto.subtle.importKey`): the gateway's JWKS cache drops a key whose import fails, so a
+/// token that only such a key could verify is `token_key_unknown` there, not
+/// `token_signature_invalid`. workerd refuses a P-256 point off the curve; it imports any 32-byte
+/// Ed25519 key (the point is only decoded when verifying); RSA keys are held to `parse_jwk`'s
+/// policy before either side sees them.
+pub fn importable(jwk: &Jwk, alg: Alg) -> bool {
+    match (&jwk.key, alg) {
+        (PublicKey::EcP256 { x, y }, Alg::ES256) => ec_p256_key(x, y).is_ok(),
+        _ => true,
+    }
+}
+
 fn verify_rsa(
     n: &[u8],
     e: &[u8],
@@ -123,19 +136,24 @@ fn verify_es256(
     signature: &[u8],
 ) -> Result<(), NativeVerifyError> {
     use p256::ecdsa::signature::Verifier as _;
-    use p256::ecdsa::{Signature, VerifyingKey};
+    use p256::ecdsa::Signature;
 
-    let mut sec1 = [0u8; 65];
-    sec1[0] = 0x04;
-    sec1[1..33].copy_from_slice(x);
-    sec1[33..].copy_from_slice(y);
-    // Refuses points off the curve and the identity, as WebCrypto's import does.
-    let key = VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| NativeVerifyError::InvalidKey)?;
+    let key = ec_p256_key(x, y)?;
     // JWS ES256 signatures are the 64-octet R||S (P1363), never DER. `from_slice` also refuses
     // r or s equal to zero or not below the group order. High-S is accepted, as in BoringSSL.
     let sig = Signature::from_slice(signature).map_err(|_| NativeVerifyError::BadSignature)?;
     key.verify(signing_input, &sig)
         .map_err(|_| NativeVerifyError::BadSignature)
+}
+
+/// The uncompressed point as a key; refuses points off the curve and the identity, as WebCrypto's
+/// import does.
+fn ec_p256_key(x: &[u8; 32], y: &[u8; 32]) -> Result<p256::ecdsa::VerifyingKey, NativeVerifyError> {
+    let mut sec1 = [0u8; 65];
+    sec1[0] = 0x04;
+    sec1[1..33].copy_from_slice(x);
+    sec1[33..].copy_from_slice(y);
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| NativeVerifyError::InvalidKey)
 }
 
 fn verify_ed25519(

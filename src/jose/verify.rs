@@ -12,6 +12,7 @@
 #![allow(async_fn_in_trait)]
 
 use super::claims::{self, ClaimError, Claims, ClaimsPolicy, Payload};
+#[cfg(not(target_arch = "wasm32"))]
 use super::jwk::{Jwk, JwkSet};
 use super::jws::{parse_compact, JwsError};
 use super::Alg;
@@ -65,7 +66,9 @@ pub trait SignatureVerifier<K> {
 }
 
 /// A JWK set read by the caller (the CLI's `--jwks` file) as the key source of one issuer. The same
-/// selection as the gateway's JWKS cache: `JwkSet::candidates`, at most `MAX_KEYS_PER_TOKEN`.
+/// selection as the gateway's JWKS cache: `JwkSet::candidates`, at most `MAX_KEYS_PER_TOKEN`, less
+/// the keys the worker's runtime would not import (`native::importable`); none left is `KeyUnknown`.
+#[cfg(not(target_arch = "wasm32"))]
 impl<I> KeySource<I> for JwkSet {
     type Key = Jwk;
     async fn keys(
@@ -77,6 +80,7 @@ impl<I> KeySource<I> for JwkSet {
         let keys: Vec<Jwk> = self
             .candidates(kid, alg)
             .take(MAX_KEYS_PER_TOKEN)
+            .filter(|k| super::native::importable(k, alg))
             .cloned()
             .collect();
         if keys.is_empty() {
@@ -282,5 +286,43 @@ pub fn run_ready<F: std::future::Future>(fut: F) -> F::Output {
             return out;
         }
         std::thread::yield_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::jwk::parse_jwks;
+
+    /// RFC 7515 A.3's P-256 public key, and the same with the last bit of `y` flipped (off the
+    /// curve).
+    const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+    const Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+    const Y_OFF: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5aw";
+
+    fn set(keys: serde_json::Value) -> JwkSet {
+        parse_jwks(serde_json::json!({ "keys": keys }).to_string().as_bytes()).unwrap()
+    }
+
+    fn lookup(set: &JwkSet, kid: Option<&str>, alg: Alg) -> Result<usize, KeyLookupError> {
+        run_ready(KeySource::<()>::keys(set, &(), kid, alg)).map(|k| k.len())
+    }
+
+    /// The gateway's JWKS cache drops a key WebCrypto does not import; so does the CLI's key source.
+    #[test]
+    fn a_key_the_runtime_would_not_import_is_no_candidate() {
+        let keys = set(serde_json::json!([
+            { "kty": "EC", "crv": "P-256", "kid": "good", "x": X, "y": Y },
+            { "kty": "EC", "crv": "P-256", "kid": "off", "x": X, "y": Y_OFF },
+            // Any 32 bytes: workerd imports an Ed25519 key without decoding the point.
+            { "kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI" },
+        ]));
+        assert_eq!(lookup(&keys, Some("good"), Alg::ES256), Ok(1));
+        assert_eq!(
+            lookup(&keys, Some("off"), Alg::ES256),
+            Err(KeyLookupError::KeyUnknown)
+        );
+        assert_eq!(lookup(&keys, None, Alg::ES256), Ok(1));
+        assert_eq!(lookup(&keys, Some("ed"), Alg::EdDSA), Ok(1));
     }
 }
