@@ -101,9 +101,9 @@ describe("one admin router: one audit line per call, the mirror after a successf
 
   test("the revocation part: served, refused by a guard, unknown", async () => {
     const exp = Math.floor(Date.now() / 1000) + 600;
-    const written = await call("POST", "/revocations/tokens", { jti: "jti-i9review", exp });
-    assert.deepEqual([written.status, written.audit.audit, written.audit.jti], [201, "revocation.token", "jti-i9review"]);
-    const again = await call("POST", "/revocations/tokens", { jti: "jti-i9review", exp });
+    const written = await call("POST", "/revocations/tokens", { jti: "jti-admin-audit", exp });
+    assert.deepEqual([written.status, written.audit.audit, written.audit.jti], [201, "revocation.token", "jti-admin-audit"]);
+    const again = await call("POST", "/revocations/tokens", { jti: "jti-admin-audit", exp });
     assert.deepEqual([again.status, again.body.created], [200, false]);
 
     const wrong = await call("PUT", "/revocations/tokens", { jti: "x", exp });
@@ -120,7 +120,7 @@ describe("one admin router: one audit line per call, the mirror after a successf
 
     const list = await call("GET", "/revocations");
     assert.deepEqual([list.status, list.audit.audit], [200, "revocation.list"]);
-    assert.ok(list.body.tokens.some((t) => t.jti === "jti-i9review"));
+    assert.ok(list.body.tokens.some((t) => t.jti === "jti-admin-audit"));
   });
 
   test("a key revoke is mirrored on the revocation list once, and a failed revoke not at all", async () => {

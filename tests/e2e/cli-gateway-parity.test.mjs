@@ -30,7 +30,7 @@ async function startParity({ algs, accepted, config = {}, tweak = () => {} }) {
   const issuer = await startIssuer({ algs });
   tweak(issuer);
   const gw = await startGateway({ ...baseConfig({ origin: origin.url, issuer, algorithms: accepted }), ...config });
-  const dir = mkdtempSync(path.join(tmpdir(), "portcullis-i9review-"));
+  const dir = mkdtempSync(path.join(tmpdir(), "portcullis-parity-"));
   const jwksFile = path.join(dir, "jwks.json");
   writeFileSync(jwksFile, await (await fetch(issuer.jwksUri)).text());
   const cli = (token, extra = []) =>
