@@ -10,9 +10,9 @@ use crate::api_key::ApiKeyConfig;
 use crate::cors::CorsConfig;
 use crate::jose::claims::{ScopeSource, TypPolicy};
 use crate::jose::Alg;
-use crate::pipeline::forwarded::{ForwardedMode, ForwardedSettings};
-use crate::pipeline::path::PathParameters;
-use crate::pipeline::query;
+use crate::forwarded::{ForwardedMode, ForwardedSettings};
+use crate::path::PathParameters;
+use crate::query;
 use crate::ratelimit::{CountingKey, Policy};
 use crate::revocation::settings::{RevocationMode, RevocationSettings};
 use crate::route::{PathPattern, Route};
@@ -341,7 +341,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
 
     let credential_params = match raw.credential_params {
         Some(list) => {
-            // Compared with query names normalized the same way (`pipeline::query`), so
+            // Compared with query names normalized the same way (`query`), so
             // `Access.Token` configured is `access_token`.
             let normalized: Vec<String> = list.iter().map(|p| query::normalize_name(p)).collect();
             for (i, p) in normalized.iter().enumerate() {

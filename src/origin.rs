@@ -6,7 +6,7 @@
 use std::ops::RangeInclusive;
 
 use crate::log::Event;
-use crate::pipeline::RequestHead;
+use crate::request::RequestHead;
 use crate::problem::{ErrorCode, Problem};
 
 /// `origin_timeout_ms` when the document gives none: between Envoy's 15 s and nginx's 60 s.
@@ -193,7 +193,7 @@ pub fn redact_reason(reason: &str, origin_url: &str) -> String {
     } else {
         reason.replace(origin_url, "<origin url>")
     };
-    crate::pipeline::parse::truncate(&redacted, 300)
+    crate::request::truncate(&redacted, 300)
 }
 
 #[cfg(test)]

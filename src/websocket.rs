@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::identity::{AuthMethod, Identity};
-use crate::pipeline::RequestHead;
+use crate::request::RequestHead;
 use crate::route::Route;
 
 /// RFC 6455 §7.4.1: the endpoint terminates because a message or the connection violates its

@@ -32,7 +32,7 @@ pub fn audit_refused_call<P: Platform>(
     audit.add("method", json!(method));
     audit.add(
         "path",
-        json!(crate::pipeline::parse::truncate(path, MAX_PATH_CHARS)),
+        json!(crate::request::truncate(path, MAX_PATH_CHARS)),
     );
     audit.write(platform, actor, problem.status(), Some(problem.code));
 }

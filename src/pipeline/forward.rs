@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::identity::{AuthMethod, Identity};
 
 use super::client_headers::{fold, withheld_folded};
-use super::forwarded::forwarded_headers;
+use crate::forwarded::forwarded_headers;
 use super::parse::ParsedRequest;
 use super::{ForwardPlan, RequestHead};
 
