@@ -5,6 +5,7 @@
 //! thin Workers glue that implements `platform::Platform` and is compiled only for wasm32.
 
 pub mod admin;
+pub mod admin_settings;
 pub mod api_key;
 mod bounded_cache;
 pub mod config;
@@ -18,8 +19,8 @@ pub mod origin;
 pub mod path;
 pub mod pipeline;
 pub mod platform;
-pub mod query;
 pub mod problem;
+pub mod query;
 pub mod ratelimit;
 pub mod reply;
 pub mod request;
@@ -35,6 +36,7 @@ pub mod testing;
 pub mod token_cache;
 pub mod url;
 pub mod websocket;
+pub mod websocket_settings;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

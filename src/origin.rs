@@ -6,8 +6,8 @@
 use std::ops::RangeInclusive;
 
 use crate::log::Event;
-use crate::request::RequestHead;
 use crate::problem::{ErrorCode, Problem};
+use crate::request::RequestHead;
 
 /// `origin_timeout_ms` when the document gives none: between Envoy's 15 s and nginx's 60 s.
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
