@@ -5,14 +5,14 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::admin::AdminConfig;
+use crate::admin_settings::AdminConfig;
 use crate::api_key::ApiKeyConfig;
 use crate::cors::CorsConfig;
+use crate::forwarded::{ForwardedMode, ForwardedSettings};
 use crate::jose::claims::{ScopeSource, TypPolicy};
 use crate::jose::Alg;
-use crate::pipeline::forwarded::{ForwardedMode, ForwardedSettings};
-use crate::pipeline::path::PathParameters;
-use crate::pipeline::query;
+use crate::path::PathParameters;
+use crate::query;
 use crate::ratelimit::{CountingKey, Policy};
 use crate::revocation::settings::{RevocationMode, RevocationSettings};
 use crate::route::{PathPattern, Route};
@@ -289,7 +289,7 @@ struct RawRoute {
     /// A policy name from `rate_limits`.
     #[serde(default)]
     rate_limit: Option<String>,
-    /// `true`, `false` or `{ close_on = [...] }`: see `websocket::parse_route_option`.
+    /// `true`, `false` or `{ close_on = [...] }`: see `websocket_settings::parse_route_option`.
     #[serde(default)]
     websocket: Option<Value>,
     /// Overrides the top-level `origin_timeout_ms`.
@@ -341,7 +341,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
 
     let credential_params = match raw.credential_params {
         Some(list) => {
-            // Compared with query names normalized the same way (`pipeline::query`), so
+            // Compared with query names normalized the same way (`query`), so
             // `Access.Token` configured is `access_token`.
             let normalized: Vec<String> = list.iter().map(|p| query::normalize_name(p)).collect();
             for (i, p) in normalized.iter().enumerate() {
@@ -397,7 +397,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
 
     let (websocket_defaults, websocket_errors) =
-        crate::websocket::parse_defaults(raw.websocket.as_ref());
+        crate::websocket_settings::parse_defaults(raw.websocket.as_ref());
     for (path, message) in websocket_errors {
         errors.push(err(&path, message));
     }
@@ -448,9 +448,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
                     &raw.rate_limits,
                     &mut errors,
                 );
-                for (path, message) in
-                    crate::websocket::check_route(&route, revocation.enabled, &path)
-                {
+                for (path, message) in check_websocket_route(&route, revocation.enabled, &path) {
                     errors.push(err(&path, message));
                 }
                 routes.push(route);
@@ -910,7 +908,7 @@ fn build_route(
     r: RawRoute,
     index: usize,
     path: &str,
-    websocket_defaults: &crate::websocket::WebSocketDefaults,
+    websocket_defaults: &crate::websocket_settings::WebSocketDefaults,
     default_origin_timeout_ms: u32,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Route> {
@@ -990,7 +988,7 @@ fn build_route(
             RevocationMode::default()
         }),
     };
-    let (websocket, websocket_errors) = crate::websocket::parse_route_option(
+    let (websocket, websocket_errors) = crate::websocket_settings::parse_route_option(
         r.websocket.as_ref(),
         websocket_defaults,
         auth.contains(&crate::route::CredentialKind::Public),
@@ -1016,6 +1014,39 @@ fn build_route(
         websocket,
         origin,
     })
+}
+
+/// The rules a WebSocket route obeys: the handshake is a GET, so the route must admit GET; a
+/// public route has no credential whose end could close the socket; closing on revocation needs
+/// revocation enabled.
+fn check_websocket_route(
+    route: &Route,
+    revocation_enabled: bool,
+    path: &str,
+) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let Some(ws) = route.websocket else {
+        return errors;
+    };
+    if !route.methods.iter().any(|m| m == "GET" || m == "*") {
+        errors.push((
+            format!("{path}.methods"),
+            "a WebSocket handshake is a GET: a route with websocket must admit GET".to_string(),
+        ));
+    }
+    if route.is_public() && ws.close_on.any() {
+        errors.push((
+            format!("{path}.websocket.close_on"),
+            "a public route has no credential whose expiry or revocation could close the socket"
+                .to_string(),
+        ));
+    } else if ws.close_on.revocation && !revocation_enabled {
+        errors.push((
+            format!("{path}.websocket.close_on"),
+            "closing on revocation needs revocation.enabled".to_string(),
+        ));
+    }
+    errors
 }
 
 #[cfg(test)]

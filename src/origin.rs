@@ -6,8 +6,8 @@
 use std::ops::RangeInclusive;
 
 use crate::log::Event;
-use crate::pipeline::RequestHead;
 use crate::problem::{ErrorCode, Problem};
+use crate::request::RequestHead;
 
 /// `origin_timeout_ms` when the document gives none: between Envoy's 15 s and nginx's 60 s.
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
@@ -193,7 +193,7 @@ pub fn redact_reason(reason: &str, origin_url: &str) -> String {
     } else {
         reason.replace(origin_url, "<origin url>")
     };
-    crate::pipeline::parse::truncate(&redacted, 300)
+    crate::request::truncate(&redacted, 300)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub struct Route {
     /// The rate-limit policy (a name from `rate_limits`), if any.
     pub rate_limit: Option<String>,
     /// WebSocket upgrades pass (`websocket = true`); `None`: an upgrade is stripped as hop-by-hop.
-    pub websocket: Option<crate::websocket::WebSocketRoute>,
+    pub websocket: Option<crate::websocket_settings::WebSocketRoute>,
     /// How the origin is fetched for this route: its timeout and shared-cache policy.
     pub origin: crate::origin::OriginPolicy,
 }

@@ -7,12 +7,11 @@
 //! upgrade request is forwarded as a plain request with `Upgrade`/`Connection` stripped, exactly as
 //! before WebSocket support existed: nothing changes silently for a route that did not opt in.
 
-use serde_json::Value;
-
-use crate::config::Config;
 use crate::identity::{AuthMethod, Identity};
-use crate::pipeline::RequestHead;
+use crate::request::RequestHead;
 use crate::route::Route;
+
+pub use crate::websocket_settings::{CloseOn, WebSocketDefaults, WebSocketRoute};
 
 /// RFC 6455 §7.4.1: the endpoint terminates because a message or the connection violates its
 /// policy — here, the credential that opened the socket is no longer valid.
@@ -26,152 +25,6 @@ pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
 /// The longest single wait of the close schedule: the Workers timer takes a 32-bit millisecond
 /// count, and a long wait is simply split (the schedule is re-read after each).
 const MAX_WAIT_MS: u64 = 3_600_000;
-
-/// What ends a relayed socket besides its two ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CloseOn {
-    /// Closed (1008) when the credential expires: the token's `exp` plus the issuer's leeway (the
-    /// instant the gateway starts refusing it), or the API key's `expires_at`.
-    pub expiry: bool,
-    /// Closed (1008) within the revocation bound when the credential is revoked.
-    pub revocation: bool,
-}
-
-impl CloseOn {
-    pub fn any(self) -> bool {
-        self.expiry || self.revocation
-    }
-}
-
-/// A route's WebSocket option, resolved against the top-level defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct WebSocketRoute {
-    pub close_on: CloseOn,
-}
-
-/// The top-level `websocket` section: defaults for routes that say `websocket = true`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct WebSocketDefaults {
-    pub close_on: CloseOn,
-}
-
-type FieldErrors = Vec<(String, String)>;
-
-/// `{ close_on = [...] }`; any other key is an error at its own path.
-fn parse_table(v: &Value, path: &str, errors: &mut FieldErrors) -> Option<CloseOn> {
-    let Some(table) = v.as_object() else {
-        errors.push((
-            path.to_string(),
-            "must be a table { close_on = [...] }".to_string(),
-        ));
-        return None;
-    };
-    let before = errors.len();
-    for key in table.keys().filter(|k| *k != "close_on") {
-        errors.push((
-            format!("{path}.{key}"),
-            "not a websocket option; the one option is close_on".to_string(),
-        ));
-    }
-    let close_on = match table.get("close_on") {
-        None => CloseOn::default(),
-        Some(Value::Array(items)) => {
-            let mut close_on = CloseOn::default();
-            for (i, item) in items.iter().enumerate() {
-                match item.as_str() {
-                    Some("expiry") => close_on.expiry = true,
-                    Some("revocation") => close_on.revocation = true,
-                    _ => errors.push((
-                        format!("{path}.close_on[{i}]"),
-                        "must be \"expiry\" or \"revocation\"".to_string(),
-                    )),
-                }
-            }
-            close_on
-        }
-        Some(_) => {
-            errors.push((
-                format!("{path}.close_on"),
-                "must be a list of \"expiry\", \"revocation\"".to_string(),
-            ));
-            CloseOn::default()
-        }
-    };
-    (errors.len() == before).then_some(close_on)
-}
-
-/// The top-level `websocket` section (`{ close_on = [...] }`), default: close on nothing.
-pub fn parse_defaults(v: Option<&Value>) -> (WebSocketDefaults, FieldErrors) {
-    let mut errors = Vec::new();
-    let close_on = match v {
-        None => CloseOn::default(),
-        Some(v) => parse_table(v, "websocket", &mut errors).unwrap_or_default(),
-    };
-    (WebSocketDefaults { close_on }, errors)
-}
-
-/// A route's `websocket` field: absent or `false` (off), `true` (on, with the top-level
-/// `close_on`), or a table `{ close_on = [...] }` (on, with its own). `path` is the field's path.
-/// A public route has no credential whose end could close a socket, so `true` there takes no
-/// `close_on` from the defaults (an explicit one is refused by `check_route`).
-pub fn parse_route_option(
-    v: Option<&Value>,
-    defaults: &WebSocketDefaults,
-    public: bool,
-    path: &str,
-) -> (Option<WebSocketRoute>, FieldErrors) {
-    let mut errors = Vec::new();
-    let option = match v {
-        None | Some(Value::Bool(false)) => None,
-        Some(Value::Bool(true)) => Some(WebSocketRoute {
-            close_on: if public {
-                CloseOn::default()
-            } else {
-                defaults.close_on
-            },
-        }),
-        Some(v @ Value::Object(_)) => {
-            parse_table(v, path, &mut errors).map(|close_on| WebSocketRoute { close_on })
-        }
-        Some(_) => {
-            errors.push((
-                path.to_string(),
-                "must be true, false or a table { close_on = [...] }".to_string(),
-            ));
-            None
-        }
-    };
-    (option, errors)
-}
-
-/// The rules a WebSocket route obeys: the handshake is a GET, so the route must admit GET; a
-/// public route has no credential whose end could close the socket; closing on revocation needs
-/// revocation enabled.
-pub fn check_route(route: &Route, revocation_enabled: bool, path: &str) -> FieldErrors {
-    let mut errors = Vec::new();
-    let Some(ws) = route.websocket else {
-        return errors;
-    };
-    if !route.methods.iter().any(|m| m == "GET" || m == "*") {
-        errors.push((
-            format!("{path}.methods"),
-            "a WebSocket handshake is a GET: a route with websocket must admit GET".to_string(),
-        ));
-    }
-    if route.is_public() && ws.close_on.any() {
-        errors.push((
-            format!("{path}.websocket.close_on"),
-            "a public route has no credential whose expiry or revocation could close the socket"
-                .to_string(),
-        ));
-    } else if ws.close_on.revocation && !revocation_enabled {
-        errors.push((
-            format!("{path}.websocket.close_on"),
-            "closing on revocation needs revocation.enabled".to_string(),
-        ));
-    }
-    errors
-}
 
 /// RFC 6455 §4.1: a WebSocket opening handshake is a GET whose `Upgrade` header lists the
 /// `websocket` token (case-insensitive). Any other `Upgrade` (h2c, TLS/1.0, …) is never kept.
@@ -206,9 +59,20 @@ pub struct RelayPlan {
     pub identity: Identity,
 }
 
+/// What a relay's schedule needs from the configuration, resolved for one credential by the
+/// caller (`pipeline::forward::websocket_relay_settings`), so the planner does not read `Config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelaySettings {
+    /// The revocation list's `refresh_interval_ms`; `None` when revocation is disabled.
+    pub revocation_refresh_ms: Option<u64>,
+    /// The leeway of the issuer that signed the credential (0 for an API key, or an issuer not
+    /// configured).
+    pub leeway_secs: u64,
+}
+
 /// `Some` when the request is a WebSocket upgrade on a route that allows it.
 pub fn plan(
-    config: &Config,
+    settings: RelaySettings,
     route: &Route,
     req: &RequestHead,
     identity: &Identity,
@@ -221,12 +85,13 @@ pub fn plan(
         return Some(WebSocketPlan { relay: None });
     }
     let close_at_ms = if ws.close_on.expiry {
-        expiry_ms(config, identity)
+        expiry_ms(settings.leeway_secs, identity)
     } else {
         None
     };
-    let revocation_check_ms = (ws.close_on.revocation && config.revocation.enabled)
-        .then_some(config.revocation.refresh_interval_ms);
+    let revocation_check_ms = settings
+        .revocation_refresh_ms
+        .filter(|_| ws.close_on.revocation);
     Some(WebSocketPlan {
         relay: Some(RelayPlan {
             close_at_ms,
@@ -242,15 +107,11 @@ pub fn plan(
 
 /// The instant the gateway starts refusing the credential: a JWT at `exp` + the issuer's leeway
 /// (`now >= exp + leeway` is `token_expired`), an API key at `expires_at` (inclusive).
-pub fn expiry_ms(config: &Config, identity: &Identity) -> Option<u64> {
+/// `leeway_secs` is the leeway of the JWT's issuer (`RelaySettings::leeway_secs`).
+pub fn expiry_ms(leeway_secs: u64, identity: &Identity) -> Option<u64> {
     let exp = identity.expires_at?;
     let leeway = match identity.method {
-        AuthMethod::Jwt => identity
-            .issuer
-            .as_deref()
-            .and_then(|iss| config.issuers.iter().find(|i| i.issuer == iss))
-            .map(|i| i.leeway_secs)
-            .unwrap_or(0),
+        AuthMethod::Jwt => leeway_secs,
         _ => 0,
     };
     Some(exp.saturating_add(leeway).saturating_mul(1000))
@@ -356,8 +217,10 @@ pub fn relay_close_code(code: u16) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_config;
+    use crate::config::{parse_config, Config};
+    use crate::pipeline::forward::websocket_relay_settings;
     use serde_json::json;
+    use serde_json::Value;
 
     fn head(method: &str, headers: &[(&str, &str)]) -> RequestHead {
         RequestHead {
@@ -526,6 +389,16 @@ mod tests {
         }
     }
 
+    /// The plan with the settings the forward stage resolves from `c` for `identity`.
+    fn plan_with(
+        c: &Config,
+        route: &Route,
+        req: &RequestHead,
+        identity: &Identity,
+    ) -> Option<WebSocketPlan> {
+        plan(websocket_relay_settings(c, identity), route, req, identity)
+    }
+
     #[test]
     fn the_plan_keeps_an_upgrade_only_where_the_route_allows_it() {
         let c = config(
@@ -541,16 +414,19 @@ mod tests {
         let plain = head("GET", &[]);
         let id = jwt(2_000);
         assert_eq!(
-            plan(&c, &c.routes[0], &up, &id),
+            plan_with(&c, &c.routes[0], &up, &id),
             Some(WebSocketPlan { relay: None })
         );
-        assert_eq!(plan(&c, &c.routes[0], &plain, &id), None);
+        assert_eq!(plan_with(&c, &c.routes[0], &plain, &id), None);
         assert_eq!(
-            plan(&c, &c.routes[2], &up, &id),
+            plan_with(&c, &c.routes[2], &up, &id),
             None,
             "not a websocket route"
         );
-        let relay = plan(&c, &c.routes[1], &up, &id).unwrap().relay.unwrap();
+        let relay = plan_with(&c, &c.routes[1], &up, &id)
+            .unwrap()
+            .relay
+            .unwrap();
         assert_eq!(
             relay.close_at_ms,
             Some(2_010_000),
@@ -559,13 +435,13 @@ mod tests {
         assert_eq!(relay.expired_reason, "token_expired");
         assert_eq!(relay.revocation_check_ms, Some(1_000));
         assert_eq!(relay.identity, id);
-        let relay = plan(&c, &c.routes[1], &up, &key(Some(3_000)))
+        let relay = plan_with(&c, &c.routes[1], &up, &key(Some(3_000)))
             .unwrap()
             .relay
             .unwrap();
         assert_eq!(relay.close_at_ms, Some(3_000_000), "no leeway for API keys");
         assert_eq!(relay.expired_reason, "api_key_expired");
-        let relay = plan(&c, &c.routes[1], &up, &key(None))
+        let relay = plan_with(&c, &c.routes[1], &up, &key(None))
             .unwrap()
             .relay
             .unwrap();

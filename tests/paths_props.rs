@@ -3,10 +3,8 @@
 //! stacks accept; case-insensitive route matching against a lower-casing reference.
 
 use portcullis::config::DEFAULT_CREDENTIAL_PARAMS;
-use portcullis::pipeline::path::{
-    normalize, routing_path, PathError, PathParameters, MAX_PATH_BYTES,
-};
-use portcullis::pipeline::query::credential_param;
+use portcullis::path::{normalize, routing_path, PathError, PathParameters, MAX_PATH_BYTES};
+use portcullis::query::credential_param;
 use portcullis::route::PathPattern;
 use proptest::prelude::*;
 

@@ -5,7 +5,7 @@
 //! admin call is audited" true for the calls it never sees.
 //!
 //! The same line as a served call's (`audit::Audit`), plus the method and the path as the access
-//! log shows it (`pipeline::path::loggable`: never the query, no `;` parameters — a session id
+//! log shows it (`path::loggable`: never the query, no `;` parameters — a session id
 //! travels as `;jsessionid=…` — at most 200 characters).
 
 use serde_json::json;
@@ -29,6 +29,6 @@ pub fn audit_refused_call<P: Platform>(
         "admin.unauthenticated"
     });
     audit.add("method", json!(method));
-    audit.add("path", json!(crate::pipeline::path::loggable(path)));
+    audit.add("path", json!(crate::path::loggable(path)));
     audit.write(platform, actor, problem.status(), Some(problem.code));
 }

@@ -213,7 +213,7 @@ fn log_request(
     // The path only: a query string can carry anything, and so can `;` path parameters
     // (`;jsessionid=…`), which are cut from each segment.
     let path = crate::url::split_url(&head.url)
-        .map(|(_, _, path, _)| crate::pipeline::path::loggable(path))
+        .map(|(_, _, path, _)| crate::path::loggable(path))
         .unwrap_or_default();
     log::emit(
         p,

@@ -5,11 +5,12 @@
 
 use crate::config::Config;
 use crate::identity::{AuthMethod, Identity};
+use crate::websocket::RelaySettings;
 
 use super::client_headers::{fold, withheld_folded};
-use super::forwarded::forwarded_headers;
 use super::parse::ParsedRequest;
 use super::{ForwardPlan, RequestHead};
+use crate::forwarded::forwarded_headers;
 
 /// RFC 9110 §7.6.1 hop-by-hop headers, plus `host` (set by the outbound fetch).
 const HOP_BY_HOP: &[&str] = &[
@@ -54,8 +55,30 @@ pub fn plan(
             .chain(forwarded_headers(&config.forwarded, req))
             .collect(),
         response_headers,
-        websocket: crate::websocket::plan(config, parsed.route, req, identity),
+        websocket: crate::websocket::plan(
+            websocket_relay_settings(config, identity),
+            parsed.route,
+            req,
+            identity,
+        ),
         origin: parsed.route.origin,
+    }
+}
+
+/// What a WebSocket relay of `identity`'s upgrade needs from the configuration: the revocation
+/// list's refresh interval when revocation is enabled, and the leeway of the JWT's issuer.
+pub fn websocket_relay_settings(config: &Config, identity: &Identity) -> RelaySettings {
+    RelaySettings {
+        revocation_refresh_ms: config
+            .revocation
+            .enabled
+            .then_some(config.revocation.refresh_interval_ms),
+        leeway_secs: identity
+            .issuer
+            .as_deref()
+            .and_then(|iss| config.issuers.iter().find(|i| i.issuer == iss))
+            .map(|i| i.leeway_secs)
+            .unwrap_or(0),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::problem::{ErrorCode, Problem};
 
-use super::query::normalize_name;
+use crate::query::normalize_name;
 
 /// Refuses a POST whose query carries a `_method` parameter, in any spelling an origin would
 /// read as `_method`.

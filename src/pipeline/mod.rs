@@ -15,12 +15,9 @@ pub mod authenticate;
 pub mod authorize;
 pub mod client_headers;
 pub mod forward;
-pub mod forwarded;
 pub mod limit;
 pub mod method_override;
 pub mod parse;
-pub mod path;
-pub mod query;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -40,55 +37,7 @@ use crate::token_cache::TokenCache;
 
 use parse::ParseOutcome;
 
-/// The request head as the runtime received it. Header names are lower-case.
-#[derive(Debug, Clone)]
-pub struct RequestHead {
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-}
-
-/// The runtime could not hand over the request's headers. Every header decision (what to strip,
-/// which credential was presented) reads them, so such a request is refused, never forwarded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeadersUnreadable;
-
-impl From<HeadersUnreadable> for Problem {
-    fn from(_: HeadersUnreadable) -> Self {
-        Problem::new(
-            ErrorCode::RequestHeadersUnreadable,
-            "the gateway could not read this request's headers; it was not forwarded",
-        )
-    }
-}
-
-impl RequestHead {
-    /// The head from the runtime's headers serialized as a JSON array of `[name, value]` pairs
-    /// (`JSON.stringify(Array.from(headers))`). `None` (serialization failed) or anything but such
-    /// an array is `HeadersUnreadable`: an empty list would strip nothing and forward whatever the
-    /// client sent.
-    pub fn from_header_json(
-        method: String,
-        url: String,
-        pairs_json: Option<&str>,
-    ) -> Result<Self, HeadersUnreadable> {
-        let headers = pairs_json
-            .and_then(|json| serde_json::from_str::<Vec<(String, String)>>(json).ok())
-            .ok_or(HeadersUnreadable)?;
-        Ok(RequestHead {
-            method,
-            url,
-            headers,
-        })
-    }
-
-    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use crate::request::{HeadersUnreadable, RequestHead};
 
 pub use crate::reply::Reply;
 

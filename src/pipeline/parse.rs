@@ -3,12 +3,13 @@
 //! the network or a store.
 
 use crate::config::{Config, HttpsPolicy};
+use crate::path::{self, PathError, PathParameters};
 use crate::problem::{ErrorCode, Problem};
+use crate::query;
+use crate::request::truncate;
 use crate::route::Route;
 use crate::url::split_url;
 
-use super::path::{self, PathError, PathParameters};
-use super::query;
 use super::RequestHead;
 
 /// What the client presented, before anything is verified.
@@ -189,10 +190,6 @@ fn presented_credential(req: &RequestHead) -> Result<Presented, Problem> {
         (None, Some(k)) => Presented::ApiKey(k.to_string()),
         (None, None) => Presented::None,
     })
-}
-
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! from the connection) and the scheme and host of the URL the client addressed. Every client copy
 //! of a forwarding header is stripped first (`client_headers::FORWARDING`), on every route.
 
-use super::RequestHead;
+use crate::request::RequestHead;
 use crate::url::split_url;
 
 /// Which forwarding headers the origin receives (`forwarded_headers`).
