@@ -389,10 +389,19 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect();
+            // What `edge` does with the plan: the client's headers minus `strip`, then `add`.
+            let kept: Vec<_> = client
+                .iter()
+                .filter(|(n, _)| !plan.strip.contains(n))
+                .cloned()
+                .collect();
             assert_eq!(
-                plan.origin_headers(&client),
+                kept,
+                vec![("content-type".to_string(), "text/plain".to_string())]
+            );
+            assert_eq!(
+                plan.add,
                 vec![
-                    ("content-type".to_string(), "text/plain".to_string()),
                     ("x-auth-method".to_string(), "public".to_string()),
                     ("x-forwarded-proto".to_string(), "https".to_string()),
                     ("x-forwarded-host".to_string(), "gw.example".to_string()),

@@ -18,7 +18,7 @@ pub mod refusal_audit;
 pub mod revocations;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api_key::store::ApiKeyStore;
 use crate::identity::Identity;
@@ -120,20 +120,6 @@ impl AdminConfig {
     pub fn strip<'p>(&self, path: &'p str) -> Option<&'p str> {
         let rest = path.strip_prefix(self.path_prefix.as_str())?;
         (rest.is_empty() || rest.starts_with('/')).then_some(rest)
-    }
-}
-
-/// The admin scope check, for the pipeline to run after authenticating the caller and before
-/// `handle`: a caller without the scope gets 403 `insufficient_scope`.
-pub fn authorize(config: &AdminConfig, actor: &Identity) -> Result<(), Problem> {
-    if actor.has_scope(&config.scope) {
-        Ok(())
-    } else {
-        Err(Problem::new(
-            ErrorCode::InsufficientScope,
-            format!("the admin API requires the {} scope", config.scope),
-        )
-        .with_extension("required_scopes", json!([config.scope])))
     }
 }
 

@@ -111,18 +111,6 @@ pub struct ForwardPlan {
     pub origin: crate::origin::OriginPolicy,
 }
 
-impl ForwardPlan {
-    /// The header list the origin receives, given the client's (what the runtime does natively).
-    pub fn origin_headers(&self, client: &[(String, String)]) -> Vec<(String, String)> {
-        client
-            .iter()
-            .filter(|(n, _)| !self.strip.contains(n))
-            .cloned()
-            .chain(self.add.iter().cloned())
-            .collect()
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Forward(ForwardPlan),
