@@ -35,11 +35,11 @@ use crate::url::check_url;
 const WAIT_POLL_MS: u32 = 5;
 /// How long past its fetch deadline an in-flight marker is honoured: the fetch's own timer fires at
 /// the deadline, and its result needs a moment to land in isolate memory.
-pub const IN_FLIGHT_SLACK_MS: u64 = 1_000;
+pub(crate) const IN_FLIGHT_SLACK_MS: u64 = 1_000;
 /// At most this many keys are imported for one token: the verification's own limit.
 const MAX_CANDIDATES: usize = crate::jose::verify::MAX_KEYS_PER_TOKEN;
 
-pub use crate::jose::verify::KeyLookupError;
+pub(crate) use crate::jose::verify::KeyLookupError;
 
 struct CachedJwk<K> {
     jwk: Jwk,
@@ -85,7 +85,7 @@ impl<K> Default for IssuerState<K> {
     }
 }
 
-pub struct JwksCache<K> {
+pub(crate) struct JwksCache<K> {
     issuers: HashMap<String, IssuerState<K>>,
 }
 
@@ -125,7 +125,7 @@ enum Step<K> {
 
 impl<K: Clone> JwksCache<K> {
     /// The keys to try for a token from `issuer` with this `kid` and `alg`, imported and ready.
-    pub async fn keys_for<P: Platform<Key = K>>(
+    pub(crate) async fn keys_for<P: Platform<Key = K>>(
         cell: &RefCell<Self>,
         platform: &P,
         settings: &JwksSettings,
@@ -466,7 +466,7 @@ async fn discover<P: Platform>(
     Err(last_err)
 }
 
-pub fn metadata_urls(issuer: &str) -> Vec<String> {
+pub(crate) fn metadata_urls(issuer: &str) -> Vec<String> {
     let trimmed = issuer.trim_end_matches('/');
     let mut urls = vec![format!("{trimmed}/.well-known/openid-configuration")];
     // RFC 8414 §3.1: the well-known segment goes between host and path.
@@ -483,7 +483,7 @@ pub fn metadata_urls(issuer: &str) -> Vec<String> {
 }
 
 /// Seconds the fetched set stays fresh.
-pub fn ttl_from_cache_control(header: Option<&str>, s: &JwksSettings) -> u64 {
+pub(crate) fn ttl_from_cache_control(header: Option<&str>, s: &JwksSettings) -> u64 {
     let mut ttl = None;
     if let Some(h) = header {
         for directive in h.split(',') {

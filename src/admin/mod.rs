@@ -12,10 +12,10 @@
 //! Refused calls the pipeline never hands over (failed authentication, no admin scope) are
 //! audited by `refusal_audit`, in the same shape.
 
-pub mod audit;
-pub mod keys;
-pub mod refusal_audit;
-pub mod revocations;
+pub(crate) mod audit;
+pub(crate) mod keys;
+pub(crate) mod refusal_audit;
+pub(crate) mod revocations;
 
 use serde::Deserialize;
 use serde_json::Value;

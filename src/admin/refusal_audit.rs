@@ -17,7 +17,7 @@ use super::audit::Audit;
 /// The longest path an audit line carries (the path is the caller's input).
 const MAX_PATH_CHARS: usize = 200;
 
-pub fn audit_refused_call<P: Platform>(
+pub(crate) fn audit_refused_call<P: Platform>(
     platform: &P,
     actor: Option<&Identity>,
     method: &str,

@@ -11,14 +11,14 @@
 // would only add an allocation to every refusal.
 #![allow(clippy::result_large_err)]
 
-pub mod authenticate;
+pub(crate) mod authenticate;
 pub mod authorize;
-pub mod client_headers;
-pub mod forward;
-pub mod forwarded;
-pub mod limit;
-pub mod method_override;
-pub mod parse;
+pub(crate) mod client_headers;
+pub(crate) mod forward;
+pub(crate) mod forwarded;
+pub(crate) mod limit;
+pub(crate) mod method_override;
+pub(crate) mod parse;
 pub mod path;
 pub mod query;
 
@@ -145,16 +145,18 @@ pub struct Handled {
     pub log: RequestLog,
 }
 
-/// Isolate-lifetime state: the validated configuration and the in-memory caches.
+/// Isolate-lifetime state: the validated configuration and the in-memory caches. Only the
+/// pipeline's stages reach into them; `edge` reads the configuration and the revocation snapshot
+/// (a WebSocket relay's checks).
 pub struct Gateway<K> {
-    pub config: Config,
-    pub jwks: RefCell<JwksCache<K>>,
-    pub tokens: RefCell<TokenCache>,
-    pub api_keys: RefCell<ApiKeyCache>,
+    pub(crate) config: Config,
+    jwks: RefCell<JwksCache<K>>,
+    tokens: RefCell<TokenCache>,
+    api_keys: RefCell<ApiKeyCache>,
     /// The isolate's revocation snapshot (`Rc`: background refreshes hold it past the request).
-    pub revocation: Rc<RefCell<SnapshotCache>>,
+    pub(crate) revocation: Rc<RefCell<SnapshotCache>>,
     /// `fast` rate-limit leases (`Rc`: background syncs hold it past the request).
-    pub leases: Rc<RefCell<limit::Leases>>,
+    leases: Rc<RefCell<limit::Leases>>,
 }
 
 impl<K: Clone> Gateway<K> {

@@ -7,13 +7,13 @@ use crate::problem::{ErrorCode, Problem};
 use crate::route::Route;
 use crate::url::split_url;
 
-use super::path::{self, PathError, PathParameters};
+use super::path;
 use super::query;
 use super::RequestHead;
 
 /// What the client presented, before anything is verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Presented {
+pub(crate) enum Presented {
     None,
     Bearer(String),
     /// An `Authorization` header with a scheme other than Bearer (the scheme, for the log only).
@@ -23,7 +23,7 @@ pub enum Presented {
     Both,
 }
 
-pub struct ParsedRequest<'c> {
+pub(crate) struct ParsedRequest<'c> {
     pub route: &'c Route,
     /// Normalized path (percent-encoded unreserved characters decoded), as forwarded.
     pub path: String,
@@ -36,14 +36,14 @@ pub struct ParsedRequest<'c> {
     pub presented: Presented,
 }
 
-pub enum ParseOutcome<'c> {
+pub(crate) enum ParseOutcome<'c> {
     Route(ParsedRequest<'c>),
     /// The request is answered here (a redirect to HTTPS).
     Redirect(String),
     Refuse(Problem),
 }
 
-pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
+pub(crate) fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
     let Some((scheme, authority, raw_path, query)) = split_url(&req.url) else {
         return ParseOutcome::Refuse(Problem::new(
             ErrorCode::RequestInvalid,
@@ -115,7 +115,7 @@ pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
 ///
 /// A request must be admitted by the route of every reading, so the first is the one that asks for
 /// a credential when any does: a public route never stands in for a protected one.
-pub fn route_readings<'c>(
+pub(crate) fn route_readings<'c>(
     routes: &'c [Route],
     method: &str,
     routing_path: &str,
@@ -152,11 +152,6 @@ fn credentials_in_url(config: &Config, authority: &str, query: Option<&str>) -> 
         "the query parameter {:?} carries a credential",
         truncate(name, 40)
     ))
-}
-
-/// RFC 3986 §6.2.2 normalization with `;` path parameters refused: see `path::normalize`.
-pub fn normalize_path(raw: &str) -> Result<String, &'static str> {
-    path::normalize(raw, PathParameters::Refuse).map_err(PathError::message)
 }
 
 fn presented_credential(req: &RequestHead) -> Result<Presented, Problem> {
@@ -198,9 +193,12 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::path::{PathError, PathParameters};
 
     #[test]
     fn normalization_refuses_path_parameters() {
+        let normalize_path =
+            |raw: &str| path::normalize(raw, PathParameters::Refuse).map_err(PathError::message);
         assert_eq!(normalize_path("/ap%69/x").unwrap(), "/api/x");
         assert_eq!(
             normalize_path("/public/..;/api"),
