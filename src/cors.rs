@@ -118,7 +118,7 @@ impl CorsConfig {
 /// appended to the origin's own list, never replacing it — a cache that lost `Accept-Encoding` or
 /// `Cookie` from the key would mix representations or users. A name already listed (compared
 /// case-insensitively) is not repeated, and `*` (RFC 9110 §12.5.5: varies on everything) stays `*`.
-pub fn merge_vary(existing: Option<&str>, add: &str) -> String {
+pub(crate) fn merge_vary(existing: Option<&str>, add: &str) -> String {
     let Some(existing) = existing.map(str::trim).filter(|v| !v.is_empty()) else {
         return add.to_string();
     };

@@ -41,7 +41,7 @@ pub struct ForwardedSettings {
 
 /// The client's address as the runtime states it, in its textual form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAddress<'a> {
+pub(crate) enum ClientAddress<'a> {
     V4(&'a str),
     V6(&'a str),
 }
@@ -58,7 +58,7 @@ impl<'a> ClientAddress<'a> {
 /// IP address. Absent (or not an address): the gateway names no client address rather than
 /// invent one. (Checked by hand rather than with `std::net::IpAddr`, whose parser and formatter
 /// cost the worker several KB of wasm; a test holds the two to the same verdicts.)
-pub fn client_address(req: &RequestHead) -> Option<ClientAddress<'_>> {
+pub(crate) fn client_address(req: &RequestHead) -> Option<ClientAddress<'_>> {
     let mut values = req.headers_named("cf-connecting-ip");
     let value = values.next()?.trim();
     if values.next().is_some() {
@@ -135,7 +135,10 @@ fn groups(part: &str, v4_tail_allowed: bool) -> Option<usize> {
 }
 
 /// The headers the origin receives from the gateway about the client's hop (lower-case names).
-pub fn forwarded_headers(settings: &ForwardedSettings, req: &RequestHead) -> Vec<(String, String)> {
+pub(crate) fn forwarded_headers(
+    settings: &ForwardedSettings,
+    req: &RequestHead,
+) -> Vec<(String, String)> {
     let address = client_address(req);
     let (proto, host) = addressed(&req.url);
     let mut out = Vec::new();

@@ -4,29 +4,36 @@
 //! forward. Everything outside `edge` is pure logic, tested natively with `cargo test`; `edge` is the
 //! thin Workers glue that implements `platform::Platform` and is compiled only for wasm32.
 
+// The public surface is what the CLI, the native tests and the benchmarks use (docs/architecture.md,
+// "The public surface"); everything else is `pub(crate)` or private.
+#![warn(unreachable_pub)]
+// What only `edge` uses (wasm32 only) looks dead to a native build: dead code is judged by the
+// wasm build, which compiles every caller.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 pub mod admin;
 pub mod admin_settings;
 pub mod api_key;
 mod bounded_cache;
 pub mod config;
-pub mod cors;
+mod cors;
 pub mod forwarded;
 pub mod identity;
 pub mod jose;
-pub mod jwks_cache;
-pub mod log;
-pub mod origin;
+mod jwks_cache;
+mod log;
+mod origin;
 pub mod path;
 pub mod pipeline;
-pub mod platform;
+mod platform;
 pub mod problem;
 pub mod query;
 pub mod ratelimit;
-pub mod reply;
+mod reply;
 pub mod request;
 pub mod revocation;
 pub mod route;
-pub mod scope;
+mod scope;
 mod section;
 /// The in-memory platform for native tests (this crate's and the CLI's, through the `testing`
 /// feature); never compiled into the worker.
@@ -34,8 +41,8 @@ mod section;
 #[doc(hidden)]
 pub mod testing;
 pub mod token_cache;
-pub mod url;
-pub mod websocket;
+mod url;
+mod websocket;
 pub mod websocket_settings;
 
 #[cfg(target_arch = "wasm32")]

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event<'a> {
+pub(crate) enum Event<'a> {
     /// One per request, after the response is decided. The path has no query and no `;`
     /// parameters.
     Request {
@@ -158,21 +158,21 @@ pub enum Event<'a> {
 
 /// One refused configuration field.
 #[derive(Debug, Clone, Serialize)]
-pub struct ConfigFieldError<'a> {
+pub(crate) struct ConfigFieldError<'a> {
     pub path: &'a str,
     pub message: &'a str,
 }
 
 impl Event<'_> {
     /// The event as its one JSON line.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         // Serialising strings, numbers and options into JSON cannot fail.
         serde_json::to_string(self).unwrap_or_else(|_| "{\"event\":\"log_unserialisable\"}".into())
     }
 }
 
 /// Writes `event` to the platform's log.
-pub fn emit<P: crate::platform::Platform + ?Sized>(platform: &P, event: Event<'_>) {
+pub(crate) fn emit<P: crate::platform::Platform + ?Sized>(platform: &P, event: Event<'_>) {
     platform.log(&event.line());
 }
 

@@ -10,9 +10,9 @@ use crate::problem::{ErrorCode, Problem};
 use crate::request::RequestHead;
 
 /// `origin_timeout_ms` when the document gives none: between Envoy's 15 s and nginx's 60 s.
-pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
+pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 /// Accepted `origin_timeout_ms` values, top level and per route.
-pub const TIMEOUT_RANGE_MS: RangeInclusive<u32> = 100..=300_000;
+pub(crate) const TIMEOUT_RANGE_MS: RangeInclusive<u32> = 100..=300_000;
 
 /// How the runtime's fetch of the origin treats a shared cache (in production, Cloudflare's own
 /// cache for the origin's hostname).
@@ -68,7 +68,7 @@ impl Default for OriginPolicy {
 /// methods that are idempotent *and* carry no side effect by convention (GET, HEAD, OPTIONS), and
 /// only without a body: a body stream is consumed by the first attempt, and a POST that reached the
 /// origin before the connection broke must never run twice.
-pub fn retryable(method: &str, has_body: bool) -> bool {
+pub(crate) fn retryable(method: &str, has_body: bool) -> bool {
     !has_body && matches!(method, "GET" | "HEAD" | "OPTIONS")
 }
 
@@ -76,7 +76,7 @@ pub fn retryable(method: &str, has_body: bool) -> bool {
 /// silently emptied: a body has no defined meaning there (RFC 9110 §9.3.1, §9.3.2), and origin
 /// stacks disagree on whether to read it — one that does not leaves the body on a keep-alive
 /// connection as the start of the "next" request. `Content-Length: 0` is no body and passes.
-pub fn forbidden_body(req: &RequestHead) -> Option<Problem> {
+pub(crate) fn forbidden_body(req: &RequestHead) -> Option<Problem> {
     if req.method != "GET" && req.method != "HEAD" {
         return None;
     }
@@ -99,7 +99,7 @@ pub fn forbidden_body(req: &RequestHead) -> Option<Problem> {
 /// `request_invalid`): RFC 9112 §6.3 makes it the request-smuggling shape, two parsers may end its
 /// body in different places, and relaying it with the declared length while the runtime decodes it
 /// as chunked fails the upload, which would read as an origin outage.
-pub fn conflicting_framing(req: &RequestHead) -> Option<Problem> {
+pub(crate) fn conflicting_framing(req: &RequestHead) -> Option<Problem> {
     let chunked = req.headers_named("transfer-encoding").next().is_some();
     let sized = req.headers_named("content-length").next().is_some();
     (chunked && sized).then(|| {
@@ -187,7 +187,7 @@ impl ForwardFailure {
 
 /// The runtime's error message with the origin URL (which may carry a query string) replaced, and
 /// bounded: the log never holds a query.
-pub fn redact_reason(reason: &str, origin_url: &str) -> String {
+pub(crate) fn redact_reason(reason: &str, origin_url: &str) -> String {
     let redacted = if origin_url.is_empty() {
         reason.to_string()
     } else {
@@ -389,10 +389,19 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect();
+            // What `edge` does with the plan: the client's headers minus `strip`, then `add`.
+            let kept: Vec<_> = client
+                .iter()
+                .filter(|(n, _)| !plan.strip.contains(n))
+                .cloned()
+                .collect();
             assert_eq!(
-                plan.origin_headers(&client),
+                kept,
+                vec![("content-type".to_string(), "text/plain".to_string())]
+            );
+            assert_eq!(
+                plan.add,
                 vec![
-                    ("content-type".to_string(), "text/plain".to_string()),
                     ("x-auth-method".to_string(), "public".to_string()),
                     ("x-forwarded-proto".to_string(), "https".to_string()),
                     ("x-forwarded-host".to_string(), "gw.example".to_string()),

@@ -231,7 +231,7 @@ impl PathPattern {
         Some(&path[prefix..])
     }
 
-    /// `path` is the normalized request path (see `parse::normalize_path`).
+    /// `path` is the normalized request path (see `pipeline::path::normalize`).
     pub fn matches(&self, path: &str) -> bool {
         self.matches_with(path, |literal, part| self.literal_matches(literal, part))
     }

@@ -8,21 +8,21 @@
 //! RFC 6749 §3.3 `scope-token` minus the separator.
 
 /// Joins scopes in `x-user-scopes`.
-pub const SEPARATOR: char = ',';
+pub(crate) const SEPARATOR: char = ',';
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, without `SEPARATOR`.
-pub fn is_scope_token(s: &str) -> bool {
+pub(crate) fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e) && b != SEPARATOR as u8)
 }
 
 /// What `is_scope_token` accepts, in words, for error messages.
-pub const GRAMMAR: &str =
+pub(crate) const GRAMMAR: &str =
     "RFC 6749 scope-token: printable ASCII without space, '\"', '\\' or ',' (the separator)";
 
 /// The `x-user-scopes` value.
-pub fn header_value(scopes: &[String]) -> String {
+pub(crate) fn header_value(scopes: &[String]) -> String {
     scopes.join(&SEPARATOR.to_string())
 }
 

@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::api_key::ledger::client::{LedgerAnswer, LedgerRequest};
 use crate::api_key::ledger::service::StorageWrite;
-use crate::api_key::ledger::{KeyLedger, LedgerHost};
+use crate::api_key::ledger::service::{KeyLedger, LedgerHost};
 use crate::jose::jwk::Jwk;
 use crate::jose::Alg;
 use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
@@ -48,7 +48,7 @@ pub struct FakePlatform {
     /// The revocation object and rate limiters, in memory; `wait_until` tasks wait here.
     pub durable: FakeDurableObjects,
     /// The API-key ledger objects: in memory (dropped to simulate an eviction) and their storage.
-    pub ledgers: RefCell<BTreeMap<String, KeyLedger>>,
+    pub(crate) ledgers: RefCell<BTreeMap<String, KeyLedger>>,
     pub ledger_storage: RefCell<BTreeMap<String, BTreeMap<String, String>>>,
     /// Calls to ledger objects (from the gateway and from other objects).
     pub ledger_calls: Cell<u32>,

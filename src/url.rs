@@ -6,7 +6,7 @@
 /// `https_only_except_loopback` (issuers, JWKS URIs: key material) plain `http` is refused unless the
 /// host is loopback (a local issuer in tests and `wrangler dev`); without it (the origin, CORS
 /// origins) `http` is accepted anywhere: the origin link is the operator's choice.
-pub fn check_url(url: &str, https_only_except_loopback: bool) -> Result<(), String> {
+pub(crate) fn check_url(url: &str, https_only_except_loopback: bool) -> Result<(), String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| "must be an absolute http(s) URL".to_string())?;
@@ -42,7 +42,7 @@ fn is_loopback(authority: &str) -> bool {
 }
 
 /// Splits an absolute URL into (scheme, authority, path, query). Fragments never reach a server.
-pub fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
+pub(crate) fn split_url(url: &str) -> Option<(&str, &str, &str, Option<&str>)> {
     let (scheme, rest) = url.split_once("://")?;
     let rest = rest.split('#').next().unwrap_or("");
     let (authority, path_query) = match rest.find(['/', '?']) {

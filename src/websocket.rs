@@ -11,16 +11,14 @@ use crate::identity::{AuthMethod, Identity};
 use crate::request::RequestHead;
 use crate::route::Route;
 
-pub use crate::websocket_settings::{CloseOn, WebSocketDefaults, WebSocketRoute};
-
 /// RFC 6455 §7.4.1: the endpoint terminates because a message or the connection violates its
 /// policy — here, the credential that opened the socket is no longer valid.
-pub const CLOSE_POLICY_VIOLATION: u16 = 1008;
+pub(crate) const CLOSE_POLICY_VIOLATION: u16 = 1008;
 /// IANA WebSocket close code 1013, "Try Again Later": the revocation list cannot be consulted
 /// within its allowed staleness, so the socket is closed (fail closed) and may be reopened.
-pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+pub(crate) const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 /// RFC 6455 §7.4.1: an unexpected condition (the other side's connection failed).
-pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
+pub(crate) const CLOSE_INTERNAL_ERROR: u16 = 1011;
 
 /// The longest single wait of the close schedule: the Workers timer takes a 32-bit millisecond
 /// count, and a long wait is simply split (the schedule is re-read after each).
@@ -28,7 +26,7 @@ const MAX_WAIT_MS: u64 = 3_600_000;
 
 /// RFC 6455 §4.1: a WebSocket opening handshake is a GET whose `Upgrade` header lists the
 /// `websocket` token (case-insensitive). Any other `Upgrade` (h2c, TLS/1.0, …) is never kept.
-pub fn is_upgrade_request(req: &RequestHead) -> bool {
+pub(crate) fn is_upgrade_request(req: &RequestHead) -> bool {
     req.method == "GET"
         && req.headers_named("upgrade").any(|v| {
             v.split(',')
@@ -62,7 +60,7 @@ pub struct RelayPlan {
 /// What a relay's schedule needs from the configuration, resolved for one credential by the
 /// caller (`pipeline::forward::websocket_relay_settings`), so the planner does not read `Config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RelaySettings {
+pub(crate) struct RelaySettings {
     /// The revocation list's `refresh_interval_ms`; `None` when revocation is disabled.
     pub revocation_refresh_ms: Option<u64>,
     /// The leeway of the issuer that signed the credential (0 for an API key, or an issuer not
@@ -71,7 +69,7 @@ pub struct RelaySettings {
 }
 
 /// `Some` when the request is a WebSocket upgrade on a route that allows it.
-pub fn plan(
+pub(crate) fn plan(
     settings: RelaySettings,
     route: &Route,
     req: &RequestHead,
@@ -108,7 +106,7 @@ pub fn plan(
 /// The instant the gateway starts refusing the credential: a JWT at `exp` + the issuer's leeway
 /// (`now >= exp + leeway` is `token_expired`), an API key at `expires_at` (inclusive).
 /// `leeway_secs` is the leeway of the JWT's issuer (`RelaySettings::leeway_secs`).
-pub fn expiry_ms(leeway_secs: u64, identity: &Identity) -> Option<u64> {
+pub(crate) fn expiry_ms(leeway_secs: u64, identity: &Identity) -> Option<u64> {
     let exp = identity.expires_at?;
     let leeway = match identity.method {
         AuthMethod::Jwt => leeway_secs,
@@ -120,13 +118,13 @@ pub fn expiry_ms(leeway_secs: u64, identity: &Identity) -> Option<u64> {
 /// Why the gateway closes a relayed socket: a close code and a reason that is the error code a
 /// request would get (docs/errors.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GatewayClose {
+pub(crate) struct GatewayClose {
     pub code: u16,
     pub reason: &'static str,
 }
 
 impl GatewayClose {
-    pub fn policy(reason: &'static str) -> Self {
+    pub(crate) fn policy(reason: &'static str) -> Self {
         GatewayClose {
             code: CLOSE_POLICY_VIOLATION,
             reason,
@@ -136,7 +134,7 @@ impl GatewayClose {
 
 /// The next thing the relay's control loop does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Close both ends now.
     Close(GatewayClose),
     /// Run the revocation check now.
@@ -150,7 +148,7 @@ pub enum Step {
 /// When a relayed socket is checked and closed: the credential's expiry and a periodic
 /// revocation check, as one schedule the control loop asks "what now?".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloseSchedule {
+pub(crate) struct CloseSchedule {
     close_at_ms: Option<u64>,
     expired: GatewayClose,
     check_every_ms: Option<u64>,
@@ -160,7 +158,7 @@ pub struct CloseSchedule {
 impl CloseSchedule {
     /// `opened_ms`: when the socket was opened (the upgrade itself was just checked, so the first
     /// periodic check is one interval later).
-    pub fn new(plan: &RelayPlan, opened_ms: u64) -> Self {
+    pub(crate) fn new(plan: &RelayPlan, opened_ms: u64) -> Self {
         let check_every_ms = plan.revocation_check_ms.map(|ms| ms.max(1));
         CloseSchedule {
             close_at_ms: plan.close_at_ms,
@@ -170,7 +168,7 @@ impl CloseSchedule {
         }
     }
 
-    pub fn step(&mut self, now_ms: u64) -> Step {
+    pub(crate) fn step(&mut self, now_ms: u64) -> Step {
         if self.close_at_ms.is_some_and(|at| now_ms >= at) {
             return Step::Close(self.expired);
         }
@@ -193,7 +191,7 @@ impl CloseSchedule {
 
 /// The close a failed revocation check turns into: the refusal's own code as the reason (1008),
 /// or 1013 when the list cannot be consulted (fail closed).
-pub fn close_for_refusal(code: crate::problem::ErrorCode) -> GatewayClose {
+pub(crate) fn close_for_refusal(code: crate::problem::ErrorCode) -> GatewayClose {
     use crate::problem::ErrorCode;
     match code {
         ErrorCode::RevocationUnavailable => GatewayClose {
@@ -207,7 +205,7 @@ pub fn close_for_refusal(code: crate::problem::ErrorCode) -> GatewayClose {
 /// The code one end's close is passed on with. Codes that may not be sent in a Close frame
 /// (RFC 6455 §7.4.1: 1005 no status, 1006 abnormal closure, 1015 TLS failure; 1004 and unassigned
 /// ranges) are not relayed: `None` closes the other end without a code.
-pub fn relay_close_code(code: u16) -> Option<u16> {
+pub(crate) fn relay_close_code(code: u16) -> Option<u16> {
     match code {
         1000..=1003 | 1007..=1014 | 3000..=4999 => Some(code),
         _ => None,
@@ -219,6 +217,7 @@ mod tests {
     use super::*;
     use crate::config::{parse_config, Config};
     use crate::pipeline::forward::websocket_relay_settings;
+    use crate::websocket_settings::{CloseOn, WebSocketRoute};
     use serde_json::json;
     use serde_json::Value;
 

@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use portcullis::admin::{self, AdminConfig, AdminContext, AdminRequest};
-use portcullis::api_key::{key_hash, ApiKeyCache, ApiKeyConfig, ApiKeyStore};
+use portcullis::admin::{self, AdminContext, AdminRequest};
+use portcullis::api_key::{key_hash, ApiKeyCache, ApiKeyStore};
+use portcullis::config::{parse_config, Config};
+use portcullis::pipeline::authorize::authorize;
 use portcullis::problem::{ErrorCode, Problem};
 use portcullis::testing::{block_on, FakePlatform};
 
@@ -316,7 +318,7 @@ struct Gateway {
 }
 
 /// Serves `/admin/*` like the pipeline does: authenticate the `X-API-Key`, require the admin
-/// scope, then `admin::handle`. `seed_entries` are loaded into KV first (the bootstrap path).
+/// route's scope (the authorize stage), then `admin::handle`. `seed_entries` are loaded into KV first (the bootstrap path).
 fn start_gateway(seed_entries: &Value) -> Gateway {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -341,22 +343,30 @@ fn start_gateway(seed_entries: &Value) -> Gateway {
             platform.kv.borrow_mut().insert(key, (value, None));
         }
         let cache = RefCell::new(ApiKeyCache::new(100));
-        let config = ApiKeyConfig {
-            prefix: "pc_test".into(),
-            accepted_prefixes: vec!["pc_test".into(), "pc_live".into()],
-            ..ApiKeyConfig::default()
-        };
-        let store = ApiKeyStore::new(&platform, &cache, &config);
+        let config = admin_config();
+        let store = ApiKeyStore::new(&platform, &cache, &config.api_keys);
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             platform.now_ms.set(wall_clock_ms());
-            serve(&store, stream, || {
+            serve(&config, &store, stream, || {
                 let lines = std::mem::take(&mut *platform.logs.borrow_mut());
                 thread_logs.lock().unwrap().extend(lines);
             });
         }
     });
     Gateway { url, logs }
+}
+
+/// The test gateway's configuration: the admin API on, served to API keys `pc_test_…` (and the
+/// older `pc_live_…`).
+fn admin_config() -> Config {
+    let doc = serde_json::json!({
+        "origin": "http://127.0.0.1:9",
+        "routes": [{"methods": ["GET"], "path": "/health", "auth": ["public"]}],
+        "admin": {"enabled": true, "credentials": ["api_key"]},
+        "api_keys": {"prefix": "pc_test", "accepted_prefixes": ["pc_test", "pc_live"]}
+    });
+    parse_config(&doc).expect("the test gateway's configuration")
 }
 
 fn wall_clock_ms() -> u64 {
@@ -369,6 +379,7 @@ fn wall_clock_ms() -> u64 {
 /// Answers one request; `publish_logs` runs before the answer is written, so a test that has the
 /// answer sees every log line of the request.
 fn serve(
+    config: &Config,
     store: &ApiKeyStore<'_, FakePlatform>,
     mut stream: TcpStream,
     publish_logs: impl FnOnce(),
@@ -405,16 +416,17 @@ fn serve(
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (target.clone(), None),
     };
-    let admin_config = AdminConfig {
-        enabled: true,
-        ..AdminConfig::default()
-    };
-    let reply = match admin_config.strip(&path) {
+    let admin_route = config
+        .routes
+        .iter()
+        .find(|r| r.admin)
+        .expect("the admin route");
+    let reply = match config.admin.strip(&path) {
         None => Problem::new(ErrorCode::RouteNotFound, "no route").reply(),
         Some(sub) => match block_on(store.authenticate(api_key.as_deref().unwrap_or(""))) {
             Err(e) => Problem::from(e).reply(),
-            Ok(actor) => match admin::authorize(&admin_config, &actor) {
-                Err(p) => p.reply(),
+            Ok(actor) => match authorize(admin_route, &actor) {
+                Err(refusal) => refusal.problem.reply(),
                 Ok(()) => {
                     let req = AdminRequest {
                         method: &method,

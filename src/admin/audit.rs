@@ -10,30 +10,26 @@ use crate::problem::ErrorCode;
 
 /// What one call did, built up while it runs and written once at its end.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Audit {
+pub(crate) struct Audit {
     action: &'static str,
     fields: Map<String, Value>,
 }
 
 impl Audit {
-    pub fn new(action: &'static str) -> Self {
+    pub(crate) fn new(action: &'static str) -> Self {
         Audit {
             action,
             fields: Map::new(),
         }
     }
 
-    pub fn action(&self) -> &'static str {
-        self.action
-    }
-
-    pub fn add(&mut self, name: &str, value: Value) {
+    pub(crate) fn add(&mut self, name: &str, value: Value) {
         self.fields.insert(name.into(), value);
     }
 
     /// Writes the line. `actor` is `None` for a caller that could not authenticate; `code` is the
     /// refusal's, `None` for a success.
-    pub fn write<P: Platform>(
+    pub(crate) fn write<P: Platform>(
         &self,
         platform: &P,
         actor: Option<&Identity>,

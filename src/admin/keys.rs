@@ -29,9 +29,9 @@ use crate::problem::{ErrorCode, Problem};
 use super::audit::Audit;
 use super::{bad_request, parse_body, AdminContext, AdminRequest, Answer, Effect};
 
-pub const DEFAULT_LIST_LIMIT: u32 = 50;
+pub(crate) const DEFAULT_LIST_LIMIT: u32 = 50;
 /// Longest `ttl_secs` accepted: 10 years.
-pub const MAX_TTL_SECS: u64 = 10 * 365 * 86_400;
+pub(crate) const MAX_TTL_SECS: u64 = 10 * 365 * 86_400;
 
 pub(super) enum Route<'p> {
     Collection,

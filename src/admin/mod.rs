@@ -12,13 +12,13 @@
 //! Refused calls the pipeline never hands over (failed authentication, no admin scope) are
 //! audited by `refusal_audit`, in the same shape.
 
-pub mod audit;
-pub mod keys;
-pub mod refusal_audit;
-pub mod revocations;
+pub(crate) mod audit;
+pub(crate) mod keys;
+pub(crate) mod refusal_audit;
+pub(crate) mod revocations;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api_key::store::ApiKeyStore;
 use crate::identity::Identity;
@@ -31,20 +31,6 @@ use audit::Audit;
 pub use crate::admin_settings::AdminConfig;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The admin scope check, for the pipeline to run after authenticating the caller and before
-/// `handle`: a caller without the scope gets 403 `insufficient_scope`.
-pub fn authorize(config: &AdminConfig, actor: &Identity) -> Result<(), Problem> {
-    if actor.has_scope(&config.scope) {
-        Ok(())
-    } else {
-        Err(Problem::new(
-            ErrorCode::InsufficientScope,
-            format!("the admin API requires the {} scope", config.scope),
-        )
-        .with_extension("required_scopes", json!([config.scope])))
-    }
-}
 
 pub struct AdminRequest<'a> {
     pub method: &'a str,

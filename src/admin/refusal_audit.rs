@@ -16,7 +16,7 @@ use crate::problem::Problem;
 
 use super::audit::Audit;
 
-pub fn audit_refused_call<P: Platform>(
+pub(crate) fn audit_refused_call<P: Platform>(
     platform: &P,
     actor: Option<&Identity>,
     method: &str,

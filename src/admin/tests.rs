@@ -588,25 +588,6 @@ fn jwt_actors_are_audited_with_their_issuer() {
 }
 
 #[test]
-fn authorize_requires_the_admin_scope() {
-    let config = AdminConfig::default();
-    assert_eq!(authorize(&config, &admin()), Ok(()));
-    let mut caller = admin();
-    caller.scopes = vec!["invoices:read".into(), "portcullis:admin2".into()];
-    let p = authorize(&config, &caller).unwrap_err();
-    assert_eq!(p.status(), 403);
-    assert_eq!(p.code, ErrorCode::InsufficientScope);
-    let body: Value = serde_json::from_str(&p.body()).unwrap();
-    assert_eq!(body["required_scopes"], json!(["portcullis:admin"]));
-    let custom = AdminConfig {
-        scope: "keys:admin".into(),
-        ..AdminConfig::default()
-    };
-    caller.scopes = vec!["keys:admin".into()];
-    assert_eq!(authorize(&custom, &caller), Ok(()));
-}
-
-#[test]
 fn admin_config_defaults_validation_and_prefix() {
     let c: AdminConfig = serde_json::from_str("{}").unwrap();
     assert_eq!(c, AdminConfig::default());

@@ -11,11 +11,11 @@
 //! (up to 60 s) plus `positive_cache_ttl_secs` (default 30 s): 90 s with defaults, and immediate in
 //! the isolate that served the revoke. Routes that cannot accept that ask for `Freshness::Strong`.
 
-pub mod cache;
+pub(crate) mod cache;
 pub mod format;
-pub mod ledger;
+pub(crate) mod ledger;
 pub mod record;
-pub mod store;
+pub(crate) mod store;
 
 use serde::Deserialize;
 

@@ -28,13 +28,13 @@ use super::ledger::{self, IdempotencyKey};
 use super::record::{ApiKeyRecord, KeyStatus};
 use super::{ApiKeyConfig, ApiKeyError, MAX_GRACE_SECS};
 
-pub const HASH_KEY_PREFIX: &str = "apikey:hash:";
-pub const ID_KEY_PREFIX: &str = "apikey:id:";
+pub(crate) const HASH_KEY_PREFIX: &str = "apikey:hash:";
+pub(crate) const ID_KEY_PREFIX: &str = "apikey:id:";
 /// How long KV keeps a key's entries after it expired or was revoked.
-pub const RETENTION_SECS: u64 = 30 * 86_400;
+pub(crate) const RETENTION_SECS: u64 = 30 * 86_400;
 /// Workers KV refuses a shorter `expirationTtl`.
-pub const KV_MIN_TTL_SECS: u64 = 60;
-pub const MAX_LIST_LIMIT: u32 = 100;
+pub(crate) const KV_MIN_TTL_SECS: u64 = 60;
+pub(crate) const MAX_LIST_LIMIT: u32 = 100;
 
 pub fn hash_kv_key(hash: &str) -> String {
     format!("{HASH_KEY_PREFIX}{hash}")
@@ -61,7 +61,7 @@ pub fn kv_expiration_ttl(record: &ApiKeyRecord, now: u64) -> Option<u64> {
 }
 
 /// One KV write: `(key, value, expiration_ttl)`.
-pub type KvEntry = (String, String, Option<u64>);
+pub(crate) type KvEntry = (String, String, Option<u64>);
 
 /// The two KV entries of a new key, exactly as `create` writes them: for offline seeding
 /// (`portcullis keys seed` → `wrangler kv bulk put`).

@@ -53,7 +53,7 @@ fn verify_params(alg: Alg) -> Object {
     }
 }
 
-pub async fn import_key(jwk: &Jwk, alg: Alg) -> Result<web_sys::CryptoKey, String> {
+pub(super) async fn import_key(jwk: &Jwk, alg: Alg) -> Result<web_sys::CryptoKey, String> {
     let subtle = subtle()?;
     let jwk_value = js_sys::JSON::parse(&jwk.to_webcrypto_jwk().to_string()).map_err(js_err)?;
     let jwk_obj: Object = jwk_value
@@ -97,7 +97,12 @@ fn cached_subtle() -> Result<web_sys::SubtleCrypto, String> {
     })
 }
 
-pub async fn verify(key: &web_sys::CryptoKey, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
+pub(super) async fn verify(
+    key: &web_sys::CryptoKey,
+    alg: Alg,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
     let Ok(subtle) = cached_subtle() else {
         return false;
     };

@@ -25,16 +25,16 @@ use crate::platform::StoreError;
 use crate::ratelimit::service::{LimiterService, Persist, StorageWrite, FLUSH_MS};
 use crate::revocation::service::RevocationService;
 
-pub const REVOCATION_BINDING: &str = "PORTCULLIS_REVOCATION";
-pub const LIMITER_BINDING: &str = "PORTCULLIS_RATE_LIMITER";
+pub(super) const REVOCATION_BINDING: &str = "PORTCULLIS_REVOCATION";
+pub(super) const LIMITER_BINDING: &str = "PORTCULLIS_RATE_LIMITER";
 /// The revocation list is one object.
-pub const REVOCATION_OBJECT: &str = "global";
+pub(super) const REVOCATION_OBJECT: &str = "global";
 /// A call to an object that has not answered by then has failed.
-pub const CALL_TIMEOUT_MS: u64 = 3_000;
+pub(super) const CALL_TIMEOUT_MS: u64 = 3_000;
 
 /// One call to the object `name` of `binding`. The request is built before the future is returned;
 /// the future owns the stub, so it may outlive the caller's borrows (background syncs).
-pub fn call(
+pub(super) fn call(
     env: &Env,
     binding: &'static str,
     name: &str,
@@ -46,7 +46,7 @@ pub fn call(
 }
 
 /// `call` with its own deadline (the API-key ledger queues calls to one key and waits on KV).
-pub fn call_within(
+pub(super) fn call_within(
     env: &Env,
     binding: &'static str,
     name: &str,

@@ -21,7 +21,7 @@ use super::js_err;
 /// everything else the gateway does for a public route. The Headers object yields lower-case names.
 /// Headers that cannot be read refuse the request (`HeadersUnreadable`), never forward it with an
 /// empty list that would strip nothing.
-pub fn request_head(raw: &Request) -> Result<RequestHead, HeadersUnreadable> {
+pub(super) fn request_head(raw: &Request) -> Result<RequestHead, HeadersUnreadable> {
     let pairs = js_sys::Array::from(&raw.headers());
     let json = js_sys::JSON::stringify(&pairs).ok().map(String::from);
     RequestHead::from_header_json(raw.method(), raw.url(), json.as_deref())
@@ -38,7 +38,7 @@ pub(super) fn headers_from(pairs: &[(String, String)]) -> Result<web_sys::Header
 
 /// Reads a request body, but never more than `cap` bytes into memory: a larger body comes back
 /// truncated to `cap`, which the caller refuses as too large.
-pub async fn read_body_capped(req: &Request, cap: usize) -> Result<Vec<u8>, String> {
+pub(super) async fn read_body_capped(req: &Request, cap: usize) -> Result<Vec<u8>, String> {
     let declared = req
         .headers()
         .get("content-length")
@@ -70,13 +70,16 @@ fn fixed_response(
     web_sys::Response::new_with_opt_str_and_init(body, &init).map_err(js_err)
 }
 
-pub fn reply_response(reply: &Reply, transport: &[(String, String)]) -> Result<Response, String> {
+pub(super) fn reply_response(
+    reply: &Reply,
+    transport: &[(String, String)],
+) -> Result<Response, String> {
     let mut headers = reply.headers.clone();
     headers.extend(transport.iter().cloned());
     fixed_response(reply.status, &headers, &reply.body)
 }
 
-pub fn problem_response(
+pub(super) fn problem_response(
     problem: &Problem,
     transport: &[(String, String)],
 ) -> Result<Response, String> {
@@ -87,7 +90,7 @@ pub fn problem_response(
 /// body streamed (never buffered), redirects passed back, the route's cache policy and a deadline
 /// on the response head; one more send for a bodiless GET/HEAD/OPTIONS whose connection failed
 /// before any response byte. Each failure comes back as its own `ForwardFailure`.
-pub async fn forward(
+pub(super) async fn forward(
     original: &web_sys::Request,
     plan: &ForwardPlan,
     transport: &[(String, String)],
@@ -205,7 +208,7 @@ pub async fn forward(
 /// upgrade alike. A fetched response's headers are immutable: `new Response(body, response)`
 /// copies status and headers in one runtime call; then hop-by-hop headers go and the gateway's are
 /// set (`Vary` merged with the origin's).
-pub fn relay_response(
+pub(super) fn relay_response(
     resp: &Response,
     plan: &ForwardPlan,
     transport: &[(String, String)],
@@ -291,7 +294,11 @@ impl Relay {
 /// A bounded GET: aborted after `timeout_ms`, refused above `max_bytes` (by `Content-Length` when
 /// given, and by the body as it streams in: reading stops, and the connection is cut, at the first
 /// chunk past the cap).
-pub async fn get(url: &str, timeout_ms: u32, max_bytes: usize) -> Result<HttpResponse, FetchError> {
+pub(super) async fn get(
+    url: &str,
+    timeout_ms: u32,
+    max_bytes: usize,
+) -> Result<HttpResponse, FetchError> {
     let controller = web_sys::AbortController::new().map_err(|e| FetchError::Network(js_err(e)))?;
     let init = web_sys::RequestInit::new();
     init.set_method("GET");

@@ -13,7 +13,7 @@ fn store(env: &Env) -> Result<KvStore, StoreError> {
         .map_err(|_| StoreError(format!("KV binding {KV_BINDING} is missing")))
 }
 
-pub async fn get(env: &Env, key: &str) -> Result<Option<String>, StoreError> {
+pub(super) async fn get(env: &Env, key: &str) -> Result<Option<String>, StoreError> {
     store(env)?
         .get(key)
         .text()
@@ -22,7 +22,7 @@ pub async fn get(env: &Env, key: &str) -> Result<Option<String>, StoreError> {
 }
 
 /// KV refuses an `expirationTtl` under 60 s, so a shorter one is stored as 60 s.
-pub async fn put(
+pub(super) async fn put(
     env: &Env,
     key: &str,
     value: &str,
@@ -39,14 +39,14 @@ pub async fn put(
         .map_err(|e| StoreError(format!("KV put failed: {e}")))
 }
 
-pub async fn delete(env: &Env, key: &str) -> Result<(), StoreError> {
+pub(super) async fn delete(env: &Env, key: &str) -> Result<(), StoreError> {
     store(env)?
         .delete(key)
         .await
         .map_err(|e| StoreError(format!("KV delete failed: {e}")))
 }
 
-pub async fn list(
+pub(super) async fn list(
     env: &Env,
     prefix: &str,
     cursor: Option<&str>,

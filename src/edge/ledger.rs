@@ -18,19 +18,22 @@ use super::durable::{call_within, json_response, load_strings, now_ms, persist, 
 use super::kv;
 use crate::api_key::format::is_valid_key_id;
 use crate::api_key::ledger::client::{parse_answer, LedgerAnswer, LedgerRequest};
-use crate::api_key::ledger::service::{StorageWrite, RETRY_PENDING_SECS};
-use crate::api_key::ledger::{KeyLedger, LedgerHost, Turnstile, LEDGER_BINDING};
+use crate::api_key::ledger::service::RETRY_PENDING_SECS;
+use crate::api_key::ledger::service::{KeyLedger, LedgerHost};
+use crate::api_key::ledger::turnstile::Turnstile;
+use crate::api_key::ledger::LEDGER_BINDING;
 use crate::platform::StoreError;
+use crate::ratelimit::service::StorageWrite;
 
 /// The gateway's call to a key's object: calls to one key queue behind each other, and a rotation
 /// waits on the successor's object and on KV.
-pub const LEDGER_CALL_TIMEOUT_MS: u64 = 10_000;
+pub(super) const LEDGER_CALL_TIMEOUT_MS: u64 = 10_000;
 /// A rotation's call to its successor's object.
 const SUCCESSOR_CALL_TIMEOUT_MS: u64 = 5_000;
 
 /// One call to the ledger object of `key_id`. The call carries the moment its caller stops
 /// waiting (`?until=<ms>`): the object does not start it after that (see `fetch`).
-pub fn call_ledger(
+pub(super) fn call_ledger(
     env: &Env,
     key_id: &str,
     body: String,

@@ -87,7 +87,7 @@ fn config_document(env: &Env) -> Result<serde_json::Value, String> {
 /// `worker::Request` wrapper would read `request.cf` on every request (measured at about 5% of the
 /// gateway's CPU in workerd) and re-parse the URL, neither of which the pipeline needs.
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+pub(crate) async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     match serve(req, env, ctx).await {
         Ok(r) => Ok(r),
         Err(reason) => {
@@ -231,7 +231,7 @@ fn log_request(
     );
 }
 
-pub struct EdgePlatform {
+pub(crate) struct EdgePlatform {
     env: Env,
     /// The request's context: `waitUntil` for background refreshes and syncs, which must finish
     /// within the request that started them (workerd refuses cross-request I/O).
@@ -353,6 +353,8 @@ impl Platform for EdgePlatform {
 /// The worker's own WebCrypto verifier, exported so the end-to-end tests can run the Wycheproof and
 /// RFC vectors through exactly the code production uses. It verifies; it holds no secret.
 #[wasm_bindgen(js_name = webcryptoVerify)]
+// An export to JavaScript: wasm-bindgen requires `pub`.
+#[allow(unreachable_pub)]
 pub async fn webcrypto_verify(
     alg: String,
     jwk_json: String,

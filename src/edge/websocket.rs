@@ -73,7 +73,7 @@ fn get(target: &JsValue, key: &str) -> JsValue {
 }
 
 /// Forwards an allowed upgrade: the 101 with a socket, or the origin's refusal as it answered.
-pub async fn forward(
+pub(super) async fn forward(
     original: &Request,
     plan: &ForwardPlan,
     ws: &WebSocketPlan,

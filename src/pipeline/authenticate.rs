@@ -23,7 +23,7 @@ use super::{Gateway, Refusal};
 
 /// The credential, verified, then checked against the revocation list — on every request,
 /// verified-token cache hits included.
-pub async fn authenticate<K: Clone, P: Platform<Key = K>>(
+pub(crate) async fn authenticate<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
     req: &ParsedRequest<'_>,
@@ -117,7 +117,7 @@ pub(crate) fn missing(route: &Route) -> Refusal {
 
 /// Verified-token cache → the one JWT verification (`jose::verify::jwt_verify`) with the isolate's
 /// JWKS cache as key source and the platform's verifier (WebCrypto in the worker) → cache.
-pub async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
+pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
     token: &str,

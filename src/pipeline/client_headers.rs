@@ -11,7 +11,7 @@
 //! off`, is `$_SERVER['HTTP_X_USER_ID']` too. (A space is not a header-name character.)
 
 /// `name` as a CGI-style or PHP origin sees it: lower-case, `_`, `.` and `-` alike.
-pub fn fold(name: &str) -> String {
+pub(crate) fn fold(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
             b'_' | b'.' => '-',
@@ -22,7 +22,7 @@ pub fn fold(name: &str) -> String {
 
 /// Why a client header is withheld from the origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Withheld {
+pub(crate) enum Withheld {
     /// `x-user-*`, `x-auth-*`, … : only the gateway speaks here.
     GatewayNamespace,
     /// A credential the gateway consumed (`X-API-Key`; `Authorization` unless forwarded).
@@ -39,7 +39,7 @@ const OWN_NAMES: &[&str] = &["x-client-id", "x-key-id"];
 
 /// Forwarding headers, folded. Every one of them is read by some origin stack as the client's
 /// address, host or scheme once it trusts its proxy (docs/origin.md).
-pub const FORWARDING: &[&str] = &[
+pub(crate) const FORWARDING: &[&str] = &[
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-host",
@@ -72,7 +72,7 @@ pub const FORWARDING: &[&str] = &[
 
 /// Method and URL override headers, folded: Rack::MethodOverride, Express `method-override`,
 /// Symfony/Laravel, ASP.NET and IIS rewrite modules act on them.
-pub const OVERRIDE: &[&str] = &[
+pub(crate) const OVERRIDE: &[&str] = &[
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
@@ -80,13 +80,9 @@ pub const OVERRIDE: &[&str] = &[
     "x-rewrite-url",
 ];
 
-/// Why the client header `name` must not reach the origin, if it must not.
-pub fn withheld(name: &str, forward_authorization: bool) -> Option<Withheld> {
-    withheld_folded(&fold(name), forward_authorization)
-}
-
-/// `withheld` for a name already `fold`ed.
-pub fn withheld_folded(folded: &str, forward_authorization: bool) -> Option<Withheld> {
+/// Why the client header whose `fold`ed name is `folded` must not reach the origin, if it must
+/// not.
+pub(crate) fn withheld_folded(folded: &str, forward_authorization: bool) -> Option<Withheld> {
     if is_gateway_namespace(folded) {
         Some(Withheld::GatewayNamespace)
     } else if folded == "x-api-key" || (folded == "authorization" && !forward_authorization) {
@@ -101,7 +97,7 @@ pub fn withheld_folded(folded: &str, forward_authorization: bool) -> Option<With
 }
 
 /// `folded` is in the gateway's namespace.
-pub fn is_gateway_namespace(folded: &str) -> bool {
+pub(crate) fn is_gateway_namespace(folded: &str) -> bool {
     OWN_NAMES.contains(&folded) || OWN_PREFIXES.iter().any(|p| folded.starts_with(p))
 }
 
@@ -120,6 +116,9 @@ mod tests {
 
     #[test]
     fn every_spelling_is_withheld() {
+        let withheld = |name: &str, forward_authorization: bool| {
+            withheld_folded(&fold(name), forward_authorization)
+        };
         for (name, why) in [
             ("x-user-id", Withheld::GatewayNamespace),
             ("X_User_Id", Withheld::GatewayNamespace),

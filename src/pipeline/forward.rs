@@ -26,12 +26,7 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
-/// In the gateway's namespace (any `_`/`.`/`-` spelling): a client can never send it to the origin.
-pub fn is_own_header(name: &str) -> bool {
-    super::client_headers::is_gateway_namespace(&fold(name))
-}
-
-pub fn plan(
+pub(crate) fn plan(
     config: &Config,
     req: &RequestHead,
     parsed: &ParsedRequest<'_>,
@@ -67,7 +62,7 @@ pub fn plan(
 
 /// What a WebSocket relay of `identity`'s upgrade needs from the configuration: the revocation
 /// list's refresh interval when revocation is enabled, and the leeway of the JWT's issuer.
-pub fn websocket_relay_settings(config: &Config, identity: &Identity) -> RelaySettings {
+pub(crate) fn websocket_relay_settings(config: &Config, identity: &Identity) -> RelaySettings {
     RelaySettings {
         revocation_refresh_ms: config
             .revocation
@@ -89,10 +84,10 @@ fn drops_expectation(req: &RequestHead) -> bool {
     req.headers_named("expect").next().is_some()
 }
 
-/// The client headers the origin must not see: hop-by-hop ones, and every one `withheld` names
+/// The client headers the origin must not see: hop-by-hop ones, and every one `withheld_folded` names
 /// (the gateway's namespace, credentials — `Authorization` unless configured to pass —, forwarding
 /// and override headers). Names compare folded (`_` and `.` as `-`), as CGI-style and PHP origins read them.
-pub fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String> {
+pub(crate) fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String> {
     // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
     let connection_named: Vec<String> = req
         .headers_named("connection")
@@ -127,7 +122,7 @@ const RESPONSE_HOP_BY_HOP: &[&str] = &[
 /// The names to delete from the origin's response: the hop-by-hop ones and any named in its
 /// `Connection`. A 426 keeps `Upgrade`: RFC 9110 §15.5.22 requires it there, and it is what tells
 /// the client which protocol to switch to.
-pub fn response_stripped_headers(status: u16, connection: Option<&str>) -> Vec<String> {
+pub(crate) fn response_stripped_headers(status: u16, connection: Option<&str>) -> Vec<String> {
     let keep_upgrade = status == 426;
     connection
         .unwrap_or_default()
@@ -144,7 +139,7 @@ pub fn response_stripped_headers(status: u16, connection: Option<&str>) -> Vec<S
         })
 }
 
-pub fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
+pub(crate) fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
     let mut h = vec![(
         "x-auth-method".to_string(),
         identity.method.as_str().to_string(),
@@ -228,6 +223,9 @@ mod tests {
 
     #[test]
     fn namespace() {
+        // In the gateway's namespace (any `_`/`.`/`-` spelling): never sent on to the origin.
+        let is_own_header =
+            |name: &str| crate::pipeline::client_headers::is_gateway_namespace(&fold(name));
         for n in [
             "x-user-id",
             "x-user-anything",

@@ -32,13 +32,13 @@ use super::{Gateway, Refusal, RequestHead};
 
 /// The isolate's `fast`-mode state, shared with the background syncs it starts.
 #[derive(Debug, Default)]
-pub struct Leases {
+pub(crate) struct Leases {
     pub table: LeaseTable,
     /// Why the last background sync failed, for the next request to log.
     pub last_error: Option<String>,
 }
 
-pub async fn limit<K: Clone, P: Platform<Key = K>>(
+pub(crate) async fn limit<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
     req: &RequestHead,
@@ -78,7 +78,7 @@ pub async fn limit<K: Clone, P: Platform<Key = K>>(
 
 /// The budget's key: the identity, or for an anonymous caller (public routes only) the client IP
 /// as Cloudflare saw it.
-pub fn counting_key(req: &RequestHead, identity: &Identity) -> String {
+pub(crate) fn counting_key(req: &RequestHead, identity: &Identity) -> String {
     if identity.method == AuthMethod::Public {
         let ip = req
             .headers_named("cf-connecting-ip")

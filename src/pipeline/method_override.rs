@@ -10,7 +10,7 @@ use crate::query::normalize_name;
 
 /// Refuses a POST whose query carries a `_method` parameter, in any spelling an origin would
 /// read as `_method`.
-pub fn check_query(method: &str, query: Option<&str>) -> Result<(), Problem> {
+pub(crate) fn check_query(method: &str, query: Option<&str>) -> Result<(), Problem> {
     let Some(query) = query else {
         return Ok(());
     };

@@ -11,13 +11,13 @@
 // would only add an allocation to every refusal.
 #![allow(clippy::result_large_err)]
 
-pub mod authenticate;
+pub(crate) mod authenticate;
 pub mod authorize;
-pub mod client_headers;
-pub mod forward;
-pub mod limit;
-pub mod method_override;
-pub mod parse;
+pub(crate) mod client_headers;
+pub(crate) mod forward;
+pub(crate) mod limit;
+pub(crate) mod method_override;
+pub(crate) mod parse;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -60,18 +60,6 @@ pub struct ForwardPlan {
     pub origin: crate::origin::OriginPolicy,
 }
 
-impl ForwardPlan {
-    /// The header list the origin receives, given the client's (what the runtime does natively).
-    pub fn origin_headers(&self, client: &[(String, String)]) -> Vec<(String, String)> {
-        client
-            .iter()
-            .filter(|(n, _)| !self.strip.contains(n))
-            .cloned()
-            .chain(self.add.iter().cloned())
-            .collect()
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Forward(ForwardPlan),
@@ -106,16 +94,18 @@ pub struct Handled {
     pub log: RequestLog,
 }
 
-/// Isolate-lifetime state: the validated configuration and the in-memory caches.
+/// Isolate-lifetime state: the validated configuration and the in-memory caches. Only the
+/// pipeline's stages reach into them; `edge` reads the configuration and the revocation snapshot
+/// (a WebSocket relay's checks).
 pub struct Gateway<K> {
-    pub config: Config,
-    pub jwks: RefCell<JwksCache<K>>,
-    pub tokens: RefCell<TokenCache>,
-    pub api_keys: RefCell<ApiKeyCache>,
+    pub(crate) config: Config,
+    jwks: RefCell<JwksCache<K>>,
+    tokens: RefCell<TokenCache>,
+    api_keys: RefCell<ApiKeyCache>,
     /// The isolate's revocation snapshot (`Rc`: background refreshes hold it past the request).
-    pub revocation: Rc<RefCell<SnapshotCache>>,
+    pub(crate) revocation: Rc<RefCell<SnapshotCache>>,
     /// `fast` rate-limit leases (`Rc`: background syncs hold it past the request).
-    pub leases: Rc<RefCell<limit::Leases>>,
+    leases: Rc<RefCell<limit::Leases>>,
 }
 
 impl<K: Clone> Gateway<K> {

@@ -3,7 +3,7 @@
 //! the network or a store.
 
 use crate::config::{Config, HttpsPolicy};
-use crate::path::{self, PathError, PathParameters};
+use crate::path::{self};
 use crate::problem::{ErrorCode, Problem};
 use crate::query;
 use crate::request::truncate;
@@ -14,7 +14,7 @@ use super::RequestHead;
 
 /// What the client presented, before anything is verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Presented {
+pub(crate) enum Presented {
     None,
     Bearer(String),
     /// An `Authorization` header with a scheme other than Bearer (the scheme, for the log only).
@@ -24,7 +24,7 @@ pub enum Presented {
     Both,
 }
 
-pub struct ParsedRequest<'c> {
+pub(crate) struct ParsedRequest<'c> {
     pub route: &'c Route,
     /// Normalized path (percent-encoded unreserved characters decoded), as forwarded.
     pub path: String,
@@ -37,14 +37,14 @@ pub struct ParsedRequest<'c> {
     pub presented: Presented,
 }
 
-pub enum ParseOutcome<'c> {
+pub(crate) enum ParseOutcome<'c> {
     Route(ParsedRequest<'c>),
     /// The request is answered here (a redirect to HTTPS).
     Redirect(String),
     Refuse(Problem),
 }
 
-pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
+pub(crate) fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
     let Some((scheme, authority, raw_path, query)) = split_url(&req.url) else {
         return ParseOutcome::Refuse(Problem::new(
             ErrorCode::RequestInvalid,
@@ -116,7 +116,7 @@ pub fn parse<'c>(config: &'c Config, req: &RequestHead) -> ParseOutcome<'c> {
 ///
 /// A request must be admitted by the route of every reading, so the first is the one that asks for
 /// a credential when any does: a public route never stands in for a protected one.
-pub fn route_readings<'c>(
+pub(crate) fn route_readings<'c>(
     routes: &'c [Route],
     method: &str,
     routing_path: &str,
@@ -155,11 +155,6 @@ fn credentials_in_url(config: &Config, authority: &str, query: Option<&str>) -> 
     ))
 }
 
-/// RFC 3986 §6.2.2 normalization with `;` path parameters refused: see `path::normalize`.
-pub fn normalize_path(raw: &str) -> Result<String, &'static str> {
-    path::normalize(raw, PathParameters::Refuse).map_err(PathError::message)
-}
-
 fn presented_credential(req: &RequestHead) -> Result<Presented, Problem> {
     let mut authorization = req.headers_named("authorization");
     let mut api_key = req.headers_named("x-api-key");
@@ -195,9 +190,12 @@ fn presented_credential(req: &RequestHead) -> Result<Presented, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::path::{PathError, PathParameters};
 
     #[test]
     fn normalization_refuses_path_parameters() {
+        let normalize_path =
+            |raw: &str| path::normalize(raw, PathParameters::Refuse).map_err(PathError::message);
         assert_eq!(normalize_path("/ap%69/x").unwrap(), "/api/x");
         assert_eq!(
             normalize_path("/public/..;/api"),

@@ -12,7 +12,7 @@ use super::service::{LimiterRequest, LimiterResponse};
 use super::Policy;
 
 /// `exact`: one unit for this request, booked at once.
-pub fn exact_request(policy: &Policy) -> String {
+pub(crate) fn exact_request(policy: &Policy) -> String {
     request(
         policy,
         Acquire {
@@ -25,7 +25,7 @@ pub fn exact_request(policy: &Policy) -> String {
 
 /// `fast`: settles what an isolate's lease `sent` (used units, returned units, a new share); the
 /// object may write the booking behind.
-pub fn sync_request(policy: &Policy, sent: &SyncRequest) -> String {
+pub(crate) fn sync_request(policy: &Policy, sent: &SyncRequest) -> String {
     request(
         policy,
         Acquire {
@@ -51,7 +51,10 @@ fn request(policy: &Policy, acquire: Acquire, lazy: bool) -> String {
 /// than it was asked (`gcra::acquire`); an answer that does is out of contract (corrupt, or from
 /// another build) and is treated like no answer at all, so `on_error` decides — never a lease or
 /// an admission sized by a number the gateway did not ask for.
-pub fn read_answer(text: Result<String, StoreError>, want: u64) -> Result<LimiterResponse, String> {
+pub(crate) fn read_answer(
+    text: Result<String, StoreError>,
+    want: u64,
+) -> Result<LimiterResponse, String> {
     let text = text.map_err(|e| e.0)?;
     let answer: LimiterResponse =
         serde_json::from_str(&text).map_err(|e| format!("unreadable answer: {e}"))?;

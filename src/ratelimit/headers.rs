@@ -12,10 +12,10 @@
 
 use super::policy::Policy;
 
-pub const POLICY_HEADER: &str = "ratelimit-policy";
-pub const LIMIT_HEADER: &str = "ratelimit";
+pub(crate) const POLICY_HEADER: &str = "ratelimit-policy";
+pub(crate) const LIMIT_HEADER: &str = "ratelimit";
 
-pub fn policy_value(policy: &Policy) -> String {
+pub(crate) fn policy_value(policy: &Policy) -> String {
     format!(
         "\"{}\";q={};w={}",
         policy.name,
@@ -24,12 +24,12 @@ pub fn policy_value(policy: &Policy) -> String {
     )
 }
 
-pub fn limit_value(policy: &Policy, remaining: u64, reset_secs: u64) -> String {
+pub(crate) fn limit_value(policy: &Policy, remaining: u64, reset_secs: u64) -> String {
     format!("\"{}\";r={};t={}", policy.name, remaining, reset_secs)
 }
 
 /// Both fields, for a response whose state is known.
-pub fn headers(policy: &Policy, remaining: u64, reset_secs: u64) -> Vec<(String, String)> {
+pub(crate) fn headers(policy: &Policy, remaining: u64, reset_secs: u64) -> Vec<(String, String)> {
     vec![
         (POLICY_HEADER.to_string(), policy_value(policy)),
         (

@@ -194,10 +194,6 @@ impl LeaseState {
         self.last_failure_ms = Some(now);
     }
 
-    pub fn last_used_ms(&self) -> u64 {
-        self.last_used_ms
-    }
-
     pub fn idle(&self) -> bool {
         self.syncs_in_flight == 0 && self.debt == 0 && self.credit_in_flight == 0
     }

@@ -10,9 +10,9 @@
 //! The limit stage that ties them to a request is `pipeline::limit`; the Durable Object class is
 //! in `edge::durable`. Design, bounds and measurements: docs/rate-limits.md.
 
-pub mod client;
+pub(crate) mod client;
 pub mod gcra;
-pub mod headers;
+pub(crate) mod headers;
 pub mod lease;
 pub mod policy;
 pub mod service;

@@ -17,12 +17,12 @@ use super::set::{
 /// `GET /snapshot?since=<v>`: the entries written after version `since` (all of them for 0).
 /// The caller makes the call (`Platform::revocation_call("GET", …)`) so that a background refresh
 /// can own its future, and hands the body to `SnapshotCache::complete`.
-pub fn snapshot_path(since: u64) -> String {
+pub(crate) fn snapshot_path(since: u64) -> String {
     format!("/snapshot?since={since}")
 }
 
 /// Every active entry (the admin API's list).
-pub async fn full_snapshot<P: Platform>(platform: &P) -> Result<Snapshot, String> {
+pub(crate) async fn full_snapshot<P: Platform>(platform: &P) -> Result<Snapshot, String> {
     let text = platform
         .revocation_call("GET", &snapshot_path(0), None)
         .await
@@ -32,7 +32,7 @@ pub async fn full_snapshot<P: Platform>(platform: &P) -> Result<Snapshot, String
 
 /// The object's verdict on one credential (`strict` mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckVerdict {
+pub(crate) struct CheckVerdict {
     /// The object's version: a snapshot behind it is refreshed.
     pub version: u64,
     pub revoked: Option<Revoked>,
@@ -73,7 +73,7 @@ pub(crate) fn read_check_answer(text: &str) -> Result<CheckVerdict, String> {
 }
 
 /// `POST /check`: is this credential revoked?
-pub async fn check<P: Platform>(
+pub(crate) async fn check<P: Platform>(
     platform: &P,
     facts: &CredentialFacts<'_>,
 ) -> Result<CheckVerdict, String> {
@@ -87,7 +87,7 @@ pub async fn check<P: Platform>(
 
 /// One entry to put on the list (`POST /tokens`, `/subjects` or `/keys`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RevocationWrite {
+pub(crate) enum RevocationWrite {
     Token {
         jti: String,
         iss: Option<String>,
@@ -115,7 +115,7 @@ impl RevocationWrite {
     }
 
     /// The call's JSON body: the entry's identifiers and bounds.
-    pub fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         match self {
             RevocationWrite::Token { jti, iss, until } => {
                 json!({"jti": jti, "iss": iss, "until": until})
@@ -134,7 +134,7 @@ impl RevocationWrite {
 /// The object's answer to a write: the entry as stored (a re-revocation keeps the later `until`
 /// and `before`) and whether it is new.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Written {
+pub(crate) struct Written {
     pub version: u64,
     pub created: bool,
     pub entry: Value,
@@ -156,7 +156,10 @@ struct WrittenAnswer {
 }
 
 /// Writes one entry and reads the answer.
-pub async fn write<P: Platform>(platform: &P, write: &RevocationWrite) -> Result<Written, String> {
+pub(crate) async fn write<P: Platform>(
+    platform: &P,
+    write: &RevocationWrite,
+) -> Result<Written, String> {
     let text = platform
         .revocation_call("POST", write.path(), Some(write.body().to_string()))
         .await
@@ -178,7 +181,7 @@ pub async fn write<P: Platform>(platform: &P, write: &RevocationWrite) -> Result
 impl Written {
     /// Adds the entry to an isolate's snapshot without advancing its version: entries other
     /// isolates wrote in between still arrive with the next delta.
-    pub fn apply_locally(&self, set: &mut RevocationSet) {
+    pub(crate) fn apply_locally(&self, set: &mut RevocationSet) {
         let version = set.version;
         let entry = self.entry.clone();
         match self.kind {

@@ -21,7 +21,7 @@ use super::settings::{RevocationMode, RevocationSettings};
 use super::snapshot::{Freshness, SnapshotCache};
 
 /// What a credential says about itself, for the check.
-pub fn facts(identity: &Identity) -> CredentialFacts<'_> {
+pub(crate) fn facts(identity: &Identity) -> CredentialFacts<'_> {
     match identity.method {
         AuthMethod::Jwt => CredentialFacts {
             iss: identity.issuer.as_deref(),
@@ -40,7 +40,7 @@ pub fn facts(identity: &Identity) -> CredentialFacts<'_> {
 
 /// `Ok` when the identity is not revoked; otherwise the refusal (401 `token_revoked` /
 /// `api_key_revoked`, or 503 `revocation_unavailable`).
-pub async fn check<P: Platform>(
+pub(crate) async fn check<P: Platform>(
     platform: &P,
     settings: &RevocationSettings,
     cache: &Rc<RefCell<SnapshotCache>>,
@@ -99,7 +99,7 @@ fn log_failure<P: Platform>(platform: &P, cache: &Rc<RefCell<SnapshotCache>>) {
 }
 
 /// Makes sure the isolate's snapshot may be used now, refreshing inline when it is too old.
-pub async fn ensure_snapshot<P: Platform>(
+pub(crate) async fn ensure_snapshot<P: Platform>(
     platform: &P,
     settings: &RevocationSettings,
     cache: &Rc<RefCell<SnapshotCache>>,
@@ -143,7 +143,7 @@ pub async fn ensure_snapshot<P: Platform>(
 
 /// Starts a refresh in the `waitUntil` of this request. It writes isolate memory when it lands
 /// and nothing ever waits on it.
-pub fn refresh_in_background<P: Platform>(
+pub(crate) fn refresh_in_background<P: Platform>(
     platform: &P,
     cache: &Rc<RefCell<SnapshotCache>>,
     now: u64,

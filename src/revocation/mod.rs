@@ -10,8 +10,8 @@
 //!
 //! Design, propagation bound and failure modes: docs/revocation.md.
 
-pub mod client;
-pub mod gate;
+pub(crate) mod client;
+pub(crate) mod gate;
 pub mod service;
 pub mod set;
 pub mod settings;

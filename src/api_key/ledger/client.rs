@@ -15,7 +15,7 @@ use crate::platform::{Platform, StoreError};
 /// What a rotation gives the successor as its expiry.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum SuccessorExpiry {
+pub(crate) enum SuccessorExpiry {
     /// The old key's lifetime again, counted from now (none if the old key had none).
     Inherit,
     Never,
@@ -24,7 +24,7 @@ pub enum SuccessorExpiry {
 
 impl SuccessorExpiry {
     /// From the admin API's `Option<Option<u64>>` (`None`: not given; `Some(None)`: no expiry).
-    pub fn from_request(expires_at: Option<Option<u64>>) -> Self {
+    pub(crate) fn from_request(expires_at: Option<Option<u64>>) -> Self {
         match expires_at {
             None => SuccessorExpiry::Inherit,
             Some(None) => SuccessorExpiry::Never,
@@ -36,7 +36,7 @@ impl SuccessorExpiry {
 /// An `Idempotency-Key` as the object sees it: never the key itself.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct IdempotencyClaim {
+pub(crate) struct IdempotencyClaim {
     /// SHA-256 of the caller and its `Idempotency-Key` (hex): where the outcome is remembered.
     pub id: String,
     /// SHA-256 of the request (operation, target, canonical body): a reuse with another request is
@@ -51,7 +51,7 @@ pub struct IdempotencyClaim {
 /// tagged, the form serde decodes without buffering (an internally tagged enum costs wasm size).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "snake_case")]
-pub enum LedgerRequest {
+pub(crate) enum LedgerRequest {
     /// The key's current record (adopted from KV when the object has none yet).
     Get,
     /// A new key: the object must be empty.
@@ -93,7 +93,7 @@ pub enum LedgerRequest {
 /// A finished operation.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Done {
+pub(crate) struct Done {
     /// The key the call addressed, or the successor of a rotation.
     pub record: ApiKeyRecord,
     pub hash: String,
@@ -152,7 +152,7 @@ impl Refusal {
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "snake_case")]
-pub enum LedgerAnswer {
+pub(crate) enum LedgerAnswer {
     Done(Box<Done>),
     Refused(Refusal),
 }
@@ -169,13 +169,13 @@ impl From<Refusal> for StoreOpError {
 }
 
 /// Parses an object's answer. Anything unreadable is a store failure (fail closed).
-pub fn parse_answer(text: &str) -> Result<LedgerAnswer, StoreError> {
+pub(crate) fn parse_answer(text: &str) -> Result<LedgerAnswer, StoreError> {
     serde_json::from_str(text)
         .map_err(|e| StoreError(format!("the key ledger's answer is unreadable: {e}")))
 }
 
 /// One call to the object of `key_id`: its finished operation, or why not.
-pub async fn call<P: Platform>(
+pub(crate) async fn call<P: Platform>(
     platform: &P,
     key_id: &str,
     request: &LedgerRequest,

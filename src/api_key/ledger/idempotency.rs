@@ -20,10 +20,10 @@ use sha2::{Digest, Sha256};
 use crate::api_key::format::{hex, key_id_from_random};
 use crate::identity::Identity;
 
-pub const HEADER: &str = "idempotency-key";
+pub(crate) const HEADER: &str = "idempotency-key";
 /// A key must be hard to guess (it opens the sealed plaintext): a UUID is 36 characters.
-pub const MIN_LEN: usize = 16;
-pub const MAX_LEN: usize = 255;
+pub(crate) const MIN_LEN: usize = 16;
+pub(crate) const MAX_LEN: usize = 255;
 
 /// A checked `Idempotency-Key` and the caller it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl IdempotencyKey {
 
 /// The request's fingerprint: operation, target and body with its keys sorted and whitespace
 /// gone, so the same request sent twice matches however it was formatted.
-pub fn fingerprint(operation: &str, target: &str, body: &[u8]) -> String {
+pub(crate) fn fingerprint(operation: &str, target: &str, body: &[u8]) -> String {
     let trimmed = body.trim_ascii();
     let canonical = if trimmed.is_empty() {
         "{}".to_string()

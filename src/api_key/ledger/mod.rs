@@ -12,18 +12,15 @@
 //! - `idempotency`: what the gateway derives from an `Idempotency-Key` header.
 //! - `turnstile`: one call at a time through an object.
 
-pub mod client;
-pub mod idempotency;
-pub mod service;
-pub mod turnstile;
+pub(crate) mod client;
+pub(crate) mod idempotency;
+pub(crate) mod service;
+pub(crate) mod turnstile;
 
-pub use client::{Done, LedgerAnswer, LedgerRequest};
-pub use idempotency::IdempotencyKey;
-pub use service::{KeyLedger, LedgerHost};
-pub use turnstile::Turnstile;
+pub(crate) use idempotency::IdempotencyKey;
 
 /// The binding of the `ApiKeyLedger` namespace.
-pub const LEDGER_BINDING: &str = "PORTCULLIS_API_KEYS";
+pub(crate) const LEDGER_BINDING: &str = "PORTCULLIS_API_KEYS";
 
 #[cfg(test)]
 mod tests;

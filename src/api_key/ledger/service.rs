@@ -31,21 +31,21 @@ use crate::api_key::record::{ApiKeyRecord, KeyStatus};
 use crate::api_key::store::{hash_kv_key, id_kv_key, kv_expiration_ttl, KeyPatch};
 use crate::api_key::MAX_GRACE_SECS;
 use crate::platform::StoreError;
-pub use crate::ratelimit::service::StorageWrite;
+pub(crate) use crate::ratelimit::service::StorageWrite;
 
-pub const STATE_KEY: &str = "state";
-pub const REMEMBERED_PREFIX: &str = "idem:";
-pub const PENDING_KEY: &str = "pending";
+pub(crate) const STATE_KEY: &str = "state";
+pub(crate) const REMEMBERED_PREFIX: &str = "idem:";
+pub(crate) const PENDING_KEY: &str = "pending";
 /// How long the outcome of a call with an `Idempotency-Key` is remembered.
-pub const IDEMPOTENCY_WINDOW_SECS: u64 = 86_400;
+pub(crate) const IDEMPOTENCY_WINDOW_SECS: u64 = 86_400;
 const MAX_REASON_CHARS: usize = 200;
 /// How soon the object's alarm tries again to see through what a failed call left pending.
-pub const RETRY_PENDING_SECS: u64 = 30;
+pub(crate) const RETRY_PENDING_SECS: u64 = 30;
 
 /// What the object holds about its key.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct KeyState {
+pub(crate) struct KeyState {
     /// SHA-256 of the key (hex): where KV keeps the record.
     pub hash: String,
     pub record: ApiKeyRecord,
@@ -54,7 +54,7 @@ pub struct KeyState {
 /// The outcome of a create or rotate, remembered under its idempotency id.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Remembered {
+pub(crate) struct Remembered {
     pub fingerprint: String,
     /// Forgotten from this second on.
     pub until: u64,
@@ -64,7 +64,7 @@ pub struct Remembered {
 /// What the object stored but has not seen through yet; its next call finishes or undoes it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "snake_case")]
-pub enum Pending {
+pub(crate) enum Pending {
     /// KV may lag `state` (its write failed or never ran): write the key's entries again.
     Projection,
     /// A rotation was decided but did not complete (nobody was shown the successor): go back to
@@ -79,7 +79,7 @@ pub enum Pending {
 
 /// What a ledger object needs from its runtime.
 #[allow(async_fn_in_trait)]
-pub trait LedgerHost {
+pub(crate) trait LedgerHost {
     /// Applies writes to the object's own storage, in order.
     async fn persist(&self, writes: Vec<StorageWrite>) -> Result<(), StoreError>;
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError>;
@@ -95,7 +95,7 @@ pub trait LedgerHost {
 
 /// One key's object.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct KeyLedger {
+pub(crate) struct KeyLedger {
     key_id: String,
     state: Option<KeyState>,
     remembered: BTreeMap<String, Remembered>,
@@ -127,7 +127,7 @@ impl KeyLedger {
     /// `state` or `pending` (a field this build does not know, written by a newer one) makes
     /// every call fail closed until a build that can read it is deployed. It never falls back to
     /// KV: KV may lag a revoke or a rotation the object decided.
-    pub fn load<I: IntoIterator<Item = (String, String)>>(
+    pub(crate) fn load<I: IntoIterator<Item = (String, String)>>(
         key_id: &str,
         entries: I,
     ) -> (Self, usize) {
@@ -167,7 +167,7 @@ impl KeyLedger {
 
     /// `load` for an object woken without a request (its alarm): the key id is the one its
     /// stored state names (none when it holds no state, so nothing to project either).
-    pub fn load_stored(entries: Vec<(String, String)>) -> (Self, usize) {
+    pub(crate) fn load_stored(entries: Vec<(String, String)>) -> (Self, usize) {
         let key_id = entries
             .iter()
             .find(|(k, _)| k == STATE_KEY)
@@ -177,11 +177,11 @@ impl KeyLedger {
         Self::load(&key_id, entries)
     }
 
-    pub fn key_id(&self) -> &str {
+    pub(crate) fn key_id(&self) -> &str {
         &self.key_id
     }
 
-    pub fn is_unreadable(&self) -> bool {
+    pub(crate) fn is_unreadable(&self) -> bool {
         self.unreadable_state
     }
 
@@ -189,7 +189,11 @@ impl KeyLedger {
     /// their window (and with them the sealed keys), and sees through what a failed call left
     /// pending, so KV follows the object within `RETRY_PENDING_SECS` of KV taking writes again,
     /// even if nobody calls the object.
-    pub async fn tidy<H: LedgerHost>(&mut self, host: &H, now: u64) -> Result<(), StoreError> {
+    pub(crate) async fn tidy<H: LedgerHost>(
+        &mut self,
+        host: &H,
+        now: u64,
+    ) -> Result<(), StoreError> {
         if self.unreadable_state {
             return Err(StoreError(format!(
                 "the stored state of {} is unreadable (written by a newer build?)",
@@ -205,20 +209,21 @@ impl KeyLedger {
 
     /// When the alarm should run next (Unix seconds): soon while something is pending, otherwise
     /// when the first remembered outcome runs out; `None` when there is nothing to do.
-    pub fn next_alarm(&self, now: u64) -> Option<u64> {
+    pub(crate) fn next_alarm(&self, now: u64) -> Option<u64> {
         let retry = self.pending.as_ref().map(|_| now + RETRY_PENDING_SECS);
         let forget = self.remembered.values().map(|r| r.until).min();
         retry.into_iter().chain(forget).min()
     }
 
-    pub fn state(&self) -> Option<&KeyState> {
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> Option<&KeyState> {
         self.state.as_ref()
     }
 
     /// Serves one call. Must not run concurrently with another call on the same object (the
     /// object's shell holds its turnstile). `Err` is a storage or KV failure: the caller answers
     /// 503, and the object's state is what its storage holds.
-    pub async fn serve<H: LedgerHost>(
+    pub(crate) async fn serve<H: LedgerHost>(
         &mut self,
         host: &H,
         request: LedgerRequest,

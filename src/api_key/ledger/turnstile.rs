@@ -41,13 +41,13 @@ impl Inner {
 
 /// A FIFO async lock for a single-threaded runtime.
 #[derive(Clone, Default)]
-pub struct Turnstile {
+pub(crate) struct Turnstile {
     inner: Rc<Inner>,
 }
 
 /// Held while a call runs; the next call enters when it drops (also when the call's future is
 /// dropped half-way).
-pub struct Passage {
+pub(crate) struct Passage {
     inner: Rc<Inner>,
 }
 
@@ -57,7 +57,7 @@ impl Drop for Passage {
     }
 }
 
-pub struct Entering {
+pub(crate) struct Entering {
     inner: Rc<Inner>,
     ticket: u64,
     entered: bool,
@@ -102,7 +102,7 @@ impl Drop for Entering {
 
 impl Turnstile {
     /// Waits for this caller's turn.
-    pub fn enter(&self) -> Entering {
+    pub(crate) fn enter(&self) -> Entering {
         let ticket = self.inner.next_ticket.get();
         self.inner.next_ticket.set(ticket + 1);
         Entering {
