@@ -435,6 +435,28 @@ impl KeyLedger {
 
     /// Stores `next`, then writes its KV entries. A failed KV write stays pending: the object's
     /// next call writes them again.
+    /// Revokes `state` (a first revocation's time and reason are kept) and writes it to KV; a
+    /// repeat writes the record again, since a stale writer may have put the active one back.
+    /// Whether this call revoked it.
+    async fn revoke_state<H: LedgerHost>(
+        &mut self,
+        host: &H,
+        state: &mut KeyState,
+        reason: Option<String>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        if state.record.revoked_at.is_some() {
+            project(host, state, now, false).await?;
+            return Ok(false);
+        }
+        state.record.revoked_at = Some(now);
+        state.record.revoked_reason = reason;
+        state.record.updated_at = Some(now);
+        // The index keeps its expiration: at worst it outlives the record; listings skip it.
+        self.commit_and_project(host, state, now, false).await?;
+        Ok(true)
+    }
+
     async fn commit_and_project<H: LedgerHost>(
         &mut self,
         host: &H,
@@ -744,17 +766,7 @@ impl KeyLedger {
         let Some(mut state) = self.current(host).await? else {
             return refused(RefusalKind::NotFound, self.key_id.clone());
         };
-        let newly = state.record.revoked_at.is_none();
-        if newly {
-            state.record.revoked_at = Some(now);
-            state.record.revoked_reason = reason;
-            state.record.updated_at = Some(now);
-            // The index keeps its expiration: at worst it outlives the record; listings skip it.
-            self.commit_and_project(host, &state, now, false).await?;
-        } else {
-            // Written again on a repeat too (a stale writer may have put the active record back).
-            project(host, &state, now, false).await?;
-        }
+        let newly = self.revoke_state(host, &mut state, reason, now).await?;
         done(Done {
             record: state.record,
             hash: state.hash,
@@ -836,15 +848,9 @@ impl KeyLedger {
                 replayed: false,
             });
         }
-        if state.record.revoked_at.is_none() {
-            state.record.revoked_at = Some(now);
-            state.record.revoked_reason =
-                Some(format!("the rotation of {rotated_from} did not complete"));
-            state.record.updated_at = Some(now);
-            self.commit_and_project(host, &state, now, false).await?;
-        } else {
-            project(host, &state, now, false).await?;
-        }
+        let reason = format!("the rotation of {rotated_from} did not complete");
+        self.revoke_state(host, &mut state, Some(reason), now)
+            .await?;
         done(Done {
             record: state.record,
             hash: state.hash,
