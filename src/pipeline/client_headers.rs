@@ -10,14 +10,26 @@
 //! on as `HTTP_X.USER.ID` by Caddy/FrankenPHP, `php -S`, or nginx with `ignore_invalid_headers
 //! off`, is `$_SERVER['HTTP_X_USER_ID']` too. (A space is not a header-name character.)
 
-/// `name` as a CGI-style or PHP origin sees it: lower-case, `_`, `.` and `-` alike.
-pub(crate) fn fold(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'_' | b'.' => '-',
-            b => char::from(b.to_ascii_lowercase()),
-        })
-        .collect()
+use std::borrow::Cow;
+
+/// `name` as a CGI-style or PHP origin sees it: lower-case, `_`, `.` and `-` alike. Borrowed when
+/// the name is already folded — the runtime hands over lower-case names, and few have `_` or `.` —
+/// so the usual request folds every header without allocating.
+pub(crate) fn fold(name: &str) -> Cow<'_, str> {
+    if !name
+        .bytes()
+        .any(|b| b == b'_' || b == b'.' || b.is_ascii_uppercase())
+    {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(
+        name.bytes()
+            .map(|b| match b {
+                b'_' | b'.' => '-',
+                b => char::from(b.to_ascii_lowercase()),
+            })
+            .collect(),
+    )
 }
 
 /// Why a client header is withheld from the origin.

@@ -89,7 +89,7 @@ fn drops_expectation(req: &RequestHead) -> bool {
 /// and override headers). Names compare folded (`_` and `.` as `-`), as CGI-style and PHP origins read them.
 pub(crate) fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String> {
     // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
-    let connection_named: Vec<String> = req
+    let connection_named: Vec<_> = req
         .headers_named("connection")
         .flat_map(|v| v.split(','))
         .map(|s| fold(s.trim()))
@@ -98,7 +98,7 @@ pub(crate) fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String
     let mut strip: Vec<String> = Vec::new();
     for (n, _) in &req.headers {
         let folded = fold(n);
-        let drop = HOP_BY_HOP.contains(&folded.as_str())
+        let drop = HOP_BY_HOP.contains(&folded.as_ref())
             || connection_named.contains(&folded)
             || withheld_folded(&folded, config.forward_authorization).is_some();
         if drop && !strip.contains(n) {
