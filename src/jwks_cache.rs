@@ -909,4 +909,118 @@ mod tests {
         assert!(block_on(lookup(&cache, &p, &s, &iss)).is_ok());
         assert_eq!(*p.timeouts.borrow(), vec![1000, 600]);
     }
+
+    // --- the location tier
+
+    /// A platform whose JWKS endpoint serves `k1`, and an isolate's cache that shares through the
+    /// location tier keyed by `key`.
+    fn location_platform() -> FakePlatform {
+        let p = FakePlatform::new(NOW_SECS);
+        p.http.borrow_mut().insert(
+            URI.into(),
+            HttpResponse {
+                status: 200,
+                cache_control: Some("max-age=300".into()),
+                body: format!(
+                    r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{ED_X}"}}]}}"#
+                )
+                .into_bytes(),
+            },
+        );
+        p
+    }
+
+    fn shared_isolate(key: u8) -> RefCell<JwksCache<Jwk>> {
+        let mut cache = JwksCache::<Jwk>::default();
+        cache.share_through(crate::location_cache::LocationTier::new(&[key; 32], true, true));
+        RefCell::new(cache)
+    }
+
+    fn keys(
+        cache: &RefCell<JwksCache<Jwk>>,
+        p: &FakePlatform,
+        iss: &IssuerConfig,
+        kid: &str,
+    ) -> Result<Vec<Jwk>, KeyLookupError> {
+        block_on(JwksCache::keys_for(
+            cache,
+            p,
+            &settings(),
+            iss,
+            Some(kid),
+            Alg::EdDSA,
+        ))
+    }
+
+    #[test]
+    fn isolates_of_one_location_fetch_a_key_set_once_per_ttl() {
+        let (p, iss) = (location_platform(), issuer(Some(URI)));
+        let (a, b, c) = (shared_isolate(1), shared_isolate(1), shared_isolate(1));
+        assert_eq!(keys(&a, &p, &iss, "k1").unwrap().len(), 1);
+        assert_eq!(p.http_calls.borrow().len(), 1);
+        p.durable.run_background(); // A's copy lands after its response
+        for isolate in [&b, &c] {
+            assert_eq!(keys(isolate, &p, &iss, "k1").unwrap().len(), 1);
+        }
+        assert_eq!(p.http_calls.borrow().len(), 1, "B and C read A's copy");
+        // An unknown kid within the cooldown of the location's fetch: no fetch from anyone.
+        assert!(matches!(keys(&b, &p, &iss, "k2"), Err(KeyLookupError::KeyUnknown)));
+        assert_eq!(p.http_calls.borrow().len(), 1);
+        // The copy's freshness counts from A's fetch: past it, one isolate refetches for all.
+        p.advance_secs(300);
+        assert_eq!(keys(&c, &p, &iss, "k1").unwrap().len(), 1);
+        p.durable.run_background();
+        assert_eq!(keys(&a, &p, &iss, "k1").unwrap().len(), 1);
+        assert_eq!(keys(&b, &p, &iss, "k1").unwrap().len(), 1);
+        assert_eq!(p.http_calls.borrow().len(), 2);
+        let fetched_lines = p
+            .logs
+            .borrow()
+            .iter()
+            .filter(|l| l.contains("\"event\":\"jwks_fetched\""))
+            .count();
+        assert_eq!(fetched_lines, 2, "a copy read from the location is not a fetch");
+    }
+
+    #[test]
+    fn a_rotated_key_reaches_the_other_isolates_through_the_copy() {
+        let (p, iss) = (location_platform(), issuer(Some(URI)));
+        let (a, b) = (shared_isolate(1), shared_isolate(1));
+        assert!(keys(&a, &p, &iss, "k1").is_ok());
+        assert!(keys(&b, &p, &iss, "k1").is_ok());
+        p.durable.run_background();
+        // The IdP rotates to k2; past the cooldown A sees a k2 token first and refetches.
+        p.http.borrow_mut().get_mut(URI).unwrap().body = format!(
+            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k2","x":"{ED_X}"}}]}}"#
+        )
+        .into_bytes();
+        p.advance_secs(31);
+        assert!(keys(&a, &p, &iss, "k2").is_ok());
+        p.durable.run_background();
+        let fetched = p.http_calls.borrow().len();
+        // B's own set lacks k2; the location's copy is newer than B's set: taken, no fetch.
+        assert!(keys(&b, &p, &iss, "k2").is_ok());
+        assert_eq!(p.http_calls.borrow().len(), fetched);
+    }
+
+    #[test]
+    fn a_forged_copy_is_ignored() {
+        let (p, iss) = (location_platform(), issuer(Some(URI)));
+        let tier = crate::location_cache::LocationTier::new(&[1; 32], true, true);
+        let url = tier.jwks_url(&iss.issuer);
+        // Another Worker on the zone writes a set with its own key at our URL, sealed with its key.
+        let forged = crate::location_cache::LocationTier::new(&[2; 32], true, true).seal(
+            &url,
+            &crate::location_cache::LocationEntry {
+                fetched_at_ms: NOW_SECS * 1000,
+                fresh_until_ms: NOW_SECS * 1000 + 600_000,
+                label: URI.into(),
+                payload: r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"evil","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#.into(),
+            },
+        );
+        p.location_cache.borrow_mut().insert(url, (forged, 600));
+        let a = shared_isolate(1);
+        assert!(matches!(keys(&a, &p, &iss, "evil"), Err(KeyLookupError::KeyUnknown)));
+        assert_eq!(p.http_calls.borrow().len(), 1, "fetched from the IdP instead");
+    }
 }
