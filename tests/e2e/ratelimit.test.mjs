@@ -82,8 +82,8 @@ describe("one isolate", () => {
       const limited = results.filter((r) => r.status === 429);
       assert.equal(admitted, 10, `round ${round}`);
       assert.equal(limited.length, 40, `round ${round}: ${JSON.stringify(results.filter((r) => r.status !== 200 && r.status !== 429))}`);
-      // The bucket is full again 60 s after the first admitted request; a request answered a
-      // second or more after that (a loaded machine) is told 59.
+      // Retry-After is 60 s when the round starts and counts down as it goes on: a request
+      // answered a second or more into the round (a loaded machine) is told 59.
       const elapsed = Math.ceil((Date.now() - started) / 1000);
       for (const r of limited) {
         assert.equal(JSON.parse(r.body).code, "rate_limited");
