@@ -76,6 +76,8 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     /// The forwarding headers the gateway sets (`forwarded_headers`, `append_client_forwarded_for`).
     pub forwarded: ForwardedSettings,
+    /// The location tier (`location_cache`): revocation deltas and JWKS shared through the Cache API.
+    pub location_cache: crate::location_cache::LocationCacheSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -188,6 +190,8 @@ struct RawConfig {
     forwarded_headers: Option<String>,
     #[serde(default)]
     append_client_forwarded_for: bool,
+    #[serde(default)]
+    location_cache: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -395,6 +399,8 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     }
 
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
+    let location_cache: crate::location_cache::LocationCacheSettings =
+        parse_section(raw.location_cache.as_ref(), &mut errors);
 
     let (websocket_defaults, websocket_errors) =
         crate::websocket_settings::parse_defaults(raw.websocket.as_ref());
@@ -486,6 +492,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         path_parameters: raw.path_parameters,
         origin_timeout_ms,
         forwarded,
+        location_cache,
     })
 }
 
@@ -1251,6 +1258,12 @@ mod tests {
                 "/properties/token_cache",
                 "token_cache",
                 "token_cache",
+                Box::new(|o| o),
+            ),
+            (
+                "/properties/location_cache",
+                "location_cache",
+                "location_cache",
                 Box::new(|o| o),
             ),
             (

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use crate::config::{IssuerConfig, JwksSettings};
 use crate::jose::jwk::{parse_jwks, Jwk, JwkSet};
 use crate::jose::Alg;
+use crate::location_cache::{max_age_secs, LocationEntry, LocationTier};
 use crate::log::{self, Event};
 use crate::platform::{FetchError, Platform};
 use crate::url::check_url;
@@ -55,6 +56,9 @@ struct IssuerState<K> {
     generation: u64,
     fresh_until_ms: u64,
     stale_until_ms: u64,
+    /// When the identity provider was asked for the current set (here or, through the location
+    /// tier, by another isolate).
+    fetched_at_ms: u64,
     next_fetch_allowed_ms: u64,
     /// The fetch some request is running for this issuer, if any.
     in_flight: Option<InFlight>,
@@ -78,6 +82,7 @@ impl<K> Default for IssuerState<K> {
             generation: 0,
             fresh_until_ms: 0,
             stale_until_ms: 0,
+            fetched_at_ms: 0,
             next_fetch_allowed_ms: 0,
             in_flight: None,
             fetches: 0,
@@ -87,12 +92,24 @@ impl<K> Default for IssuerState<K> {
 
 pub(crate) struct JwksCache<K> {
     issuers: HashMap<String, IssuerState<K>>,
+    /// The location tier, when key sets are shared through the location's cache.
+    location: Option<LocationTier>,
 }
 
 impl<K> Default for JwksCache<K> {
     fn default() -> Self {
         JwksCache {
             issuers: HashMap::new(),
+            location: None,
+        }
+    }
+}
+
+impl<K> JwksCache<K> {
+    /// Fetches read the location's copy first (`location_cache.jwks`).
+    pub(crate) fn share_through(&mut self, tier: LocationTier) {
+        if tier.jwks {
+            self.location = Some(tier);
         }
     }
 }
@@ -172,7 +189,17 @@ impl<K: Clone> JwksCache<K> {
                         id,
                         armed: true,
                     };
-                    let result = fetch_key_set(platform, settings, issuer, uri).await;
+                    let (tier, own) = {
+                        let this = cell.borrow();
+                        let own = this
+                            .issuers
+                            .get(&issuer.issuer)
+                            .filter(|s| s.has_keys)
+                            .map(|s| s.fetched_at_ms);
+                        (this.location.clone(), own)
+                    };
+                    let result =
+                        fetch_shared(platform, settings, issuer, uri, tier.as_ref(), own).await;
                     guard.armed = false;
                     let now = platform.now_ms();
                     let mut this = cell.borrow_mut();
@@ -183,7 +210,13 @@ impl<K: Clone> JwksCache<K> {
                     }
                     state.in_flight = None;
                     match result {
-                        Ok((uri, set, ttl_secs)) => {
+                        Ok(Fetched {
+                            uri,
+                            set,
+                            fetched_at_ms,
+                            fresh_until_ms,
+                            from_location,
+                        }) => {
                             state.jwks_uri = Some(uri);
                             state.generation += 1;
                             state.keys = set
@@ -195,18 +228,21 @@ impl<K: Clone> JwksCache<K> {
                                 })
                                 .collect();
                             state.has_keys = true;
-                            state.fresh_until_ms = now + ttl_secs * 1000;
+                            state.fetched_at_ms = fetched_at_ms;
+                            state.fresh_until_ms = fresh_until_ms;
                             state.stale_until_ms =
                                 state.fresh_until_ms + settings.stale_if_error_secs * 1000;
-                            log::emit(
-                                platform,
-                                Event::JwksFetched {
-                                    issuer: &issuer.issuer,
-                                    keys: state.keys.len(),
-                                    skipped: set.skipped,
-                                    ttl_s: ttl_secs,
-                                },
-                            );
+                            if !from_location {
+                                log::emit(
+                                    platform,
+                                    Event::JwksFetched {
+                                        issuer: &issuer.issuer,
+                                        keys: state.keys.len(),
+                                        skipped: set.skipped,
+                                        ttl_s: fresh_until_ms.saturating_sub(now) / 1000,
+                                    },
+                                );
+                            }
                         }
                         Err(reason) => {
                             log::emit(
@@ -393,14 +429,94 @@ fn time_left<P: Platform>(platform: &P, deadline_ms: u64) -> Result<u32, String>
     Ok(u32::try_from(left).unwrap_or(u32::MAX))
 }
 
+/// A key set ready to install.
+struct Fetched {
+    uri: String,
+    set: JwkSet,
+    /// When the identity provider was asked.
+    fetched_at_ms: u64,
+    fresh_until_ms: u64,
+    /// Another isolate of this location fetched it.
+    from_location: bool,
+}
+
+/// The key set from the location's copy when it may stand in for a fetch, else from the identity
+/// provider (then copied to the location after the response). A copy is taken while it is fresh
+/// (its `max-age` counted from when its fetch was sent) and either newer than this isolate's set
+/// or younger than `refetch_cooldown_seconds`: a `kid` missing from a set the location fetched
+/// that recently is not worth another fetch from this isolate either, so the identity provider
+/// sees one fetch per location per TTL, and per cooldown however many unknown `kid`s arrive.
+async fn fetch_shared<P: Platform>(
+    platform: &P,
+    settings: &JwksSettings,
+    issuer: &IssuerConfig,
+    uri: Option<String>,
+    tier: Option<&LocationTier>,
+    own_fetched_at_ms: Option<u64>,
+) -> Result<Fetched, String> {
+    let now = platform.now_ms();
+    let Some(tier) = tier else {
+        let (uri, set, ttl_secs, _) = fetch_key_set(platform, settings, issuer, uri).await?;
+        return Ok(Fetched {
+            uri,
+            set,
+            fetched_at_ms: now,
+            fresh_until_ms: now + ttl_secs * 1000,
+            from_location: false,
+        });
+    };
+    let url = tier.jwks_url(&issuer.issuer);
+    let copy = platform
+        .location_get(&url)
+        .await
+        .and_then(|text| tier.open(&url, &text));
+    if let Some(copy) = copy {
+        let newer = own_fetched_at_ms.is_none_or(|own| copy.fetched_at_ms > own);
+        let recent = now.saturating_sub(copy.fetched_at_ms) < settings.refetch_cooldown_secs * 1000;
+        let fresh = copy.fetched_at_ms <= now && now < copy.fresh_until_ms;
+        if fresh && (newer || recent) {
+            if let Ok(set) = parse_jwks(copy.payload.as_bytes()) {
+                return Ok(Fetched {
+                    uri: copy.label,
+                    set,
+                    fetched_at_ms: copy.fetched_at_ms,
+                    fresh_until_ms: copy.fresh_until_ms,
+                    from_location: true,
+                });
+            }
+        }
+    }
+    let (uri, set, ttl_secs, body) = fetch_key_set(platform, settings, issuer, uri).await?;
+    let entry = LocationEntry {
+        fetched_at_ms: now,
+        fresh_until_ms: now + ttl_secs * 1000,
+        label: uri.clone(),
+        payload: body,
+    };
+    let text = tier.seal(&url, &entry);
+    platform.wait_until(platform.location_put(
+        &url,
+        max_age_secs(ttl_secs * 1000),
+        move || Some(text),
+    ));
+    Ok(Fetched {
+        uri,
+        set,
+        fetched_at_ms: now,
+        fresh_until_ms: entry.fresh_until_ms,
+        from_location: false,
+    })
+}
+
 /// Fetches the key set, discovering `jwks_uri` first when it is not known. `fetch_timeout_ms`
 /// bounds the whole of it, discovery included: the in-flight marker's deadline relies on that.
+/// Also returns the TTL (s) and the body as received (valid UTF-8: it parsed as JSON).
 async fn fetch_key_set<P: Platform>(
     platform: &P,
     settings: &JwksSettings,
     issuer: &IssuerConfig,
     uri: Option<String>,
-) -> Result<(String, JwkSet, u64), String> {
+) -> Result<(String, JwkSet, u64, String), String> {
     let deadline_ms = platform.now_ms() + u64::from(settings.fetch_timeout_ms);
     let uri = match uri {
         Some(u) => u,
@@ -416,7 +532,8 @@ async fn fetch_key_set<P: Platform>(
     let set =
         parse_jwks(&resp.body).map_err(|e| format!("jwks_uri returned an invalid JWKS: {e}"))?;
     let ttl = ttl_from_cache_control(resp.cache_control.as_deref(), settings);
-    Ok((uri, set, ttl))
+    let body = String::from_utf8(resp.body).unwrap_or_default();
+    Ok((uri, set, ttl, body))
 }
 
 fn describe_fetch_error(e: FetchError) -> String {
@@ -791,5 +908,119 @@ mod tests {
         p.timeouts.borrow_mut().clear();
         assert!(block_on(lookup(&cache, &p, &s, &iss)).is_ok());
         assert_eq!(*p.timeouts.borrow(), vec![1000, 600]);
+    }
+
+    // --- the location tier
+
+    /// A platform whose JWKS endpoint serves `k1`, and an isolate's cache that shares through the
+    /// location tier keyed by `key`.
+    fn location_platform() -> FakePlatform {
+        let p = FakePlatform::new(NOW_SECS);
+        p.http.borrow_mut().insert(
+            URI.into(),
+            HttpResponse {
+                status: 200,
+                cache_control: Some("max-age=300".into()),
+                body: format!(
+                    r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{ED_X}"}}]}}"#
+                )
+                .into_bytes(),
+            },
+        );
+        p
+    }
+
+    fn shared_isolate(key: u8) -> RefCell<JwksCache<Jwk>> {
+        let mut cache = JwksCache::<Jwk>::default();
+        cache.share_through(crate::location_cache::LocationTier::new(&[key; 32], true, true));
+        RefCell::new(cache)
+    }
+
+    fn keys(
+        cache: &RefCell<JwksCache<Jwk>>,
+        p: &FakePlatform,
+        iss: &IssuerConfig,
+        kid: &str,
+    ) -> Result<Vec<Jwk>, KeyLookupError> {
+        block_on(JwksCache::keys_for(
+            cache,
+            p,
+            &settings(),
+            iss,
+            Some(kid),
+            Alg::EdDSA,
+        ))
+    }
+
+    #[test]
+    fn isolates_of_one_location_fetch_a_key_set_once_per_ttl() {
+        let (p, iss) = (location_platform(), issuer(Some(URI)));
+        let (a, b, c) = (shared_isolate(1), shared_isolate(1), shared_isolate(1));
+        assert_eq!(keys(&a, &p, &iss, "k1").unwrap().len(), 1);
+        assert_eq!(p.http_calls.borrow().len(), 1);
+        p.durable.run_background(); // A's copy lands after its response
+        for isolate in [&b, &c] {
+            assert_eq!(keys(isolate, &p, &iss, "k1").unwrap().len(), 1);
+        }
+        assert_eq!(p.http_calls.borrow().len(), 1, "B and C read A's copy");
+        // An unknown kid within the cooldown of the location's fetch: no fetch from anyone.
+        assert!(matches!(keys(&b, &p, &iss, "k2"), Err(KeyLookupError::KeyUnknown)));
+        assert_eq!(p.http_calls.borrow().len(), 1);
+        // The copy's freshness counts from A's fetch: past it, one isolate refetches for all.
+        p.advance_secs(300);
+        assert_eq!(keys(&c, &p, &iss, "k1").unwrap().len(), 1);
+        p.durable.run_background();
+        assert_eq!(keys(&a, &p, &iss, "k1").unwrap().len(), 1);
+        assert_eq!(keys(&b, &p, &iss, "k1").unwrap().len(), 1);
+        assert_eq!(p.http_calls.borrow().len(), 2);
+        let fetched_lines = p
+            .logs
+            .borrow()
+            .iter()
+            .filter(|l| l.contains("\"event\":\"jwks_fetched\""))
+            .count();
+        assert_eq!(fetched_lines, 2, "a copy read from the location is not a fetch");
+    }
+
+    #[test]
+    fn a_rotated_key_reaches_the_other_isolates_through_the_copy() {
+        let (p, iss) = (location_platform(), issuer(Some(URI)));
+        let (a, b) = (shared_isolate(1), shared_isolate(1));
+        assert!(keys(&a, &p, &iss, "k1").is_ok());
+        assert!(keys(&b, &p, &iss, "k1").is_ok());
+        p.durable.run_background();
+        // The IdP rotates to k2; past the cooldown A sees a k2 token first and refetches.
+        p.http.borrow_mut().get_mut(URI).unwrap().body = format!(
+            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k2","x":"{ED_X}"}}]}}"#
+        )
+        .into_bytes();
+        p.advance_secs(31);
+        assert!(keys(&a, &p, &iss, "k2").is_ok());
+        p.durable.run_background();
+        let fetched = p.http_calls.borrow().len();
+        // B's own set lacks k2; the location's copy is newer than B's set: taken, no fetch.
+        assert!(keys(&b, &p, &iss, "k2").is_ok());
+        assert_eq!(p.http_calls.borrow().len(), fetched);
+    }
+
+    #[test]
+    fn a_forged_copy_is_ignored() {
+        let (p, iss) = (location_platform(), issuer(Some(URI)));
+        let tier = crate::location_cache::LocationTier::new(&[1; 32], true, true);
+        let url = tier.jwks_url(&iss.issuer);
+        // Another Worker on the zone writes a set with its own key at our URL, sealed with its key.
+        let forged = crate::location_cache::LocationTier::new(&[2; 32], true, true).seal(
+            &url,
+            &crate::location_cache::LocationEntry {
+                fetched_at_ms: NOW_SECS * 1000,
+                fresh_until_ms: NOW_SECS * 1000 + 600_000,
+                label: URI.into(),
+                payload: r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"evil","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#.into(),
+            },
+        );
+        p.location_cache.borrow_mut().insert(url, (forged, 600));
+        let a = shared_isolate(1);
+        assert!(matches!(keys(&a, &p, &iss, "evil"), Err(KeyLookupError::KeyUnknown)));
+        assert_eq!(p.http_calls.borrow().len(), 1, "fetched from the IdP instead");
     }
 }

@@ -21,6 +21,7 @@ pub mod forwarded;
 pub mod identity;
 pub mod jose;
 mod jwks_cache;
+pub mod location_cache;
 mod log;
 mod origin;
 pub mod path;

@@ -140,4 +140,31 @@ pub trait Platform {
     fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {
         drop(fut);
     }
+
+    // --- The location tier (`location_cache`): the Workers Cache API, shared by the isolates of
+    // one location. Best effort both ways: the callers treat a miss and a failure alike and fall
+    // back to the source of truth. The futures own what they need (`'static`), so a background
+    // refresh can use them.
+
+    /// The text stored at `url` in the location's cache; `None` when absent or unreadable.
+    fn location_get(
+        &self,
+        url: &str,
+    ) -> impl std::future::Future<Output = Option<String>> + 'static {
+        let _ = url;
+        async { None }
+    }
+
+    /// Stores the text `body` gives at `url`, kept for `max_age_secs`. `body` is called when the
+    /// future first runs (a background refresh creates the write before its answer arrives);
+    /// `None` writes nothing.
+    fn location_put(
+        &self,
+        url: &str,
+        max_age_secs: u32,
+        body: impl FnOnce() -> Option<String> + 'static,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let _ = (url, max_age_secs, body);
+        async {}
+    }
 }

@@ -46,7 +46,8 @@ pub struct FakePlatform {
     /// Signature verifications performed.
     pub verifies: Cell<u32>,
     /// The revocation object and rate limiters, in memory; `wait_until` tasks wait here.
-    pub durable: FakeDurableObjects,
+    /// `Rc`: a revocation call runs when its future is first polled, as the runtime's does.
+    pub durable: std::rc::Rc<FakeDurableObjects>,
     /// The API-key ledger objects: in memory (dropped to simulate an eviction) and their storage.
     pub(crate) ledgers: RefCell<BTreeMap<String, KeyLedger>>,
     pub ledger_storage: RefCell<BTreeMap<String, BTreeMap<String, String>>>,
@@ -58,6 +59,11 @@ pub struct FakePlatform {
     /// many more (None: they always do).
     pub object_calls_before_hang: Cell<Option<u32>>,
     rng_state: Cell<u64>,
+    /// The location's Cache API (`location_get`/`location_put`): url → (text, max-age). `Rc`: the
+    /// futures own it, and two platforms sharing one stand for two isolates of one location.
+    pub location_cache: std::rc::Rc<RefCell<BTreeMap<String, (String, u32)>>>,
+    /// `location_get` calls, hits or not.
+    pub location_gets: std::rc::Rc<Cell<u32>>,
 }
 
 impl FakePlatform {
@@ -198,10 +204,11 @@ impl Platform for FakePlatform {
         path: &str,
         body: Option<String>,
     ) -> impl Future<Output = Result<String, StoreError>> + 'static {
-        let r = self
-            .durable
-            .revocation_call(method, path, body.as_deref(), self.now_ms.get());
-        async move { r }
+        // Like the runtime's call, nothing happens until the future is first polled: a refresh
+        // may create the call and then find what it needs in the location's cache.
+        let durable = std::rc::Rc::clone(&self.durable);
+        let (method, path, now) = (method.to_string(), path.to_string(), self.now_ms.get());
+        async move { durable.revocation_call(&method, &path, body.as_deref(), now) }
     }
 
     fn limiter_call(
@@ -217,6 +224,31 @@ impl Platform for FakePlatform {
 
     fn wait_until(&self, fut: impl Future<Output = ()> + 'static) {
         self.durable.defer(fut);
+    }
+
+    fn location_get(&self, url: &str) -> impl Future<Output = Option<String>> + 'static {
+        let cache = std::rc::Rc::clone(&self.location_cache);
+        let gets = std::rc::Rc::clone(&self.location_gets);
+        let url = url.to_string();
+        async move {
+            gets.set(gets.get() + 1);
+            cache.borrow().get(&url).map(|(text, _)| text.clone())
+        }
+    }
+
+    fn location_put(
+        &self,
+        url: &str,
+        max_age_secs: u32,
+        body: impl FnOnce() -> Option<String> + 'static,
+    ) -> impl Future<Output = ()> + 'static {
+        let cache = std::rc::Rc::clone(&self.location_cache);
+        let url = url.to_string();
+        async move {
+            if let Some(text) = body() {
+                cache.borrow_mut().insert(url, (text, max_age_secs));
+            }
+        }
     }
 
     async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {

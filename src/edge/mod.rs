@@ -50,7 +50,7 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
             message,
         }]),
         Ok(doc) => match parse_config(&doc) {
-            Ok(config) => IsolateState::Ready(Box::new(Gateway::new(config))),
+            Ok(config) => ready(env, config),
             Err(errors) => IsolateState::Misconfigured(errors),
         },
     };
@@ -67,6 +67,28 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
     let state = Rc::new(state);
     STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     state
+}
+
+/// The gateway for a valid configuration, with what its Workers secrets give it.
+fn ready(env: &Env, config: crate::config::Config) -> IsolateState {
+    use crate::location_cache::{LocationTier, KEY_SECRET};
+    let secret = js_sys::Reflect::get(env, &JsValue::from_str(KEY_SECRET))
+        .ok()
+        .and_then(|v| v.as_string());
+    let tier = match LocationTier::from_settings(&config.location_cache, secret.as_deref()) {
+        Ok(tier) => tier,
+        Err(e) => {
+            return IsolateState::Misconfigured(vec![ConfigError {
+                path: KEY_SECRET.to_string(),
+                message: e.to_string(),
+            }])
+        }
+    };
+    let gateway = Gateway::new(config);
+    if let Some(tier) = tier {
+        gateway.share_through_location(tier);
+    }
+    IsolateState::Ready(Box::new(gateway))
 }
 
 /// `PORTCULLIS_CONFIG` as given: a JSON string (a plain var), or an object (a TOML table in
@@ -274,6 +296,42 @@ impl Platform for EdgePlatform {
 
     fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {
         self.ctx.wait_until(fut);
+    }
+
+    fn location_get(
+        &self,
+        url: &str,
+    ) -> impl std::future::Future<Output = Option<String>> + 'static {
+        let url = url.to_string();
+        async move {
+            let mut response = worker::Cache::default()
+                .get(url.as_str(), false)
+                .await
+                .ok()??;
+            response.text().await.ok()
+        }
+    }
+
+    fn location_put(
+        &self,
+        url: &str,
+        max_age_secs: u32,
+        body: impl FnOnce() -> Option<String> + 'static,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let url = url.to_string();
+        async move {
+            let Some(text) = body() else { return };
+            let headers = worker::Headers::new();
+            let _ = headers.set("cache-control", &format!("max-age={max_age_secs}"));
+            let _ = headers.set("content-type", "application/json");
+            let Ok(response) = worker::Response::ok(text) else {
+                return;
+            };
+            // Best effort: a copy that is not stored is a copy the next isolate does not find.
+            let _ = worker::Cache::default()
+                .put(url.as_str(), response.with_headers(headers))
+                .await;
+        }
     }
 
     async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {

@@ -122,6 +122,15 @@ impl<K: Clone> Gateway<K> {
         }
     }
 
+    /// Shares revocation deltas and key sets with the other isolates of this location
+    /// (`location_cache`; the tier says which of the two).
+    pub(crate) fn share_through_location(&self, tier: crate::location_cache::LocationTier) {
+        if tier.revocation {
+            self.revocation.borrow_mut().share_through(tier.clone());
+        }
+        self.jwks.borrow_mut().share_through(tier);
+    }
+
     pub fn api_key_store<'a, P: Platform>(&'a self, platform: &'a P) -> ApiKeyStore<'a, P> {
         ApiKeyStore::new(platform, &self.api_keys, &self.config.api_keys)
     }

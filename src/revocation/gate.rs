@@ -52,7 +52,7 @@ pub(crate) async fn check<P: Platform>(
     }
     let facts = facts(identity);
     let verdict = match mode {
-        RevocationMode::Strict => ask_object(platform, cache, &facts).await?,
+        RevocationMode::Strict => ask_object(platform, settings, cache, &facts).await?,
         RevocationMode::Snapshot => {
             ensure_snapshot(platform, settings, cache).await?;
             cache.borrow().set.check(&facts, platform.now_secs())
@@ -116,17 +116,23 @@ pub(crate) async fn ensure_snapshot<P: Platform>(
         Freshness::Fresh => Ok(()),
         Freshness::Stale => {
             if background {
-                refresh_in_background(platform, cache, now);
+                refresh_in_background(platform, settings, cache, now);
             }
             Ok(())
         }
         Freshness::Expired => {
             let since = cache.borrow().since();
-            let result = platform
-                .revocation_call("GET", &client::snapshot_path(since), None)
-                .await;
-            let outcome = match result {
-                Ok(body) => cache.borrow_mut().complete(now, since, &body),
+            let fetch = fetch_delta(platform, cache, since, now, s.refresh_interval_ms);
+            let outcome = match fetch.answer.await {
+                Ok(answer) => {
+                    // The copy for the location is written after the response.
+                    if let Some(share) = fetch.share {
+                        platform.wait_until(share);
+                    }
+                    cache
+                        .borrow_mut()
+                        .complete(answer.asked_at_ms, since, &answer.body)
+                }
                 Err(e) => {
                     cache.borrow_mut().fail(now, e.0.clone());
                     Err(e.0)
@@ -145,28 +151,123 @@ pub(crate) async fn ensure_snapshot<P: Platform>(
 /// and nothing ever waits on it.
 pub(crate) fn refresh_in_background<P: Platform>(
     platform: &P,
+    settings: &RevocationSettings,
     cache: &Rc<RefCell<SnapshotCache>>,
     now: u64,
 ) {
     let since = cache.borrow_mut().begin_background(now);
-    let call = platform.revocation_call("GET", &client::snapshot_path(since), None);
+    let fetch = fetch_delta(platform, cache, since, now, settings.refresh().refresh_interval_ms);
     let cache = Rc::clone(cache);
     platform.wait_until(async move {
-        let result = call.await;
-        let mut c = cache.borrow_mut();
-        match result {
-            Ok(body) => {
-                let _ = c.complete(now, since, &body);
+        let result = fetch.answer.await;
+        let ok = {
+            let mut c = cache.borrow_mut();
+            match result {
+                Ok(answer) => c.complete(answer.asked_at_ms, since, &answer.body).is_ok(),
+                Err(e) => {
+                    c.fail(now, e.0);
+                    false
+                }
             }
-            Err(e) => c.fail(now, e.0),
+        };
+        if let (true, Some(share)) = (ok, fetch.share) {
+            share.await;
         }
     });
+}
+
+/// A delta and when its source was asked: the age of a snapshot counts from then.
+struct Delta {
+    asked_at_ms: u64,
+    body: String,
+}
+
+type Job<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
+
+/// A refresh's fetch: `answer` gives the delta; `share`, run after it, copies an answer the object
+/// gave to the location (it writes nothing when the answer came from the location, or failed).
+struct DeltaFetch {
+    answer: Job<Result<Delta, crate::platform::StoreError>>,
+    /// `None` without the location tier.
+    share: Option<Job<()>>,
+}
+
+/// The delta since `since`: the location's copy when one is newer than this isolate's snapshot and
+/// was asked of the object less than `refresh_interval_ms` ago; otherwise the object's answer.
+/// Either way the snapshot's age counts from when the object was asked, so the bound
+/// (`max_staleness_ms`) holds whichever isolate asked. Both futures own what they need: a
+/// background refresh runs them after its request has ended.
+fn fetch_delta<P: Platform>(
+    platform: &P,
+    cache: &Rc<RefCell<SnapshotCache>>,
+    since: u64,
+    now: u64,
+    refresh_interval_ms: u64,
+) -> DeltaFetch {
+    use crate::location_cache::{max_age_secs, LocationEntry};
+    let (tier, own) = {
+        let c = cache.borrow();
+        (c.location().filter(|t| t.revocation).cloned(), c.fetched_at_ms())
+    };
+    // Created now, run only on a miss (the runtime's call starts when first polled).
+    let object = platform.revocation_call("GET", &client::snapshot_path(since), None);
+    let from_object: Rc<RefCell<Option<String>>> = Rc::default();
+    let copy = tier.map(|tier| {
+        let url = tier.revocation_url(since);
+        let get = platform.location_get(&url);
+        let slot = Rc::clone(&from_object);
+        let (seal_tier, seal_url) = (tier.clone(), url.clone());
+        let put = platform.location_put(&url, max_age_secs(refresh_interval_ms), move || {
+            let payload = slot.borrow_mut().take()?;
+            let entry = LocationEntry {
+                fetched_at_ms: now,
+                fresh_until_ms: now + refresh_interval_ms,
+                label: String::new(),
+                payload,
+            };
+            Some(seal_tier.seal(&seal_url, &entry))
+        });
+        let get: Job<Option<String>> = Box::pin(get);
+        let put: Job<()> = Box::pin(put);
+        (get, tier, url, put)
+    });
+    let (lookup, share) = match copy {
+        Some((get, tier, url, put)) => (Some((get, tier, url)), Some(put)),
+        None => (None, None),
+    };
+    let slot = Rc::clone(&from_object);
+    let object: Job<Result<String, crate::platform::StoreError>> = Box::pin(object);
+    let answer = async move {
+        if let Some((get, tier, url)) = lookup {
+            let entry = get.await.and_then(|text| tier.open(&url, &text));
+            if let Some(entry) = entry {
+                let newer = own.is_none_or(|own| entry.fetched_at_ms > own);
+                if newer && entry.fetched_at_ms <= now && now < entry.fresh_until_ms {
+                    return Ok(Delta {
+                        asked_at_ms: entry.fetched_at_ms,
+                        body: entry.payload,
+                    });
+                }
+            }
+        }
+        let body = object.await?;
+        *slot.borrow_mut() = Some(body.clone());
+        Ok(Delta {
+            asked_at_ms: now,
+            body,
+        })
+    };
+    DeltaFetch {
+        answer: Box::pin(answer),
+        share,
+    }
 }
 
 /// `strict`: one round trip to the object. Its answer also tells whether the snapshot is behind;
 /// if so the snapshot is refreshed in the background, keeping `snapshot` routes warm too.
 async fn ask_object<P: Platform>(
     platform: &P,
+    settings: &RevocationSettings,
     cache: &Rc<RefCell<SnapshotCache>>,
     facts: &CredentialFacts<'_>,
 ) -> Result<Option<Revoked>, Problem> {
@@ -186,7 +287,7 @@ async fn ask_object<P: Platform>(
         c.age_ms(now).is_some() && answer.version > c.set.version && !c.refresh_running(now)
     };
     if behind {
-        refresh_in_background(platform, cache, now);
+        refresh_in_background(platform, settings, cache, now);
     }
     Ok(answer.revoked)
 }
@@ -295,6 +396,97 @@ mod tests {
                 &jwt("alice", "j2", NOW)
             )),
             None
+        );
+    }
+
+    /// An isolate whose refreshes go through the location tier keyed by `key`.
+    fn isolate(key: u8) -> Rc<RefCell<SnapshotCache>> {
+        let cache = Rc::new(RefCell::new(SnapshotCache::default()));
+        cache
+            .borrow_mut()
+            .share_through(crate::location_cache::LocationTier::new(&[key; 32], true, true));
+        cache
+    }
+
+    #[test]
+    fn isolates_of_one_location_ask_the_object_once_per_interval() {
+        let p = FakePlatform::new(NOW);
+        let (a, b, c) = (isolate(1), isolate(1), isolate(1));
+        let id = jwt("alice", "j1", NOW);
+        // A, cold, asks the object and leaves its answer to the location after the response.
+        assert_eq!(code(run(&p, &a, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(p.durable.revocation_calls.get(), 1);
+        assert_eq!(p.durable.pending(), 1);
+        p.durable.run_background();
+        // B and C, cold, read the location's copy: no call. Their snapshots are as old as A's.
+        p.now_ms.set(NOW * 1000 + 300);
+        assert_eq!(code(run(&p, &b, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(code(run(&p, &c, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(p.durable.revocation_calls.get(), 1);
+        assert_eq!(b.borrow().fetched_at_ms(), Some(NOW * 1000));
+        // A revocation, then the interval passes: B notices first and asks the object (the copy is
+        // not newer than its own snapshot); A and C then take B's copy.
+        revoke(&p, "/tokens", json!({"jti": "j1", "until": NOW + 300}));
+        let calls = p.durable.revocation_calls.get();
+        p.now_ms.set(NOW * 1000 + 1_000);
+        assert_eq!(code(run(&p, &b, RevocationMode::Snapshot, &id)), None);
+        p.durable.run_background();
+        assert_eq!(p.durable.revocation_calls.get(), calls + 1);
+        p.now_ms.set(NOW * 1000 + 1_100);
+        for isolate in [&a, &c] {
+            assert_eq!(code(run(&p, isolate, RevocationMode::Snapshot, &id)), None);
+            p.durable.run_background();
+            assert_eq!(
+                code(run(&p, isolate, RevocationMode::Snapshot, &id)),
+                Some("token_revoked")
+            );
+        }
+        assert_eq!(p.durable.revocation_calls.get(), calls + 1, "A and C read B's copy");
+        assert_eq!(code(run(&p, &b, RevocationMode::Snapshot, &id)), Some("token_revoked"));
+        // The snapshot's age counts from when B asked the object.
+        assert_eq!(a.borrow().fetched_at_ms(), Some(NOW * 1000 + 1_000));
+    }
+
+    #[test]
+    fn a_copy_older_than_the_interval_or_sealed_with_another_key_is_not_used() {
+        let p = FakePlatform::new(NOW);
+        let id = jwt("alice", "j1", NOW);
+        let a = isolate(1);
+        assert_eq!(code(run(&p, &a, RevocationMode::Snapshot, &id)), None);
+        p.durable.run_background();
+        assert_eq!(p.location_cache.borrow().len(), 1);
+        // Another deployment's key: its URL differs, and a forged entry at our URL fails its tag.
+        let other = isolate(2);
+        assert_eq!(code(run(&p, &other, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(p.durable.revocation_calls.get(), 2);
+        p.durable.run_background();
+        let url = a.borrow().location().unwrap().revocation_url(0);
+        let forged = crate::location_cache::LocationTier::new(&[9; 32], true, true).seal(
+            &url,
+            &crate::location_cache::LocationEntry {
+                fetched_at_ms: NOW * 1000,
+                fresh_until_ms: NOW * 1000 + 60_000,
+                label: String::new(),
+                payload: r#"{"version":0,"full":true}"#.into(),
+            },
+        );
+        p.location_cache.borrow_mut().insert(url, (forged, 60));
+        let b = isolate(1);
+        assert_eq!(code(run(&p, &b, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(p.durable.revocation_calls.get(), 3, "the forged copy was not believed");
+        p.durable.run_background();
+        // A genuine copy asked of the object a full interval ago is not handed to a cold isolate.
+        p.now_ms.set(NOW * 1000 + 1_000);
+        let c = isolate(1);
+        assert_eq!(code(run(&p, &c, RevocationMode::Snapshot, &id)), None);
+        assert_eq!(p.durable.revocation_calls.get(), 4);
+        // Without a reachable object, a cold isolate with only an expired copy fails closed.
+        p.durable.down.set(true);
+        p.now_ms.set(NOW * 1000 + 10_000);
+        let d = isolate(1);
+        assert_eq!(
+            code(run(&p, &d, RevocationMode::Snapshot, &id)),
+            Some("revocation_unavailable")
         );
     }
 

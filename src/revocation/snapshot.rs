@@ -37,9 +37,25 @@ pub struct SnapshotCache {
     last_failure_ms: Option<u64>,
     /// Why the last background refresh failed, for the next request to log.
     last_error: Option<String>,
+    /// The location tier, when deltas are shared through the location's cache.
+    location: Option<crate::location_cache::LocationTier>,
 }
 
 impl SnapshotCache {
+    /// Refreshes read the location's copy of the delta first (`location_cache.revocation`).
+    pub(crate) fn share_through(&mut self, tier: crate::location_cache::LocationTier) {
+        self.location = Some(tier);
+    }
+
+    pub(crate) fn location(&self) -> Option<&crate::location_cache::LocationTier> {
+        self.location.as_ref()
+    }
+
+    /// When the source of this snapshot was asked (ms), if it has been fetched.
+    pub fn fetched_at_ms(&self) -> Option<u64> {
+        self.fetched_at_ms
+    }
+
     pub fn age_ms(&self, now: u64) -> Option<u64> {
         self.fetched_at_ms.map(|f| now.saturating_sub(f))
     }

@@ -24,13 +24,15 @@ function compatibilityDate() {
 
 const FAULTS_WORKER = `
 export class FlakyRevocation {
-  constructor(state, env) { this.env = env; this.down = false; }
+  constructor(state, env) { this.env = env; this.down = false; this.snapshots = 0; }
   async fetch(request) {
     const url = new URL(request.url);
     if (url.pathname === "/__fault") {
       this.down = (await request.json()).down;
       return new Response("ok");
     }
+    if (url.pathname === "/__snapshots") return Response.json({ snapshots: this.snapshots });
+    if (url.pathname === "/snapshot") this.snapshots++;
     if (this.down) return new Response('{"error":"simulated outage"}', { status: 503 });
     return this.env.REAL.get(this.env.REAL.idFromName("global")).fetch(request);
   }
@@ -45,6 +47,15 @@ export default {
       const stub = env.FLAKY.get(env.FLAKY.idFromName("global"));
       return stub.fetch("http://fault/__fault", { method: "POST", body: await request.text() });
     }
+    if (url.pathname === "/cache-put") {
+      // Another Worker of the zone writing to the location's cache (the forged-copy tests).
+      const { key, body } = await request.json();
+      await caches.default.put(new Request(key), new Response(body, { headers: { "cache-control": "max-age=600" } }));
+      return new Response("ok");
+    }
+    if (url.pathname === "/revocation-snapshots") {
+      return env.FLAKY.get(env.FLAKY.idFromName("global")).fetch("http://fault/__snapshots");
+    }
     return new Response("faults", { status: 404 });
   },
 };
@@ -55,10 +66,12 @@ const NAMES = "abcdefgh";
 /**
  * Starts `count` gateway isolates with `config` (PORTCULLIS_CONFIG). Options:
  * - `flakyRevocation`: the revocation object sits behind a switchable proxy (`setRevocationDown`);
- * - `failingLimiter`: every rate-limiter call fails.
+ * - `failingLimiter`: every rate-limiter call fails;
+ * - `extraBindings`: more bindings for every gateway (secrets such as PORTCULLIS_LOCATION_CACHE_KEY).
+ * The isolates share one Cache API (`caches.default`), as the isolates of one location do.
  * Returns { isolates: [{ name, fetch(path, init) }], revocation(path, init), setRevocationDown(bool), logs, dispose }.
  */
-export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false } = {}) {
+export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false, extraBindings = {} } = {}) {
   const logs = [];
   const compat = compatibilityDate();
   const revocationClass = { className: "RevocationStore", scriptName: "a", useSQLite: true };
@@ -81,7 +94,7 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
       durableObjects: i === 0
         ? { ...bindingsFor(), DEFINE_REVOCATION: { className: "RevocationStore", useSQLite: true }, DEFINE_LIMITER: { className: "RateLimiter", useSQLite: true } }
         : bindingsFor(),
-      bindings: { PORTCULLIS_CONFIG: config },
+      bindings: { PORTCULLIS_CONFIG: config, ...extraBindings },
     });
   }
   const faults = {
@@ -118,6 +131,17 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
     /** A call straight to the revocation object (its internal API), bypassing the gateways. */
     revocation(p, init = {}) {
       return revocationNs.get(revocationNs.idFromName("global")).fetch(`http://do${p}`, init);
+    },
+    /** Writes `body` at `key` in the location's cache, as any other Worker of the zone can. */
+    async cachePut(key, body) {
+      const r = await faultWorker.fetch("http://faults/cache-put", { method: "POST", body: JSON.stringify({ key, body }) });
+      if (!r.ok) throw new Error(`cache put failed: ${r.status}`);
+      await r.text();
+    },
+    /** How many snapshot (delta) requests reached the revocation object (with `flakyRevocation`). */
+    async revocationSnapshots() {
+      const r = await faultWorker.fetch("http://faults/revocation-snapshots");
+      return (await r.json()).snapshots;
     },
     async setRevocationDown(down) {
       const r = await faultWorker.fetch("http://faults/revocation-fault", { method: "POST", body: JSON.stringify({ down }) });
