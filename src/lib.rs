@@ -31,6 +31,7 @@ pub mod query;
 pub mod ratelimit;
 mod reply;
 pub mod request;
+pub mod request_id;
 pub mod revocation;
 pub mod route;
 mod scope;

@@ -698,6 +698,7 @@ fn gateway_admin_serves_the_key_api() {
     let platform = FakePlatform::new(T0);
     let call = |path: &str, idempotency_key: Option<&str>| AdminCall {
         actor: admin(),
+        request_id: crate::request_id::RequestId::assign(None, |b| b.fill(7)),
         path: path.to_string(),
         query: None,
         idempotency_key: idempotency_key.map(str::to_string),
