@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod admin_settings;
 pub mod api_key;
+pub mod claims;
 mod bounded_cache;
 pub mod config;
 mod cors;

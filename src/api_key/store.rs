@@ -212,6 +212,15 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
                 client_id: Some(record.client_id),
                 key_id: Some(record.key_id),
                 rate_limit_policy: record.rate_limit_policy,
+                // Routes' `require` conditions read an API key's metadata (strings).
+                claims: crate::claims::IdentityClaims {
+                    headers: Vec::new(),
+                    values: record
+                        .metadata
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v)))
+                        .collect(),
+                },
             }),
         }
     }
@@ -248,7 +257,7 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
             .map_err(ApiKeyError::StoreUnavailable)?;
         self.cache.borrow_mut().insert_found(
             hash,
-            slim_for_cache(&record),
+            slim_for_cache(&record, &self.config.metadata_read_by_routes),
             now_ms,
             self.config.positive_cache_ttl_secs,
         );
@@ -585,7 +594,7 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         cache.invalidate(hash);
         cache.insert_found(
             hash,
-            slim_for_cache(record),
+            slim_for_cache(record, &self.config.metadata_read_by_routes),
             now_ms,
             self.config.positive_cache_ttl_secs,
         );
@@ -605,11 +614,17 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
     }
 }
 
-/// The request path needs neither metadata nor the revocation reason; dropping them keeps the
-/// cache's worst case at about 3 KB per entry.
-fn slim_for_cache(record: &ApiKeyRecord) -> ApiKeyRecord {
+/// The request path needs neither the revocation reason nor the metadata — except the entries
+/// routes' `require` conditions read (`keep`); dropping the rest keeps the cache's worst case at
+/// about 3 KB per entry plus those.
+fn slim_for_cache(record: &ApiKeyRecord, keep: &[String]) -> ApiKeyRecord {
     ApiKeyRecord {
-        metadata: BTreeMap::new(),
+        metadata: record
+            .metadata
+            .iter()
+            .filter(|(k, _)| keep.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         revoked_reason: None,
         name: String::new(),
         ..record.clone()
@@ -688,6 +703,7 @@ mod tests {
                 client_id: Some("billing-exporter".into()),
                 key_id: Some(record.key_id.clone()),
                 rate_limit_policy: Some("machines".into()),
+                claims: Default::default(),
             }
         );
         // KV holds the hash, the record and the index; the plaintext nowhere.

@@ -147,6 +147,12 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         || platform.now_secs(),
     )
     .await?;
+    let carried = crate::claims::identity_claims(
+        &verified.issuer.claims_to_headers,
+        &config.claims,
+        verified.payload.members(),
+    )
+    .map_err(|e| Problem::new(ErrorCode::TokenClaimInvalid, e.detail()))?;
     let claims = verified.claims;
     let identity = Identity {
         method: AuthMethod::Jwt,
@@ -159,6 +165,7 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         client_id: None,
         key_id: None,
         rate_limit_policy: None,
+        claims: carried,
     };
     let valid_until_ms = claims
         .exp

@@ -390,6 +390,8 @@ impl Refusal {
 }
 
 #[cfg(test)]
+mod claims_tests;
+#[cfg(test)]
 mod jwt_matrix;
 #[cfg(test)]
 mod tests;
