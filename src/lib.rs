@@ -14,8 +14,8 @@
 pub mod admin;
 pub mod admin_settings;
 pub mod api_key;
-pub mod claims;
 mod bounded_cache;
+pub mod claims;
 pub mod config;
 mod cors;
 pub mod forwarded;

@@ -68,7 +68,11 @@ impl RequestId {
         }
         let body = reply.body.trim_end();
         if let Some(open) = body.strip_suffix('}') {
-            let sep = if open.trim_end().ends_with('{') { "" } else { "," };
+            let sep = if open.trim_end().ends_with('{') {
+                ""
+            } else {
+                ","
+            };
             reply.body = format!("{open}{sep}\"instance\":\"{}\"}}", self.instance());
         }
     }
@@ -181,9 +185,7 @@ fn is_tracestate_key(key: &str) -> bool {
     };
     match key.split_once('@') {
         None => {
-            (1..=256).contains(&key.len())
-                && key.as_bytes()[0].is_ascii_lowercase()
-                && rest_ok(key)
+            (1..=256).contains(&key.len()) && key.as_bytes()[0].is_ascii_lowercase() && rest_ok(key)
         }
         Some((tenant, system)) => {
             (1..=241).contains(&tenant.len())
@@ -379,7 +381,10 @@ pub(crate) mod tests {
         assert_eq!(edit.strip, ["x-request-id", "x_request_id", "X.Request.Id"]);
         assert_eq!(
             edit.add,
-            ("x-request-id".to_string(), "8f0b4a6c3d2e1f00-SJC".to_string())
+            (
+                "x-request-id".to_string(),
+                "8f0b4a6c3d2e1f00-SJC".to_string()
+            )
         );
         // A bad traceparent takes tracestate with it.
         let edit = origin_edit(

@@ -191,38 +191,7 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         let hash = key_hash(presented);
         let record = self.lookup(&hash, freshness).await?;
         let record = record.ok_or(ApiKeyError::Invalid)?;
-        let now = self.platform.now_secs();
-        match record.status(now) {
-            KeyStatus::Revoked => Err(ApiKeyError::Revoked {
-                revoked_at: record.revoked_at.unwrap_or_default(),
-                key_id: record.key_id,
-            }),
-            KeyStatus::Expired => Err(ApiKeyError::Expired {
-                expired_at: record.expires_at.unwrap_or_default(),
-                key_id: record.key_id,
-            }),
-            KeyStatus::Active => Ok(Identity {
-                method: AuthMethod::ApiKey,
-                subject: record.client_id.clone(),
-                issuer: None,
-                scopes: record.scopes,
-                token_id: None,
-                expires_at: record.expires_at,
-                issued_at: None,
-                client_id: Some(record.client_id),
-                key_id: Some(record.key_id),
-                rate_limit_policy: record.rate_limit_policy,
-                // Routes' `require` conditions read an API key's metadata (strings).
-                claims: crate::claims::IdentityClaims {
-                    headers: Vec::new(),
-                    values: record
-                        .metadata
-                        .into_iter()
-                        .map(|(k, v)| (k, serde_json::Value::String(v)))
-                        .collect(),
-                },
-            }),
-        }
+        record_identity(record, self.platform.now_secs())
     }
 
     /// Cache, then KV. Definite answers are cached; a KV failure is not (fail closed, retry next
@@ -611,6 +580,42 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         Err(StoreOpError::Unavailable(
             "the CSPRNG returned implausible output".into(),
         ))
+    }
+}
+
+/// The identity of a key whose record is `record`, or why the key is refused at `now`: the store's
+/// request path and `portcullis explain` (an API-key record given offline) judge a record here.
+pub(crate) fn record_identity(record: ApiKeyRecord, now: u64) -> Result<Identity, ApiKeyError> {
+    match record.status(now) {
+        KeyStatus::Revoked => Err(ApiKeyError::Revoked {
+            revoked_at: record.revoked_at.unwrap_or_default(),
+            key_id: record.key_id,
+        }),
+        KeyStatus::Expired => Err(ApiKeyError::Expired {
+            expired_at: record.expires_at.unwrap_or_default(),
+            key_id: record.key_id,
+        }),
+        KeyStatus::Active => Ok(Identity {
+            method: AuthMethod::ApiKey,
+            subject: record.client_id.clone(),
+            issuer: None,
+            scopes: record.scopes,
+            token_id: None,
+            expires_at: record.expires_at,
+            issued_at: None,
+            client_id: Some(record.client_id),
+            key_id: Some(record.key_id),
+            rate_limit_policy: record.rate_limit_policy,
+            // Routes' `require` conditions read an API key's metadata (strings).
+            claims: crate::claims::IdentityClaims {
+                headers: Vec::new(),
+                values: record
+                    .metadata
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+            },
+        }),
     }
 }
 

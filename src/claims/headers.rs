@@ -165,7 +165,10 @@ mod tests {
         for ok in ["x-user-email", "x-auth-tenant", "x-user-roles-2"] {
             assert_eq!(check_header_name(ok, &[]), Ok(()), "{ok}");
         }
-        assert_eq!(check_header_name("x-acme-tenant", &["x-acme-".into()]), Ok(()));
+        assert_eq!(
+            check_header_name("x-acme-tenant", &["x-acme-".into()]),
+            Ok(())
+        );
         for bad in [
             "x-tenant",
             "x-user-",
@@ -243,14 +246,20 @@ mod tests {
             json!({"c": [{"a": 1}]}),
             json!({"c": [null]}),
         ] {
-            assert_eq!(headers(&[("x-user-c", "c")], bad.clone()), Err("c".into()), "{bad}");
+            assert_eq!(
+                headers(&[("x-user-c", "c")], bad.clone()),
+                Err("c".into()),
+                "{bad}"
+            );
         }
         // A path through a value that is not an object: the claim has another shape.
         assert_eq!(
             headers(&[("x-user-c", "c.d")], json!({"c": "flat"})),
             Err("c.d".into())
         );
-        let refusal = ClaimNotForwardable { claim: "org.id".into() };
+        let refusal = ClaimNotForwardable {
+            claim: "org.id".into(),
+        };
         assert!(refusal.detail().contains("\"org.id\""));
     }
 }

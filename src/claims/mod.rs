@@ -95,7 +95,15 @@ mod tests {
             .iter()
             .map(|h| h.header.as_str())
             .collect();
-        assert_eq!(names, ["x-acme-tenant", "x-auth-tenant", "x-user-email", "x-user-roles"]);
+        assert_eq!(
+            names,
+            [
+                "x-acme-tenant",
+                "x-auth-tenant",
+                "x-user-email",
+                "x-user-roles"
+            ]
+        );
         assert_eq!(c.routes[1].require.len(), 3);
         let required: Vec<&str> = c.claims.required.iter().map(|p| p.as_str()).collect();
         assert_eq!(required.len(), 3);

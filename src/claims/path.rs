@@ -46,7 +46,9 @@ impl ClaimPath {
                         .strip_prefix('.')
                         .ok_or("segments are separated by '.' or written as [\"…\"]")?;
                     if rest.starts_with('[') {
-                        return Err("write a quoted segment as a[\"b\"], without a '.' before it".into());
+                        return Err(
+                            "write a quoted segment as a[\"b\"], without a '.' before it".into(),
+                        );
                     }
                 }
                 let end = rest.find(['.', '[']).unwrap_or(rest.len());

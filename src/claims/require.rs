@@ -57,7 +57,10 @@ pub(crate) fn parse_conditions(
     let mut errors = Vec::new();
     let mut conditions = Vec::new();
     if table.len() > MAX_CONDITIONS {
-        errors.push((base.to_string(), format!("at most {MAX_CONDITIONS} conditions")));
+        errors.push((
+            base.to_string(),
+            format!("at most {MAX_CONDITIONS} conditions"),
+        ));
     }
     for (name, v) in table {
         let path = format!("{base}.{name}");
@@ -183,19 +186,31 @@ mod tests {
             "email_verified": true,
         }));
         assert_eq!(
-            unmet(&c, json!({"tenant": "acme", "roles": ["ops"], "email_verified": true})),
+            unmet(
+                &c,
+                json!({"tenant": "acme", "roles": ["ops"], "email_verified": true})
+            ),
             None
         );
         assert_eq!(
-            unmet(&c, json!({"tenant": "evil", "roles": ["ops"], "email_verified": true})),
+            unmet(
+                &c,
+                json!({"tenant": "evil", "roles": ["ops"], "email_verified": true})
+            ),
             Some("tenant".into())
         );
         assert_eq!(
-            unmet(&c, json!({"tenant": "acme", "roles": ["viewer"], "email_verified": true})),
+            unmet(
+                &c,
+                json!({"tenant": "acme", "roles": ["viewer"], "email_verified": true})
+            ),
             Some("roles".into())
         );
         assert_eq!(
-            unmet(&c, json!({"tenant": "acme", "roles": ["ops"], "email_verified": "true"})),
+            unmet(
+                &c,
+                json!({"tenant": "acme", "roles": ["ops"], "email_verified": "true"})
+            ),
             Some("email_verified".into())
         );
         assert_eq!(
@@ -260,10 +275,13 @@ mod tests {
             json!("tenant = acme"),
         ] {
             let errors = parse_conditions(&bad, "routes[0].require").unwrap_err();
-            assert!(errors[0].0.starts_with("routes[0].require"), "{bad}: {errors:?}");
+            assert!(
+                errors[0].0.starts_with("routes[0].require"),
+                "{bad}: {errors:?}"
+            );
         }
-        let errors = parse_conditions(&json!({"roles": {"any": []}}), "routes[2].require")
-            .unwrap_err();
+        let errors =
+            parse_conditions(&json!({"roles": {"any": []}}), "routes[2].require").unwrap_err();
         assert_eq!(errors[0].0, "routes[2].require.roles");
     }
 }

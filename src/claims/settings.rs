@@ -47,7 +47,12 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
     let other = FORWARDING
         .iter()
         .chain(OVERRIDE)
-        .chain(&["x-api-key", crate::request_id::HEADER, "x-client-id", "x-key-id"])
+        .chain(&[
+            "x-api-key",
+            crate::request_id::HEADER,
+            "x-client-id",
+            "x-key-id",
+        ])
         .find(|n| n.starts_with(prefix));
     if let Some(name) = other {
         return Err(format!(
@@ -66,9 +71,22 @@ mod tests {
         assert_eq!(check_prefix("x-acme-"), Ok(()));
         assert_eq!(check_prefix("x-acme-corp-"), Ok(()));
         for bad in [
-            "x-", "x-acme", "acme-", "X-Acme-", "x-ac_me-", "x--", "x-a--b-", "x-user-",
-            "x-forwarded-", "x-real-", "x-original-", "x-http-", "x-api-", "x-request-",
-            "x-client-", "x-key-",
+            "x-",
+            "x-acme",
+            "acme-",
+            "X-Acme-",
+            "x-ac_me-",
+            "x--",
+            "x-a--b-",
+            "x-user-",
+            "x-forwarded-",
+            "x-real-",
+            "x-original-",
+            "x-http-",
+            "x-api-",
+            "x-request-",
+            "x-client-",
+            "x-key-",
         ] {
             assert!(check_prefix(bad).is_err(), "{bad}");
         }

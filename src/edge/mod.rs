@@ -173,7 +173,9 @@ async fn serve(
             return http::problem_response(&problem, &[], id);
         }
     };
-    let id = request_id.insert(RequestId::for_head(&head, csprng)).clone();
+    let id = request_id
+        .insert(RequestId::for_head(&head, csprng))
+        .clone();
     let gateway = match &*state {
         IsolateState::Ready(g) => g,
         IsolateState::Misconfigured(_) => {

@@ -24,7 +24,9 @@ fn check_claims(route: &Route, identity: &Identity) -> Result<(), Refusal> {
             };
             let problem = Problem::new(
                 ErrorCode::ClaimRequirementFailed,
-                format!("the credential's \"{claim}\" {what} does not meet this route's requirement"),
+                format!(
+                    "the credential's \"{claim}\" {what} does not meet this route's requirement"
+                ),
             )
             .with_extension("claim", serde_json::json!(claim));
             Err(Refusal::for_route(problem, route))

@@ -162,8 +162,14 @@ fn a_claim_that_cannot_travel_refuses_the_token_naming_it() {
         &req("GET", "/api/x", &[("authorization", &bearer(claims))]),
     ));
     let (status, doc) = refusal(&h);
-    assert_eq!((status, doc["code"].as_str()), (401, Some("token_claim_invalid")));
-    assert!(doc["detail"].as_str().unwrap().contains("realm_access.roles"));
+    assert_eq!(
+        (status, doc["code"].as_str()),
+        (401, Some("token_claim_invalid"))
+    );
+    assert!(doc["detail"]
+        .as_str()
+        .unwrap()
+        .contains("realm_access.roles"));
     assert!(!doc["detail"].as_str().unwrap().contains("a,b"));
     assert_eq!(doc["instance"], h.request_id.instance());
 }
@@ -193,7 +199,10 @@ fn route_conditions_name_the_claim_never_its_value_on_cache_hits_too() {
             let named = doc["claim"].as_str().unwrap();
             assert!(named.starts_with(claim), "{named} for {claim}");
             let detail = doc["detail"].as_str().unwrap();
-            assert!(!detail.contains("evil") && !detail.contains("viewer") && !detail.contains("acme"), "{detail}");
+            assert!(
+                !detail.contains("evil") && !detail.contains("viewer") && !detail.contains("acme"),
+                "{detail}"
+            );
             assert_eq!(doc["instance"], h.request_id.instance());
         }
     }
@@ -201,12 +210,18 @@ fn route_conditions_name_the_claim_never_its_value_on_cache_hits_too() {
     // before the route's condition is reached.
     let mut claims = GOOD();
     claims["org"] = json!("flat");
-    let h = block_on(gw.handle(&p, &req("POST", "/api/x", &[("authorization", &bearer(claims))])));
+    let h = block_on(gw.handle(
+        &p,
+        &req("POST", "/api/x", &[("authorization", &bearer(claims))]),
+    ));
     assert_eq!(refusal(&h).1["code"], "token_claim_invalid");
     // Absent.
     let mut claims = GOOD();
     claims.as_object_mut().unwrap().remove("email_verified");
-    let h = block_on(gw.handle(&p, &req("POST", "/api/x", &[("authorization", &bearer(claims))])));
+    let h = block_on(gw.handle(
+        &p,
+        &req("POST", "/api/x", &[("authorization", &bearer(claims))]),
+    ));
     assert_eq!(refusal(&h).1["claim"], "email_verified");
 }
 
@@ -227,10 +242,15 @@ fn api_keys_are_judged_on_their_metadata() {
     };
     let billing = create("billing");
     let other = create("support");
-    forwarded(&block_on(gw.handle(&p, &req("GET", "/team/x", &[("x-api-key", &billing)]))));
+    forwarded(&block_on(
+        gw.handle(&p, &req("GET", "/team/x", &[("x-api-key", &billing)])),
+    ));
     let h = block_on(gw.handle(&p, &req("GET", "/team/x", &[("x-api-key", &other)])));
     let (status, doc) = refusal(&h);
-    assert_eq!((status, doc["code"].as_str()), (403, Some("claim_requirement_failed")));
+    assert_eq!(
+        (status, doc["code"].as_str()),
+        (403, Some("claim_requirement_failed"))
+    );
     assert_eq!(doc["claim"], "team");
     assert!(doc["detail"].as_str().unwrap().contains("metadata"));
     // A key has no JWT claims: the JWT route's conditions fail on it.
@@ -244,18 +264,28 @@ fn every_problem_names_its_request_the_admin_apis_too() {
     let ray = "8f0b4a6c3d2e1f00-SJC";
     let h = block_on(gw.handle(&p, &req("GET", "/nowhere", &[("cf-ray", ray)])));
     assert_eq!(h.request_id.as_str(), ray);
-    assert_eq!(refusal(&h).1["instance"], format!("urn:portcullis:request:{ray}"));
+    assert_eq!(
+        refusal(&h).1["instance"],
+        format!("urn:portcullis:request:{ray}")
+    );
     // An admin call: its own problem documents carry the id.
     let admin = bearer(json!({"scope": "portcullis:admin"}));
     let h = block_on(gw.handle(
         &p,
-        &req("GET", "/admin/keys/key_nope", &[("authorization", &admin), ("cf-ray", ray)]),
+        &req(
+            "GET",
+            "/admin/keys/key_nope",
+            &[("authorization", &admin), ("cf-ray", ray)],
+        ),
     ));
     let Outcome::Admin(call) = &h.outcome else {
         panic!("{:?}", h.outcome)
     };
     let reply = block_on(gw.admin(&p, call, "GET", b""));
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
     let doc: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(doc["instance"], format!("urn:portcullis:request:{ray}"));
 }

@@ -14,6 +14,9 @@
 pub(crate) mod authenticate;
 pub mod authorize;
 pub(crate) mod client_headers;
+/// `portcullis explain` (native only: the native verifier and a JWK set as key source).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod explain;
 pub(crate) mod forward;
 pub(crate) mod limit;
 pub(crate) mod method_override;
