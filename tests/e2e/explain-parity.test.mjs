@@ -128,5 +128,15 @@ describe("explain's verdict equals the gateway's answer", () => {
     assert.equal(await explain("GET", "/api/items", good, { jwks: false }), "forwarded");
     const expired = await mint({}, { ttl: -120 });
     assert.equal(await explain("GET", "/api/items", expired, { jwks: false }), await gateway("GET", "/api/items", expired));
+    // An issuer without jwks_uri: its keys are discovered from its metadata, as the gateway does.
+    const discovered = JSON.parse(JSON.stringify(config));
+    delete discovered.issuers[0].jwks_uri;
+    writeFileSync(configFile, JSON.stringify(discovered));
+    try {
+      assert.equal(await explain("GET", "/api/items", good, { jwks: false }), "forwarded");
+      assert.equal(await explain("GET", "/api/items", expired, { jwks: false }), "401 token_expired");
+    } finally {
+      writeFileSync(configFile, JSON.stringify(config));
+    }
   });
 });
