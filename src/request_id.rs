@@ -139,7 +139,7 @@ fn lower_hex(s: &str, len: usize) -> bool {
 /// W3C Trace Context `traceparent` (§3.2): `version-trace_id-parent_id-flags`, lower-case hex,
 /// version `ff` and all-zero ids invalid. A version above `00` may carry more after a `-`
 /// (§4.3: parse the first 55 characters; the next, if any, must be `-`).
-pub(crate) fn is_traceparent(v: &str) -> bool {
+pub fn is_traceparent(v: &str) -> bool {
     if v.len() < 55 || !v.is_char_boundary(55) {
         return false;
     }
@@ -160,7 +160,7 @@ pub(crate) fn is_traceparent(v: &str) -> bool {
 
 /// W3C Trace Context `tracestate` (§3.3): at most 32 list members `key=value`, separated by `,`
 /// with optional spaces or tabs, keys unique; empty members allowed.
-pub(crate) fn is_tracestate(v: &str) -> bool {
+pub fn is_tracestate(v: &str) -> bool {
     let mut keys: Vec<&str> = Vec::new();
     for member in v.split(',') {
         let member = member.trim_matches([' ', '\t']);

@@ -97,7 +97,7 @@ pub(crate) fn check_header_name(name: &str, extra_prefixes: &[String]) -> Result
 }
 
 /// The headers `entries` make of a verified token's `claims`, in the configured order.
-pub(crate) fn claim_headers(
+pub fn claim_headers(
     entries: &[ClaimHeader],
     claims: &Map<String, Value>,
 ) -> Result<Vec<(String, String)>, ClaimNotForwardable> {
