@@ -78,6 +78,8 @@ pub struct Config {
     pub forwarded: ForwardedSettings,
     /// The location tier (`location_cache`): revocation deltas and JWKS shared through the Cache API.
     pub location_cache: crate::location_cache::LocationCacheSettings,
+    /// `identity_header_prefixes`, and the claim paths the routes' `require` read (issue 15).
+    pub claims: crate::claims::ClaimSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -110,6 +112,8 @@ pub struct IssuerConfig {
     pub typ: TypPolicy,
     /// Longest accepted token lifetime (`exp - iat`, or `exp - now` without `iat`).
     pub max_token_lifetime_secs: u64,
+    /// Claims forwarded to the origin as headers (`claims_to_headers`), in name order.
+    pub claims_to_headers: Vec<crate::claims::ClaimHeader>,
 }
 
 /// The `jwks` section (field names as written: `min_ttl_seconds`, …). Every field has a default.
@@ -192,6 +196,9 @@ struct RawConfig {
     append_client_forwarded_for: bool,
     #[serde(default)]
     location_cache: Option<Value>,
+    /// More of the gateway's header namespace, for `claims_to_headers` (`x-acme-`).
+    #[serde(default)]
+    identity_header_prefixes: Vec<String>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -246,6 +253,9 @@ struct RawIssuer {
     typ: Option<String>,
     #[serde(default = "default_max_token_lifetime")]
     max_token_lifetime_seconds: u64,
+    /// Header name → claim path.
+    #[serde(default)]
+    claims_to_headers: std::collections::BTreeMap<String, String>,
 }
 
 fn default_leeway() -> u64 {
@@ -302,6 +312,9 @@ struct RawRoute {
     /// `"bypass"` (default on authenticated routes) or `"default"` (default on public ones).
     #[serde(default)]
     origin_cache: Option<String>,
+    /// Claim conditions: `{ claim = value | { any = [...] } | { all = [...] } }`.
+    #[serde(default)]
+    require: Option<Value>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -368,11 +381,18 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err("max_token_bytes", "must be between 512 and 65536"));
     }
 
+    let identity_header_prefixes = raw.identity_header_prefixes.clone();
+    for (i, p) in identity_header_prefixes.iter().enumerate() {
+        if let Err(m) = crate::claims::settings::check_prefix(p) {
+            errors.push(err(&format!("identity_header_prefixes[{i}]"), m));
+        }
+    }
+
     let mut issuers = Vec::new();
     for (i, v) in raw.issuers.iter().enumerate() {
         let path = format!("issuers[{i}]");
         if let Some(r) = section::<RawIssuer>(v, &path, &mut errors) {
-            if let Some(iss) = build_issuer(r, &path, &mut errors) {
+            if let Some(iss) = build_issuer(r, &path, &identity_header_prefixes, &mut errors) {
                 if issuers
                     .iter()
                     .any(|x: &IssuerConfig| x.issuer == iss.issuer)
@@ -463,6 +483,16 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     }
 
     apply_case_sensitivity(&mut routes, raw.case_sensitive, &mut errors);
+    let claims = crate::claims::ClaimSettings {
+        identity_header_prefixes,
+        required: required_claims(&routes),
+    };
+    let mut api_keys = api_keys;
+    api_keys.metadata_read_by_routes = claims
+        .required
+        .iter()
+        .map(|p| p.as_str().to_string())
+        .collect();
     let forwarded = parse_forwarded(
         raw.forwarded_headers.as_deref(),
         raw.append_client_forwarded_for,
@@ -493,7 +523,19 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         origin_timeout_ms,
         forwarded,
         location_cache,
+        claims,
     })
+}
+
+/// Every claim path some route's `require` names, once each.
+fn required_claims(routes: &[Route]) -> Vec<crate::claims::ClaimPath> {
+    let mut paths: Vec<crate::claims::ClaimPath> = Vec::new();
+    for condition in routes.iter().flat_map(|r| &r.require) {
+        if !paths.contains(&condition.claim) {
+            paths.push(condition.claim.clone());
+        }
+    }
+    paths
 }
 
 /// Whether one request method could match both routes (`GET` admits `HEAD`).
@@ -682,6 +724,7 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         websocket: None,
         // Answered by the gateway itself, never forwarded.
         origin: crate::origin::OriginPolicy::default(),
+        require: Vec::new(),
     })
 }
 
@@ -826,8 +869,28 @@ impl TransportSection {
     }
 }
 
-fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Option<IssuerConfig> {
+fn build_issuer(
+    r: RawIssuer,
+    path: &str,
+    identity_header_prefixes: &[String],
+    errors: &mut Vec<ConfigError>,
+) -> Option<IssuerConfig> {
     let before = errors.len();
+    let mut claims_to_headers = Vec::new();
+    for (header, claim) in &r.claims_to_headers {
+        let at = format!("{path}.claims_to_headers.{header}");
+        if let Err(m) = crate::claims::headers::check_header_name(header, identity_header_prefixes)
+        {
+            errors.push(err(&at, m));
+        }
+        match crate::claims::ClaimPath::parse(claim) {
+            Ok(claim) => claims_to_headers.push(crate::claims::ClaimHeader {
+                header: header.clone(),
+                claim,
+            }),
+            Err(m) => errors.push(err(&at, format!("not a claim path: {m}"))),
+        }
+    }
     if r.issuer.is_empty() {
         errors.push(err(&format!("{path}.issuer"), "must not be empty"));
     } else if let Err(m) = check_url(&r.issuer, true) {
@@ -908,6 +971,7 @@ fn build_issuer(r: RawIssuer, path: &str, errors: &mut Vec<ConfigError>) -> Opti
         scope_source,
         typ,
         max_token_lifetime_secs: r.max_token_lifetime_seconds,
+        claims_to_headers,
     })
 }
 
@@ -1006,6 +1070,23 @@ fn build_route(
     }
     let public = auth.contains(&crate::route::CredentialKind::Public);
     let origin = route_origin(&r, public, default_origin_timeout_ms, path, errors);
+    let require = match &r.require {
+        None => Vec::new(),
+        Some(_) if public => {
+            errors.push(err(
+                &format!("{path}.require"),
+                "a public route has no credential whose claims could be required",
+            ));
+            Vec::new()
+        }
+        Some(v) => crate::claims::require::parse_conditions(v, &format!("{path}.require"))
+            .unwrap_or_else(|problems| {
+                for (p, m) in problems {
+                    errors.push(err(&p, m));
+                }
+                Vec::new()
+            }),
+    };
     if errors.len() != before {
         return None;
     }
@@ -1020,6 +1101,7 @@ fn build_route(
         rate_limit: r.rate_limit,
         websocket,
         origin,
+        require,
     })
 }
 

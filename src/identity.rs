@@ -39,6 +39,9 @@ pub struct Identity {
     pub key_id: Option<String>,
     /// API keys: the rate-limit policy named in the key's record, if any.
     pub rate_limit_policy: Option<String>,
+    /// What the credential carries beyond scopes: its issuer's `claims_to_headers` headers, and
+    /// the claim values (an API key: its metadata) the routes' `require` conditions read.
+    pub claims: crate::claims::IdentityClaims,
 }
 
 impl Identity {
@@ -56,6 +59,7 @@ impl Identity {
             client_id: None,
             key_id: None,
             rate_limit_policy: None,
+            claims: crate::claims::IdentityClaims::default(),
         }
     }
 

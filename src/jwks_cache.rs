@@ -784,6 +784,7 @@ mod tests {
             scope_source: ScopeSource::Scope,
             typ: TypPolicy::Lenient,
             max_token_lifetime_secs: 86_400,
+            claims_to_headers: Vec::new(),
         }
     }
 

@@ -16,6 +16,9 @@ pub(crate) enum Event<'a> {
     /// One per request, after the response is decided. The path has no query and no `;`
     /// parameters.
     Request {
+        /// The request's id (`cf-ray`, or generated): also the problem document's `instance` and
+        /// the origin's `x-request-id`.
+        request_id: &'a str,
         method: &'a str,
         path: Option<&'a str>,
         route: Option<&'a str>,

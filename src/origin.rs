@@ -400,7 +400,7 @@ mod tests {
                 vec![("content-type".to_string(), "text/plain".to_string())]
             );
             assert_eq!(
-                plan.add,
+                crate::request_id::tests::without_request_id(&plan.add),
                 vec![
                     ("x-auth-method".to_string(), "public".to_string()),
                     ("x-forwarded-proto".to_string(), "https".to_string()),

@@ -107,6 +107,9 @@ error_codes! {
     // --- the gateway's own runtime
     GatewayError = ("gateway_error", 500, "The gateway failed to process the request", Plain),
     RequestHeadersUnreadable = ("request_headers_unreadable", 500, "The request headers could not be read", Plain),
+    // --- claims (issue 15)
+    /// A route's `require` condition on a claim (or API-key metadata entry) is not met.
+    ClaimRequirementFailed = ("claim_requirement_failed", 403, "The credential does not meet the route's claim requirements", Plain),
 }
 
 impl ErrorCode {

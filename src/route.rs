@@ -38,6 +38,8 @@ pub struct Route {
     pub websocket: Option<crate::websocket_settings::WebSocketRoute>,
     /// How the origin is fetched for this route: its timeout and shared-cache policy.
     pub origin: crate::origin::OriginPolicy,
+    /// Claim conditions (`require`): every one must hold (403 `claim_requirement_failed`).
+    pub require: Vec<crate::claims::Condition>,
 }
 
 impl Route {
@@ -381,6 +383,7 @@ mod tests {
             rate_limit: None,
             websocket: None,
             origin: Default::default(),
+            require: Vec::new(),
         };
         assert!(r.matches("GET", "/x"));
         assert!(r.matches("HEAD", "/x"));

@@ -2,11 +2,13 @@
 //! access tokens offline.
 //!
 //! Online commands (`keys create|list|show|update|rotate|revoke`) call the gateway's admin API;
-//! offline commands (`keys hash`, `keys seed`, `token verify`) need no gateway.
+//! offline commands (`keys hash`, `keys seed`, `token verify`, `explain`) need no gateway.
 //! Exit codes: 0 ok, 1 the gateway refused or failed, 2 bad input, 3 gateway unreachable,
-//! 4 admin credential refused (401/403), 5 no such key, 6 token refused.
+//! 4 admin credential refused (401/403), 5 no such key, 6 token (or, for `explain`, request)
+//! refused.
 
 mod client;
+mod explain;
 mod time;
 mod token;
 
@@ -43,7 +45,8 @@ macro_rules! outln {
         Online commands talk to the gateway's admin API (set PORTCULLIS_GATEWAY and \
         PORTCULLIS_ADMIN_KEY or PORTCULLIS_ADMIN_TOKEN). `keys hash` and `keys seed` work offline, \
         for bootstrapping KV with `wrangler kv`.\n\n\
-        `token verify` checks an access token offline with the gateway's own checks.\n\n\
+        `token verify` checks an access token offline with the gateway's own checks; `explain` \
+        runs a whole request through the gateway's checks offline.\n\n\
         Exit codes: 0 ok, 1 gateway refused or failed, 2 bad input, 3 gateway unreachable, \
         4 admin credential refused, 5 no such key, 6 token refused."
 )]
@@ -63,6 +66,9 @@ enum Command {
     /// Check access tokens offline.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// How the gateway would answer a request, check by check, offline (route, credential,
+    /// scopes, claim conditions) with the error code of the first check that fails.
+    Explain(explain::ExplainArgs),
 }
 
 #[derive(Subcommand)]
@@ -337,6 +343,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let json_out = cli.json;
     let command = match cli.command {
         Command::Keys(command) => command,
+        Command::Explain(a) => {
+            let (explanation, refused) = explain::run(a)?;
+            if json_out {
+                outln!("{explanation}");
+            } else {
+                outln!("{}", explain::text(&explanation));
+            }
+            if refused {
+                let v = &explanation["verdict"];
+                return Err(CliError::Refused(format!(
+                    "the gateway would answer {} {}",
+                    v["status"],
+                    v["code"].as_str().unwrap_or("")
+                )));
+            }
+            return Ok(());
+        }
         Command::Token(TokenCommand::Verify(a)) => {
             let claims = token::verify(a)?;
             if json_out {

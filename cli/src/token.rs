@@ -110,6 +110,7 @@ pub fn verify(a: VerifyArgs) -> Result<Value, CliError> {
             TypPolicy::Lenient
         },
         max_token_lifetime_secs: a.max_lifetime,
+        claims_to_headers: Vec::new(),
     };
     let now = a.now.unwrap_or_else(|| {
         std::time::SystemTime::now()

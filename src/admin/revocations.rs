@@ -365,6 +365,7 @@ mod tests {
     ) -> Option<(u16, Value, Reply)> {
         let call = AdminCall {
             actor: admin(),
+            request_id: crate::request_id::RequestId::assign(None, |b| b.fill(7)),
             path: path.to_string(),
             query: None,
             idempotency_key: None,

@@ -37,6 +37,7 @@ fn admin() -> Identity {
         client_id: Some("ops-bot".into()),
         key_id: Some("key_AdminAdminAdmin1".into()),
         rate_limit_policy: None,
+        claims: Default::default(),
     }
 }
 
@@ -571,6 +572,7 @@ fn jwt_actors_are_audited_with_their_issuer() {
         client_id: None,
         key_id: None,
         rate_limit_policy: None,
+        claims: Default::default(),
     };
     let req = AdminRequest {
         method: "GET",
@@ -698,6 +700,7 @@ fn gateway_admin_serves_the_key_api() {
     let platform = FakePlatform::new(T0);
     let call = |path: &str, idempotency_key: Option<&str>| AdminCall {
         actor: admin(),
+        request_id: crate::request_id::RequestId::assign(None, |b| b.fill(7)),
         path: path.to_string(),
         query: None,
         idempotency_key: idempotency_key.map(str::to_string),

@@ -55,6 +55,9 @@ pub struct ApiKeyConfig {
     pub cache_max_entries: usize,
     /// Grace period of a rotation when the caller names none (default 86 400 s = 24 h).
     pub default_grace_secs: u64,
+    /// Not configured here: the metadata keys the routes' `require` conditions read, which the
+    /// isolate cache keeps (it drops the rest of a record's metadata). Set by `config`.
+    pub metadata_read_by_routes: Vec<String>,
 }
 
 /// The document as written; `deny_unknown_fields` turns a typo into a config error, not a default.
@@ -99,6 +102,7 @@ impl From<RawApiKeyConfig> for ApiKeyConfig {
             negative_cache_ttl_secs: raw.negative_cache_ttl_secs,
             cache_max_entries: raw.cache_max_entries,
             default_grace_secs: raw.default_grace_secs,
+            metadata_read_by_routes: Vec::new(),
         }
     }
 }
@@ -112,6 +116,7 @@ impl Default for ApiKeyConfig {
             negative_cache_ttl_secs: default_cache_ttl(),
             cache_max_entries: default_cache_max_entries(),
             default_grace_secs: default_grace_secs(),
+            metadata_read_by_routes: Vec::new(),
         }
     }
 }

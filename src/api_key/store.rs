@@ -191,29 +191,7 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         let hash = key_hash(presented);
         let record = self.lookup(&hash, freshness).await?;
         let record = record.ok_or(ApiKeyError::Invalid)?;
-        let now = self.platform.now_secs();
-        match record.status(now) {
-            KeyStatus::Revoked => Err(ApiKeyError::Revoked {
-                revoked_at: record.revoked_at.unwrap_or_default(),
-                key_id: record.key_id,
-            }),
-            KeyStatus::Expired => Err(ApiKeyError::Expired {
-                expired_at: record.expires_at.unwrap_or_default(),
-                key_id: record.key_id,
-            }),
-            KeyStatus::Active => Ok(Identity {
-                method: AuthMethod::ApiKey,
-                subject: record.client_id.clone(),
-                issuer: None,
-                scopes: record.scopes,
-                token_id: None,
-                expires_at: record.expires_at,
-                issued_at: None,
-                client_id: Some(record.client_id),
-                key_id: Some(record.key_id),
-                rate_limit_policy: record.rate_limit_policy,
-            }),
-        }
+        record_identity(record, self.platform.now_secs())
     }
 
     /// Cache, then KV. Definite answers are cached; a KV failure is not (fail closed, retry next
@@ -248,7 +226,7 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
             .map_err(ApiKeyError::StoreUnavailable)?;
         self.cache.borrow_mut().insert_found(
             hash,
-            slim_for_cache(&record),
+            slim_for_cache(&record, &self.config.metadata_read_by_routes),
             now_ms,
             self.config.positive_cache_ttl_secs,
         );
@@ -585,7 +563,7 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
         cache.invalidate(hash);
         cache.insert_found(
             hash,
-            slim_for_cache(record),
+            slim_for_cache(record, &self.config.metadata_read_by_routes),
             now_ms,
             self.config.positive_cache_ttl_secs,
         );
@@ -605,11 +583,53 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
     }
 }
 
-/// The request path needs neither metadata nor the revocation reason; dropping them keeps the
-/// cache's worst case at about 3 KB per entry.
-fn slim_for_cache(record: &ApiKeyRecord) -> ApiKeyRecord {
+/// The identity of a key whose record is `record`, or why the key is refused at `now`: the store's
+/// request path and `portcullis explain` (an API-key record given offline) judge a record here.
+pub(crate) fn record_identity(record: ApiKeyRecord, now: u64) -> Result<Identity, ApiKeyError> {
+    match record.status(now) {
+        KeyStatus::Revoked => Err(ApiKeyError::Revoked {
+            revoked_at: record.revoked_at.unwrap_or_default(),
+            key_id: record.key_id,
+        }),
+        KeyStatus::Expired => Err(ApiKeyError::Expired {
+            expired_at: record.expires_at.unwrap_or_default(),
+            key_id: record.key_id,
+        }),
+        KeyStatus::Active => Ok(Identity {
+            method: AuthMethod::ApiKey,
+            subject: record.client_id.clone(),
+            issuer: None,
+            scopes: record.scopes,
+            token_id: None,
+            expires_at: record.expires_at,
+            issued_at: None,
+            client_id: Some(record.client_id),
+            key_id: Some(record.key_id),
+            rate_limit_policy: record.rate_limit_policy,
+            // Routes' `require` conditions read an API key's metadata (strings).
+            claims: crate::claims::IdentityClaims {
+                headers: Vec::new(),
+                values: record
+                    .metadata
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+            },
+        }),
+    }
+}
+
+/// The request path needs neither the revocation reason nor the metadata — except the entries
+/// routes' `require` conditions read (`keep`); dropping the rest keeps the cache's worst case at
+/// about 3 KB per entry plus those.
+fn slim_for_cache(record: &ApiKeyRecord, keep: &[String]) -> ApiKeyRecord {
     ApiKeyRecord {
-        metadata: BTreeMap::new(),
+        metadata: record
+            .metadata
+            .iter()
+            .filter(|(k, _)| keep.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         revoked_reason: None,
         name: String::new(),
         ..record.clone()
@@ -688,6 +708,7 @@ mod tests {
                 client_id: Some("billing-exporter".into()),
                 key_id: Some(record.key_id.clone()),
                 rate_limit_policy: Some("machines".into()),
+                claims: Default::default(),
             }
         );
         // KV holds the hash, the record and the index; the plaintext nowhere.

@@ -79,11 +79,15 @@ pub(super) fn reply_response(
     fixed_response(reply.status, &headers, &reply.body)
 }
 
+/// A problem document answered by `edge` itself, with the request's id as its `instance`.
 pub(super) fn problem_response(
     problem: &Problem,
     transport: &[(String, String)],
+    request_id: &crate::pipeline::RequestId,
 ) -> Result<Response, String> {
-    reply_response(&problem.reply(), transport)
+    let mut reply = problem.reply();
+    request_id.stamp(&mut reply);
+    reply_response(&reply, transport)
 }
 
 /// Sends the request to the origin and relays its answer: headers edited as the plan says, the

@@ -22,7 +22,7 @@ use crate::jose::jwk::Jwk;
 use crate::jose::Alg;
 use crate::log::{self, ConfigFieldError, Event};
 use crate::origin::ForwardFailure;
-use crate::pipeline::{Gateway, Handled, Outcome, RequestLog};
+use crate::pipeline::{Gateway, Handled, Outcome, RequestId, RequestLog};
 use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::problem::{ErrorCode, Problem};
 
@@ -110,7 +110,9 @@ fn config_document(env: &Env) -> Result<serde_json::Value, String> {
 /// gateway's CPU in workerd) and re-parse the URL, neither of which the pipeline needs.
 #[event(fetch)]
 pub(crate) async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    match serve(req, env, ctx).await {
+    let started = js_sys::Date::now();
+    let mut request_id = None;
+    match serve(&req, env, ctx, started, &mut request_id).await {
         Ok(r) => Ok(r),
         Err(reason) => {
             // The gateway's own fault, not the origin's: its own event and code, never logged or
@@ -123,11 +125,28 @@ pub(crate) async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Resul
                 }
                 .line()
             );
+            let request_id = request_id.unwrap_or_else(|| RequestId::assign(None, csprng));
             let problem = Problem::new(
                 ErrorCode::GatewayError,
                 "the gateway failed to process the request",
             );
-            match http::problem_response(&problem, &[]) {
+            worker::console_log!(
+                "{}",
+                Event::Request {
+                    request_id: request_id.as_str(),
+                    method: &req.method(),
+                    path: None,
+                    route: None,
+                    credential: None,
+                    subject: None,
+                    key_id: None,
+                    status: problem.status(),
+                    code: Some(problem.code.as_str()),
+                    duration_ms: Some(js_sys::Date::now() - started),
+                }
+                .line()
+            );
+            match http::problem_response(&problem, &[], &request_id) {
                 Ok(r) => Ok(r),
                 Err(_) => {
                     let init = web_sys::ResponseInit::new();
@@ -139,36 +158,29 @@ pub(crate) async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Resul
     }
 }
 
-async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String> {
-    let started = js_sys::Date::now();
+/// Serves one request. `request_id` is filled in as soon as the id is known, so the fallback for
+/// a runtime fault answers and logs under the same id.
+async fn serve(
+    req: &Request,
+    env: Env,
+    ctx: Context,
+    started: f64,
+    request_id: &mut Option<RequestId>,
+) -> Result<Response, String> {
     let state = isolate_state(&env);
     // Shared: a WebSocket relay's control loop keeps it past the response (edge::websocket).
     let platform = Rc::new(EdgePlatform { env, ctx });
-    let gateway = match &*state {
-        IsolateState::Ready(g) => g,
-        IsolateState::Misconfigured(_) => {
-            let problem = Problem::new(
-                ErrorCode::GatewayMisconfigured,
-                "the gateway's configuration is invalid; see the gateway log",
-            );
-            let log = RequestLog {
-                code: Some(problem.code.as_str()),
-                ..Default::default()
-            };
-            if let Ok(head) = http::request_head(&req) {
-                log_request(&platform, &head, &log, 503, started);
-            }
-            return http::problem_response(&problem, &[]);
-        }
-    };
 
-    let head = match http::request_head(&req) {
+    let head = match http::request_head(req) {
         Ok(head) => head,
         Err(unreadable) => {
+            let cf_ray = req.headers().get("cf-ray").ok().flatten();
+            let id = request_id.insert(RequestId::assign(cf_ray.as_deref(), csprng));
             let problem = Problem::from(unreadable);
             log::emit(
                 &*platform,
                 Event::Request {
+                    request_id: id.as_str(),
                     method: &req.method(),
                     path: None,
                     route: None,
@@ -180,19 +192,42 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
                     duration_ms: None,
                 },
             );
-            return http::problem_response(&problem, &[]);
+            return http::problem_response(&problem, &[], id);
         }
     };
-    let Handled { outcome, mut log } = gateway.handle(&*platform, &head).await;
+    let id = request_id
+        .insert(RequestId::for_head(&head, csprng))
+        .clone();
+    let gateway = match &*state {
+        IsolateState::Ready(g) => g,
+        IsolateState::Misconfigured(_) => {
+            let problem = Problem::new(
+                ErrorCode::GatewayMisconfigured,
+                "the gateway's configuration is invalid; see the gateway log",
+            );
+            let log = RequestLog {
+                code: Some(problem.code.as_str()),
+                ..Default::default()
+            };
+            log_request(&platform, &head, &id, &log, 503, started);
+            return http::problem_response(&problem, &[], &id);
+        }
+    };
+
+    let Handled {
+        outcome,
+        mut log,
+        request_id: id,
+    } = gateway.handle_as(&*platform, &head, id).await;
     let transport = gateway.response_headers(&head);
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
         Outcome::Admin(call) => {
-            let body = http::read_body_capped(&req, crate::admin::MAX_BODY_BYTES + 1).await?;
+            let body = http::read_body_capped(req, crate::admin::MAX_BODY_BYTES + 1).await?;
             let reply = gateway.admin(&*platform, &call, &head.method, &body).await;
             http::reply_response(&reply, &transport)?
         }
-        Outcome::Forward(plan) => match forward(&req, &plan, &transport, &platform, &state).await {
+        Outcome::Forward(plan) => match forward(req, &plan, &transport, &platform, &state).await {
             Ok(r) => r,
             Err(failure) => {
                 if matches!(failure, ForwardFailure::Runtime(_)) {
@@ -202,12 +237,20 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
                 }
                 let problem = Problem::from(&failure);
                 log.code = Some(problem.code.as_str());
-                http::problem_response(&problem, &transport)?
+                http::problem_response(&problem, &transport, &id)?
             }
         },
     };
-    log_request(&platform, &head, &log, response.status(), started);
+    log_request(&platform, &head, &id, &log, response.status(), started);
     Ok(response)
+}
+
+/// The platform's CSPRNG for a request id (`getrandom`'s `js` backend: `crypto.getRandomValues`).
+fn csprng(buf: &mut [u8]) {
+    if getrandom::getrandom(buf).is_err() {
+        buf.fill(0);
+        worker::console_error!("{}", Event::CsprngFailed.line());
+    }
 }
 
 /// A WebSocket upgrade the route allows goes its own way (`edge::websocket`); every other request
@@ -228,6 +271,7 @@ async fn forward(
 fn log_request(
     p: &EdgePlatform,
     head: &crate::pipeline::RequestHead,
+    request_id: &RequestId,
     log: &RequestLog,
     status: u16,
     started: f64,
@@ -240,6 +284,7 @@ fn log_request(
     log::emit(
         p,
         Event::Request {
+            request_id: request_id.as_str(),
             method: &head.method,
             path: Some(&path),
             route: log.route.as_deref(),
@@ -344,10 +389,7 @@ impl Platform for EdgePlatform {
 
     fn random_bytes(&self, buf: &mut [u8]) {
         // getrandom's `js` backend is crypto.getRandomValues; it cannot fail in workerd.
-        if getrandom::getrandom(buf).is_err() {
-            buf.fill(0);
-            worker::console_error!("{}", Event::CsprngFailed.line());
-        }
+        csprng(buf);
     }
 
     fn log(&self, line: &str) {

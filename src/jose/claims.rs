@@ -211,6 +211,7 @@ const KNOWN_CLAIMS: &[&str] = &[
 
 /// A payload parsed once (a JSON object without duplicate members), for `issuer` before the
 /// signature check and `validate_parsed` after it.
+#[derive(Debug, Clone)]
 pub struct Payload(Map<String, Value>);
 
 impl Payload {
@@ -222,6 +223,12 @@ impl Payload {
     /// Nothing here is trusted: `validate_parsed` checks `iss` again against that configuration.
     pub fn issuer(&self) -> Result<String, ClaimError> {
         required_string(&self.0, "iss")
+    }
+
+    /// Every member, for the claims a configuration names beyond the registered ones
+    /// (`claims_to_headers`, `require`); read only after the signature and claims checks.
+    pub fn members(&self) -> &Map<String, Value> {
+        &self.0
     }
 }
 

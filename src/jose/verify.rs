@@ -110,6 +110,8 @@ pub struct VerifiedJwt<'i, I, K> {
     /// The key whose signature check succeeded.
     pub key: K,
     pub claims: Claims,
+    /// The whole verified payload, for claims beyond the registered ones.
+    pub payload: Payload,
 }
 
 /// One refusal, one code (`code()`), and a detail that never echoes token content.
@@ -246,6 +248,7 @@ where
         alg,
         key,
         claims,
+        payload,
     })
 }
 

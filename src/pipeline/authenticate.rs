@@ -47,22 +47,14 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
     req: &ParsedRequest<'_>,
 ) -> Result<Identity, Refusal> {
     let route = req.route;
-    if route.is_public() {
-        return Ok(Identity::anonymous());
-    }
     let refuse =
         |code: ErrorCode, detail: String| Refusal::for_route(Problem::new(code, detail), route);
-    match &req.presented {
-        Presented::Both => Err(Refusal::plain(Problem::new(
-            ErrorCode::RequestInvalid,
-            "send one credential: either Authorization: Bearer or X-API-Key, not both",
-        ))),
-        Presented::Bearer(token) if route.accepts(CredentialKind::Jwt) => {
-            authenticate_jwt(gw, platform, token)
-                .await
-                .map_err(|p| Refusal::for_route(p, route))
-        }
-        Presented::ApiKey(key) if route.accepts(CredentialKind::ApiKey) => gw
+    match credential_to_check(route, &req.presented)? {
+        Checked::Public => Ok(Identity::anonymous()),
+        Checked::Bearer(token) => authenticate_jwt(gw, platform, token)
+            .await
+            .map_err(|p| Refusal::for_route(p, route)),
+        Checked::ApiKey(key) => gw
             .api_key_store(platform)
             .authenticate_with(key, key_freshness(route))
             .await
@@ -77,9 +69,42 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
                 }
                 refuse(e.code(), e.detail())
             }),
-        Presented::OtherScheme if route.accepts(CredentialKind::Jwt) => Err(refuse(
-            ErrorCode::AuthorizationSchemeUnsupported,
-            "the Authorization header must use the Bearer scheme".into(),
+    }
+}
+
+/// The credential a route checks, of what the client presented.
+pub(crate) enum Checked<'p> {
+    /// A public route checks none.
+    Public,
+    Bearer(&'p str),
+    ApiKey(&'p str),
+}
+
+/// Which presented credential `route` verifies, or why none can be: both kinds sent, another
+/// `Authorization` scheme, or nothing the route accepts. The gateway and `portcullis explain`
+/// decide it here.
+pub(crate) fn credential_to_check<'p>(
+    route: &Route,
+    presented: &'p Presented,
+) -> Result<Checked<'p>, Refusal> {
+    if route.is_public() {
+        return Ok(Checked::Public);
+    }
+    match presented {
+        Presented::Both => Err(Refusal::plain(Problem::new(
+            ErrorCode::RequestInvalid,
+            "send one credential: either Authorization: Bearer or X-API-Key, not both",
+        ))),
+        Presented::Bearer(token) if route.accepts(CredentialKind::Jwt) => {
+            Ok(Checked::Bearer(token))
+        }
+        Presented::ApiKey(key) if route.accepts(CredentialKind::ApiKey) => Ok(Checked::ApiKey(key)),
+        Presented::OtherScheme if route.accepts(CredentialKind::Jwt) => Err(Refusal::for_route(
+            Problem::new(
+                ErrorCode::AuthorizationSchemeUnsupported,
+                "the Authorization header must use the Bearer scheme",
+            ),
+            route,
         )),
         _ => Err(missing(route)),
     }
@@ -147,6 +172,28 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         || platform.now_secs(),
     )
     .await?;
+    let (identity, valid_until_ms) = jwt_identity(config, verified)?;
+    if let Some(hash) = hash {
+        gw.tokens
+            .borrow_mut()
+            .insert(hash, identity.clone(), valid_until_ms);
+    }
+    Ok(identity)
+}
+
+/// The identity of a token `jwt_verify` accepted, and until when it may be cached: its issuer's
+/// `claims_to_headers` (a claim that cannot travel refuses the token) and the claims the routes'
+/// conditions read. The gateway and `portcullis explain` both end a token's verification here.
+pub(crate) fn jwt_identity<K>(
+    config: &crate::config::Config,
+    verified: crate::jose::verify::VerifiedJwt<'_, IssuerConfig, K>,
+) -> Result<(Identity, u64), Problem> {
+    let carried = crate::claims::identity_claims(
+        &verified.issuer.claims_to_headers,
+        &config.claims,
+        verified.payload.members(),
+    )
+    .map_err(|e| Problem::new(ErrorCode::TokenClaimInvalid, e.detail()))?;
     let claims = verified.claims;
     let identity = Identity {
         method: AuthMethod::Jwt,
@@ -159,17 +206,13 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         client_id: None,
         key_id: None,
         rate_limit_policy: None,
+        claims: carried,
     };
     let valid_until_ms = claims
         .exp
         .saturating_add(verified.issuer.leeway_secs)
         .saturating_mul(1000);
-    if let Some(hash) = hash {
-        gw.tokens
-            .borrow_mut()
-            .insert(hash, identity.clone(), valid_until_ms);
-    }
-    Ok(identity)
+    Ok((identity, valid_until_ms))
 }
 
 impl TrustedIssuer for IssuerConfig {

@@ -7,6 +7,34 @@ use crate::route::{CredentialKind, Route};
 use super::Refusal;
 
 pub fn authorize(route: &Route, identity: &Identity) -> Result<(), Refusal> {
+    check_scopes(route, identity)?;
+    check_claims(route, identity)
+}
+
+/// The route's `require` conditions, on the identity's claims (an API key: its metadata). The
+/// refusal names the claim, never its value nor the value required.
+fn check_claims(route: &Route, identity: &Identity) -> Result<(), Refusal> {
+    match crate::claims::require::first_unmet(&route.require, &identity.claims.values) {
+        None => Ok(()),
+        Some(unmet) => {
+            let claim = unmet.claim.as_str();
+            let what = match identity.method {
+                AuthMethod::ApiKey => "metadata entry",
+                _ => "claim",
+            };
+            let problem = Problem::new(
+                ErrorCode::ClaimRequirementFailed,
+                format!(
+                    "the credential's \"{claim}\" {what} does not meet this route's requirement"
+                ),
+            )
+            .with_extension("claim", serde_json::json!(claim));
+            Err(Refusal::for_route(problem, route))
+        }
+    }
+}
+
+fn check_scopes(route: &Route, identity: &Identity) -> Result<(), Refusal> {
     let missing: Vec<&str> = route
         .scopes
         .iter()
@@ -67,6 +95,7 @@ mod tests {
             rate_limit: None,
             websocket: None,
             origin: Default::default(),
+            require: Vec::new(),
         }
     }
 

@@ -100,7 +100,8 @@ pub(crate) fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String
         let folded = fold(n);
         let drop = HOP_BY_HOP.contains(&folded.as_ref())
             || connection_named.contains(&folded)
-            || withheld_folded(&folded, config.forward_authorization).is_some();
+            || withheld_folded(&folded, config.forward_authorization).is_some()
+            || config.claims.in_extra_namespace(&folded);
         if drop && !strip.contains(n) {
             strip.push(n.clone());
         }
@@ -164,6 +165,8 @@ pub(crate) fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
     if let Some(k) = &identity.key_id {
         h.push(("x-key-id".to_string(), k.clone()));
     }
+    // `claims_to_headers`: names in the namespace, values checked when the token was verified.
+    h.extend(identity.claims.headers.iter().cloned());
     h
 }
 

@@ -14,6 +14,9 @@
 pub(crate) mod authenticate;
 pub mod authorize;
 pub(crate) mod client_headers;
+/// `portcullis explain` (native only: the native verifier and a JWK set as key source).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod explain;
 pub(crate) mod forward;
 pub(crate) mod limit;
 pub(crate) mod method_override;
@@ -40,6 +43,7 @@ use parse::ParseOutcome;
 pub use crate::request::{HeadersUnreadable, RequestHead};
 
 pub use crate::reply::Reply;
+pub use crate::request_id::RequestId;
 
 /// Where and how to forward. The origin's request headers are an edit of the client's — remove
 /// `strip`, then add `add` — so the runtime copies the client's headers natively and touches only
@@ -72,6 +76,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminCall {
     pub actor: Identity,
+    /// The request's id: the admin API's problem documents carry it as `instance`.
+    pub request_id: RequestId,
     /// The path below the admin prefix (`/keys/key_…/rotate`).
     pub path: String,
     pub query: Option<String>,
@@ -92,6 +98,9 @@ pub struct RequestLog {
 pub struct Handled {
     pub outcome: Outcome,
     pub log: RequestLog,
+    /// The request's id (`request_id`): in its log line, its problem documents and the origin's
+    /// `x-request-id`.
+    pub request_id: RequestId,
 }
 
 /// Isolate-lifetime state: the validated configuration and the in-memory caches. Only the
@@ -159,19 +168,54 @@ impl<K: Clone> Gateway<K> {
                 snapshot: &self.revocation,
             }),
         };
-        crate::admin::handle(&ctx, &req, &call.actor).await
+        let mut reply = crate::admin::handle(&ctx, &req, &call.actor).await;
+        call.request_id.stamp(&mut reply);
+        reply
     }
 
+    /// Runs the pipeline for `req` under the id its `cf-ray` or the CSPRNG gives it.
     pub async fn handle<P: Platform<Key = K>>(&self, platform: &P, req: &RequestHead) -> Handled {
+        let request_id = RequestId::for_head(req, |buf| platform.random_bytes(buf));
+        self.handle_as(platform, req, request_id).await
+    }
+
+    /// Runs the pipeline for `req` under `request_id`: every problem document it answers carries
+    /// the id as `instance`, and a forwarded request carries it as `x-request-id`.
+    pub async fn handle_as<P: Platform<Key = K>>(
+        &self,
+        platform: &P,
+        req: &RequestHead,
+        request_id: RequestId,
+    ) -> Handled {
         let mut log = RequestLog::default();
-        let outcome = match self.run(platform, req, &mut log).await {
-            Ok(outcome) => outcome,
+        let outcome = match self.run(platform, req, &mut log, &request_id).await {
+            Ok(Outcome::Forward(mut plan)) => {
+                let edit = crate::request_id::origin_edit(req, &request_id);
+                for name in edit.strip {
+                    if !plan.strip.contains(&name) {
+                        plan.strip.push(name);
+                    }
+                }
+                plan.add.push(edit.add);
+                Outcome::Forward(plan)
+            }
+            Ok(Outcome::Respond(mut reply)) => {
+                request_id.stamp(&mut reply);
+                Outcome::Respond(reply)
+            }
+            Ok(admin) => admin,
             Err(refusal) => {
                 log.code = Some(refusal.problem.code.as_str());
-                Outcome::Respond(self.refusal_reply(refusal))
+                let mut reply = self.refusal_reply(refusal);
+                request_id.stamp(&mut reply);
+                Outcome::Respond(reply)
             }
         };
-        Handled { outcome, log }
+        Handled {
+            outcome,
+            log,
+            request_id,
+        }
     }
 
     async fn run<P: Platform<Key = K>>(
@@ -179,6 +223,7 @@ impl<K: Clone> Gateway<K> {
         platform: &P,
         req: &RequestHead,
         log: &mut RequestLog,
+        request_id: &RequestId,
     ) -> Result<Outcome, Refusal> {
         if let Some(headers) = self.config.cors.preflight(
             &req.method,
@@ -243,6 +288,7 @@ impl<K: Clone> Gateway<K> {
                 .collect();
             return Ok(Outcome::Admin(AdminCall {
                 actor: identity,
+                request_id: request_id.clone(),
                 path,
                 query: parsed.query.clone(),
                 idempotency_key: (!keys.is_empty()).then(|| keys.join(", ")),
@@ -355,6 +401,8 @@ impl Refusal {
     }
 }
 
+#[cfg(test)]
+mod claims_tests;
 #[cfg(test)]
 mod jwt_matrix;
 #[cfg(test)]

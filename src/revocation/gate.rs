@@ -322,6 +322,7 @@ mod tests {
             client_id: None,
             key_id: None,
             rate_limit_policy: None,
+            claims: Default::default(),
         }
     }
 
@@ -337,6 +338,7 @@ mod tests {
             client_id: Some(client.into()),
             key_id: Some(key_id.into()),
             rate_limit_policy: None,
+            claims: Default::default(),
         }
     }
 

@@ -116,7 +116,10 @@ describe("one isolate", () => {
     assert.equal(r.headers.get("ratelimit"), '"three";r=0;t=20');
     assert.equal(r.headers.get("content-type"), "application/problem+json");
     assert.equal(r.headers.get("www-authenticate"), null);
+    // `instance` names the request (issue 15): checked for shape, then compared as given.
+    assert.match(p.body.instance, /^urn:portcullis:request:[0-9a-f]{32}$/);
     assert.deepEqual(p.body, {
+      instance: p.body.instance,
       type: "urn:portcullis:problem:rate_limited",
       title: "Rate limit exceeded",
       status: 429,

@@ -1,0 +1,275 @@
+//! `portcullis explain`: why would the gateway answer this request the way it does? The request
+//! runs through the pipeline's own functions, offline and in order — the parse stage (route match,
+//! request shape), the credential the route checks (`authenticate::credential_to_check`), the one
+//! JWT verification (`jose::verify::jwt_verify`, with a JWK set and the native verifier in place of
+//! the JWKS cache and WebCrypto) and its identity (`authenticate::jwt_identity`), or an API-key
+//! record (`api_key::store::record_identity`), then authorization (`authorize`: scopes and
+//! `require`, and the routes of the path's other readings) — and each check is reported with its
+//! outcome and the code the gateway would answer. What needs the live gateway (the revocation list,
+//! rate limits, the origin) is reported as not checked.
+
+use crate::api_key::record::ApiKeyRecord;
+use crate::config::Config;
+use crate::identity::{AuthMethod, Identity};
+use crate::jose::jwk::JwkSet;
+use crate::jose::verify::{jwt_verify, run_ready, NativeVerifier};
+use crate::problem::Problem;
+
+use super::authenticate::{credential_to_check, jwt_identity, Checked};
+use super::parse::{parse, ParseOutcome};
+use super::{authorize, method_override, RequestHead};
+
+/// What the caller presents besides the request's own headers.
+pub enum ExplainCredential<'a> {
+    /// The request's `Authorization: Bearer` token is verified against these keys.
+    Keys(&'a JwkSet),
+    /// The request's `X-API-Key` stands for a key with this record.
+    ApiKeyRecord(Box<ApiKeyRecord>),
+}
+
+/// One check and how it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: &'static str,
+    pub outcome: CheckOutcome,
+    /// What was checked, or why it failed (never a credential or a claim value).
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    Pass,
+    /// Refused with this code and status.
+    Fail {
+        code: &'static str,
+        status: u16,
+    },
+    /// Needs the running gateway.
+    NotChecked,
+}
+
+/// The gateway's answer, as far as it can be known offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forwarded to the origin (subject to what was not checked).
+    Forwarded,
+    /// Answered by the admin API (subject to what was not checked).
+    Admin,
+    /// Redirected to HTTPS.
+    Redirect(String),
+    Refused {
+        code: &'static str,
+        status: u16,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    pub route: Option<String>,
+    pub checks: Vec<Check>,
+    pub verdict: Verdict,
+}
+
+struct Report {
+    checks: Vec<Check>,
+    route: Option<String>,
+}
+
+impl Report {
+    fn pass(&mut self, name: &'static str, detail: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            outcome: CheckOutcome::Pass,
+            detail: detail.into(),
+        });
+    }
+
+    fn not_checked(&mut self, name: &'static str, detail: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            outcome: CheckOutcome::NotChecked,
+            detail: detail.into(),
+        });
+    }
+
+    /// Records the failure and returns the explanation it ends with.
+    fn fail(mut self, name: &'static str, problem: &Problem) -> Explanation {
+        let (code, status) = (problem.code.as_str(), problem.status());
+        self.checks.push(Check {
+            name,
+            outcome: CheckOutcome::Fail { code, status },
+            detail: problem.detail.clone(),
+        });
+        Explanation {
+            route: self.route,
+            checks: self.checks,
+            verdict: Verdict::Refused { code, status },
+        }
+    }
+}
+
+/// Explains the gateway's answer to `req` under `config` at `now_secs`.
+pub fn explain(
+    config: &Config,
+    req: &RequestHead,
+    credential: ExplainCredential<'_>,
+    now_secs: u64,
+) -> Explanation {
+    let mut report = Report {
+        checks: Vec::new(),
+        route: None,
+    };
+    let parsed = match parse(config, req) {
+        ParseOutcome::Route(p) => p,
+        ParseOutcome::Redirect(location) => {
+            report.pass("request", format!("plain HTTP: redirected to {location}"));
+            return Explanation {
+                route: None,
+                checks: report.checks,
+                verdict: Verdict::Redirect(location),
+            };
+        }
+        ParseOutcome::Refuse(problem) => return report.fail("request", &problem),
+    };
+    let route = parsed.route;
+    report.route = Some(route.name.clone());
+    report.pass(
+        "route",
+        format!(
+            "{} {} matches route {:?}",
+            req.method, parsed.path, route.name
+        ),
+    );
+    let shape = crate::origin::forbidden_body(req)
+        .or_else(|| crate::origin::conflicting_framing(req))
+        .map(Err)
+        .unwrap_or_else(|| method_override::check_query(&req.method, parsed.query.as_deref()));
+    if let Err(problem) = shape {
+        return report.fail("request", &problem);
+    }
+
+    let identity = match credential_to_check(route, &parsed.presented) {
+        Err(refusal) => return report.fail("credential", &refusal.problem),
+        Ok(Checked::Public) => {
+            report.pass("credential", "a public route checks none");
+            Identity::anonymous()
+        }
+        Ok(Checked::Bearer(token)) => {
+            let ExplainCredential::Keys(keys) = &credential else {
+                return report.fail(
+                    "credential",
+                    &Problem::new(
+                        crate::problem::ErrorCode::TokenKeyUnknown,
+                        "no JWK set was given to verify the bearer token with",
+                    ),
+                );
+            };
+            let verified = run_ready(jwt_verify(
+                token,
+                config.max_token_bytes,
+                &config.issuers,
+                *keys,
+                &NativeVerifier,
+                || now_secs,
+            ));
+            let identity = verified
+                .map_err(Problem::from)
+                .and_then(|v| jwt_identity(config, v).map(|(identity, _)| identity));
+            match identity {
+                Ok(identity) => {
+                    report.pass(
+                        "credential",
+                        format!(
+                            "bearer token of {} for subject {:?}: signature, claims and claim headers pass",
+                            identity.issuer.as_deref().unwrap_or_default(),
+                            identity.subject
+                        ),
+                    );
+                    identity
+                }
+                Err(problem) => return report.fail("credential", &problem),
+            }
+        }
+        Ok(Checked::ApiKey(_)) => {
+            let ExplainCredential::ApiKeyRecord(record) = credential else {
+                return report.fail(
+                    "credential",
+                    &Problem::new(
+                        crate::problem::ErrorCode::ApiKeyInvalid,
+                        "no API-key record was given for the X-API-Key",
+                    ),
+                );
+            };
+            match crate::api_key::store::record_identity(*record, now_secs) {
+                Ok(identity) => {
+                    report.pass(
+                        "credential",
+                        format!(
+                            "API key {} of client {:?} is active",
+                            identity.key_id.as_deref().unwrap_or_default(),
+                            identity.subject
+                        ),
+                    );
+                    identity
+                }
+                Err(e) => return report.fail("credential", &Problem::from(e)),
+            }
+        }
+    };
+    if identity.method != AuthMethod::Public {
+        report.not_checked(
+            "revocation",
+            "the revocation list is the running gateway's (jti, subject, key id)",
+        );
+    }
+
+    if let Err(refusal) = authorize::authorize(route, &identity) {
+        let name = match refusal.problem.code {
+            crate::problem::ErrorCode::InsufficientScope => "scopes",
+            _ => "require",
+        };
+        return report.fail(name, &refusal.problem);
+    }
+    if !route.scopes.is_empty() {
+        report.pass(
+            "scopes",
+            format!("holds every required scope: {}", route.scopes.join(" ")),
+        );
+    }
+    for condition in &route.require {
+        report.pass(
+            "require",
+            format!("{:?} meets the route's condition", condition.claim.as_str()),
+        );
+    }
+    for other in &parsed.also {
+        if let Err(refusal) = authorize::authorize_also(other, &identity) {
+            return report.fail("other readings", &refusal.problem);
+        }
+        report.pass(
+            "other readings",
+            format!(
+                "route {:?}, which another origin's reading of the path reaches, admits it too",
+                other.name
+            ),
+        );
+    }
+    if route.admin {
+        return Explanation {
+            route: report.route,
+            checks: report.checks,
+            verdict: Verdict::Admin,
+        };
+    }
+    if let Some(policy) = &route.rate_limit {
+        report.not_checked(
+            "rate limit",
+            format!("policy {policy:?} is counted by the running gateway"),
+        );
+    }
+    Explanation {
+        route: report.route,
+        checks: report.checks,
+        verdict: Verdict::Forwarded,
+    }
+}
