@@ -203,6 +203,9 @@ impl<K: Clone> Gateway<K> {
                 body: String::new(),
             }));
         }
+        if let Some(reply) = self.issuer_document(req, log) {
+            return Ok(Outcome::Respond(reply));
+        }
         let parsed = match parse::parse(&self.config, req) {
             ParseOutcome::Route(p) => p,
             ParseOutcome::Redirect(location) => {
@@ -268,6 +271,22 @@ impl<K: Clone> Gateway<K> {
             &identity,
             limit_headers,
         )))
+    }
+
+    /// The gateway's JWKS or RFC 8414 metadata (`signing::metadata`) when sessions are enabled and
+    /// the path names one exactly. Plain HTTP under a `redirect` or `refuse` policy goes on to the
+    /// parse stage, which redirects or refuses it like any request.
+    fn issuer_document(&self, req: &RequestHead, log: &mut RequestLog) -> Option<Reply> {
+        let own = self.session.as_ref()?;
+        let (scheme, _, path, _) = crate::url::split_url(&req.url)?;
+        if scheme.eq_ignore_ascii_case("http")
+            && self.config.transport.https != crate::config::HttpsPolicy::Allow
+        {
+            return None;
+        }
+        let document = crate::signing::metadata::document_at(own, path)?;
+        log.route = Some(document.log_name().to_string());
+        Some(crate::signing::metadata::answer(own, document, &req.method))
     }
 
     /// A refused call to the admin route is audited like the calls the admin API serves: failed

@@ -18,6 +18,8 @@ pub(crate) struct SessionIssuer {
     issuer: String,
     audiences: Vec<String>,
     access_token_ttl_secs: u64,
+    /// Where the session endpoints are (the metadata's `token_endpoint`).
+    path_prefix: String,
     keys: SigningKeySet,
     /// The set's public keys, as the verifier reads a JWKS.
     public: JwkSet,
@@ -33,6 +35,7 @@ impl SessionIssuer {
             issuer: settings.issuer.clone(),
             audiences: settings.audiences.clone(),
             access_token_ttl_secs: settings.access_token_ttl_seconds,
+            path_prefix: settings.path_prefix.clone(),
             keys,
             public,
         }
@@ -68,6 +71,10 @@ impl SessionIssuer {
 
     pub(crate) fn access_token_ttl_secs(&self) -> u64 {
         self.access_token_ttl_secs
+    }
+
+    pub(crate) fn path_prefix(&self) -> &str {
+        &self.path_prefix
     }
 
     pub(crate) fn keys(&self) -> &SigningKeySet {

@@ -1,5 +1,6 @@
 //! The gateway as an issuer: its signing keys (`keys`, the `PORTCULLIS_SIGNING_KEYS` secret),
-//! minting access tokens (`mint`), and its own issuer entry's keys for verification (`issuer`).
+//! minting access tokens (`mint`), its own issuer entry's keys for verification (`issuer`), and
+//! what it publishes: its JWKS and RFC 8414 metadata (`metadata`).
 //! Reference: docs/sessions.md, "Signing keys and the gateway as an issuer".
 //!
 //! Signing goes through `Platform::sign` (WebCrypto in the worker, `native` in tests and the
@@ -7,6 +8,7 @@
 
 pub(crate) mod issuer;
 pub mod keys;
+pub(crate) mod metadata;
 pub(crate) mod mint;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

@@ -616,3 +616,196 @@ fn native_signatures_verify_with_the_public_half() {
         assert!(crate::jose::native::verify(key.public_jwk(), alg, b"other", &sig).is_err());
     }
 }
+
+fn request(method: &str, url: &str) -> RequestHead {
+    RequestHead {
+        method: method.into(),
+        url: url.into(),
+        headers: Vec::new(),
+    }
+}
+
+fn reply(o: Outcome) -> crate::pipeline::Reply {
+    match o {
+        Outcome::Respond(r) => r,
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_jwks_and_the_rfc8414_metadata_are_published_exactly() {
+    let doc = document(
+        "b",
+        &[
+            generated(SigningAlg::ES256, "a"),
+            generated(SigningAlg::EdDSA, "b"),
+        ],
+    );
+    let gw = gateway(&doc);
+    let p = FakePlatform::new(NOW);
+    let set = SigningKeySet::parse(&doc).unwrap();
+
+    let r = reply(
+        block_on(gw.handle(
+            &p,
+            &request("GET", "https://gw.example/.well-known/jwks.json?x=1"),
+        ))
+        .outcome,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("public, max-age=300"));
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body, set.public_jwks());
+    assert_eq!(body["keys"].as_array().unwrap().len(), 2);
+
+    let handled = block_on(gw.handle(
+        &p,
+        &request(
+            "GET",
+            "https://gw.example/.well-known/oauth-authorization-server",
+        ),
+    ));
+    assert_eq!(handled.log.route.as_deref(), Some("signing:metadata"));
+    let r = reply(handled.outcome);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("public, max-age=300"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap(),
+        json!({
+            "issuer": GW_ISS,
+            "jwks_uri": "https://gw.example/.well-known/jwks.json",
+            "token_endpoint": "https://gw.example/auth/token",
+            "grant_types_supported": ["refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "response_types_supported": [],
+        })
+    );
+
+    // HEAD is GET without a body (the runtime drops it); anything else is 405 with Allow.
+    assert_eq!(
+        reply(
+            block_on(gw.handle(
+                &p,
+                &request("HEAD", "https://gw.example/.well-known/jwks.json")
+            ))
+            .outcome
+        )
+        .status,
+        200
+    );
+    let r = reply(
+        block_on(gw.handle(
+            &p,
+            &request("POST", "https://gw.example/.well-known/jwks.json"),
+        ))
+        .outcome,
+    );
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["code"],
+        "request_invalid"
+    );
+
+    // Only the exact paths: other spellings go on to the routes (none matches here), or are
+    // refused by path normalization.
+    for (path, code) in [
+        ("/.well-known/JWKS.json", "route_not_found"),
+        ("/.well-known/jwks.json/", "route_not_found"),
+        (
+            "/.well-known/oauth-authorization-server/x",
+            "route_not_found",
+        ),
+        ("/.well-known/%6Awks.json", "route_not_found"),
+        ("//.well-known/jwks.json", "request_invalid"),
+    ] {
+        let url = format!("https://gw.example{path}");
+        let r = reply(block_on(gw.handle(&p, &request("GET", &url))).outcome);
+        assert_eq!(
+            serde_json::from_str::<Value>(&r.body).unwrap()["code"],
+            code,
+            "{path}"
+        );
+    }
+    // Plain HTTP follows the transport policy (redirect by default), like any request.
+    let r = reply(
+        block_on(gw.handle(
+            &p,
+            &request("GET", "http://gw.example/.well-known/jwks.json"),
+        ))
+        .outcome,
+    );
+    assert_eq!(
+        (r.status, r.header("location")),
+        (308, Some("https://gw.example/.well-known/jwks.json"))
+    );
+}
+
+#[test]
+fn an_issuer_with_a_path_publishes_its_metadata_under_that_path() {
+    let doc = document("a", &[generated(SigningAlg::ES256, "a")]);
+    let config = parse_config(&json!({
+        "origin": "https://origin.internal",
+        "sessions": { "enabled": true, "issuer": "https://gw.example/tenant-1", "audiences": ["api"], "path_prefix": "/v1/auth" },
+        "routes": [{ "methods": ["GET"], "path": "/*", "auth": ["public"] }],
+    }))
+    .unwrap();
+    let own = SessionIssuer::load(&config.sessions, Some(&doc)).unwrap();
+    let gw: Gateway<crate::jose::jwk::Jwk> = Gateway::new(config).with_session_issuer(own);
+    let p = FakePlatform::new(NOW);
+    let r = reply(
+        block_on(gw.handle(
+            &p,
+            &request(
+                "GET",
+                "https://gw.example/.well-known/oauth-authorization-server/tenant-1",
+            ),
+        ))
+        .outcome,
+    );
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["issuer"], "https://gw.example/tenant-1");
+    assert_eq!(body["jwks_uri"], "https://gw.example/.well-known/jwks.json");
+    assert_eq!(body["token_endpoint"], "https://gw.example/v1/auth/token");
+    // The gateway answers before the public catch-all route would forward the path.
+    assert!(matches!(
+        block_on(gw.handle(
+            &p,
+            &request("GET", "https://gw.example/.well-known/jwks.json")
+        ))
+        .outcome,
+        Outcome::Respond(_)
+    ));
+    // The root metadata path is not this issuer's: the catch-all route forwards it.
+    assert!(matches!(
+        block_on(gw.handle(
+            &p,
+            &request(
+                "GET",
+                "https://gw.example/.well-known/oauth-authorization-server"
+            )
+        ))
+        .outcome,
+        Outcome::Forward(_)
+    ));
+}
+
+#[test]
+fn with_sessions_off_nothing_is_published() {
+    let config = parse_config(&json!({
+        "origin": "https://origin.internal",
+        "routes": [{ "methods": ["GET"], "path": "/*", "auth": ["public"] }],
+    }))
+    .unwrap();
+    let gw: Gateway<crate::jose::jwk::Jwk> = Gateway::new(config);
+    let p = FakePlatform::new(NOW);
+    assert!(matches!(
+        block_on(gw.handle(
+            &p,
+            &request("GET", "https://gw.example/.well-known/jwks.json")
+        ))
+        .outcome,
+        Outcome::Forward(_)
+    ));
+}
