@@ -2,11 +2,12 @@
 //! access tokens offline.
 //!
 //! Online commands (`keys create|list|show|update|rotate|revoke`) call the gateway's admin API;
-//! offline commands (`keys hash`, `keys seed`, `token verify`) need no gateway.
+//! offline commands (`keys hash`, `keys seed`, `token verify`, `signing-keys …`) need no gateway.
 //! Exit codes: 0 ok, 1 the gateway refused or failed, 2 bad input, 3 gateway unreachable,
 //! 4 admin credential refused (401/403), 5 no such key, 6 token refused.
 
 mod client;
+mod signing_keys;
 mod time;
 mod token;
 
@@ -44,6 +45,8 @@ macro_rules! outln {
         PORTCULLIS_ADMIN_KEY or PORTCULLIS_ADMIN_TOKEN). `keys hash` and `keys seed` work offline, \
         for bootstrapping KV with `wrangler kv`.\n\n\
         `token verify` checks an access token offline with the gateway's own checks.\n\n\
+        `signing-keys generate|rotate|activate|retire` writes the gateway's signing key set \
+        (the PORTCULLIS_SIGNING_KEYS secret) offline, step by step through the rotation runbook.\n\n\
         Exit codes: 0 ok, 1 gateway refused or failed, 2 bad input, 3 gateway unreachable, \
         4 admin credential refused, 5 no such key, 6 token refused."
 )]
@@ -63,6 +66,9 @@ enum Command {
     /// Check access tokens offline.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Generate and rotate the gateway's signing keys (the PORTCULLIS_SIGNING_KEYS secret), offline.
+    #[command(subcommand)]
+    SigningKeys(signing_keys::SigningKeysCommand),
 }
 
 #[derive(Subcommand)]
@@ -337,6 +343,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let json_out = cli.json;
     let command = match cli.command {
         Command::Keys(command) => command,
+        Command::SigningKeys(command) => return signing_keys::run(command, json_out),
         Command::Token(TokenCommand::Verify(a)) => {
             let claims = token::verify(a)?;
             if json_out {

@@ -394,7 +394,7 @@ impl SigningKeySet {
     /// Mutations for the rotation runbook (native only, the CLI's): the set's invariants — unique
     /// kids, the active key present, at most `MAX_KEYS` — hold after each.
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn push(&mut self, key: SigningKey) -> Result<(), String> {
+    pub fn push(&mut self, key: SigningKey) -> Result<(), String> {
         if self.get(&key.kid).is_some() {
             return Err(format!("the set already has a key with kid {}", key.kid));
         }
@@ -408,7 +408,7 @@ impl SigningKeySet {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn set_active(&mut self, kid: &str) -> Result<(), String> {
+    pub fn set_active(&mut self, kid: &str) -> Result<(), String> {
         let i = self
             .keys
             .iter()
@@ -419,7 +419,7 @@ impl SigningKeySet {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn remove(&mut self, kid: &str) -> Result<SigningKey, String> {
+    pub fn remove(&mut self, kid: &str) -> Result<SigningKey, String> {
         let i = self
             .keys
             .iter()
