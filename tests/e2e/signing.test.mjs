@@ -8,9 +8,38 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { createLocalJWKSet, jwtVerify } from "jose";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from "jose";
 import { startGateway, startEchoOrigin, problemOf } from "./harness.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+let cliBuilt = false;
+
+/** Runs `portcullis signing-keys …` (built first, so a binary older than the command is never used); returns stdout. */
+function signingKeys(args, stdin) {
+  if (!cliBuilt) {
+    execFileSync("cargo", ["build", "--quiet", "-p", "portcullis-cli"], { cwd: ROOT, stdio: "inherit" });
+    cliBuilt = true;
+  }
+  const r = spawnSync(path.join(ROOT, "target", "debug", "portcullis"), ["signing-keys", ...args], {
+    input: stdin, encoding: "utf8", timeout: 60_000,
+  });
+  if (r.status !== 0) throw new Error(`signing-keys ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+function publicParts(document) {
+  return {
+    keys: JSON.parse(document).keys.map((k) => {
+      const pub = { ...k };
+      for (const m of ["d", "p", "q", "dp", "dq", "qi"]) delete pub[m];
+      return pub;
+    }),
+  };
+}
 
 export const GW_ISS = "https://gw.portcullis.test";
 export const AUD = "https://api.portcullis.test";
@@ -202,6 +231,167 @@ test("with sessions off the secret is not read: the gateway starts without it", 
     assert.equal((await gw.fetch("/health")).status, 200);
   } finally {
     await gw.dispose();
+    await origin.close();
+  }
+});
+
+test("the JWKS and the RFC 8414 metadata: exact, cacheable, and enough for an independent verifier", async () => {
+  const origin = await startEchoOrigin();
+  let secret = signingKeys(["generate", "--kid", "es-1"]);
+  secret = signingKeys(["rotate", "--current", "-", "--kid", "ed-1", "--alg", "EdDSA"], secret);
+  const gw = await startGateway(sessionsConfig(origin.url), { extraBindings: { PORTCULLIS_SIGNING_KEYS: secret } });
+  try {
+    const jwks = await gw.fetch("/.well-known/jwks.json");
+    assert.equal(jwks.status, 200);
+    assert.equal(jwks.headers.get("content-type"), "application/json");
+    assert.equal(jwks.headers.get("cache-control"), "public, max-age=300");
+    const body = await jwks.json();
+    assert.deepEqual(body, publicParts(secret));
+    assert.deepEqual(body.keys.map((k) => [k.kid, k.alg, k.use]), [["es-1", "ES256", "sig"], ["ed-1", "EdDSA", "sig"]]);
+    for (const k of body.keys) for (const m of ["d", "p", "q", "dp", "dq", "qi"]) assert.equal(k[m], undefined);
+    assert.equal(origin.requests.length, 0, "answered by the gateway, never forwarded");
+
+    const meta = await gw.fetch("/.well-known/oauth-authorization-server");
+    assert.equal(meta.status, 200);
+    assert.equal(meta.headers.get("cache-control"), "public, max-age=300");
+    assert.deepEqual(await meta.json(), {
+      issuer: GW_ISS,
+      jwks_uri: `${GW_ISS}/.well-known/jwks.json`,
+      token_endpoint: `${GW_ISS}/auth/token`,
+      grant_types_supported: ["refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"],
+      token_endpoint_auth_methods_supported: ["none"],
+      response_types_supported: [],
+    });
+
+    const head = await gw.fetch("/.well-known/jwks.json", { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), "");
+    const post = await problemOf(await gw.fetch("/.well-known/jwks.json", { method: "POST" }));
+    assert.equal(post.status, 405);
+    assert.equal(post.code, "request_invalid");
+    assert.equal(post.headers.get("allow"), "GET, HEAD");
+
+    // A verifier that knows only the published JWKS URL accepts the gateway's token (panva/jose
+    // fetching the real endpoint over HTTP from workerd).
+    const token = await mint(gw, secret);
+    const remote = createRemoteJWKSet(new URL(`${gw.url}/.well-known/jwks.json`));
+    const verified = await jwtVerify(token, remote, { issuer: GW_ISS, audience: AUD, typ: "at+jwt" });
+    assert.equal(verified.protectedHeader.kid, "es-1");
+    assert.equal(verified.payload.sub, "alice");
+  } finally {
+    await gw.dispose();
+    await origin.close();
+  }
+});
+
+test("with sessions off the well-known paths are ordinary paths: the routes decide", async () => {
+  const origin = await startEchoOrigin();
+  const gw = await startGateway({
+    origin: origin.url, transport: { https: "allow" },
+    routes: [{ methods: ["GET"], path: "/*", auth: ["public"] }],
+  });
+  try {
+    const res = await gw.fetch("/.well-known/jwks.json");
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).url, "/.well-known/jwks.json", "forwarded to the origin");
+  } finally {
+    await gw.dispose();
+    await origin.close();
+  }
+});
+
+test("rotation under load through the runbook's three steps: every request answered 200", async () => {
+  // Documents made the way operators make them: the CLI, step by step.
+  const v0 = signingKeys(["generate", "--kid", "old"]);
+  const v1 = signingKeys(["rotate", "--current", "-", "--kid", "new"], v0); // 1. publish
+  const v2 = signingKeys(["activate", "--current", "-", "--kid", "new"], v1); // 2. switch the signer
+  const v3 = signingKeys(["retire", "--current", "-", "--kid", "old"], v2); // 3. retire
+  assert.deepEqual([v0, v1, v2, v3].map((d) => JSON.parse(d).active), ["old", "old", "new", "new"]);
+
+  const origin = await startEchoOrigin();
+  // A deployment is a new gateway (a new isolate reading the new secret). During a rollout old and
+  // new versions serve side by side, so each step overlaps the previous version with the next one,
+  // the client's requests spread over both. Nothing the signing keys need is stored: each version
+  // starts with fresh KV and Durable Object state.
+  const deploy = async (secret) => {
+    const gw = await startGateway(sessionsConfig(origin.url), { extraBindings: { PORTCULLIS_SIGNING_KEYS: secret } });
+    return { gw, secret };
+  };
+  let live = [await deploy(v0)];
+  const tokens = []; // { token, kid }
+  const mintAt = async (d) => {
+    const token = await mint(d.gw, d.secret);
+    tokens.push({ token, kid: JSON.parse(Buffer.from(token.split(".")[0], "base64url")).kid });
+  };
+  await mintAt(live[0]);
+
+  const statuses = new Map();
+  const failures = [];
+  let sent = 0;
+  let running = true;
+  const client = async () => {
+    while (running) {
+      const d = live[Math.floor(Math.random() * live.length)];
+      const usable = tokens.filter((t) => !t.expired);
+      const t = usable[Math.floor(Math.random() * usable.length)];
+      sent++;
+      const res = await d.gw.fetch("/api/orders", { headers: { authorization: `Bearer ${t.token}` } });
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status !== 200) failures.push(`${res.status} ${await res.text()} (token kid ${t.kid})`);
+      else await res.arrayBuffer();
+    }
+  };
+  const clients = [client(), client(), client()];
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  const rollOut = async (secret) => {
+    const next = await deploy(secret);
+    live = [...live, next];
+    await mintAt(next); // tokens minted by the new version while the old one still serves
+    await mintAt(live[0]); // and by the old one
+    await pause(800);
+    const old = live[0];
+    live = [next];
+    await pause(200);
+    await old.gw.dispose();
+  };
+  try {
+    await pause(500);
+    await rollOut(v1);
+    await mintAt(live[0]);
+    await rollOut(v2);
+    await mintAt(live[0]);
+    // The runbook waits the longest access-token TTL before retiring: by then every token the
+    // old key signed has expired, and the client no longer holds one.
+    for (const t of tokens) if (t.kid === "old") t.expired = true;
+    await rollOut(v3);
+    await mintAt(live[0]);
+    await pause(500);
+  } finally {
+    running = false;
+    await Promise.all(clients);
+  }
+  try {
+    assert.deepEqual(failures, []);
+    assert.deepEqual([...statuses.keys()], [200]);
+    assert.ok(sent >= 50, `only ${sent} requests`);
+    assert.deepEqual([...new Set(tokens.map((t) => t.kid))], ["old", "new"]);
+
+    // Why the runbook waits: after step 3 an old-key token is refused; before step 1 a new-key
+    // token would have been.
+    const current = live[0].gw;
+    const oldToken = tokens.find((t) => t.kid === "old").token;
+    const refused = await problemOf(await current.fetch("/api/orders", { headers: { authorization: `Bearer ${oldToken}` } }));
+    assert.deepEqual([refused.status, refused.code], [401, "token_key_unknown"]);
+    const first = await deploy(v0);
+    try {
+      const newToken = tokens.find((t) => t.kid === "new").token;
+      const early = await problemOf(await first.gw.fetch("/api/orders", { headers: { authorization: `Bearer ${newToken}` } }));
+      assert.deepEqual([early.status, early.code], [401, "token_key_unknown"]);
+    } finally {
+      await first.gw.dispose();
+    }
+  } finally {
+    for (const d of live) await d.gw.dispose();
     await origin.close();
   }
 });
