@@ -177,11 +177,12 @@ fn b64_json<T: Serialize>(v: &T) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// A token the gateway would refuse when it comes back is never minted: `sub` and `sid` travel to
-/// the origin as header values, scopes follow the one grammar, `amr`/`acr` are plain tokens.
+/// A token the gateway would refuse when it comes back is never minted: `sub` and `sid` pass the
+/// verifier's own header-value rule (they travel to the origin as header values), scopes follow
+/// the one grammar, `amr` values and `acr` are tokens (printable ASCII without spaces).
 fn check_claims(c: &AccessTokenClaims) -> Result<(), SigningError> {
-    let header_safe =
-        |v: &str| !v.is_empty() && v.bytes().all(|b| (0x21..0x7f).contains(&b)) && v.len() <= 256;
+    use crate::jose::verify::header_safe;
+    let token = |v: &str| !v.is_empty() && v.bytes().all(|b| (0x21..0x7f).contains(&b));
     if !header_safe(&c.sub) {
         return Err(SigningError::ClaimUnusable("sub"));
     }
@@ -192,10 +193,10 @@ fn check_claims(c: &AccessTokenClaims) -> Result<(), SigningError> {
     if !c.scope.is_empty() && !c.scope.split(' ').all(crate::scope::is_scope_token) {
         return Err(SigningError::ClaimUnusable("scope"));
     }
-    if !c.amr.iter().all(|m| header_safe(m)) {
+    if !c.amr.iter().all(|m| token(m)) {
         return Err(SigningError::ClaimUnusable("amr"));
     }
-    if c.acr.as_deref().is_some_and(|a| !header_safe(a)) {
+    if c.acr.as_deref().is_some_and(|a| !token(a)) {
         return Err(SigningError::ClaimUnusable("acr"));
     }
     if c.cnf.as_ref().is_some_and(|v| !v.is_object()) {

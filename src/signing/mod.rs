@@ -24,7 +24,7 @@ pub enum SigningError {
     /// The runtime could not sign with the active key (`kid`): import or signing failed.
     Sign { kid: String, reason: String },
     /// A claim the caller asked for cannot be put in a token the gateway would accept back
-    /// (`sub` not printable ASCII, a scope outside the grammar, …): the claim's name.
+    /// (`sub` not a safe header value, a scope outside the grammar, …): the claim's name.
     ClaimUnusable(&'static str),
 }
 

@@ -191,7 +191,8 @@ fn claims_the_gateway_would_refuse_are_never_minted() {
     type Change = Box<dyn Fn(&mut AccessTokenClaims)>;
     let cases: Vec<(Change, &str)> = vec![
         (Box::new(|c| c.sub = String::new()), "sub"),
-        (Box::new(|c| c.sub = "al ice".into()), "sub"),
+        (Box::new(|c| c.sub = " alice".into()), "sub"),
+        (Box::new(|c| c.sub = "alice ".into()), "sub"),
         (
             Box::new(|c| c.sub = "alice\r\nx-user-id: root".into()),
             "sub",
@@ -213,12 +214,20 @@ fn claims_the_gateway_would_refuse_are_never_minted() {
             Err(super::SigningError::ClaimUnusable(claim))
         );
     }
-    let mut c = claims();
-    c.scope = String::new();
-    assert!(
-        block_on(mint_access_token(&p, &own, c)).is_ok(),
-        "no scope at all is fine"
-    );
+    // What the verifier accepts is minted, and verifies: no scope at all, a space inside `sub`.
+    let gw = gateway(&document("es", &[generated(SigningAlg::ES256, "es")]));
+    let route = |scope: &str, sub: &str| {
+        let mut c = claims();
+        c.scope = scope.into();
+        c.sub = sub.into();
+        let t = block_on(mint_access_token(&p, gw.session_issuer().unwrap(), c)).unwrap();
+        get(&gw, &p, &t.token)
+    };
+    assert_eq!(refusal_code(&route("", "alice")), "insufficient_scope");
+    assert!(matches!(
+        route("read", "Alice Liddell"),
+        Outcome::Forward(_)
+    ));
 }
 
 #[test]
