@@ -110,6 +110,8 @@ error_codes! {
     // --- claims (issue 15)
     /// A route's `require` condition on a claim (or API-key metadata entry) is not met.
     ClaimRequirementFailed = ("claim_requirement_failed", 403, "The credential does not meet the route's claim requirements", Plain),
+    // --- signing: the gateway as an issuer (issue 11)
+    TokenSigningFailed = ("token_signing_failed", 500, "The gateway could not issue a token", Plain),
 }
 
 impl ErrorCode {

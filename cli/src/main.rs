@@ -2,13 +2,15 @@
 //! access tokens offline.
 //!
 //! Online commands (`keys create|list|show|update|rotate|revoke`) call the gateway's admin API;
-//! offline commands (`keys hash`, `keys seed`, `token verify`, `explain`) need no gateway.
+//! offline commands (`keys hash`, `keys seed`, `token verify`, `explain`, `signing-keys …`) need
+//! no gateway.
 //! Exit codes: 0 ok, 1 the gateway refused or failed, 2 bad input, 3 gateway unreachable,
 //! 4 admin credential refused (401/403), 5 no such key, 6 token (or, for `explain`, request)
 //! refused.
 
 mod client;
 mod explain;
+mod signing_keys;
 mod time;
 mod token;
 
@@ -47,6 +49,8 @@ macro_rules! outln {
         for bootstrapping KV with `wrangler kv`.\n\n\
         `token verify` checks an access token offline with the gateway's own checks; `explain` \
         runs a whole request through the gateway's checks offline.\n\n\
+        `signing-keys generate|rotate|activate|retire` writes the gateway's signing key set \
+        (the PORTCULLIS_SIGNING_KEYS secret) offline, step by step through the rotation runbook.\n\n\
         Exit codes: 0 ok, 1 gateway refused or failed, 2 bad input, 3 gateway unreachable, \
         4 admin credential refused, 5 no such key, 6 token refused."
 )]
@@ -69,6 +73,9 @@ enum Command {
     /// How the gateway would answer a request, check by check, offline (route, credential,
     /// scopes, claim conditions) with the error code of the first check that fails.
     Explain(explain::ExplainArgs),
+    /// Generate and rotate the gateway's signing keys (the PORTCULLIS_SIGNING_KEYS secret), offline.
+    #[command(subcommand)]
+    SigningKeys(signing_keys::SigningKeysCommand),
 }
 
 #[derive(Subcommand)]
@@ -360,6 +367,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             return Ok(());
         }
+        Command::SigningKeys(command) => return signing_keys::run(command, json_out),
         Command::Token(TokenCommand::Verify(a)) => {
             let claims = token::verify(a)?;
             if json_out {

@@ -254,7 +254,7 @@ where
 
 /// Identity values travel to the origin as header values: printable ASCII only, so a claim can
 /// neither inject a header (CR/LF) nor be mangled by an encoding the origin does not expect.
-fn header_safe(v: &str) -> bool {
+pub(crate) fn header_safe(v: &str) -> bool {
     !v.is_empty() && v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.trim() == v
 }
 

@@ -36,6 +36,7 @@ use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
 use crate::revocation::SnapshotCache;
 use crate::route::CredentialKind;
+use crate::signing::issuer::{ImportedKeys, SessionIssuer};
 use crate::token_cache::TokenCache;
 
 use parse::ParseOutcome;
@@ -115,6 +116,10 @@ pub struct Gateway<K> {
     pub(crate) revocation: Rc<RefCell<SnapshotCache>>,
     /// `fast` rate-limit leases (`Rc`: background syncs hold it past the request).
     leases: Rc<RefCell<limit::Leases>>,
+    /// The gateway as an issuer (`sessions.enabled`): its signing keys, and their public halves
+    /// imported for verifying its own tokens.
+    session: Option<SessionIssuer>,
+    session_keys: RefCell<ImportedKeys<K>>,
 }
 
 impl<K: Clone> Gateway<K> {
@@ -128,6 +133,8 @@ impl<K: Clone> Gateway<K> {
             api_keys: RefCell::new(api_keys),
             revocation: Rc::default(),
             leases: Rc::default(),
+            session: None,
+            session_keys: RefCell::default(),
         }
     }
 
@@ -138,6 +145,20 @@ impl<K: Clone> Gateway<K> {
             self.revocation.borrow_mut().share_through(tier.clone());
         }
         self.jwks.borrow_mut().share_through(tier);
+    }
+
+    /// The gateway with its own issuer (`SessionIssuer::load`): it mints with the set's active key
+    /// and verifies its own tokens with the set's public keys.
+    pub(crate) fn with_session_issuer(mut self, issuer: Option<SessionIssuer>) -> Self {
+        self.session = issuer;
+        self
+    }
+
+    /// The gateway's own issuer, when sessions are enabled: what `signing::mint` signs with.
+    // Until the session endpoints are merged only native tests call it.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn session_issuer(&self) -> Option<&SessionIssuer> {
+        self.session.as_ref()
     }
 
     pub fn api_key_store<'a, P: Platform>(&'a self, platform: &'a P) -> ApiKeyStore<'a, P> {
@@ -236,6 +257,9 @@ impl<K: Clone> Gateway<K> {
                 body: String::new(),
             }));
         }
+        if let Some(reply) = self.issuer_document(req, log) {
+            return Ok(Outcome::Respond(reply));
+        }
         let parsed = match parse::parse(&self.config, req) {
             ParseOutcome::Route(p) => p,
             ParseOutcome::Redirect(location) => {
@@ -302,6 +326,22 @@ impl<K: Clone> Gateway<K> {
             &identity,
             limit_headers,
         )))
+    }
+
+    /// The gateway's JWKS or RFC 8414 metadata (`signing::metadata`) when sessions are enabled and
+    /// the path names one exactly. Plain HTTP under a `redirect` or `refuse` policy goes on to the
+    /// parse stage, which redirects or refuses it like any request.
+    fn issuer_document(&self, req: &RequestHead, log: &mut RequestLog) -> Option<Reply> {
+        let own = self.session.as_ref()?;
+        let (scheme, _, path, _) = crate::url::split_url(&req.url)?;
+        if scheme.eq_ignore_ascii_case("http")
+            && self.config.transport.https != crate::config::HttpsPolicy::Allow
+        {
+            return None;
+        }
+        let document = crate::signing::metadata::document_at(own, path)?;
+        log.route = Some(document.log_name().to_string());
+        Some(crate::signing::metadata::answer(own, document, &req.method))
     }
 
     /// A refused call to the admin route is audited like the calls the admin API serves: failed
