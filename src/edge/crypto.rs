@@ -191,8 +191,13 @@ async fn signing_key(key: &crate::signing::SigningKey) -> Result<web_sys::Crypto
         return Err("the private key does not match its public part".into());
     }
     SIGNING_KEYS.with(|cell| {
-        cell.borrow_mut()
-            .push((*key.fingerprint(), private.clone()))
+        let mut keys = cell.borrow_mut();
+        // The gateway's set has at most `MAX_KEYS`; the test hook (`mintWithKeySet`) may bring any
+        // number of keys, so the cache is bounded, oldest out first.
+        if keys.len() >= 2 * crate::signing::keys::MAX_KEYS {
+            keys.remove(0);
+        }
+        keys.push((*key.fingerprint(), private.clone()));
     });
     Ok(private)
 }

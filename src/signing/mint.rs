@@ -2,8 +2,7 @@
 //! key of the set, verifiable by the gateway's own issuer entry like any issuer's token.
 
 use base64::Engine as _;
-use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use super::issuer::SessionIssuer;
 use super::SigningError;
@@ -32,41 +31,6 @@ pub(crate) struct MintedAccessToken {
     pub jti: String,
     /// Seconds until `exp` (the token response's `expires_in`).
     pub expires_in: u64,
-}
-
-/// The payload, members in the order RFC 9068 §2.2 lists them.
-#[derive(Serialize)]
-struct Payload<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: Audience<'a>,
-    exp: u64,
-    iat: u64,
-    jti: &'a str,
-    sid: &'a str,
-    scope: &'a str,
-    amr: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    acr: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auth_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cnf: Option<&'a Value>,
-}
-
-/// One audience as a string (what most verifiers expect), several as an array (RFC 7519 §4.1.3).
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Audience<'a> {
-    One(&'a str),
-    Many(&'a [String]),
-}
-
-#[derive(Serialize)]
-struct Header<'a> {
-    alg: &'a str,
-    kid: &'a str,
-    typ: &'a str,
 }
 
 /// The JWS `typ` of an access token (RFC 9068 §2.1).
@@ -113,7 +77,8 @@ pub(crate) async fn mint_access_token<P: Platform>(
     mint_with(&PlatformSigner(platform), gateway_issuer, claims).await
 }
 
-/// `mint_access_token` over any `Signer`.
+/// `mint_access_token` over any `Signer`. Only the runtime calls (CSPRNG, clock, signature) are
+/// generic; building the token is not, so each signer adds little to the wasm.
 pub(crate) async fn mint_with<S: Signer>(
     platform: &S,
     gateway_issuer: &SessionIssuer,
@@ -122,59 +87,87 @@ pub(crate) async fn mint_with<S: Signer>(
     check_claims(&claims)?;
     let mut random = [0u8; JTI_BYTES];
     platform.random_bytes(&mut random);
-    let jti = B64URL.encode(random);
-    let iat = platform.now_secs();
-    let ttl = gateway_issuer.access_token_ttl_secs();
-    let audiences = gateway_issuer.audiences();
-    let payload = Payload {
-        iss: gateway_issuer.issuer(),
-        sub: &claims.sub,
-        aud: match audiences {
-            [one] => Audience::One(one),
-            many => Audience::Many(many),
-        },
-        exp: iat + ttl,
-        iat,
-        jti: &jti,
-        sid: &claims.sid,
-        scope: &claims.scope,
-        amr: &claims.amr,
-        acr: claims.acr.as_deref(),
-        auth_time: claims.auth_time,
-        cnf: claims.cnf.as_ref(),
-    };
-    let key = gateway_issuer.keys().active();
-    let header = Header {
-        alg: key.alg().as_str(),
-        kid: key.kid(),
-        typ: ACCESS_TOKEN_TYP,
-    };
-    let sign_error = |reason: String| SigningError::Sign {
-        kid: key.kid().to_string(),
-        reason,
-    };
-    let signing_input = format!(
-        "{}.{}",
-        b64_json(&header).map_err(sign_error)?,
-        b64_json(&payload).map_err(sign_error)?
-    );
+    let unsigned = Unsigned::new(gateway_issuer, &claims, platform.now_secs(), &random);
     let signature = platform
-        .sign(key, signing_input.as_bytes())
+        .sign(unsigned.key, unsigned.input.as_bytes())
         .await
-        .map_err(sign_error)?;
-    Ok(MintedAccessToken {
-        token: format!("{signing_input}.{}", B64URL.encode(signature)),
-        jti,
-        expires_in: ttl,
-    })
+        .map_err(|reason| SigningError::Sign {
+            kid: unsigned.key.kid().to_string(),
+            reason,
+        })?;
+    Ok(unsigned.finish(&signature))
 }
 
-/// Base64url of the JSON of a header or payload (plain structs: serializing cannot fail, but an
-/// error would still be reported, not unwrapped).
-fn b64_json<T: Serialize>(v: &T) -> Result<String, String> {
-    serde_json::to_vec(v)
-        .map(|bytes| B64URL.encode(bytes))
-        .map_err(|e| e.to_string())
+/// A token before its signature: the key that will sign it and the JWS signing input.
+struct Unsigned<'a> {
+    key: &'a super::SigningKey,
+    input: String,
+    jti: String,
+    expires_in: u64,
+}
+
+impl<'a> Unsigned<'a> {
+    /// Header `{alg, kid, typ: at+jwt}` and the RFC 9068 §2.2 claims, `iat` = `now`.
+    fn new(
+        issuer: &'a SessionIssuer,
+        claims: &AccessTokenClaims,
+        now: u64,
+        random: &[u8; JTI_BYTES],
+    ) -> Self {
+        let key = issuer.keys().active();
+        let jti = B64URL.encode(random);
+        let ttl = issuer.access_token_ttl_secs();
+        let header =
+            json!({ "alg": key.alg().as_str(), "kid": key.kid(), "typ": ACCESS_TOKEN_TYP });
+        let mut payload = Map::new();
+        let mut put = |name: &str, v: Value| {
+            payload.insert(name.to_string(), v);
+        };
+        put("iss", json!(issuer.issuer()));
+        put("sub", json!(claims.sub));
+        // One audience as a string (what most verifiers expect), several as an array.
+        put(
+            "aud",
+            match issuer.audiences() {
+                [one] => json!(one),
+                many => json!(many),
+            },
+        );
+        put("exp", json!(now + ttl));
+        put("iat", json!(now));
+        put("jti", json!(jti));
+        put("sid", json!(claims.sid));
+        put("scope", json!(claims.scope));
+        put("amr", json!(claims.amr));
+        if let Some(acr) = &claims.acr {
+            put("acr", json!(acr));
+        }
+        if let Some(auth_time) = claims.auth_time {
+            put("auth_time", json!(auth_time));
+        }
+        if let Some(cnf) = &claims.cnf {
+            put("cnf", cnf.clone());
+        }
+        let input = format!(
+            "{}.{}",
+            B64URL.encode(header.to_string()),
+            B64URL.encode(Value::Object(payload).to_string())
+        );
+        Unsigned {
+            key,
+            input,
+            jti,
+            expires_in: ttl,
+        }
+    }
+
+    fn finish(self, signature: &[u8]) -> MintedAccessToken {
+        MintedAccessToken {
+            token: format!("{}.{}", self.input, B64URL.encode(signature)),
+            jti: self.jti,
+            expires_in: self.expires_in,
+        }
+    }
 }
 
 /// A token the gateway would refuse when it comes back is never minted: `sub` and `sid` pass the
