@@ -250,7 +250,6 @@ fn valid_record() -> impl Strategy<Value = ApiKeyRecord> {
                     revoked_at,
                     revoked_reason: None,
                     rate_limit_policy: policy,
-                    session_id: None,
                     metadata,
                     rotated_from: None,
                     rotated_to: None,
@@ -317,7 +316,6 @@ fn record_caps_are_enforced() {
         revoked_at: None,
         revoked_reason: None,
         rate_limit_policy: None,
-        session_id: None,
         metadata: BTreeMap::new(),
         rotated_from: None,
         rotated_to: None,
@@ -524,6 +522,7 @@ fn snapshot_text() -> impl Strategy<Value = String> {
                     })
                     .collect(),
                 keys: vec![],
+                sessions: vec![],
             };
             serde_json::to_string(&snap).unwrap()
         })
