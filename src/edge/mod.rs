@@ -7,6 +7,7 @@ mod durable;
 mod http;
 mod kv;
 mod ledger;
+mod session;
 mod websocket;
 
 use std::cell::RefCell;
@@ -347,6 +348,21 @@ impl Platform for EdgePlatform {
         limit: u32,
     ) -> Result<KvPage, StoreError> {
         kv::list(&self.env, prefix, cursor, limit).await
+    }
+
+    async fn session_call(&self, family_id: &str, body: String) -> Result<String, StoreError> {
+        session::call(&self.env, family_id, body).await
+    }
+
+    async fn http_post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        timeout_ms: u32,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, FetchError> {
+        session::post(url, headers, body, timeout_ms, max_bytes).await
     }
 }
 
