@@ -58,7 +58,7 @@ const NAMES = "abcdefgh";
  * - `failingLimiter`: every rate-limiter call fails.
  * Returns { isolates: [{ name, fetch(path, init) }], revocation(path, init), setRevocationDown(bool), logs, dispose }.
  */
-export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false } = {}) {
+export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false, extraBindings = {} } = {}) {
   const logs = [];
   const compat = compatibilityDate();
   const revocationClass = { className: "RevocationStore", scriptName: "a", useSQLite: true };
@@ -83,7 +83,7 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
       durableObjects: i === 0
         ? { ...bindingsFor(), DEFINE_REVOCATION: { className: "RevocationStore", useSQLite: true }, DEFINE_LIMITER: { className: "RateLimiter", useSQLite: true } }
         : bindingsFor(),
-      bindings: { PORTCULLIS_CONFIG: config },
+      bindings: { PORTCULLIS_CONFIG: config, ...extraBindings },
     });
   }
   const faults = {
