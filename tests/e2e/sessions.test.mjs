@@ -6,10 +6,11 @@
 
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes, createHash } from "node:crypto";
 import { startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
 import { startIsolates } from "../support/isolates.mjs";
 import { startLoginOrigin, USERS } from "../support/login-origin.mjs";
+import { startOidcProvider } from "./oidc-provider.mjs";
 
 const REFRESH_MS = 200;
 const MAX_STALENESS_MS = 1000;
@@ -21,7 +22,8 @@ const AUDIENCE = "https://api.portcullis.test";
 const IDLE_TTL = 604800;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-let origin, issuer, login, env, A, B, adminToken;
+let origin, issuer, login, op, env, A, B, adminToken;
+const PKCE_REDIRECT = "http://127.0.0.1:9/spa/";
 const secret = randomBytes(32).toString("hex");
 
 /** The signing key set secret (one ES256 key). */
@@ -46,10 +48,12 @@ function config() {
         access_token_ttl_seconds: 300,
         app_origins: [APP],
         login: { url: login.loginUrl },
-        token_exchange: { issuers: [issuer.url], scope_map: { "read:echo": ["read:echo"], "openid": [] } },
+        token_exchange: { issuers: [issuer.url, op.issuer], scope_map: { "read:echo": ["read:echo"], "openid": [] } },
       },
     },
   });
+  // The PKCE demo's OpenID provider, trusted like any issuer (its access tokens are RFC 9068 JWTs).
+  cfg.issuers.push({ issuer: op.issuer, jwks_uri: op.jwksUri, audiences: [op.audience], algorithms: ["RS256"] });
   return cfg;
 }
 
@@ -120,6 +124,7 @@ before(async () => {
   origin = await startEchoOrigin();
   issuer = await startIssuer({ algs: ["RS256"] });
   login = await startLoginOrigin({ secret });
+  op = await startOidcProvider({ redirectUris: [PKCE_REDIRECT] });
   env = await startIsolates(JSON.stringify(config()), {
     count: 2,
     extraBindings: { PORTCULLIS_SIGNING_KEYS: signingKeys(), PORTCULLIS_LOGIN_SECRET: secret },
@@ -133,7 +138,67 @@ after(async () => {
   await origin?.close();
   await issuer?.close();
   await login?.close();
+  await op?.close();
 });
+
+/**
+ * The PKCE flow against the demo's OpenID provider, scripted (its development login and consent
+ * pages, any login): authorization request with S256 → login → consent → code → token request with
+ * the verifier and the API resource. Returns the JWT access token.
+ */
+async function pkceAccessToken(loginName) {
+  const jar = new Map();
+  const go = async (url, init = {}) => {
+    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const res = await fetch(url, { redirect: "manual", ...init, headers: { ...(init.headers ?? {}), ...(cookie ? { cookie } : {}) } });
+    for (const c of res.headers.getSetCookie()) {
+      const [nv] = c.split(";");
+      const i = nv.indexOf("=");
+      jar.set(nv.slice(0, i), nv.slice(i + 1));
+    }
+    return res;
+  };
+  const verifier = randomBytes(32).toString("base64url");
+  const auth = new URL(op.authorizationEndpoint);
+  auth.search = new URLSearchParams({
+    client_id: op.clientId,
+    redirect_uri: PKCE_REDIRECT,
+    response_type: "code",
+    scope: `openid ${op.scope}`,
+    resource: op.audience,
+    code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+    code_challenge_method: "S256",
+    state: randomBytes(8).toString("hex"),
+    nonce: randomBytes(8).toString("hex"),
+  }).toString();
+  let res = await go(auth.href);
+  let code = null;
+  for (let step = 0; step < 12 && !code; step++) {
+    if (res.status === 200) {
+      const html = (await res.text()).replaceAll("&#x2F;", "/").replaceAll("&#47;", "/").replaceAll("&amp;", "&");
+      const action = /action="([^"]+)"/.exec(html)?.[1];
+      const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
+      assert.ok(action && prompt, `an interaction page: ${html.slice(0, 200)}`);
+      const form = prompt === "login" ? { prompt, login: loginName, password: "any" } : { prompt };
+      res = await go(new URL(action, op.issuer).href, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form).toString() });
+      continue;
+    }
+    const location = res.headers.get("location");
+    assert.ok(location, `a redirect (HTTP ${res.status})`);
+    const next = new URL(location, op.issuer);
+    if (next.href.startsWith(PKCE_REDIRECT)) code = next.searchParams.get("code");
+    else res = await go(next.href);
+  }
+  assert.ok(code, "the flow ends at the redirect URI with a code");
+  const token = await fetch(op.tokenEndpoint, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: PKCE_REDIRECT, client_id: op.clientId, code_verifier: verifier, resource: op.audience }).toString(),
+  });
+  const body = await token.json();
+  assert.equal(token.status, 200, JSON.stringify(body));
+  return body.access_token;
+}
 
 describe("login", () => {
   test("a password login answers the token response and the exact refresh cookie", async () => {
@@ -322,6 +387,27 @@ describe("logout and admin", () => {
 });
 
 describe("token exchange", () => {
+  test("the PKCE demo issuer's access token is exchanged for a first-party session", async () => {
+    const upstream = await pkceAccessToken("dave");
+    assert.equal(decode(upstream)[1].iss, op.issuer);
+    const form = new URLSearchParams({
+      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+      subject_token: upstream,
+      subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+    });
+    const res = await A.fetch("/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", origin: GATEWAY }, body: form.toString() });
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(body.token_type, "Bearer");
+    assert.equal(body.scope, "read:echo");
+    const [, claims] = decode(body.access_token);
+    assert.deepEqual([claims.iss, claims.sub, claims.scope], [GW_ISSUER, "dave", "read:echo"]);
+    assert.deepEqual(await api(B, body.access_token), { status: 200, code: undefined });
+    const cookie = cookieValue(res.headers.get("set-cookie"));
+    assert.equal((await doRefresh(B, cookie)).status, 200);
+  });
+
   test("an upstream issuer's access token becomes a first-party session (scopes mapped)", async () => {
     const upstream = await issuer.mint({ claims: { sub: "carol", scope: "read:echo openid profile" } });
     const form = new URLSearchParams({
