@@ -14,8 +14,12 @@ import { startOidcProvider } from "./oidc-provider.mjs";
 
 const REFRESH_MS = 200;
 const MAX_STALENESS_MS = 1000;
-const GATEWAY = "http://gateway.test";
-const APP = "https://app.example.test";
+// Miniflare refuses a request through `getWorker().fetch` whose Origin is not a loopback host
+// ("Invalid Origin header"), so the gateway, the app and the foreign origin are all loopback
+// origins told apart by port.
+const GATEWAY = "http://localhost:8787";
+const APP = "http://127.0.0.1:5173";
+const FOREIGN = "http://localhost:6666";
 const COOKIE = "__Host-portcullis_refresh";
 const GW_ISSUER = "http://127.0.0.1:9/portcullis";
 const AUDIENCE = "https://api.portcullis.test";
@@ -82,19 +86,19 @@ function parseSetCookie(h) {
 const json = { "content-type": "application/json" };
 
 async function doLogin(iso, username = "alice", password = USERS.alice.password, headers = { origin: GATEWAY }) {
-  const res = await iso.fetch("/auth/login", { method: "POST", headers: { ...json, ...headers }, body: JSON.stringify({ username, password }) });
+  const res = await iso.fetch(GATEWAY + "/auth/login", { method: "POST", headers: { ...json, ...headers }, body: JSON.stringify({ username, password }) });
   const text = await res.text();
   return { res, status: res.status, body: text ? JSON.parse(text) : null, cookie: cookieValue(res.headers.get("set-cookie")) };
 }
 
 async function doRefresh(iso, token, headers = { origin: GATEWAY, ...json }) {
-  const res = await iso.fetch("/auth/refresh", { method: "POST", headers: { ...headers, cookie: `${COOKIE}=${token}` }, body: "{}" });
+  const res = await iso.fetch(GATEWAY + "/auth/refresh", { method: "POST", headers: { ...headers, cookie: `${COOKIE}=${token}` }, body: "{}" });
   const text = await res.text();
   return { res, status: res.status, body: text ? JSON.parse(text) : null, setCookie: res.headers.get("set-cookie"), cookie: cookieValue(res.headers.get("set-cookie")) };
 }
 
 async function api(iso, accessToken) {
-  const res = await iso.fetch("/api/x", { headers: { authorization: `Bearer ${accessToken}` } });
+  const res = await iso.fetch(GATEWAY + "/api/x", { headers: { authorization: `Bearer ${accessToken}` } });
   const p = await problemOf(res);
   return { status: res.status, code: p.code };
 }
@@ -105,7 +109,7 @@ async function admin(method, path, body) {
     init.body = JSON.stringify(body);
     init.headers["content-type"] = "application/json";
   }
-  const res = await A.fetch(`/admin${path}`, init);
+  const res = await A.fetch(`${GATEWAY}/admin${path}`, init);
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null };
 }
@@ -249,9 +253,9 @@ describe("login", () => {
   });
 
   test("login from a foreign Origin, or not as JSON, is refused", async () => {
-    const foreign = await doLogin(A, "alice", USERS.alice.password, { origin: "https://evil.example" });
+    const foreign = await doLogin(A, "alice", USERS.alice.password, { origin: FOREIGN });
     assert.deepEqual([foreign.status, foreign.body.code], [403, "session_origin_refused"]);
-    const res = await A.fetch("/auth/login", { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" });
+    const res = await A.fetch(GATEWAY + "/auth/login", { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" });
     assert.deepEqual([res.status, (await problemOf(res)).code], [415, "session_content_type_refused"]);
   });
 });
@@ -307,7 +311,7 @@ describe("refresh rotation and replay", () => {
 
   test("the CSRF checks: a foreign Origin, no Origin, a form-shaped request", async () => {
     const first = await doLogin(A);
-    const foreign = await doRefresh(A, first.cookie, { origin: "https://evil.example", ...json });
+    const foreign = await doRefresh(A, first.cookie, { origin: FOREIGN, ...json });
     assert.deepEqual([foreign.status, foreign.body.code], [403, "session_origin_refused"]);
     const none = await doRefresh(A, first.cookie, { ...json });
     assert.deepEqual([none.status, none.body.code], [403, "session_origin_refused"]);
@@ -324,7 +328,7 @@ describe("refresh rotation and replay", () => {
   });
 
   test("no cookie → 401 refresh_token_missing; a forged token → 401 refresh_token_invalid and the real one still works", async () => {
-    const res = await A.fetch("/auth/refresh", { method: "POST", headers: { origin: GATEWAY, ...json }, body: "{}" });
+    const res = await A.fetch(GATEWAY + "/auth/refresh", { method: "POST", headers: { origin: GATEWAY, ...json }, body: "{}" });
     assert.deepEqual([res.status, (await problemOf(res)).code], [401, "refresh_token_missing"]);
     const first = await doLogin(A);
     const forged = `${first.cookie.split(".")[0]}.${randomBytes(32).toString("base64url")}`;
@@ -338,7 +342,7 @@ describe("refresh rotation and replay", () => {
 describe("logout and admin", () => {
   test("logout ends the session: 204, cookie cleared, refresh refused, access token revoked", async () => {
     const first = await doLogin(A);
-    const res = await A.fetch("/auth/logout", { method: "POST", headers: { origin: GATEWAY, ...json, cookie: `${COOKIE}=${first.cookie}` }, body: "{}" });
+    const res = await A.fetch(GATEWAY + "/auth/logout", { method: "POST", headers: { origin: GATEWAY, ...json, cookie: `${COOKIE}=${first.cookie}` }, body: "{}" });
     assert.equal(res.status, 204);
     assert.equal(res.headers.get("set-cookie"), `${COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0`);
     const again = await doRefresh(A, first.cookie);
@@ -395,7 +399,7 @@ describe("token exchange", () => {
       subject_token: upstream,
       subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
     });
-    const res = await A.fetch("/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", origin: GATEWAY }, body: form.toString() });
+    const res = await A.fetch(GATEWAY + "/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", origin: GATEWAY }, body: form.toString() });
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(res.headers.get("cache-control"), "no-store");
@@ -415,7 +419,7 @@ describe("token exchange", () => {
       subject_token: upstream,
       subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
     });
-    const res = await A.fetch("/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", origin: GATEWAY }, body: form.toString() });
+    const res = await A.fetch(GATEWAY + "/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", origin: GATEWAY }, body: form.toString() });
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(body.scope, "read:echo");
@@ -426,12 +430,12 @@ describe("token exchange", () => {
 
     const bad = new URLSearchParams(form);
     bad.set("subject_token", upstream.slice(0, -4) + "AAAA");
-    const r2 = await A.fetch("/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: bad.toString() });
+    const r2 = await A.fetch(GATEWAY + "/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: bad.toString() });
     const p2 = await problemOf(r2);
     assert.deepEqual([r2.status, p2.code, p2.body.error], [400, "subject_token_invalid", "invalid_grant"]);
     const wrongGrant = new URLSearchParams(form);
     wrongGrant.set("grant_type", "password");
-    const r3 = await A.fetch("/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: wrongGrant.toString() });
+    const r3 = await A.fetch(GATEWAY + "/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: wrongGrant.toString() });
     const p3 = await problemOf(r3);
     assert.deepEqual([r3.status, p3.code, p3.body.error], [400, "token_exchange_invalid", "unsupported_grant_type"]);
   });
