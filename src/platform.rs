@@ -141,6 +141,19 @@ pub trait Platform {
         drop(fut);
     }
 
+    /// Signs `signing_input` with a key of the gateway's signing key set, with the key's own
+    /// algorithm: the JWS signature octets (ES256 as raw `r‖s`). The worker imports each key into
+    /// WebCrypto once per isolate; an error never carries key material. A platform without a
+    /// signer fails every call, so nothing is minted (fail closed).
+    async fn sign(
+        &self,
+        key: &crate::signing::keys::SigningKey,
+        signing_input: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let _ = (key, signing_input);
+        Err("no signer on this platform".into())
+    }
+
     /// One call to the session-family object `family_id` (one object per session, binding
     /// `PORTCULLIS_SESSIONS`): a JSON `session::family::FamilyCall` in, a `FamilyAnswer` out. A
     /// platform without the objects fails every call, so no session endpoint mints anything.

@@ -107,6 +107,8 @@ error_codes! {
     // --- the gateway's own runtime
     GatewayError = ("gateway_error", 500, "The gateway failed to process the request", Plain),
     RequestHeadersUnreadable = ("request_headers_unreadable", 500, "The request headers could not be read", Plain),
+    // --- signing: the gateway as an issuer (issue 11)
+    TokenSigningFailed = ("token_signing_failed", 500, "The gateway could not issue a token", Plain),
     // --- sessions: login, token exchange, refresh, logout (docs/sessions.md)
     RefreshTokenMissing = ("refresh_token_missing", 401, "A refresh cookie is required", Plain),
     RefreshTokenInvalid = ("refresh_token_invalid", 401, "The refresh token is not valid", Plain),

@@ -25,6 +25,9 @@ use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::ratelimit::service::LimiterService;
 use crate::revocation::service::RevocationService;
 
+/// One `http_post` as the fake saw it: URL, headers, body.
+pub type PostCall = (String, Vec<(String, String)>, Vec<u8>);
+
 #[derive(Default)]
 pub struct FakePlatform {
     pub now_ms: Cell<u64>,
@@ -65,7 +68,7 @@ pub struct FakePlatform {
     /// Answers to `http_post` by URL (the login endpoint); a missing URL is a network error.
     pub http_posts: RefCell<BTreeMap<String, HttpResponse>>,
     /// Every `http_post`: URL, headers, body.
-    pub http_post_calls: RefCell<Vec<(String, Vec<(String, String)>, Vec<u8>)>>,
+    pub http_post_calls: RefCell<Vec<PostCall>>,
 }
 
 impl FakePlatform {
@@ -146,6 +149,14 @@ impl Platform for FakePlatform {
     async fn verify(&self, key: &Jwk, alg: Alg, input: &[u8], sig: &[u8]) -> bool {
         self.verifies.set(self.verifies.get() + 1);
         crate::jose::native::verify(key, alg, input, sig).is_ok()
+    }
+
+    async fn sign(
+        &self,
+        key: &crate::signing::keys::SigningKey,
+        input: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        crate::signing::native::sign(key, input)
     }
 
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -123,7 +123,10 @@ fn check_sub(sub: &str) -> Result<(), Problem> {
 }
 
 /// The live (or ended, still kept) sessions the index lists for `sub`.
-async fn sessions_of<P: Platform>(platform: &P, sub: &str) -> Result<(Vec<SessionView>, bool), Problem> {
+async fn sessions_of<P: Platform>(
+    platform: &P,
+    sub: &str,
+) -> Result<(Vec<SessionView>, bool), Problem> {
     let (sids, truncated) = crate::session::index::list(platform, sub)
         .await
         .map_err(|e| unavailable(&e))?;
@@ -176,10 +179,19 @@ pub(super) async fn run<P: Platform>(
                 Err(e) => return Err(unavailable(&e.0)),
             };
             audit.add("sub", json!(sub));
-            revoke_session_id(platform, admin.issuer, admin.revocation, admin.snapshot, sid)
-                .await
-                .map_err(|e| unavailable(&e))?;
-            Ok(Answer::json(200, json!({"sid": sid, "sub": sub, "revoked": true})))
+            revoke_session_id(
+                platform,
+                admin.issuer,
+                admin.revocation,
+                admin.snapshot,
+                sid,
+            )
+            .await
+            .map_err(|e| unavailable(&e))?;
+            Ok(Answer::json(
+                200,
+                json!({"sid": sid, "sub": sub, "revoked": true}),
+            ))
         }
         Action::RevokeAll => {
             let b: RevokeAllBody = parse_body(body, false)?;

@@ -61,6 +61,7 @@ impl Env {
             platform: &self.platform,
             keys: self.store(),
             revocations: None,
+            sessions: None,
         };
         block_on(handle(&ctx, req, actor))
     }

@@ -20,6 +20,33 @@ use super::js_err;
 
 pub(super) const SESSIONS_BINDING: &str = "PORTCULLIS_SESSIONS";
 
+/// The `PORTCULLIS_LOGIN_SECRET` Workers secret when `sessions.login` is set: missing or shorter
+/// than `MIN_LOGIN_SECRET_BYTES`, the configuration is refused (fail closed), its value never
+/// named.
+pub(super) fn load_login_secret(
+    env: &Env,
+    config: &crate::config::Config,
+) -> Result<Option<String>, crate::config::ConfigError> {
+    use crate::session::endpoint_settings::{LOGIN_SECRET, MIN_LOGIN_SECRET_BYTES};
+    if !config.sessions.enabled || config.sessions.login.is_none() {
+        return Ok(None);
+    }
+    let secret = js_sys::Reflect::get(env, &JsValue::from_str(LOGIN_SECRET))
+        .ok()
+        .and_then(|v| v.as_string());
+    match secret {
+        Some(s) if s.len() >= MIN_LOGIN_SECRET_BYTES => Ok(Some(s)),
+        Some(_) => Err(crate::config::ConfigError {
+            path: LOGIN_SECRET.to_string(),
+            message: format!("must be at least {MIN_LOGIN_SECRET_BYTES} bytes (sessions.login is set)"),
+        }),
+        None => Err(crate::config::ConfigError {
+            path: LOGIN_SECRET.to_string(),
+            message: "is not set, and sessions.login needs it (wrangler secret put PORTCULLIS_LOGIN_SECRET)".into(),
+        }),
+    }
+}
+
 /// One call to the family object `family_id` (the caller has checked the id's shape).
 pub(super) async fn call(env: &Env, family_id: &str, body: String) -> Result<String, StoreError> {
     durable::call(

@@ -8,7 +8,8 @@ use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 use crate::request::RequestHead;
 use crate::revocation::RevocationMode;
-use crate::session::endpoints::{self, Endpoint, SessionContext, SubjectTokenVerifier};
+use crate::session::context::{SessionContext, SubjectTokenVerifier};
+use crate::session::endpoints::{self, Endpoint};
 
 use super::{Gateway, Reply};
 

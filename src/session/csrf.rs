@@ -47,7 +47,7 @@ pub(crate) fn check_origin<'a>(
         return OriginVerdict::Foreign;
     }
     let origin = origin.trim().to_ascii_lowercase();
-    if own == Some(origin.as_str()) || allowed.iter().any(|a| *a == origin) {
+    if own == Some(origin.as_str()) || allowed.contains(&origin) {
         OriginVerdict::Allowed
     } else {
         OriginVerdict::Foreign

@@ -51,6 +51,30 @@ pub struct TokenExchangeSettings {
     pub scope_map: BTreeMap<String, Vec<String>>,
 }
 
+/// `token_exchange.issuers` must name configured issuers (`known`, the gateway's own excluded:
+/// exchanging its own token would only copy a session). Run by `config`, which knows them.
+pub(crate) fn check_exchange_issuers(
+    exchange: Option<&TokenExchangeSettings>,
+    own_issuer: &str,
+    known: &[&str],
+) -> Vec<(String, String)> {
+    let Some(x) = exchange else {
+        return Vec::new();
+    };
+    x.issuers
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| !known.contains(&i.as_str()) || i.as_str() == own_issuer)
+        .map(|(n, _)| {
+            (
+                format!("sessions.token_exchange.issuers[{n}]"),
+                "is not a configured issuer (issuers[].issuer); the gateway's own is not allowed"
+                    .into(),
+            )
+        })
+        .collect()
+}
+
 /// Checks of the session-start and refresh fields; `err(field, message)` collects a problem.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn check(
@@ -63,12 +87,20 @@ pub(crate) fn check(
     exchange: Option<&TokenExchangeSettings>,
     mut err: impl FnMut(&str, String),
 ) {
-    let range = |r: &std::ops::RangeInclusive<u64>| format!("must be between {} and {}", r.start(), r.end());
+    let range = |r: &std::ops::RangeInclusive<u64>| {
+        format!("must be between {} and {}", r.start(), r.end())
+    };
     if !REFRESH_IDLE_TTL_RANGE_SECS.contains(&idle) {
-        err("refresh_idle_ttl_seconds", range(&REFRESH_IDLE_TTL_RANGE_SECS));
+        err(
+            "refresh_idle_ttl_seconds",
+            range(&REFRESH_IDLE_TTL_RANGE_SECS),
+        );
     }
     if !REFRESH_ABSOLUTE_RANGE_SECS.contains(&absolute) {
-        err("refresh_absolute_lifetime_seconds", range(&REFRESH_ABSOLUTE_RANGE_SECS));
+        err(
+            "refresh_absolute_lifetime_seconds",
+            range(&REFRESH_ABSOLUTE_RANGE_SECS),
+        );
     } else if absolute < idle {
         err(
             "refresh_absolute_lifetime_seconds",
@@ -83,12 +115,15 @@ pub(crate) fn check(
     }
     for (i, o) in app_origins.iter().enumerate() {
         let ok = crate::url::check_url(o, false).is_ok()
-            && o.split("://").nth(1).is_some_and(|rest| !rest.contains('/'))
+            && o.split("://")
+                .nth(1)
+                .is_some_and(|rest| !rest.contains('/'))
             && *o == o.to_ascii_lowercase();
         if !ok {
             err(
                 &format!("app_origins[{i}]"),
-                "must be an origin in lower case: scheme://host[:port], no path, no wildcard".into(),
+                "must be an origin in lower case: scheme://host[:port], no path, no wildcard"
+                    .into(),
             );
         }
     }
@@ -98,7 +133,10 @@ pub(crate) fn check(
         }
         let h = &login.secret_header;
         if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            err("login.secret_header", "must be a header name (A-Z a-z 0-9 -)".into());
+            err(
+                "login.secret_header",
+                "must be a header name (A-Z a-z 0-9 -)".into(),
+            );
         }
         if !(100..=30_000).contains(&login.timeout_ms) {
             err("login.timeout_ms", "must be between 100 and 30000".into());
@@ -106,7 +144,10 @@ pub(crate) fn check(
     }
     if let Some(x) = exchange {
         if x.issuers.is_empty() {
-            err("token_exchange.issuers", "must list at least one issuer".into());
+            err(
+                "token_exchange.issuers",
+                "must list at least one issuer".into(),
+            );
         }
         for (upstream, granted) in &x.scope_map {
             if let Some(bad) = granted.iter().find(|s| !crate::scope::is_scope_token(s)) {

@@ -12,18 +12,12 @@
 //!
 //! (The MFA and passkey endpoints add their arms to `Endpoint`.)
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use crate::identity::Identity;
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 use crate::reply::Reply;
 use crate::request::RequestHead;
-use crate::revocation::{RevocationSettings, SnapshotCache};
-use crate::signing::issuer::SessionIssuer;
 
-use super::csrf::{self, OriginVerdict};
+use super::context::{foreign_origin, SessionContext, SubjectTokenVerifier};
 use super::settings::SessionSettings;
 
 /// The largest request body a session endpoint reads (a login form, a token exchange).
@@ -49,29 +43,12 @@ impl Endpoint {
     }
 }
 
-/// Checks a subject token for `/auth/token` through the gateway's own verification (the
-/// pipeline implements it: the same checks, caches and revocation as any bearer token).
-#[allow(async_fn_in_trait)]
-pub(crate) trait SubjectTokenVerifier {
-    async fn verify(&self, token: &str) -> Result<Identity, Problem>;
-}
-
-/// Everything an endpoint needs, built by `Gateway::session` for one call.
-pub(crate) struct SessionContext<'a, P, V> {
-    pub platform: &'a P,
-    pub settings: &'a SessionSettings,
-    pub issuer: &'a SessionIssuer,
-    pub revocation: &'a RevocationSettings,
-    pub snapshot: &'a Rc<RefCell<SnapshotCache>>,
-    /// The `PORTCULLIS_LOGIN_SECRET` Workers secret (present whenever `sessions.login` is set).
-    pub login_secret: Option<&'a str>,
-    pub verifier: &'a V,
-    pub head: &'a RequestHead,
-}
-
 /// Where a request under the prefix goes: an endpoint (the runtime reads the body and calls
 /// `serve`), or an answer right away (a preflight, 404, 405). `None`: not under the prefix.
-pub(crate) fn route(settings: &SessionSettings, head: &RequestHead) -> Option<Result<Endpoint, Reply>> {
+pub(crate) fn route(
+    settings: &SessionSettings,
+    head: &RequestHead,
+) -> Option<Result<Endpoint, Reply>> {
     if !settings.enabled {
         return None;
     }
@@ -139,57 +116,6 @@ pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
     reply
 }
 
-/// The request's own origin and the configured app origins, checked against `Origin`.
-pub(crate) fn origin_verdict(settings: &SessionSettings, head: &RequestHead) -> OriginVerdict {
-    let own = csrf::own_origin(&head.url);
-    csrf::check_origin(
-        head.headers_named("origin"),
-        own.as_deref(),
-        &settings.app_origins,
-    )
-}
-
-/// `Origin`, when the request has one, must be allowed (`/auth/login`, `/auth/token`).
-pub(crate) fn origin_if_present(settings: &SessionSettings, head: &RequestHead) -> Result<(), Problem> {
-    match origin_verdict(settings, head) {
-        OriginVerdict::Allowed | OriginVerdict::Missing => Ok(()),
-        OriginVerdict::Foreign => Err(foreign_origin()),
-    }
-}
-
-/// The cookie endpoints' CSRF checks (`csrf`): an allowed `Origin`, then a JSON request.
-pub(crate) fn cookie_request_checks(settings: &SessionSettings, head: &RequestHead) -> Result<(), Problem> {
-    match origin_verdict(settings, head) {
-        OriginVerdict::Allowed => {}
-        OriginVerdict::Missing => {
-            return Err(Problem::new(
-                ErrorCode::SessionOriginRefused,
-                "this endpoint requires an Origin header naming the gateway or a configured app origin",
-            ))
-        }
-        OriginVerdict::Foreign => return Err(foreign_origin()),
-    }
-    json_request(head)
-}
-
-pub(crate) fn json_request(head: &RequestHead) -> Result<(), Problem> {
-    if csrf::is_json(head.headers_named("content-type")) {
-        Ok(())
-    } else {
-        Err(Problem::new(
-            ErrorCode::SessionContentTypeRefused,
-            "this endpoint requires Content-Type: application/json",
-        ))
-    }
-}
-
-fn foreign_origin() -> Problem {
-    Problem::new(
-        ErrorCode::SessionOriginRefused,
-        "the request's Origin is neither the gateway nor a configured app origin",
-    )
-}
-
 /// A configured app origin (not the gateway's own: that needs no CORS) that sent the request.
 fn app_origin<'h>(settings: &SessionSettings, head: &'h RequestHead) -> Option<&'h str> {
     let mut origins = head.headers_named("origin");
@@ -198,11 +124,7 @@ fn app_origin<'h>(settings: &SessionSettings, head: &'h RequestHead) -> Option<&
         return None;
     }
     let lower = origin.trim().to_ascii_lowercase();
-    settings
-        .app_origins
-        .iter()
-        .any(|a| *a == lower)
-        .then_some(origin)
+    settings.app_origins.contains(&lower).then_some(origin)
 }
 
 /// CORS with credentials for an app origin: the refresh cookie travels only on a credentialed
@@ -211,7 +133,10 @@ fn app_origin<'h>(settings: &SessionSettings, head: &'h RequestHead) -> Option<&
 fn cors_headers(settings: &SessionSettings, head: &RequestHead) -> Vec<(String, String)> {
     match app_origin(settings, head) {
         Some(origin) => vec![
-            ("access-control-allow-origin".into(), origin.trim().to_string()),
+            (
+                "access-control-allow-origin".into(),
+                origin.trim().to_string(),
+            ),
             ("access-control-allow-credentials".into(), "true".into()),
             ("vary".into(), "Origin".into()),
         ],

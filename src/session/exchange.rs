@@ -16,7 +16,7 @@ use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 use crate::reply::Reply;
 
-use super::endpoints::{origin_if_present, SessionContext, SubjectTokenVerifier};
+use super::context::{origin_if_present, SessionContext, SubjectTokenVerifier};
 use super::start::{start_session, StartSession};
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -47,7 +47,8 @@ fn bad(error: &str, detail: impl Into<String>) -> Problem {
 }
 
 fn parse_form(body: &[u8]) -> Result<ExchangeRequest, Problem> {
-    let text = std::str::from_utf8(body).map_err(|_| bad("invalid_request", "the form is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| bad("invalid_request", "the form is not UTF-8"))?;
     let mut req = ExchangeRequest::default();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -63,7 +64,10 @@ fn parse_form(body: &[u8]) -> Result<ExchangeRequest, Problem> {
         };
         // RFC 6749 §3.1: a parameter sent twice is an error.
         if slot.is_some() {
-            return Err(bad("invalid_request", format!("the parameter {name} is repeated")));
+            return Err(bad(
+                "invalid_request",
+                format!("the parameter {name} is repeated"),
+            ));
         }
         *slot = Some(crate::url::form_decode(value));
     }
@@ -81,11 +85,16 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
             "token exchange is not configured on this gateway (sessions.token_exchange)",
         ));
     };
-    let form_type = ctx.head.headers_named("content-type").next().is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-    });
+    let form_type = ctx
+        .head
+        .headers_named("content-type")
+        .next()
+        .is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|e| {
+                e.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
     if !form_type {
         return Err(bad(
             "invalid_request",
@@ -100,7 +109,10 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
         ));
     }
     if req.actor_token.is_some() {
-        return Err(bad("invalid_request", "actor_token (delegation) is not supported"));
+        return Err(bad(
+            "invalid_request",
+            "actor_token (delegation) is not supported",
+        ));
     }
     let Some(subject_token) = req.subject_token.filter(|t| !t.is_empty()) else {
         return Err(bad("invalid_request", "subject_token is required"));
@@ -131,7 +143,11 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
         }
         Problem::new(
             ErrorCode::SubjectTokenInvalid,
-            format!("the subject token was refused ({}): {}", p.code.as_str(), p.detail),
+            format!(
+                "the subject token was refused ({}): {}",
+                p.code.as_str(),
+                p.detail
+            ),
         )
         .with_extension("error", serde_json::Value::String("invalid_grant".into()))
     })?;
@@ -170,7 +186,9 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
             scope: scope.join(" "),
             amr: vec![EXCHANGED_AMR.to_string()],
             acr: None,
-            auth_time: identity.issued_at.unwrap_or_else(|| ctx.platform.now_secs()),
+            auth_time: identity
+                .issued_at
+                .unwrap_or_else(|| ctx.platform.now_secs()),
             cnf: None,
         },
     )

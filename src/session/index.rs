@@ -23,7 +23,10 @@ use super::settings::SessionSettings;
 pub(crate) const MAX_LISTED: usize = 100;
 
 fn subject_prefix(sub: &str) -> String {
-    format!("session/{}/", URL_SAFE_NO_PAD.encode(Sha256::digest(sub.as_bytes())))
+    format!(
+        "session/{}/",
+        URL_SAFE_NO_PAD.encode(Sha256::digest(sub.as_bytes()))
+    )
 }
 
 /// Records a new session (best effort: a failure is logged; the session works, and a subject-wide
@@ -50,7 +53,10 @@ pub(crate) async fn add<P: Platform>(
 }
 
 /// The sids indexed for `sub` (at most `MAX_LISTED`), and whether there were more.
-pub(crate) async fn list<P: Platform>(platform: &P, sub: &str) -> Result<(Vec<String>, bool), String> {
+pub(crate) async fn list<P: Platform>(
+    platform: &P,
+    sub: &str,
+) -> Result<(Vec<String>, bool), String> {
     let prefix = subject_prefix(sub);
     let mut sids = Vec::new();
     let mut cursor: Option<String> = None;

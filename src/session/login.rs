@@ -15,7 +15,7 @@ use crate::platform::{FetchError, Platform};
 use crate::problem::{ErrorCode, Problem};
 use crate::reply::Reply;
 
-use super::endpoints::{json_request, origin_if_present, SessionContext, SubjectTokenVerifier};
+use super::context::{json_request, origin_if_present, SessionContext, SubjectTokenVerifier};
 use super::start::{start_session, StartSession};
 
 /// The largest answer read from the login endpoint.
@@ -56,7 +56,13 @@ pub(crate) async fn login<P: Platform, V: SubjectTokenVerifier>(
     ];
     let answer = ctx
         .platform
-        .http_post(&login.url, &headers, body, login.timeout_ms, MAX_ANSWER_BYTES)
+        .http_post(
+            &login.url,
+            &headers,
+            body,
+            login.timeout_ms,
+            MAX_ANSWER_BYTES,
+        )
         .await
         .map_err(|e| {
             let reason = match e {
@@ -74,7 +80,12 @@ pub(crate) async fn login<P: Platform, V: SubjectTokenVerifier>(
                 "the credentials were not accepted",
             ))
         }
-        s => return Err(unavailable(ctx.platform, &format!("the login endpoint answered {s}"))),
+        s => {
+            return Err(unavailable(
+                ctx.platform,
+                &format!("the login endpoint answered {s}"),
+            ))
+        }
     }
     let verdict = read_verdict(&answer.body)
         .map_err(|why| unavailable(ctx.platform, &format!("the login endpoint's answer {why}")))?;
@@ -100,11 +111,16 @@ fn read_verdict(body: &[u8]) -> Result<Verdict, String> {
         return Err("has an empty or oversized sub".into());
     }
     if let Some(bad) = v.scopes.iter().find(|s| !crate::scope::is_scope_token(s)) {
-        return Err(format!("has a scope that is not a scope token ({} bytes)", bad.len()));
+        return Err(format!(
+            "has a scope that is not a scope token ({} bytes)",
+            bad.len()
+        ));
     }
     if v.amr.is_empty()
         || v.amr.len() > super::family::MAX_AMR
-        || v.amr.iter().any(|a| !crate::scope::is_scope_token(a) || a.len() > 64)
+        || v.amr
+            .iter()
+            .any(|a| !crate::scope::is_scope_token(a) || a.len() > 64)
     {
         return Err("has no amr, or an amr value that is not a short token".into());
     }
@@ -135,7 +151,11 @@ mod tests {
             br#"{"sub":1,"amr":["pwd"]}"#,
             b"nope",
         ] {
-            assert!(read_verdict(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                read_verdict(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

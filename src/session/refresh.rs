@@ -15,8 +15,8 @@ use crate::revocation::{CredentialFacts, RevocationSettings, SnapshotCache};
 use crate::signing::issuer::SessionIssuer;
 
 use super::client;
+use super::context::{cookie_request_checks, SessionContext, SubjectTokenVerifier};
 use super::cookie::{self, Presented};
-use super::endpoints::{cookie_request_checks, SessionContext, SubjectTokenVerifier};
 use super::family::{EndReason, FamilyAnswer, FamilyCall, Grant, InvalidReason};
 use super::refresh_token::RefreshToken;
 use super::start::{mint, token_reply, unavailable};
@@ -33,7 +33,10 @@ fn presented_token<P, V>(ctx: &SessionContext<'_, P, V>) -> Result<RefreshToken,
             ErrorCode::RefreshTokenMissing,
             format!("the request carries no {name} cookie"),
         )),
-        Presented::Several => Err(invalid(ctx, "the request carries more than one refresh cookie")),
+        Presented::Several => Err(invalid(
+            ctx,
+            "the request carries more than one refresh cookie",
+        )),
         Presented::One(value) => RefreshToken::parse(value)
             .map_err(|_| invalid(ctx, "the refresh cookie is not a refresh token")),
     }
@@ -96,7 +99,12 @@ pub(crate) async fn refresh<P: Platform, V: SubjectTokenVerifier>(
             .with_header("set-cookie", cookie::clear(&ctx.settings.cookie_name)));
         }
         FamilyAnswer::Invalid { reason } => return Err(invalid(ctx, invalid_for(reason))),
-        other => return Err(unavailable(platform, &format!("refresh answered {other:?}"))),
+        other => {
+            return Err(unavailable(
+                platform,
+                &format!("refresh answered {other:?}"),
+            ))
+        }
     };
     session_still_valid(ctx, &token.family_id, &grant, created_at).await?;
     let minted = mint(ctx, &token.family_id, &grant).await?;
@@ -156,7 +164,10 @@ pub(crate) async fn logout<P: Platform, V: SubjectTokenVerifier>(
         status: 204,
         headers: vec![
             ("cache-control".into(), "no-store".into()),
-            ("set-cookie".into(), cookie::clear(&ctx.settings.cookie_name)),
+            (
+                "set-cookie".into(),
+                cookie::clear(&ctx.settings.cookie_name),
+            ),
         ],
         body: String::new(),
     };
@@ -174,7 +185,10 @@ pub(crate) async fn logout<P: Platform, V: SubjectTokenVerifier>(
             Ok(done())
         }
         Ok(FamilyAnswer::Invalid { .. }) => Ok(done()),
-        Ok(other) => Err(unavailable(ctx.platform, &format!("logout answered {other:?}"))),
+        Ok(other) => Err(unavailable(
+            ctx.platform,
+            &format!("logout answered {other:?}"),
+        )),
         Err(e) => Err(unavailable(ctx.platform, &e.0)),
     }
 }

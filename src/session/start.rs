@@ -10,8 +10,8 @@ use crate::reply::Reply;
 use crate::signing::mint::{mint_access_token, AccessTokenClaims, MintedAccessToken};
 
 use super::client;
+use super::context::{SessionContext, SubjectTokenVerifier};
 use super::cookie;
-use super::endpoints::{SessionContext, SubjectTokenVerifier};
 use super::family::{FamilyAnswer, FamilyCall, Grant};
 use super::index;
 use super::refresh_token::{new_family_id, RefreshToken};

@@ -88,7 +88,13 @@ fn set_cookie(r: &Reply) -> String {
 
 fn cookie_value(r: &Reply) -> String {
     let sc = set_cookie(r);
-    sc.split(';').next().unwrap().split_once('=').unwrap().1.to_string()
+    sc.split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string()
 }
 
 fn login(gw: &Gw, p: &FakePlatform) -> Reply {
@@ -151,7 +157,10 @@ fn login_answers_the_token_response_and_sends_the_secret_to_the_login_endpoint()
     assert_eq!(url, LOGIN_URL);
     assert!(headers.contains(&("x-portcullis-login-secret".into(), SECRET.into())));
     assert_eq!(sent, br#"{"username":"alice","password":"pw"}"#);
-    assert!(matches!(api(&gw, &p, &access_token(&r)), Outcome::Forward(_)));
+    assert!(matches!(
+        api(&gw, &p, &access_token(&r)),
+        Outcome::Forward(_)
+    ));
 }
 
 #[test]
@@ -169,17 +178,26 @@ fn rotation_replay_and_the_sid_revocation() {
     }
     assert!(matches!(api(&gw, &p, &access), Outcome::Forward(_)));
     let replay = refresh(&gw, &p, &tokens[1]);
-    assert_eq!((replay.status, code(&replay)), (401, "refresh_token_reused".into()));
+    assert_eq!(
+        (replay.status, code(&replay)),
+        (401, "refresh_token_reused".into())
+    );
     assert_eq!(set_cookie(&replay), CLEARED);
     let current = refresh(&gw, &p, &tokens[5]);
-    assert_eq!((current.status, code(&current)), (401, "refresh_token_invalid".into()));
+    assert_eq!(
+        (current.status, code(&current)),
+        (401, "refresh_token_invalid".into())
+    );
     // The family's access token is refused at once by this isolate.
     match api(&gw, &p, &access) {
         Outcome::Respond(r) => assert_eq!(code(&r), "token_revoked"),
         other => panic!("{other:?}"),
     }
     let logs = p.logs.borrow().join("\n");
-    assert!(logs.contains(r#""audit":"session.refresh_reused""#), "{logs}");
+    assert!(
+        logs.contains(r#""audit":"session.refresh_reused""#),
+        "{logs}"
+    );
     assert!(!logs.contains(&tokens[1]), "no token in a log line");
 }
 
@@ -204,25 +222,48 @@ fn csrf_checks_and_cors_for_app_origins() {
     let token = cookie_value(&login(&gw, &p));
     let cookie = format!("{COOKIE}={token}");
     for (headers, status, expected) in [
-        (vec![("content-type", "application/json")], 403, "session_origin_refused"),
         (
-            vec![("origin", "https://evil.example"), ("content-type", "application/json")],
+            vec![("content-type", "application/json")],
             403,
             "session_origin_refused",
         ),
-        (vec![("origin", GW), ("content-type", "text/plain")], 415, "session_content_type_refused"),
+        (
+            vec![
+                ("origin", "https://evil.example"),
+                ("content-type", "application/json"),
+            ],
+            403,
+            "session_origin_refused",
+        ),
+        (
+            vec![("origin", GW), ("content-type", "text/plain")],
+            415,
+            "session_content_type_refused",
+        ),
         (vec![("origin", GW)], 415, "session_content_type_refused"),
     ] {
         let mut h = headers.clone();
         h.push(("cookie", &cookie));
         let r = call(&gw, &p, &head("POST", "/auth/refresh", &h), "{}");
-        assert_eq!((r.status, code(&r).as_str()), (status, expected), "{headers:?}");
-        assert_eq!(r.header("set-cookie"), None, "a refused request leaves the cookie alone");
+        assert_eq!(
+            (r.status, code(&r).as_str()),
+            (status, expected),
+            "{headers:?}"
+        );
+        assert_eq!(
+            r.header("set-cookie"),
+            None,
+            "a refused request leaves the cookie alone"
+        );
     }
     let h = head(
         "POST",
         "/auth/refresh",
-        &[("origin", APP), ("content-type", "application/json"), ("cookie", &cookie)],
+        &[
+            ("origin", APP),
+            ("content-type", "application/json"),
+            ("cookie", &cookie),
+        ],
     );
     let r = call(&gw, &p, &h, "{}");
     assert_eq!(r.status, 200);
@@ -236,7 +277,10 @@ fn csrf_checks_and_cors_for_app_origins() {
             &head(
                 "OPTIONS",
                 "/auth/refresh",
-                &[("origin", origin), ("access-control-request-method", "POST")],
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                ],
             ),
             "",
         )
@@ -255,8 +299,16 @@ fn routing_under_the_prefix() {
     let r = call(&gw, &p, &head("POST", "/auth/nope", &[]), "");
     assert_eq!((r.status, code(&r).as_str()), (404, "route_not_found"));
     let r = call(&gw, &p, &head("POST", "/authx", &[]), "");
-    assert_eq!(code(&r), "route_not_found", "not a session path: no route either");
-    let h = head("POST", "/auth/login", &[("content-type", "application/json")]);
+    assert_eq!(
+        code(&r),
+        "route_not_found",
+        "not a session path: no route either"
+    );
+    let h = head(
+        "POST",
+        "/auth/login",
+        &[("content-type", "application/json")],
+    );
     let r = call(&gw, &p, &h, &"x".repeat(16 * 1024 + 1));
     assert_eq!(r.status, 413);
 }
@@ -286,7 +338,11 @@ fn login_failures() {
     p.http_posts.borrow_mut().clear();
     let r = login(&gw, &p);
     assert_eq!(code(&r), "login_unavailable");
-    assert!(p.logs.borrow().iter().any(|l| l.contains("login_endpoint_failed")));
+    assert!(p
+        .logs
+        .borrow()
+        .iter()
+        .any(|l| l.contains("login_endpoint_failed")));
 }
 
 #[test]
@@ -296,7 +352,11 @@ fn an_unreachable_family_object_fails_closed() {
     p.sessions_down.set(true);
     let r = refresh(&gw, &p, &token);
     assert_eq!((r.status, code(&r).as_str()), (503, "session_unavailable"));
-    assert_eq!(r.header("set-cookie"), None, "the cookie is kept: nothing was decided");
+    assert_eq!(
+        r.header("set-cookie"),
+        None,
+        "the cookie is kept: nothing was decided"
+    );
     assert_eq!(code(&login(&gw, &p)), "session_unavailable");
     p.sessions_down.set(false);
     assert_eq!(refresh(&gw, &p, &token).status, 200);
@@ -311,7 +371,11 @@ fn logout_ends_the_session() {
     let h = head(
         "POST",
         "/auth/logout",
-        &[("origin", GW), ("content-type", "application/json"), ("cookie", &cookie)],
+        &[
+            ("origin", GW),
+            ("content-type", "application/json"),
+            ("cookie", &cookie),
+        ],
     );
     let r = call(&gw, &p, &h, "{}");
     assert_eq!((r.status, set_cookie(&r)), (204, CLEARED.to_string()));
@@ -330,6 +394,9 @@ fn idle_expiry_refuses_and_clears() {
     let token = cookie_value(&login(&gw, &p));
     p.advance_secs(604_800);
     let r = refresh(&gw, &p, &token);
-    assert_eq!((r.status, code(&r).as_str()), (401, "refresh_token_invalid"));
+    assert_eq!(
+        (r.status, code(&r).as_str()),
+        (401, "refresh_token_invalid")
+    );
     assert_eq!(set_cookie(&r), CLEARED);
 }
