@@ -24,7 +24,9 @@ fn the_demo_config_is_valid() {
         "the admin API is enabled in the demo"
     );
     assert!(config.routes.iter().any(|r| r.name == "echo-read"));
-    assert_eq!(config.issuers.len(), 2);
+    // The two demo issuers, and the gateway's own (`[sessions]`).
+    assert_eq!(config.issuers.len(), 3);
+    assert!(config.sessions.enabled && config.sessions.login.is_some());
 }
 
 #[test]
