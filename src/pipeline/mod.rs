@@ -4,8 +4,9 @@
 //! into its reply and hands back the request's log fields.
 //!
 //! The pipeline decides; the runtime acts: it returns an `Outcome` — a `ForwardPlan` (URL and
-//! headers for the origin; the body streams through untouched in `edge`), a finished `Reply`, or an
-//! `AdminCall` whose body the runtime reads before calling `Gateway::admin`.
+//! headers for the origin; the body streams through untouched in `edge`), a finished `Reply`, an
+//! `AdminCall` whose body the runtime reads before calling `Gateway::admin`, or a session endpoint
+//! whose body it reads before calling `Gateway::session` (`session.rs`).
 
 // A `Refusal` carries its whole problem document; it is built once, on the cold path, and boxing it
 // would only add an allocation to every refusal.
