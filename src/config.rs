@@ -479,6 +479,21 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
                 for (path, message) in check_websocket_route(&route, revocation.enabled, &path) {
                     errors.push(err(&path, message));
                 }
+                // Every path under the sessions prefix is the gateway's own: a route there would
+                // never be reached (a catch-all that also matches elsewhere is fine).
+                if sessions.enabled
+                    && route
+                        .pattern
+                        .matches(&format!("{}/login", sessions.path_prefix))
+                    && !route
+                        .pattern
+                        .matches("/portcullis-outside-the-sessions-prefix")
+                {
+                    errors.push(err(
+                        &format!("{path}.path"),
+                        "lies under sessions.path_prefix, whose paths the session endpoints answer",
+                    ));
+                }
                 routes.push(route);
             }
         }

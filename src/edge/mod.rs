@@ -213,7 +213,9 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
         Outcome::Session(endpoint) => {
             let body =
                 http::read_body_capped(&req, crate::session::endpoints::MAX_BODY_BYTES + 1).await?;
-            let reply = gateway.session(&*platform, endpoint, &head, &body).await;
+            let reply = gateway
+                .session(&*platform, endpoint, &head, &body, &mut log)
+                .await;
             // The endpoints set their own CORS (credentials for app origins): HSTS only here.
             let hsts: Vec<(String, String)> = transport
                 .iter()

@@ -11,7 +11,7 @@ use crate::revocation::RevocationMode;
 use crate::session::context::{SessionContext, SubjectTokenVerifier};
 use crate::session::endpoints::{self, Endpoint};
 
-use super::{Gateway, Reply};
+use super::{Gateway, Reply, RequestLog};
 
 /// The authenticate stage's JWT check plus the revocation check, for a subject token.
 struct PipelineVerifier<'a, K, P> {
@@ -36,16 +36,19 @@ impl<K: Clone, P: Platform<Key = K>> SubjectTokenVerifier for PipelineVerifier<'
 
 impl<K: Clone> Gateway<K> {
     /// Serves a session endpoint the pipeline routed (`Outcome::Session`); `body` is what the
-    /// runtime read, at most `endpoints::MAX_BODY_BYTES + 1` bytes.
+    /// runtime read, at most `endpoints::MAX_BODY_BYTES + 1` bytes. A refusal's code goes into
+    /// `log`.
     pub(crate) async fn session<P: Platform<Key = K>>(
         &self,
         platform: &P,
         endpoint: Endpoint,
         head: &RequestHead,
         body: &[u8],
+        log: &mut RequestLog,
     ) -> Reply {
         let Some(issuer) = self.session_issuer() else {
             // Configuration refuses `sessions.enabled` without signing keys; a safety net.
+            log.code = Some(ErrorCode::GatewayMisconfigured.as_str());
             return Problem::new(
                 ErrorCode::GatewayMisconfigured,
                 "sessions are enabled but the gateway has no signing keys",
@@ -63,6 +66,8 @@ impl<K: Clone> Gateway<K> {
             verifier: &verifier,
             head,
         };
-        endpoints::serve(&ctx, endpoint, body).await
+        let (reply, code) = endpoints::serve(&ctx, endpoint, body).await;
+        log.code = code.map(ErrorCode::as_str);
+        reply
     }
 }

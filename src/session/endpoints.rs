@@ -88,12 +88,13 @@ pub(crate) fn route(
     Some(Ok(endpoint))
 }
 
-/// Serves one call; `body` is at most `MAX_BODY_BYTES + 1` bytes (the runtime's cap).
+/// Serves one call; `body` is at most `MAX_BODY_BYTES + 1` bytes (the runtime's cap). Returns the
+/// reply and, for a refusal, its code (for the request's log line).
 pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
     ctx: &SessionContext<'_, P, V>,
     endpoint: Endpoint,
     body: &[u8],
-) -> Reply {
+) -> (Reply, Option<ErrorCode>) {
     let result = if body.len() > MAX_BODY_BYTES {
         Err(Problem::new(
             ErrorCode::RequestInvalid,
@@ -108,12 +109,12 @@ pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
             Endpoint::Logout => super::refresh::logout(ctx).await,
         }
     };
-    let mut reply = match result {
-        Ok(reply) => reply,
-        Err(problem) => problem.reply(),
+    let (mut reply, code) = match result {
+        Ok(reply) => (reply, None),
+        Err(problem) => (problem.reply(), Some(problem.code)),
     };
     reply.headers.extend(cors_headers(ctx.settings, ctx.head));
-    reply
+    (reply, code)
 }
 
 /// A configured app origin (not the gateway's own: that needs no CORS) that sent the request.

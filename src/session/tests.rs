@@ -69,7 +69,17 @@ fn head(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestHead {
 /// One request through the gateway: routed, then served with `body`.
 fn call(gw: &Gw, p: &FakePlatform, h: &RequestHead, body: &str) -> Reply {
     match block_on(gw.handle(p, h)).outcome {
-        Outcome::Session(endpoint) => block_on(gw.session(p, endpoint, h, body.as_bytes())),
+        Outcome::Session(endpoint) => {
+            let mut log = crate::pipeline::RequestLog::default();
+            let reply = block_on(gw.session(p, endpoint, h, body.as_bytes(), &mut log));
+            let body: Value = serde_json::from_str(&reply.body).unwrap_or_default();
+            assert_eq!(
+                log.code,
+                body["code"].as_str(),
+                "the log line names the refusal's code"
+            );
+            reply
+        }
         Outcome::Respond(r) => r,
         other => panic!("unexpected outcome {other:?}"),
     }
@@ -399,4 +409,108 @@ fn idle_expiry_refuses_and_clears() {
         (401, "refresh_token_invalid")
     );
     assert_eq!(set_cookie(&r), CLEARED);
+}
+
+#[test]
+fn configuration_refuses_a_route_under_the_prefix_and_a_foreign_exchange_issuer() {
+    let doc = |path: &str, exchange: Value| {
+        json!({
+            "origin": "https://origin.internal",
+            "issuers": [{"issuer": "https://id.example", "jwks_uri": "https://id.example/jwks", "audiences": ["api"], "algorithms": ["RS256"]}],
+            "sessions": {
+                "enabled": true, "issuer": GW, "audiences": ["api"],
+                "token_exchange": exchange,
+            },
+            "routes": [{ "methods": ["GET"], "path": path, "auth": ["jwt"] }],
+        })
+    };
+    let paths = |v: Value| -> Vec<String> {
+        parse_config(&v)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.path)
+            .collect()
+    };
+    let ok = json!({"issuers": ["https://id.example"]});
+    assert_eq!(paths(doc("/auth/*", ok.clone())), ["routes[0].path"]);
+    assert_eq!(paths(doc("/auth/login", ok.clone())), ["routes[0].path"]);
+    assert!(
+        paths(doc("/*", ok.clone())).is_empty(),
+        "a catch-all is not shadowed"
+    );
+    assert!(paths(doc("/api/*", ok)).is_empty());
+    assert_eq!(
+        paths(doc(
+            "/api/*",
+            json!({"issuers": ["https://other.example", GW]})
+        )),
+        [
+            "sessions.token_exchange.issuers[0]",
+            "sessions.token_exchange.issuers[1]"
+        ]
+    );
+}
+
+#[test]
+fn configuration_checks_the_session_fields() {
+    let problems = |sessions: Value| -> Vec<String> {
+        let mut s = json!({"enabled": true, "issuer": GW, "audiences": ["api"]});
+        for (k, v) in sessions.as_object().unwrap() {
+            s[k] = v.clone();
+        }
+        parse_config(&json!({
+            "origin": "https://origin.internal",
+            "sessions": s,
+            "routes": [{ "methods": ["GET"], "path": "/api/*", "auth": ["jwt"] }],
+        }))
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.path)
+        .collect()
+    };
+    assert!(problems(json!({})).is_empty());
+    for (bad, path) in [
+        (json!({"cookie_name": "__host-x"}), "sessions.cookie_name"),
+        (json!({"cookie_name": "a b"}), "sessions.cookie_name"),
+        (
+            json!({"reuse_grace_seconds": 61}),
+            "sessions.reuse_grace_seconds",
+        ),
+        (
+            json!({"refresh_idle_ttl_seconds": 299}),
+            "sessions.refresh_idle_ttl_seconds",
+        ),
+        (
+            json!({"refresh_idle_ttl_seconds": 7200, "refresh_absolute_lifetime_seconds": 3600}),
+            "sessions.refresh_absolute_lifetime_seconds",
+        ),
+        (
+            json!({"app_origins": ["https://App.example"]}),
+            "sessions.app_origins[0]",
+        ),
+        (
+            json!({"app_origins": ["https://app.example/x"]}),
+            "sessions.app_origins[0]",
+        ),
+        (
+            json!({"login": {"url": "http://login.example/x"}}),
+            "sessions.login.url",
+        ),
+        (
+            json!({"login": {"url": LOGIN_URL, "timeout_ms": 50}}),
+            "sessions.login.timeout_ms",
+        ),
+        (
+            json!({"login": {"url": LOGIN_URL, "secret_header": "x y"}}),
+            "sessions.login.secret_header",
+        ),
+        (
+            json!({"token_exchange": {"issuers": []}}),
+            "sessions.token_exchange.issuers",
+        ),
+    ] {
+        assert_eq!(problems(bad.clone()), [path], "{bad}");
+    }
 }
