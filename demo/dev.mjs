@@ -11,7 +11,7 @@ console.log(`demo issuer   ${issuer.url}  (discovery: ${issuer.url}/.well-known/
 console.log(`echo origin   ${origin.url}`);
 
 const extra = [];
-for (const hook of ["./seed.mjs", "./www.mjs"]) {
+for (const hook of ["./seed.mjs", "./www.mjs", "./login.mjs"]) {
   try {
     const mod = await import(hook);
     if (mod.default) extra.push(await mod.default({ issuer, origin }));

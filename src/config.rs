@@ -428,6 +428,16 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     let location_cache: crate::location_cache::LocationCacheSettings =
         parse_section(raw.location_cache.as_ref(), &mut errors);
     let sessions: SessionSettings = parse_section(raw.sessions.as_ref(), &mut errors);
+    for (path, message) in crate::session::endpoint_settings::check_exchange_issuers(
+        sessions.token_exchange.as_ref(),
+        &sessions.issuer,
+        &issuers
+            .iter()
+            .map(|i| i.issuer.as_str())
+            .collect::<Vec<_>>(),
+    ) {
+        errors.push(err(&path, &message));
+    }
     if sessions.enabled && !sessions.issuer.is_empty() {
         if issuers.iter().any(|i| i.issuer == sessions.issuer) {
             errors.push(err(
@@ -494,6 +504,21 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
                 );
                 for (path, message) in check_websocket_route(&route, revocation.enabled, &path) {
                     errors.push(err(&path, message));
+                }
+                // Every path under the sessions prefix is the gateway's own: a route there would
+                // never be reached (a catch-all that also matches elsewhere is fine).
+                if sessions.enabled
+                    && route
+                        .pattern
+                        .matches(&format!("{}/login", sessions.path_prefix))
+                    && !route
+                        .pattern
+                        .matches("/portcullis-outside-the-sessions-prefix")
+                {
+                    errors.push(err(
+                        &format!("{path}.path"),
+                        "lies under sessions.path_prefix, whose paths the session endpoints answer",
+                    ));
                 }
                 routes.push(route);
             }
@@ -1409,6 +1434,30 @@ mod tests {
             ),
             ("/$defs/cors", "cors", "cors", Box::new(|o| o)),
             ("/$defs/sessions", "sessions", "sessions", Box::new(|o| o)),
+            (
+                "/$defs/sessions/properties/login",
+                "sessions.login",
+                "sessions",
+                Box::new(|o| json!({ "login": o })),
+            ),
+            (
+                "/$defs/sessions/properties/token_exchange",
+                "sessions.token_exchange",
+                "sessions",
+                Box::new(|o| json!({ "token_exchange": o })),
+            ),
+            (
+                "/$defs/sessions/properties/login",
+                "sessions.login",
+                "sessions",
+                Box::new(|o| json!({ "login": o })),
+            ),
+            (
+                "/$defs/sessions/properties/token_exchange",
+                "sessions.token_exchange",
+                "sessions",
+                Box::new(|o| json!({ "token_exchange": o })),
+            ),
             (
                 "/$defs/revocation",
                 "revocation",

@@ -42,6 +42,8 @@ pub struct Identity {
     /// What the credential carries beyond scopes: its issuer's `claims_to_headers` headers, and
     /// the claim values (an API key: its metadata) the routes' `require` conditions read.
     pub claims: crate::claims::IdentityClaims,
+    /// JWT `sid`: the session a gateway-issued token belongs to, for session revocation.
+    pub session_id: Option<String>,
 }
 
 impl Identity {
@@ -60,6 +62,7 @@ impl Identity {
             key_id: None,
             rate_limit_policy: None,
             claims: crate::claims::IdentityClaims::default(),
+            session_id: None,
         }
     }
 

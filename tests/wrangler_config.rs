@@ -24,7 +24,9 @@ fn the_demo_config_is_valid() {
         "the admin API is enabled in the demo"
     );
     assert!(config.routes.iter().any(|r| r.name == "echo-read"));
-    assert_eq!(config.issuers.len(), 2);
+    // The two demo issuers, and the gateway's own (`[sessions]`).
+    assert_eq!(config.issuers.len(), 3);
+    assert!(config.sessions.enabled && config.sessions.login.is_some());
 }
 
 #[test]
@@ -66,6 +68,10 @@ fn the_durable_object_bindings_match_the_exported_classes() {
             (
                 "PORTCULLIS_API_KEYS".to_string(),
                 "ApiKeyLedger".to_string()
+            ),
+            (
+                "PORTCULLIS_SESSIONS".to_string(),
+                "SessionFamily".to_string()
             ),
         ]
     );

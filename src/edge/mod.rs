@@ -7,6 +7,7 @@ mod durable;
 mod http;
 mod kv;
 mod ledger;
+mod session;
 mod websocket;
 
 use std::cell::RefCell;
@@ -85,11 +86,25 @@ fn ready(env: &Env, config: crate::config::Config) -> IsolateState {
             }])
         }
     };
-    let issuer = match load_session_issuer(env, &config) {
-        Ok(issuer) => issuer,
-        Err(errors) => return IsolateState::Misconfigured(errors),
+    let (issuer, secret) = match (
+        load_session_issuer(env, &config),
+        session::load_login_secret(env, &config),
+    ) {
+        (Ok(issuer), Ok(secret)) => (issuer, secret),
+        (issuer, secret) => {
+            return IsolateState::Misconfigured(
+                issuer
+                    .err()
+                    .into_iter()
+                    .flatten()
+                    .chain(secret.err())
+                    .collect(),
+            )
+        }
     };
-    let gateway = Gateway::new(config).with_session_issuer(issuer);
+    let gateway = Gateway::new(config)
+        .with_session_issuer(issuer)
+        .with_login_secret(secret);
     if let Some(tier) = tier {
         gateway.share_through_location(tier);
     }
@@ -253,6 +268,22 @@ async fn serve(
     let transport = gateway.response_headers(&head);
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
+        Outcome::Session(endpoint) => {
+            let body =
+                http::read_body_capped(&req, crate::session::endpoints::MAX_BODY_BYTES + 1).await?;
+            let mut reply = gateway
+                .session(&*platform, endpoint, &head, &body, &mut log)
+                .await;
+            // Their refusals carry the request id as `instance`, like every other problem.
+            id.stamp(&mut reply);
+            // The endpoints set their own CORS (credentials for app origins): HSTS only here.
+            let hsts: Vec<(String, String)> = transport
+                .iter()
+                .filter(|(n, _)| n == "strict-transport-security")
+                .cloned()
+                .collect();
+            http::reply_response(&reply, &hsts)?
+        }
         Outcome::Admin(call) => {
             let body = http::read_body_capped(req, crate::admin::MAX_BODY_BYTES + 1).await?;
             let reply = gateway.admin(&*platform, &call, &head.method, &body).await;
@@ -486,6 +517,21 @@ impl Platform for EdgePlatform {
         limit: u32,
     ) -> Result<KvPage, StoreError> {
         kv::list(&self.env, prefix, cursor, limit).await
+    }
+
+    async fn session_call(&self, family_id: &str, body: String) -> Result<String, StoreError> {
+        session::call(&self.env, family_id, body).await
+    }
+
+    async fn http_post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        timeout_ms: u32,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, FetchError> {
+        session::post(url, headers, body, timeout_ms, max_bytes).await
     }
 }
 

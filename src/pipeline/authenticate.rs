@@ -209,6 +209,7 @@ pub(crate) fn jwt_identity<K>(
         key_id: None,
         rate_limit_policy: None,
         claims: carried,
+        session_id: claims.sid,
     };
     let valid_until_ms = claims
         .exp

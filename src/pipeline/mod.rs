@@ -4,8 +4,9 @@
 //! into its reply and hands back the request's log fields.
 //!
 //! The pipeline decides; the runtime acts: it returns an `Outcome` — a `ForwardPlan` (URL and
-//! headers for the origin; the body streams through untouched in `edge`), a finished `Reply`, or an
-//! `AdminCall` whose body the runtime reads before calling `Gateway::admin`.
+//! headers for the origin; the body streams through untouched in `edge`), a finished `Reply`, an
+//! `AdminCall` whose body the runtime reads before calling `Gateway::admin`, or a session endpoint
+//! whose body it reads before calling `Gateway::session` (`session.rs`).
 
 // A `Refusal` carries its whole problem document; it is built once, on the cold path, and boxing it
 // would only add an allocation to every refusal.
@@ -21,6 +22,7 @@ pub(crate) mod forward;
 pub(crate) mod limit;
 pub(crate) mod method_override;
 pub(crate) mod parse;
+pub(crate) mod session;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -72,6 +74,9 @@ pub enum Outcome {
     /// An authenticated, authorized admin API call: the runtime reads the body and calls
     /// `Gateway::admin`.
     Admin(AdminCall),
+    /// A session endpoint (`sessions.path_prefix`): the runtime reads the body (at most
+    /// `session::endpoints::MAX_BODY_BYTES + 1` bytes) and calls `Gateway::session`.
+    Session(crate::session::endpoints::Endpoint),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +125,8 @@ pub struct Gateway<K> {
     /// imported for verifying its own tokens.
     session: Option<SessionIssuer>,
     session_keys: RefCell<ImportedKeys<K>>,
+    /// The `PORTCULLIS_LOGIN_SECRET` Workers secret, sent to the login endpoint (`sessions.login`).
+    login_secret: Option<String>,
 }
 
 impl<K: Clone> Gateway<K> {
@@ -135,6 +142,7 @@ impl<K: Clone> Gateway<K> {
             leases: Rc::default(),
             session: None,
             session_keys: RefCell::default(),
+            login_secret: None,
         }
     }
 
@@ -145,6 +153,12 @@ impl<K: Clone> Gateway<K> {
             self.revocation.borrow_mut().share_through(tier.clone());
         }
         self.jwks.borrow_mut().share_through(tier);
+    }
+
+    /// The gateway with the login endpoint's shared secret (`session::login`).
+    pub(crate) fn with_login_secret(mut self, secret: Option<String>) -> Self {
+        self.login_secret = secret;
+        self
     }
 
     /// The gateway with its own issuer (`SessionIssuer::load`): it mints with the set's active key
@@ -188,6 +202,14 @@ impl<K: Clone> Gateway<K> {
                 issuers: &self.config.issuers,
                 snapshot: &self.revocation,
             }),
+            sessions: self
+                .session_issuer()
+                .map(|issuer| crate::admin::sessions::SessionAdmin {
+                    settings: &self.config.sessions,
+                    issuer,
+                    revocation: &self.config.revocation,
+                    snapshot: &self.revocation,
+                }),
         };
         let mut reply = crate::admin::handle(&ctx, &req, &call.actor).await;
         call.request_id.stamp(&mut reply);
@@ -246,6 +268,17 @@ impl<K: Clone> Gateway<K> {
         log: &mut RequestLog,
         request_id: &RequestId,
     ) -> Result<Outcome, Refusal> {
+        // The session endpoints are the gateway's own, answered before CORS and routing: their
+        // preflights grant credentials to app origins (`session::endpoints`).
+        if let Some(routed) = crate::session::endpoints::route(&self.config.sessions, req) {
+            return Ok(match routed {
+                Ok(endpoint) => {
+                    log.route = Some(endpoint.name().to_string());
+                    Outcome::Session(endpoint)
+                }
+                Err(reply) => Outcome::Respond(reply),
+            });
+        }
         if let Some(headers) = self.config.cors.preflight(
             &req.method,
             req.headers_named("origin").next(),
