@@ -68,6 +68,7 @@ pub(crate) async fn refresh<P: Platform, V: SubjectTokenVerifier>(
         next_hash: next.hash(),
         next_wrapped: token.wrap(&next),
     };
+    let asked_at = platform.now_secs();
     let answer = client::call(platform, &token.family_id, &call)
         .await
         .map_err(|e| unavailable(platform, &e.0))?;
@@ -108,14 +109,17 @@ pub(crate) async fn refresh<P: Platform, V: SubjectTokenVerifier>(
     };
     session_still_valid(ctx, &token.family_id, &grant, created_at).await?;
     let minted = mint(ctx, &token.family_id, &grant).await?;
-    let now = platform.now_secs();
     Ok(token_reply(
         &minted,
         &grant.scope,
         cookie::set(
             &ctx.settings.cookie_name,
             &cookie_token.encode(),
-            expires_at.saturating_sub(now),
+            super::start::cookie_max_age(
+                expires_at,
+                asked_at,
+                ctx.settings.refresh_idle_ttl_seconds,
+            ),
         ),
     ))
 }

@@ -56,6 +56,9 @@ pub(crate) async fn start_session<P: Platform, V: SubjectTokenVerifier>(
         absolute_ttl: settings.refresh_absolute_lifetime_seconds,
         grace_seconds: settings.reuse_grace_seconds,
     };
+    // Asked before the call: the cookie's Max-Age counts from the object's decision, not from
+    // after the KV index write and the minting (a second boundary there is not the session's).
+    let asked_at = platform.now_secs();
     let expires_at = match client::call(platform, &sid, &call).await {
         Ok(FamilyAnswer::Started { expires_at }) => expires_at,
         Ok(other) => return Err(unavailable(platform, &format!("start answered {other:?}"))),
@@ -70,9 +73,15 @@ pub(crate) async fn start_session<P: Platform, V: SubjectTokenVerifier>(
         cookie::set(
             &settings.cookie_name,
             &token.encode(),
-            expires_at.saturating_sub(now),
+            cookie_max_age(expires_at, asked_at, settings.refresh_idle_ttl_seconds),
         ),
     ))
+}
+
+/// The refresh cookie's `Max-Age`: what is left of the family at the instant the object was asked,
+/// never more than the idle TTL (the object's clock may be a second ahead of the isolate's).
+pub(crate) fn cookie_max_age(expires_at: u64, asked_at: u64, idle_ttl: u64) -> u64 {
+    expires_at.saturating_sub(asked_at).min(idle_ttl)
 }
 
 /// An access token of the family `sid` carrying `grant`.
@@ -127,4 +136,20 @@ pub(crate) fn unavailable<P: Platform>(platform: &P, reason: &str) -> Problem {
         "the session store could not be reached; try again shortly",
     )
     .with_header("retry-after", "1")
+}
+
+#[cfg(test)]
+mod cookie_tests {
+    use super::cookie_max_age;
+
+    #[test]
+    fn the_cookie_lives_as_long_as_the_family_and_never_past_the_idle_ttl() {
+        // The object decided in the second the gateway asked: the full idle TTL.
+        assert_eq!(cookie_max_age(1_000 + 604_800, 1_000, 604_800), 604_800);
+        // Its clock a second ahead of the isolate's: still the idle TTL, never more.
+        assert_eq!(cookie_max_age(1_001 + 604_800, 1_000, 604_800), 604_800);
+        // Near the absolute lifetime: what is left.
+        assert_eq!(cookie_max_age(1_300, 1_000, 604_800), 300);
+        assert_eq!(cookie_max_age(900, 1_000, 604_800), 0);
+    }
 }
