@@ -17,15 +17,20 @@ export type SessionEvent =
 
 export interface Session {
   /** The access token, refreshed through POST {prefix}/refresh (shared with every tab) when it
-   *  is within the margin of expiry. @throws {SessionError} `logged_out`, `refresh_failed` */
+   *  is within the margin of expiry. After a logout (here or in another tab, or a session the
+   *  gateway ended) it throws `logged_out` without a request until a login or refresh().
+   *  @throws {SessionError} `logged_out`, `refresh_failed` */
   getAccessToken(): Promise<string>;
   /** fetch() with `Authorization: <token_type> <token>`; after a 401 whose WWW-Authenticate says
    *  error="invalid_token" it refreshes once and sends the request again. */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-  /** Refreshes now, whatever the expiry. */
+  /** Refreshes now, whatever the expiry (also after a logout: the cookie may be live again). */
   refresh(): Promise<string>;
   /** POST {prefix}/logout, and every tab forgets its token. @throws {SessionError} `logout_failed` */
   logout(): Promise<void>;
+  /** POST {prefix}/login with these credentials (JSON, the refresh cookie comes back), then
+   *  accept() the token response. @throws {SessionError} `login_failed` (with `status`, `problem`) */
+  login(credentials: Record<string, unknown>): Promise<void>;
   /** Takes the token response of a login and shares it with every tab. */
   accept(tokenResponse: { access_token: string; token_type: string; expires_in: number; scope?: string }): void;
   /** true with a token, false after a logout or an ended session, undefined before either is known. */
@@ -38,7 +43,7 @@ export interface Session {
   close(): void;
 }
 
-export type SessionErrorCode = "logged_out" | "refresh_failed" | "logout_failed" | "invalid_token_response";
+export type SessionErrorCode = "logged_out" | "refresh_failed" | "logout_failed" | "login_failed" | "invalid_token_response";
 
 export interface SessionError extends Error {
   name: "SessionError";

@@ -12,7 +12,8 @@
 // Pure JS and no wasm: this module needs no init().
 
 const DEFAULT_MARGIN_SECONDS = 60;
-/** How long a tab waits for a token a peer announced (localStorage marker) before refreshing itself. */
+/** How long a tab waits for the outcome a peer announced (localStorage marker: a refresh, or the
+ *  session's end) before refreshing itself. */
 const PEER_WAIT_MS = 2000;
 /** How long a tab without any token asks its peers before refreshing itself. */
 const NEW_TAB_WAIT_MS = 150;
@@ -72,11 +73,12 @@ export function createSession(options) {
   const prefix = (options.prefix ?? "/auth").replace(/\/$/, "");
   const refreshUrl = new URL(`${prefix}/refresh`, gateway).href;
   const logoutUrl = new URL(`${prefix}/logout`, gateway).href;
+  const loginUrl = new URL(`${prefix}/login`, gateway).href;
   const marginMs = (options.refreshMarginSeconds ?? DEFAULT_MARGIN_SECONDS) * 1000;
   const doFetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
   // One name per gateway and prefix: two sessions clients for different gateways never mix.
   const name = `portcullis.session ${new URL(prefix, gateway).href}`;
-  const markerKey = `${name} refreshed-at`;
+  const markerKey = `${name} settled-at`;
   const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(name) : null;
   const locks = globalThis.navigator?.locks ?? null;
 
@@ -97,7 +99,7 @@ export function createSession(options) {
       }
     }
   };
-  const post = (message) => {
+  const broadcast = (message) => {
     try {
       channel?.postMessage(message);
     } catch {
@@ -134,11 +136,16 @@ export function createSession(options) {
           endLocally(data.reason === "ended" ? "ended" : "logout");
           break;
         case "ask":
-          if (token !== null && token.expiresAt - marginMs > Date.now()) post({ type: "token", token });
+          if (token !== null && token.expiresAt - marginMs > Date.now()) broadcast({ type: "token", token });
           break;
         case "claim":
-          if (election.holding) post({ type: "busy" });
-          else if (election.id !== null) election.others.push([data.at, data.id]);
+          if (election.holding) broadcast({ type: "busy" });
+          else if (election.id !== null) {
+            election.others.push([data.at, data.id]);
+            // A later claimer did not hear ours (it was not claiming yet): say it again, once.
+            const mineFirst = election.at < data.at || (election.at === data.at && election.id < data.id);
+            if (mineFirst && !data.echo) broadcast({ type: "claim", id: election.id, at: election.at, echo: true });
+          }
           break;
         case "busy":
           election.busySeen = true;
@@ -166,7 +173,7 @@ export function createSession(options) {
       election.at = Date.now();
       election.others = [];
       election.busySeen = false;
-      post({ type: "claim", id: election.id, at: election.at });
+      broadcast({ type: "claim", id: election.id, at: election.at });
       await sleep(ELECTION_MS);
       const mine = [election.at, election.id];
       const beaten = election.busySeen || election.others.some(([at, id]) => at < mine[0] || (at === mine[0] && id < mine[1]));
@@ -192,22 +199,47 @@ export function createSession(options) {
       return await fn();
     } finally {
       election.holding = false;
-      post({ type: "done" });
+      broadcast({ type: "done" });
     }
   }
   if (!locks && channel) {
     // A holder closing mid-refresh lets the others contend at once instead of after the timeout.
     globalThis.addEventListener?.("pagehide", () => {
-      if (election.holding) post({ type: "done" });
+      if (election.holding) broadcast({ type: "done" });
     });
   }
 
   // ---- refresh ------------------------------------------------------------------------------
 
-  function refreshedSince(at) {
-    const s = storage();
-    const marked = Number(s?.getItem(markerKey));
-    return Number.isFinite(marked) && marked >= at;
+  /** A cookie endpoint call: credentialed, and JSON (the gateway's CSRF check refuses a request
+   *  an HTML form could send; the browser adds Origin). */
+  function post(url, body = {}) {
+    return doFetch(url, {
+      method: "POST",
+      credentials: "include",
+      cache: "no-store",
+      headers: { accept: "application/json", "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  }
+
+  /** Whether a refresh settled (a new token, or the session's end) in some tab since `at`. The
+   *  marker is a time, not a secret; without localStorage tabs fall back to asking their peers. */
+  function settledSince(at) {
+    try {
+      const marked = Number(storage()?.getItem(markerKey));
+      return Number.isFinite(marked) && marked >= at;
+    } catch {
+      return false;
+    }
+  }
+
+  function markSettled() {
+    try {
+      storage()?.setItem(markerKey, String(Date.now()));
+    } catch {
+      // storage full or refused: peers will wait on the lock and ask instead
+    }
   }
 
   /** Asks the other tabs for a token fresher than `stale`; resolves it, or null after `ms`. */
@@ -225,28 +257,25 @@ export function createSession(options) {
         resolve(null);
       }, ms);
       waiters.add(check);
-      post({ type: "ask" });
+      broadcast({ type: "ask" });
     });
   }
 
   async function refreshNow() {
     let res;
     try {
-      res = await doFetch(refreshUrl, {
-        method: "POST",
-        credentials: "include",
-        cache: "no-store",
-        headers: { accept: "application/json" },
-      });
+      res = await post(refreshUrl);
     } catch (cause) {
       throw sessionError("refresh_failed", "the refresh request did not complete (network, CORS or connect-src)", { cause });
     }
     const body = await res.json().catch(() => null);
-    if (res.status === 400 || res.status === 401) {
+    if (res.status === 401) {
       // No valid refresh cookie: never logged in, logged out, expired, or ended by the gateway
-      // (a replayed refresh token ends the whole session). Every tab hears it.
+      // (a replayed refresh token ends the whole session). Every tab hears it; the marker tells
+      // a tab that takes the lock before the message arrives to wait for it, not to ask again.
+      markSettled();
       endLocally("ended");
-      post({ type: "logout", reason: "ended" });
+      broadcast({ type: "logout", reason: "ended" });
       throw sessionError("logged_out", "the gateway has no live session for this browser", { status: res.status, problem: body?.code });
     }
     const next = res.ok ? tokenFrom(body, Date.now()) : null;
@@ -256,26 +285,34 @@ export function createSession(options) {
         problem: body?.code,
       });
     }
-    storage()?.setItem(markerKey, String(Date.now()));
+    markSettled();
     loggedOut = false;
     adopt(next);
-    post({ type: "token", token: next });
+    broadcast({ type: "token", token: next });
     return next;
   }
 
-  /** A token fresher than `stale` (an access token string, or null): shared, or refreshed. */
-  function obtain(stale) {
+  const loggedOutError = () => sessionError("logged_out", "this browser's session has ended (logout, or ended by the gateway)");
+
+  /**
+   * A token fresher than `stale` (an access token string, or null): shared, or refreshed. Once a
+   * logout was heard only `force` (refresh()) asks the gateway again: N tabs that learn of an
+   * ended session while waiting for the lock make no further requests.
+   */
+  function obtain(stale, force = false) {
     inflight ??= (async () => {
       const requestedAt = Date.now();
       try {
         return await exclusive(async () => {
           if (fresh(token, stale)) return token;
-          const announced = refreshedSince(requestedAt);
+          if (loggedOut && !force) throw loggedOutError();
+          const announced = settledSince(requestedAt);
           if (announced || token === null) {
             // Another tab refreshed after we asked (its message may still be on its way), or this
             // tab is new: a token may already be out there. Refreshing again would be wasted.
             const shared = await askPeers(stale, announced ? PEER_WAIT_MS : NEW_TAB_WAIT_MS);
             if (shared) return shared;
+            if (loggedOut && !force) throw loggedOutError(); // what was announced was the end
           }
           return refreshNow();
         });
@@ -290,6 +327,7 @@ export function createSession(options) {
 
   async function getAccessToken() {
     if (fresh(token, null)) return token.accessToken;
+    if (loggedOut) throw loggedOutError();
     return (await obtain(token?.accessToken ?? null)).accessToken;
   }
 
@@ -302,8 +340,7 @@ export function createSession(options) {
       headers.set("authorization", `${t.tokenType} ${t.accessToken}`);
       return doFetch(new Request(req, { headers }));
     };
-    if (!fresh(token, null)) await obtain(token?.accessToken ?? null);
-    const used = token;
+    const used = fresh(token, null) ? token : await obtain(token?.accessToken ?? null);
     const res = await send(request, used);
     const challenge = res.headers.get("www-authenticate") ?? "";
     if (res.status !== 401 || !/\berror="?invalid_token"?/i.test(challenge)) return res;
@@ -318,12 +355,12 @@ export function createSession(options) {
     token = null;
     let res = null;
     try {
-      res = await doFetch(logoutUrl, { method: "POST", credentials: "include", cache: "no-store", headers: { accept: "application/json" } });
+      res = await post(logoutUrl);
       await res.body?.cancel().catch(() => {});
     } finally {
       // Logged out here and everywhere even if the request failed: the tokens are gone from memory.
       endLocally("logout");
-      post({ type: "logout", reason: "logout" });
+      broadcast({ type: "logout", reason: "logout" });
     }
     if (res && !res.ok && res.status !== 401) {
       throw sessionError("logout_failed", `the logout answered HTTP ${res.status}; the refresh cookie may still be live`, {
@@ -339,18 +376,32 @@ export function createSession(options) {
     if (!t) throw sessionError("invalid_token_response", "accept() needs a token response with access_token, token_type and expires_in");
     loggedOut = false;
     token = t;
-    storage()?.setItem(markerKey, String(Date.now()));
+    markSettled();
     adopt(t);
-    post({ type: "token", token: t });
+    broadcast({ type: "token", token: t });
+  }
+
+  /** POST {prefix}/login with `credentials` (the body the gateway's login endpoint reads). */
+  async function login(credentials) {
+    let res;
+    try {
+      res = await post(loginUrl, credentials);
+    } catch (cause) {
+      throw sessionError("login_failed", "the login request did not complete (network, CORS or connect-src)", { cause });
+    }
+    const body = await res.json().catch(() => null);
+    if (!res.ok) throw sessionError("login_failed", `the login answered HTTP ${res.status}`, { status: res.status, problem: body?.code });
+    accept(body);
   }
 
   return {
     getAccessToken,
+    login,
     fetch: sessionFetch,
     logout,
     accept,
     /** Refreshes now, whatever the current token's expiry. */
-    refresh: async () => (await obtain(token?.accessToken ?? null)).accessToken,
+    refresh: async () => (await obtain(token?.accessToken ?? null, true)).accessToken,
     get loggedIn() {
       return loggedOut ? false : token !== null ? true : undefined;
     },
