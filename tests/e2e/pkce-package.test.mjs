@@ -363,6 +363,9 @@ describe("pending transaction in sessionStorage", () => {
     const done = pkce.completeAuthorization(`https://app.example/cb?code=the-code&state=${start.state}&iss=${encodeURIComponent(ISSUER)}`);
     assert.equal(done.code, "the-code");
     assert.equal(done.nonce, start.nonce);
+    // What exchangeCode() checks an ID token against: the login's own issuer and client.
+    assert.equal(done.issuer, ISSUER);
+    assert.equal(done.clientId, new URL(start.url).searchParams.get("client_id"));
     // The challenge sent was made from the verifier returned now.
     assert.equal(sha256url(done.codeVerifier), u.searchParams.get("code_challenge"));
     assert.equal(done.tokenRequest.url, "https://as.example/token");
