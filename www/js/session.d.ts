@@ -22,7 +22,8 @@ export interface Session {
    *  @throws {SessionError} `logged_out`, `refresh_failed` */
   getAccessToken(): Promise<string>;
   /** fetch() with `Authorization: <token_type> <token>`; after a 401 whose WWW-Authenticate says
-   *  error="invalid_token" it refreshes once and sends the request again. */
+   *  error="invalid_token" it refreshes once and sends the request again (a ReadableStream body
+   *  cannot be sent twice). @throws {SessionError} as getAccessToken() */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Refreshes now, whatever the expiry (also after a logout: the cookie may be live again). */
   refresh(): Promise<string>;
