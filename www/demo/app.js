@@ -14,6 +14,7 @@ import init, {
   exchangeCode,
   isPkceError,
 } from "./pkg/index.js";
+import { setUpPasswordLogin } from "./password-login.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
@@ -154,6 +155,7 @@ async function main() {
   await init();
   helperReady = true;
   const config = await fetchJson("./config.json", "config.json");
+  setUpPasswordLogin(config);
   const meta = await discover(config.issuer);
   const here = new URL(location.href);
   if (isCallback(here)) {
