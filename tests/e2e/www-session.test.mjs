@@ -146,9 +146,11 @@ for (const locks of ["on", "off"]) {
         assert.equal(new Set(first).size, 1, "the other tabs took the login tab's token");
         assert.equal(refreshes.length, 0, "sharing the login's token needed no refresh");
         await waitUntilStale();
+        const servedBefore = await gateway.refreshesServed();
         // All five ask at once.
         const next = await Promise.all(tabs.map(tokenOf));
-        assert.equal(refreshes.length, 1, "exactly one refresh reached the gateway");
+        assert.equal(refreshes.length, 1, "exactly one refresh left the browser");
+        assert.equal((await gateway.refreshesServed()) - servedBefore, 1, "exactly one refresh reached the gateway");
         for (const t of next) assert.ok(t.ok, JSON.stringify(t));
         assert.equal(new Set(next.map((t) => t.ok)).size, 1, "every tab holds the same new token");
         assert.notEqual(next[0].ok, first[0], "a new token");

@@ -16,8 +16,8 @@ function signingKeys() {
 }
 
 /**
- * Starts it. Returns { url, credentials, subject, check(accessToken) → status of GET /api/echo,
- * stop }.
+ * Starts it. Returns { url, credentials, subject, refreshesServed(), check(accessToken) → status
+ * of GET /api/echo, stop }.
  */
 export async function startSessionGateway({ appOrigin, accessTokenTtl }) {
   const secret = randomBytes(32).toString("hex");
@@ -51,6 +51,18 @@ export async function startSessionGateway({ appOrigin, accessTokenTtl }) {
     url: gateway.url,
     credentials: { username: "alice", password: USERS.alice.password },
     subject: USERS.alice.sub,
+    /** How many POST {prefix}/refresh requests the gateway has served (its access log). */
+    async refreshesServed() {
+      await gateway.settleLogs();
+      return gateway.logs.filter((line) => {
+        try {
+          const entry = JSON.parse(line);
+          return entry.route === "session-refresh" && entry.method === "POST";
+        } catch {
+          return false;
+        }
+      }).length;
+    },
     async check(accessToken) {
       const res = await gateway.fetch("/api/echo", { headers: { authorization: `Bearer ${accessToken}` } });
       await res.arrayBuffer();
