@@ -1,7 +1,8 @@
 // Issue 14 in a real browser: the packaged PKCE helper bundled by Vite, webpack, esbuild and
 // Rollup, each app run in headless Chromium under exactly the documented Content-Security-Policy
 // (script-src 'self' 'wasm-unsafe-eval'; connect-src the authorization server only) through a
-// whole login against oidc-provider; and exchangeCode() refusing a forged, an expired and a
+// whole login against oidc-provider (and the /separate entry with Vite and webpack, connect-src
+// adding 'self' for its .wasm); and exchangeCode() refusing a forged, an expired and a
 // wrong-nonce ID token that reach the browser in the provider's real token response.
 
 import { test, before, after, describe } from "node:test";
@@ -10,7 +11,7 @@ import { existsSync } from "node:fs";
 import { chromium } from "playwright-core";
 import { SignJWT, importJWK, generateKeyPair, decodeJwt, decodeProtectedHeader } from "jose";
 import { startOidcProvider } from "./oidc-provider.mjs";
-import { buildApps, serveApps, filesUnder, BUNDLERS } from "../support/www-apps.mjs";
+import { buildApps, serveApps, filesUnder, BUNDLERS, SEPARATE } from "../support/www-apps.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (make test does it)`);
@@ -23,7 +24,7 @@ let browser;
 before(async () => {
   apps = await buildApps();
   server = await serveApps(apps.dist);
-  op = await startOidcProvider({ redirectUris: BUNDLERS.map((b) => server.url(b)) });
+  op = await startOidcProvider({ redirectUris: [...BUNDLERS, ...SEPARATE].map((b) => server.url(b)) });
   server.configure({ issuer: op.issuer, clientId: op.clientId }, [op.issuer]);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -94,6 +95,25 @@ describe("every bundler, under the documented CSP", () => {
           assert.ok(url.startsWith(server.origin) || url.startsWith(op.issuer), `unexpected request ${url}`);
         }
         assert.equal(requests.filter((u) => u.endsWith(".wasm")).length, 0, "no .wasm fetched");
+      } finally {
+        await context.close();
+      }
+    });
+  }
+
+  for (const app of SEPARATE) {
+    test(`${app}: the /separate entry — the bundler emits the .wasm, the app fetches it ('self' in connect-src) and signs in`, async () => {
+      const emitted = filesUnder(apps.dist(app)).filter((f) => f.endsWith(".wasm"));
+      assert.equal(emitted.length, 1, `one .wasm emitted: ${emitted}`);
+      const { context, page, requests, pageErrors } = await freshPage();
+      try {
+        const { before, after } = await login(page, app);
+        assert.equal(before.early, "not_initialized");
+        assert.equal(after.status, "signed-in", JSON.stringify(after));
+        assert.equal(after.sub, "alice");
+        assert.equal(after.violations, undefined, "no CSP violation");
+        assert.deepEqual(pageErrors, []);
+        assert.equal(requests.filter((u) => u.endsWith(".wasm")).length, 2, "the .wasm fetched once per page load (login page, callback page)");
       } finally {
         await context.close();
       }

@@ -14,6 +14,8 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const PKG = path.join(ROOT, "www", "pkg");
 export const BUNDLERS = ["vite", "webpack", "esbuild", "rollup"];
+/** The /separate entry (the .wasm as a file), built by the bundlers that follow new URL(…, import.meta.url). */
+export const SEPARATE = ["vite-separate", "webpack-separate"];
 
 // The app: reports through data-* attributes on #out, so the test reads outcomes, not prose.
 const MAIN_JS = `
@@ -93,20 +95,35 @@ export async function buildApps() {
     build: { outDir: dist("vite"), emptyOutDir: true },
   });
 
+  // The same app on the /separate entry, for the bundlers that emit the .wasm it points at.
+  const separateSrc = path.join(dir, "src-separate");
+  mkdirSync(separateSrc);
+  writeFileSync(path.join(separateSrc, "main.js"), MAIN_JS.replace('from "@portcullis/pkce";', 'from "@portcullis/pkce/separate";'));
+  writeFileSync(path.join(separateSrc, "index.html"), INDEX_HTML);
+  await vite.build({
+    root: separateSrc,
+    base: "./",
+    configFile: false,
+    logLevel: "error",
+    build: { outDir: dist("vite-separate"), emptyOutDir: true },
+  });
+
   const { default: webpack } = await import("webpack");
-  await new Promise((resolve, reject) =>
-    webpack(
-      {
-        mode: "production",
-        context: dir,
-        entry: path.join(src, "main.js"),
-        output: { path: dist("webpack"), filename: "main.js" },
-        resolve: { modules: [path.join(dir, "node_modules")] },
-        performance: { hints: false },
-      },
-      (err, stats) => (err || stats.hasErrors() ? reject(err ?? new Error(stats.toString("errors-only"))) : resolve()),
-    ),
-  );
+  for (const [from, to] of [[src, "webpack"], [separateSrc, "webpack-separate"]]) {
+    await new Promise((resolve, reject) =>
+      webpack(
+        {
+          mode: "production",
+          context: dir,
+          entry: path.join(from, "main.js"),
+          output: { path: dist(to), filename: "main.js" },
+          resolve: { modules: [path.join(dir, "node_modules")] },
+          performance: { hints: false },
+        },
+        (err, stats) => (err || stats.hasErrors() ? reject(err ?? new Error(stats.toString("errors-only"))) : resolve()),
+      ),
+    );
+  }
 
   const esbuild = await import("esbuild");
   await esbuild.build({
@@ -124,7 +141,7 @@ export async function buildApps() {
   await bundle.write({ format: "es", file: path.join(dist("rollup"), "main.js") });
   await bundle.close();
 
-  for (const b of ["webpack", "esbuild", "rollup"]) writeFileSync(path.join(dist(b), "index.html"), INDEX_HTML);
+  for (const b of ["webpack", "esbuild", "rollup", "webpack-separate"]) writeFileSync(path.join(dist(b), "index.html"), INDEX_HTML);
   return { dir, dist, close: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -151,13 +168,14 @@ export async function serveApps(dist) {
     const csp = [
       "default-src 'none'",
       "script-src 'self' 'wasm-unsafe-eval'",
-      `connect-src ${state.connect.join(" ") || "'none'"}`,
+      // The /separate entry fetches its .wasm from the app's origin: 'self' for those apps only.
+      `connect-src ${[...(SEPARATE.includes(bundler) ? ["'self'"] : []), ...state.connect].join(" ") || "'none'"}`,
       "base-uri 'none'",
       "form-action 'none'",
       "frame-ancestors 'none'",
     ].join("; ");
     const headers = { "content-security-policy": csp, "referrer-policy": "no-referrer", "cache-control": "no-store" };
-    if (!BUNDLERS.includes(bundler) || file.includes("..")) {
+    if (![...BUNDLERS, ...SEPARATE].includes(bundler) || file.includes("..")) {
       res.writeHead(404, headers).end("not found");
       return;
     }
