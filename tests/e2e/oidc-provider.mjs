@@ -23,7 +23,8 @@ function listen(server, port) {
 /**
  * Starts the provider. `redirectUris` are the SPA's callback URLs (their origins also get CORS on
  * the token endpoint). Returns { issuer, jwksUri, tokenEndpoint, authorizationEndpoint, clientId,
- * audience, scope, provider, hooks, close }.
+ * audience, scope, provider, hooks, signingKey, close }; `signingKey` is the provider's private JWK,
+ * for tests that re-sign a token it issued (e.g. with an expiry in the past).
  */
 export async function startOidcProvider({
   port = 0,
@@ -107,6 +108,7 @@ export async function startOidcProvider({
     scope,
     provider,
     hooks,
+    signingKey,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections?.();

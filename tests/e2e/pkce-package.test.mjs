@@ -80,9 +80,16 @@ describe("package", () => {
     assert.equal(pkgJson.name, "@portcullis/pkce");
     assert.equal(pkgJson.version, version);
     assert.equal(pkgJson.type, "module");
-    assert.equal(pkgJson.types, "./portcullis_pkce.d.ts");
-    assert.deepEqual(pkgJson.exports["."], { types: "./portcullis_pkce.d.ts", default: "./portcullis_pkce.js" });
-    for (const f of pkgJson.files) assert.ok(existsSync(path.join(PKG, f)), `${f} is in the package`);
+    assert.equal(pkgJson.types, "./index.d.ts");
+    // The default entry embeds the wasm; /separate loads the .wasm file; /session is pure JS.
+    assert.deepEqual(pkgJson.exports["."], { types: "./index.d.ts", default: "./index.js" });
+    assert.deepEqual(pkgJson.exports["./separate"], { types: "./portcullis_pkce.d.ts", default: "./portcullis_pkce.js" });
+    assert.deepEqual(pkgJson.exports["./session"], { types: "./session.d.ts", default: "./session.js" });
+    for (const [, target] of Object.entries(pkgJson.exports)) {
+      for (const f of typeof target === "string" ? [target] : Object.values(target)) {
+        assert.ok(existsSync(path.join(PKG, f)), `${f} is in the package`);
+      }
+    }
   });
 
   test("exports exactly the documented API", () => {
@@ -95,17 +102,25 @@ describe("package", () => {
       "completeAuthorization",
       "createPkcePair",
       "default",
+      "exchangeCode",
       "hasPendingAuthorization",
       "initSync",
       "isPkceError",
       "parseCallback",
       "randomNonce",
       "randomState",
+      "validateIdToken",
     ]);
   });
 
+  test("both entries export the same API", async () => {
+    const separate = await import(path.join(PKG, pkgJson.exports["./separate"].default));
+    assert.deepEqual(Object.keys(separate).sort(), Object.keys(pkce).sort());
+    assert.equal(separate.createPkcePair, pkce.createPkcePair, "one shared module, one wasm instance");
+  });
+
   test("the .d.ts types every export and the error", () => {
-    const dts = readFileSync(path.join(PKG, "portcullis_pkce.d.ts"), "utf8");
+    const dts = readFileSync(path.join(PKG, "index.d.ts"), "utf8");
     for (const sig of [
       "export function createPkcePair(): PkcePair;",
       "export function codeChallengeS256(codeVerifier: string): string;",
@@ -121,6 +136,9 @@ describe("package", () => {
       "export function isPkceError(error: unknown): error is PkceError;",
       "export interface PkceError extends Error {",
       'codeChallengeMethod: "S256";',
+      "export function exchangeCode(completed: CompletedAuthorization, options?: ExchangeOptions): Promise<TokenSet>;",
+      "export interface TokenResponse {",
+      "export default function init(options?: InitOptions): Promise<void>;",
     ]) {
       assert.ok(dts.includes(sig), `.d.ts declares ${sig}`);
     }
@@ -345,6 +363,9 @@ describe("pending transaction in sessionStorage", () => {
     const done = pkce.completeAuthorization(`https://app.example/cb?code=the-code&state=${start.state}&iss=${encodeURIComponent(ISSUER)}`);
     assert.equal(done.code, "the-code");
     assert.equal(done.nonce, start.nonce);
+    // What exchangeCode() checks an ID token against: the login's own issuer and client.
+    assert.equal(done.issuer, ISSUER);
+    assert.equal(done.clientId, new URL(start.url).searchParams.get("client_id"));
     // The challenge sent was made from the verifier returned now.
     assert.equal(sha256url(done.codeVerifier), u.searchParams.get("code_challenge"));
     assert.equal(done.tokenRequest.url, "https://as.example/token");

@@ -2,9 +2,12 @@
 //! (RFC 7636, S256 only), `state`, OIDC `nonce`, RFC 9207 `iss` checking and RFC 8707 resource
 //! indicators, for single-page apps.
 //!
-//! Every rule lives in plain Rust modules, tested natively with `cargo test -p portcullis-pkce`.
-//! The browser binding (`wasm` module, wasm32 only) only converts JS values, reaches
-//! `sessionStorage` and `Date.now()`, and turns [`PkceError`] into a JS `Error`.
+//! Every rule of the authorization request and the callback lives in plain Rust modules, tested
+//! natively with `cargo test -p portcullis-pkce`. The browser binding (`wasm` module, wasm32 only)
+//! only converts JS values, reaches `sessionStorage` and `Date.now()`, and turns [`PkceError`]
+//! into a JS `Error`. What is made of `fetch` and WebCrypto — the code exchange, the ID-token
+//! validation, the session client — is plain JS in `www/js/` (the package's entries), tested in
+//! Node and Chromium (docs/pkce.md, docs/browser-session.md).
 //!
 //! The published browser build (`www/build.sh`, feature `small-wasm`) is `no_std` + `alloc`:
 //! std's panic and formatting machinery alone would be about half the module. The logic is

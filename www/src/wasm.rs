@@ -3,7 +3,9 @@
 //! Options objects are read with `Reflect` (one import for every field, instead of a generated
 //! getter per field) and results are plain objects, so the JS glue stays a few kilobytes.
 //! Every failure is thrown as a JS `Error` whose `name` is `"PkceError"` and whose `code` is
-//! [`PkceError::code`].
+//! [`PkceError::code`]. This module is the package's internal core: the entries in `www/js/`
+//! gate every export on `init()`, and `isPkceError`, the code exchange and the session client
+//! are plain JS there. The TypeScript declarations are hand-written in `www/js/index.d.ts`.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -19,109 +21,6 @@ use crate::random::random_token;
 use crate::token::{TokenRequest, FORM_CONTENT_TYPE};
 use crate::transaction::{self, LoginOptions, PendingTransaction, STORAGE_KEY};
 
-#[wasm_bindgen(typescript_custom_section)]
-const TYPES: &'static str = r#"
-/** A PKCE pair (RFC 7636). Only S256 is offered. */
-export interface PkcePair {
-  /** 43 characters of base64url from 32 bytes of CSPRNG output. Secret: send only to the token endpoint. */
-  codeVerifier: string;
-  /** BASE64URL(SHA-256(codeVerifier)). */
-  codeChallenge: string;
-  codeChallengeMethod: "S256";
-}
-
-export interface AuthorizationUrlParams {
-  /** https:// (http:// only for localhost, 127.0.0.0/8, [::1]); an existing query is kept. */
-  authorizationEndpoint: string;
-  clientId: string;
-  redirectUri: string;
-  /** Space-separated scope tokens, e.g. "openid read:echo". */
-  scope: string;
-  /** At least 22 characters; use randomState(). */
-  state: string;
-  /** At least 22 characters; use randomNonce(). */
-  nonce: string;
-  /** The S256 challenge (code_challenge_method=S256 is always sent). */
-  codeChallenge: string;
-  /** RFC 8707 resource indicator(s): the API(s) the access token is for. */
-  resource?: string | string[];
-  /** Further parameters (prompt, login_hint, …). Parameters the helper sets are refused. */
-  extraParams?: Record<string, string>;
-}
-
-export interface ExpectedCallback {
-  /** The state sent in the authorization request. */
-  state: string;
-  /** The issuer identifier; a callback `iss` (RFC 9207) must equal it exactly. */
-  issuer: string;
-  /** Refuse a callback without `iss` (set when discovery says authorization_response_iss_parameter_supported). */
-  requireIss?: boolean;
-}
-
-export interface TokenRequestParams {
-  tokenEndpoint: string;
-  clientId: string;
-  /** The redirect_uri of the authorization request. */
-  redirectUri: string;
-  code: string;
-  codeVerifier: string;
-  resource?: string | string[];
-}
-
-/** A ready-to-send code exchange: `fetch(request.url, request)`. */
-export interface TokenRequest {
-  url: string;
-  method: "POST";
-  headers: { "content-type": "application/x-www-form-urlencoded"; accept: "application/json" };
-  /** Form body with grant_type, code, redirect_uri, client_id, code_verifier and resource(s). */
-  body: string;
-}
-
-export interface BeginAuthorizationOptions {
-  issuer: string;
-  authorizationEndpoint: string;
-  tokenEndpoint: string;
-  clientId: string;
-  redirectUri: string;
-  scope: string;
-  requireIss?: boolean;
-  resource?: string | string[];
-  extraParams?: Record<string, string>;
-}
-
-export interface AuthorizationStart {
-  /** Where to send the browser: `location.assign(start.url)`. */
-  url: string;
-  state: string;
-  nonce: string;
-}
-
-export interface CompletedAuthorization {
-  code: string;
-  codeVerifier: string;
-  /** Compare with the ID token's `nonce` claim if you use the ID token. */
-  nonce: string;
-  tokenRequest: TokenRequest;
-}
-
-export type PkceErrorCode =
-  | "invalid_code_verifier" | "invalid_url" | "invalid_parameter" | "reserved_parameter"
-  | "random_unavailable" | "malformed_callback" | "missing_state" | "state_mismatch"
-  | "issuer_mismatch" | "missing_issuer" | "authorization_error" | "missing_code"
-  | "no_pending_transaction" | "transaction_expired" | "corrupt_transaction" | "storage_unavailable";
-
-/** What every function of this module throws. */
-export interface PkceError extends Error {
-  name: "PkceError";
-  code: PkceErrorCode;
-  /** The option at fault, for invalid_url / invalid_parameter / invalid_code_verifier. */
-  field?: string;
-  /** authorization_error only: the server's `error`, `error_description`, `error_uri`. */
-  error?: string;
-  errorDescription?: string;
-  errorUri?: string;
-}
-"#;
 
 #[wasm_bindgen]
 extern "C" {
@@ -514,6 +413,9 @@ pub fn complete_authorization(
         set_str(&out, "code", &code);
         set_str(&out, "codeVerifier", tx.code_verifier.as_str());
         set_str(&out, "nonce", &tx.nonce);
+        // What exchangeCode() (www/js/exchange.js) checks an ID token against.
+        set_str(&out, "issuer", &tx.issuer);
+        set_str(&out, "clientId", &tx.client_id);
         set(
             &out,
             "tokenRequest",
@@ -543,12 +445,4 @@ pub fn clear_pending_authorization() -> Result<(), JsValue> {
     storage
         .remove_item(STORAGE_KEY)
         .map_err(|_| throw(PkceError::StorageUnavailable))
-}
-
-/// Narrows a caught value to a {@link PkceError}.
-#[wasm_bindgen(js_name = isPkceError, unchecked_return_type = "error is PkceError")]
-pub fn is_pkce_error(#[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> bool {
-    error
-        .dyn_ref::<js_sys::Error>()
-        .is_some_and(|e| e.name() == "PkceError")
 }
