@@ -351,6 +351,11 @@ export function createSession(options) {
 
   async function sessionFetch(input, init) {
     const request = new Request(input, init);
+    // The bearer token is the gateway's: never attached to a request for another origin (a URL
+    // the app did not build itself, a link from an API answer, would otherwise carry it away).
+    if (new URL(request.url).origin !== gateway.origin) {
+      throw sessionError("foreign_origin", `fetch() sends the access token to the gateway only (${gateway.origin}), not to ${new URL(request.url).origin}`);
+    }
     // Kept for the one retry; a body stream can be sent only once, so clone before the first send.
     const retry = request.clone();
     const send = (req, t) => {
