@@ -145,7 +145,16 @@ export async function validateIdToken(idToken, expected) {
   for (const [field, value] of [["issuer", issuer], ["clientId", clientId], ["nonce", nonce]]) {
     if (!isNonEmptyString(value)) throw pkceError("invalid_parameter", `${field} is required to validate an ID token`, { field });
   }
+  // Numbers only: a string leeway ("60" from a config) would make `exp + leeway` a concatenation
+  // and a long-expired token pass; NaN or Infinity would switch the time checks off.
   const leeway = expected.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS;
+  if (typeof leeway !== "number" || !Number.isFinite(leeway) || leeway < 0) {
+    throw pkceError("invalid_parameter", "leewaySeconds must be a finite number of seconds, 0 or more", { field: "leewaySeconds" });
+  }
+  const nowMs = expected.now ?? Date.now();
+  if (typeof nowMs !== "number" || !Number.isFinite(nowMs)) {
+    throw pkceError("invalid_parameter", "now must be a time in milliseconds since the epoch", { field: "now" });
+  }
   const malformed = (why) => pkceError("id_token_malformed", `the ID token ${why}`);
 
   const parts = isString(idToken) ? idToken.split(".") : [];
@@ -180,7 +189,7 @@ export async function validateIdToken(idToken, expected) {
   }
   if (!verified) throw pkceError("id_token_signature_invalid", "the ID token's signature does not verify with the issuer's key");
 
-  const now = Math.floor((expected.now ?? Date.now()) / 1000);
+  const now = Math.floor(nowMs / 1000);
   if (claims.iss !== issuer) throw pkceError("id_token_issuer_mismatch", "the ID token's iss is not the issuer the login was started with");
   const audiences = isString(claims.aud) ? [claims.aud] : Array.isArray(claims.aud) && claims.aud.every(isString) ? claims.aud : null;
   if (!audiences || !audiences.includes(clientId)) {

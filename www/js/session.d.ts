@@ -23,7 +23,8 @@ export interface Session {
   getAccessToken(): Promise<string>;
   /** fetch() with `Authorization: <token_type> <token>`; after a 401 whose WWW-Authenticate says
    *  error="invalid_token" it refreshes once and sends the request again (a ReadableStream body
-   *  cannot be sent twice). @throws {SessionError} as getAccessToken() */
+   *  cannot be sent twice). Only to the gateway's origin: another origin rejects `foreign_origin`
+   *  without a request. @throws {SessionError} as getAccessToken(), `foreign_origin` */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Refreshes now, whatever the expiry (also after a logout: the cookie may be live again). */
   refresh(): Promise<string>;
@@ -44,7 +45,7 @@ export interface Session {
   close(): void;
 }
 
-export type SessionErrorCode = "logged_out" | "refresh_failed" | "logout_failed" | "login_failed" | "invalid_token_response";
+export type SessionErrorCode = "logged_out" | "refresh_failed" | "logout_failed" | "login_failed" | "invalid_token_response" | "foreign_origin";
 
 export interface SessionError extends Error {
   name: "SessionError";

@@ -45,8 +45,9 @@ function storage() {
   }
 }
 
-/** A token response (RFC 6749 §5.1) → what a tab keeps, with an absolute expiry. */
-function tokenFrom(body, now) {
+/** A token response (RFC 6749 §5.1) → what a tab keeps, with an absolute expiry. `now` is also
+ *  when the request that got it was sent (`startedAt`): a tab that logged out later ignores it. */
+function tokenFrom(body, now, startedAt = now) {
   if (body === null || typeof body !== "object" || typeof body.access_token !== "string" || body.access_token === "") return null;
   if (typeof body.token_type !== "string" || !Number.isSafeInteger(body.expires_in) || body.expires_in <= 0) return null;
   return {
@@ -54,13 +55,14 @@ function tokenFrom(body, now) {
     tokenType: body.token_type,
     scope: typeof body.scope === "string" ? body.scope : undefined,
     expiresAt: now + body.expires_in * 1000,
+    startedAt,
   };
 }
 
 /** A token as shared over BroadcastChannel, checked like any other input. */
 function validShared(t) {
   return t !== null && typeof t === "object" && typeof t.accessToken === "string" && t.accessToken !== "" &&
-    typeof t.tokenType === "string" && Number.isFinite(t.expiresAt);
+    typeof t.tokenType === "string" && Number.isFinite(t.expiresAt) && Number.isFinite(t.startedAt);
 }
 
 /**
@@ -84,6 +86,11 @@ export function createSession(options) {
 
   let token = null; // { accessToken, tokenType, scope, expiresAt } — memory only
   let loggedOut = false;
+  // When this tab last logged out or heard a logout, and how many times: a refresh that was sent
+  // before then (in this tab or another) answers for a session that has ended since, and its
+  // token must not log the tabs in again.
+  let loggedOutAt = 0;
+  let logouts = 0;
   let inflight = null; // this tab's one refresh at a time
   const listeners = new Set();
   const waiters = new Set(); // resolvers waiting for a token from a peer
@@ -118,6 +125,8 @@ export function createSession(options) {
     const was = !loggedOut;
     token = null;
     loggedOut = true;
+    loggedOutAt = Date.now();
+    logouts += 1;
     for (const w of waiters) w();
     if (was) emit({ type: "logout", reason });
   }
@@ -127,7 +136,9 @@ export function createSession(options) {
       if (data === null || typeof data !== "object") return;
       switch (data.type) {
         case "token":
-          if (validShared(data.token)) {
+          // A token from before this tab's logout is the answer to a refresh that raced it (the
+          // messages crossed): the session it belongs to has ended.
+          if (validShared(data.token) && !(loggedOut && data.token.startedAt < loggedOutAt)) {
             loggedOut = false; // a peer logged in again (accept()) or refreshed
             adopt(data.token);
           }
@@ -262,6 +273,8 @@ export function createSession(options) {
   }
 
   async function refreshNow() {
+    const startedAt = Date.now();
+    const logoutsBefore = logouts;
     let res;
     try {
       res = await post(refreshUrl);
@@ -278,7 +291,12 @@ export function createSession(options) {
       broadcast({ type: "logout", reason: "ended" });
       throw sessionError("logged_out", "the gateway has no live session for this browser", { status: res.status, problem: body?.code });
     }
-    const next = res.ok ? tokenFrom(body, Date.now()) : null;
+    if (logouts !== logoutsBefore) {
+      // A logout (here or in another tab) happened while the refresh was on its way: whatever it
+      // answered belongs to the session that logout ended.
+      throw loggedOutError();
+    }
+    const next = res.ok ? tokenFrom(body, Date.now(), startedAt) : null;
     if (!next) {
       throw sessionError("refresh_failed", `the refresh answered HTTP ${res.status}${res.ok ? " without a token response" : ""}`, {
         status: res.status,
@@ -333,6 +351,11 @@ export function createSession(options) {
 
   async function sessionFetch(input, init) {
     const request = new Request(input, init);
+    // The bearer token is the gateway's: never attached to a request for another origin (a URL
+    // the app did not build itself, a link from an API answer, would otherwise carry it away).
+    if (new URL(request.url).origin !== gateway.origin) {
+      throw sessionError("foreign_origin", `fetch() sends the access token to the gateway only (${gateway.origin}), not to ${new URL(request.url).origin}`);
+    }
     // Kept for the one retry; a body stream can be sent only once, so clone before the first send.
     const retry = request.clone();
     const send = (req, t) => {
