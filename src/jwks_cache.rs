@@ -465,7 +465,7 @@ async fn fetch_shared<P: Platform>(
             from_location: false,
         });
     };
-    let url = tier.jwks_url(&issuer.issuer);
+    let url = tier.jwks_url(&issuer.issuer, issuer.jwks_uri.as_deref());
     let copy = platform
         .location_get(&url)
         .await
@@ -1008,7 +1008,7 @@ mod tests {
     fn a_forged_copy_is_ignored() {
         let (p, iss) = (location_platform(), issuer(Some(URI)));
         let tier = crate::location_cache::LocationTier::new(&[1; 32], true, true);
-        let url = tier.jwks_url(&iss.issuer);
+        let url = tier.jwks_url(&iss.issuer, iss.jwks_uri.as_deref());
         // Another Worker on the zone writes a set with its own key at our URL, sealed with its key.
         let forged = crate::location_cache::LocationTier::new(&[2; 32], true, true).seal(
             &url,

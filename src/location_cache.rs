@@ -6,7 +6,8 @@
 //! The zone's cache is writable by every Worker of the zone, so an entry is only believed when its
 //! HMAC-SHA256 — keyed by the Workers secret `PORTCULLIS_LOCATION_CACHE_KEY` — checks out: a forged
 //! or altered JWKS copy would otherwise let another Worker inject signing keys. The tag binds the
-//! entry's cache URL (a revocation delta for one version cannot be replayed as another's), its
+//! entry's cache URL (a revocation delta for one version cannot be replayed as another's, nor a
+//! JWKS fetched from one `jwks_uri` as the keys of another; `jwks_url`), its
 //! fetch time, its freshness and its payload. The cache URLs carry a digest of the key, so two
 //! deployments on one zone never read (and overwrite) each other's entries.
 //!
@@ -166,9 +167,23 @@ impl LocationTier {
         format!("{}/revocation/snapshot?since={since}", self.prefix)
     }
 
-    /// The copy of `issuer`'s JWKS (the issuer hashed: any string makes a valid path).
-    pub(crate) fn jwks_url(&self, issuer: &str) -> String {
-        let digest = Sha256::digest(issuer.as_bytes());
+    /// The copy of `issuer`'s JWKS fetched from the configured `jwks_uri` (`None`: discovered from
+    /// the issuer's metadata), both hashed: any string makes a valid path. The source is part of
+    /// the URL, and so of the tag: after `jwks_uri` changes (a redeploy, or another deployment with
+    /// the same secret) a copy of the keys from the former URI is never read as the issuer's.
+    pub(crate) fn jwks_url(&self, issuer: &str, jwks_uri: Option<&str>) -> String {
+        let mut hash = Sha256::new();
+        // Length-prefixed, so no two (issuer, source) pairs hash the same bytes.
+        hash.update((issuer.len() as u64).to_be_bytes());
+        hash.update(issuer.as_bytes());
+        match jwks_uri {
+            Some(uri) => {
+                hash.update([1]);
+                hash.update(uri.as_bytes());
+            }
+            None => hash.update([0]),
+        }
+        let digest = hash.finalize();
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         format!("{}/jwks/{hex}", self.prefix)
     }
@@ -262,10 +277,13 @@ mod tests {
     #[test]
     fn a_sealed_entry_opens_at_its_own_url_only() {
         let tier = LocationTier::new(KEY, true, true);
-        let url = tier.jwks_url("https://idp.test");
+        let url = tier.jwks_url("https://idp.test", Some("https://idp.test/jwks"));
         let text = tier.seal(&url, &entry());
         assert_eq!(tier.open(&url, &text), Some(entry()));
-        assert_eq!(tier.open(&tier.jwks_url("https://other.test"), &text), None);
+        assert_eq!(
+            tier.open(&tier.jwks_url("https://other.test", Some("https://idp.test/jwks")), &text),
+            None
+        );
         assert_eq!(tier.open(&tier.revocation_url(0), &text), None);
     }
 
@@ -295,11 +313,30 @@ mod tests {
     }
 
     #[test]
+    fn a_jwks_copy_is_bound_to_where_the_keys_come_from() {
+        let tier = LocationTier::new(KEY, true, true);
+        let configured = tier.jwks_url("https://idp.test", Some("https://idp.test/jwks"));
+        let text = tier.seal(&configured, &entry());
+        for other in [
+            tier.jwks_url("https://idp.test", Some("https://old.test/jwks")),
+            tier.jwks_url("https://idp.test", None),
+            tier.jwks_url("https://idp.test", Some("")),
+        ] {
+            assert_ne!(other, configured);
+            assert_eq!(tier.open(&other, &text), None);
+        }
+        assert_ne!(
+            tier.jwks_url("https://idp.test", None),
+            tier.jwks_url("https://idp.test", Some(""))
+        );
+    }
+
+    #[test]
     fn deployments_with_different_keys_use_different_urls() {
         let a = LocationTier::new(KEY, true, true);
         let b = LocationTier::new(&[8u8; 32], true, true);
         assert_ne!(a.revocation_url(0), b.revocation_url(0));
-        assert_ne!(a.jwks_url("x"), b.jwks_url("x"));
+        assert_ne!(a.jwks_url("x", None), b.jwks_url("x", None));
         assert!(a.revocation_url(5).ends_with("/revocation/snapshot?since=5"));
         // The URL names the deployment by a digest, never by the key.
         assert!(!format!("{a:?}").contains("0707"));

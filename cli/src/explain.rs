@@ -238,7 +238,8 @@ fn read_jwks(path: &PathBuf) -> Result<JwkSet, CliError> {
 }
 
 /// The keys of the token's issuer, fetched as the gateway would: its configured `jwks_uri`, or
-/// discovered from its metadata. The token's `iss` is read unverified, only to pick the issuer;
+/// discovered from its metadata; for the gateway's own issuer (`sessions`), the JWKS the gateway
+/// publishes. The token's `iss` is read unverified, only to pick the issuer;
 /// an issuer the configuration does not trust gets an empty set (the verification then says why).
 fn fetch_jwks(config: &Config, token: &str) -> Result<JwkSet, CliError> {
     let iss = parse_compact(token, config.max_token_bytes)
@@ -269,8 +270,12 @@ fn fetch_jwks(config: &Config, token: &str) -> Result<JwkSet, CliError> {
             .read_to_vec()
             .map_err(|e| fail(e.to_string()))
     };
+    let own = config.sessions.enabled && issuer.issuer == config.sessions.issuer;
     let jwks_uri = match &issuer.jwks_uri {
         Some(uri) => uri.clone(),
+        // The gateway's own issuer: its keys are where the gateway publishes them (it serves RFC
+        // 8414 metadata, not OpenID discovery).
+        None if own => portcullis::signing::published_jwks_uri(&issuer.issuer),
         None => {
             let base = issuer.issuer.trim_end_matches('/');
             let meta: Value =

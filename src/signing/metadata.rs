@@ -64,7 +64,7 @@ pub(crate) fn answer(own: &SessionIssuer, document: Document, method: &str) -> R
             let base = origin_of(own.issuer());
             json!({
                 "issuer": own.issuer(),
-                "jwks_uri": format!("{base}{JWKS_PATH}"),
+                "jwks_uri": published_jwks_uri(own.issuer()),
                 "token_endpoint": format!("{base}{}/token", own.path_prefix()),
                 "grant_types_supported": [
                     "refresh_token",
@@ -87,6 +87,13 @@ pub(crate) fn answer(own: &SessionIssuer, document: Document, method: &str) -> R
         ],
         body: body.to_string(),
     }
+}
+
+/// Where the gateway whose `sessions.issuer` is `issuer` publishes its keys (the metadata's
+/// `jwks_uri`): what `portcullis explain` fetches for a token of the gateway's own issuer, which
+/// has no configured `jwks_uri` and no OpenID discovery document.
+pub fn published_jwks_uri(issuer: &str) -> String {
+    format!("{}{JWKS_PATH}", origin_of(issuer))
 }
 
 /// `https://host[:port]` of a URL already checked by `url::check_url`.
@@ -128,5 +135,9 @@ mod tests {
             "https://gw.example:8443"
         );
         assert_eq!(origin_of("http://127.0.0.1:8787"), "http://127.0.0.1:8787");
+        assert_eq!(
+            published_jwks_uri("https://gw.example:8443/t/1"),
+            "https://gw.example:8443/.well-known/jwks.json"
+        );
     }
 }

@@ -14,6 +14,7 @@ pub(crate) mod mint;
 pub mod native;
 
 pub use keys::{KeySetError, SigningAlg, SigningKey, SigningKeySet};
+pub use metadata::published_jwks_uri;
 
 /// The Workers secret holding the key set document.
 pub const SIGNING_KEYS_SECRET: &str = "PORTCULLIS_SIGNING_KEYS";

@@ -155,7 +155,7 @@ describe("a copy another Worker of the zone writes", () => {
       // tag made with a key it does not have (it cannot know PORTCULLIS_LOCATION_CACHE_KEY).
       const evil = await startIssuer({ algs: ["ES256"] });
       const evilKey = evil.keyFor("ES256");
-      const url = jwksCacheUrl(KEY, loc.issuer.url);
+      const url = jwksCacheUrl(KEY, loc.issuer.url, loc.issuer.jwksUri);
       const now = Date.now();
       await loc.env.cachePut(url, JSON.stringify({
         v: 1, fetched_at_ms: now, fresh_until_ms: now + 600_000, label: loc.issuer.jwksUri,
@@ -179,11 +179,16 @@ describe("a copy another Worker of the zone writes", () => {
   });
 });
 
-/** The cache URL of `issuer`'s JWKS copy (src/location_cache.rs: a digest of the key, then of the issuer). */
-function jwksCacheUrl(keyB64, issuer) {
+/**
+ * The cache URL of `issuer`'s JWKS copy from `jwksUri` (src/location_cache.rs: a digest of the key,
+ * then of the issuer and the configured jwks_uri, length-prefixed).
+ */
+function jwksCacheUrl(keyB64, issuer, jwksUri) {
   const key = Buffer.from(keyB64, "base64");
   const id = crypto.createHash("sha256").update(Buffer.concat([Buffer.from("portcullis location cache\n"), key])).digest("hex").slice(0, 16);
-  const iss = crypto.createHash("sha256").update(issuer).digest("hex");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64BE(BigInt(Buffer.byteLength(issuer)));
+  const iss = crypto.createHash("sha256").update(Buffer.concat([len, Buffer.from(issuer), Buffer.from([1]), Buffer.from(jwksUri)])).digest("hex");
   return `https://portcullis-location-cache.internal/${id}/jwks/${iss}`;
 }
 

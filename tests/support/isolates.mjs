@@ -69,10 +69,12 @@ const NAMES = "abcdefgh";
  * - `failingLimiter`: every rate-limiter call fails;
  * - `extraBindings`: more bindings for every gateway (Workers secrets such as
  *   PORTCULLIS_LOCATION_CACHE_KEY or PORTCULLIS_SIGNING_KEYS).
+ * - `configs`: a configuration per isolate, in place of `config` (two versions of a deployment
+ *   side by side in one location, as during a rollout).
  * The isolates share one Cache API (`caches.default`), as the isolates of one location do.
  * Returns { isolates: [{ name, fetch(path, init) }], revocation(path, init), setRevocationDown(bool), logs, dispose }.
  */
-export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false, extraBindings = {} } = {}) {
+export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false, extraBindings = {}, configs = [] } = {}) {
   const logs = [];
   const compat = compatibilityDate();
   const revocationClass = { className: "RevocationStore", scriptName: "a", useSQLite: true };
@@ -97,7 +99,7 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
       durableObjects: i === 0
         ? { ...bindingsFor(), DEFINE_REVOCATION: { className: "RevocationStore", useSQLite: true }, DEFINE_LIMITER: { className: "RateLimiter", useSQLite: true } }
         : bindingsFor(),
-      bindings: { PORTCULLIS_CONFIG: config, ...extraBindings },
+      bindings: { PORTCULLIS_CONFIG: configs[i] ?? config, ...extraBindings },
     });
   }
   const faults = {
