@@ -84,6 +84,8 @@ pub struct Config {
     /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
     /// ends with the gateway's own entry (`own_issuer`).
     pub sessions: SessionSettings,
+    /// Opaque bearer tokens accepted by RFC 7662 introspection (`introspection`, issue 15).
+    pub introspection: crate::introspection::settings::IntrospectionSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -205,6 +207,8 @@ struct RawConfig {
     identity_header_prefixes: Vec<String>,
     #[serde(default)]
     sessions: Option<Value>,
+    #[serde(default)]
+    introspection: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -437,8 +441,11 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         }
         issuers.push(own_issuer(&sessions));
     }
-    // A route may accept jwt when some issuer is trusted: a configured one or the gateway itself.
-    let no_issuers = raw.issuers.is_empty() && !sessions.enabled;
+    let introspection: crate::introspection::settings::IntrospectionSettings =
+        parse_section(raw.introspection.as_ref(), &mut errors);
+    // A route may accept jwt (bearer tokens) when some issuer is trusted: a configured one, the
+    // gateway itself, or the introspection endpoint's authorization server.
+    let no_issuers = raw.issuers.is_empty() && !sessions.enabled && !introspection.enabled;
 
     let (websocket_defaults, websocket_errors) =
         crate::websocket_settings::parse_defaults(raw.websocket.as_ref());
@@ -543,6 +550,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         location_cache,
         claims,
         sessions,
+        introspection,
     })
 }
 
@@ -1409,6 +1417,12 @@ mod tests {
             ),
             ("/$defs/cors", "cors", "cors", Box::new(|o| o)),
             ("/$defs/sessions", "sessions", "sessions", Box::new(|o| o)),
+            (
+                "/$defs/introspection",
+                "introspection",
+                "introspection",
+                Box::new(|o| o),
+            ),
             (
                 "/$defs/revocation",
                 "revocation",

@@ -157,6 +157,12 @@ pub(crate) enum Event<'a> {
         subject: &'a str,
         key_id: Option<&'a str>,
     },
+    /// The introspection endpoint failed (network, timeout, status, a body that is not JSON): the
+    /// failure cooldown starts. Never the token or the client secret.
+    IntrospectionFailed {
+        endpoint: &'a str,
+        reason: &'a str,
+    },
 }
 
 /// One refused configuration field.

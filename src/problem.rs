@@ -112,6 +112,11 @@ error_codes! {
     ClaimRequirementFailed = ("claim_requirement_failed", 403, "The credential does not meet the route's claim requirements", Plain),
     // --- signing: the gateway as an issuer (issue 11)
     TokenSigningFailed = ("token_signing_failed", 500, "The gateway could not issue a token", Plain),
+    // --- introspection: opaque tokens (issue 15, RFC 7662)
+    /// The authorization server's introspection endpoint says the token is not active.
+    TokenInactive = ("token_inactive", 401, "The token is not active", InvalidToken),
+    /// The introspection endpoint failed (or failed recently); `Retry-After` says when to retry.
+    IntrospectionUnavailable = ("introspection_unavailable", 503, "The token could not be introspected", Plain),
 }
 
 impl ErrorCode {

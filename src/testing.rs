@@ -64,6 +64,8 @@ pub struct FakePlatform {
     pub location_cache: std::rc::Rc<RefCell<BTreeMap<String, (String, u32)>>>,
     /// `location_get` calls, hits or not.
     pub location_gets: std::rc::Rc<Cell<u32>>,
+    /// Every `http_post`: (URL, headers, body), in order. Answers come from `http` by URL.
+    pub http_posts: RefCell<Vec<(String, Vec<(String, String)>, Vec<u8>)>>,
 }
 
 impl FakePlatform {
@@ -152,6 +154,24 @@ impl Platform for FakePlatform {
         input: &[u8],
     ) -> Result<Vec<u8>, String> {
         crate::signing::native::sign(key, input)
+    }
+
+    async fn http_post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        _: u32,
+        max: usize,
+    ) -> Result<HttpResponse, FetchError> {
+        self.http_posts
+            .borrow_mut()
+            .push((url.to_string(), headers.to_vec(), body.to_vec()));
+        match self.http.borrow().get(url) {
+            Some(r) if r.body.len() > max => Err(FetchError::TooLarge),
+            Some(r) => Ok(r.clone()),
+            None => Err(FetchError::Network("connection refused".into())),
+        }
     }
 
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {

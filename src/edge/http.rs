@@ -406,3 +406,59 @@ async fn read_capped(stream: &web_sys::ReadableStream, cap: usize) -> Result<Vec
         bytes.copy_to(&mut body[start..]);
     }
 }
+
+/// POSTs `body` to `url`: a deadline, a capped answer, redirects not followed (the introspection
+/// endpoint; the same function as `h/sessions`' `edge::session::post`, kept here so either merge
+/// order leaves one copy).
+pub(super) async fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    timeout_ms: u32,
+    max_bytes: usize,
+) -> Result<HttpResponse, FetchError> {
+    let net = |e: JsValue| FetchError::Network(js_err(e));
+    let controller = web_sys::AbortController::new().map_err(net)?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_signal(Some(&controller.signal()));
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    let h = web_sys::Headers::new().map_err(net)?;
+    for (name, value) in headers {
+        h.set(name, value).map_err(net)?;
+    }
+    init.set_headers(&h);
+    init.set_body(&Uint8Array::from(body).into());
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let fetch = async {
+        let resp: web_sys::Response = JsFuture::from(global.fetch_with_str_and_init(url, &init))
+            .await
+            .map_err(net)?
+            .dyn_into()
+            .map_err(|_| FetchError::Network("not a Response".into()))?;
+        let body = match resp.body() {
+            Some(stream) => match read_capped(&stream, max_bytes).await {
+                Ok(body) => body,
+                Err(e) => {
+                    controller.abort();
+                    return Err(e);
+                }
+            },
+            None => Vec::new(),
+        };
+        Ok(HttpResponse {
+            status: resp.status(),
+            cache_control: None,
+            body,
+        })
+    };
+    let timer = worker::Delay::from(std::time::Duration::from_millis(u64::from(timeout_ms)));
+    futures_util::pin_mut!(fetch);
+    match select(fetch, timer).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => {
+            controller.abort();
+            Err(FetchError::Timeout)
+        }
+    }
+}

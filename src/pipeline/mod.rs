@@ -120,12 +120,18 @@ pub struct Gateway<K> {
     /// imported for verifying its own tokens.
     session: Option<SessionIssuer>,
     session_keys: RefCell<ImportedKeys<K>>,
+    /// Opaque tokens (`introspection`): the cached answers, and the gateway's client credentials
+    /// from their Workers secret (absent: every introspection fails closed).
+    introspection: RefCell<crate::introspection::IntrospectionCache>,
+    introspection_client: Option<crate::introspection::client::ClientCredentials>,
 }
 
 impl<K: Clone> Gateway<K> {
     pub fn new(config: Config) -> Self {
         let tokens = TokenCache::new(config.token_cache_entries);
         let api_keys = ApiKeyCache::new(config.api_keys.cache_max_entries);
+        let introspection =
+            crate::introspection::IntrospectionCache::new(config.introspection.cache_max_entries);
         Gateway {
             config,
             jwks: RefCell::new(JwksCache::default()),
@@ -135,7 +141,19 @@ impl<K: Clone> Gateway<K> {
             leases: Rc::default(),
             session: None,
             session_keys: RefCell::default(),
+            introspection: RefCell::new(introspection),
+            introspection_client: None,
         }
+    }
+
+    /// The gateway with the credentials it authenticates to the introspection endpoint with
+    /// (`ClientCredentials::load`, from the Workers secret the configuration names).
+    pub(crate) fn with_introspection_client(
+        mut self,
+        credentials: Option<crate::introspection::client::ClientCredentials>,
+    ) -> Self {
+        self.introspection_client = credentials;
+        self
     }
 
     /// Shares revocation deltas and key sets with the other isolates of this location
