@@ -587,6 +587,26 @@ fn own_issuer(sessions: &SessionSettings) -> IssuerConfig {
     }
 }
 
+/// The introspection server as the revocation admin sees it (`introspection`): revocations may
+/// name its `iss`. Never in `issuers` (its tokens are not JWTs and its keys are never fetched). No
+/// leeway (the gateway refuses an answer at its `exp`); its tokens' lifetime is the server's, so a
+/// subject revocation is kept for the default lifetime bound (docs/introspection.md).
+pub(crate) fn introspection_issuer(
+    settings: &crate::introspection::settings::IntrospectionSettings,
+) -> IssuerConfig {
+    IssuerConfig {
+        issuer: settings.issuer.clone(),
+        jwks_uri: None,
+        audiences: settings.audiences.clone(),
+        algorithms: Vec::new(),
+        leeway_secs: 0,
+        scope_source: ScopeSource::Scope,
+        typ: TypPolicy::Strict,
+        max_token_lifetime_secs: crate::introspection::SUBJECT_REVOCATION_SECS,
+        claims_to_headers: Vec::new(),
+    }
+}
+
 /// Whether one request method could match both routes (`GET` admits `HEAD`).
 fn methods_overlap(a: &Route, b: &Route) -> bool {
     let any_method = |r: &Route| r.methods.iter().any(|m| m == "*");

@@ -49,6 +49,10 @@ const IN_FLIGHT_SLACK_MS: u64 = crate::jwks_cache::IN_FLIGHT_SLACK_MS;
 /// `sha256:` + base64url(SHA-256(token)). Revoking that `jti` revokes the token.
 pub const TOKEN_HASH_ID_PREFIX: &str = "sha256:";
 
+/// How long a subject revocation naming the introspection issuer is kept: the default bound on a
+/// token's lifetime (`issuers[].max_token_lifetime_seconds`); the server decides its tokens'.
+pub(crate) const SUBJECT_REVOCATION_SECS: u64 = 86_400;
+
 /// The revocation id of an opaque token (`TOKEN_HASH_ID_PREFIX`).
 pub fn token_hash_id(token: &str) -> String {
     format!("{TOKEN_HASH_ID_PREFIX}{}", B64URL.encode(token_hash(token)))

@@ -225,3 +225,34 @@ fn the_cache_is_bounded() {
     }
     assert_eq!(cache.borrow().answers.len(), 3);
 }
+
+#[test]
+fn explain_says_an_opaque_token_is_not_checked_offline() {
+    use crate::pipeline::explain::{explain, CheckOutcome, ExplainCredential, Verdict};
+    let config = crate::config::parse_config(&json!({
+        "origin": "https://origin.internal",
+        "introspection": {"enabled": true, "issuer": "https://as.example", "endpoint": ENDPOINT, "client_id": "gw"},
+        "routes": [{"methods": ["GET"], "path": "/api/*", "auth": ["jwt"], "scopes": ["read"]}]
+    }))
+    .unwrap();
+    let req = crate::pipeline::RequestHead {
+        method: "GET".into(),
+        url: "https://gw.example/api/x".into(),
+        headers: vec![("authorization".into(), "Bearer opaque-token".into())],
+    };
+    let keys = crate::jose::jwk::JwkSet {
+        keys: Vec::new(),
+        skipped: 0,
+    };
+    let e = explain(&config, &req, ExplainCredential::Keys(&keys), NOW);
+    assert_eq!(e.verdict, Verdict::Undecided);
+    let last = e.checks.last().unwrap();
+    assert_eq!(last.name, "credential");
+    assert_eq!(last.outcome, CheckOutcome::NotChecked);
+    assert!(
+        last.detail
+            .starts_with("introspection: not checked offline"),
+        "{}",
+        last.detail
+    );
+}

@@ -124,6 +124,8 @@ pub struct Gateway<K> {
     /// from their Workers secret (absent: every introspection fails closed).
     introspection: RefCell<crate::introspection::IntrospectionCache>,
     introspection_client: Option<crate::introspection::client::ClientCredentials>,
+    /// The issuers a revocation may name: `config.issuers`, and the introspection server's.
+    revocation_issuers: Vec<crate::config::IssuerConfig>,
 }
 
 impl<K: Clone> Gateway<K> {
@@ -132,7 +134,12 @@ impl<K: Clone> Gateway<K> {
         let api_keys = ApiKeyCache::new(config.api_keys.cache_max_entries);
         let introspection =
             crate::introspection::IntrospectionCache::new(config.introspection.cache_max_entries);
+        let mut revocation_issuers = config.issuers.clone();
+        if config.introspection.enabled {
+            revocation_issuers.push(crate::config::introspection_issuer(&config.introspection));
+        }
         Gateway {
+            revocation_issuers,
             config,
             jwks: RefCell::new(JwksCache::default()),
             tokens: RefCell::new(tokens),
@@ -203,7 +210,7 @@ impl<K: Clone> Gateway<K> {
             keys: self.api_key_store(platform),
             revocations: Some(RevocationAdmin {
                 settings: &self.config.revocation,
-                issuers: &self.config.issuers,
+                issuers: &self.revocation_issuers,
                 snapshot: &self.revocation,
             }),
         };
