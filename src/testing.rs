@@ -25,6 +25,9 @@ use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::ratelimit::service::LimiterService;
 use crate::revocation::service::RevocationService;
 
+/// One `http_post` as the fake platform saw it: URL, headers, body.
+pub type RecordedPost = (String, Vec<(String, String)>, Vec<u8>);
+
 #[derive(Default)]
 pub struct FakePlatform {
     pub now_ms: Cell<u64>,
@@ -65,7 +68,7 @@ pub struct FakePlatform {
     /// `location_get` calls, hits or not.
     pub location_gets: std::rc::Rc<Cell<u32>>,
     /// Every `http_post`: (URL, headers, body), in order. Answers come from `http` by URL.
-    pub http_posts: RefCell<Vec<(String, Vec<(String, String)>, Vec<u8>)>>,
+    pub http_posts: RefCell<Vec<RecordedPost>>,
 }
 
 impl FakePlatform {
