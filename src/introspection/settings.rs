@@ -156,3 +156,47 @@ impl Section for IntrospectionSettings {
         p
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(v: serde_json::Value) -> Vec<String> {
+        let (_, p) = crate::section::parse_section::<IntrospectionSettings>(Some(&v));
+        p.into_iter().map(|(path, _)| path).collect()
+    }
+
+    #[test]
+    fn disabled_needs_nothing_enabled_names_each_missing_or_bad_field_by_path() {
+        assert!(problems(serde_json::json!({})).is_empty());
+        assert_eq!(
+            problems(serde_json::json!({"enabled": true})),
+            [
+                "introspection.issuer",
+                "introspection.endpoint",
+                "introspection.client_id"
+            ]
+        );
+        assert_eq!(
+            problems(serde_json::json!({
+                "enabled": true, "issuer": "https://as.example", "client_id": "gw",
+                "endpoint": "http://as.example/introspect", "client_secret_env": "A-B",
+                "audiences": [""], "cache_ttl_seconds": 0, "negative_cache_ttl_seconds": 61,
+                "timeout_ms": 50, "failure_cooldown_seconds": 0
+            })),
+            [
+                "introspection.endpoint",
+                "introspection.client_secret_env",
+                "introspection.audiences",
+                "introspection.cache_ttl_seconds",
+                "introspection.negative_cache_ttl_seconds",
+                "introspection.timeout_ms",
+                "introspection.failure_cooldown_seconds"
+            ]
+        );
+        assert_eq!(
+            problems(serde_json::json!({"client_auth": "none"})),
+            ["introspection.client_auth"]
+        );
+    }
+}
