@@ -84,6 +84,8 @@ pub struct Config {
     /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
     /// ends with the gateway's own entry (`own_issuer`).
     pub sessions: SessionSettings,
+    /// Opaque bearer tokens accepted by RFC 7662 introspection (`introspection`, issue 15).
+    pub introspection: crate::introspection::settings::IntrospectionSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -205,6 +207,8 @@ struct RawConfig {
     identity_header_prefixes: Vec<String>,
     #[serde(default)]
     sessions: Option<Value>,
+    #[serde(default)]
+    introspection: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -447,8 +451,11 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         }
         issuers.push(own_issuer(&sessions));
     }
-    // A route may accept jwt when some issuer is trusted: a configured one or the gateway itself.
-    let no_issuers = raw.issuers.is_empty() && !sessions.enabled;
+    let introspection: crate::introspection::settings::IntrospectionSettings =
+        parse_section(raw.introspection.as_ref(), &mut errors);
+    // A route may accept jwt (bearer tokens) when some issuer is trusted: a configured one, the
+    // gateway itself, or the introspection endpoint's authorization server.
+    let no_issuers = raw.issuers.is_empty() && !sessions.enabled && !introspection.enabled;
 
     let (websocket_defaults, websocket_errors) =
         crate::websocket_settings::parse_defaults(raw.websocket.as_ref());
@@ -568,6 +575,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         location_cache,
         claims,
         sessions,
+        introspection,
     })
 }
 
@@ -600,6 +608,26 @@ fn own_issuer(sessions: &SessionSettings) -> IssuerConfig {
         typ: TypPolicy::Strict,
         max_token_lifetime_secs: *crate::session::settings::ACCESS_TOKEN_TTL_RANGE_SECS.end(),
         // The gateway's own tokens carry no claims beyond what the identity headers forward.
+        claims_to_headers: Vec::new(),
+    }
+}
+
+/// The introspection server as the revocation admin sees it (`introspection`): revocations may
+/// name its `iss`. Never in `issuers` (its tokens are not JWTs and its keys are never fetched). No
+/// leeway (the gateway refuses an answer at its `exp`); its tokens' lifetime is the server's, so a
+/// subject revocation is kept for the default lifetime bound (docs/introspection.md).
+pub(crate) fn introspection_issuer(
+    settings: &crate::introspection::settings::IntrospectionSettings,
+) -> IssuerConfig {
+    IssuerConfig {
+        issuer: settings.issuer.clone(),
+        jwks_uri: None,
+        audiences: settings.audiences.clone(),
+        algorithms: Vec::new(),
+        leeway_secs: 0,
+        scope_source: ScopeSource::Scope,
+        typ: TypPolicy::Strict,
+        max_token_lifetime_secs: crate::introspection::SUBJECT_REVOCATION_SECS,
         claims_to_headers: Vec::new(),
     }
 }
@@ -1447,16 +1475,10 @@ mod tests {
                 Box::new(|o| json!({ "token_exchange": o })),
             ),
             (
-                "/$defs/sessions/properties/login",
-                "sessions.login",
-                "sessions",
-                Box::new(|o| json!({ "login": o })),
-            ),
-            (
-                "/$defs/sessions/properties/token_exchange",
-                "sessions.token_exchange",
-                "sessions",
-                Box::new(|o| json!({ "token_exchange": o })),
+                "/$defs/introspection",
+                "introspection",
+                "introspection",
+                Box::new(|o| o),
             ),
             (
                 "/$defs/revocation",

@@ -7,6 +7,8 @@ pub enum AuthMethod {
     Jwt,
     ApiKey,
     Public,
+    /// An opaque bearer token, accepted by the authorization server's introspection endpoint.
+    Introspection,
 }
 
 impl AuthMethod {
@@ -15,6 +17,7 @@ impl AuthMethod {
             AuthMethod::Jwt => "jwt",
             AuthMethod::ApiKey => "api_key",
             AuthMethod::Public => "public",
+            AuthMethod::Introspection => "introspection",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod config;
 mod cors;
 pub mod forwarded;
 pub mod identity;
+pub mod introspection;
 pub mod jose;
 mod jwks_cache;
 pub mod location_cache;

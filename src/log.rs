@@ -177,6 +177,12 @@ pub(crate) enum Event<'a> {
         sid: &'a str,
         reason: &'a str,
     },
+    /// The introspection endpoint failed (network, timeout, status, a body that is not JSON): the
+    /// failure cooldown starts. Never the token or the client secret.
+    IntrospectionFailed {
+        endpoint: &'a str,
+        reason: &'a str,
+    },
 }
 
 /// One refused configuration field.

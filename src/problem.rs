@@ -123,6 +123,11 @@ error_codes! {
     LoginUnavailable = ("login_unavailable", 502, "The login service is unavailable", Plain),
     TokenExchangeInvalid = ("token_exchange_invalid", 400, "The token exchange request is invalid", Plain),
     SubjectTokenInvalid = ("subject_token_invalid", 400, "The subject token was refused", Plain),
+    // --- introspection: opaque tokens (issue 15, RFC 7662)
+    /// The authorization server's introspection endpoint says the token is not active.
+    TokenInactive = ("token_inactive", 401, "The token is not active", InvalidToken),
+    /// The introspection endpoint failed (or failed recently); `Retry-After` says when to retry.
+    IntrospectionUnavailable = ("introspection_unavailable", 503, "The token could not be introspected", Plain),
 }
 
 impl ErrorCode {

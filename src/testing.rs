@@ -294,9 +294,16 @@ impl Platform for FakePlatform {
         self.http_post_calls
             .borrow_mut()
             .push((url.to_string(), headers.to_vec(), body.to_vec()));
-        match self.http_posts.borrow().get(url) {
+        // The answer configured for POSTs to this URL, else for any request to it (`http`).
+        let answer = self
+            .http_posts
+            .borrow()
+            .get(url)
+            .cloned()
+            .or_else(|| self.http.borrow().get(url).cloned());
+        match answer {
             Some(r) if r.body.len() > max => Err(FetchError::TooLarge),
-            Some(r) => Ok(r.clone()),
+            Some(r) => Ok(r),
             None => Err(FetchError::Network(format!(
                 "no answer configured for {url}"
             ))),

@@ -142,6 +142,10 @@ pub fn run(a: ExplainArgs) -> Result<(Value, bool), CliError> {
     let (verdict, refused) = match &e.verdict {
         Verdict::Forwarded => (json!({"answer": "forwarded"}), false),
         Verdict::Admin => (json!({"answer": "admin"}), false),
+        Verdict::Undecided => (
+            json!({"answer": "undecided", "reason": "introspection: not checked offline"}),
+            false,
+        ),
         Verdict::Redirect(location) => (
             json!({"answer": "redirect", "status": 308, "location": location}),
             false,
@@ -186,6 +190,10 @@ pub fn text(explanation: &Value) -> String {
         ),
         Some("admin") => {
             "verdict: answered by the admin API (revocation not checked offline)".into()
+        }
+        Some("undecided") => {
+            "verdict: undecided (introspection: not checked offline; the authorization server decides)"
+                .into()
         }
         _ => "verdict: forwarded to the origin (revocation and rate limits not checked offline)"
             .into(),

@@ -102,9 +102,14 @@ fn ready(env: &Env, config: crate::config::Config) -> IsolateState {
             )
         }
     };
+    let introspection_client = match load_introspection_client(env, &config) {
+        Ok(client) => client,
+        Err(error) => return IsolateState::Misconfigured(vec![error]),
+    };
     let gateway = Gateway::new(config)
         .with_session_issuer(issuer)
-        .with_login_secret(secret);
+        .with_login_secret(secret)
+        .with_introspection_client(introspection_client);
     if let Some(tier) = tier {
         gateway.share_through_location(tier);
     }
@@ -135,6 +140,29 @@ fn load_session_issuer(
             })
             .collect()
     })
+}
+
+/// The gateway's credentials for the introspection endpoint when `introspection.enabled`: the
+/// Workers secret the section names, read once per isolate. Missing or invalid, it is a
+/// configuration error (fail closed at load, never per request), naming the secret, not its value.
+fn load_introspection_client(
+    env: &Env,
+    config: &crate::config::Config,
+) -> Result<Option<crate::introspection::client::ClientCredentials>, ConfigError> {
+    let settings = &config.introspection;
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let name = settings.secret_name();
+    let secret = js_sys::Reflect::get(env, &JsValue::from_str(name))
+        .ok()
+        .and_then(|v| v.as_string());
+    crate::introspection::client::ClientCredentials::load(settings, secret.as_deref())
+        .map(Some)
+        .map_err(|message| ConfigError {
+            path: name.to_string(),
+            message,
+        })
 }
 
 /// `PORTCULLIS_CONFIG` as given: a JSON string (a plain var), or an object (a TOML table in

@@ -52,6 +52,11 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
         |code: ErrorCode, detail: String| Refusal::for_route(Problem::new(code, detail), route);
     match credential_to_check(route, &req.presented)? {
         Checked::Public => Ok(Identity::anonymous()),
+        Checked::Bearer(token) if crate::introspection::takes(&gw.config.introspection, token) => {
+            authenticate_opaque(gw, platform, token)
+                .await
+                .map_err(|p| Refusal::for_route(p, route))
+        }
         Checked::Bearer(token) => authenticate_jwt(gw, platform, token)
             .await
             .map_err(|p| Refusal::for_route(p, route)),
@@ -181,6 +186,29 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
             .insert(hash, identity.clone(), valid_until_ms);
     }
     Ok(identity)
+}
+
+/// An opaque token (`introspection::takes`): bounded by `max_token_bytes` like a JWT, then asked
+/// of the introspection endpoint through the isolate's cache of its answers.
+async fn authenticate_opaque<K: Clone, P: Platform<Key = K>>(
+    gw: &Gateway<K>,
+    platform: &P,
+    token: &str,
+) -> Result<Identity, Problem> {
+    if token.is_empty() || token.len() > gw.config.max_token_bytes {
+        return Err(Problem::new(
+            ErrorCode::TokenMalformed,
+            format!("the token must be 1 to {} bytes", gw.config.max_token_bytes),
+        ));
+    }
+    crate::introspection::introspect(
+        &gw.introspection,
+        platform,
+        &gw.config.introspection,
+        gw.introspection_client.as_ref(),
+        token,
+    )
+    .await
 }
 
 /// The identity of a token `jwt_verify` accepted, and until when it may be cached: its issuer's

@@ -67,7 +67,7 @@ pub fn authorize_also(route: &Route, identity: &Identity) -> Result<(), Refusal>
         return Ok(());
     }
     let kind = match identity.method {
-        AuthMethod::Jwt => Some(CredentialKind::Jwt),
+        AuthMethod::Jwt | AuthMethod::Introspection => Some(CredentialKind::Jwt),
         AuthMethod::ApiKey => Some(CredentialKind::ApiKey),
         AuthMethod::Public => None,
     };

@@ -57,6 +57,8 @@ pub enum Verdict {
     Admin,
     /// Redirected to HTTPS.
     Redirect(String),
+    /// Decided by what cannot be checked offline: an opaque token's introspection answer.
+    Undecided,
     Refused {
         code: &'static str,
         status: u16,
@@ -153,6 +155,22 @@ pub fn explain(
         Ok(Checked::Public) => {
             report.pass("credential", "a public route checks none");
             Identity::anonymous()
+        }
+        Ok(Checked::Bearer(token)) if crate::introspection::takes(&config.introspection, token) => {
+            // The answer (active, subject, scopes) is the authorization server's, now: nothing
+            // after the credential can be judged without it.
+            report.not_checked(
+                "credential",
+                format!(
+                    "introspection: not checked offline (an opaque token; the gateway asks {})",
+                    config.introspection.endpoint
+                ),
+            );
+            return Explanation {
+                route: report.route,
+                checks: report.checks,
+                verdict: Verdict::Undecided,
+            };
         }
         Ok(Checked::Bearer(token)) => {
             let ExplainCredential::Keys(keys) = &credential else {

@@ -127,13 +127,26 @@ pub struct Gateway<K> {
     session_keys: RefCell<ImportedKeys<K>>,
     /// The `PORTCULLIS_LOGIN_SECRET` Workers secret, sent to the login endpoint (`sessions.login`).
     login_secret: Option<String>,
+    /// Opaque tokens (`introspection`): the cached answers, and the gateway's client credentials
+    /// from their Workers secret (absent: every introspection fails closed).
+    introspection: RefCell<crate::introspection::IntrospectionCache>,
+    introspection_client: Option<crate::introspection::client::ClientCredentials>,
+    /// The issuers a revocation may name: `config.issuers`, and the introspection server's.
+    revocation_issuers: Vec<crate::config::IssuerConfig>,
 }
 
 impl<K: Clone> Gateway<K> {
     pub fn new(config: Config) -> Self {
         let tokens = TokenCache::new(config.token_cache_entries);
         let api_keys = ApiKeyCache::new(config.api_keys.cache_max_entries);
+        let introspection =
+            crate::introspection::IntrospectionCache::new(config.introspection.cache_max_entries);
+        let mut revocation_issuers = config.issuers.clone();
+        if config.introspection.enabled {
+            revocation_issuers.push(crate::config::introspection_issuer(&config.introspection));
+        }
         Gateway {
+            revocation_issuers,
             config,
             jwks: RefCell::new(JwksCache::default()),
             tokens: RefCell::new(tokens),
@@ -143,7 +156,19 @@ impl<K: Clone> Gateway<K> {
             session: None,
             session_keys: RefCell::default(),
             login_secret: None,
+            introspection: RefCell::new(introspection),
+            introspection_client: None,
         }
+    }
+
+    /// The gateway with the credentials it authenticates to the introspection endpoint with
+    /// (`ClientCredentials::load`, from the Workers secret the configuration names).
+    pub(crate) fn with_introspection_client(
+        mut self,
+        credentials: Option<crate::introspection::client::ClientCredentials>,
+    ) -> Self {
+        self.introspection_client = credentials;
+        self
     }
 
     /// Shares revocation deltas and key sets with the other isolates of this location
@@ -199,7 +224,7 @@ impl<K: Clone> Gateway<K> {
             keys: self.api_key_store(platform),
             revocations: Some(RevocationAdmin {
                 settings: &self.config.revocation,
-                issuers: &self.config.issuers,
+                issuers: &self.revocation_issuers,
                 snapshot: &self.revocation,
             }),
             sessions: self

@@ -23,7 +23,7 @@ use super::snapshot::{Freshness, SnapshotCache};
 /// What a credential says about itself, for the check.
 pub(crate) fn facts(identity: &Identity) -> CredentialFacts<'_> {
     match identity.method {
-        AuthMethod::Jwt => CredentialFacts {
+        AuthMethod::Jwt | AuthMethod::Introspection => CredentialFacts {
             iss: identity.issuer.as_deref(),
             jti: identity.token_id.as_deref(),
             sub: Some(identity.subject.as_str()),
