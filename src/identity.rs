@@ -39,6 +39,20 @@ pub struct Identity {
     pub key_id: Option<String>,
     /// API keys: the rate-limit policy named in the key's record, if any.
     pub rate_limit_policy: Option<String>,
+    /// JWTs: how the user authenticated (`amr`, `acr`, `auth_time`), for routes that ask for a
+    /// second factor (`crate::step_up`). Empty for API keys: a key has no user factor.
+    pub user_auth: UserAuthentication,
+}
+
+/// A token's authentication context, as its issuer states it: `amr` (RFC 8176 method references),
+/// `acr` (the authentication context class) and `auth_time` (when the user last authenticated
+/// actively, seconds since the epoch; OpenID Connect Core §2). Read as the token carries them;
+/// `crate::step_up` decides what a route accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAuthentication {
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub auth_time: Option<u64>,
 }
 
 impl Identity {
@@ -56,6 +70,7 @@ impl Identity {
             client_id: None,
             key_id: None,
             rate_limit_policy: None,
+            user_auth: UserAuthentication::default(),
         }
     }
 

@@ -107,6 +107,9 @@ error_codes! {
     // --- the gateway's own runtime
     GatewayError = ("gateway_error", 500, "The gateway failed to process the request", Plain),
     RequestHeadersUnreadable = ("request_headers_unreadable", 500, "The request headers could not be read", Plain),
+    // --- MFA: per-route step-up and TOTP (src/step_up.rs, src/mfa/; docs/mfa.md). The challenge
+    // (`error="insufficient_user_authentication"`, RFC 9470) is built by `step_up::refusal`.
+    MfaRequired = ("mfa_required", 401, "A stronger or more recent user authentication is required", Plain),
 }
 
 impl ErrorCode {

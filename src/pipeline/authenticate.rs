@@ -159,6 +159,7 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         client_id: None,
         key_id: None,
         rate_limit_policy: None,
+        user_auth: claims.user_auth,
     };
     let valid_until_ms = claims
         .exp

@@ -221,6 +221,7 @@ mod tests {
             client_id: None,
             key_id: None,
             rate_limit_policy: None,
+            user_auth: Default::default(),
         }
     }
 
@@ -236,6 +237,7 @@ mod tests {
             client_id: Some(client.into()),
             key_id: Some(key_id.into()),
             rate_limit_policy: None,
+            user_auth: Default::default(),
         }
     }
 
