@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 /// The HMAC under the code. SHA-1 is what authenticator apps default to (and RFC 4226's HMAC, where
 /// its collision weakness does not matter); SHA-256 and SHA-512 are RFC 6238's other two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum TotpAlgorithm {
+pub(crate) enum TotpAlgorithm {
     #[serde(rename = "SHA1")]
     Sha1,
     #[serde(rename = "SHA256")]
@@ -22,7 +22,7 @@ pub enum TotpAlgorithm {
 
 impl TotpAlgorithm {
     /// The name in an `otpauth://` URI and in the configuration.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TotpAlgorithm::Sha1 => "SHA1",
             TotpAlgorithm::Sha256 => "SHA256",
@@ -30,7 +30,7 @@ impl TotpAlgorithm {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "SHA1" => TotpAlgorithm::Sha1,
             "SHA256" => TotpAlgorithm::Sha256,
@@ -43,27 +43,27 @@ impl TotpAlgorithm {
 /// How codes are made for one enrollment: stored beside its secret, so a later change of the
 /// configured defaults never breaks an enrolled authenticator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TotpParams {
-    pub algorithm: TotpAlgorithm,
+pub(crate) struct TotpParams {
+    pub(crate) algorithm: TotpAlgorithm,
     /// 6 to 8 (RFC 4226 §5.3 asks for at least 6).
-    pub digits: u8,
+    pub(crate) digits: u8,
     /// The time step X in seconds (RFC 6238 §4.1; 30 in every common app).
-    pub period: u64,
+    pub(crate) period: u64,
 }
 
-pub const MIN_DIGITS: u8 = 6;
-pub const MAX_DIGITS: u8 = 8;
+pub(crate) const MIN_DIGITS: u8 = 6;
+pub(crate) const MAX_DIGITS: u8 = 8;
 
 /// Steps either side of the current one a code is accepted from (RFC 6238 §5.2 recommends at most
 /// one step of network delay).
-pub const WINDOW: u64 = 1;
+pub(crate) const WINDOW: u64 = 1;
 
 /// A fresh secret's length: 160 bits, RFC 4226 §4's recommendation and SHA-1's output size.
-pub const SECRET_BYTES: usize = 20;
+pub(crate) const SECRET_BYTES: usize = 20;
 
 /// Why a presented code is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TotpError {
+pub(crate) enum TotpError {
     /// Not exactly `digits` ASCII digits.
     Malformed,
     /// No step within the window gives this code.
@@ -74,7 +74,7 @@ pub enum TotpError {
 
 /// RFC 4226 §5.3: HMAC over the 8-byte big-endian counter, dynamic truncation, the low `digits`
 /// decimal digits, zero-padded.
-pub fn hotp(secret: &[u8], counter: u64, algorithm: TotpAlgorithm, digits: u8) -> String {
+pub(crate) fn hotp(secret: &[u8], counter: u64, algorithm: TotpAlgorithm, digits: u8) -> String {
     let mac = hmac_of(secret, &counter.to_be_bytes(), algorithm);
     let offset = usize::from(mac[mac.len() - 1] & 0x0f);
     let binary = u32::from_be_bytes([
@@ -109,12 +109,12 @@ fn hmac_of(secret: &[u8], message: &[u8], algorithm: TotpAlgorithm) -> Vec<u8> {
 }
 
 /// RFC 6238 §4.2: T = floor((now − T0) / X), T0 = 0.
-pub fn time_step(unix_secs: u64, period: u64) -> u64 {
+pub(crate) fn time_step(unix_secs: u64, period: u64) -> u64 {
     unix_secs / period.max(1)
 }
 
 /// The TOTP code at `unix_secs`.
-pub fn totp(secret: &[u8], params: &TotpParams, unix_secs: u64) -> String {
+pub(crate) fn totp(secret: &[u8], params: &TotpParams, unix_secs: u64) -> String {
     hotp(
         secret,
         time_step(unix_secs, params.period),
@@ -128,7 +128,7 @@ pub fn totp(secret: &[u8], params: &TotpParams, unix_secs: u64) -> String {
 /// says nothing about which step (or which digits) matched. A step at or below `last_used_step` is
 /// a replay: each step's code is accepted once (RFC 6238 §5.2), and a code older than the last
 /// accepted one is never accepted again either.
-pub fn verify(
+pub(crate) fn verify(
     secret: &[u8],
     params: &TotpParams,
     code: &str,
@@ -156,7 +156,7 @@ pub fn verify(
 }
 
 /// RFC 4648 §6 base32 without padding, as authenticator apps read a secret.
-pub fn base32(bytes: &[u8]) -> String {
+pub(crate) fn base32(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
     let mut buffer: u32 = 0;
@@ -179,7 +179,7 @@ pub fn base32(bytes: &[u8]) -> String {
 /// `otpauth://totp/<issuer>:<account>?secret=…&issuer=…&algorithm=…&digits=…&period=…`. The
 /// issuer and the account are percent-encoded (everything but RFC 3986 unreserved characters),
 /// so a `:`, `/`, `?`, `&` or `#` in either cannot change the URI's structure.
-pub fn otpauth_uri(secret: &[u8], params: &TotpParams, issuer: &str, account: &str) -> String {
+pub(crate) fn otpauth_uri(secret: &[u8], params: &TotpParams, issuer: &str, account: &str) -> String {
     let issuer = percent_encode(issuer);
     format!(
         "otpauth://totp/{issuer}:{}?secret={}&issuer={issuer}&algorithm={}&digits={}&period={}",
@@ -206,7 +206,7 @@ fn percent_encode(s: &str) -> String {
 /// The key URI as an SVG QR code (error correction M, black on white), for the enrollment page
 /// to show as is. `None` only if the URI does not fit a QR code (it is ~200 bytes; the limit is
 /// ~2,300 at level M).
-pub fn qr_svg(uri: &str) -> Option<String> {
+pub(crate) fn qr_svg(uri: &str) -> Option<String> {
     let code =
         qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).ok()?;
     Some(
