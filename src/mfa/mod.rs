@@ -3,4 +3,5 @@
 //! `MfaSubject` Durable Object keeps exactly (the sealed secret, the last used step, failed
 //! attempts, recovery codes). Which routes ask for a factor is `crate::step_up`'s.
 
+pub(crate) mod store;
 pub(crate) mod totp;

@@ -179,7 +179,12 @@ pub(crate) fn base32(bytes: &[u8]) -> String {
 /// `otpauth://totp/<issuer>:<account>?secret=…&issuer=…&algorithm=…&digits=…&period=…`. The
 /// issuer and the account are percent-encoded (everything but RFC 3986 unreserved characters),
 /// so a `:`, `/`, `?`, `&` or `#` in either cannot change the URI's structure.
-pub(crate) fn otpauth_uri(secret: &[u8], params: &TotpParams, issuer: &str, account: &str) -> String {
+pub(crate) fn otpauth_uri(
+    secret: &[u8],
+    params: &TotpParams,
+    issuer: &str,
+    account: &str,
+) -> String {
     let issuer = percent_encode(issuer);
     format!(
         "otpauth://totp/{issuer}:{}?secret={}&issuer={issuer}&algorithm={}&digits={}&period={}",
