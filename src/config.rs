@@ -76,6 +76,8 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     /// The forwarding headers the gateway sets (`forwarded_headers`, `append_client_forwarded_for`).
     pub forwarded: ForwardedSettings,
+    /// The gateway's own TOTP factor (`mfa`; docs/mfa.md).
+    pub mfa: crate::mfa_settings::MfaSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -188,6 +190,9 @@ struct RawConfig {
     forwarded_headers: Option<String>,
     #[serde(default)]
     append_client_forwarded_for: bool,
+    /// The gateway's own second factor (`mfa_settings`).
+    #[serde(default)]
+    mfa: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -404,6 +409,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     }
 
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
+    let mfa: crate::mfa_settings::MfaSettings = parse_section(raw.mfa.as_ref(), &mut errors);
 
     let (websocket_defaults, websocket_errors) =
         crate::websocket_settings::parse_defaults(raw.websocket.as_ref());
@@ -495,6 +501,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         path_parameters: raw.path_parameters,
         origin_timeout_ms,
         forwarded,
+        mfa,
     })
 }
 
@@ -1318,6 +1325,7 @@ mod tests {
                 "routes",
                 Box::new(move |o| json!([merged(route.clone(), &json!({ "websocket": o }))])),
             ),
+            ("/$defs/mfa", "mfa", "mfa", Box::new(|o| o)),
         ];
         let document = |field: &str, wrap: &Wrap, obj: Value| {
             if field.is_empty() {

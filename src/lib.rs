@@ -23,6 +23,7 @@ pub mod jose;
 mod jwks_cache;
 mod log;
 mod mfa;
+pub mod mfa_settings;
 mod origin;
 pub mod path;
 pub mod pipeline;
