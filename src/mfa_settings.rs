@@ -54,7 +54,10 @@ impl Section for MfaSettings {
         };
         let issuer = &self.totp_issuer;
         if issuer.is_empty() || issuer.len() > 64 || issuer.chars().any(char::is_control) {
-            bad("totp_issuer", "must be 1-64 characters without control characters");
+            bad(
+                "totp_issuer",
+                "must be 1-64 characters without control characters",
+            );
         }
         if !matches!(self.totp_algorithm.as_str(), "SHA1" | "SHA256" | "SHA512") {
             bad("totp_algorithm", "must be SHA1, SHA256 or SHA512");
@@ -121,7 +124,11 @@ mod tests {
         let s = MfaSettings::default();
         assert!(s.check().is_empty());
         assert_eq!(
-            (s.totp_algorithm.as_str(), s.totp_digits, s.totp_period_seconds),
+            (
+                s.totp_algorithm.as_str(),
+                s.totp_digits,
+                s.totp_period_seconds
+            ),
             ("SHA1", 6, 30)
         );
     }
@@ -163,7 +170,10 @@ mod tests {
         assert!(MfaKey::load(&on, None).unwrap_err().contains("not set"));
         let short = MfaKey::load(&on, Some("AAEC")).unwrap_err();
         assert_eq!(short, "must decode to 32 bytes, not 3");
-        assert_eq!(MfaKey::load(&on, Some("!!")).unwrap_err(), "is not base64url");
+        assert_eq!(
+            MfaKey::load(&on, Some("!!")).unwrap_err(),
+            "is not base64url"
+        );
         assert_eq!(format!("{:?}", MfaKey([1; 32])), "MfaKey(..)");
     }
 }
