@@ -7,6 +7,7 @@ mod durable;
 mod http;
 mod kv;
 mod ledger;
+mod mfa;
 mod websocket;
 
 use std::cell::RefCell;
@@ -347,6 +348,30 @@ impl Platform for EdgePlatform {
         limit: u32,
     ) -> Result<KvPage, StoreError> {
         kv::list(&self.env, prefix, cursor, limit).await
+    }
+
+    async fn mfa_call(&self, subject_key: &str, body: String) -> Result<String, StoreError> {
+        mfa::call(&self.env, subject_key, body).await
+    }
+
+    async fn aes_gcm_encrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        mfa::aes_gcm_encrypt(key, iv, aad, plaintext).await
+    }
+
+    async fn aes_gcm_decrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        mfa::aes_gcm_decrypt(key, iv, aad, sealed).await
     }
 }
 

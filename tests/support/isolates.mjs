@@ -2,7 +2,7 @@
 // for the revocation and rate-limit end-to-end tests and benchmarks.
 //
 // Miniflare runs each worker in its own V8 isolate. Worker "a" defines the Durable Object classes
-// (RevocationStore, RateLimiter, ApiKeyLedger); workers "b", "c", … run the same wasm and bind to a's classes by
+// (RevocationStore, RateLimiter, ApiKeyLedger, MfaSubject); workers "b", "c", … run the same wasm and bind to a's classes by
 // `scriptName`, so they are separate isolates (separate snapshots, separate leases) in front of the
 // same objects — what a Cloudflare location with several isolates looks like. A small JS worker,
 // "faults", can stand between the gateways and the revocation object (a proxy that can be switched
@@ -55,17 +55,20 @@ const NAMES = "abcdefgh";
 /**
  * Starts `count` gateway isolates with `config` (PORTCULLIS_CONFIG). Options:
  * - `flakyRevocation`: the revocation object sits behind a switchable proxy (`setRevocationDown`);
- * - `failingLimiter`: every rate-limiter call fails.
+ * - `failingLimiter`: every rate-limiter call fails;
+ * - `extraBindings`: more vars and secrets for every gateway (PORTCULLIS_MFA_KEY, signing keys).
  * Returns { isolates: [{ name, fetch(path, init) }], revocation(path, init), setRevocationDown(bool), logs, dispose }.
  */
-export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false } = {}) {
+export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false, extraBindings = {} } = {}) {
   const logs = [];
   const compat = compatibilityDate();
   const revocationClass = { className: "RevocationStore", scriptName: "a", useSQLite: true };
   const limiterClass = { className: "RateLimiter", scriptName: "a", useSQLite: true };
   const ledgerClass = { className: "ApiKeyLedger", scriptName: "a", useSQLite: true };
+  const mfaClass = { className: "MfaSubject", scriptName: "a", useSQLite: true };
   const bindingsFor = () => ({
     PORTCULLIS_API_KEYS: ledgerClass,
+    PORTCULLIS_MFA: mfaClass,
     PORTCULLIS_REVOCATION: flakyRevocation ? { className: "FlakyRevocation", scriptName: "faults" } : revocationClass,
     PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : limiterClass,
   });
@@ -81,7 +84,7 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
       durableObjects: i === 0
         ? { ...bindingsFor(), DEFINE_REVOCATION: { className: "RevocationStore", useSQLite: true }, DEFINE_LIMITER: { className: "RateLimiter", useSQLite: true } }
         : bindingsFor(),
-      bindings: { PORTCULLIS_CONFIG: config },
+      bindings: { PORTCULLIS_CONFIG: config, ...extraBindings },
     });
   }
   const faults = {
