@@ -110,6 +110,12 @@ error_codes! {
     // --- MFA: per-route step-up and TOTP (src/step_up.rs, src/mfa/; docs/mfa.md). The challenge
     // (`error="insufficient_user_authentication"`, RFC 9470) is built by `step_up::refusal`.
     MfaRequired = ("mfa_required", 401, "A stronger or more recent user authentication is required", Plain),
+    MfaCodeInvalid = ("mfa_code_invalid", 400, "The one-time code or recovery code is not valid", Plain),
+    MfaCodeReused = ("mfa_code_reused", 400, "The one-time code was already used", Plain),
+    MfaLocked = ("mfa_locked", 429, "Too many failed attempts: the second factor is locked for a while", Plain),
+    MfaNotEnrolled = ("mfa_not_enrolled", 409, "No second factor of this kind is enrolled", Plain),
+    MfaAlreadyEnrolled = ("mfa_already_enrolled", 409, "A second factor of this kind is already enrolled", Plain),
+    MfaUnavailable = ("mfa_unavailable", 503, "The second-factor store is unavailable", Plain),
 }
 
 impl ErrorCode {

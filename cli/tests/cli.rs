@@ -440,6 +440,7 @@ fn serve(
                         platform: store.platform,
                         keys: ApiKeyStore::new(store.platform, store.cache, store.config),
                         revocations: None,
+                        mfa_enabled: false,
                     };
                     block_on(admin::handle(&ctx, &req, &actor))
                 }

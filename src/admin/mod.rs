@@ -1,7 +1,8 @@
 //! The admin API (`/admin/...`, off unless configured), one router over its parts:
 //!
 //! - `keys`: create, list, show, update, rotate and revoke API keys (`/keys…`),
-//! - `revocations`: the revocation list (`/revocations…`).
+//! - `revocations`: the revocation list (`/revocations…`),
+//! - `mfa`: a subject's TOTP state and its reset (`/mfa/totp/{subject}`).
 //!
 //! The pipeline authenticates the caller with the gateway's normal credentials, requires
 //! `AdminConfig::scope` (the admin route's scope) and hands the call, below the admin prefix, to
@@ -14,6 +15,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod keys;
+pub(crate) mod mfa;
 pub(crate) mod refusal_audit;
 pub(crate) mod revocations;
 
@@ -51,6 +53,8 @@ pub struct AdminContext<'a, P: Platform> {
     pub keys: ApiKeyStore<'a, P>,
     /// `None`: `/revocations…` is not served (an unknown route, like any other).
     pub revocations: Option<revocations::RevocationAdmin<'a>>,
+    /// `mfa.enabled`: `/mfa…` is served; otherwise it is an unknown route, like any other.
+    pub mfa_enabled: bool,
 }
 
 /// A handler's successful answer: JSON, plus what the router must do after it.
@@ -90,6 +94,7 @@ pub enum Effect {
 enum Endpoint<'p> {
     Keys(keys::Route<'p>),
     Revocations(revocations::Action),
+    Mfa(Result<mfa::Action, Problem>),
     /// No such endpoint: audited as `audit`, answered with the problem.
     Unknown {
         audit: Audit,
@@ -98,7 +103,16 @@ enum Endpoint<'p> {
 }
 
 impl Endpoint<'_> {
-    fn resolve<'p, P: Platform>(ctx: &AdminContext<'_, P>, path: &'p str) -> Endpoint<'p> {
+    fn resolve<'p, P: Platform>(
+        ctx: &AdminContext<'_, P>,
+        method: &str,
+        path: &'p str,
+    ) -> Endpoint<'p> {
+        if ctx.mfa_enabled {
+            if let Some(action) = mfa::route(method, path) {
+                return Endpoint::Mfa(action);
+            }
+        }
         if ctx.revocations.is_some() {
             match revocations::route(path) {
                 Some(Ok(action)) => return Endpoint::Revocations(action),
@@ -129,7 +143,7 @@ pub async fn handle<P: Platform>(
     actor: &Identity,
 ) -> Reply {
     let method = req.method.to_ascii_uppercase();
-    let (audit, result) = match Endpoint::resolve(ctx, req.path) {
+    let (audit, result) = match Endpoint::resolve(ctx, &method, req.path) {
         Endpoint::Unknown { audit, problem } => (audit, Err(problem)),
         Endpoint::Keys(route) => match route.action(&method) {
             None => (
@@ -158,6 +172,12 @@ pub async fn handle<P: Platform>(
                     (Ok(()), None) => Err(keys::unknown_route()),
                 }
             };
+            (audit, result)
+        }
+        Endpoint::Mfa(Err(problem)) => (Audit::new("mfa.unknown_route"), Err(problem)),
+        Endpoint::Mfa(Ok(action)) => {
+            let mut audit = Audit::new(action.name());
+            let result = mfa::run(ctx.platform, &action, &mut audit).await;
             (audit, result)
         }
     };

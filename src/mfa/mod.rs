@@ -4,6 +4,7 @@
 //! attempts, recovery codes); `seal` the AES-256-GCM sealing of secrets; `recovery` the recovery
 //! codes. Which routes ask for a factor is `crate::step_up`'s.
 
+pub(crate) mod client;
 pub(crate) mod recovery;
 pub(crate) mod seal;
 pub(crate) mod store;

@@ -149,6 +149,7 @@ impl<K: Clone> Gateway<K> {
                 issuers: &self.config.issuers,
                 snapshot: &self.revocation,
             }),
+            mfa_enabled: self.config.mfa.enabled,
         };
         crate::admin::handle(&ctx, &req, &call.actor).await
     }
