@@ -38,6 +38,8 @@ pub mod route;
 mod scope;
 mod section;
 pub mod step_up;
+pub mod session;
+pub mod signing;
 /// The in-memory platform for native tests (this crate's and the CLI's, through the `testing`
 /// feature); never compiled into the worker.
 #[cfg(any(test, feature = "testing"))]

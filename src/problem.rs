@@ -116,6 +116,8 @@ error_codes! {
     MfaNotEnrolled = ("mfa_not_enrolled", 409, "No second factor of this kind is enrolled", Plain),
     MfaAlreadyEnrolled = ("mfa_already_enrolled", 409, "A second factor of this kind is already enrolled", Plain),
     MfaUnavailable = ("mfa_unavailable", 503, "The second-factor store is unavailable", Plain),
+    // --- signing: the gateway as an issuer (issue 11)
+    TokenSigningFailed = ("token_signing_failed", 500, "The gateway could not issue a token", Plain),
 }
 
 impl ErrorCode {
