@@ -417,6 +417,12 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
     let mfa: crate::mfa_settings::MfaSettings = parse_section(raw.mfa.as_ref(), &mut errors);
     let sessions: SessionSettings = parse_section(raw.sessions.as_ref(), &mut errors);
+    if mfa.enabled && !sessions.enabled {
+        errors.push(err(
+            "mfa.enabled",
+            "needs sessions.enabled: the TOTP endpoints take the gateway's own access tokens and step-up mints one",
+        ));
+    }
     if sessions.enabled && !sessions.issuer.is_empty() {
         if issuers.iter().any(|i| i.issuer == sessions.issuer) {
             errors.push(err(

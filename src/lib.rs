@@ -37,9 +37,9 @@ pub mod revocation;
 pub mod route;
 mod scope;
 mod section;
-pub mod step_up;
 pub mod session;
 pub mod signing;
+pub mod step_up;
 /// The in-memory platform for native tests (this crate's and the CLI's, through the `testing`
 /// feature); never compiled into the worker.
 #[cfg(any(test, feature = "testing"))]

@@ -52,11 +52,23 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
             message,
         }]),
         Ok(doc) => match parse_config(&doc) {
-            Ok(config) => match load_session_issuer(env, &config) {
-                Ok(issuer) => {
-                    IsolateState::Ready(Box::new(Gateway::new(config).with_session_issuer(issuer)))
-                }
-                Err(errors) => IsolateState::Misconfigured(errors),
+            Ok(config) => match (
+                load_session_issuer(env, &config),
+                load_mfa_key(env, &config),
+            ) {
+                (Ok(issuer), Ok(mfa_key)) => IsolateState::Ready(Box::new(
+                    Gateway::new(config)
+                        .with_session_issuer(issuer)
+                        .with_mfa_key(mfa_key),
+                )),
+                (issuer, mfa_key) => IsolateState::Misconfigured(
+                    issuer
+                        .err()
+                        .into_iter()
+                        .flatten()
+                        .chain(mfa_key.err())
+                        .collect(),
+                ),
             },
             Err(errors) => IsolateState::Misconfigured(errors),
         },
@@ -99,6 +111,23 @@ fn load_session_issuer(
                 message: e.message,
             })
             .collect()
+    })
+}
+
+/// The key that seals TOTP secrets when `mfa.enabled`: the `PORTCULLIS_MFA_KEY` secret, read once
+/// per isolate. Missing or malformed with MFA on is a configuration error (the value is never
+/// logged).
+fn load_mfa_key(
+    env: &Env,
+    config: &crate::config::Config,
+) -> Result<Option<crate::mfa_settings::MfaKey>, ConfigError> {
+    use crate::mfa_settings::{MfaKey, MFA_KEY_SECRET};
+    let secret = js_sys::Reflect::get(env, &JsValue::from_str(MFA_KEY_SECRET))
+        .ok()
+        .and_then(|v| v.as_string());
+    MfaKey::load(&config.mfa, secret.as_deref()).map_err(|message| ConfigError {
+        path: MFA_KEY_SECRET.to_string(),
+        message,
     })
 }
 
@@ -201,6 +230,12 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
         Outcome::Admin(call) => {
             let body = http::read_body_capped(&req, crate::admin::MAX_BODY_BYTES + 1).await?;
             let reply = gateway.admin(&*platform, &call, &head.method, &body).await;
+            http::reply_response(&reply, &transport)?
+        }
+        Outcome::Session(endpoint) => {
+            let cap = Gateway::<web_sys::CryptoKey>::session_body_cap(endpoint);
+            let body = http::read_body_capped(&req, cap + 1).await?;
+            let reply = gateway.session(&*platform, endpoint, &head, &body).await;
             http::reply_response(&reply, &transport)?
         }
         Outcome::Forward(plan) => match forward(&req, &plan, &transport, &platform, &state).await {

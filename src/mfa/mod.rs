@@ -5,7 +5,11 @@
 //! codes. Which routes ask for a factor is `crate::step_up`'s.
 
 pub(crate) mod client;
+pub(crate) mod endpoints;
 pub(crate) mod recovery;
 pub(crate) mod seal;
 pub(crate) mod store;
 pub(crate) mod totp;
+
+#[cfg(test)]
+mod tests;

@@ -18,6 +18,7 @@ pub(crate) mod forward;
 pub(crate) mod limit;
 pub(crate) mod method_override;
 pub(crate) mod parse;
+pub(crate) mod session;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -68,6 +69,11 @@ pub enum Outcome {
     /// An authenticated, authorized admin API call: the runtime reads the body and calls
     /// `Gateway::admin`.
     Admin(AdminCall),
+    /// An endpoint under the sessions prefix: the runtime reads the body (at most
+    /// `Gateway::session_body_cap`) and calls `Gateway::session`. (Crate-private: only the
+    /// worker acts on it.)
+    #[allow(private_interfaces)]
+    Session(crate::session::endpoints::Endpoint),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +117,8 @@ pub struct Gateway<K> {
     /// imported for verifying its own tokens.
     session: Option<SessionIssuer>,
     session_keys: RefCell<ImportedKeys<K>>,
+    /// The key that seals TOTP secrets (`mfa.enabled`; the `PORTCULLIS_MFA_KEY` secret).
+    mfa_key: Option<crate::mfa_settings::MfaKey>,
 }
 
 impl<K: Clone> Gateway<K> {
@@ -126,7 +134,14 @@ impl<K: Clone> Gateway<K> {
             leases: Rc::default(),
             session: None,
             session_keys: RefCell::default(),
+            mfa_key: None,
         }
+    }
+
+    /// The gateway with the key that seals TOTP secrets (`MfaKey::load`).
+    pub(crate) fn with_mfa_key(mut self, key: Option<crate::mfa_settings::MfaKey>) -> Self {
+        self.mfa_key = key;
+        self
     }
 
     /// The gateway with its own issuer (`SessionIssuer::load`): it mints with the set's active key
@@ -203,6 +218,23 @@ impl<K: Clone> Gateway<K> {
                 headers,
                 body: String::new(),
             }));
+        }
+        if let Some(routed) = crate::session::endpoints::route(&self.config.sessions, req) {
+            if crate::url::split_url(&req.url).is_none_or(|(scheme, ..)| scheme != "https")
+                && self.config.transport.https != crate::config::HttpsPolicy::Allow
+            {
+                return Err(Refusal::plain(Problem::new(
+                    ErrorCode::HttpsRequired,
+                    "the session endpoints are served over HTTPS only",
+                )));
+            }
+            return Ok(match routed {
+                Ok(endpoint) => {
+                    log.route = Some(endpoint.name().to_string());
+                    Outcome::Session(endpoint)
+                }
+                Err(reply) => Outcome::Respond(reply),
+            });
         }
         let parsed = match parse::parse(&self.config, req) {
             ParseOutcome::Route(p) => p,

@@ -3,4 +3,5 @@
 //! `settings` is the `[sessions]` configuration section, a leaf module that `config` reads; the
 //! signing keys, minting and the gateway's own issuer live in `signing`.
 
+pub(crate) mod endpoints;
 pub mod settings;
