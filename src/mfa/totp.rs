@@ -209,18 +209,26 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// The key URI as an SVG QR code (error correction M, black on white), for the enrollment page
-/// to show as is. `None` only if the URI does not fit a QR code (it is ~200 bytes; the limit is
-/// ~2,300 at level M).
+/// The key URI as an SVG QR code (error correction M, a 4-module quiet zone, black on white, one
+/// path), for the enrollment page to show as an image. `None` only if the URI does not fit a QR
+/// code (it is ~200 bytes; the limit is ~2,300 at level M).
 pub(crate) fn qr_svg(uri: &str) -> Option<String> {
-    let code =
-        qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).ok()?;
-    Some(
-        code.render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build(),
-    )
+    use qrcodegen::{QrCode, QrCodeEcc};
+    let qr = QrCode::encode_text(uri, QrCodeEcc::Medium).ok()?;
+    let size = qr.size();
+    let border = 4;
+    let dim = size + 2 * border;
+    let mut path = String::new();
+    for y in 0..size {
+        for x in 0..size {
+            if qr.get_module(x, y) {
+                path.push_str(&format!("M{},{}h1v1h-1z", x + border, y + border));
+            }
+        }
+    }
+    Some(format!(
+        "<?xml version=\"1.0\" standalone=\"yes\"?><svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"200\" height=\"200\" viewBox=\"0 0 {dim} {dim}\" shape-rendering=\"crispEdges\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path d=\"{path}\" fill=\"#000\"/></svg>"
+    ))
 }
 
 #[cfg(test)]
