@@ -81,6 +81,8 @@ pub struct Config {
     pub location_cache: crate::location_cache::LocationCacheSettings,
     /// `identity_header_prefixes`, and the claim paths the routes' `require` read (issue 15).
     pub claims: crate::claims::ClaimSettings,
+    /// The gateway's own TOTP factor (`mfa`; docs/mfa.md).
+    pub mfa: crate::mfa_settings::MfaSettings,
     /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
     /// ends with the gateway's own entry (`own_issuer`).
     pub sessions: SessionSettings,
@@ -198,6 +200,9 @@ struct RawConfig {
     forwarded_headers: Option<String>,
     #[serde(default)]
     append_client_forwarded_for: bool,
+    /// The gateway's own second factor (`mfa_settings`).
+    #[serde(default)]
+    mfa: Option<Value>,
     #[serde(default)]
     location_cache: Option<Value>,
     /// More of the gateway's header namespace, for `claims_to_headers` (`x-acme-`).
@@ -321,6 +326,15 @@ struct RawRoute {
     /// Claim conditions: `{ claim = value | { any = [...] } | { all = [...] } }`.
     #[serde(default)]
     require: Option<Value>,
+    /// Step-up (`crate::step_up`): `"required"` asks for a second factor in `amr`.
+    #[serde(default)]
+    mfa: Option<String>,
+    /// Step-up: the accepted `acr` values.
+    #[serde(default)]
+    acr_values: Option<Vec<String>>,
+    /// Step-up: the user authenticated at most this many seconds ago (`auth_time`).
+    #[serde(default)]
+    max_age: Option<u64>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -427,6 +441,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
     let location_cache: crate::location_cache::LocationCacheSettings =
         parse_section(raw.location_cache.as_ref(), &mut errors);
+    let mfa: crate::mfa_settings::MfaSettings = parse_section(raw.mfa.as_ref(), &mut errors);
     let sessions: SessionSettings = parse_section(raw.sessions.as_ref(), &mut errors);
     for (path, message) in crate::session::endpoint_settings::check_exchange_issuers(
         sessions.token_exchange.as_ref(),
@@ -437,6 +452,12 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
             .collect::<Vec<_>>(),
     ) {
         errors.push(err(&path, &message));
+    }
+    if mfa.enabled && !sessions.enabled {
+        errors.push(err(
+            "mfa.enabled",
+            "needs sessions.enabled: the TOTP endpoints take the gateway's own access tokens and step-up mints one",
+        ));
     }
     if sessions.enabled && !sessions.issuer.is_empty() {
         if issuers.iter().any(|i| i.issuer == sessions.issuer) {
@@ -567,6 +588,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         forwarded,
         location_cache,
         claims,
+        mfa,
         sessions,
     })
 }
@@ -791,6 +813,7 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         // Answered by the gateway itself, never forwarded.
         origin: crate::origin::OriginPolicy::default(),
         require: Vec::new(),
+        step_up: None,
     })
 }
 
@@ -1153,6 +1176,16 @@ fn build_route(
                 Vec::new()
             }),
     };
+    let (step_up, step_up_errors) = crate::step_up::parse_route_options(
+        r.mfa.as_deref(),
+        r.acr_values.as_deref(),
+        r.max_age,
+        auth.contains(&crate::route::CredentialKind::Jwt),
+        path,
+    );
+    for (path, message) in step_up_errors {
+        errors.push(err(&path, message));
+    }
     if errors.len() != before {
         return None;
     }
@@ -1168,6 +1201,7 @@ fn build_route(
         websocket,
         origin,
         require,
+        step_up,
     })
 }
 
@@ -1483,6 +1517,7 @@ mod tests {
                 "routes",
                 Box::new(move |o| json!([merged(route.clone(), &json!({ "websocket": o }))])),
             ),
+            ("/$defs/mfa", "mfa", "mfa", Box::new(|o| o)),
         ];
         let document = |field: &str, wrap: &Wrap, obj: Value| {
             if field.is_empty() {

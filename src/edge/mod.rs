@@ -8,6 +8,7 @@ mod http;
 mod kv;
 mod ledger;
 mod session;
+mod mfa;
 mod websocket;
 
 use std::cell::RefCell;
@@ -86,25 +87,28 @@ fn ready(env: &Env, config: crate::config::Config) -> IsolateState {
             }])
         }
     };
-    let (issuer, secret) = match (
+    let (issuer, secret, mfa_key) = match (
         load_session_issuer(env, &config),
         session::load_login_secret(env, &config),
+        load_mfa_key(env, &config),
     ) {
-        (Ok(issuer), Ok(secret)) => (issuer, secret),
-        (issuer, secret) => {
+        (Ok(issuer), Ok(secret), Ok(mfa_key)) => (issuer, secret, mfa_key),
+        (issuer, secret, mfa_key) => {
             return IsolateState::Misconfigured(
                 issuer
                     .err()
                     .into_iter()
                     .flatten()
                     .chain(secret.err())
+                    .chain(mfa_key.err())
                     .collect(),
             )
         }
     };
     let gateway = Gateway::new(config)
         .with_session_issuer(issuer)
-        .with_login_secret(secret);
+        .with_login_secret(secret)
+        .with_mfa_key(mfa_key);
     if let Some(tier) = tier {
         gateway.share_through_location(tier);
     }
@@ -134,6 +138,23 @@ fn load_session_issuer(
                 message: e.message,
             })
             .collect()
+    })
+}
+
+/// The key that seals TOTP secrets when `mfa.enabled`: the `PORTCULLIS_MFA_KEY` secret, read once
+/// per isolate. Missing or malformed with MFA on is a configuration error (the value is never
+/// logged).
+fn load_mfa_key(
+    env: &Env,
+    config: &crate::config::Config,
+) -> Result<Option<crate::mfa_settings::MfaKey>, ConfigError> {
+    use crate::mfa_settings::{MfaKey, MFA_KEY_SECRET};
+    let secret = js_sys::Reflect::get(env, &JsValue::from_str(MFA_KEY_SECRET))
+        .ok()
+        .and_then(|v| v.as_string());
+    MfaKey::load(&config.mfa, secret.as_deref()).map_err(|message| ConfigError {
+        path: MFA_KEY_SECRET.to_string(),
+        message,
     })
 }
 
@@ -270,7 +291,7 @@ async fn serve(
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
         Outcome::Session(endpoint) => {
             let body =
-                http::read_body_capped(&req, crate::session::endpoints::MAX_BODY_BYTES + 1).await?;
+                http::read_body_capped(&req, endpoint.body_cap() + 1).await?;
             let mut reply = gateway
                 .session(&*platform, endpoint, &head, &body, &mut log)
                 .await;
@@ -532,6 +553,30 @@ impl Platform for EdgePlatform {
         max_bytes: usize,
     ) -> Result<HttpResponse, FetchError> {
         session::post(url, headers, body, timeout_ms, max_bytes).await
+    }
+
+    async fn mfa_call(&self, subject_key: &str, body: String) -> Result<String, StoreError> {
+        mfa::call(&self.env, subject_key, body).await
+    }
+
+    async fn aes_gcm_encrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        mfa::aes_gcm_encrypt(key, iv, aad, plaintext).await
+    }
+
+    async fn aes_gcm_decrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        mfa::aes_gcm_decrypt(key, iv, aad, sealed).await
     }
 }
 
