@@ -7,8 +7,8 @@ mod durable;
 mod http;
 mod kv;
 mod ledger;
-mod session;
 mod mfa;
+mod session;
 mod websocket;
 
 use std::cell::RefCell;
@@ -290,20 +290,20 @@ async fn serve(
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
         Outcome::Session(endpoint) => {
-            let body =
-                http::read_body_capped(&req, endpoint.body_cap() + 1).await?;
+            let body = http::read_body_capped(&req, endpoint.body_cap() + 1).await?;
             let mut reply = gateway
                 .session(&*platform, endpoint, &head, &body, &mut log)
                 .await;
             // Their refusals carry the request id as `instance`, like every other problem.
             id.stamp(&mut reply);
-            // The endpoints set their own CORS (credentials for app origins): HSTS only here.
-            let hsts: Vec<(String, String)> = transport
+            // The endpoints set their own CORS (credentials for app origins): HSTS only here,
+            // except on those that follow the gateway's `cors`.
+            let headers: Vec<(String, String)> = transport
                 .iter()
-                .filter(|(n, _)| n == "strict-transport-security")
+                .filter(|(n, _)| endpoint.uses_gateway_cors() || n == "strict-transport-security")
                 .cloned()
                 .collect();
-            http::reply_response(&reply, &hsts)?
+            http::reply_response(&reply, &headers)?
         }
         Outcome::Admin(call) => {
             let body = http::read_body_capped(req, crate::admin::MAX_BODY_BYTES + 1).await?;

@@ -278,6 +278,25 @@ impl<K: Clone> Gateway<K> {
         log: &mut RequestLog,
         request_id: &RequestId,
     ) -> Result<Outcome, Refusal> {
+        // The TOTP endpoints follow the gateway's `cors` (a bearer token, no cookie): a preflight
+        // from an allowed origin is answered as on any route.
+        if let Some(Ok(endpoint)) =
+            crate::session::endpoints::endpoint_at(&self.config.sessions, req)
+        {
+            if endpoint.uses_gateway_cors() {
+                if let Some(headers) = self.config.cors.preflight(
+                    &req.method,
+                    req.headers_named("origin").next(),
+                    req.headers_named("access-control-request-method").next(),
+                ) {
+                    return Ok(Outcome::Respond(Reply {
+                        status: 204,
+                        headers,
+                        body: String::new(),
+                    }));
+                }
+            }
+        }
         // The session endpoints are the gateway's own, answered before CORS and routing: their
         // preflights grant credentials to app origins (`session::endpoints`).
         if let Some(routed) = crate::session::endpoints::route(&self.config.sessions, req) {

@@ -48,6 +48,13 @@ impl Endpoint {
         }
     }
 
+    /// Whether the gateway's `cors` policy applies, as on any route, instead of the session
+    /// endpoints' own CORS for `sessions.app_origins`: the TOTP endpoints take a bearer token, not
+    /// the refresh cookie, so a cross-origin app calls them without credentials mode.
+    pub fn uses_gateway_cors(self) -> bool {
+        matches!(self, Endpoint::MfaTotp(_))
+    }
+
     /// How much of a body the runtime reads for this endpoint (one byte more is refused with 413).
     pub fn body_cap(self) -> usize {
         match self {
@@ -60,6 +67,31 @@ impl Endpoint {
 /// Where a request under the prefix goes: an endpoint (the runtime reads the body and calls
 /// `serve`), or an answer right away (a preflight, 404, 405). `None`: not under the prefix.
 pub(crate) fn route(
+    settings: &SessionSettings,
+    head: &RequestHead,
+) -> Option<Result<Endpoint, Reply>> {
+    let endpoint = match endpoint_at(settings, head)? {
+        Ok(endpoint) => endpoint,
+        Err(not_found) => return Some(Err(not_found)),
+    };
+    if head.method == "OPTIONS" {
+        return Some(Err(preflight(settings, head)));
+    }
+    if head.method != "POST" {
+        return Some(Err(Problem::new(
+            ErrorCode::RequestInvalid,
+            format!("method {} is not allowed here; allowed: POST", head.method),
+        )
+        .with_status(405)
+        .with_header("allow", "POST")
+        .reply()));
+    }
+    Some(Ok(endpoint))
+}
+
+/// The endpoint `head`'s path names, whatever the method, or 404 for another path under the
+/// prefix. `None`: not under the prefix (or sessions are off).
+pub(crate) fn endpoint_at(
     settings: &SessionSettings,
     head: &RequestHead,
 ) -> Option<Result<Endpoint, Reply>> {
@@ -93,18 +125,6 @@ pub(crate) fn route(
             }
         },
     };
-    if head.method == "OPTIONS" {
-        return Some(Err(preflight(settings, head)));
-    }
-    if head.method != "POST" {
-        return Some(Err(Problem::new(
-            ErrorCode::RequestInvalid,
-            format!("method {} is not allowed here; allowed: POST", head.method),
-        )
-        .with_status(405)
-        .with_header("allow", "POST")
-        .reply()));
-    }
     Some(Ok(endpoint))
 }
 
