@@ -76,6 +76,8 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     /// The forwarding headers the gateway sets (`forwarded_headers`, `append_client_forwarded_for`).
     pub forwarded: ForwardedSettings,
+    /// WebAuthn passkeys (`[passkeys]`, docs/passkeys.md).
+    pub passkeys: crate::webauthn::settings::PasskeySettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -188,6 +190,8 @@ struct RawConfig {
     forwarded_headers: Option<String>,
     #[serde(default)]
     append_client_forwarded_for: bool,
+    #[serde(default)]
+    passkeys: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -463,6 +467,9 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         &mut errors,
     );
 
+    let passkeys: crate::webauthn::settings::PasskeySettings =
+        parse_section(raw.passkeys.as_ref(), &mut errors);
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -486,6 +493,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         path_parameters: raw.path_parameters,
         origin_timeout_ms,
         forwarded,
+        passkeys,
     })
 }
 
@@ -1290,6 +1298,7 @@ mod tests {
                 "websocket",
                 Box::new(|o| o),
             ),
+            ("/$defs/passkeys", "passkeys", "passkeys", Box::new(|o| o)),
             // A route's `websocket` table is the same definition, parsed by the route.
             (
                 "/$defs/websocket",

@@ -42,6 +42,7 @@ mod section;
 pub mod testing;
 pub mod token_cache;
 mod url;
+pub mod webauthn;
 mod websocket;
 pub mod websocket_settings;
 

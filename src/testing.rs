@@ -57,6 +57,10 @@ pub struct FakePlatform {
     /// Calls from one ledger object to another (a rotation's successor) never answer after this
     /// many more (None: they always do).
     pub object_calls_before_hang: Cell<Option<u32>>,
+    /// The passkey store objects: name → stored state (JSON), as the object class keeps it.
+    pub passkey_objects: RefCell<BTreeMap<String, String>>,
+    /// Every passkey store call fails while set (an unreachable object).
+    pub passkeys_down: Cell<bool>,
     rng_state: Cell<u64>,
 }
 
@@ -241,6 +245,26 @@ impl Platform for FakePlatform {
         let answer = ledger.serve(&host, request, self.now_secs()).await;
         self.ledgers.borrow_mut().insert(key_id.to_string(), ledger);
         answer.map(|a| serde_json::to_string(&a).unwrap_or_default())
+    }
+
+    async fn passkey_call(&self, object_name: &str, body: String) -> Result<String, StoreError> {
+        if self.passkeys_down.get() {
+            return Err(StoreError("PORTCULLIS_PASSKEYS call failed: simulated outage".into()));
+        }
+        let stored = self.passkey_objects.borrow().get(object_name).cloned();
+        let (answer, write) = crate::webauthn::store::handle_json(stored.as_deref(), &body)
+            .map_err(StoreError)?;
+        match write {
+            Some(crate::webauthn::store::Write::Put(state)) => {
+                let json = serde_json::to_string(&state).map_err(|e| StoreError(e.to_string()))?;
+                self.passkey_objects.borrow_mut().insert(object_name.to_string(), json);
+            }
+            Some(crate::webauthn::store::Write::Delete) => {
+                self.passkey_objects.borrow_mut().remove(object_name);
+            }
+            None => {}
+        }
+        Ok(answer)
     }
 }
 
