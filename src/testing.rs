@@ -249,15 +249,19 @@ impl Platform for FakePlatform {
 
     async fn passkey_call(&self, object_name: &str, body: String) -> Result<String, StoreError> {
         if self.passkeys_down.get() {
-            return Err(StoreError("PORTCULLIS_PASSKEYS call failed: simulated outage".into()));
+            return Err(StoreError(
+                "PORTCULLIS_PASSKEYS call failed: simulated outage".into(),
+            ));
         }
         let stored = self.passkey_objects.borrow().get(object_name).cloned();
-        let (answer, write) = crate::webauthn::store::handle_json(stored.as_deref(), &body)
-            .map_err(StoreError)?;
+        let (answer, write) =
+            crate::webauthn::store::handle_json(stored.as_deref(), &body).map_err(StoreError)?;
         match write {
             Some(crate::webauthn::store::Write::Put(state)) => {
                 let json = serde_json::to_string(&state).map_err(|e| StoreError(e.to_string()))?;
-                self.passkey_objects.borrow_mut().insert(object_name.to_string(), json);
+                self.passkey_objects
+                    .borrow_mut()
+                    .insert(object_name.to_string(), json);
             }
             Some(crate::webauthn::store::Write::Delete) => {
                 self.passkey_objects.borrow_mut().remove(object_name);

@@ -18,7 +18,10 @@ pub(crate) const MAX_ATTESTATION_OBJECT_BYTES: usize = 8192;
 pub(crate) enum Statement<'a> {
     None,
     /// `packed` without a certificate: `alg` (a COSE algorithm id) and the signature.
-    PackedSelf { alg: i64, sig: &'a [u8] },
+    PackedSelf {
+        alg: i64,
+        sig: &'a [u8],
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,17 +34,21 @@ fn invalid(why: &'static str) -> PasskeyError {
     PasskeyError::AuthenticatorDataInvalid(why)
 }
 
-pub(crate) fn parse_attestation_object(bytes: &[u8]) -> Result<AttestationObject<'_>, PasskeyError> {
+pub(crate) fn parse_attestation_object(
+    bytes: &[u8],
+) -> Result<AttestationObject<'_>, PasskeyError> {
     if bytes.len() > MAX_ATTESTATION_OBJECT_BYTES {
         return Err(invalid("the attestation object is longer than 8192 octets"));
     }
     let mut d = Decoder::new(bytes);
-    let entries = cbor::map_len(&mut d, "the attestation object is not a CBOR map").map_err(invalid)?;
+    let entries =
+        cbor::map_len(&mut d, "the attestation object is not a CBOR map").map_err(invalid)?;
     let mut seen = SeenKeys::default();
     let (mut fmt, mut statement_at, mut auth_data) = (None, None, None);
     for _ in 0..entries {
         let key = cbor::text(&mut d, "an attestation object key is not text").map_err(invalid)?;
-        seen.first(key, "an attestation object key is given twice").map_err(invalid)?;
+        seen.first(key, "an attestation object key is given twice")
+            .map_err(invalid)?;
         match key {
             "fmt" => fmt = Some(cbor::text(&mut d, "fmt is not text").map_err(invalid)?),
             "attStmt" => {
@@ -49,7 +56,8 @@ pub(crate) fn parse_attestation_object(bytes: &[u8]) -> Result<AttestationObject
                 cbor::skip(&mut d, "attStmt is malformed").map_err(invalid)?;
             }
             "authData" => {
-                auth_data = Some(cbor::bytes(&mut d, "authData is not a byte string").map_err(invalid)?)
+                auth_data =
+                    Some(cbor::bytes(&mut d, "authData is not a byte string").map_err(invalid)?)
             }
             _ => return Err(invalid("the attestation object has an unknown member")),
         }
@@ -58,7 +66,9 @@ pub(crate) fn parse_attestation_object(bytes: &[u8]) -> Result<AttestationObject
         return Err(invalid("trailing octets after the attestation object"));
     }
     let (Some(fmt), Some(statement_at), Some(auth_data)) = (fmt, statement_at, auth_data) else {
-        return Err(invalid("the attestation object lacks fmt, attStmt or authData"));
+        return Err(invalid(
+            "the attestation object lacks fmt, attStmt or authData",
+        ));
     };
     let mut d = Decoder::new(bytes);
     d.set_position(statement_at);
@@ -84,10 +94,13 @@ fn packed<'a>(d: &mut Decoder<'a>) -> Result<Statement<'a>, PasskeyError> {
     let (mut alg, mut sig) = (None, None);
     for _ in 0..entries {
         let key = cbor::text(d, "an attStmt key is not text").map_err(invalid)?;
-        seen.first(key, "an attStmt key is given twice").map_err(invalid)?;
+        seen.first(key, "an attStmt key is given twice")
+            .map_err(invalid)?;
         match key {
             "alg" => alg = Some(cbor::int(d, "attStmt.alg is not an integer").map_err(invalid)?),
-            "sig" => sig = Some(cbor::bytes(d, "attStmt.sig is not a byte string").map_err(invalid)?),
+            "sig" => {
+                sig = Some(cbor::bytes(d, "attStmt.sig is not a byte string").map_err(invalid)?)
+            }
             // A certificate chain: full attestation, whose trust the gateway does not evaluate.
             "x5c" => return Err(PasskeyError::AttestationUnsupported),
             _ => return Err(invalid("attStmt has an unknown member")),
@@ -126,7 +139,13 @@ mod tests {
             ]),
         );
         let a = parse_attestation_object(&o).unwrap();
-        assert_eq!(a.statement, Statement::PackedSelf { alg: -7, sig: &[9; 70] });
+        assert_eq!(
+            a.statement,
+            Statement::PackedSelf {
+                alg: -7,
+                sig: &[9; 70]
+            }
+        );
     }
 
     #[test]
@@ -136,31 +155,62 @@ mod tests {
             Cbor::Map(vec![
                 (Cbor::Text("alg".into()), Cbor::Int(-7)),
                 (Cbor::Text("sig".into()), Cbor::Bytes(vec![9; 70])),
-                (Cbor::Text("x5c".into()), Cbor::Array(vec![Cbor::Bytes(vec![0x30])])),
+                (
+                    Cbor::Text("x5c".into()),
+                    Cbor::Array(vec![Cbor::Bytes(vec![0x30])]),
+                ),
             ]),
         );
-        assert_eq!(parse_attestation_object(&x5c), Err(PasskeyError::AttestationUnsupported));
-        for fmt in ["fido-u2f", "tpm", "android-key", "apple", "android-safetynet", "NONE"] {
+        assert_eq!(
+            parse_attestation_object(&x5c),
+            Err(PasskeyError::AttestationUnsupported)
+        );
+        for fmt in [
+            "fido-u2f",
+            "tpm",
+            "android-key",
+            "apple",
+            "android-safetynet",
+            "NONE",
+        ] {
             assert_eq!(
                 parse_attestation_object(&object(fmt, Cbor::Map(vec![]))),
                 Err(PasskeyError::AttestationUnsupported),
                 "{fmt}"
             );
         }
-        let not_empty = object("none", Cbor::Map(vec![(Cbor::Text("sig".into()), Cbor::Bytes(vec![]))]));
-        assert!(matches!(parse_attestation_object(&not_empty), Err(PasskeyError::AuthenticatorDataInvalid(_))));
-        let no_sig = object("packed", Cbor::Map(vec![(Cbor::Text("alg".into()), Cbor::Int(-7))]));
-        assert!(matches!(parse_attestation_object(&no_sig), Err(PasskeyError::AuthenticatorDataInvalid(_))));
+        let not_empty = object(
+            "none",
+            Cbor::Map(vec![(Cbor::Text("sig".into()), Cbor::Bytes(vec![]))]),
+        );
+        assert!(matches!(
+            parse_attestation_object(&not_empty),
+            Err(PasskeyError::AuthenticatorDataInvalid(_))
+        ));
+        let no_sig = object(
+            "packed",
+            Cbor::Map(vec![(Cbor::Text("alg".into()), Cbor::Int(-7))]),
+        );
+        assert!(matches!(
+            parse_attestation_object(&no_sig),
+            Err(PasskeyError::AuthenticatorDataInvalid(_))
+        ));
         let twice = encode(&Cbor::Map(vec![
             (Cbor::Text("fmt".into()), Cbor::Text("none".into())),
             (Cbor::Text("fmt".into()), Cbor::Text("packed".into())),
             (Cbor::Text("attStmt".into()), Cbor::Map(vec![])),
             (Cbor::Text("authData".into()), Cbor::Bytes(vec![1])),
         ]));
-        assert!(matches!(parse_attestation_object(&twice), Err(PasskeyError::AuthenticatorDataInvalid(_))));
+        assert!(matches!(
+            parse_attestation_object(&twice),
+            Err(PasskeyError::AuthenticatorDataInvalid(_))
+        ));
         let mut trailing = object("none", Cbor::Map(vec![]));
         trailing.push(0);
-        assert!(matches!(parse_attestation_object(&trailing), Err(PasskeyError::AuthenticatorDataInvalid(_))));
+        assert!(matches!(
+            parse_attestation_object(&trailing),
+            Err(PasskeyError::AuthenticatorDataInvalid(_))
+        ));
         let whole = object("none", Cbor::Map(vec![]));
         for cut in 0..whole.len() {
             assert!(parse_attestation_object(&whole[..cut]).is_err());

@@ -160,31 +160,58 @@ mod tests {
     #[test]
     fn refusals() {
         let bad = |b: &[u8]| parse_authenticator_data(b, CoseAlg::ALL).unwrap_err();
-        assert!(matches!(bad(&[0; 36]), PasskeyError::AuthenticatorDataInvalid(_)));
+        assert!(matches!(
+            bad(&[0; 36]),
+            PasskeyError::AuthenticatorDataInvalid(_)
+        ));
         // Trailing data, AT without data, ED without a map, BS without BE.
         let mut trailing = head(flags::UP, 1);
         trailing.push(0);
-        assert!(matches!(bad(&trailing), PasskeyError::AuthenticatorDataInvalid(_)));
-        assert!(matches!(bad(&head(flags::AT, 1)), PasskeyError::AuthenticatorDataInvalid(_)));
-        assert!(matches!(bad(&head(flags::ED, 1)), PasskeyError::AuthenticatorDataInvalid(_)));
-        assert!(matches!(bad(&head(flags::BS, 1)), PasskeyError::AuthenticatorDataInvalid(_)));
+        assert!(matches!(
+            bad(&trailing),
+            PasskeyError::AuthenticatorDataInvalid(_)
+        ));
+        assert!(matches!(
+            bad(&head(flags::AT, 1)),
+            PasskeyError::AuthenticatorDataInvalid(_)
+        ));
+        assert!(matches!(
+            bad(&head(flags::ED, 1)),
+            PasskeyError::AuthenticatorDataInvalid(_)
+        ));
+        assert!(matches!(
+            bad(&head(flags::BS, 1)),
+            PasskeyError::AuthenticatorDataInvalid(_)
+        ));
         // Extensions not flagged, a credential id length of 0 and past the data.
         let mut unflagged = attested(flags::UP);
         unflagged.extend(encode(&Cbor::Map(vec![])));
-        assert!(matches!(bad(&unflagged), PasskeyError::AuthenticatorDataInvalid(_)));
+        assert!(matches!(
+            bad(&unflagged),
+            PasskeyError::AuthenticatorDataInvalid(_)
+        ));
         let mut zero = head(flags::AT, 1);
         zero.extend([0u8; 16]);
         zero.extend([0, 0]);
-        assert!(matches!(bad(&zero), PasskeyError::AuthenticatorDataInvalid(_)));
+        assert!(matches!(
+            bad(&zero),
+            PasskeyError::AuthenticatorDataInvalid(_)
+        ));
         let mut long = head(flags::AT, 1);
         long.extend([0u8; 16]);
         long.extend([0x03, 0xff]);
         long.extend([1u8; 40]);
-        assert!(matches!(bad(&long), PasskeyError::AuthenticatorDataInvalid(_)));
+        assert!(matches!(
+            bad(&long),
+            PasskeyError::AuthenticatorDataInvalid(_)
+        ));
         // Every truncation of a valid attested structure is refused (and never panics).
         let whole = attested(flags::UP);
         for cut in 0..whole.len() {
-            assert!(parse_authenticator_data(&whole[..cut], CoseAlg::ALL).is_err(), "{cut}");
+            assert!(
+                parse_authenticator_data(&whole[..cut], CoseAlg::ALL).is_err(),
+                "{cut}"
+            );
         }
     }
 }

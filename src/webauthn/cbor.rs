@@ -23,8 +23,16 @@ pub(crate) fn map_len(d: &mut Decoder<'_>, what: &'static str) -> Result<u64, &'
 /// A map key that is an integer (COSE labels), as `i64`.
 pub(crate) fn int_key(d: &mut Decoder<'_>, what: &'static str) -> Result<i64, &'static str> {
     match d.datatype() {
-        Ok(Type::U8 | Type::U16 | Type::U32 | Type::U64 | Type::I8 | Type::I16 | Type::I32
-            | Type::I64) => d.i64().map_err(|_| what),
+        Ok(
+            Type::U8
+            | Type::U16
+            | Type::U32
+            | Type::U64
+            | Type::I8
+            | Type::I16
+            | Type::I32
+            | Type::I64,
+        ) => d.i64().map_err(|_| what),
         _ => Err(what),
     }
 }

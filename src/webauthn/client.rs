@@ -12,7 +12,10 @@ use crate::platform::Platform;
 pub(crate) const PASSKEYS_BINDING: &str = "PORTCULLIS_PASSKEYS";
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Object names: hashed, so no client-chosen string names an object and each is a fixed length.
@@ -49,7 +52,13 @@ pub(crate) async fn put_challenge<P: Platform>(
     challenge: &[u8],
     record: ChallengeRecord,
 ) -> Result<(), PasskeyError> {
-    match call(p, &challenge_object(challenge), Request::ChallengePut { challenge: record }).await? {
+    match call(
+        p,
+        &challenge_object(challenge),
+        Request::ChallengePut { challenge: record },
+    )
+    .await?
+    {
         Answer::Done => Ok(()),
         _ => unexpected(),
     }
@@ -61,7 +70,13 @@ pub(crate) async fn take_challenge<P: Platform>(
     challenge: &[u8],
 ) -> Result<Option<ChallengeRecord>, PasskeyError> {
     let now_ms = p.now_ms();
-    match call(p, &challenge_object(challenge), Request::ChallengeTake { now_ms }).await? {
+    match call(
+        p,
+        &challenge_object(challenge),
+        Request::ChallengeTake { now_ms },
+    )
+    .await?
+    {
         Answer::Challenge { challenge } => Ok(challenge),
         _ => unexpected(),
     }
@@ -99,20 +114,49 @@ pub(crate) async fn register_credential<P: Platform>(
     max: usize,
 ) -> Result<(), PasskeyError> {
     let owner = credential_object(credential_id);
-    match call(p, &owner, Request::CredentialClaim { subject: subject.to_string() }).await? {
+    match call(
+        p,
+        &owner,
+        Request::CredentialClaim {
+            subject: subject.to_string(),
+        },
+    )
+    .await?
+    {
         Answer::Done => {}
-        Answer::Refused { reason: Refusal::Exists } => return Err(PasskeyError::CredentialExists),
+        Answer::Refused {
+            reason: Refusal::Exists,
+        } => return Err(PasskeyError::CredentialExists),
         _ => return unexpected(),
     }
-    let added = call(p, &user_object(subject), Request::UserAdd { credential: record, max }).await;
+    let added = call(
+        p,
+        &user_object(subject),
+        Request::UserAdd {
+            credential: record,
+            max,
+        },
+    )
+    .await;
     let refusal = match added {
         Ok(Answer::Done) => return Ok(()),
-        Ok(Answer::Refused { reason: Refusal::Exists }) => PasskeyError::CredentialExists,
-        Ok(Answer::Refused { reason: Refusal::Limit }) => PasskeyError::CredentialLimit,
+        Ok(Answer::Refused {
+            reason: Refusal::Exists,
+        }) => PasskeyError::CredentialExists,
+        Ok(Answer::Refused {
+            reason: Refusal::Limit,
+        }) => PasskeyError::CredentialLimit,
         _ => PasskeyError::StoreUnavailable,
     };
     // Best effort: a claim left behind only blocks re-registering this one id.
-    let _ = call(p, &owner, Request::CredentialRelease { subject: subject.to_string() }).await;
+    let _ = call(
+        p,
+        &owner,
+        Request::CredentialRelease {
+            subject: subject.to_string(),
+        },
+    )
+    .await;
     Err(refusal)
 }
 
@@ -120,7 +164,13 @@ pub(crate) async fn credential_owner<P: Platform>(
     p: &P,
     credential_id: &[u8],
 ) -> Result<Option<String>, PasskeyError> {
-    match call(p, &credential_object(credential_id), Request::CredentialOwner).await? {
+    match call(
+        p,
+        &credential_object(credential_id),
+        Request::CredentialOwner,
+    )
+    .await?
+    {
         Answer::Owner { subject } => Ok(subject),
         _ => unexpected(),
     }
@@ -142,8 +192,12 @@ pub(crate) async fn use_credential<P: Platform>(
     };
     match call(p, &user_object(subject), request).await? {
         Answer::Used { credential } => Ok(credential),
-        Answer::Refused { reason: Refusal::Unknown } => Err(PasskeyError::CredentialUnknown),
-        Answer::Refused { reason: Refusal::CounterRegressed } => Err(PasskeyError::CounterRegressed),
+        Answer::Refused {
+            reason: Refusal::Unknown,
+        } => Err(PasskeyError::CredentialUnknown),
+        Answer::Refused {
+            reason: Refusal::CounterRegressed,
+        } => Err(PasskeyError::CounterRegressed),
         _ => unexpected(),
     }
 }

@@ -93,11 +93,14 @@ pub(crate) fn check_origin(
     allowed: &[String],
     allowed_top: &[String],
 ) -> Result<(), PasskeyError> {
-    if !allowed.iter().any(|o| *o == data.origin) {
+    if !allowed.contains(&data.origin) {
         return Err(PasskeyError::OriginRefused);
     }
     if data.cross_origin || data.top_origin.is_some() {
-        let top = data.top_origin.as_ref().ok_or(PasskeyError::OriginRefused)?;
+        let top = data
+            .top_origin
+            .as_ref()
+            .ok_or(PasskeyError::OriginRefused)?;
         if !allowed_top.iter().any(|o| o == top) {
             return Err(PasskeyError::OriginRefused);
         }
@@ -139,9 +142,15 @@ mod tests {
             r#"["webauthn.get"]"#,
             "not json",
         ] {
-            assert!(matches!(cd(bad), Err(PasskeyError::ClientDataInvalid(_))), "{bad}");
+            assert!(
+                matches!(cd(bad), Err(PasskeyError::ClientDataInvalid(_))),
+                "{bad}"
+            );
         }
-        let huge = format!(r#"{{"type":"webauthn.get","challenge":"AAEC","origin":"o","x":"{}"}}"#, "a".repeat(5000));
+        let huge = format!(
+            r#"{{"type":"webauthn.get","challenge":"AAEC","origin":"o","x":"{}"}}"#,
+            "a".repeat(5000)
+        );
         assert!(matches!(cd(&huge), Err(PasskeyError::ClientDataInvalid(_))));
     }
 
@@ -156,14 +165,55 @@ mod tests {
             top_origin: top_origin.map(Into::into),
         };
         // Exact comparison: no prefix, no trailing slash, no other scheme or port.
-        for o in ["https://app.example.evil", "https://app.example/", "http://app.example", "https://app.example:444", "https://APP.example"] {
-            assert_eq!(check_origin(&data(o, false, None), &allowed, &top), Err(PasskeyError::OriginRefused), "{o}");
+        for o in [
+            "https://app.example.evil",
+            "https://app.example/",
+            "http://app.example",
+            "https://app.example:444",
+            "https://APP.example",
+        ] {
+            assert_eq!(
+                check_origin(&data(o, false, None), &allowed, &top),
+                Err(PasskeyError::OriginRefused),
+                "{o}"
+            );
         }
         // Cross-origin frames: refused without an allowed top-level origin.
-        assert_eq!(check_origin(&data("https://app.example", true, None), &allowed, &top), Err(PasskeyError::OriginRefused));
-        assert_eq!(check_origin(&data("https://app.example", true, Some("https://evil.example")), &allowed, &top), Err(PasskeyError::OriginRefused));
-        assert_eq!(check_origin(&data("https://app.example", true, Some("https://portal.example")), &allowed, &[]), Err(PasskeyError::OriginRefused));
-        assert_eq!(check_origin(&data("https://app.example", true, Some("https://portal.example")), &allowed, &top), Ok(()));
-        assert_eq!(check_origin(&data("https://app.example", false, Some("https://evil.example")), &allowed, &top), Err(PasskeyError::OriginRefused));
+        assert_eq!(
+            check_origin(&data("https://app.example", true, None), &allowed, &top),
+            Err(PasskeyError::OriginRefused)
+        );
+        assert_eq!(
+            check_origin(
+                &data("https://app.example", true, Some("https://evil.example")),
+                &allowed,
+                &top
+            ),
+            Err(PasskeyError::OriginRefused)
+        );
+        assert_eq!(
+            check_origin(
+                &data("https://app.example", true, Some("https://portal.example")),
+                &allowed,
+                &[]
+            ),
+            Err(PasskeyError::OriginRefused)
+        );
+        assert_eq!(
+            check_origin(
+                &data("https://app.example", true, Some("https://portal.example")),
+                &allowed,
+                &top
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check_origin(
+                &data("https://app.example", false, Some("https://evil.example")),
+                &allowed,
+                &top
+            ),
+            Err(PasskeyError::OriginRefused)
+        );
     }
 }

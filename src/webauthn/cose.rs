@@ -142,7 +142,9 @@ pub(crate) fn read_cose_key(
     let jwk = match (alg, kty) {
         (CoseAlg::ES256, KTY_EC2) => {
             if int_param(LABEL_1) != Some(CRV_P256) {
-                return Err(PasskeyError::PublicKeyInvalid("the EC2 key's curve is not P-256"));
+                return Err(PasskeyError::PublicKeyInvalid(
+                    "the EC2 key's curve is not P-256",
+                ));
             }
             let (x, y) = (bytes_param(LABEL_2), bytes_param(LABEL_Y));
             let (Some(x), Some(y)) = (x, y) else {
@@ -152,7 +154,9 @@ pub(crate) fn read_cose_key(
         }
         (CoseAlg::EdDSA, KTY_OKP) => {
             if int_param(LABEL_1) != Some(CRV_ED25519) {
-                return Err(PasskeyError::PublicKeyInvalid("the OKP key's curve is not Ed25519"));
+                return Err(PasskeyError::PublicKeyInvalid(
+                    "the OKP key's curve is not Ed25519",
+                ));
             }
             let Some(x) = bytes_param(LABEL_2) else {
                 return Err(missing);
@@ -214,7 +218,13 @@ mod tests {
         n[255] = 0x01;
         let k = parse_cose_key(&cose_rsa(&n, &[1, 0, 1]), CoseAlg::ALL).unwrap();
         assert_eq!(k.alg, CoseAlg::RS256);
-        assert_eq!(k.jwk.key, PublicKey::Rsa { n, e: vec![1, 0, 1] });
+        assert_eq!(
+            k.jwk.key,
+            PublicKey::Rsa {
+                n,
+                e: vec![1, 0, 1]
+            }
+        );
     }
 
     /// A published example: the ES256 credential public key of the WebAuthn Level 3 specification's
@@ -223,7 +233,8 @@ mod tests {
     #[test]
     fn a_published_es256_cose_key() {
         // A5 01 02 03 26 20 01 21 58 20 <x> 22 58 20 <y>: kty 2, alg -7, crv 1, x, y.
-        let hex = "a5010203262001215820b0fc78c3feb62b4ba5bd5cc7c35bb0b37b14f1ca0a1c1de1d4c6ff0bcafa3a\
+        let hex =
+            "a5010203262001215820b0fc78c3feb62b4ba5bd5cc7c35bb0b37b14f1ca0a1c1de1d4c6ff0bcafa3a\
                    ac225820e9a3d70aa1f0f6c0e8bd8d37b8bbde0c5f33f10ae23ddf8ad1da00a6b7e2b1e8";
         let bytes = hex_decode(&hex.replace(' ', ""));
         let k = parse_cose_key(&bytes, CoseAlg::ALL).unwrap();
@@ -259,7 +270,8 @@ mod tests {
             parse_cose_key(&es384, CoseAlg::ALL),
             Err(PasskeyError::AlgorithmUnsupported)
         );
-        let key = |entries: Vec<(Cbor, Cbor)>| parse_cose_key(&encode(&Cbor::Map(entries)), CoseAlg::ALL);
+        let key =
+            |entries: Vec<(Cbor, Cbor)>| parse_cose_key(&encode(&Cbor::Map(entries)), CoseAlg::ALL);
         let base = || {
             vec![
                 (Cbor::Int(1), Cbor::Int(2)),
@@ -276,11 +288,17 @@ mod tests {
         // Private material.
         let mut private = base();
         private.push((Cbor::Int(-4), Cbor::Bytes(vec![3; 32])));
-        assert!(matches!(key(private), Err(PasskeyError::PublicKeyInvalid(_))));
+        assert!(matches!(
+            key(private),
+            Err(PasskeyError::PublicKeyInvalid(_))
+        ));
         // Wrong curve, short coordinate, key type not fitting the algorithm, missing kty.
         let mut wrong_curve = base();
         wrong_curve[2].1 = Cbor::Int(2);
-        assert!(matches!(key(wrong_curve), Err(PasskeyError::PublicKeyInvalid(_))));
+        assert!(matches!(
+            key(wrong_curve),
+            Err(PasskeyError::PublicKeyInvalid(_))
+        ));
         let mut short = base();
         short[3].1 = Cbor::Bytes(vec![1; 31]);
         assert!(matches!(key(short), Err(PasskeyError::PublicKeyInvalid(_))));
@@ -288,7 +306,10 @@ mod tests {
         okp[0].1 = Cbor::Int(1);
         assert!(matches!(key(okp), Err(PasskeyError::PublicKeyInvalid(_))));
         let no_kty = base().into_iter().skip(1).collect();
-        assert!(matches!(key(no_kty), Err(PasskeyError::PublicKeyInvalid(_))));
+        assert!(matches!(
+            key(no_kty),
+            Err(PasskeyError::PublicKeyInvalid(_))
+        ));
         // Text where bytes belong, an indefinite map, trailing bytes, truncation.
         let mut text = base();
         text[3].1 = Cbor::Text("x".into());
@@ -302,7 +323,10 @@ mod tests {
         assert_eq!(parse_cose_key(&trailing, CoseAlg::ALL), Err(MALFORMED));
         let whole = encode(&Cbor::Map(base()));
         for cut in 0..whole.len() {
-            assert!(parse_cose_key(&whole[..cut], CoseAlg::ALL).is_err(), "cut at {cut}");
+            assert!(
+                parse_cose_key(&whole[..cut], CoseAlg::ALL).is_err(),
+                "cut at {cut}"
+            );
         }
         // A small RSA modulus (the JWK rules apply).
         let small = cose_rsa(&[0xc5; 128], &[1, 0, 1]);

@@ -120,9 +120,12 @@ impl PasskeyError {
                 format!("the authenticator data is invalid: {why}")
             }
             PasskeyError::RpIdMismatch => "the authenticator data is for another RP ID".into(),
-            PasskeyError::UserPresenceMissing => "the authenticator did not test user presence".into(),
+            PasskeyError::UserPresenceMissing => {
+                "the authenticator did not test user presence".into()
+            }
             PasskeyError::UserVerificationMissing => {
-                "the authenticator did not verify the user, and user verification is required".into()
+                "the authenticator did not verify the user, and user verification is required"
+                    .into()
             }
             PasskeyError::AlgorithmUnsupported => {
                 "the credential's algorithm is not accepted".into()
@@ -139,7 +142,9 @@ impl PasskeyError {
             PasskeyError::SignatureInvalid => "the assertion signature does not verify".into(),
             PasskeyError::CredentialUnknown => "no such passkey is registered".into(),
             PasskeyError::CredentialExists => "this passkey is registered already".into(),
-            PasskeyError::CredentialLimit => "no more passkeys can be registered for this user".into(),
+            PasskeyError::CredentialLimit => {
+                "no more passkeys can be registered for this user".into()
+            }
             PasskeyError::CounterRegressed => {
                 "the authenticator's signature counter did not increase; the passkey may be cloned"
                     .into()

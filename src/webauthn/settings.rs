@@ -68,7 +68,10 @@ pub(crate) const MAX_CREDENTIALS_RANGE: std::ops::RangeInclusive<usize> = 1..=50
 impl PasskeySettings {
     /// The configured algorithms (the names are checked at load; an unknown one is never here).
     pub(crate) fn cose_algorithms(&self) -> Vec<CoseAlg> {
-        self.algorithms.iter().filter_map(|a| CoseAlg::parse(a)).collect()
+        self.algorithms
+            .iter()
+            .filter_map(|a| CoseAlg::parse(a))
+            .collect()
     }
 
     pub(crate) fn rp_id_hash(&self) -> [u8; 32] {
@@ -109,44 +112,72 @@ impl Section for PasskeySettings {
             problem("max_credentials_per_user", "must be between 1 and 50");
         }
         if self.algorithms.is_empty() {
-            problem("algorithms", "must name at least one of ES256, EdDSA, RS256");
+            problem(
+                "algorithms",
+                "must name at least one of ES256, EdDSA, RS256",
+            );
         }
         for (i, a) in self.algorithms.iter().enumerate() {
             if CoseAlg::parse(a).is_none() {
                 problem(&format!("algorithms[{i}]"), "must be ES256, EdDSA or RS256");
             }
         }
-        if self.rp_name.is_empty() || self.rp_name.len() > 64 || self.rp_name.chars().any(char::is_control) {
-            problem("rp_name", "must be 1 to 64 characters without control characters");
+        if self.rp_name.is_empty()
+            || self.rp_name.len() > 64
+            || self.rp_name.chars().any(char::is_control)
+        {
+            problem(
+                "rp_name",
+                "must be 1 to 64 characters without control characters",
+            );
         }
         for (i, o) in self.allowed_top_origins.iter().enumerate() {
             if origin_host(o).is_none() {
-                problem(&format!("allowed_top_origins[{i}]"), "must be an origin: https://host[:port] (http only for localhost or 127.0.0.1)");
+                problem(
+                    &format!("allowed_top_origins[{i}]"),
+                    "must be an origin: https://host[:port] (http only for localhost or 127.0.0.1)",
+                );
             }
         }
         if !self.enabled {
             return problems;
         }
         let rp_id_valid = !self.rp_id.is_empty()
-            && self.rp_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && self
+                .rp_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
             && !self.rp_id.starts_with('.')
             && !self.rp_id.ends_with('.');
         if !rp_id_valid {
-            problem("rp_id", "must be a lower-case domain name (the WebAuthn RP ID)");
+            problem(
+                "rp_id",
+                "must be a lower-case domain name (the WebAuthn RP ID)",
+            );
         }
         if self.allowed_origins.is_empty() {
-            problem("allowed_origins", "must list at least one origin when passkeys are enabled");
+            problem(
+                "allowed_origins",
+                "must list at least one origin when passkeys are enabled",
+            );
         }
         for (i, o) in self.allowed_origins.iter().enumerate() {
             match origin_host(o) {
-                None => problem(&format!("allowed_origins[{i}]"), "must be an origin: https://host[:port] (http only for localhost or 127.0.0.1)"),
+                None => problem(
+                    &format!("allowed_origins[{i}]"),
+                    "must be an origin: https://host[:port] (http only for localhost or 127.0.0.1)",
+                ),
                 // WebAuthn §5.1.4.1 / §5.1.3: browsers refuse an RP ID that is not the origin's
                 // host or a registrable suffix of it, so such an origin could never succeed.
-                Some(host) if rp_id_valid
-                    && host != self.rp_id
-                    && !host.ends_with(&format!(".{}", self.rp_id)) =>
+                Some(host)
+                    if rp_id_valid
+                        && host != self.rp_id
+                        && !host.ends_with(&format!(".{}", self.rp_id)) =>
                 {
-                    problem(&format!("allowed_origins[{i}]"), "its host must be the rp_id or under it");
+                    problem(
+                        &format!("allowed_origins[{i}]"),
+                        "its host must be the rp_id or under it",
+                    );
                 }
                 Some(_) => {}
             }
@@ -179,23 +210,50 @@ mod tests {
         }));
         assert_eq!(problems, vec![]);
         assert_eq!(s.cose_algorithms(), vec![CoseAlg::EdDSA, CoseAlg::ES256]);
-        let (_, problems) = parse(json!({"enabled": true, "rp_id": "localhost", "allowed_origins": ["http://localhost:8791"]}));
+        let (_, problems) = parse(
+            json!({"enabled": true, "rp_id": "localhost", "allowed_origins": ["http://localhost:8791"]}),
+        );
         assert_eq!(problems, vec![]);
     }
 
     #[test]
     fn refusals_name_their_field() {
         let fields = |v| parse(v).1.into_iter().map(|(p, _)| p).collect::<Vec<_>>();
-        assert_eq!(fields(json!({"enabled": true})), vec!["passkeys.rp_id", "passkeys.allowed_origins"]);
         assert_eq!(
-            fields(json!({"enabled": true, "rp_id": "example.com", "allowed_origins": ["https://example.org", "http://example.com", "https://EXAMPLE.com", "https://notexample.com"]})),
-            vec!["passkeys.allowed_origins[0]", "passkeys.allowed_origins[1]", "passkeys.allowed_origins[2]", "passkeys.allowed_origins[3]"]
+            fields(json!({"enabled": true})),
+            vec!["passkeys.rp_id", "passkeys.allowed_origins"]
         );
-        assert_eq!(fields(json!({"algorithms": ["ES384"]})), vec!["passkeys.algorithms[0]"]);
-        assert_eq!(fields(json!({"algorithms": []})), vec!["passkeys.algorithms"]);
-        assert_eq!(fields(json!({"challenge_ttl_seconds": 5})), vec!["passkeys.challenge_ttl_seconds"]);
-        assert_eq!(fields(json!({"max_credentials_per_user": 0})), vec!["passkeys.max_credentials_per_user"]);
-        assert_eq!(fields(json!({"user_verification": "discouraged"})), vec!["passkeys.user_verification"]);
+        assert_eq!(
+            fields(
+                json!({"enabled": true, "rp_id": "example.com", "allowed_origins": ["https://example.org", "http://example.com", "https://EXAMPLE.com", "https://notexample.com"]})
+            ),
+            vec![
+                "passkeys.allowed_origins[0]",
+                "passkeys.allowed_origins[1]",
+                "passkeys.allowed_origins[2]",
+                "passkeys.allowed_origins[3]"
+            ]
+        );
+        assert_eq!(
+            fields(json!({"algorithms": ["ES384"]})),
+            vec!["passkeys.algorithms[0]"]
+        );
+        assert_eq!(
+            fields(json!({"algorithms": []})),
+            vec!["passkeys.algorithms"]
+        );
+        assert_eq!(
+            fields(json!({"challenge_ttl_seconds": 5})),
+            vec!["passkeys.challenge_ttl_seconds"]
+        );
+        assert_eq!(
+            fields(json!({"max_credentials_per_user": 0})),
+            vec!["passkeys.max_credentials_per_user"]
+        );
+        assert_eq!(
+            fields(json!({"user_verification": "discouraged"})),
+            vec!["passkeys.user_verification"]
+        );
         assert_eq!(fields(json!({"rp": "x"})), vec!["passkeys.rp"]);
     }
 }

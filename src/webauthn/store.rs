@@ -77,27 +77,57 @@ pub(crate) enum State {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub(crate) enum Request {
-    ChallengePut { challenge: ChallengeRecord },
-    ChallengeTake { now_ms: u64 },
+    ChallengePut {
+        challenge: ChallengeRecord,
+    },
+    ChallengeTake {
+        now_ms: u64,
+    },
     UserGet,
-    UserEnsure { handle: String },
-    UserAdd { credential: CredentialRecord, max: usize },
-    UserUse { id: String, sign_count: u32, backed_up: bool, now_secs: u64 },
-    UserRemove { id: String },
-    CredentialClaim { subject: String },
+    UserEnsure {
+        handle: String,
+    },
+    UserAdd {
+        credential: CredentialRecord,
+        max: usize,
+    },
+    UserUse {
+        id: String,
+        sign_count: u32,
+        backed_up: bool,
+        now_secs: u64,
+    },
+    UserRemove {
+        id: String,
+    },
+    CredentialClaim {
+        subject: String,
+    },
     CredentialOwner,
-    CredentialRelease { subject: String },
+    CredentialRelease {
+        subject: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub(crate) enum Answer {
     Done,
-    Challenge { challenge: Option<ChallengeRecord> },
-    User { user: Option<UserRecord> },
-    Used { credential: CredentialRecord },
-    Owner { subject: Option<String> },
-    Refused { reason: Refusal },
+    Challenge {
+        challenge: Option<ChallengeRecord>,
+    },
+    User {
+        user: Option<UserRecord>,
+    },
+    Used {
+        credential: CredentialRecord,
+    },
+    Owner {
+        subject: Option<String>,
+    },
+    Refused {
+        reason: Refusal,
+    },
     /// The object holds another kind of state than the request is for (a name collision or a
     /// caller bug): refused, nothing written.
     WrongKind,
@@ -134,12 +164,23 @@ pub(crate) fn handle(state: Option<&State>, request: Request) -> (Answer, Option
         (R::ChallengeTake { .. }, None) => (Answer::Challenge { challenge: None }, None),
 
         (R::UserGet, None) => (Answer::User { user: None }, None),
-        (R::UserGet | R::UserEnsure { .. }, Some(State::User(u))) => {
-            (Answer::User { user: Some(u.clone()) }, None)
-        }
+        (R::UserGet | R::UserEnsure { .. }, Some(State::User(u))) => (
+            Answer::User {
+                user: Some(u.clone()),
+            },
+            None,
+        ),
         (R::UserEnsure { handle }, None) => {
-            let user = UserRecord { handle, credentials: Vec::new() };
-            (Answer::User { user: Some(user.clone()) }, Some(Write::Put(State::User(user))))
+            let user = UserRecord {
+                handle,
+                credentials: Vec::new(),
+            };
+            (
+                Answer::User {
+                    user: Some(user.clone()),
+                },
+                Some(Write::Put(State::User(user))),
+            )
         }
         (R::UserAdd { credential, max }, Some(State::User(u))) => {
             if u.credentials.iter().any(|c| c.id == credential.id) {
@@ -153,14 +194,23 @@ pub(crate) fn handle(state: Option<&State>, request: Request) -> (Answer, Option
             (Answer::Done, Some(Write::Put(State::User(user))))
         }
         (R::UserAdd { .. }, None) => refused(Refusal::Unknown),
-        (R::UserUse { id, sign_count, backed_up, now_secs }, Some(State::User(u))) => {
+        (
+            R::UserUse {
+                id,
+                sign_count,
+                backed_up,
+                now_secs,
+            },
+            Some(State::User(u)),
+        ) => {
             let mut user = u.clone();
             let Some(credential) = user.credentials.iter_mut().find(|c| c.id == id) else {
                 return refused(Refusal::Unknown);
             };
             // WebAuthn §7.2 step 21: a counter that is used (either value non-zero) must grow;
             // otherwise two copies of the authenticator may exist. Synced passkeys report 0.
-            if (sign_count != 0 || credential.sign_count != 0) && sign_count <= credential.sign_count
+            if (sign_count != 0 || credential.sign_count != 0)
+                && sign_count <= credential.sign_count
             {
                 return refused(Refusal::CounterRegressed);
             }
@@ -168,7 +218,10 @@ pub(crate) fn handle(state: Option<&State>, request: Request) -> (Answer, Option
             credential.backed_up = backed_up;
             credential.last_used_at = Some(now_secs);
             let used = credential.clone();
-            (Answer::Used { credential: used }, Some(Write::Put(State::User(user))))
+            (
+                Answer::Used { credential: used },
+                Some(Write::Put(State::User(user))),
+            )
         }
         (R::UserUse { .. }, None) => refused(Refusal::Unknown),
         (R::UserRemove { id }, Some(State::User(u))) => {
@@ -178,13 +231,17 @@ pub(crate) fn handle(state: Option<&State>, request: Request) -> (Answer, Option
         }
         (R::UserRemove { .. }, None) => (Answer::Done, None),
 
-        (R::CredentialClaim { subject }, None) => {
-            (Answer::Done, Some(Write::Put(State::Credential { subject })))
-        }
+        (R::CredentialClaim { subject }, None) => (
+            Answer::Done,
+            Some(Write::Put(State::Credential { subject })),
+        ),
         (R::CredentialClaim { .. }, Some(State::Credential { .. })) => refused(Refusal::Exists),
-        (R::CredentialOwner, Some(State::Credential { subject })) => {
-            (Answer::Owner { subject: Some(subject.clone()) }, None)
-        }
+        (R::CredentialOwner, Some(State::Credential { subject })) => (
+            Answer::Owner {
+                subject: Some(subject.clone()),
+            },
+            None,
+        ),
         (R::CredentialOwner, None) => (Answer::Owner { subject: None }, None),
         (R::CredentialRelease { subject }, Some(State::Credential { subject: owner })) => {
             if subject == *owner {
@@ -240,7 +297,12 @@ mod tests {
     use super::*;
 
     fn challenge(purpose: Purpose, expires_at_ms: u64) -> ChallengeRecord {
-        ChallengeRecord { purpose, subject: Some("alice".into()), sid: None, expires_at_ms }
+        ChallengeRecord {
+            purpose,
+            subject: Some("alice".into()),
+            sid: None,
+            expires_at_ms,
+        }
     }
 
     fn credential(id: &str, sign_count: u32) -> CredentialRecord {
@@ -277,20 +339,59 @@ mod tests {
     #[test]
     fn a_challenge_is_taken_once_and_never_after_its_deadline() {
         let mut s = None;
-        assert_eq!(run(&mut s, Request::ChallengePut { challenge: challenge(Purpose::Login, 1_000) }), Answer::Done);
+        assert_eq!(
+            run(
+                &mut s,
+                Request::ChallengePut {
+                    challenge: challenge(Purpose::Login, 1_000)
+                }
+            ),
+            Answer::Done
+        );
         assert_eq!(next_alarm_ms(s.as_ref()), Some(1_000));
-        assert_eq!(run(&mut s, Request::ChallengePut { challenge: challenge(Purpose::Login, 1_000) }), Answer::Refused { reason: Refusal::Exists });
-        assert_eq!(run(&mut s, Request::ChallengeTake { now_ms: 999 }), Answer::Challenge { challenge: Some(challenge(Purpose::Login, 1_000)) });
+        assert_eq!(
+            run(
+                &mut s,
+                Request::ChallengePut {
+                    challenge: challenge(Purpose::Login, 1_000)
+                }
+            ),
+            Answer::Refused {
+                reason: Refusal::Exists
+            }
+        );
+        assert_eq!(
+            run(&mut s, Request::ChallengeTake { now_ms: 999 }),
+            Answer::Challenge {
+                challenge: Some(challenge(Purpose::Login, 1_000))
+            }
+        );
         // Replayed: gone.
-        assert_eq!(run(&mut s, Request::ChallengeTake { now_ms: 999 }), Answer::Challenge { challenge: None });
+        assert_eq!(
+            run(&mut s, Request::ChallengeTake { now_ms: 999 }),
+            Answer::Challenge { challenge: None }
+        );
         // Expired: not answered, and deleted.
         let mut s = None;
-        run(&mut s, Request::ChallengePut { challenge: challenge(Purpose::Register, 1_000) });
-        assert_eq!(run(&mut s, Request::ChallengeTake { now_ms: 1_000 }), Answer::Challenge { challenge: None });
+        run(
+            &mut s,
+            Request::ChallengePut {
+                challenge: challenge(Purpose::Register, 1_000),
+            },
+        );
+        assert_eq!(
+            run(&mut s, Request::ChallengeTake { now_ms: 1_000 }),
+            Answer::Challenge { challenge: None }
+        );
         assert_eq!(s, None);
         // The alarm deletes one never taken, only at its deadline.
         let mut s = None;
-        run(&mut s, Request::ChallengePut { challenge: challenge(Purpose::StepUp, 1_000) });
+        run(
+            &mut s,
+            Request::ChallengePut {
+                challenge: challenge(Purpose::StepUp, 1_000),
+            },
+        );
         assert_eq!(on_alarm(s.as_ref(), 999), None);
         assert_eq!(on_alarm(s.as_ref(), 1_000), Some(Write::Delete));
     }
@@ -299,61 +400,237 @@ mod tests {
     fn a_user_keeps_its_first_handle_and_bounded_credentials() {
         let mut s = None;
         assert_eq!(run(&mut s, Request::UserGet), Answer::User { user: None });
-        let Answer::User { user: Some(u) } = run(&mut s, Request::UserEnsure { handle: "h1".into() }) else { panic!() };
+        let Answer::User { user: Some(u) } = run(
+            &mut s,
+            Request::UserEnsure {
+                handle: "h1".into(),
+            },
+        ) else {
+            panic!()
+        };
         assert_eq!(u.handle, "h1");
-        let Answer::User { user: Some(u) } = run(&mut s, Request::UserEnsure { handle: "h2".into() }) else { panic!() };
+        let Answer::User { user: Some(u) } = run(
+            &mut s,
+            Request::UserEnsure {
+                handle: "h2".into(),
+            },
+        ) else {
+            panic!()
+        };
         assert_eq!(u.handle, "h1");
-        assert_eq!(run(&mut s, Request::UserAdd { credential: credential("a", 0), max: 2 }), Answer::Done);
-        assert_eq!(run(&mut s, Request::UserAdd { credential: credential("a", 0), max: 2 }), Answer::Refused { reason: Refusal::Exists });
-        assert_eq!(run(&mut s, Request::UserAdd { credential: credential("b", 0), max: 2 }), Answer::Done);
-        assert_eq!(run(&mut s, Request::UserAdd { credential: credential("c", 0), max: 2 }), Answer::Refused { reason: Refusal::Limit });
-        assert_eq!(run(&mut s, Request::UserRemove { id: "b".into() }), Answer::Done);
-        assert_eq!(run(&mut s, Request::UserAdd { credential: credential("c", 0), max: 2 }), Answer::Done);
+        assert_eq!(
+            run(
+                &mut s,
+                Request::UserAdd {
+                    credential: credential("a", 0),
+                    max: 2
+                }
+            ),
+            Answer::Done
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                Request::UserAdd {
+                    credential: credential("a", 0),
+                    max: 2
+                }
+            ),
+            Answer::Refused {
+                reason: Refusal::Exists
+            }
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                Request::UserAdd {
+                    credential: credential("b", 0),
+                    max: 2
+                }
+            ),
+            Answer::Done
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                Request::UserAdd {
+                    credential: credential("c", 0),
+                    max: 2
+                }
+            ),
+            Answer::Refused {
+                reason: Refusal::Limit
+            }
+        );
+        assert_eq!(
+            run(&mut s, Request::UserRemove { id: "b".into() }),
+            Answer::Done
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                Request::UserAdd {
+                    credential: credential("c", 0),
+                    max: 2
+                }
+            ),
+            Answer::Done
+        );
     }
 
     #[test]
     fn the_counter_must_grow_when_used() {
         let mut s = None;
         run(&mut s, Request::UserEnsure { handle: "h".into() });
-        run(&mut s, Request::UserAdd { credential: credential("a", 5), max: 10 });
-        let used = |s: &mut Option<State>, n| run(s, Request::UserUse { id: "a".into(), sign_count: n, backed_up: false, now_secs: 9 });
-        let Answer::Used { credential: c } = used(&mut s, 6) else { panic!() };
+        run(
+            &mut s,
+            Request::UserAdd {
+                credential: credential("a", 5),
+                max: 10,
+            },
+        );
+        let used = |s: &mut Option<State>, n| {
+            run(
+                s,
+                Request::UserUse {
+                    id: "a".into(),
+                    sign_count: n,
+                    backed_up: false,
+                    now_secs: 9,
+                },
+            )
+        };
+        let Answer::Used { credential: c } = used(&mut s, 6) else {
+            panic!()
+        };
         assert_eq!((c.sign_count, c.last_used_at), (6, Some(9)));
         // Equal, lower, and zero after non-zero: the clone signal.
         for n in [6, 3, 0] {
-            assert_eq!(used(&mut s, n), Answer::Refused { reason: Refusal::CounterRegressed }, "{n}");
+            assert_eq!(
+                used(&mut s, n),
+                Answer::Refused {
+                    reason: Refusal::CounterRegressed
+                },
+                "{n}"
+            );
         }
-        let Answer::User { user: Some(u) } = run(&mut s, Request::UserGet) else { panic!() };
+        let Answer::User { user: Some(u) } = run(&mut s, Request::UserGet) else {
+            panic!()
+        };
         assert_eq!(u.credentials[0].sign_count, 6);
-        assert_eq!(run(&mut s, Request::UserUse { id: "zz".into(), sign_count: 9, backed_up: false, now_secs: 9 }), Answer::Refused { reason: Refusal::Unknown });
+        assert_eq!(
+            run(
+                &mut s,
+                Request::UserUse {
+                    id: "zz".into(),
+                    sign_count: 9,
+                    backed_up: false,
+                    now_secs: 9
+                }
+            ),
+            Answer::Refused {
+                reason: Refusal::Unknown
+            }
+        );
         // A synced passkey that always says 0 is fine.
         let mut s = None;
         run(&mut s, Request::UserEnsure { handle: "h".into() });
-        run(&mut s, Request::UserAdd { credential: credential("p", 0), max: 10 });
+        run(
+            &mut s,
+            Request::UserAdd {
+                credential: credential("p", 0),
+                max: 10,
+            },
+        );
         for _ in 0..3 {
-            assert!(matches!(run(&mut s, Request::UserUse { id: "p".into(), sign_count: 0, backed_up: true, now_secs: 9 }), Answer::Used { .. }));
+            assert!(matches!(
+                run(
+                    &mut s,
+                    Request::UserUse {
+                        id: "p".into(),
+                        sign_count: 0,
+                        backed_up: true,
+                        now_secs: 9
+                    }
+                ),
+                Answer::Used { .. }
+            ));
         }
     }
 
     #[test]
     fn a_credential_id_has_one_owner() {
         let mut s = None;
-        assert_eq!(run(&mut s, Request::CredentialOwner), Answer::Owner { subject: None });
-        assert_eq!(run(&mut s, Request::CredentialClaim { subject: "alice".into() }), Answer::Done);
-        assert_eq!(run(&mut s, Request::CredentialClaim { subject: "bob".into() }), Answer::Refused { reason: Refusal::Exists });
-        assert_eq!(run(&mut s, Request::CredentialOwner), Answer::Owner { subject: Some("alice".into()) });
-        run(&mut s, Request::CredentialRelease { subject: "bob".into() });
-        assert_eq!(run(&mut s, Request::CredentialOwner), Answer::Owner { subject: Some("alice".into()) });
-        run(&mut s, Request::CredentialRelease { subject: "alice".into() });
+        assert_eq!(
+            run(&mut s, Request::CredentialOwner),
+            Answer::Owner { subject: None }
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                Request::CredentialClaim {
+                    subject: "alice".into()
+                }
+            ),
+            Answer::Done
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                Request::CredentialClaim {
+                    subject: "bob".into()
+                }
+            ),
+            Answer::Refused {
+                reason: Refusal::Exists
+            }
+        );
+        assert_eq!(
+            run(&mut s, Request::CredentialOwner),
+            Answer::Owner {
+                subject: Some("alice".into())
+            }
+        );
+        run(
+            &mut s,
+            Request::CredentialRelease {
+                subject: "bob".into(),
+            },
+        );
+        assert_eq!(
+            run(&mut s, Request::CredentialOwner),
+            Answer::Owner {
+                subject: Some("alice".into())
+            }
+        );
+        run(
+            &mut s,
+            Request::CredentialRelease {
+                subject: "alice".into(),
+            },
+        );
         assert_eq!(s, None);
     }
 
     #[test]
     fn another_kind_of_state_is_never_touched() {
-        let mut s = Some(State::Credential { subject: "alice".into() });
-        assert_eq!(run(&mut s, Request::ChallengeTake { now_ms: 0 }), Answer::WrongKind);
-        assert_eq!(run(&mut s, Request::UserEnsure { handle: "h".into() }), Answer::WrongKind);
-        assert_eq!(s, Some(State::Credential { subject: "alice".into() }));
+        let mut s = Some(State::Credential {
+            subject: "alice".into(),
+        });
+        assert_eq!(
+            run(&mut s, Request::ChallengeTake { now_ms: 0 }),
+            Answer::WrongKind
+        );
+        assert_eq!(
+            run(&mut s, Request::UserEnsure { handle: "h".into() }),
+            Answer::WrongKind
+        );
+        assert_eq!(
+            s,
+            Some(State::Credential {
+                subject: "alice".into()
+            })
+        );
         assert!(handle_json(Some("{"), r#"{"op":"user_get"}"#).is_err());
         assert!(handle_json(None, r#"{"op":"nope"}"#).is_err());
         let (answer, write) = handle_json(None, r#"{"op":"user_ensure","handle":"h"}"#).unwrap();

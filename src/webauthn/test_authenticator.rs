@@ -92,19 +92,25 @@ pub(crate) enum TestKey {
 
 /// RFC 7520 §3.4's RSA key (2048 bits), read from the vendored cookbook vector.
 fn rfc7520_rsa_key() -> rsa::RsaPrivateKey {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/jose-cookbook/jws/4_1.rsa_v15_signature.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/jose-cookbook/jws/4_1.rsa_v15_signature.json"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let k = &v["input"]["key"];
-    let int = |m: &str| {
-        rsa::BigUint::from_bytes_be(&B64URL.decode(k[m].as_str().unwrap()).unwrap())
-    };
-    rsa::RsaPrivateKey::from_components(int("n"), int("e"), int("d"), vec![int("p"), int("q")]).unwrap()
+    let int =
+        |m: &str| rsa::BigUint::from_bytes_be(&B64URL.decode(k[m].as_str().unwrap()).unwrap());
+    rsa::RsaPrivateKey::from_components(int("n"), int("e"), int("d"), vec![int("p"), int("q")])
+        .unwrap()
 }
 
 impl TestKey {
     pub(crate) fn new(alg: CoseAlg, seed: u8) -> TestKey {
         match alg {
-            CoseAlg::ES256 => TestKey::Es256(p256::ecdsa::SigningKey::from_bytes(&[seed; 32].into()).unwrap()),
+            CoseAlg::ES256 => {
+                TestKey::Es256(p256::ecdsa::SigningKey::from_bytes(&[seed; 32].into()).unwrap())
+            }
             CoseAlg::EdDSA => TestKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&[seed; 32])),
             CoseAlg::RS256 => TestKey::Rs256(Box::new(rfc7520_rsa_key())),
         }
@@ -188,7 +194,12 @@ impl Authenticator {
 
     /// `(clientDataJSON, attestationObject)` with attestation `none`, or `packed`
     /// self-attestation when `packed`.
-    pub(crate) fn register(&self, challenge: &[u8], origin: &str, packed: bool) -> (Vec<u8>, Vec<u8>) {
+    pub(crate) fn register(
+        &self,
+        challenge: &[u8],
+        origin: &str,
+        packed: bool,
+    ) -> (Vec<u8>, Vec<u8>) {
         let cd = client_data("webauthn.create", challenge, origin);
         let auth_data = self.auth_data(true);
         let statement = if packed {
@@ -201,13 +212,19 @@ impl Authenticator {
             };
             Cbor::Map(vec![
                 (Cbor::Text("alg".into()), Cbor::Int(alg)),
-                (Cbor::Text("sig".into()), Cbor::Bytes(self.key.sign(&signed))),
+                (
+                    Cbor::Text("sig".into()),
+                    Cbor::Bytes(self.key.sign(&signed)),
+                ),
             ])
         } else {
             Cbor::Map(vec![])
         };
         let object = encode(&Cbor::Map(vec![
-            (Cbor::Text("fmt".into()), Cbor::Text(if packed { "packed" } else { "none" }.into())),
+            (
+                Cbor::Text("fmt".into()),
+                Cbor::Text(if packed { "packed" } else { "none" }.into()),
+            ),
             (Cbor::Text("attStmt".into()), statement),
             (Cbor::Text("authData".into()), Cbor::Bytes(auth_data)),
         ]));

@@ -51,7 +51,9 @@ pub(crate) async fn verify_registration<P: Platform>(
     let attested = data
         .attested
         .clone()
-        .ok_or(PasskeyError::AuthenticatorDataInvalid("no attested credential data"))?;
+        .ok_or(PasskeyError::AuthenticatorDataInvalid(
+            "no attested credential data",
+        ))?;
     let imported = import(platform, &attested.public_key).await?;
     let attestation = match object.statement {
         Statement::None => "none",

@@ -30,13 +30,15 @@ fn every_algorithm_registers_and_asserts_with_none_and_packed_self_attestation()
     for alg in CoseAlg::ALL {
         for packed in [false, true] {
             let mut a = Authenticator::new(*alg, RP);
-            let c = register(&a, packed).unwrap_or_else(|e| panic!("{alg:?} packed={packed}: {e:?}"));
+            let c =
+                register(&a, packed).unwrap_or_else(|e| panic!("{alg:?} packed={packed}: {e:?}"));
             assert_eq!(c.id, a.credential_id);
             assert_eq!(c.key.alg, *alg);
             assert_eq!(c.attestation, if packed { "packed" } else { "none" });
             let p = FakePlatform::new(1_700_000_000);
             let (cd, data, sig) = a.assert(&[6; 32], ORIGIN);
-            let verified = block_on(verify_assertion(&p, &policy(), &c.key, &cd, &data, &sig)).unwrap();
+            let verified =
+                block_on(verify_assertion(&p, &policy(), &c.key, &cd, &data, &sig)).unwrap();
             assert!(verified.has(flags::UV));
         }
     }
@@ -52,19 +54,52 @@ fn a_tampered_signature_or_message_is_refused() {
         let mut bad_sig = sig.clone();
         let last = bad_sig.len() - 2;
         bad_sig[last] ^= 1;
-        assert_eq!(block_on(verify_assertion(&p, &policy(), &key, &cd, &data, &bad_sig)).unwrap_err(), PasskeyError::SignatureInvalid, "{alg:?}");
+        assert_eq!(
+            block_on(verify_assertion(&p, &policy(), &key, &cd, &data, &bad_sig)).unwrap_err(),
+            PasskeyError::SignatureInvalid,
+            "{alg:?}"
+        );
         // The client data (origin, challenge) is covered by the signature through its hash.
-        let other_cd = crate::webauthn::test_authenticator::client_data("webauthn.get", &[7; 32], ORIGIN);
-        assert_eq!(block_on(verify_assertion(&p, &policy(), &key, &other_cd, &data, &sig)).unwrap_err(), PasskeyError::SignatureInvalid);
+        let other_cd =
+            crate::webauthn::test_authenticator::client_data("webauthn.get", &[7; 32], ORIGIN);
+        assert_eq!(
+            block_on(verify_assertion(
+                &p,
+                &policy(),
+                &key,
+                &other_cd,
+                &data,
+                &sig
+            ))
+            .unwrap_err(),
+            PasskeyError::SignatureInvalid
+        );
         // The flags and counter are covered too.
         let mut data2 = data.clone();
         data2[36] ^= 1;
-        assert_eq!(block_on(verify_assertion(&p, &policy(), &key, &cd, &data2, &sig)).unwrap_err(), PasskeyError::SignatureInvalid);
+        assert_eq!(
+            block_on(verify_assertion(&p, &policy(), &key, &cd, &data2, &sig)).unwrap_err(),
+            PasskeyError::SignatureInvalid
+        );
         // Another credential's key.
-        let other = Authenticator { key: crate::webauthn::test_authenticator::TestKey::new(*alg, 9), ..Authenticator::new(*alg, RP) };
+        let other = Authenticator {
+            key: crate::webauthn::test_authenticator::TestKey::new(*alg, 9),
+            ..Authenticator::new(*alg, RP)
+        };
         if *alg != CoseAlg::RS256 {
             let other_key = register(&other, false).unwrap().key;
-            assert_eq!(block_on(verify_assertion(&p, &policy(), &other_key, &cd, &data, &sig)).unwrap_err(), PasskeyError::SignatureInvalid);
+            assert_eq!(
+                block_on(verify_assertion(
+                    &p,
+                    &policy(),
+                    &other_key,
+                    &cd,
+                    &data,
+                    &sig
+                ))
+                .unwrap_err(),
+                PasskeyError::SignatureInvalid
+            );
         }
     }
 }
@@ -75,14 +110,21 @@ fn a_packed_self_attestation_must_verify_with_its_own_algorithm() {
     let p = FakePlatform::new(1_700_000_000);
     let (cd, object) = a.register(&[5; 32], ORIGIN, true);
     // The client data hash is signed: another clientDataJSON breaks the statement.
-    let other = crate::webauthn::test_authenticator::client_data("webauthn.create", &[6; 32], ORIGIN);
-    assert_eq!(block_on(verify_registration(&p, &policy(), &other, &object)), Err(PasskeyError::AttestationInvalid));
+    let other =
+        crate::webauthn::test_authenticator::client_data("webauthn.create", &[6; 32], ORIGIN);
+    assert_eq!(
+        block_on(verify_registration(&p, &policy(), &other, &object)),
+        Err(PasskeyError::AttestationInvalid)
+    );
     // A statement claiming another algorithm than the key's.
     let needle = [0x63, b'a', b'l', b'g', 0x26]; // "alg": -7
     let at = object.windows(5).position(|w| w == needle).unwrap();
     let mut wrong_alg = object.clone();
     wrong_alg[at + 4] = 0x27; // -8
-    assert_eq!(block_on(verify_registration(&p, &policy(), &cd, &wrong_alg)), Err(PasskeyError::AttestationInvalid));
+    assert_eq!(
+        block_on(verify_registration(&p, &policy(), &cd, &wrong_alg)),
+        Err(PasskeyError::AttestationInvalid)
+    );
 }
 
 #[test]
@@ -94,11 +136,20 @@ fn wrong_rp_id_missing_flags_and_algorithms_are_refused() {
     // UP missing; UV missing when required, accepted when preferred.
     let mut no_up = Authenticator::new(CoseAlg::ES256, RP);
     no_up.flags = flags::UV;
-    assert_eq!(register(&no_up, false), Err(PasskeyError::UserPresenceMissing));
+    assert_eq!(
+        register(&no_up, false),
+        Err(PasskeyError::UserPresenceMissing)
+    );
     let mut no_uv = Authenticator::new(CoseAlg::ES256, RP);
     no_uv.flags = flags::UP;
-    assert_eq!(register(&no_uv, false), Err(PasskeyError::UserVerificationMissing));
-    let preferred = Policy { user_verification_required: false, ..policy() };
+    assert_eq!(
+        register(&no_uv, false),
+        Err(PasskeyError::UserVerificationMissing)
+    );
+    let preferred = Policy {
+        user_verification_required: false,
+        ..policy()
+    };
     let (cd, object) = no_uv.register(&[5; 32], ORIGIN, false);
     assert!(block_on(verify_registration(&p, &preferred, &cd, &object)).is_ok());
     // The same for an assertion.
@@ -106,15 +157,27 @@ fn wrong_rp_id_missing_flags_and_algorithms_are_refused() {
     let key = register(&a, false).unwrap().key;
     a.flags = flags::UP;
     let (cd, data, sig) = a.assert(&[1; 32], ORIGIN);
-    assert_eq!(block_on(verify_assertion(&p, &policy(), &key, &cd, &data, &sig)), Err(PasskeyError::UserVerificationMissing));
+    assert_eq!(
+        block_on(verify_assertion(&p, &policy(), &key, &cd, &data, &sig)),
+        Err(PasskeyError::UserVerificationMissing)
+    );
     assert!(block_on(verify_assertion(&p, &preferred, &key, &cd, &data, &sig)).is_ok());
     let mut moved = Authenticator::new(CoseAlg::ES256, "evil.example");
     let (cd, data, sig) = moved.assert(&[1; 32], ORIGIN);
-    assert_eq!(block_on(verify_assertion(&p, &policy(), &key, &cd, &data, &sig)), Err(PasskeyError::RpIdMismatch));
+    assert_eq!(
+        block_on(verify_assertion(&p, &policy(), &key, &cd, &data, &sig)),
+        Err(PasskeyError::RpIdMismatch)
+    );
     // An algorithm the configuration leaves out.
-    let only_ed = Policy { algorithms: vec![CoseAlg::EdDSA], ..policy() };
+    let only_ed = Policy {
+        algorithms: vec![CoseAlg::EdDSA],
+        ..policy()
+    };
     let (cd, object) = Authenticator::new(CoseAlg::ES256, RP).register(&[5; 32], ORIGIN, false);
-    assert_eq!(block_on(verify_registration(&p, &only_ed, &cd, &object)), Err(PasskeyError::AlgorithmUnsupported));
+    assert_eq!(
+        block_on(verify_registration(&p, &only_ed, &cd, &object)),
+        Err(PasskeyError::AlgorithmUnsupported)
+    );
 }
 
 #[test]
@@ -125,13 +188,19 @@ fn an_off_curve_key_is_refused_at_registration() {
     let p = FakePlatform::new(1_700_000_000);
     // FakePlatform imports whatever `supports` the algorithm; verification then fails closed.
     let (cd, data, sig) = Authenticator::new(CoseAlg::ES256, RP).assert(&[1; 32], ORIGIN);
-    assert_eq!(block_on(verify_assertion(&p, &policy(), &key, &cd, &data, &sig)), Err(PasskeyError::SignatureInvalid));
+    assert_eq!(
+        block_on(verify_assertion(&p, &policy(), &key, &cd, &data, &sig)),
+        Err(PasskeyError::SignatureInvalid)
+    );
 }
 
 // ------------------------------------------------------------------ published vectors
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/passport-webauthn/passport-webauthn.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/passport-webauthn/passport-webauthn.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -141,7 +210,9 @@ fn b64(v: &Value) -> Vec<u8> {
 
 /// The P-256 key of an SPKI (`MFkw…`): its last 64 octets are x‖y.
 fn spki_key(spki_b64: &str) -> CredentialKey {
-    let der = base64::engine::general_purpose::STANDARD.decode(spki_b64).unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(spki_b64)
+        .unwrap();
     let xy = &der[der.len() - 64..];
     let cose = crate::webauthn::test_authenticator::cose_ec2(&xy[..32], &xy[32..]);
     parse_cose_key(&cose, CoseAlg::ALL).unwrap()
@@ -168,7 +239,12 @@ fn published_browser_and_security_key_responses() {
             if !name.contains("SafteyNet") {
                 check_origin(&parsed, &allowed, &[]).unwrap();
             }
-            let result = block_on(verify_registration(&p, &policy, &cd, &b64(&case["attestationObject"])));
+            let result = block_on(verify_registration(
+                &p,
+                &policy,
+                &cd,
+                &b64(&case["attestationObject"]),
+            ));
             // Touch ID signs its attestation with the credential key itself: packed
             // self-attestation, verified.
             let self_attested = name.contains("Touch ID with attestation in packed format");
@@ -178,7 +254,11 @@ fn published_browser_and_security_key_responses() {
                 packed_self += usize::from(self_attested);
                 assert_eq!(c.id, b64(&case["rawId"]), "{name}");
                 // The key the upstream test expects, as a JWK.
-                assert_eq!(c.key, spki_key(case["publicKeySpkiBase64"].as_str().unwrap()), "{name}");
+                assert_eq!(
+                    c.key,
+                    spki_key(case["publicKeySpkiBase64"].as_str().unwrap()),
+                    "{name}"
+                );
                 registered += 1;
             } else {
                 // fido-u2f, packed with a certificate chain, android-safetynet: trust chains are
@@ -188,13 +268,28 @@ fn published_browser_and_security_key_responses() {
         } else {
             let parsed = parse_client_data(&cd, Ceremony::Get).unwrap();
             let key = spki_key(case["publicKeySpkiBase64"].as_str().unwrap());
-            let result = block_on(verify_assertion(&p, &policy, &key, &cd, &b64(&case["authenticatorData"]), &b64(&case["signature"])));
+            let result = block_on(verify_assertion(
+                &p,
+                &policy,
+                &key,
+                &cd,
+                &b64(&case["authenticatorData"]),
+                &b64(&case["signature"]),
+            ));
             if name.contains("origin does not match") {
                 // Upstream's server runs on :3999 there; the browser signed for :3000.
                 let server = vec!["http://localhost:3999".to_string()];
-                assert_eq!(check_origin(&parsed, &server, &[]), Err(PasskeyError::OriginRefused), "{name}");
+                assert_eq!(
+                    check_origin(&parsed, &server, &[]),
+                    Err(PasskeyError::OriginRefused),
+                    "{name}"
+                );
             } else if name.contains("signature is invalid") {
-                assert_eq!(result.map(|_| ()), Err(PasskeyError::SignatureInvalid), "{name}");
+                assert_eq!(
+                    result.map(|_| ()),
+                    Err(PasskeyError::SignatureInvalid),
+                    "{name}"
+                );
             } else {
                 check_origin(&parsed, &allowed, &[]).unwrap();
                 result.unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -202,7 +297,10 @@ fn published_browser_and_security_key_responses() {
             }
         }
     }
-    assert!(registered >= 6 && asserted >= 6, "{registered} registrations, {asserted} assertions");
+    assert!(
+        registered >= 6 && asserted >= 6,
+        "{registered} registrations, {asserted} assertions"
+    );
     assert_eq!(packed_self, 1);
 }
 
@@ -210,9 +308,17 @@ fn published_browser_and_security_key_responses() {
 /// every invalid one (BER encodings, wrong lengths, modified values) fails.
 #[test]
 fn wycheproof_der_ecdsa_vectors() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/wycheproof/ecdsa_secp256r1_sha256_test.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/wycheproof/ecdsa_secp256r1_sha256_test.json"
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let hex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+    let hex = |s: &str| {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+    };
     let p = FakePlatform::new(1_700_000_000);
     let mut checked = 0;
     for group in v["testGroups"].as_array().unwrap() {
