@@ -64,8 +64,10 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
   const revocationClass = { className: "RevocationStore", scriptName: "a", useSQLite: true };
   const limiterClass = { className: "RateLimiter", scriptName: "a", useSQLite: true };
   const ledgerClass = { className: "ApiKeyLedger", scriptName: "a", useSQLite: true };
+  const passkeysClass = { className: "PasskeyStore", scriptName: "a", useSQLite: true };
   const bindingsFor = () => ({
     PORTCULLIS_API_KEYS: ledgerClass,
+    PORTCULLIS_PASSKEYS: passkeysClass,
     PORTCULLIS_REVOCATION: flakyRevocation ? { className: "FlakyRevocation", scriptName: "faults" } : revocationClass,
     PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : limiterClass,
   });
