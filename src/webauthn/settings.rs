@@ -44,6 +44,8 @@ pub struct PasskeySettings {
     /// The credential algorithms accepted, in the order offered to the authenticator.
     pub algorithms: Vec<String>,
     pub max_credentials_per_user: usize,
+    /// The scope (space-separated tokens) of a session a passkey login starts.
+    pub login_scope: String,
 }
 
 impl Default for PasskeySettings {
@@ -58,6 +60,7 @@ impl Default for PasskeySettings {
             challenge_ttl_seconds: 300,
             algorithms: CoseAlg::ALL.iter().map(|a| a.name().to_string()).collect(),
             max_credentials_per_user: 10,
+            login_scope: String::new(),
         }
     }
 }
@@ -129,6 +132,17 @@ impl Section for PasskeySettings {
             problem(
                 "rp_name",
                 "must be 1 to 64 characters without control characters",
+            );
+        }
+        if !self.login_scope.is_empty()
+            && !self
+                .login_scope
+                .split(' ')
+                .all(crate::scope::is_scope_token)
+        {
+            problem(
+                "login_scope",
+                "must be scope tokens separated by single spaces (RFC 6749 §3.3)",
             );
         }
         for (i, o) in self.allowed_top_origins.iter().enumerate() {
@@ -255,5 +269,17 @@ mod tests {
             vec!["passkeys.user_verification"]
         );
         assert_eq!(fields(json!({"rp": "x"})), vec!["passkeys.rp"]);
+        assert_eq!(
+            fields(json!({"login_scope": "read  write"})),
+            vec!["passkeys.login_scope"]
+        );
+        assert_eq!(
+            fields(json!({"login_scope": "read,write"})),
+            vec!["passkeys.login_scope"]
+        );
+        assert_eq!(
+            fields(json!({"login_scope": "read:echo write:echo"})),
+            Vec::<String>::new()
+        );
     }
 }
