@@ -30,6 +30,8 @@ pub(crate) mod store;
 pub(crate) mod verify;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 pub(crate) mod test_authenticator;
 
 use crate::problem::{ErrorCode, Problem};
