@@ -67,7 +67,7 @@ pub(crate) struct UserRecord {
 
 /// What one object holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum State {
     Challenge(ChallengeRecord),
     User(UserRecord),
@@ -75,7 +75,7 @@ pub(crate) enum State {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Request {
     ChallengePut {
         challenge: ChallengeRecord,
@@ -110,7 +110,7 @@ pub(crate) enum Request {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "answer", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Answer {
     Done,
     Challenge {
