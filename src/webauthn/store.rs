@@ -631,9 +631,9 @@ mod tests {
                 subject: "alice".into()
             })
         );
-        assert!(handle_json(Some("{"), r#"{"op":"user_get"}"#).is_err());
-        assert!(handle_json(None, r#"{"op":"nope"}"#).is_err());
-        let (answer, write) = handle_json(None, r#"{"op":"user_ensure","handle":"h"}"#).unwrap();
+        assert!(handle_json(Some("{"), r#""user_get""#).is_err());
+        assert!(handle_json(None, r#"{"nope":{}}"#).is_err());
+        let (answer, write) = handle_json(None, r#"{"user_ensure":{"handle":"h"}}"#).unwrap();
         assert!(answer.contains("\"handle\":\"h\""));
         assert!(matches!(write, Some(Write::Put(State::User(_)))));
     }
