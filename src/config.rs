@@ -17,6 +17,7 @@ use crate::ratelimit::{CountingKey, Policy};
 use crate::revocation::settings::{RevocationMode, RevocationSettings};
 use crate::route::{PathPattern, Route};
 use crate::section::Section;
+use crate::session::settings::SessionSettings;
 use crate::url::check_url;
 
 /// One configuration problem: where (`issuers[0].audiences`) and what.
@@ -76,6 +77,9 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     /// The forwarding headers the gateway sets (`forwarded_headers`, `append_client_forwarded_for`).
     pub forwarded: ForwardedSettings,
+    /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
+    /// ends with the gateway's own entry (`own_issuer`).
+    pub sessions: SessionSettings,
     /// WebAuthn passkeys (`[passkeys]`, docs/passkeys.md).
     pub passkeys: crate::webauthn::settings::PasskeySettings,
 }
@@ -191,6 +195,7 @@ struct RawConfig {
     #[serde(default)]
     append_client_forwarded_for: bool,
     #[serde(default)]
+    sessions: Option<Value>,
     passkeys: Option<Value>,
 }
 
@@ -399,6 +404,18 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     }
 
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
+    let sessions: SessionSettings = parse_section(raw.sessions.as_ref(), &mut errors);
+    if sessions.enabled && !sessions.issuer.is_empty() {
+        if issuers.iter().any(|i| i.issuer == sessions.issuer) {
+            errors.push(err(
+                "sessions.issuer",
+                "is also listed under issuers: the gateway's own tokens are verified with its own keys, never fetched",
+            ));
+        }
+        issuers.push(own_issuer(&sessions));
+    }
+    // A route may accept jwt when some issuer is trusted: a configured one or the gateway itself.
+    let no_issuers = raw.issuers.is_empty() && !sessions.enabled;
 
     let (websocket_defaults, websocket_errors) =
         crate::websocket_settings::parse_defaults(raw.websocket.as_ref());
@@ -415,7 +432,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     let mut routes = Vec::new();
     if admin.enabled {
         if let Some(route) = admin_route(&admin) {
-            if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
+            if route.accepts(crate::route::CredentialKind::Jwt) && no_issuers {
                 errors.push(err(
                     "admin.credentials",
                     "accepts jwt but no issuers are configured",
@@ -438,7 +455,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
                 origin_timeout_ms,
                 &mut errors,
             ) {
-                if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
+                if route.accepts(crate::route::CredentialKind::Jwt) && no_issuers {
                     errors.push(err(
                         &format!("{path}.auth"),
                         "accepts jwt but no issuers are configured",
@@ -493,8 +510,29 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         path_parameters: raw.path_parameters,
         origin_timeout_ms,
         forwarded,
+        sessions,
         passkeys,
     })
+}
+
+/// The gateway's own issuer entry: tokens it minted go through the same verification as any
+/// issuer's, with keys from the signing key set instead of a JWKS fetch (`signing::issuer`). Every
+/// algorithm a signing key may have; `at+jwt` required (the gateway always sets it); a lifetime cap
+/// of the longest TTL it could have minted with, so lowering the TTL never refuses live tokens.
+fn own_issuer(sessions: &SessionSettings) -> IssuerConfig {
+    IssuerConfig {
+        issuer: sessions.issuer.clone(),
+        jwks_uri: None,
+        audiences: sessions.audiences.clone(),
+        algorithms: crate::signing::keys::SigningAlg::ALL
+            .iter()
+            .map(|a| a.as_alg())
+            .collect(),
+        leeway_secs: default_leeway(),
+        scope_source: ScopeSource::Scope,
+        typ: TypPolicy::Strict,
+        max_token_lifetime_secs: *crate::session::settings::ACCESS_TOKEN_TTL_RANGE_SECS.end(),
+    }
 }
 
 /// Whether one request method could match both routes (`GET` admits `HEAD`).
@@ -1280,6 +1318,7 @@ mod tests {
                 }),
             ),
             ("/$defs/cors", "cors", "cors", Box::new(|o| o)),
+            ("/$defs/sessions", "sessions", "sessions", Box::new(|o| o)),
             (
                 "/$defs/revocation",
                 "revocation",
@@ -1414,6 +1453,7 @@ mod tests {
         check::<JwksSettings>();
         check::<TokenCacheSection>();
         check::<TransportSection>();
+        check::<SessionSettings>();
     }
 
     #[test]

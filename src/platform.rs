@@ -149,4 +149,17 @@ pub trait Platform {
     fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {
         drop(fut);
     }
+
+    /// Signs `signing_input` with a key of the gateway's signing key set, with the key's own
+    /// algorithm: the JWS signature octets (ES256 as raw `r‖s`). The worker imports each key into
+    /// WebCrypto once per isolate; an error never carries key material. A platform without a
+    /// signer fails every call, so nothing is minted (fail closed).
+    async fn sign(
+        &self,
+        key: &crate::signing::keys::SigningKey,
+        signing_input: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let _ = (key, signing_input);
+        Err("no signer on this platform".into())
+    }
 }

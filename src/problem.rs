@@ -107,6 +107,8 @@ error_codes! {
     // --- the gateway's own runtime
     GatewayError = ("gateway_error", 500, "The gateway failed to process the request", Plain),
     RequestHeadersUnreadable = ("request_headers_unreadable", 500, "The request headers could not be read", Plain),
+    // --- signing: the gateway as an issuer (issue 11)
+    TokenSigningFailed = ("token_signing_failed", 500, "The gateway could not issue a token", Plain),
     // --- WebAuthn passkeys (src/webauthn/, docs/passkeys.md)
     PasskeyRequestInvalid = ("passkey_request_invalid", 400, "The passkey request is invalid", Plain),
     PasskeyClientDataInvalid = ("passkey_client_data_invalid", 400, "The passkey client data is invalid", Plain),

@@ -144,6 +144,14 @@ impl Platform for FakePlatform {
         crate::jose::native::verify(key, alg, input, sig).is_ok()
     }
 
+    async fn sign(
+        &self,
+        key: &crate::signing::keys::SigningKey,
+        input: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        crate::signing::native::sign(key, input)
+    }
+
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.check_up()?;
         self.kv_reads.set(self.kv_reads.get() + 1);

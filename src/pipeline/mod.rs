@@ -33,6 +33,7 @@ use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
 use crate::revocation::SnapshotCache;
 use crate::route::CredentialKind;
+use crate::signing::issuer::{ImportedKeys, SessionIssuer};
 use crate::token_cache::TokenCache;
 
 use parse::ParseOutcome;
@@ -106,6 +107,10 @@ pub struct Gateway<K> {
     pub(crate) revocation: Rc<RefCell<SnapshotCache>>,
     /// `fast` rate-limit leases (`Rc`: background syncs hold it past the request).
     leases: Rc<RefCell<limit::Leases>>,
+    /// The gateway as an issuer (`sessions.enabled`): its signing keys, and their public halves
+    /// imported for verifying its own tokens.
+    session: Option<SessionIssuer>,
+    session_keys: RefCell<ImportedKeys<K>>,
 }
 
 impl<K: Clone> Gateway<K> {
@@ -119,7 +124,23 @@ impl<K: Clone> Gateway<K> {
             api_keys: RefCell::new(api_keys),
             revocation: Rc::default(),
             leases: Rc::default(),
+            session: None,
+            session_keys: RefCell::default(),
         }
+    }
+
+    /// The gateway with its own issuer (`SessionIssuer::load`): it mints with the set's active key
+    /// and verifies its own tokens with the set's public keys.
+    pub(crate) fn with_session_issuer(mut self, issuer: Option<SessionIssuer>) -> Self {
+        self.session = issuer;
+        self
+    }
+
+    /// The gateway's own issuer, when sessions are enabled: what `signing::mint` signs with.
+    // Until the session endpoints are merged only native tests call it.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn session_issuer(&self) -> Option<&SessionIssuer> {
+        self.session.as_ref()
     }
 
     pub fn api_key_store<'a, P: Platform>(&'a self, platform: &'a P) -> ApiKeyStore<'a, P> {
