@@ -405,6 +405,16 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
 
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
     let sessions: SessionSettings = parse_section(raw.sessions.as_ref(), &mut errors);
+    for (path, message) in crate::session::endpoint_settings::check_exchange_issuers(
+        sessions.token_exchange.as_ref(),
+        &sessions.issuer,
+        &issuers
+            .iter()
+            .map(|i| i.issuer.as_str())
+            .collect::<Vec<_>>(),
+    ) {
+        errors.push(err(&path, &message));
+    }
     if sessions.enabled && !sessions.issuer.is_empty() {
         if issuers.iter().any(|i| i.issuer == sessions.issuer) {
             errors.push(err(
@@ -1319,6 +1329,30 @@ mod tests {
             ),
             ("/$defs/cors", "cors", "cors", Box::new(|o| o)),
             ("/$defs/sessions", "sessions", "sessions", Box::new(|o| o)),
+            (
+                "/$defs/sessions/properties/login",
+                "sessions.login",
+                "sessions",
+                Box::new(|o| json!({ "login": o })),
+            ),
+            (
+                "/$defs/sessions/properties/token_exchange",
+                "sessions.token_exchange",
+                "sessions",
+                Box::new(|o| json!({ "token_exchange": o })),
+            ),
+            (
+                "/$defs/sessions/properties/login",
+                "sessions.login",
+                "sessions",
+                Box::new(|o| json!({ "login": o })),
+            ),
+            (
+                "/$defs/sessions/properties/token_exchange",
+                "sessions.token_exchange",
+                "sessions",
+                Box::new(|o| json!({ "token_exchange": o })),
+            ),
             (
                 "/$defs/revocation",
                 "revocation",

@@ -39,6 +39,8 @@ pub struct Identity {
     pub key_id: Option<String>,
     /// API keys: the rate-limit policy named in the key's record, if any.
     pub rate_limit_policy: Option<String>,
+    /// JWT `sid`: the session a gateway-issued token belongs to, for session revocation.
+    pub session_id: Option<String>,
 }
 
 impl Identity {
@@ -56,6 +58,7 @@ impl Identity {
             client_id: None,
             key_id: None,
             rate_limit_policy: None,
+            session_id: None,
         }
     }
 

@@ -155,6 +155,26 @@ pub(crate) enum Event<'a> {
         key_id: Option<&'a str>,
     },
 
+    // --- sessions (docs/sessions.md)
+    /// A session object's storage could not be read: the object acts as empty (every token of it
+    /// is refused).
+    SessionStorageUnreadable,
+    /// A session object could not be asked, or answered something unreadable.
+    SessionUnavailable {
+        reason: &'a str,
+    },
+    /// The configured login endpoint failed (unreachable, timed out, or an answer out of
+    /// contract).
+    LoginEndpointFailed {
+        reason: &'a str,
+    },
+    /// An ended session's `sid` could not be put on the revocation list: its access tokens live
+    /// until they expire.
+    SessionRevocationFailed {
+        sid: &'a str,
+        reason: &'a str,
+    },
+
     // --- passkeys
     /// A passkey's signature counter did not grow (WebAuthn §7.2 step 21): two copies of the
     /// authenticator may exist. The assertion was refused. The credential id is not a secret.

@@ -25,6 +25,9 @@ use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::ratelimit::service::LimiterService;
 use crate::revocation::service::RevocationService;
 
+/// One `http_post` as the fake saw it: URL, headers, body.
+pub type PostCall = (String, Vec<(String, String)>, Vec<u8>);
+
 #[derive(Default)]
 pub struct FakePlatform {
     pub now_ms: Cell<u64>,
@@ -62,6 +65,14 @@ pub struct FakePlatform {
     /// Every passkey store call fails while set (an unreachable object).
     pub passkeys_down: Cell<bool>,
     rng_state: Cell<u64>,
+    /// The session-family objects, by family id (their real logic, in memory).
+    pub(crate) sessions: RefCell<HashMap<String, crate::session::family::FamilyService>>,
+    /// Every session object call fails while set.
+    pub sessions_down: Cell<bool>,
+    /// Answers to `http_post` by URL (the login endpoint); a missing URL is a network error.
+    pub http_posts: RefCell<BTreeMap<String, HttpResponse>>,
+    /// Every `http_post`: URL, headers, body.
+    pub http_post_calls: RefCell<Vec<PostCall>>,
 }
 
 impl FakePlatform {
@@ -229,6 +240,39 @@ impl Platform for FakePlatform {
 
     fn wait_until(&self, fut: impl Future<Output = ()> + 'static) {
         self.durable.defer(fut);
+    }
+
+    async fn session_call(&self, family_id: &str, body: String) -> Result<String, StoreError> {
+        if self.sessions_down.get() {
+            return Err(StoreError("session object unreachable (simulated)".into()));
+        }
+        let now = self.now_ms.get() / 1000;
+        let mut objects = self.sessions.borrow_mut();
+        let (answer, _) = objects
+            .entry(family_id.to_string())
+            .or_default()
+            .handle_json(&body, now);
+        Ok(answer)
+    }
+
+    async fn http_post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        _: u32,
+        max: usize,
+    ) -> Result<HttpResponse, FetchError> {
+        self.http_post_calls
+            .borrow_mut()
+            .push((url.to_string(), headers.to_vec(), body.to_vec()));
+        match self.http_posts.borrow().get(url) {
+            Some(r) if r.body.len() > max => Err(FetchError::TooLarge),
+            Some(r) => Ok(r.clone()),
+            None => Err(FetchError::Network(format!(
+                "no answer configured for {url}"
+            ))),
+        }
     }
 
     async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {

@@ -68,6 +68,10 @@ fn the_durable_object_bindings_match_the_exported_classes() {
                 "ApiKeyLedger".to_string()
             ),
             (
+                "PORTCULLIS_SESSIONS".to_string(),
+                "SessionFamily".to_string()
+            ),
+            (
                 "PORTCULLIS_PASSKEYS".to_string(),
                 "PasskeyStore".to_string()
             ),

@@ -1,7 +1,8 @@
 //! The admin API (`/admin/...`, off unless configured), one router over its parts:
 //!
 //! - `keys`: create, list, show, update, rotate and revoke API keys (`/keys…`),
-//! - `revocations`: the revocation list (`/revocations…`).
+//! - `revocations`: the revocation list (`/revocations…`),
+//! - `sessions`: the gateway's sessions (`/sessions…`, when `sessions.enabled`).
 //!
 //! The pipeline authenticates the caller with the gateway's normal credentials, requires
 //! `AdminConfig::scope` (the admin route's scope) and hands the call, below the admin prefix, to
@@ -16,6 +17,7 @@ pub(crate) mod audit;
 pub(crate) mod keys;
 pub(crate) mod refusal_audit;
 pub(crate) mod revocations;
+pub(crate) mod sessions;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -51,6 +53,8 @@ pub struct AdminContext<'a, P: Platform> {
     pub keys: ApiKeyStore<'a, P>,
     /// `None`: `/revocations…` is not served (an unknown route, like any other).
     pub revocations: Option<revocations::RevocationAdmin<'a>>,
+    /// `None`: `/sessions…` is not served (sessions are off).
+    pub sessions: Option<sessions::SessionAdmin<'a>>,
 }
 
 /// A handler's successful answer: JSON, plus what the router must do after it.
@@ -90,6 +94,7 @@ pub enum Effect {
 enum Endpoint<'p> {
     Keys(keys::Route<'p>),
     Revocations(revocations::Action),
+    Sessions(sessions::Action),
     /// No such endpoint: audited as `audit`, answered with the problem.
     Unknown {
         audit: Audit,
@@ -105,6 +110,18 @@ impl Endpoint<'_> {
                 Some(Err(unknown)) => {
                     return Endpoint::Unknown {
                         audit: Audit::new("revocation.unknown_route"),
+                        problem: unknown,
+                    }
+                }
+                None => {}
+            }
+        }
+        if ctx.sessions.is_some() {
+            match sessions::route(path) {
+                Some(Ok(action)) => return Endpoint::Sessions(action),
+                Some(Err(unknown)) => {
+                    return Endpoint::Unknown {
+                        audit: Audit::new("session.unknown_route"),
                         problem: unknown,
                     }
                 }
@@ -154,6 +171,22 @@ pub async fn handle<P: Platform>(
                     (Err(p), _) => Err(p),
                     (Ok(()), Some(rev)) => {
                         revocations::run(rev, ctx.platform, &action, req.body, &mut audit).await
+                    }
+                    (Ok(()), None) => Err(keys::unknown_route()),
+                }
+            };
+            (audit, result)
+        }
+        Endpoint::Sessions(action) => {
+            let mut audit = Audit::new(action.name());
+            let result = if method != action.method() {
+                Err(method_not_allowed(&method, &[action.method()]))
+            } else {
+                match (body_guard(req), ctx.sessions.as_ref()) {
+                    (Err(p), _) => Err(p),
+                    (Ok(()), Some(s)) => {
+                        sessions::run(s, ctx.platform, &action, req.query, req.body, &mut audit)
+                            .await
                     }
                     (Ok(()), None) => Err(keys::unknown_route()),
                 }

@@ -37,6 +37,7 @@ fn admin() -> Identity {
         client_id: Some("ops-bot".into()),
         key_id: Some("key_AdminAdminAdmin1".into()),
         rate_limit_policy: None,
+        session_id: None,
     }
 }
 
@@ -60,6 +61,7 @@ impl Env {
             platform: &self.platform,
             keys: self.store(),
             revocations: None,
+            sessions: None,
         };
         block_on(handle(&ctx, req, actor))
     }
@@ -571,6 +573,7 @@ fn jwt_actors_are_audited_with_their_issuer() {
         client_id: None,
         key_id: None,
         rate_limit_policy: None,
+        session_id: None,
     };
     let req = AdminRequest {
         method: "GET",

@@ -8,6 +8,7 @@ mod http;
 mod kv;
 mod ledger;
 mod passkeys;
+mod session;
 mod websocket;
 
 use std::cell::RefCell;
@@ -52,11 +53,23 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
             message,
         }]),
         Ok(doc) => match parse_config(&doc) {
-            Ok(config) => match load_session_issuer(env, &config) {
-                Ok(issuer) => {
-                    IsolateState::Ready(Box::new(Gateway::new(config).with_session_issuer(issuer)))
-                }
-                Err(errors) => IsolateState::Misconfigured(errors),
+            Ok(config) => match (
+                load_session_issuer(env, &config),
+                session::load_login_secret(env, &config),
+            ) {
+                (Ok(issuer), Ok(secret)) => IsolateState::Ready(Box::new(
+                    Gateway::new(config)
+                        .with_session_issuer(issuer)
+                        .with_login_secret(secret),
+                )),
+                (issuer, secret) => IsolateState::Misconfigured(
+                    issuer
+                        .err()
+                        .into_iter()
+                        .flatten()
+                        .chain(secret.err())
+                        .collect(),
+                ),
             },
             Err(errors) => IsolateState::Misconfigured(errors),
         },
@@ -198,6 +211,18 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
     let transport = gateway.response_headers(&head);
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
+        Outcome::Session(endpoint) => {
+            let body =
+                http::read_body_capped(&req, crate::session::endpoints::MAX_BODY_BYTES + 1).await?;
+            let reply = gateway.session(&*platform, endpoint, &head, &body).await;
+            // The endpoints set their own CORS (credentials for app origins): HSTS only here.
+            let hsts: Vec<(String, String)> = transport
+                .iter()
+                .filter(|(n, _)| n == "strict-transport-security")
+                .cloned()
+                .collect();
+            http::reply_response(&reply, &hsts)?
+        }
         Outcome::Admin(call) => {
             let body = http::read_body_capped(&req, crate::admin::MAX_BODY_BYTES + 1).await?;
             let reply = gateway.admin(&*platform, &call, &head.method, &body).await;
@@ -392,6 +417,21 @@ impl Platform for EdgePlatform {
         limit: u32,
     ) -> Result<KvPage, StoreError> {
         kv::list(&self.env, prefix, cursor, limit).await
+    }
+
+    async fn session_call(&self, family_id: &str, body: String) -> Result<String, StoreError> {
+        session::call(&self.env, family_id, body).await
+    }
+
+    async fn http_post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        timeout_ms: u32,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, FetchError> {
+        session::post(url, headers, body, timeout_ms, max_bytes).await
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Claims {
     pub iat: Option<u64>,
     pub jti: Option<String>,
     pub scopes: Vec<String>,
+    /// The session id (`sid`, OpenID Connect Front-Channel Logout §3), when the token has one:
+    /// the gateway's own tokens always do, and the revocation list can end a session by it.
+    pub sid: Option<String>,
 }
 
 /// One variant per check. Claim names are carried (they come from the code or the configuration,
@@ -204,6 +207,7 @@ const KNOWN_CLAIMS: &[&str] = &[
     "nbf",
     "iat",
     "jti",
+    "sid",
     "scope",
     "scp",
     "client_id",
@@ -312,6 +316,14 @@ pub fn validate_parsed(
 
     let scopes = scopes(claims, policy.scope_source)?;
 
+    // Checked like `jti`: a `sid` the revocation check could not match is refused, not ignored.
+    let sid = match claims.get("sid") {
+        None => None,
+        Some(Value::String(s)) if s.is_empty() => return Err(ClaimError::Empty("sid")),
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(ClaimError::WrongType("sid".into())),
+    };
+
     Ok(Claims {
         iss,
         sub,
@@ -321,6 +333,7 @@ pub fn validate_parsed(
         iat,
         jti,
         scopes,
+        sid,
     })
 }
 
@@ -530,6 +543,7 @@ mod tests {
                 nbf: Some(NOW - 10),
                 iat: Some(NOW - 10),
                 jti: Some("j-1".into()),
+                sid: None,
                 scopes: vec!["orders:read".into(), "orders:write".into()],
             }
         );

@@ -161,6 +161,7 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         client_id: None,
         key_id: None,
         rate_limit_policy: None,
+        session_id: claims.sid,
     };
     let valid_until_ms = claims
         .exp

@@ -18,6 +18,7 @@ pub(crate) mod forward;
 pub(crate) mod limit;
 pub(crate) mod method_override;
 pub(crate) mod parse;
+pub(crate) mod session;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -68,6 +69,9 @@ pub enum Outcome {
     /// An authenticated, authorized admin API call: the runtime reads the body and calls
     /// `Gateway::admin`.
     Admin(AdminCall),
+    /// A session endpoint (`sessions.path_prefix`): the runtime reads the body (at most
+    /// `session::endpoints::MAX_BODY_BYTES + 1` bytes) and calls `Gateway::session`.
+    Session(crate::session::endpoints::Endpoint),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +115,8 @@ pub struct Gateway<K> {
     /// imported for verifying its own tokens.
     session: Option<SessionIssuer>,
     session_keys: RefCell<ImportedKeys<K>>,
+    /// The `PORTCULLIS_LOGIN_SECRET` Workers secret, sent to the login endpoint (`sessions.login`).
+    login_secret: Option<String>,
 }
 
 impl<K: Clone> Gateway<K> {
@@ -126,7 +132,14 @@ impl<K: Clone> Gateway<K> {
             leases: Rc::default(),
             session: None,
             session_keys: RefCell::default(),
+            login_secret: None,
         }
+    }
+
+    /// The gateway with the login endpoint's shared secret (`session::login`).
+    pub(crate) fn with_login_secret(mut self, secret: Option<String>) -> Self {
+        self.login_secret = secret;
+        self
     }
 
     /// The gateway with its own issuer (`SessionIssuer::load`): it mints with the set's active key
@@ -170,6 +183,14 @@ impl<K: Clone> Gateway<K> {
                 issuers: &self.config.issuers,
                 snapshot: &self.revocation,
             }),
+            sessions: self
+                .session_issuer()
+                .map(|issuer| crate::admin::sessions::SessionAdmin {
+                    settings: &self.config.sessions,
+                    issuer,
+                    revocation: &self.config.revocation,
+                    snapshot: &self.revocation,
+                }),
         };
         crate::admin::handle(&ctx, &req, &call.actor).await
     }
@@ -192,6 +213,17 @@ impl<K: Clone> Gateway<K> {
         req: &RequestHead,
         log: &mut RequestLog,
     ) -> Result<Outcome, Refusal> {
+        // The session endpoints are the gateway's own, answered before CORS and routing: their
+        // preflights grant credentials to app origins (`session::endpoints`).
+        if let Some(routed) = crate::session::endpoints::route(&self.config.sessions, req) {
+            return Ok(match routed {
+                Ok(endpoint) => {
+                    log.route = Some(endpoint.name().to_string());
+                    Outcome::Session(endpoint)
+                }
+                Err(reply) => Outcome::Respond(reply),
+            });
+        }
         if let Some(headers) = self.config.cors.preflight(
             &req.method,
             req.headers_named("origin").next(),

@@ -26,6 +26,21 @@ pub struct SessionSettings {
     pub access_token_ttl_seconds: u64,
     /// Where the session endpoints are mounted (default `/auth`).
     pub path_prefix: String,
+    // --- the session lifecycle (login, token exchange, the refresh cookie): endpoint_settings
+    /// A session not refreshed for this long ends; the refresh cookie's `Max-Age` (default 7 d).
+    pub refresh_idle_ttl_seconds: u64,
+    /// No session is refreshed past this long after its login (default 30 d).
+    pub refresh_absolute_lifetime_seconds: u64,
+    /// How long a just-rotated refresh token still gets the same successor (default 10 s).
+    pub reuse_grace_seconds: u64,
+    /// The refresh cookie's name (default `__Host-portcullis_refresh`).
+    pub cookie_name: String,
+    /// Origins besides the gateway's own that may call the session endpoints (lower case).
+    pub app_origins: Vec<String>,
+    /// `POST /auth/login`: the origin's login endpoint.
+    pub login: Option<super::endpoint_settings::LoginSettings>,
+    /// `POST /auth/token`: RFC 8693 token exchange.
+    pub token_exchange: Option<super::endpoint_settings::TokenExchangeSettings>,
 }
 
 impl Default for SessionSettings {
@@ -36,6 +51,13 @@ impl Default for SessionSettings {
             audiences: Vec::new(),
             access_token_ttl_seconds: 900,
             path_prefix: "/auth".into(),
+            refresh_idle_ttl_seconds: 604_800,
+            refresh_absolute_lifetime_seconds: 2_592_000,
+            reuse_grace_seconds: 10,
+            cookie_name: "__Host-portcullis_refresh".into(),
+            app_origins: Vec::new(),
+            login: None,
+            token_exchange: None,
         }
     }
 }
@@ -65,6 +87,16 @@ impl Section for SessionSettings {
                     .into(),
             );
         }
+        super::endpoint_settings::check(
+            self.refresh_idle_ttl_seconds,
+            self.refresh_absolute_lifetime_seconds,
+            self.reuse_grace_seconds,
+            &self.cookie_name,
+            &self.app_origins,
+            self.login.as_ref(),
+            self.token_exchange.as_ref(),
+            &mut err,
+        );
         if !self.enabled {
             return errors;
         }
