@@ -307,6 +307,15 @@ struct RawRoute {
     /// `"bypass"` (default on authenticated routes) or `"default"` (default on public ones).
     #[serde(default)]
     origin_cache: Option<String>,
+    /// Step-up (`crate::step_up`): `"required"` asks for a second factor in `amr`.
+    #[serde(default)]
+    mfa: Option<String>,
+    /// Step-up: the accepted `acr` values.
+    #[serde(default)]
+    acr_values: Option<Vec<String>>,
+    /// Step-up: the user authenticated at most this many seconds ago (`auth_time`).
+    #[serde(default)]
+    max_age: Option<u64>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -731,6 +740,7 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         websocket: None,
         // Answered by the gateway itself, never forwarded.
         origin: crate::origin::OriginPolicy::default(),
+        step_up: None,
     })
 }
 
@@ -1055,6 +1065,16 @@ fn build_route(
     }
     let public = auth.contains(&crate::route::CredentialKind::Public);
     let origin = route_origin(&r, public, default_origin_timeout_ms, path, errors);
+    let (step_up, step_up_errors) = crate::step_up::parse_route_options(
+        r.mfa.as_deref(),
+        r.acr_values.as_deref(),
+        r.max_age,
+        auth.contains(&crate::route::CredentialKind::Jwt),
+        path,
+    );
+    for (path, message) in step_up_errors {
+        errors.push(err(&path, message));
+    }
     if errors.len() != before {
         return None;
     }
@@ -1069,6 +1089,7 @@ fn build_route(
         rate_limit: r.rate_limit,
         websocket,
         origin,
+        step_up,
     })
 }
 

@@ -139,6 +139,9 @@ error_codes! {
     PasskeyCredentialLimit = ("passkey_credential_limit", 409, "No more passkeys can be registered", Plain),
     PasskeyCounterRegressed = ("passkey_counter_regressed", 401, "The passkey's signature counter went backwards", Plain),
     PasskeyStoreUnavailable = ("passkey_store_unavailable", 503, "The passkey store is unavailable", Plain),
+    // --- MFA: per-route step-up and TOTP (src/step_up.rs, src/mfa/; docs/mfa.md). The challenge
+    // (`error="insufficient_user_authentication"`, RFC 9470) is built by `step_up::refusal`.
+    MfaRequired = ("mfa_required", 401, "A stronger or more recent user authentication is required", Plain),
 }
 
 impl ErrorCode {

@@ -38,6 +38,8 @@ pub struct Route {
     pub websocket: Option<crate::websocket_settings::WebSocketRoute>,
     /// How the origin is fetched for this route: its timeout and shared-cache policy.
     pub origin: crate::origin::OriginPolicy,
+    /// What the route asks of the user's authentication (`mfa`, `acr_values`, `max_age`).
+    pub step_up: Option<crate::step_up::StepUpPolicy>,
 }
 
 impl Route {
@@ -381,6 +383,7 @@ mod tests {
             rate_limit: None,
             websocket: None,
             origin: Default::default(),
+            step_up: None,
         };
         assert!(r.matches("GET", "/x"));
         assert!(r.matches("HEAD", "/x"));

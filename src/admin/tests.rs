@@ -38,6 +38,7 @@ fn admin() -> Identity {
         key_id: Some("key_AdminAdminAdmin1".into()),
         rate_limit_policy: None,
         session_id: None,
+        user_auth: Default::default(),
     }
 }
 
@@ -574,6 +575,7 @@ fn jwt_actors_are_audited_with_their_issuer() {
         key_id: None,
         rate_limit_policy: None,
         session_id: None,
+        user_auth: Default::default(),
     };
     let req = AdminRequest {
         method: "GET",

@@ -162,6 +162,7 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         key_id: None,
         rate_limit_policy: None,
         session_id: claims.sid,
+        user_auth: claims.user_auth,
     };
     let valid_until_ms = claims
         .exp

@@ -67,6 +67,7 @@ mod tests {
             rate_limit: None,
             websocket: None,
             origin: Default::default(),
+            step_up: None,
         }
     }
 

@@ -274,6 +274,20 @@ impl<K: Clone> Gateway<K> {
         for route in &parsed.also {
             authorize::authorize_also(route, &identity)?;
         }
+        // Step-up (RFC 9470): the matched route's and every other reading's route's policy.
+        for route in std::iter::once(parsed.route).chain(parsed.also.iter().copied()) {
+            if let Some(policy) = &route.step_up {
+                crate::step_up::check(policy, &identity, platform.now_secs()).map_err(
+                    |failure| {
+                        Refusal::plain(crate::step_up::refusal(
+                            &self.config.realm,
+                            policy,
+                            &failure,
+                        ))
+                    },
+                )?;
+            }
+        }
         if parsed.route.admin {
             // Below the prefix as the route matched it (in any case, without `;` parameters).
             let path = parsed

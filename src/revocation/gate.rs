@@ -227,6 +227,7 @@ mod tests {
             key_id: None,
             rate_limit_policy: None,
             session_id: None,
+            user_auth: Default::default(),
         }
     }
 
@@ -243,6 +244,7 @@ mod tests {
             key_id: Some(key_id.into()),
             rate_limit_policy: None,
             session_id: None,
+            user_auth: Default::default(),
         }
     }
 
