@@ -62,6 +62,7 @@ impl<K: Clone> Gateway<K> {
             login_secret: self.login_secret.as_deref(),
             verifier: &verifier,
             head,
+            passkeys: &self.config.passkeys,
         };
         endpoints::serve(&ctx, endpoint, body).await
     }

@@ -30,6 +30,8 @@ pub enum Endpoint {
     Token,
     Refresh,
     Logout,
+    /// `/passkeys/…` (`webauthn::endpoints`, served by `session::passkeys`).
+    Passkeys(crate::webauthn::endpoints::PasskeyEndpoint),
 }
 
 impl Endpoint {
@@ -39,6 +41,7 @@ impl Endpoint {
             Endpoint::Token => "session-token",
             Endpoint::Refresh => "session-refresh",
             Endpoint::Logout => "session-logout",
+            Endpoint::Passkeys(p) => p.name(),
         }
     }
 }
@@ -62,16 +65,17 @@ pub(crate) fn route(
         "/token" => Endpoint::Token,
         "/refresh" => Endpoint::Refresh,
         "/logout" => Endpoint::Logout,
-        _ => {
-            return Some(Err(Problem::new(
+        _ => match crate::webauthn::endpoints::PasskeyEndpoint::parse(rest) {
+            Some(passkey) => Endpoint::Passkeys(passkey),
+            None => return Some(Err(Problem::new(
                 ErrorCode::RouteNotFound,
                 format!(
                     "the session endpoints are {p}/login, {p}/token, {p}/refresh and {p}/logout",
                     p = settings.path_prefix
                 ),
             )
-            .reply()))
-        }
+            .reply())),
+        },
     };
     if head.method == "OPTIONS" {
         return Some(Err(preflight(settings, head)));
@@ -106,6 +110,7 @@ pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
             Endpoint::Token => super::exchange::exchange(ctx, body).await,
             Endpoint::Refresh => super::refresh::refresh(ctx).await,
             Endpoint::Logout => super::refresh::logout(ctx).await,
+            Endpoint::Passkeys(p) => super::passkeys::serve(ctx, p, body).await,
         }
     };
     let mut reply = match result {
@@ -155,7 +160,11 @@ fn preflight(settings: &SessionSettings, head: &RequestHead) -> Reply {
     let mut headers = cors_headers(settings, head);
     headers.extend([
         ("access-control-allow-methods".into(), "POST".into()),
-        ("access-control-allow-headers".into(), "content-type".into()),
+        // `authorization`: the passkey registration and step-up calls carry the session's token.
+        (
+            "access-control-allow-headers".into(),
+            "content-type, authorization".into(),
+        ),
         ("access-control-max-age".into(), "600".into()),
     ]);
     Reply {

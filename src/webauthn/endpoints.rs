@@ -34,7 +34,7 @@ use crate::reply::Reply;
 
 /// A passkey endpoint (the path after the sessions prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PasskeyEndpoint {
+pub enum PasskeyEndpoint {
     RegisterOptions,
     RegisterVerify,
     LoginOptions,
@@ -57,7 +57,7 @@ impl PasskeyEndpoint {
         })
     }
 
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             PasskeyEndpoint::RegisterOptions => "passkey-register-options",
             PasskeyEndpoint::RegisterVerify => "passkey-register-verify",

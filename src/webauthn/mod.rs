@@ -24,7 +24,7 @@ pub(crate) mod client;
 pub(crate) mod client_data;
 pub(crate) mod cose;
 pub(crate) mod der;
-pub(crate) mod endpoints;
+pub mod endpoints;
 pub mod settings;
 pub(crate) mod store;
 pub(crate) mod verify;
