@@ -505,6 +505,13 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
 
     let passkeys: crate::webauthn::settings::PasskeySettings =
         parse_section(raw.passkeys.as_ref(), &mut errors);
+    // The ceremonies live under the sessions prefix and start or step up sessions.
+    if passkeys.enabled && !sessions.enabled {
+        errors.push(err(
+            "passkeys.enabled",
+            "passkeys need sessions.enabled (the ceremonies start and step up the gateway's sessions)",
+        ));
+    }
 
     if !errors.is_empty() {
         return Err(errors);
@@ -1772,6 +1779,27 @@ mod tests {
         assert_eq!(
             paths(parse_config(&v).unwrap_err()),
             vec!["credential_params[0]"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod passkeys_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn passkeys_need_sessions() {
+        let doc = json!({
+            "origin": "http://127.0.0.1:9000",
+            "issuers": [{"issuer": "https://id.example.com", "audiences": ["api"], "algorithms": ["RS256"]}],
+            "routes": [{"methods": ["GET"], "path": "/health", "auth": ["public"]}],
+            "passkeys": {"enabled": true, "rp_id": "example.com", "allowed_origins": ["https://example.com"]}
+        });
+        let errors = parse_config(&doc).unwrap_err();
+        assert_eq!(
+            errors.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+            vec!["passkeys.enabled"]
         );
     }
 }

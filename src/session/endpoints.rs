@@ -67,14 +67,16 @@ pub(crate) fn route(
         "/logout" => Endpoint::Logout,
         _ => match crate::webauthn::endpoints::PasskeyEndpoint::parse(rest) {
             Some(passkey) => Endpoint::Passkeys(passkey),
-            None => return Some(Err(Problem::new(
-                ErrorCode::RouteNotFound,
-                format!(
+            None => {
+                return Some(Err(Problem::new(
+                    ErrorCode::RouteNotFound,
+                    format!(
                     "the session endpoints are {p}/login, {p}/token, {p}/refresh and {p}/logout",
                     p = settings.path_prefix
                 ),
-            )
-            .reply())),
+                )
+                .reply()))
+            }
         },
     };
     if head.method == "OPTIONS" {
