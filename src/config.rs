@@ -86,6 +86,8 @@ pub struct Config {
     /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
     /// ends with the gateway's own entry (`own_issuer`).
     pub sessions: SessionSettings,
+    /// WebAuthn passkeys (`[passkeys]`, docs/passkeys.md).
+    pub passkeys: crate::webauthn::settings::PasskeySettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -210,6 +212,7 @@ struct RawConfig {
     identity_header_prefixes: Vec<String>,
     #[serde(default)]
     sessions: Option<Value>,
+    passkeys: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -563,6 +566,16 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         &mut errors,
     );
 
+    let passkeys: crate::webauthn::settings::PasskeySettings =
+        parse_section(raw.passkeys.as_ref(), &mut errors);
+    // The ceremonies live under the sessions prefix and start or step up sessions.
+    if passkeys.enabled && !sessions.enabled {
+        errors.push(err(
+            "passkeys.enabled",
+            "passkeys need sessions.enabled (the ceremonies start and step up the gateway's sessions)",
+        ));
+    }
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -590,6 +603,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         claims,
         mfa,
         sessions,
+        passkeys,
     })
 }
 
@@ -1510,6 +1524,7 @@ mod tests {
                 "websocket",
                 Box::new(|o| o),
             ),
+            ("/$defs/passkeys", "passkeys", "passkeys", Box::new(|o| o)),
             // A route's `websocket` table is the same definition, parsed by the route.
             (
                 "/$defs/websocket",
@@ -1890,6 +1905,27 @@ mod tests {
         assert_eq!(
             paths(parse_config(&v).unwrap_err()),
             vec!["credential_params[0]"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod passkeys_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn passkeys_need_sessions() {
+        let doc = json!({
+            "origin": "http://127.0.0.1:9000",
+            "issuers": [{"issuer": "https://id.example.com", "audiences": ["api"], "algorithms": ["RS256"]}],
+            "routes": [{"methods": ["GET"], "path": "/health", "auth": ["public"]}],
+            "passkeys": {"enabled": true, "rp_id": "example.com", "allowed_origins": ["https://example.com"]}
+        });
+        let errors = parse_config(&doc).unwrap_err();
+        assert_eq!(
+            errors.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+            vec!["passkeys.enabled"]
         );
     }
 }

@@ -50,6 +50,7 @@ pub mod step_up;
 pub mod testing;
 pub mod token_cache;
 mod url;
+pub mod webauthn;
 mod websocket;
 pub mod websocket_settings;
 

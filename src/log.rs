@@ -187,6 +187,16 @@ pub(crate) enum Event<'a> {
     MfaUnavailable {
         reason: &'a str,
     },
+
+    // --- passkeys
+    /// A passkey's signature counter did not grow (WebAuthn §7.2 step 21): two copies of the
+    /// authenticator may exist. The assertion was refused. The credential id is not a secret.
+    PasskeyCounterRegressed {
+        subject: &'a str,
+        credential_id: &'a str,
+        stored: u32,
+        presented: u32,
+    },
 }
 
 /// One refused configuration field.

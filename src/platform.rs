@@ -135,6 +135,15 @@ pub trait Platform {
         Err(StoreError("no API-key ledger on this platform".into()))
     }
 
+    /// One call to the passkey store object `object_name` (binding `PORTCULLIS_PASSKEYS`: a
+    /// challenge, a user or a credential id, named by `webauthn::client`): a JSON
+    /// `webauthn::store::Request` in, a JSON `Answer` out. A platform without the objects fails
+    /// every call, so every ceremony fails closed.
+    async fn passkey_call(&self, object_name: &str, body: String) -> Result<String, StoreError> {
+        let _ = (object_name, body);
+        Err(StoreError("no passkey store on this platform".into()))
+    }
+
     /// Runs `fut` after the response without delaying it (Workers `ctx.waitUntil`). Without a
     /// runtime to run it, the future is dropped.
     fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {

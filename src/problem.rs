@@ -132,6 +132,25 @@ error_codes! {
     LoginUnavailable = ("login_unavailable", 502, "The login service is unavailable", Plain),
     TokenExchangeInvalid = ("token_exchange_invalid", 400, "The token exchange request is invalid", Plain),
     SubjectTokenInvalid = ("subject_token_invalid", 400, "The subject token was refused", Plain),
+    // --- WebAuthn passkeys (src/webauthn/, docs/passkeys.md)
+    PasskeyRequestInvalid = ("passkey_request_invalid", 400, "The passkey request is invalid", Plain),
+    PasskeyClientDataInvalid = ("passkey_client_data_invalid", 400, "The passkey client data is invalid", Plain),
+    PasskeyOriginRefused = ("passkey_origin_refused", 403, "The passkey ceremony's origin is not allowed", Plain),
+    PasskeyChallengeInvalid = ("passkey_challenge_invalid", 400, "The passkey challenge is unknown, used or expired", Plain),
+    PasskeyAuthenticatorDataInvalid = ("passkey_authenticator_data_invalid", 400, "The authenticator data is invalid", Plain),
+    PasskeyRpIdMismatch = ("passkey_rp_id_mismatch", 400, "The passkey is for another relying party", Plain),
+    PasskeyUserPresenceMissing = ("passkey_user_presence_missing", 400, "The authenticator did not test user presence", Plain),
+    PasskeyUserVerificationMissing = ("passkey_user_verification_missing", 400, "The authenticator did not verify the user", Plain),
+    PasskeyAlgorithmUnsupported = ("passkey_algorithm_unsupported", 400, "The passkey's algorithm is not accepted", Plain),
+    PasskeyPublicKeyInvalid = ("passkey_public_key_invalid", 400, "The passkey's public key is invalid", Plain),
+    PasskeyAttestationUnsupported = ("passkey_attestation_unsupported", 400, "The attestation format is not accepted", Plain),
+    PasskeyAttestationInvalid = ("passkey_attestation_invalid", 400, "The attestation signature is invalid", Plain),
+    PasskeySignatureInvalid = ("passkey_signature_invalid", 401, "The passkey signature is invalid", Plain),
+    PasskeyCredentialUnknown = ("passkey_credential_unknown", 401, "The passkey is not registered", Plain),
+    PasskeyCredentialExists = ("passkey_credential_exists", 409, "The passkey is registered already", Plain),
+    PasskeyCredentialLimit = ("passkey_credential_limit", 409, "No more passkeys can be registered", Plain),
+    PasskeyCounterRegressed = ("passkey_counter_regressed", 401, "The passkey's signature counter went backwards", Plain),
+    PasskeyStoreUnavailable = ("passkey_store_unavailable", 503, "The passkey store is unavailable", Plain),
 }
 
 impl ErrorCode {

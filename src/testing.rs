@@ -64,6 +64,10 @@ pub struct FakePlatform {
     /// The `MfaSubject` objects by subject key, in memory; every call fails while `mfa_down`.
     pub(crate) mfa_subjects: RefCell<BTreeMap<String, crate::mfa::store::MfaSubjectService>>,
     pub mfa_down: Cell<bool>,
+    /// The passkey store objects: name → stored state (JSON), as the object class keeps it.
+    pub passkey_objects: RefCell<BTreeMap<String, String>>,
+    /// Every passkey store call fails while set (an unreachable object).
+    pub passkeys_down: Cell<bool>,
     rng_state: Cell<u64>,
     /// The location's Cache API (`location_get`/`location_put`): url → (text, max-age). `Rc`: the
     /// futures own it, and two platforms sharing one stand for two isolates of one location.
@@ -371,6 +375,30 @@ impl Platform for FakePlatform {
         aes_gcm::Aes256Gcm::new(key.into())
             .decrypt(iv.into(), Payload { msg: sealed, aad })
             .map_err(|_| "AES-GCM decryption failed".to_string())
+    }
+
+    async fn passkey_call(&self, object_name: &str, body: String) -> Result<String, StoreError> {
+        if self.passkeys_down.get() {
+            return Err(StoreError(
+                "PORTCULLIS_PASSKEYS call failed: simulated outage".into(),
+            ));
+        }
+        let stored = self.passkey_objects.borrow().get(object_name).cloned();
+        let (answer, write) =
+            crate::webauthn::store::handle_json(stored.as_deref(), &body).map_err(StoreError)?;
+        match write {
+            Some(crate::webauthn::store::Write::Put(state)) => {
+                let json = serde_json::to_string(&state).map_err(|e| StoreError(e.to_string()))?;
+                self.passkey_objects
+                    .borrow_mut()
+                    .insert(object_name.to_string(), json);
+            }
+            Some(crate::webauthn::store::Write::Delete) => {
+                self.passkey_objects.borrow_mut().remove(object_name);
+            }
+            None => {}
+        }
+        Ok(answer)
     }
 }
 

@@ -8,6 +8,7 @@ mod http;
 mod kv;
 mod ledger;
 mod mfa;
+mod passkeys;
 mod session;
 mod websocket;
 
@@ -464,6 +465,10 @@ impl Platform for EdgePlatform {
 
     async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {
         ledger::call_ledger(&self.env, key_id, body, ledger::LEDGER_CALL_TIMEOUT_MS).await
+    }
+
+    async fn passkey_call(&self, object_name: &str, body: String) -> Result<String, StoreError> {
+        passkeys::call(&self.env, object_name, body).await
     }
 
     fn now_ms(&self) -> u64 {

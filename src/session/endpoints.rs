@@ -10,8 +10,7 @@
 //! | `POST /auth/refresh` | `refresh` | rotates the refresh cookie, mints an access token |
 //! | `POST /auth/logout` | `refresh` | ends the session |
 //! | `POST /auth/mfa/totp/{enroll,confirm,verify,disable}` | `mfa::endpoints` | TOTP, served by `Gateway::session` (`pipeline::session`) |
-//!
-//! (The passkey endpoints add their arm to `Endpoint`.)
+//! | `POST /auth/passkeys/…` | `passkeys` | WebAuthn registration, passkey login and step-up (`webauthn::endpoints`) |
 
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
@@ -35,6 +34,8 @@ pub enum Endpoint {
     /// type is crate-private: only the worker acts on it.)
     #[allow(private_interfaces)]
     MfaTotp(crate::mfa::endpoints::TotpEndpoint),
+    /// `/passkeys/…` (`webauthn::endpoints`, served by `session::passkeys`).
+    Passkeys(crate::webauthn::endpoints::PasskeyEndpoint),
 }
 
 impl Endpoint {
@@ -45,6 +46,7 @@ impl Endpoint {
             Endpoint::Refresh => "session-refresh",
             Endpoint::Logout => "session-logout",
             Endpoint::MfaTotp(e) => e.name(),
+            Endpoint::Passkeys(p) => p.name(),
         }
     }
 
@@ -108,16 +110,18 @@ pub(crate) fn endpoint_at(
         "/token" => Endpoint::Token,
         "/refresh" => Endpoint::Refresh,
         "/logout" => Endpoint::Logout,
-        _ => match rest
-            .strip_prefix("/mfa/totp")
-            .and_then(crate::mfa::endpoints::TotpEndpoint::at)
-        {
-            Some(totp) => Endpoint::MfaTotp(totp),
-            None => {
+        _ => match (
+            rest.strip_prefix("/mfa/totp")
+                .and_then(crate::mfa::endpoints::TotpEndpoint::at),
+            crate::webauthn::endpoints::PasskeyEndpoint::parse(rest),
+        ) {
+            (Some(totp), _) => Endpoint::MfaTotp(totp),
+            (None, Some(passkey)) => Endpoint::Passkeys(passkey),
+            (None, None) => {
                 return Some(Err(Problem::new(
                     ErrorCode::RouteNotFound,
                     format!(
-                        "the session endpoints are {p}/login, {p}/token, {p}/refresh and {p}/logout (and {p}/mfa/totp/enroll, confirm, verify and disable)",
+                        "the session endpoints are {p}/login, {p}/token, {p}/refresh and {p}/logout (and {p}/mfa/totp/enroll, confirm, verify and disable, and {p}/passkeys/…)",
                         p = settings.path_prefix
                     ),
                 )
@@ -152,6 +156,7 @@ pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
                 ErrorCode::GatewayError,
                 "the TOTP endpoints are not served here",
             )),
+            Endpoint::Passkeys(p) => super::passkeys::serve(ctx, p, body).await,
         }
     };
     let (mut reply, code) = match result {
@@ -201,7 +206,11 @@ fn preflight(settings: &SessionSettings, head: &RequestHead) -> Reply {
     let mut headers = cors_headers(settings, head);
     headers.extend([
         ("access-control-allow-methods".into(), "POST".into()),
-        ("access-control-allow-headers".into(), "content-type".into()),
+        // `authorization`: the passkey registration and step-up calls carry the session's token.
+        (
+            "access-control-allow-headers".into(),
+            "content-type, authorization".into(),
+        ),
         ("access-control-max-age".into(), "600".into()),
     ]);
     Reply {

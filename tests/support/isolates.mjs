@@ -80,10 +80,12 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
   const ledgerClass = { className: "ApiKeyLedger", scriptName: "a", useSQLite: true };
   const sessionsClass = { className: "SessionFamily", scriptName: "a", useSQLite: true };
   const mfaClass = { className: "MfaSubject", scriptName: "a", useSQLite: true };
+  const passkeysClass = { className: "PasskeyStore", scriptName: "a", useSQLite: true };
   const bindingsFor = () => ({
     PORTCULLIS_API_KEYS: ledgerClass,
     PORTCULLIS_SESSIONS: sessionsClass,
     PORTCULLIS_MFA: mfaClass,
+    PORTCULLIS_PASSKEYS: passkeysClass,
     PORTCULLIS_REVOCATION: flakyRevocation ? { className: "FlakyRevocation", scriptName: "faults" } : revocationClass,
     PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : limiterClass,
   });
