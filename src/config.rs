@@ -81,11 +81,15 @@ pub struct Config {
     pub location_cache: crate::location_cache::LocationCacheSettings,
     /// `identity_header_prefixes`, and the claim paths the routes' `require` read (issue 15).
     pub claims: crate::claims::ClaimSettings,
+    /// The gateway's own TOTP factor (`mfa`; docs/mfa.md).
+    pub mfa: crate::mfa_settings::MfaSettings,
     /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
     /// ends with the gateway's own entry (`own_issuer`).
     pub sessions: SessionSettings,
     /// Opaque bearer tokens accepted by RFC 7662 introspection (`introspection`, issue 15).
     pub introspection: crate::introspection::settings::IntrospectionSettings,
+    /// WebAuthn passkeys (`[passkeys]`, docs/passkeys.md).
+    pub passkeys: crate::webauthn::settings::PasskeySettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -200,6 +204,9 @@ struct RawConfig {
     forwarded_headers: Option<String>,
     #[serde(default)]
     append_client_forwarded_for: bool,
+    /// The gateway's own second factor (`mfa_settings`).
+    #[serde(default)]
+    mfa: Option<Value>,
     #[serde(default)]
     location_cache: Option<Value>,
     /// More of the gateway's header namespace, for `claims_to_headers` (`x-acme-`).
@@ -209,6 +216,8 @@ struct RawConfig {
     sessions: Option<Value>,
     #[serde(default)]
     introspection: Option<Value>,
+    #[serde(default)]
+    passkeys: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -325,6 +334,15 @@ struct RawRoute {
     /// Claim conditions: `{ claim = value | { any = [...] } | { all = [...] } }`.
     #[serde(default)]
     require: Option<Value>,
+    /// Step-up (`crate::step_up`): `"required"` asks for a second factor in `amr`.
+    #[serde(default)]
+    mfa: Option<String>,
+    /// Step-up: the accepted `acr` values.
+    #[serde(default)]
+    acr_values: Option<Vec<String>>,
+    /// Step-up: the user authenticated at most this many seconds ago (`auth_time`).
+    #[serde(default)]
+    max_age: Option<u64>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -431,6 +449,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
     let location_cache: crate::location_cache::LocationCacheSettings =
         parse_section(raw.location_cache.as_ref(), &mut errors);
+    let mfa: crate::mfa_settings::MfaSettings = parse_section(raw.mfa.as_ref(), &mut errors);
     let sessions: SessionSettings = parse_section(raw.sessions.as_ref(), &mut errors);
     for (path, message) in crate::session::endpoint_settings::check_exchange_issuers(
         sessions.token_exchange.as_ref(),
@@ -441,6 +460,12 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
             .collect::<Vec<_>>(),
     ) {
         errors.push(err(&path, &message));
+    }
+    if mfa.enabled && !sessions.enabled {
+        errors.push(err(
+            "mfa.enabled",
+            "needs sessions.enabled: the TOTP endpoints take the gateway's own access tokens and step-up mints one",
+        ));
     }
     if sessions.enabled && !sessions.issuer.is_empty() {
         if issuers.iter().any(|i| i.issuer == sessions.issuer) {
@@ -549,6 +574,16 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         &mut errors,
     );
 
+    let passkeys: crate::webauthn::settings::PasskeySettings =
+        parse_section(raw.passkeys.as_ref(), &mut errors);
+    // The ceremonies live under the sessions prefix and start or step up sessions.
+    if passkeys.enabled && !sessions.enabled {
+        errors.push(err(
+            "passkeys.enabled",
+            "passkeys need sessions.enabled (the ceremonies start and step up the gateway's sessions)",
+        ));
+    }
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -574,8 +609,10 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         forwarded,
         location_cache,
         claims,
+        mfa,
         sessions,
         introspection,
+        passkeys,
     })
 }
 
@@ -819,6 +856,7 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         // Answered by the gateway itself, never forwarded.
         origin: crate::origin::OriginPolicy::default(),
         require: Vec::new(),
+        step_up: None,
     })
 }
 
@@ -1181,6 +1219,16 @@ fn build_route(
                 Vec::new()
             }),
     };
+    let (step_up, step_up_errors) = crate::step_up::parse_route_options(
+        r.mfa.as_deref(),
+        r.acr_values.as_deref(),
+        r.max_age,
+        auth.contains(&crate::route::CredentialKind::Jwt),
+        path,
+    );
+    for (path, message) in step_up_errors {
+        errors.push(err(&path, message));
+    }
     if errors.len() != before {
         return None;
     }
@@ -1196,6 +1244,7 @@ fn build_route(
         websocket,
         origin,
         require,
+        step_up,
     })
 }
 
@@ -1498,6 +1547,7 @@ mod tests {
                 "websocket",
                 Box::new(|o| o),
             ),
+            ("/$defs/passkeys", "passkeys", "passkeys", Box::new(|o| o)),
             // A route's `websocket` table is the same definition, parsed by the route.
             (
                 "/$defs/websocket",
@@ -1505,6 +1555,7 @@ mod tests {
                 "routes",
                 Box::new(move |o| json!([merged(route.clone(), &json!({ "websocket": o }))])),
             ),
+            ("/$defs/mfa", "mfa", "mfa", Box::new(|o| o)),
         ];
         let document = |field: &str, wrap: &Wrap, obj: Value| {
             if field.is_empty() {
@@ -1877,6 +1928,27 @@ mod tests {
         assert_eq!(
             paths(parse_config(&v).unwrap_err()),
             vec!["credential_params[0]"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod passkeys_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn passkeys_need_sessions() {
+        let doc = json!({
+            "origin": "http://127.0.0.1:9000",
+            "issuers": [{"issuer": "https://id.example.com", "audiences": ["api"], "algorithms": ["RS256"]}],
+            "routes": [{"methods": ["GET"], "path": "/health", "auth": ["public"]}],
+            "passkeys": {"enabled": true, "rp_id": "example.com", "allowed_origins": ["https://example.com"]}
+        });
+        let errors = parse_config(&doc).unwrap_err();
+        assert_eq!(
+            errors.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+            vec!["passkeys.enabled"]
         );
     }
 }

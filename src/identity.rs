@@ -47,6 +47,20 @@ pub struct Identity {
     pub claims: crate::claims::IdentityClaims,
     /// JWT `sid`: the session a gateway-issued token belongs to, for session revocation.
     pub session_id: Option<String>,
+    /// JWTs: how the user authenticated (`amr`, `acr`, `auth_time`), for routes that ask for a
+    /// second factor (`crate::step_up`). Empty for API keys: a key has no user factor.
+    pub user_auth: UserAuthentication,
+}
+
+/// A token's authentication context, as its issuer states it: `amr` (RFC 8176 method references),
+/// `acr` (the authentication context class) and `auth_time` (when the user last authenticated
+/// actively, seconds since the epoch; OpenID Connect Core §2). Read as the token carries them;
+/// `crate::step_up` decides what a route accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAuthentication {
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub auth_time: Option<u64>,
 }
 
 impl Identity {
@@ -66,6 +80,7 @@ impl Identity {
             rate_limit_policy: None,
             claims: crate::claims::IdentityClaims::default(),
             session_id: None,
+            user_auth: UserAuthentication::default(),
         }
     }
 

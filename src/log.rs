@@ -183,6 +183,26 @@ pub(crate) enum Event<'a> {
         endpoint: &'a str,
         reason: &'a str,
     },
+
+    // --- MFA (docs/mfa.md)
+    /// An `MfaSubject` object's stored state could not be read: the subject is locked (every code
+    /// refused) until an admin resets it.
+    MfaStorageUnreadable,
+    /// The MFA object could not be asked or answered out of contract, or a sealed secret did not
+    /// open: the check fails closed (503 `mfa_unavailable`).
+    MfaUnavailable {
+        reason: &'a str,
+    },
+
+    // --- passkeys
+    /// A passkey's signature counter did not grow (WebAuthn §7.2 step 21): two copies of the
+    /// authenticator may exist. The assertion was refused. The credential id is not a secret.
+    PasskeyCounterRegressed {
+        subject: &'a str,
+        credential_id: &'a str,
+        stored: u32,
+        presented: u32,
+    },
 }
 
 /// One refused configuration field.

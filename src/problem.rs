@@ -110,6 +110,15 @@ error_codes! {
     // --- claims (issue 15)
     /// A route's `require` condition on a claim (or API-key metadata entry) is not met.
     ClaimRequirementFailed = ("claim_requirement_failed", 403, "The credential does not meet the route's claim requirements", Plain),
+    // --- MFA: per-route step-up and TOTP (src/step_up.rs, src/mfa/; docs/mfa.md). The challenge
+    // (`error="insufficient_user_authentication"`, RFC 9470) is built by `step_up::refusal`.
+    MfaRequired = ("mfa_required", 401, "A stronger or more recent user authentication is required", Plain),
+    MfaCodeInvalid = ("mfa_code_invalid", 400, "The one-time code or recovery code is not valid", Plain),
+    MfaCodeReused = ("mfa_code_reused", 400, "The one-time code was already used", Plain),
+    MfaLocked = ("mfa_locked", 429, "Too many failed attempts: the second factor is locked for a while", Plain),
+    MfaNotEnrolled = ("mfa_not_enrolled", 409, "No second factor of this kind is enrolled", Plain),
+    MfaAlreadyEnrolled = ("mfa_already_enrolled", 409, "A second factor of this kind is already enrolled", Plain),
+    MfaUnavailable = ("mfa_unavailable", 503, "The second-factor store is unavailable", Plain),
     // --- signing: the gateway as an issuer (issue 11)
     TokenSigningFailed = ("token_signing_failed", 500, "The gateway could not issue a token", Plain),
     // --- sessions: login, token exchange, refresh, logout (docs/sessions.md)
@@ -128,6 +137,25 @@ error_codes! {
     TokenInactive = ("token_inactive", 401, "The token is not active", InvalidToken),
     /// The introspection endpoint failed (or failed recently); `Retry-After` says when to retry.
     IntrospectionUnavailable = ("introspection_unavailable", 503, "The token could not be introspected", Plain),
+    // --- WebAuthn passkeys (src/webauthn/, docs/passkeys.md)
+    PasskeyRequestInvalid = ("passkey_request_invalid", 400, "The passkey request is invalid", Plain),
+    PasskeyClientDataInvalid = ("passkey_client_data_invalid", 400, "The passkey client data is invalid", Plain),
+    PasskeyOriginRefused = ("passkey_origin_refused", 403, "The passkey ceremony's origin is not allowed", Plain),
+    PasskeyChallengeInvalid = ("passkey_challenge_invalid", 400, "The passkey challenge is unknown, used or expired", Plain),
+    PasskeyAuthenticatorDataInvalid = ("passkey_authenticator_data_invalid", 400, "The authenticator data is invalid", Plain),
+    PasskeyRpIdMismatch = ("passkey_rp_id_mismatch", 400, "The passkey is for another relying party", Plain),
+    PasskeyUserPresenceMissing = ("passkey_user_presence_missing", 400, "The authenticator did not test user presence", Plain),
+    PasskeyUserVerificationMissing = ("passkey_user_verification_missing", 400, "The authenticator did not verify the user", Plain),
+    PasskeyAlgorithmUnsupported = ("passkey_algorithm_unsupported", 400, "The passkey's algorithm is not accepted", Plain),
+    PasskeyPublicKeyInvalid = ("passkey_public_key_invalid", 400, "The passkey's public key is invalid", Plain),
+    PasskeyAttestationUnsupported = ("passkey_attestation_unsupported", 400, "The attestation format is not accepted", Plain),
+    PasskeyAttestationInvalid = ("passkey_attestation_invalid", 400, "The attestation signature is invalid", Plain),
+    PasskeySignatureInvalid = ("passkey_signature_invalid", 401, "The passkey signature is invalid", Plain),
+    PasskeyCredentialUnknown = ("passkey_credential_unknown", 401, "The passkey is not registered", Plain),
+    PasskeyCredentialExists = ("passkey_credential_exists", 409, "The passkey is registered already", Plain),
+    PasskeyCredentialLimit = ("passkey_credential_limit", 409, "No more passkeys can be registered", Plain),
+    PasskeyCounterRegressed = ("passkey_counter_regressed", 401, "The passkey's signature counter went backwards", Plain),
+    PasskeyStoreUnavailable = ("passkey_store_unavailable", 503, "The passkey store is unavailable", Plain),
 }
 
 impl ErrorCode {

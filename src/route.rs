@@ -40,6 +40,8 @@ pub struct Route {
     pub origin: crate::origin::OriginPolicy,
     /// Claim conditions (`require`): every one must hold (403 `claim_requirement_failed`).
     pub require: Vec<crate::claims::Condition>,
+    /// What the route asks of the user's authentication (`mfa`, `acr_values`, `max_age`).
+    pub step_up: Option<crate::step_up::StepUpPolicy>,
 }
 
 impl Route {
@@ -384,6 +386,7 @@ mod tests {
             websocket: None,
             origin: Default::default(),
             require: Vec::new(),
+            step_up: None,
         };
         assert!(r.matches("GET", "/x"));
         assert!(r.matches("HEAD", "/x"));

@@ -616,6 +616,7 @@ pub(crate) fn record_identity(record: ApiKeyRecord, now: u64) -> Result<Identity
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect(),
             },
+            user_auth: Default::default(),
         }),
     }
 }
@@ -711,6 +712,7 @@ mod tests {
                 rate_limit_policy: Some("machines".into()),
                 claims: Default::default(),
                 session_id: None,
+                user_auth: Default::default(),
             }
         );
         // KV holds the hash, the record and the index; the plaintext nowhere.

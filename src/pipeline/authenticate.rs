@@ -238,6 +238,7 @@ pub(crate) fn jwt_identity<K>(
         rate_limit_policy: None,
         claims: carried,
         session_id: claims.sid,
+        user_auth: claims.user_auth,
     };
     let valid_until_ms = claims
         .exp

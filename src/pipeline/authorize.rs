@@ -96,6 +96,7 @@ mod tests {
             websocket: None,
             origin: Default::default(),
             require: Vec::new(),
+            step_up: None,
         }
     }
 

@@ -329,6 +329,7 @@ mod tests {
             rate_limit_policy: None,
             claims: Default::default(),
             session_id: None,
+            user_auth: Default::default(),
         }
     }
 
@@ -346,6 +347,7 @@ mod tests {
             rate_limit_policy: None,
             claims: Default::default(),
             session_id: None,
+            user_auth: Default::default(),
         }
     }
 

@@ -32,6 +32,8 @@ pub(crate) struct SessionContext<'a, P, V> {
     pub login_secret: Option<&'a str>,
     pub verifier: &'a V,
     pub head: &'a RequestHead,
+    /// The `[passkeys]` section, for `/auth/passkeys/…` (`session::passkeys`).
+    pub passkeys: &'a crate::webauthn::settings::PasskeySettings,
 }
 
 /// The request's own origin and the configured app origins, checked against `Origin`.

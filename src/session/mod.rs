@@ -28,6 +28,7 @@ pub(crate) mod exchange;
 pub(crate) mod family;
 pub(crate) mod index;
 pub(crate) mod login;
+pub(crate) mod passkeys;
 pub(crate) mod refresh;
 pub(crate) mod refresh_token;
 pub mod settings;

@@ -53,6 +53,8 @@ export const DURABLE_OBJECTS = {
   PORTCULLIS_RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
   PORTCULLIS_API_KEYS: { className: "ApiKeyLedger", useSQLite: true },
   PORTCULLIS_SESSIONS: { className: "SessionFamily", useSQLite: true },
+  PORTCULLIS_MFA: { className: "MfaSubject", useSQLite: true },
+  PORTCULLIS_PASSKEYS: { className: "PasskeyStore", useSQLite: true },
 };
 
 /**

@@ -15,6 +15,7 @@ import init, {
   isPkceError,
 } from "./pkg/index.js";
 import { setUpPasswordLogin } from "./password-login.js";
+import { setUpPasskeys } from "./passkeys.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
@@ -156,6 +157,7 @@ async function main() {
   helperReady = true;
   const config = await fetchJson("./config.json", "config.json");
   setUpPasswordLogin(config);
+  setUpPasskeys(config);
   const meta = await discover(config.issuer);
   const here = new URL(location.href);
   if (isCallback(here)) {

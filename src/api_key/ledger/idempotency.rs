@@ -183,6 +183,7 @@ mod tests {
             rate_limit_policy: None,
             claims: Default::default(),
             session_id: None,
+            user_auth: Default::default(),
         }
     }
 

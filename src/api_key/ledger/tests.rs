@@ -78,6 +78,7 @@ fn actor(subject: &str) -> Identity {
         rate_limit_policy: None,
         claims: Default::default(),
         session_id: None,
+        user_auth: Default::default(),
     }
 }
 
