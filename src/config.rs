@@ -76,6 +76,8 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     /// The forwarding headers the gateway sets (`forwarded_headers`, `append_client_forwarded_for`).
     pub forwarded: ForwardedSettings,
+    /// DPoP proof-of-possession (`[dpop]`, issue 13).
+    pub dpop: crate::dpop::settings::DpopSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -188,6 +190,8 @@ struct RawConfig {
     forwarded_headers: Option<String>,
     #[serde(default)]
     append_client_forwarded_for: bool,
+    #[serde(default)]
+    dpop: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -298,6 +302,9 @@ struct RawRoute {
     /// `"bypass"` (default on authenticated routes) or `"default"` (default on public ones).
     #[serde(default)]
     origin_cache: Option<String>,
+    /// `"optional"` (default) or `"required"`: only sender-constrained tokens (issue 13).
+    #[serde(default)]
+    binding: Option<String>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -463,6 +470,8 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         &mut errors,
     );
 
+    let dpop: crate::dpop::settings::DpopSettings = parse_section(raw.dpop.as_ref(), &mut errors);
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -486,6 +495,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         path_parameters: raw.path_parameters,
         origin_timeout_ms,
         forwarded,
+        dpop,
     })
 }
 
@@ -675,6 +685,7 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         websocket: None,
         // Answered by the gateway itself, never forwarded.
         origin: crate::origin::OriginPolicy::default(),
+        binding: crate::route::Binding::Optional,
     })
 }
 
@@ -946,7 +957,7 @@ fn build_route(
     if r.auth.is_empty() {
         errors.push(err(
             &format!("{path}.auth"),
-            "must list accepted credential kinds: jwt, api_key, or public",
+            "must list accepted credential kinds: jwt, api_key, mtls, or public",
         ));
     }
     for (i, a) in r.auth.iter().enumerate() {
@@ -954,7 +965,7 @@ fn build_route(
             Some(k) => auth.push(k),
             None => errors.push(err(
                 &format!("{path}.auth[{i}]"),
-                "unknown credential kind; use jwt, api_key or public",
+                "unknown credential kind; use jwt, api_key, mtls or public",
             )),
         }
     }
@@ -999,6 +1010,12 @@ fn build_route(
     }
     let public = auth.contains(&crate::route::CredentialKind::Public);
     let origin = route_origin(&r, public, default_origin_timeout_ms, path, errors);
+    let binding = route_binding(
+        r.binding.as_deref(),
+        auth.contains(&crate::route::CredentialKind::Jwt),
+        path,
+        errors,
+    );
     if errors.len() != before {
         return None;
     }
@@ -1013,7 +1030,37 @@ fn build_route(
         rate_limit: r.rate_limit,
         websocket,
         origin,
+        binding,
     })
+}
+
+/// The route option `binding`: `"required"` only means something where tokens are accepted.
+fn route_binding(
+    raw: Option<&str>,
+    accepts_jwt: bool,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> crate::route::Binding {
+    let Some(raw) = raw else {
+        return crate::route::Binding::Optional;
+    };
+    match crate::route::Binding::parse(raw) {
+        None => {
+            errors.push(err(
+                &format!("{path}.binding"),
+                "must be \"optional\" or \"required\"",
+            ));
+            crate::route::Binding::Optional
+        }
+        Some(crate::route::Binding::Required) if !accepts_jwt => {
+            errors.push(err(
+                &format!("{path}.binding"),
+                "\"required\" applies to tokens: the route must accept jwt",
+            ));
+            crate::route::Binding::Required
+        }
+        Some(b) => b,
+    }
 }
 
 /// The rules a WebSocket route obeys: the handshake is a GET, so the route must admit GET; a
@@ -1272,6 +1319,7 @@ mod tests {
                 }),
             ),
             ("/$defs/cors", "cors", "cors", Box::new(|o| o)),
+            ("/$defs/dpop", "dpop", "dpop", Box::new(|o| o)),
             (
                 "/$defs/revocation",
                 "revocation",

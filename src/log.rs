@@ -154,6 +154,18 @@ pub(crate) enum Event<'a> {
         subject: &'a str,
         key_id: Option<&'a str>,
     },
+
+    // --- machine identity (issue 13)
+    /// The DPoP replay object could not be asked; the request was refused (fail closed).
+    DpopReplayUnavailable {
+        reason: &'a str,
+    },
+    /// A client certificate was registered, changed or revoked through the admin API's mirror of
+    /// the revocation list and the write to the list failed (the registry record is in force).
+    CertRevocationMirrorFailed {
+        fingerprint: &'a str,
+        reason: &'a str,
+    },
 }
 
 /// One refused configuration field.

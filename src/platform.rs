@@ -140,4 +140,12 @@ pub trait Platform {
     fn wait_until(&self, fut: impl std::future::Future<Output = ()> + 'static) {
         drop(fut);
     }
+
+    /// One call to the DPoP replay object `shard` (binding `PORTCULLIS_DPOP`, one object per proof
+    /// key thumbprint): a JSON `dpop::replay::ReplayRequest` in, a `ReplayAnswer` out. A platform
+    /// without the objects fails every call, so every DPoP request fails closed.
+    async fn dpop_call(&self, shard: &str, body: String) -> Result<String, StoreError> {
+        let _ = (shard, body);
+        Err(StoreError("no DPoP replay cache on this platform".into()))
+    }
 }

@@ -37,6 +37,7 @@ fn admin() -> Identity {
         client_id: Some("ops-bot".into()),
         key_id: Some("key_AdminAdminAdmin1".into()),
         rate_limit_policy: None,
+        holder: Default::default(),
     }
 }
 
@@ -571,6 +572,7 @@ fn jwt_actors_are_audited_with_their_issuer() {
         client_id: None,
         key_id: None,
         rate_limit_policy: None,
+        holder: Default::default(),
     };
     let req = AdminRequest {
         method: "GET",

@@ -212,6 +212,7 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
                 client_id: Some(record.client_id),
                 key_id: Some(record.key_id),
                 rate_limit_policy: record.rate_limit_policy,
+                holder: Default::default(),
             }),
         }
     }
@@ -688,6 +689,7 @@ mod tests {
                 client_id: Some("billing-exporter".into()),
                 key_id: Some(record.key_id.clone()),
                 rate_limit_policy: Some("machines".into()),
+                holder: Default::default(),
             }
         );
         // KV holds the hash, the record and the index; the plaintext nowhere.

@@ -196,7 +196,7 @@ fn path_and_query(req: &Request) -> String {
 
 /// The pure logic an object class wraps: built from the object's storage, and telling when the
 /// object's alarm must next fire.
-trait StoredService: Sized {
+pub(super) trait StoredService: Sized {
     fn from_storage(entries: Vec<(String, String)>) -> Self;
     fn next_alarm_ms(&self) -> Option<u64>;
 }
@@ -233,20 +233,20 @@ impl StoredService for LimiterService {
 
 /// An object's service, loaded from storage on its first event, and the alarm it keeps (as last
 /// set, so an unchanged alarm costs no storage call).
-struct Loaded<S> {
-    service: RefCell<Option<S>>,
-    alarm_at: RefCell<Option<u64>>,
+pub(super) struct Loaded<S> {
+    pub(super) service: RefCell<Option<S>>,
+    pub(super) alarm_at: RefCell<Option<u64>>,
 }
 
 impl<S: StoredService> Loaded<S> {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Loaded {
             service: RefCell::new(None),
             alarm_at: RefCell::new(None),
         }
     }
 
-    async fn ensure(&self, state: &State) -> worker::Result<()> {
+    pub(super) async fn ensure(&self, state: &State) -> worker::Result<()> {
         if self.service.borrow().is_some() {
             return Ok(());
         }
@@ -261,7 +261,7 @@ impl<S: StoredService> Loaded<S> {
     }
 
     /// Sets the alarm for what the service holds now (or deletes it).
-    async fn rearm(&self, state: &State) -> worker::Result<()> {
+    pub(super) async fn rearm(&self, state: &State) -> worker::Result<()> {
         let next = self
             .service
             .borrow()

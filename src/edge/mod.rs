@@ -3,6 +3,7 @@
 //! anything about a request: it translates between Workers types and the pipeline's.
 
 mod crypto;
+mod dpop;
 mod durable;
 mod http;
 mod kv;
@@ -161,7 +162,10 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
             return http::problem_response(&problem, &[]);
         }
     };
-    let Handled { outcome, mut log } = gateway.handle(&*platform, &head).await;
+    let cert = client_certificate(&req);
+    let Handled { outcome, mut log } = gateway
+        .handle_with_certificate(&*platform, &head, &cert)
+        .await;
     let transport = gateway.response_headers(&head);
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
@@ -186,6 +190,30 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
     };
     log_request(&platform, &head, &log, response.status(), started);
     Ok(response)
+}
+
+/// What the runtime reports about the request's TLS client certificate: `request.cf.tlsClientAuth`,
+/// set by Cloudflare's edge (never a header). No `cf` (a local request without one) is `Unknown`,
+/// and a handshake without a certificate is read no further than `certPresented`.
+fn client_certificate(req: &Request) -> crate::mtls::ClientCertificate {
+    use crate::mtls::{ClientCertificate, TlsClientAuth};
+    let get = |target: &JsValue, name: &str| {
+        js_sys::Reflect::get(target, &JsValue::from_str(name))
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+    };
+    let Some(auth) = get(req.as_ref(), "cf").and_then(|cf| get(&cf, "tlsClientAuth")) else {
+        return ClientCertificate::Unknown;
+    };
+    let presented = get(&auth, "certPresented").and_then(|v| v.as_string());
+    if presented.as_deref() != Some("1") {
+        return ClientCertificate::Reported(TlsClientAuth {
+            cert_presented: presented.unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+    let json = js_sys::JSON::stringify(&auth).ok().map(String::from);
+    ClientCertificate::from_json(json.as_deref())
 }
 
 /// A WebSocket upgrade the route allows goes its own way (`edge::websocket`); every other request
@@ -278,6 +306,10 @@ impl Platform for EdgePlatform {
 
     async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {
         ledger::call_ledger(&self.env, key_id, body, ledger::LEDGER_CALL_TIMEOUT_MS).await
+    }
+
+    async fn dpop_call(&self, shard: &str, body: String) -> Result<String, StoreError> {
+        dpop::call(&self.env, shard, body).await
     }
 
     fn now_ms(&self) -> u64 {

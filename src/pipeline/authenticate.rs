@@ -19,6 +19,9 @@ use crate::route::{CredentialKind, Route};
 use crate::token_cache::token_hash;
 
 use super::parse::{ParsedRequest, Presented};
+use super::possession;
+use crate::mtls::ClientCertificate;
+use crate::request::RequestHead;
 use super::{Gateway, Refusal};
 
 /// The credential, verified, then checked against the revocation list — on every request,
@@ -27,8 +30,10 @@ pub(crate) async fn authenticate<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
     req: &ParsedRequest<'_>,
+    head: &RequestHead,
+    cert: &ClientCertificate,
 ) -> Result<Identity, Refusal> {
-    let identity = verify_credential(gw, platform, req).await?;
+    let identity = verify_credential(gw, platform, req, head, cert).await?;
     crate::revocation::gate::check(
         platform,
         &gw.config.revocation,
@@ -45,6 +50,8 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
     req: &ParsedRequest<'_>,
+    head: &RequestHead,
+    cert: &ClientCertificate,
 ) -> Result<Identity, Refusal> {
     let route = req.route;
     if route.is_public() {
@@ -58,9 +65,21 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
             "send one credential: either Authorization: Bearer or X-API-Key, not both",
         ))),
         Presented::Bearer(token) if route.accepts(CredentialKind::Jwt) => {
-            authenticate_jwt(gw, platform, token)
+            let identity = authenticate_jwt(gw, platform, token)
                 .await
-                .map_err(|p| Refusal::for_route(p, route))
+                .map_err(|p| Refusal::for_route(p, route))?;
+            possession::check_bearer(&identity, route, cert)
+                .map_err(|p| Refusal::for_route(p, route))?;
+            Ok(identity)
+        }
+        Presented::Dpop(token) if route.accepts(CredentialKind::Jwt) && gw.config.dpop.enabled => {
+            let identity = authenticate_jwt(gw, platform, token)
+                .await
+                .map_err(|p| Refusal::for_route(p, route))?;
+            possession::check_dpop(gw, platform, &identity, token, head)
+                .await
+                .map_err(|p| Refusal::for_route(p, route))?;
+            Ok(identity)
         }
         Presented::ApiKey(key) if route.accepts(CredentialKind::ApiKey) => gw
             .api_key_store(platform)
@@ -77,10 +96,22 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
                 }
                 refuse(e.code(), e.detail())
             }),
-        Presented::OtherScheme if route.accepts(CredentialKind::Jwt) => Err(refuse(
-            ErrorCode::AuthorizationSchemeUnsupported,
-            "the Authorization header must use the Bearer scheme".into(),
-        )),
+        Presented::OtherScheme | Presented::Dpop(_) if route.accepts(CredentialKind::Jwt) => {
+            Err(refuse(
+                ErrorCode::AuthorizationSchemeUnsupported,
+                if gw.config.dpop.enabled {
+                    "the Authorization header must use the Bearer or DPoP scheme"
+                } else {
+                    "the Authorization header must use the Bearer scheme"
+                }
+                .into(),
+            ))
+        }
+        Presented::None if route.accepts(CredentialKind::Mtls) => {
+            possession::authenticate_mtls(platform, cert)
+                .await
+                .map_err(|p| Refusal::for_route(p, route))
+        }
         _ => Err(missing(route)),
     }
 }
@@ -99,6 +130,10 @@ pub(crate) fn missing(route: &Route) -> Refusal {
     let jwt = route.accepts(CredentialKind::Jwt);
     let key = route.accepts(CredentialKind::ApiKey);
     let (code, detail) = match (jwt, key) {
+        (false, false) if route.accepts(CredentialKind::Mtls) => (
+            ErrorCode::ClientCertMissing,
+            "this route requires a TLS client certificate",
+        ),
         (true, true) => (
             ErrorCode::CredentialsMissing,
             "this route requires a bearer token or an API key",
@@ -159,6 +194,10 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         client_id: None,
         key_id: None,
         rate_limit_policy: None,
+        holder: crate::identity::Holder {
+            certificate: None,
+            confirmation: claims.confirmation,
+        },
     };
     let valid_until_ms = claims
         .exp

@@ -164,6 +164,13 @@ pub(crate) fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
     if let Some(k) = &identity.key_id {
         h.push(("x-key-id".to_string(), k.clone()));
     }
+    if let Some(cert) = &identity.holder.certificate {
+        h.push((
+            "x-client-cert-fingerprint".to_string(),
+            cert.fingerprint.clone(),
+        ));
+        h.push(("x-client-cert-subject".to_string(), cert.subject.clone()));
+    }
     h
 }
 

@@ -18,6 +18,7 @@ pub(crate) mod forward;
 pub(crate) mod limit;
 pub(crate) mod method_override;
 pub(crate) mod parse;
+pub(crate) mod possession;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,6 +30,7 @@ use crate::api_key::store::ApiKeyStore;
 use crate::config::Config;
 use crate::identity::Identity;
 use crate::jwks_cache::JwksCache;
+use crate::mtls::ClientCertificate;
 use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
 use crate::revocation::SnapshotCache;
@@ -154,8 +156,20 @@ impl<K: Clone> Gateway<K> {
     }
 
     pub async fn handle<P: Platform<Key = K>>(&self, platform: &P, req: &RequestHead) -> Handled {
+        self.handle_with_certificate(platform, req, &ClientCertificate::Unknown)
+            .await
+    }
+
+    /// `handle` for a request whose TLS client certificate the runtime reported
+    /// (`request.cf.tlsClientAuth`): `mtls` routes and certificate-bound tokens read it.
+    pub async fn handle_with_certificate<P: Platform<Key = K>>(
+        &self,
+        platform: &P,
+        req: &RequestHead,
+        cert: &ClientCertificate,
+    ) -> Handled {
         let mut log = RequestLog::default();
-        let outcome = match self.run(platform, req, &mut log).await {
+        let outcome = match self.run(platform, req, cert, &mut log).await {
             Ok(outcome) => outcome,
             Err(refusal) => {
                 log.code = Some(refusal.problem.code.as_str());
@@ -169,6 +183,7 @@ impl<K: Clone> Gateway<K> {
         &self,
         platform: &P,
         req: &RequestHead,
+        cert: &ClientCertificate,
         log: &mut RequestLog,
     ) -> Result<Outcome, Refusal> {
         if let Some(headers) = self.config.cors.preflight(
@@ -203,7 +218,7 @@ impl<K: Clone> Gateway<K> {
         method_override::check_query(&req.method, parsed.query.as_deref())
             .map_err(Refusal::plain)?;
 
-        let identity = match authenticate::authenticate(self, platform, &parsed).await {
+        let identity = match authenticate::authenticate(self, platform, &parsed, req, cert).await {
             Ok(identity) => identity,
             Err(refusal) => {
                 self.audit_admin_refusal(platform, req, &parsed, None, &refusal);
@@ -289,8 +304,35 @@ impl<K: Clone> Gateway<K> {
                     .headers
                     .insert(0, ("www-authenticate".to_string(), v));
             }
+            self.add_dpop_challenge(&mut problem, &challenges);
         }
         problem.reply()
+    }
+
+    /// With DPoP enabled, a refusal on a route that takes tokens also offers the DPoP scheme
+    /// (RFC 9449 §7.1): `DPoP algs="…"`, with the proof's or the token's error.
+    fn add_dpop_challenge(&self, problem: &mut Problem, challenges: &[Challenge]) {
+        if !self.config.dpop.enabled || !challenges.contains(&Challenge::Bearer) {
+            return;
+        }
+        let dpop = crate::dpop::challenge(
+            &self.config.dpop.algs_param(),
+            problem.code,
+            &problem.detail,
+        );
+        match problem
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n == "www-authenticate")
+        {
+            Some((_, v)) => {
+                v.push_str(", ");
+                v.push_str(&dpop);
+            }
+            None => problem
+                .headers
+                .insert(0, ("www-authenticate".to_string(), dpop)),
+        }
     }
 
     /// Headers every response carries, the gateway's own and the origin's alike: HSTS, and CORS

@@ -34,6 +34,15 @@ pub(crate) fn facts(identity: &Identity) -> CredentialFacts<'_> {
             key_id: identity.key_id.as_deref(),
             ..Default::default()
         },
+        // A certificate is on the list as `cert:<fingerprint>`, beside the API key ids.
+        AuthMethod::Mtls => CredentialFacts {
+            key_id: identity
+                .holder
+                .certificate
+                .as_ref()
+                .map(|c| c.revocation_id.as_str()),
+            ..Default::default()
+        },
         AuthMethod::Public => CredentialFacts::default(),
     }
 }
@@ -60,6 +69,10 @@ pub(crate) async fn check<P: Platform>(
     };
     match verdict {
         None => Ok(()),
+        Some(Revoked::Key) if identity.method == AuthMethod::Mtls => Err(Problem::new(
+            ErrorCode::ClientCertRevoked,
+            "the client certificate has been revoked",
+        )),
         Some(r) => Err(Problem::from(r)),
     }
 }
@@ -221,6 +234,7 @@ mod tests {
             client_id: None,
             key_id: None,
             rate_limit_policy: None,
+            holder: Default::default(),
         }
     }
 
@@ -236,6 +250,7 @@ mod tests {
             client_id: Some(client.into()),
             key_id: Some(key_id.into()),
             rate_limit_policy: None,
+            holder: Default::default(),
         }
     }
 

@@ -181,6 +181,7 @@ mod tests {
             client_id: Some(subject.into()),
             key_id: None,
             rate_limit_policy: None,
+            holder: Default::default(),
         }
     }
 

@@ -76,6 +76,7 @@ fn actor(subject: &str) -> Identity {
         client_id: None,
         key_id: None,
         rate_limit_policy: None,
+        holder: Default::default(),
     }
 }
 

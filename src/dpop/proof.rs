@@ -1,0 +1,276 @@
+//! One DPoP proof (RFC 9449 §4): parsed, then checked against the request and the access token.
+//! Every failed check has its own error and code; nothing from the proof is echoed back except
+//! NumericDates.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::jose::jwk::{parse_jwk, Jwk};
+use crate::jose::jws::{check_signature_length, parse_compact, B64URL};
+use crate::jose::Alg;
+use crate::problem::{ErrorCode, Problem};
+
+use super::settings::DpopSettings;
+
+/// A proof is a small JWS (a header with one public key, five short claims): 8 KiB bounds the work
+/// before any signature check, RSA keys included.
+pub(crate) const MAX_PROOF_BYTES: usize = 8192;
+/// `jti` is "sufficient to prevent collisions" (§4.2): 96 bits of randomness fit in 16 characters.
+pub(crate) const MAX_JTI_BYTES: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DpopError {
+    Missing,
+    /// More than one `DPoP` header (§4.3 check 1).
+    Several,
+    /// Not a JWS, a header or claim missing or of the wrong type, `typ` not `dpop+jwt`, the `jwk`
+    /// unusable or private.
+    Malformed(String),
+    AlgorithmRefused,
+    SignatureInvalid,
+    MethodMismatch,
+    UrlMismatch,
+    Stale { iat: u64, now: u64 },
+    FromTheFuture { iat: u64, now: u64 },
+    AthMismatch,
+    Replayed,
+    ReplayUnavailable,
+}
+
+impl DpopError {
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
+            DpopError::Missing => ErrorCode::DpopProofMissing,
+            DpopError::Several | DpopError::Malformed(_) => ErrorCode::DpopProofInvalid,
+            DpopError::AlgorithmRefused => ErrorCode::DpopAlgorithmRefused,
+            DpopError::SignatureInvalid => ErrorCode::DpopSignatureInvalid,
+            DpopError::MethodMismatch => ErrorCode::DpopMethodMismatch,
+            DpopError::UrlMismatch => ErrorCode::DpopUrlMismatch,
+            DpopError::Stale { .. } | DpopError::FromTheFuture { .. } => {
+                ErrorCode::DpopProofStale
+            }
+            DpopError::AthMismatch => ErrorCode::DpopAthMismatch,
+            DpopError::Replayed => ErrorCode::DpopProofReplayed,
+            DpopError::ReplayUnavailable => ErrorCode::DpopReplayUnavailable,
+        }
+    }
+
+    pub(crate) fn detail(&self) -> String {
+        match self {
+            DpopError::Missing => {
+                "Authorization: DPoP requires a DPoP proof header (RFC 9449 §4)".into()
+            }
+            DpopError::Several => "send exactly one DPoP header".into(),
+            DpopError::Malformed(why) => format!("the DPoP proof is invalid: {why}"),
+            DpopError::AlgorithmRefused => {
+                "the DPoP proof's algorithm is not accepted here".into()
+            }
+            DpopError::SignatureInvalid => {
+                "the DPoP proof's signature does not verify with its jwk".into()
+            }
+            DpopError::MethodMismatch => {
+                "the DPoP proof's htm is not this request's method".into()
+            }
+            DpopError::UrlMismatch => "the DPoP proof's htu is not this request's URL".into(),
+            DpopError::Stale { iat, now } => format!(
+                "the DPoP proof was issued too long ago: iat {iat}, now {now}; send a fresh proof"
+            ),
+            DpopError::FromTheFuture { iat, now } => {
+                format!("the DPoP proof was issued in the future: iat {iat}, now {now}")
+            }
+            DpopError::AthMismatch => {
+                "the DPoP proof's ath is not the hash of this access token".into()
+            }
+            DpopError::Replayed => "this DPoP proof has been used before; send a new one".into(),
+            DpopError::ReplayUnavailable => {
+                "the DPoP replay cache could not be consulted; try again shortly".into()
+            }
+        }
+    }
+}
+
+impl From<DpopError> for Problem {
+    fn from(e: DpopError) -> Problem {
+        let problem = Problem::new(e.code(), e.detail());
+        if e == DpopError::ReplayUnavailable {
+            problem.with_header("retry-after", "1")
+        } else {
+            problem
+        }
+    }
+}
+
+/// A proof that parsed; nothing is verified yet.
+#[derive(Debug, Clone)]
+pub(crate) struct Proof {
+    pub alg: Alg,
+    pub jwk: Jwk,
+    signing_input: String,
+    signature: Vec<u8>,
+    pub jti: String,
+    pub htm: String,
+    pub htu: String,
+    pub iat: u64,
+    pub ath: Option<String>,
+}
+
+impl Proof {
+    /// The RFC 7638 thumbprint of the proof's key: what `cnf.jkt` must equal.
+    pub(crate) fn jkt(&self) -> String {
+        self.jwk.thumbprint()
+    }
+
+    pub(crate) fn signing_input(&self) -> &[u8] {
+        self.signing_input.as_bytes()
+    }
+
+    pub(crate) fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+}
+
+fn malformed(why: &str) -> DpopError {
+    DpopError::Malformed(why.to_string())
+}
+
+/// The proof from the request's `DPoP` header values: exactly one, a compact JWS whose header is
+/// `typ: dpop+jwt`, an accepted `alg` and a public `jwk` of that algorithm's key type, and whose
+/// claims are `jti`, `htm`, `htu` and `iat` (and `ath`) of the right types.
+pub(crate) fn parse(values: &[&str], settings: &DpopSettings) -> Result<Proof, DpopError> {
+    let value = match values {
+        [] => return Err(DpopError::Missing),
+        [one] => one.trim(),
+        _ => return Err(DpopError::Several),
+    };
+    let jws = parse_compact(value, MAX_PROOF_BYTES).map_err(|e| DpopError::Malformed(e.detail()))?;
+    let typ_ok = jws
+        .header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"));
+    if !typ_ok {
+        return Err(malformed("the header typ must be dpop+jwt"));
+    }
+    let alg = jws.header.alg;
+    if !settings.algs().iter().any(|a| a.same_operation(alg)) {
+        return Err(DpopError::AlgorithmRefused);
+    }
+    check_signature_length(alg, jws.signature.len())
+        .map_err(|_| malformed("the signature has the wrong length for its algorithm"))?;
+    // `parse_compact` never reads `jwk` (an access token's key never comes from the token); here
+    // the embedded key is the point, so the header is read once more for it.
+    let header_segment = jws.signing_input.split('.').next().unwrap_or_default();
+    let header = B64URL
+        .decode(header_segment)
+        .ok()
+        .and_then(|bytes| crate::jose::strict_json::parse_object(&bytes).ok())
+        .ok_or_else(|| malformed("the header is not a JSON object"))?;
+    let jwk_value = header
+        .get("jwk")
+        .ok_or_else(|| malformed("the header has no jwk"))?;
+    let jwk = parse_jwk(jwk_value).map_err(|e| DpopError::Malformed(format!("jwk: {e}")))?;
+    if !jwk.supports(alg) {
+        return Err(malformed("the jwk is not a key for the header's alg"));
+    }
+    let claims = crate::jose::strict_json::parse_object(&jws.payload)
+        .map_err(|_| malformed("the payload is not a JSON object without duplicate members"))?;
+    let jti = string_claim(&claims, "jti")?;
+    if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
+        return Err(malformed("jti must be 1 to 256 bytes"));
+    }
+    let htm = string_claim(&claims, "htm")?;
+    let htu = string_claim(&claims, "htu")?;
+    let iat = match claims.get("iat") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64))
+            .ok_or_else(|| malformed("iat must be a non-negative NumericDate"))?,
+        Some(_) => return Err(malformed("iat must be a NumericDate")),
+        None => return Err(malformed("the iat claim is required")),
+    };
+    let ath = match claims.get("ath") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(malformed("ath must be a string")),
+    };
+    Ok(Proof {
+        alg,
+        jwk,
+        signing_input: jws.signing_input.to_string(),
+        signature: jws.signature,
+        jti,
+        htm,
+        htu,
+        iat,
+        ath,
+    })
+}
+
+fn string_claim(claims: &Map<String, Value>, name: &str) -> Result<String, DpopError> {
+    match claims.get(name) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(DpopError::Malformed(format!("{name} must be a string"))),
+        None => Err(DpopError::Malformed(format!("the {name} claim is required"))),
+    }
+}
+
+/// What the proof is checked against.
+pub(crate) struct ProofContext<'a> {
+    pub method: &'a str,
+    /// The URL as the runtime received it (never the gateway's normalized path).
+    pub url: &'a str,
+    pub access_token: &'a str,
+    pub now: u64,
+}
+
+/// The cheap checks of §4.3 (run before the signature): htm, htu, the iat window, ath.
+pub(crate) fn check_claims(
+    proof: &Proof,
+    ctx: &ProofContext<'_>,
+    settings: &DpopSettings,
+) -> Result<(), DpopError> {
+    if proof.htm != ctx.method {
+        return Err(DpopError::MethodMismatch);
+    }
+    if !super::htu::matches(&proof.htu, ctx.url) {
+        return Err(DpopError::UrlMismatch);
+    }
+    if proof.iat.saturating_add(settings.proof_max_age_secs) < ctx.now {
+        return Err(DpopError::Stale {
+            iat: proof.iat,
+            now: ctx.now,
+        });
+    }
+    if proof.iat > ctx.now.saturating_add(settings.leeway_secs) {
+        return Err(DpopError::FromTheFuture {
+            iat: proof.iat,
+            now: ctx.now,
+        });
+    }
+    let expected = access_token_hash(ctx.access_token);
+    match &proof.ath {
+        Some(ath) if bool::from(ath.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
+        _ => Err(DpopError::AthMismatch),
+    }
+}
+
+/// `ath` (§4.2): base64url of the SHA-256 of the access token's ASCII.
+pub(crate) fn access_token_hash(token: &str) -> String {
+    B64URL.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Until when the proof's `jti` must be remembered: past it the proof is stale anyway.
+pub(crate) fn remember_until(proof: &Proof, settings: &DpopSettings) -> u64 {
+    proof
+        .iat
+        .saturating_add(settings.proof_max_age_secs)
+        .saturating_add(1)
+}
+
+/// Two thumbprints are equal (constant time: a thumbprint is not secret, but the comparison
+/// costs nothing more).
+pub(crate) fn same_thumbprint(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
