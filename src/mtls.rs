@@ -62,6 +62,11 @@ impl ClientCertificate {
             .map_or(ClientCertificate::Unknown, ClientCertificate::Reported)
     }
 
+    /// The client presented a certificate (verified or not).
+    pub fn presented(&self) -> bool {
+        matches!(self, ClientCertificate::Reported(t) if t.cert_presented == "1")
+    }
+
     /// The SHA-256 fingerprint of a certificate the client presented and Cloudflare verified,
     /// lower-case hex; `None` otherwise. RFC 8705 binding compares against this.
     pub fn verified_fingerprint(&self) -> Option<String> {

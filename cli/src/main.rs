@@ -6,6 +6,7 @@
 //! Exit codes: 0 ok, 1 the gateway refused or failed, 2 bad input, 3 gateway unreachable,
 //! 4 admin credential refused (401/403), 5 no such key, 6 token refused.
 
+mod certs;
 mod client;
 mod time;
 mod token;
@@ -63,6 +64,9 @@ enum Command {
     /// Check access tokens offline.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the client certificates of mtls routes.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
 }
 
 #[derive(Subcommand)]
@@ -93,7 +97,7 @@ enum KeysCommand {
 }
 
 #[derive(Args)]
-struct GatewayArgs {
+pub(crate) struct GatewayArgs {
     /// Gateway base URL (https://, or http:// for localhost).
     #[arg(long, env = "PORTCULLIS_GATEWAY", value_name = "URL")]
     gateway: String,
@@ -337,6 +341,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let json_out = cli.json;
     let command = match cli.command {
         Command::Keys(command) => command,
+        Command::Certs(command) => return certs::run(command, json_out),
         Command::Token(TokenCommand::Verify(a)) => {
             let claims = token::verify(a)?;
             if json_out {
@@ -627,7 +632,7 @@ fn seed(a: SeedArgs, json_out: bool) -> Result<(), CliError> {
 
 // ------------------------------------------------------------------ helpers
 
-fn connect(g: &GatewayArgs) -> Result<AdminClient, CliError> {
+pub(crate) fn connect(g: &GatewayArgs) -> Result<AdminClient, CliError> {
     let credential = match (&g.admin_key, &g.admin_token) {
         (Some(k), None) => {
             let k = k.trim();
@@ -756,7 +761,7 @@ fn parse_meta(s: &str) -> Result<(String, String), String> {
 
 // ------------------------------------------------------------------ output
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 

@@ -107,7 +107,10 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
                 .into(),
             ))
         }
-        Presented::None if route.accepts(CredentialKind::Mtls) => {
+        // A route that also takes other credentials asks for those when no certificate came.
+        Presented::None
+            if route.accepts(CredentialKind::Mtls) && (route.auth.len() == 1 || cert.presented()) =>
+        {
             possession::authenticate_mtls(platform, cert)
                 .await
                 .map_err(|p| Refusal::for_route(p, route))
