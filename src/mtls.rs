@@ -339,7 +339,10 @@ impl CertRecord {
         crate::api_key::record::validate_client_id(&self.client_id)
             .map_err(|e| ("client_id", e))?;
         if self.name.chars().count() > 200 || self.name.chars().any(char::is_control) {
-            return Err(("name", "at most 200 characters, no control characters".into()));
+            return Err((
+                "name",
+                "at most 200 characters, no control characters".into(),
+            ));
         }
         if self.scopes.len() > 64 {
             return Err(("scopes", "at most 64 scopes".into()));
@@ -433,7 +436,10 @@ mod tests {
             parse_cert_time("Dec  1 00:00:00 2025 GMT"),
             Some(1_764_547_200)
         );
-        assert_eq!(parse_cert_time("Feb 29 12:00:00 2024 GMT"), Some(1_709_208_000));
+        assert_eq!(
+            parse_cert_time("Feb 29 12:00:00 2024 GMT"),
+            Some(1_709_208_000)
+        );
         for bad in [
             "",
             "Mar 21 13:35:00 2022",
@@ -469,8 +475,9 @@ mod tests {
             Err(ErrorCode::ClientCertMissing)
         );
         assert_eq!(
-            code(&reported(|t| t.cert_verified =
-                "FAILED:unable to get local issuer certificate".into())),
+            code(&reported(
+                |t| t.cert_verified = "FAILED:unable to get local issuer certificate".into()
+            )),
             Err(ErrorCode::ClientCertUnverified)
         );
         assert_eq!(
@@ -486,11 +493,15 @@ mod tests {
             Err(ErrorCode::ClientCertUnverified)
         );
         assert_eq!(
-            code(&reported(|t| t.cert_not_after = "Nov 30 23:59:59 2025 GMT".into())),
+            code(&reported(
+                |t| t.cert_not_after = "Nov 30 23:59:59 2025 GMT".into()
+            )),
             Err(ErrorCode::ClientCertExpired)
         );
         assert_eq!(
-            code(&reported(|t| t.cert_not_before = "Dec  1 00:00:01 2025 GMT".into())),
+            code(&reported(
+                |t| t.cert_not_before = "Dec  1 00:00:01 2025 GMT".into()
+            )),
             Err(ErrorCode::ClientCertExpired)
         );
         assert_eq!(

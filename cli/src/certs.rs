@@ -90,9 +90,17 @@ fn print(record: &Value, json_out: bool) {
                 record["client_id"].as_str().unwrap_or(""),
                 record["scopes"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
+                    .map(|a| a
+                        .iter()
+                        .filter_map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "))
                     .unwrap_or_default(),
-                if record["revoked_at"].is_number() { "  REVOKED" } else { "" }
+                if record["revoked_at"].is_number() {
+                    "  REVOKED"
+                } else {
+                    ""
+                }
             )
             .as_bytes(),
         );
@@ -106,7 +114,8 @@ pub fn run(command: CertsCommand, json_out: bool) -> Result<(), CliError> {
             if json_out {
                 print_json(&json!({ "fingerprint": fp }));
             } else {
-                let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{fp}\n").as_bytes());
+                let _ =
+                    std::io::Write::write_all(&mut std::io::stdout(), format!("{fp}\n").as_bytes());
             }
         }
         CertsCommand::Register(a) => {
@@ -128,7 +137,10 @@ pub fn run(command: CertsCommand, json_out: bool) -> Result<(), CliError> {
         CertsCommand::Show(a) => {
             let fp = checked(&a.fingerprint)?;
             let client = connect(&a.gateway)?;
-            print(&client.call("GET", &format!("/certs/{fp}"), &[], None)?, json_out);
+            print(
+                &client.call("GET", &format!("/certs/{fp}"), &[], None)?,
+                json_out,
+            );
         }
         CertsCommand::Revoke(a) => {
             let fp = checked(&a.fingerprint)?;

@@ -138,7 +138,9 @@ pub(super) async fn run<P: Platform>(
                 (Some(fp), None) => mtls::normalize_fingerprint(fp).ok_or_else(|| {
                     bad_request("fingerprint: 64 hex digits (SHA-256 of the DER certificate)")
                 })?,
-                (None, Some(pem)) => mtls::pem_fingerprint(pem).map_err(|e| bad_request(format!("pem: {e}")))?,
+                (None, Some(pem)) => {
+                    mtls::pem_fingerprint(pem).map_err(|e| bad_request(format!("pem: {e}")))?
+                }
                 _ => return Err(bad_request("send exactly one of fingerprint and pem")),
             };
             audit.add("fingerprint", json!(fingerprint));
@@ -195,12 +197,13 @@ pub(super) async fn run<P: Platform>(
         },
         Action::Revoke(fp) => {
             let b: RevokeBody = parse_body(body, true)?;
-            if b
-                .reason
+            if b.reason
                 .as_ref()
                 .is_some_and(|r| r.chars().count() > 200 || r.chars().any(char::is_control))
             {
-                return Err(bad_request("reason: at most 200 characters, no control characters"));
+                return Err(bad_request(
+                    "reason: at most 200 characters, no control characters",
+                ));
             }
             let key = mtls::registry_key(fp);
             let mut record = read(platform, &key).await?.ok_or_else(not_found)?;
@@ -245,9 +248,9 @@ async fn read<P: Platform>(platform: &P, key: &str) -> Result<Option<CertRecord>
         .map_err(|e| store_unavailable(platform, &e.0))?;
     match raw {
         None => Ok(None),
-        Some(raw) => serde_json::from_str(&raw)
-            .map(Some)
-            .map_err(|_| store_unavailable(platform, "a certificate registry record is unreadable")),
+        Some(raw) => serde_json::from_str(&raw).map(Some).map_err(|_| {
+            store_unavailable(platform, "a certificate registry record is unreadable")
+        }),
     }
 }
 

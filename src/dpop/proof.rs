@@ -32,8 +32,14 @@ pub(crate) enum DpopError {
     SignatureInvalid,
     MethodMismatch,
     UrlMismatch,
-    Stale { iat: u64, now: u64 },
-    FromTheFuture { iat: u64, now: u64 },
+    Stale {
+        iat: u64,
+        now: u64,
+    },
+    FromTheFuture {
+        iat: u64,
+        now: u64,
+    },
     AthMismatch,
     Replayed,
     ReplayUnavailable,
@@ -48,9 +54,7 @@ impl DpopError {
             DpopError::SignatureInvalid => ErrorCode::DpopSignatureInvalid,
             DpopError::MethodMismatch => ErrorCode::DpopMethodMismatch,
             DpopError::UrlMismatch => ErrorCode::DpopUrlMismatch,
-            DpopError::Stale { .. } | DpopError::FromTheFuture { .. } => {
-                ErrorCode::DpopProofStale
-            }
+            DpopError::Stale { .. } | DpopError::FromTheFuture { .. } => ErrorCode::DpopProofStale,
             DpopError::AthMismatch => ErrorCode::DpopAthMismatch,
             DpopError::Replayed => ErrorCode::DpopProofReplayed,
             DpopError::ReplayUnavailable => ErrorCode::DpopReplayUnavailable,
@@ -64,15 +68,11 @@ impl DpopError {
             }
             DpopError::Several => "send exactly one DPoP header".into(),
             DpopError::Malformed(why) => format!("the DPoP proof is invalid: {why}"),
-            DpopError::AlgorithmRefused => {
-                "the DPoP proof's algorithm is not accepted here".into()
-            }
+            DpopError::AlgorithmRefused => "the DPoP proof's algorithm is not accepted here".into(),
             DpopError::SignatureInvalid => {
                 "the DPoP proof's signature does not verify with its jwk".into()
             }
-            DpopError::MethodMismatch => {
-                "the DPoP proof's htm is not this request's method".into()
-            }
+            DpopError::MethodMismatch => "the DPoP proof's htm is not this request's method".into(),
             DpopError::UrlMismatch => "the DPoP proof's htu is not this request's URL".into(),
             DpopError::Stale { iat, now } => format!(
                 "the DPoP proof was issued too long ago: iat {iat}, now {now}; send a fresh proof"
@@ -144,7 +144,8 @@ pub(crate) fn parse(values: &[&str], settings: &DpopSettings) -> Result<Proof, D
         [one] => one.trim(),
         _ => return Err(DpopError::Several),
     };
-    let jws = parse_compact(value, MAX_PROOF_BYTES).map_err(|e| DpopError::Malformed(e.detail()))?;
+    let jws =
+        parse_compact(value, MAX_PROOF_BYTES).map_err(|e| DpopError::Malformed(e.detail()))?;
     let typ_ok = jws
         .header
         .typ
@@ -185,7 +186,11 @@ pub(crate) fn parse(values: &[&str], settings: &DpopSettings) -> Result<Proof, D
     let iat = match claims.get("iat") {
         Some(Value::Number(n)) => n
             .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| *f >= 0.0 && f.is_finite())
+                    .map(|f| f as u64)
+            })
             .ok_or_else(|| malformed("iat must be a non-negative NumericDate"))?,
         Some(_) => return Err(malformed("iat must be a NumericDate")),
         None => return Err(malformed("the iat claim is required")),
@@ -212,7 +217,9 @@ fn string_claim(claims: &Map<String, Value>, name: &str) -> Result<String, DpopE
     match claims.get(name) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(DpopError::Malformed(format!("{name} must be a string"))),
-        None => Err(DpopError::Malformed(format!("the {name} claim is required"))),
+        None => Err(DpopError::Malformed(format!(
+            "the {name} claim is required"
+        ))),
     }
 }
 
@@ -273,4 +280,278 @@ pub(crate) fn remember_until(proof: &Proof, settings: &DpopSettings) -> u64 {
 /// costs nothing more).
 pub(crate) fn same_thumbprint(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::Platform;
+    use crate::testing::{block_on, FakePlatform};
+    use serde_json::json;
+
+    fn rfc9449() -> Value {
+        serde_json::from_str(include_str!("../../tests/vectors/rfc9449_dpop.json")).unwrap()
+    }
+
+    fn settings() -> DpopSettings {
+        DpopSettings {
+            enabled: true,
+            ..Default::default()
+        }
+    }
+
+    fn verifies(p: &Proof) -> bool {
+        let platform = FakePlatform::new(0);
+        block_on(async {
+            let key = platform.import_key(&p.jwk, p.alg).await.unwrap();
+            platform
+                .verify(&key, p.alg, p.signing_input(), p.signature())
+                .await
+        })
+    }
+
+    /// RFC 9449 §4.1 and §7.1: both example proofs parse, verify with their embedded key, pass the
+    /// request checks at their `iat`, and the key's RFC 7638 thumbprint is the §6.1 `cnf.jkt`.
+    #[test]
+    fn rfc_9449_examples() {
+        let v = rfc9449();
+        for case in v["proofs"].as_array().unwrap() {
+            let p = parse(&[case["proof"].as_str().unwrap()], &settings()).unwrap();
+            assert_eq!(p.jti, case["jti"]);
+            assert_eq!(p.iat, case["iat"].as_u64().unwrap());
+            assert_eq!(p.jkt(), v["jkt"]);
+            assert!(verifies(&p), "{}", case["section"]);
+            let token = case["access_token"].as_str();
+            if let Some(token) = token {
+                assert_eq!(access_token_hash(token), case["ath"]);
+            }
+            let ctx = ProofContext {
+                method: case["htm"].as_str().unwrap(),
+                url: case["htu"].as_str().unwrap(),
+                access_token: token.unwrap_or_default(),
+                now: p.iat,
+            };
+            let checked = check_claims(&p, &ctx, &settings());
+            match token {
+                Some(_) => assert_eq!(checked, Ok(())),
+                // The token request's proof carries no `ath`: at a resource it is refused.
+                None => assert_eq!(checked, Err(DpopError::AthMismatch)),
+            }
+            let later = ProofContext {
+                now: p.iat + 61,
+                ..ctx
+            };
+            assert_eq!(
+                check_claims(&p, &later, &settings()).map_err(|e| e.code()),
+                Err(ErrorCode::DpopProofStale)
+            );
+        }
+    }
+
+    /// RFC 7638 §3.1: the thumbprint a proof key is bound by is the RFC's for its example key.
+    #[test]
+    fn rfc_7638_thumbprint_of_a_proof_key() {
+        let v: Value = serde_json::from_str(include_str!(
+            "../../tests/vectors/rfc7638_jwk_thumbprint.json"
+        ))
+        .unwrap();
+        let jwk = parse_jwk(&v["jwk"]).unwrap();
+        assert_eq!(jwk.thumbprint(), v["thumbprint_b64u"].as_str().unwrap());
+    }
+
+    fn tampered(f: impl FnOnce(&mut Map<String, Value>, &mut Map<String, Value>)) -> String {
+        let v = rfc9449();
+        let proof = v["proofs"][1]["proof"].as_str().unwrap();
+        let parts: Vec<&str> = proof.split('.').collect();
+        let mut header: Map<String, Value> =
+            serde_json::from_slice(&B64URL.decode(parts[0]).unwrap()).unwrap();
+        let mut claims: Map<String, Value> =
+            serde_json::from_slice(&B64URL.decode(parts[1]).unwrap()).unwrap();
+        f(&mut header, &mut claims);
+        format!(
+            "{}.{}.{}",
+            B64URL.encode(Value::Object(header).to_string()),
+            B64URL.encode(Value::Object(claims).to_string()),
+            parts[2]
+        )
+    }
+
+    #[test]
+    fn every_malformed_proof_is_refused_at_parse() {
+        let s = settings();
+        let code = |values: &[&str]| parse(values, &s).map(|_| ()).map_err(|e| e.code());
+        assert_eq!(code(&[]), Err(ErrorCode::DpopProofMissing));
+        let good = rfc9449()["proofs"][1]["proof"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(code(&[&good]), Ok(()));
+        assert_eq!(code(&[&good, &good]), Err(ErrorCode::DpopProofInvalid));
+        assert_eq!(code(&["x.y.z"]), Err(ErrorCode::DpopProofInvalid));
+        assert_eq!(
+            code(&[&"a".repeat(MAX_PROOF_BYTES + 1)]),
+            Err(ErrorCode::DpopProofInvalid)
+        );
+        for (name, proof) in [
+            (
+                "typ JWT",
+                tampered(|h, _| {
+                    h.insert("typ".into(), json!("JWT"));
+                }),
+            ),
+            (
+                "no typ",
+                tampered(|h, _| {
+                    h.remove("typ");
+                }),
+            ),
+            (
+                "no jwk",
+                tampered(|h, _| {
+                    h.remove("jwk");
+                }),
+            ),
+            (
+                "private jwk",
+                tampered(|h, _| {
+                    h["jwk"]["d"] = json!("AAAA");
+                }),
+            ),
+            (
+                "symmetric jwk",
+                tampered(|h, _| {
+                    h.insert("jwk".into(), json!({"kty": "oct", "k": "AAAA"}));
+                }),
+            ),
+            (
+                "crit",
+                tampered(|h, _| {
+                    h.insert("crit".into(), json!(["x"]));
+                    h.insert("x".into(), json!(1));
+                }),
+            ),
+            (
+                "no jti",
+                tampered(|_, c| {
+                    c.remove("jti");
+                }),
+            ),
+            (
+                "long jti",
+                tampered(|_, c| {
+                    c.insert("jti".into(), json!("j".repeat(MAX_JTI_BYTES + 1)));
+                }),
+            ),
+            (
+                "numeric htm",
+                tampered(|_, c| {
+                    c.insert("htm".into(), json!(1));
+                }),
+            ),
+            (
+                "no htu",
+                tampered(|_, c| {
+                    c.remove("htu");
+                }),
+            ),
+            (
+                "string iat",
+                tampered(|_, c| {
+                    c.insert("iat".into(), json!("1562262618"));
+                }),
+            ),
+            (
+                "negative iat",
+                tampered(|_, c| {
+                    c.insert("iat".into(), json!(-1));
+                }),
+            ),
+            (
+                "numeric ath",
+                tampered(|_, c| {
+                    c.insert("ath".into(), json!(1));
+                }),
+            ),
+        ] {
+            assert_eq!(code(&[&proof]), Err(ErrorCode::DpopProofInvalid), "{name}");
+        }
+        let hs = tampered(|h, _| {
+            h.insert("alg".into(), json!("HS256"));
+        });
+        assert_eq!(code(&[&hs]), Err(ErrorCode::DpopProofInvalid));
+        let eddsa_only = DpopSettings {
+            algorithms: vec!["EdDSA".into()],
+            ..settings()
+        };
+        assert_eq!(
+            parse(&[&good], &eddsa_only)
+                .map(|_| ())
+                .map_err(|e| e.code()),
+            Err(ErrorCode::DpopAlgorithmRefused)
+        );
+        // A changed claim keeps its shape but no longer verifies.
+        let changed = tampered(|_, c| {
+            c.insert("htm".into(), json!("POST"));
+        });
+        assert!(!verifies(&parse(&[&changed], &s).unwrap()));
+    }
+
+    #[test]
+    fn request_checks() {
+        let v = rfc9449();
+        let case = &v["proofs"][1];
+        let p = parse(&[case["proof"].as_str().unwrap()], &settings()).unwrap();
+        let token = case["access_token"].as_str().unwrap();
+        let ctx = |method, url, token, now| ProofContext {
+            method,
+            url,
+            access_token: token,
+            now,
+        };
+        let url = "https://resource.example.org/protectedresource";
+        let s = settings();
+        let at = |c: ProofContext<'_>| check_claims(&p, &c, &s).map_err(|e| e.code());
+        assert_eq!(at(ctx("GET", url, token, p.iat)), Ok(()));
+        assert_eq!(
+            at(ctx(
+                "GET",
+                "https://RESOURCE.example.org:443/protectedresource?x#y",
+                token,
+                p.iat
+            )),
+            Ok(())
+        );
+        assert_eq!(
+            at(ctx("POST", url, token, p.iat)),
+            Err(ErrorCode::DpopMethodMismatch)
+        );
+        assert_eq!(
+            at(ctx("get", url, token, p.iat)),
+            Err(ErrorCode::DpopMethodMismatch)
+        );
+        assert_eq!(
+            at(ctx(
+                "GET",
+                "https://resource.example.org/other",
+                token,
+                p.iat
+            )),
+            Err(ErrorCode::DpopUrlMismatch)
+        );
+        assert_eq!(
+            at(ctx("GET", url, "another", p.iat)),
+            Err(ErrorCode::DpopAthMismatch)
+        );
+        assert_eq!(at(ctx("GET", url, token, p.iat + 60)), Ok(()));
+        assert_eq!(
+            at(ctx("GET", url, token, p.iat + 61)),
+            Err(ErrorCode::DpopProofStale)
+        );
+        assert_eq!(at(ctx("GET", url, token, p.iat - 5)), Ok(()));
+        assert_eq!(
+            at(ctx("GET", url, token, p.iat - 6)),
+            Err(ErrorCode::DpopProofStale)
+        );
+        assert_eq!(remember_until(&p, &s), p.iat + 61);
+    }
 }

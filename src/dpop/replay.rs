@@ -75,7 +75,11 @@ impl ReplayLog {
         if req.until > now_secs.saturating_add(MAX_AHEAD_SECS) {
             return Err("until is too far ahead".into());
         }
-        if self.seen.get(&req.jti).is_some_and(|until| *until >= now_secs) {
+        if self
+            .seen
+            .get(&req.jti)
+            .is_some_and(|until| *until >= now_secs)
+        {
             return Ok((ReplayAnswer { fresh: false }, Vec::new()));
         }
         self.seen.insert(req.jti.clone(), req.until);
@@ -144,10 +148,7 @@ mod tests {
         assert_eq!(call(&mut log, H, 160, 160), Ok(false));
         assert_eq!(log.next_alarm_ms(), Some(161_000));
         assert_eq!(log.prune(160), vec![]);
-        assert_eq!(
-            log.prune(161),
-            vec![StorageWrite::Delete(format!("j:{H}"))]
-        );
+        assert_eq!(log.prune(161), vec![StorageWrite::Delete(format!("j:{H}"))]);
         assert!(log.is_empty());
         assert_eq!(call(&mut log, H, 230, 170), Ok(true));
     }
@@ -156,7 +157,10 @@ mod tests {
     fn state_survives_a_reload() {
         let mut log = ReplayLog::default();
         let (_, writes) = log
-            .handle(&serde_json::json!({"jti": H, "until": 160}).to_string(), 100)
+            .handle(
+                &serde_json::json!({"jti": H, "until": 160}).to_string(),
+                100,
+            )
             .unwrap();
         let entries = writes
             .into_iter()
@@ -178,7 +182,10 @@ mod tests {
         assert!(call(&mut log, H, 100 + MAX_AHEAD_SECS + 1, 100).is_err());
         assert!(log.handle("{}", 100).is_err());
         assert!(log
-            .handle(&serde_json::json!({"jti": H, "until": 1, "x": 1}).to_string(), 0)
+            .handle(
+                &serde_json::json!({"jti": H, "until": 1, "x": 1}).to_string(),
+                0
+            )
             .is_err());
     }
 }

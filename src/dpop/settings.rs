@@ -54,7 +54,10 @@ impl Section for DpopSettings {
     fn check(&self) -> Problems {
         let mut errors = Vec::new();
         if self.algorithms.is_empty() {
-            errors.push(("dpop.algorithms".into(), "must name at least one algorithm".into()));
+            errors.push((
+                "dpop.algorithms".into(),
+                "must name at least one algorithm".into(),
+            ));
         }
         for (i, a) in self.algorithms.iter().enumerate() {
             if !SUPPORTED_ALGORITHMS.contains(&a.as_str()) {

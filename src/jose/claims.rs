@@ -6,8 +6,8 @@
 
 use super::strict_json::{self, JsonError};
 use crate::problem::ErrorCode;
-use serde_json::{Map, Value};
 use base64::Engine as _;
+use serde_json::{Map, Value};
 
 /// Where a token's scopes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,7 +355,9 @@ fn confirmation(
     match (cnf.get("jkt"), cnf.get("x5t#S256")) {
         (Some(jkt), None) => {
             digest(jkt)?;
-            Ok(Some(Confirmation::Jkt(jkt.as_str().unwrap_or_default().to_string())))
+            Ok(Some(Confirmation::Jkt(
+                jkt.as_str().unwrap_or_default().to_string(),
+            )))
         }
         (None, Some(x5t)) => {
             let hex = digest(x5t)?.iter().map(|b| format!("{b:02x}")).collect();

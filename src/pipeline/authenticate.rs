@@ -20,9 +20,9 @@ use crate::token_cache::token_hash;
 
 use super::parse::{ParsedRequest, Presented};
 use super::possession;
+use super::{Gateway, Refusal};
 use crate::mtls::ClientCertificate;
 use crate::request::RequestHead;
-use super::{Gateway, Refusal};
 
 /// The credential, verified, then checked against the revocation list — on every request,
 /// verified-token cache hits included.
@@ -109,7 +109,8 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
         }
         // A route that also takes other credentials asks for those when no certificate came.
         Presented::None
-            if route.accepts(CredentialKind::Mtls) && (route.auth.len() == 1 || cert.presented()) =>
+            if route.accepts(CredentialKind::Mtls)
+                && (route.auth.len() == 1 || cert.presented()) =>
         {
             possession::authenticate_mtls(platform, cert)
                 .await
