@@ -5,10 +5,12 @@
 //!   the platform's WebCrypto, htm, htu, iat window, ath, the token's `cnf.jkt`);
 //! - `htu`: the URL comparison;
 //! - `replay`: the `jti` replay cache, exact across isolates (one Durable Object per key);
+//! - `nonce`: stateless server nonces (§8), when required;
 //! - `settings`: the `[dpop]` section;
 //! - `challenge`: the `WWW-Authenticate: DPoP` challenge of a refusal.
 
 pub mod htu;
+pub(crate) mod nonce;
 pub(crate) mod proof;
 pub mod replay;
 pub mod settings;

@@ -114,6 +114,8 @@ pub(crate) struct Proof {
     pub htu: String,
     pub iat: u64,
     pub ath: Option<String>,
+    /// The server nonce (§8), when the proof carries one.
+    pub nonce: Option<String>,
 }
 
 impl Proof {
@@ -195,11 +197,8 @@ pub(crate) fn parse(values: &[&str], settings: &DpopSettings) -> Result<Proof, D
         Some(_) => return Err(malformed("iat must be a NumericDate")),
         None => return Err(malformed("the iat claim is required")),
     };
-    let ath = match claims.get("ath") {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(malformed("ath must be a string")),
-    };
+    let ath = optional_string_claim(&claims, "ath")?;
+    let nonce = optional_string_claim(&claims, "nonce")?;
     Ok(Proof {
         alg,
         jwk,
@@ -210,7 +209,19 @@ pub(crate) fn parse(values: &[&str], settings: &DpopSettings) -> Result<Proof, D
         htu,
         iat,
         ath,
+        nonce,
     })
+}
+
+fn optional_string_claim(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<String>, DpopError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(DpopError::Malformed(format!("{name} must be a string"))),
+    }
 }
 
 fn string_claim(claims: &Map<String, Value>, name: &str) -> Result<String, DpopError> {

@@ -19,6 +19,7 @@ use web_sys::{Request, Response};
 use worker::{event, Context, Env};
 
 use crate::config::{parse_config, ConfigError};
+use crate::dpop::settings::NONCE_SECRET_VAR;
 use crate::jose::jwk::Jwk;
 use crate::jose::Alg;
 use crate::log::{self, ConfigFieldError, Event};
@@ -51,7 +52,13 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
             message,
         }]),
         Ok(doc) => match parse_config(&doc) {
-            Ok(config) => IsolateState::Ready(Box::new(Gateway::new(config))),
+            Ok(mut config) => match config.dpop.set_nonce_secret(secret(env, NONCE_SECRET_VAR)) {
+                Ok(()) => IsolateState::Ready(Box::new(Gateway::new(config))),
+                Err(message) => IsolateState::Misconfigured(vec![ConfigError {
+                    path: NONCE_SECRET_VAR.to_string(),
+                    message,
+                }]),
+            },
             Err(errors) => IsolateState::Misconfigured(errors),
         },
     };
@@ -68,6 +75,13 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
     let state = Rc::new(state);
     STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     state
+}
+
+/// A Workers secret (a string binding), if set.
+fn secret(env: &Env, name: &str) -> Option<String> {
+    js_sys::Reflect::get(env, &JsValue::from_str(name))
+        .ok()
+        .and_then(|v| v.as_string())
 }
 
 /// `PORTCULLIS_CONFIG` as given: a JSON string (a plain var), or an object (a TOML table in

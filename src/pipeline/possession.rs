@@ -95,11 +95,12 @@ pub(crate) async fn check_dpop<K: Clone, P: Platform<Key = K>>(
     let settings = &gw.config.dpop;
     let values: Vec<&str> = head.headers_named("dpop").collect();
     let proof = proof::parse(&values, settings)?;
+    let now = platform.now_secs();
     let ctx = ProofContext {
         method: &head.method,
         url: &head.url,
         access_token: token,
-        now: platform.now_secs(),
+        now,
     };
     proof::check_claims(&proof, &ctx, settings)?;
     let key = platform
@@ -128,6 +129,9 @@ pub(crate) async fn check_dpop<K: Clone, P: Platform<Key = K>>(
             ))
         }
     }
+    if let Some(problem) = nonce_refusal(settings, proof.nonce.as_deref(), ctx.now) {
+        return Err(problem);
+    }
     match crate::dpop::replay::record(
         platform,
         &jkt,
@@ -146,4 +150,36 @@ pub(crate) async fn check_dpop<K: Clone, P: Platform<Key = K>>(
             Err(DpopError::ReplayUnavailable.into())
         }
     }
+}
+
+/// With `dpop.nonce`, a proof without the current (or previous) server nonce is refused with
+/// `use_dpop_nonce` and a fresh `DPoP-Nonce` to retry with (RFC 9449 §8).
+fn nonce_refusal(
+    settings: &crate::dpop::settings::DpopSettings,
+    nonce: Option<&str>,
+    now: u64,
+) -> Option<Problem> {
+    if !settings.nonce {
+        return None;
+    }
+    let rotation = settings.nonce_rotation_secs;
+    // No secret: refused at load already (`set_nonce_secret`); a gateway built without one
+    // refuses every proof rather than accept one unchecked.
+    let secret = settings.nonce_secret.get().unwrap_or_default();
+    if !secret.is_empty()
+        && nonce.is_some_and(|n| crate::dpop::nonce::accepts(secret, n, now, rotation))
+    {
+        return None;
+    }
+    let mut problem = Problem::new(
+        ErrorCode::DpopNonceRequired,
+        "the DPoP proof must carry the server's current nonce: retry with the DPoP-Nonce of this response",
+    );
+    if !secret.is_empty() {
+        problem = problem.with_header(
+            "dpop-nonce",
+            crate::dpop::nonce::current(secret, now, rotation),
+        );
+    }
+    Some(problem)
 }

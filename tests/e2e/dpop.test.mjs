@@ -200,3 +200,38 @@ test("without the replay object the request is refused: 503 dpop_replay_unavaila
     await gw.dispose();
   }
 });
+
+test("server nonces: a proof without one gets use_dpop_nonce and a DPoP-Nonce; with it the request passes", async () => {
+  const gw = await startGateway(config({ dpop: { enabled: true, nonce: true } }), {
+    extraBindings: { PORTCULLIS_DPOP_NONCE_SECRET: "a-test-secret-of-at-least-32-characters" },
+  });
+  try {
+    const token = await boundToken();
+    const htu = `${BASE}/api/x`;
+    const first = await problemOf(await call("/api/x", { gw, token, dpop: await proof(holder, { htu, token }) }));
+    assert.equal(first.status, 401);
+    assert.equal(first.code, "dpop_nonce_required");
+    assert.match(first.headers.get("www-authenticate"), /DPoP algs="ES256 EdDSA", error="use_dpop_nonce"/);
+    const nonce = first.headers.get("dpop-nonce");
+    assert.match(nonce ?? "", /^[A-Za-z0-9_-]{32}$/);
+    const ok = await call("/api/x", { gw, token, dpop: await proof(holder, { htu, token, claims: { nonce } }) });
+    assert.equal(ok.status, 200, await ok.clone().text());
+    const forged = await problemOf(await call("/api/x", { gw, token, dpop: await proof(holder, { htu, token, claims: { nonce: `${nonce.slice(0, -2)}AA` } }) }));
+    assert.equal(forged.code, "dpop_nonce_required");
+  } finally {
+    await gw.dispose();
+  }
+});
+
+test("nonces required without the secret: the configuration is refused at load (503 gateway_misconfigured)", async () => {
+  const gw = await startGateway(config({ dpop: { enabled: true, nonce: true } }));
+  try {
+    const r = await problemOf(await gw.fetch("/health"));
+    assert.equal(r.status, 503);
+    assert.equal(r.code, "gateway_misconfigured");
+    await gw.settleLogs();
+    assert.ok(gw.logs.some((l) => l.includes("PORTCULLIS_DPOP_NONCE_SECRET")), "the log names the missing secret");
+  } finally {
+    await gw.dispose();
+  }
+});
