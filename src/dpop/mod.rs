@@ -7,6 +7,7 @@
 //! - `replay`: the `jti` replay cache, exact across isolates (one Durable Object per key);
 //! - `nonce`: stateless server nonces (§8), when required;
 //! - `settings`: the `[dpop]` section;
+//! - `verify`: the whole check of a request's proof, for a resource request or a token request;
 //! - `challenge`: the `WWW-Authenticate: DPoP` challenge of a refusal.
 
 pub mod htu;
@@ -14,6 +15,7 @@ pub(crate) mod nonce;
 pub(crate) mod proof;
 pub mod replay;
 pub mod settings;
+pub(crate) mod verify;
 
 use crate::problem::{BearerChallenge, ErrorCode};
 

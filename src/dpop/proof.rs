@@ -239,11 +239,13 @@ pub(crate) struct ProofContext<'a> {
     pub method: &'a str,
     /// The URL as the runtime received it (never the gateway's normalized path).
     pub url: &'a str,
-    pub access_token: &'a str,
+    /// The access token the proof comes with (`ath` is checked); `None` at a token request.
+    pub access_token: Option<&'a str>,
     pub now: u64,
 }
 
-/// The cheap checks of §4.3 (run before the signature): htm, htu, the iat window, ath.
+/// The cheap checks of §4.3 (run before the signature): htm, htu, the iat window, and `ath` when
+/// the proof comes with an access token.
 pub(crate) fn check_claims(
     proof: &Proof,
     ctx: &ProofContext<'_>,
@@ -267,7 +269,10 @@ pub(crate) fn check_claims(
             now: ctx.now,
         });
     }
-    let expected = access_token_hash(ctx.access_token);
+    let Some(token) = ctx.access_token else {
+        return Ok(());
+    };
+    let expected = access_token_hash(token);
     match &proof.ath {
         Some(ath) if bool::from(ath.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
         _ => Err(DpopError::AthMismatch),
@@ -339,14 +344,22 @@ mod tests {
             let ctx = ProofContext {
                 method: case["htm"].as_str().unwrap(),
                 url: case["htu"].as_str().unwrap(),
-                access_token: token.unwrap_or_default(),
+                access_token: token,
                 now: p.iat,
             };
-            let checked = check_claims(&p, &ctx, &settings());
-            match token {
-                Some(_) => assert_eq!(checked, Ok(())),
+            assert_eq!(check_claims(&p, &ctx, &settings()), Ok(()));
+            if token.is_none() {
                 // The token request's proof carries no `ath`: at a resource it is refused.
-                None => assert_eq!(checked, Err(DpopError::AthMismatch)),
+                let at_resource = ProofContext {
+                    access_token: Some("a-token"),
+                    method: ctx.method,
+                    url: ctx.url,
+                    now: ctx.now,
+                };
+                assert_eq!(
+                    check_claims(&p, &at_resource, &settings()),
+                    Err(DpopError::AthMismatch)
+                );
             }
             let later = ProofContext {
                 now: p.iat + 61,
@@ -516,7 +529,7 @@ mod tests {
         let ctx = |method, url, token, now| ProofContext {
             method,
             url,
-            access_token: token,
+            access_token: Some(token),
             now,
         };
         let url = "https://resource.example.org/protectedresource";

@@ -3,7 +3,7 @@
 //! certificate for `x5t#S256` (RFC 8705 §3), a DPoP proof for `jkt` (RFC 9449) — plus the route
 //! option `binding = "required"`.
 
-use crate::dpop::proof::{self, DpopError, ProofContext};
+use crate::dpop::verify::{verify_proof, Expect};
 use crate::identity::{AuthMethod, CertificateFacts, Confirmation, Holder, Identity};
 use crate::mtls::{self, ClientCertificate};
 use crate::platform::Platform;
@@ -82,9 +82,8 @@ fn binding_required() -> Problem {
     )
 }
 
-/// A token presented as `Authorization: DPoP`: the proof, checked in the order of RFC 9449 §4.3
-/// (cheap checks before the signature, the replay cache last so that only proofs that passed
-/// everything else are remembered), and the token's `cnf.jkt` equal to the proof key's thumbprint.
+/// A token presented as `Authorization: DPoP`: its proof (`dpop::verify`), bound to the token's
+/// `cnf.jkt`.
 pub(crate) async fn check_dpop<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
@@ -92,94 +91,15 @@ pub(crate) async fn check_dpop<K: Clone, P: Platform<Key = K>>(
     token: &str,
     head: &RequestHead,
 ) -> Result<(), Problem> {
-    let settings = &gw.config.dpop;
-    let values: Vec<&str> = head.headers_named("dpop").collect();
-    let proof = proof::parse(&values, settings)?;
-    let now = platform.now_secs();
-    let ctx = ProofContext {
-        method: &head.method,
-        url: &head.url,
-        access_token: token,
-        now,
+    let jkt = match &identity.holder.confirmation {
+        Some(Confirmation::Jkt(jkt)) => Some(jkt.as_str()),
+        _ => None,
     };
-    proof::check_claims(&proof, &ctx, settings)?;
-    let key = platform
-        .import_key(&proof.jwk, proof.alg)
+    let expect = Expect::Resource {
+        access_token: token,
+        jkt,
+    };
+    verify_proof(platform, &gw.config.dpop, head, expect)
         .await
-        .map_err(|_| DpopError::Malformed("the runtime refused the jwk".into()))?;
-    if !platform
-        .verify(&key, proof.alg, proof.signing_input(), proof.signature())
-        .await
-    {
-        return Err(DpopError::SignatureInvalid.into());
-    }
-    let jkt = proof.jkt();
-    match &identity.holder.confirmation {
-        Some(Confirmation::Jkt(bound)) if proof::same_thumbprint(bound, &jkt) => {}
-        Some(Confirmation::Jkt(_)) => {
-            return Err(Problem::new(
-                ErrorCode::TokenBindingMismatch,
-                "the token is bound to another DPoP key (cnf jkt)",
-            ))
-        }
-        _ => {
-            return Err(Problem::new(
-                ErrorCode::TokenBindingMismatch,
-                "the token is not bound to a DPoP key (no cnf jkt); send it as a Bearer token",
-            ))
-        }
-    }
-    if let Some(problem) = nonce_refusal(settings, proof.nonce.as_deref(), ctx.now) {
-        return Err(problem);
-    }
-    match crate::dpop::replay::record(
-        platform,
-        &jkt,
-        &proof.jti,
-        proof::remember_until(&proof, settings),
-    )
-    .await
-    {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(DpopError::Replayed.into()),
-        Err(e) => {
-            crate::log::emit(
-                platform,
-                crate::log::Event::DpopReplayUnavailable { reason: &e.0 },
-            );
-            Err(DpopError::ReplayUnavailable.into())
-        }
-    }
-}
-
-/// With `dpop.nonce`, a proof without the current (or previous) server nonce is refused with
-/// `use_dpop_nonce` and a fresh `DPoP-Nonce` to retry with (RFC 9449 §8).
-fn nonce_refusal(
-    settings: &crate::dpop::settings::DpopSettings,
-    nonce: Option<&str>,
-    now: u64,
-) -> Option<Problem> {
-    if !settings.nonce {
-        return None;
-    }
-    let rotation = settings.nonce_rotation_secs;
-    // No secret: refused at load already (`set_nonce_secret`); a gateway built without one
-    // refuses every proof rather than accept one unchecked.
-    let secret = settings.nonce_secret.get().unwrap_or_default();
-    if !secret.is_empty()
-        && nonce.is_some_and(|n| crate::dpop::nonce::accepts(secret, n, now, rotation))
-    {
-        return None;
-    }
-    let mut problem = Problem::new(
-        ErrorCode::DpopNonceRequired,
-        "the DPoP proof must carry the server's current nonce: retry with the DPoP-Nonce of this response",
-    );
-    if !secret.is_empty() {
-        problem = problem.with_header(
-            "dpop-nonce",
-            crate::dpop::nonce::current(secret, now, rotation),
-        );
-    }
-    Some(problem)
+        .map(|_| ())
 }
