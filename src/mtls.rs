@@ -66,19 +66,6 @@ impl ClientCertificate {
     pub fn presented(&self) -> bool {
         matches!(self, ClientCertificate::Reported(t) if t.cert_presented == "1")
     }
-
-    /// The SHA-256 fingerprint of a certificate the client presented and Cloudflare verified,
-    /// lower-case hex; `None` otherwise. RFC 8705 binding compares against this.
-    pub fn verified_fingerprint(&self) -> Option<String> {
-        match self {
-            ClientCertificate::Reported(t)
-                if t.cert_presented == "1" && t.cert_verified == "SUCCESS" =>
-            {
-                normalize_fingerprint(&t.cert_fingerprint_sha256)
-            }
-            _ => None,
-        }
-    }
 }
 
 /// A certificate that passed the transport checks (presented, verified, not revoked by the zone,
@@ -527,7 +514,7 @@ mod tests {
         })
         .to_string();
         let cert = ClientCertificate::from_json(Some(&json));
-        assert_eq!(cert.verified_fingerprint().as_deref(), Some(FP));
+        assert_eq!(check_certificate(&cert, NOW).unwrap().fingerprint, FP);
         assert_eq!(check_certificate(&cert, NOW).unwrap().subject, "CN=a");
     }
 

@@ -68,7 +68,7 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
             let identity = authenticate_jwt(gw, platform, token)
                 .await
                 .map_err(|p| Refusal::for_route(p, route))?;
-            possession::check_bearer(&identity, route, cert)
+            possession::check_bearer(&identity, route, cert, platform.now_secs())
                 .map_err(|p| Refusal::for_route(p, route))?;
             Ok(identity)
         }

@@ -49,29 +49,38 @@ pub(crate) fn check_bearer(
     identity: &Identity,
     route: &Route,
     cert: &ClientCertificate,
+    now: u64,
 ) -> Result<(), Problem> {
     match &identity.holder.confirmation {
         Some(Confirmation::Jkt(_)) => Err(Problem::new(
             ErrorCode::TokenBoundAsBearer,
             "this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof",
         )),
-        Some(Confirmation::X5tS256(thumbprint)) => check_certificate_binding(thumbprint, cert),
+        Some(Confirmation::X5tS256(thumbprint)) => check_certificate_binding(thumbprint, cert, now),
         None if route.binding == Binding::Required => Err(binding_required()),
         None => Ok(()),
     }
 }
 
-fn check_certificate_binding(thumbprint: &str, cert: &ClientCertificate) -> Result<(), Problem> {
-    match cert.verified_fingerprint() {
-        Some(fp) if mtls::same_fingerprint(&fp, thumbprint) => Ok(()),
-        Some(_) => Err(Problem::new(
+/// The certificate must pass the same transport checks as an `mtls` credential (verified, not
+/// revoked by Cloudflare, inside its validity — a failure keeps its own `client_cert_*` code) and
+/// have the token's thumbprint. It need not be registered: the token's issuer vouched for it.
+fn check_certificate_binding(
+    thumbprint: &str,
+    cert: &ClientCertificate,
+    now: u64,
+) -> Result<(), Problem> {
+    match mtls::check_certificate(cert, now) {
+        Ok(v) if mtls::same_fingerprint(&v.fingerprint, thumbprint) => Ok(()),
+        Ok(_) => Err(Problem::new(
             ErrorCode::TokenBindingMismatch,
             "the token is bound to another client certificate (RFC 8705 cnf x5t#S256)",
         )),
-        None => Err(Problem::new(
+        Err(mtls::CertError::Missing) => Err(Problem::new(
             ErrorCode::TokenBindingMismatch,
-            "the token is bound to a client certificate (RFC 8705 cnf x5t#S256), and this request presented no verified one",
+            "the token is bound to a client certificate (RFC 8705 cnf x5t#S256), and this request presented none",
         )),
+        Err(refused) => Err(refused.into()),
     }
 }
 

@@ -205,11 +205,25 @@ test("a token bound with cnf.x5t#S256 passes with that client certificate (any r
 
 test("a certificate-bound token with another certificate, or none: 401 token_binding_mismatch", async () => {
   const token = await issuer.mint({ alg: "ES256", claims: { cnf: { "x5t#S256": client.x5tS256 } } });
-  for (const cf of [cfFor(unknown), undefined, cfFor(client, { certVerified: "FAILED:x" })]) {
+  for (const cf of [cfFor(unknown), undefined, { tlsClientAuth: { certPresented: "0" } }]) {
     const r = await problemOf(await get("/api/x", { headers: { authorization: `Bearer ${token}` }, ...(cf ? { cf } : {}) }));
     assert.equal(r.status, 401);
     assert.equal(r.code, "token_binding_mismatch");
     assert.match(r.headers.get("www-authenticate"), /error="invalid_token"/);
+  }
+});
+
+test("a certificate-bound token with its certificate unverified, expired or revoked by Cloudflare: that certificate's code", async () => {
+  const token = await issuer.mint({ alg: "ES256", claims: { cnf: { "x5t#S256": client.x5tS256 } } });
+  const expiredToken = await issuer.mint({ alg: "ES256", claims: { cnf: { "x5t#S256": expired.x5tS256 } } });
+  for (const [tok, cf, status, code] of [
+    [token, cfFor(client, { certVerified: "FAILED:x" }), 401, "client_cert_unverified"],
+    [token, cfFor(client, { certRevoked: "1" }), 403, "client_cert_revoked"],
+    [expiredToken, cfFor(expired), 401, "client_cert_expired"],
+  ]) {
+    const r = await problemOf(await get("/api/x", { headers: { authorization: `Bearer ${tok}` }, cf }));
+    assert.equal(r.status, status, code);
+    assert.equal(r.code, code);
   }
 });
 
