@@ -1,8 +1,9 @@
 //! `portcullis`: administer a Portcullis gateway's API keys from a terminal or a script, and check
 //! access tokens offline.
 //!
-//! Online commands (`keys create|list|show|update|rotate|revoke`) call the gateway's admin API;
-//! offline commands (`keys hash`, `keys seed`, `token verify`) need no gateway.
+//! Online commands (`keys create|list|show|update|rotate|revoke`, `certs register|show|revoke`)
+//! call the gateway's admin API; offline commands (`keys hash`, `keys seed`, `token verify`,
+//! `certs fingerprint`) need no gateway.
 //! Exit codes: 0 ok, 1 the gateway refused or failed, 2 bad input, 3 gateway unreachable,
 //! 4 admin credential refused (401/403), 5 no such key, 6 token refused.
 
@@ -45,6 +46,8 @@ macro_rules! outln {
         PORTCULLIS_ADMIN_KEY or PORTCULLIS_ADMIN_TOKEN). `keys hash` and `keys seed` work offline, \
         for bootstrapping KV with `wrangler kv`.\n\n\
         `token verify` checks an access token offline with the gateway's own checks.\n\n\
+        `certs` registers the TLS client certificates of mtls routes (the fingerprint is computed \
+        from the PEM locally).\n\n\
         Exit codes: 0 ok, 1 gateway refused or failed, 2 bad input, 3 gateway unreachable, \
         4 admin credential refused, 5 no such key, 6 token refused."
 )]
