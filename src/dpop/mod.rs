@@ -6,11 +6,13 @@
 //! - `htu`: the URL comparison;
 //! - `replay`: the `jti` replay cache, exact across isolates (one Durable Object per key);
 //! - `nonce`: stateless server nonces (§8), when required;
+//! - `issuance`: binding the tokens the gateway itself issues (sessions) to a proof's key (§5);
 //! - `settings`: the `[dpop]` section;
 //! - `verify`: the whole check of a request's proof, for a resource request or a token request;
 //! - `challenge`: the `WWW-Authenticate: DPoP` challenge of a refusal.
 
 pub mod htu;
+pub(crate) mod issuance;
 pub(crate) mod nonce;
 pub(crate) mod proof;
 pub mod replay;
