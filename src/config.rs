@@ -17,6 +17,7 @@ use crate::ratelimit::{CountingKey, Policy};
 use crate::revocation::settings::{RevocationMode, RevocationSettings};
 use crate::route::{PathPattern, Route};
 use crate::section::Section;
+use crate::session::settings::SessionSettings;
 use crate::url::check_url;
 
 /// One configuration problem: where (`issuers[0].audiences`) and what.
@@ -78,6 +79,9 @@ pub struct Config {
     pub forwarded: ForwardedSettings,
     /// DPoP proof-of-possession (`[dpop]`, issue 13).
     pub dpop: crate::dpop::settings::DpopSettings,
+    /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
+    /// ends with the gateway's own entry (`own_issuer`).
+    pub sessions: SessionSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -192,6 +196,8 @@ struct RawConfig {
     append_client_forwarded_for: bool,
     #[serde(default)]
     dpop: Option<Value>,
+    #[serde(default)]
+    sessions: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -402,6 +408,28 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     }
 
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
+    let sessions: SessionSettings = parse_section(raw.sessions.as_ref(), &mut errors);
+    for (path, message) in crate::session::endpoint_settings::check_exchange_issuers(
+        sessions.token_exchange.as_ref(),
+        &sessions.issuer,
+        &issuers
+            .iter()
+            .map(|i| i.issuer.as_str())
+            .collect::<Vec<_>>(),
+    ) {
+        errors.push(err(&path, &message));
+    }
+    if sessions.enabled && !sessions.issuer.is_empty() {
+        if issuers.iter().any(|i| i.issuer == sessions.issuer) {
+            errors.push(err(
+                "sessions.issuer",
+                "is also listed under issuers: the gateway's own tokens are verified with its own keys, never fetched",
+            ));
+        }
+        issuers.push(own_issuer(&sessions));
+    }
+    // A route may accept jwt when some issuer is trusted: a configured one or the gateway itself.
+    let no_issuers = raw.issuers.is_empty() && !sessions.enabled;
 
     let (websocket_defaults, websocket_errors) =
         crate::websocket_settings::parse_defaults(raw.websocket.as_ref());
@@ -418,7 +446,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     let mut routes = Vec::new();
     if admin.enabled {
         if let Some(route) = admin_route(&admin) {
-            if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
+            if route.accepts(crate::route::CredentialKind::Jwt) && no_issuers {
                 errors.push(err(
                     "admin.credentials",
                     "accepts jwt but no issuers are configured",
@@ -441,7 +469,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
                 origin_timeout_ms,
                 &mut errors,
             ) {
-                if route.accepts(crate::route::CredentialKind::Jwt) && raw.issuers.is_empty() {
+                if route.accepts(crate::route::CredentialKind::Jwt) && no_issuers {
                     errors.push(err(
                         &format!("{path}.auth"),
                         "accepts jwt but no issuers are configured",
@@ -496,7 +524,28 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         origin_timeout_ms,
         forwarded,
         dpop,
+        sessions,
     })
+}
+
+/// The gateway's own issuer entry: tokens it minted go through the same verification as any
+/// issuer's, with keys from the signing key set instead of a JWKS fetch (`signing::issuer`). Every
+/// algorithm a signing key may have; `at+jwt` required (the gateway always sets it); a lifetime cap
+/// of the longest TTL it could have minted with, so lowering the TTL never refuses live tokens.
+fn own_issuer(sessions: &SessionSettings) -> IssuerConfig {
+    IssuerConfig {
+        issuer: sessions.issuer.clone(),
+        jwks_uri: None,
+        audiences: sessions.audiences.clone(),
+        algorithms: crate::signing::keys::SigningAlg::ALL
+            .iter()
+            .map(|a| a.as_alg())
+            .collect(),
+        leeway_secs: default_leeway(),
+        scope_source: ScopeSource::Scope,
+        typ: TypPolicy::Strict,
+        max_token_lifetime_secs: *crate::session::settings::ACCESS_TOKEN_TTL_RANGE_SECS.end(),
+    }
 }
 
 /// Whether one request method could match both routes (`GET` admits `HEAD`).
@@ -1320,6 +1369,31 @@ mod tests {
             ),
             ("/$defs/cors", "cors", "cors", Box::new(|o| o)),
             ("/$defs/dpop", "dpop", "dpop", Box::new(|o| o)),
+            ("/$defs/sessions", "sessions", "sessions", Box::new(|o| o)),
+            (
+                "/$defs/sessions/properties/login",
+                "sessions.login",
+                "sessions",
+                Box::new(|o| json!({ "login": o })),
+            ),
+            (
+                "/$defs/sessions/properties/token_exchange",
+                "sessions.token_exchange",
+                "sessions",
+                Box::new(|o| json!({ "token_exchange": o })),
+            ),
+            (
+                "/$defs/sessions/properties/login",
+                "sessions.login",
+                "sessions",
+                Box::new(|o| json!({ "login": o })),
+            ),
+            (
+                "/$defs/sessions/properties/token_exchange",
+                "sessions.token_exchange",
+                "sessions",
+                Box::new(|o| json!({ "token_exchange": o })),
+            ),
             (
                 "/$defs/revocation",
                 "revocation",
@@ -1453,6 +1527,7 @@ mod tests {
         check::<JwksSettings>();
         check::<TokenCacheSection>();
         check::<TransportSection>();
+        check::<SessionSettings>();
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct Identity {
     pub key_id: Option<String>,
     /// API keys: the rate-limit policy named in the key's record, if any.
     pub rate_limit_policy: Option<String>,
+    /// JWT `sid`: the session a gateway-issued token belongs to, for session revocation.
+    pub session_id: Option<String>,
     /// What ties the credential to its holder: the client certificate (mTLS) and the token's
     /// `cnf` (RFC 8705, RFC 9449).
     pub holder: Holder,
@@ -91,6 +93,7 @@ impl Identity {
             key_id: None,
             rate_limit_policy: None,
             holder: Holder::default(),
+            session_id: None,
         }
     }
 

@@ -37,6 +37,8 @@ pub mod revocation;
 pub mod route;
 mod scope;
 mod section;
+pub mod session;
+pub mod signing;
 /// The in-memory platform for native tests (this crate's and the CLI's, through the `testing`
 /// feature); never compiled into the worker.
 #[cfg(any(test, feature = "testing"))]

@@ -166,6 +166,26 @@ pub(crate) enum Event<'a> {
         fingerprint: &'a str,
         reason: &'a str,
     },
+
+    // --- sessions (docs/sessions.md)
+    /// A session object's storage could not be read: the object acts as empty (every token of it
+    /// is refused).
+    SessionStorageUnreadable,
+    /// A session object could not be asked, or answered something unreadable.
+    SessionUnavailable {
+        reason: &'a str,
+    },
+    /// The configured login endpoint failed (unreachable, timed out, or an answer out of
+    /// contract).
+    LoginEndpointFailed {
+        reason: &'a str,
+    },
+    /// An ended session's `sid` could not be put on the revocation list: its access tokens live
+    /// until they expire.
+    SessionRevocationFailed {
+        sid: &'a str,
+        reason: &'a str,
+    },
 }
 
 /// One refused configuration field.

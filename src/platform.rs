@@ -148,4 +148,42 @@ pub trait Platform {
         let _ = (shard, body);
         Err(StoreError("no DPoP replay cache on this platform".into()))
     }
+
+    /// Signs `signing_input` with a key of the gateway's signing key set, with the key's own
+    /// algorithm: the JWS signature octets (ES256 as raw `r‖s`). The worker imports each key into
+    /// WebCrypto once per isolate; an error never carries key material. A platform without a
+    /// signer fails every call, so nothing is minted (fail closed).
+    async fn sign(
+        &self,
+        key: &crate::signing::keys::SigningKey,
+        signing_input: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let _ = (key, signing_input);
+        Err("no signer on this platform".into())
+    }
+
+    /// One call to the session-family object `family_id` (one object per session, binding
+    /// `PORTCULLIS_SESSIONS`): a JSON `session::family::FamilyCall` in, a `FamilyAnswer` out. A
+    /// platform without the objects fails every call, so no session endpoint mints anything.
+    async fn session_call(&self, family_id: &str, body: String) -> Result<String, StoreError> {
+        let _ = (family_id, body);
+        Err(StoreError("no session objects on this platform".into()))
+    }
+
+    /// POSTs `body` to `url` with `headers`, under a deadline and a cap on the answer's size,
+    /// redirects not followed (the login endpoint, `session::login`). Any answer is returned,
+    /// whatever its status.
+    async fn http_post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        timeout_ms: u32,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, FetchError> {
+        let _ = (url, headers, body, timeout_ms, max_bytes);
+        Err(FetchError::Network(
+            "no outbound POST on this platform".into(),
+        ))
+    }
 }

@@ -129,6 +129,19 @@ error_codes! {
     DpopAthMismatch = ("dpop_ath_mismatch", 401, "The DPoP proof is for another access token", Plain),
     DpopNonceRequired = ("dpop_nonce_required", 401, "The DPoP proof must carry the server's current nonce", Plain),
     DpopReplayUnavailable = ("dpop_replay_unavailable", 503, "The DPoP replay cache is unavailable", Plain),
+    // --- signing: the gateway as an issuer (issue 11)
+    TokenSigningFailed = ("token_signing_failed", 500, "The gateway could not issue a token", Plain),
+    // --- sessions: login, token exchange, refresh, logout (docs/sessions.md)
+    RefreshTokenMissing = ("refresh_token_missing", 401, "A refresh cookie is required", Plain),
+    RefreshTokenInvalid = ("refresh_token_invalid", 401, "The refresh token is not valid", Plain),
+    RefreshTokenReused = ("refresh_token_reused", 401, "The refresh token was already used", Plain),
+    SessionOriginRefused = ("session_origin_refused", 403, "The request's origin is not allowed", Plain),
+    SessionContentTypeRefused = ("session_content_type_refused", 415, "The request must be JSON", Plain),
+    SessionUnavailable = ("session_unavailable", 503, "The session store is unavailable", Plain),
+    LoginRefused = ("login_refused", 401, "The credentials were not accepted", Plain),
+    LoginUnavailable = ("login_unavailable", 502, "The login service is unavailable", Plain),
+    TokenExchangeInvalid = ("token_exchange_invalid", 400, "The token exchange request is invalid", Plain),
+    SubjectTokenInvalid = ("subject_token_invalid", 400, "The subject token was refused", Plain),
 }
 
 impl ErrorCode {

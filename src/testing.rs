@@ -25,6 +25,9 @@ use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::ratelimit::service::LimiterService;
 use crate::revocation::service::RevocationService;
 
+/// One `http_post` as the fake saw it: URL, headers, body.
+pub type PostCall = (String, Vec<(String, String)>, Vec<u8>);
+
 #[derive(Default)]
 pub struct FakePlatform {
     pub now_ms: Cell<u64>,
@@ -58,6 +61,14 @@ pub struct FakePlatform {
     /// many more (None: they always do).
     pub object_calls_before_hang: Cell<Option<u32>>,
     rng_state: Cell<u64>,
+    /// The session-family objects, by family id (their real logic, in memory).
+    pub(crate) sessions: RefCell<HashMap<String, crate::session::family::FamilyService>>,
+    /// Every session object call fails while set.
+    pub sessions_down: Cell<bool>,
+    /// Answers to `http_post` by URL (the login endpoint); a missing URL is a network error.
+    pub http_posts: RefCell<BTreeMap<String, HttpResponse>>,
+    /// Every `http_post`: URL, headers, body.
+    pub http_post_calls: RefCell<Vec<PostCall>>,
 }
 
 impl FakePlatform {
@@ -138,6 +149,14 @@ impl Platform for FakePlatform {
     async fn verify(&self, key: &Jwk, alg: Alg, input: &[u8], sig: &[u8]) -> bool {
         self.verifies.set(self.verifies.get() + 1);
         crate::jose::native::verify(key, alg, input, sig).is_ok()
+    }
+
+    async fn sign(
+        &self,
+        key: &crate::signing::keys::SigningKey,
+        input: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        crate::signing::native::sign(key, input)
     }
 
     async fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -221,6 +240,39 @@ impl Platform for FakePlatform {
 
     async fn dpop_call(&self, shard: &str, body: String) -> Result<String, StoreError> {
         self.durable.dpop_call(shard, &body, self.now_secs())
+    }
+
+    async fn session_call(&self, family_id: &str, body: String) -> Result<String, StoreError> {
+        if self.sessions_down.get() {
+            return Err(StoreError("session object unreachable (simulated)".into()));
+        }
+        let now = self.now_ms.get() / 1000;
+        let mut objects = self.sessions.borrow_mut();
+        let (answer, _) = objects
+            .entry(family_id.to_string())
+            .or_default()
+            .handle_json(&body, now);
+        Ok(answer)
+    }
+
+    async fn http_post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        _: u32,
+        max: usize,
+    ) -> Result<HttpResponse, FetchError> {
+        self.http_post_calls
+            .borrow_mut()
+            .push((url.to_string(), headers.to_vec(), body.to_vec()));
+        match self.http_posts.borrow().get(url) {
+            Some(r) if r.body.len() > max => Err(FetchError::TooLarge),
+            Some(r) => Ok(r.clone()),
+            None => Err(FetchError::Network(format!(
+                "no answer configured for {url}"
+            ))),
+        }
     }
 
     async fn key_ledger_call(&self, key_id: &str, body: String) -> Result<String, StoreError> {

@@ -12,8 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The modules split into their submodules in the graph.
-const SPLIT: &[&str] = &["pipeline"];
+/// The modules split into their submodules in the graph: `pipeline`, each stage its own node;
+/// `session` and `signing` too: `config` reads the `session::settings` leaf while the session
+/// endpoints read the configuration, and `platform` signs with a `signing::keys` key while minting
+/// (`signing::mint`) runs on the platform.
+const SPLIT: &[&str] = &["pipeline", "session", "signing"];
 
 type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 

@@ -522,6 +522,7 @@ fn snapshot_text() -> impl Strategy<Value = String> {
                     })
                     .collect(),
                 keys: vec![],
+                sessions: vec![],
             };
             serde_json::to_string(&snap).unwrap()
         })

@@ -67,6 +67,10 @@ fn the_durable_object_bindings_match_the_exported_classes() {
                 "PORTCULLIS_API_KEYS".to_string(),
                 "ApiKeyLedger".to_string()
             ),
+            (
+                "PORTCULLIS_SESSIONS".to_string(),
+                "SessionFamily".to_string()
+            ),
             ("PORTCULLIS_DPOP".to_string(), "DpopReplay".to_string()),
         ]
     );

@@ -440,6 +440,7 @@ fn serve(
                         platform: store.platform,
                         keys: ApiKeyStore::new(store.platform, store.cache, store.config),
                         revocations: None,
+                        sessions: None,
                     };
                     block_on(admin::handle(&ctx, &req, &actor))
                 }

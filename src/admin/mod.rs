@@ -2,7 +2,8 @@
 //!
 //! - `keys`: create, list, show, update, rotate and revoke API keys (`/keys…`),
 //! - `revocations`: the revocation list (`/revocations…`),
-//! - `certs`: the client-certificate registry of `mtls` routes (`/certs…`).
+//! - `certs`: the client-certificate registry of `mtls` routes (`/certs…`),
+//! - `sessions`: the gateway's sessions (`/sessions…`, when `sessions.enabled`).
 //!
 //! The pipeline authenticates the caller with the gateway's normal credentials, requires
 //! `AdminConfig::scope` (the admin route's scope) and hands the call, below the admin prefix, to
@@ -18,6 +19,7 @@ pub(crate) mod certs;
 pub(crate) mod keys;
 pub(crate) mod refusal_audit;
 pub(crate) mod revocations;
+pub(crate) mod sessions;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -53,6 +55,8 @@ pub struct AdminContext<'a, P: Platform> {
     pub keys: ApiKeyStore<'a, P>,
     /// `None`: `/revocations…` is not served (an unknown route, like any other).
     pub revocations: Option<revocations::RevocationAdmin<'a>>,
+    /// `None`: `/sessions…` is not served (sessions are off).
+    pub sessions: Option<sessions::SessionAdmin<'a>>,
 }
 
 /// A handler's successful answer: JSON, plus what the router must do after it.
@@ -93,6 +97,7 @@ enum Endpoint<'p> {
     Keys(keys::Route<'p>),
     Revocations(revocations::Action),
     Certs(Result<certs::Action, Problem>),
+    Sessions(sessions::Action),
     /// No such endpoint: audited as `audit`, answered with the problem.
     Unknown {
         audit: Audit,
@@ -115,6 +120,18 @@ impl Endpoint<'_> {
                 Some(Err(unknown)) => {
                     return Endpoint::Unknown {
                         audit: Audit::new("revocation.unknown_route"),
+                        problem: unknown,
+                    }
+                }
+                None => {}
+            }
+        }
+        if ctx.sessions.is_some() {
+            match sessions::route(path) {
+                Some(Ok(action)) => return Endpoint::Sessions(action),
+                Some(Err(unknown)) => {
+                    return Endpoint::Unknown {
+                        audit: Audit::new("session.unknown_route"),
                         problem: unknown,
                     }
                 }
@@ -173,6 +190,22 @@ pub async fn handle<P: Platform>(
                     (Err(p), _) => Err(p),
                     (Ok(()), Some(rev)) => {
                         revocations::run(rev, ctx.platform, &action, req.body, &mut audit).await
+                    }
+                    (Ok(()), None) => Err(keys::unknown_route()),
+                }
+            };
+            (audit, result)
+        }
+        Endpoint::Sessions(action) => {
+            let mut audit = Audit::new(action.name());
+            let result = if method != action.method() {
+                Err(method_not_allowed(&method, &[action.method()]))
+            } else {
+                match (body_guard(req), ctx.sessions.as_ref()) {
+                    (Err(p), _) => Err(p),
+                    (Ok(()), Some(s)) => {
+                        sessions::run(s, ctx.platform, &action, req.query, req.body, &mut audit)
+                            .await
                     }
                     (Ok(()), None) => Err(keys::unknown_route()),
                 }

@@ -6,7 +6,7 @@
 //! | POST   | /revocations/tokens       | `{jti, exp, iss?}`            | 201 (200 if already revoked) `{version, created, entry}` |
 //! | POST   | /revocations/subjects     | `{sub, iss?, before?}`        | same                          |
 //! | POST   | /revocations/keys         | `{key_id, until?}`            | same                          |
-//! | GET    | /revocations              |                               | 200 `{version, now, tokens, subjects, keys}` (active entries) |
+//! | GET    | /revocations              |                               | 200 `{version, now, tokens, subjects, keys, sessions}` (active entries) |
 //!
 //! Writes go to the revocation Durable Object (strongly consistent, through
 //! `revocation::client`) and are applied to this isolate's snapshot at once; other isolates pick
@@ -100,7 +100,9 @@ pub(super) async fn run<P: Platform>(
                 .map_err(|e| unavailable(platform, &e))?;
             audit.add(
                 "count",
-                json!(snap.tokens.len() + snap.subjects.len() + snap.keys.len()),
+                json!(
+                    snap.tokens.len() + snap.subjects.len() + snap.keys.len() + snap.sessions.len()
+                ),
             );
             return Ok(Answer::json(
                 200,
@@ -110,6 +112,7 @@ pub(super) async fn run<P: Platform>(
                     "tokens": snap.tokens,
                     "subjects": snap.subjects,
                     "keys": snap.keys,
+                    "sessions": snap.sessions,
                 }),
             ));
         }

@@ -38,6 +38,7 @@ fn admin() -> Identity {
         key_id: Some("key_AdminAdminAdmin1".into()),
         rate_limit_policy: None,
         holder: Default::default(),
+        session_id: None,
     }
 }
 
@@ -61,6 +62,7 @@ impl Env {
             platform: &self.platform,
             keys: self.store(),
             revocations: None,
+            sessions: None,
         };
         block_on(handle(&ctx, req, actor))
     }
@@ -573,6 +575,7 @@ fn jwt_actors_are_audited_with_their_issuer() {
         key_id: None,
         rate_limit_policy: None,
         holder: Default::default(),
+        session_id: None,
     };
     let req = AdminRequest {
         method: "GET",

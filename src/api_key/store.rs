@@ -213,6 +213,7 @@ impl<'a, P: Platform> ApiKeyStore<'a, P> {
                 key_id: Some(record.key_id),
                 rate_limit_policy: record.rate_limit_policy,
                 holder: Default::default(),
+                session_id: None,
             }),
         }
     }
@@ -690,6 +691,7 @@ mod tests {
                 key_id: Some(record.key_id.clone()),
                 rate_limit_policy: Some("machines".into()),
                 holder: Default::default(),
+                session_id: None,
             }
         );
         // KV holds the hash, the record and the index; the plaintext nowhere.

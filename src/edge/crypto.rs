@@ -120,3 +120,79 @@ pub(super) async fn verify(
     };
     matches!(JsFuture::from(promise).await, Ok(v) if v.as_bool() == Some(true))
 }
+
+thread_local! {
+    /// The signing key set's private keys, imported once per isolate, by the key's fingerprint
+    /// (its whole material, so a kid reused for another key is another entry).
+    static SIGNING_KEYS: std::cell::RefCell<Vec<([u8; 32], web_sys::CryptoKey)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Signs `input` with a key of the signing key set (`Platform::sign`): ES256 gives the raw `r‖s`
+/// JWS wants, Ed25519 its 64 octets, RSASSA-PKCS1-v1_5 the modulus-length signature.
+pub(super) async fn sign(
+    key: &crate::signing::SigningKey,
+    input: &[u8],
+) -> Result<Vec<u8>, String> {
+    let crypto_key = signing_key(key).await?;
+    let signature = sign_raw(&crypto_key, key.alg().as_alg(), input).await?;
+    Ok(signature)
+}
+
+async fn sign_raw(key: &web_sys::CryptoKey, alg: Alg, input: &[u8]) -> Result<Vec<u8>, String> {
+    let subtle = cached_subtle()?;
+    let data = Uint8Array::from(input);
+    // The runtime's own message is replaced by a fixed one (it may be an opaque reference, and
+    // nothing about the key should reach a log through it).
+    let refused = |_| "WebCrypto could not sign with the private key".to_string();
+    let promise = subtle
+        .sign_with_object_and_buffer_source(&cached_verify_params(alg), key, &data)
+        .map_err(refused)?;
+    let signature = JsFuture::from(promise).await.map_err(refused)?;
+    Ok(Uint8Array::new(&signature).to_vec())
+}
+
+/// The imported private key for `key`, importing it on first use. On import the key pair is
+/// checked once — a signature over a fixed message must verify with the public half the JWKS
+/// publishes — so a secret whose private and public members disagree never mints a token that no
+/// verifier (the gateway included) would accept. The error names the kid, never key material.
+async fn signing_key(key: &crate::signing::SigningKey) -> Result<web_sys::CryptoKey, String> {
+    let cached = SIGNING_KEYS.with(|cell| {
+        cell.borrow()
+            .iter()
+            .find(|(fingerprint, _)| fingerprint == key.fingerprint())
+            .map(|(_, k)| k.clone())
+    });
+    if let Some(k) = cached {
+        return Ok(k);
+    }
+    let alg = key.alg().as_alg();
+    let subtle = subtle()?;
+    let jwk_value = js_sys::JSON::parse(&key.webcrypto_private_jwk().to_string())
+        .map_err(|_| "the private key could not be read".to_string())?;
+    let jwk_obj: Object = jwk_value
+        .dyn_into()
+        .map_err(|_| "jwk is not an object".to_string())?;
+    let usages = Array::of1(&JsValue::from_str("sign"));
+    // The runtime's message could quote the JWK it refused: it is replaced by a fixed one.
+    let promise = subtle
+        .import_key_with_object("jwk", &jwk_obj, &import_params(alg), false, &usages)
+        .map_err(|_| "WebCrypto refused to import the private key".to_string())?;
+    let private = JsFuture::from(promise)
+        .await
+        .map_err(|_| "WebCrypto refused to import the private key".to_string())?
+        .dyn_into::<web_sys::CryptoKey>()
+        .map_err(|_| "importKey did not return a CryptoKey".to_string())?;
+
+    const PAIR_CHECK: &[u8] = b"portcullis signing key pair check";
+    let public = import_key(key.public_jwk(), alg).await?;
+    let signature = sign_raw(&private, alg, PAIR_CHECK).await?;
+    if !verify(&public, alg, PAIR_CHECK, &signature).await {
+        return Err("the private key does not match its public part".into());
+    }
+    SIGNING_KEYS.with(|cell| {
+        cell.borrow_mut()
+            .push((*key.fingerprint(), private.clone()))
+    });
+    Ok(private)
+}

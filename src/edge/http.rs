@@ -359,7 +359,10 @@ pub(super) async fn get(
 /// (`TooLarge`, the stream cancelled), so a body without `Content-Length` is never held whole.
 /// The reader is driven through `Reflect` (`getReader`, `read`, `cancel`): the web-sys reader types
 /// would add features to the build for three calls.
-async fn read_capped(stream: &web_sys::ReadableStream, cap: usize) -> Result<Vec<u8>, FetchError> {
+pub(super) async fn read_capped(
+    stream: &web_sys::ReadableStream,
+    cap: usize,
+) -> Result<Vec<u8>, FetchError> {
     let net = |e: wasm_bindgen::JsValue| FetchError::Network(js_err(e));
     let method =
         |target: &wasm_bindgen::JsValue, name: &str| -> Result<js_sys::Function, FetchError> {

@@ -8,6 +8,7 @@ mod durable;
 mod http;
 mod kv;
 mod ledger;
+mod session;
 mod websocket;
 
 use std::cell::RefCell;
@@ -27,6 +28,7 @@ use crate::origin::ForwardFailure;
 use crate::pipeline::{Gateway, Handled, Outcome, RequestLog};
 use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::problem::{ErrorCode, Problem};
+use crate::signing::issuer::SessionIssuer;
 
 const CONFIG_VAR: &str = "PORTCULLIS_CONFIG";
 
@@ -52,13 +54,35 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
             message,
         }]),
         Ok(doc) => match parse_config(&doc) {
-            Ok(mut config) => match config.dpop.set_nonce_secret(secret(env, NONCE_SECRET_VAR)) {
-                Ok(()) => IsolateState::Ready(Box::new(Gateway::new(config))),
-                Err(message) => IsolateState::Misconfigured(vec![ConfigError {
-                    path: NONCE_SECRET_VAR.to_string(),
-                    message,
-                }]),
-            },
+            Ok(mut config) => {
+                let nonce = config
+                    .dpop
+                    .set_nonce_secret(secret(env, NONCE_SECRET_VAR))
+                    .map_err(|message| ConfigError {
+                        path: NONCE_SECRET_VAR.to_string(),
+                        message,
+                    });
+                match (
+                    load_session_issuer(env, &config),
+                    session::load_login_secret(env, &config),
+                    nonce,
+                ) {
+                    (Ok(issuer), Ok(secret), Ok(())) => IsolateState::Ready(Box::new(
+                        Gateway::new(config)
+                            .with_session_issuer(issuer)
+                            .with_login_secret(secret),
+                    )),
+                    (issuer, secret, nonce) => IsolateState::Misconfigured(
+                        issuer
+                            .err()
+                            .into_iter()
+                            .flatten()
+                            .chain(secret.err())
+                            .chain(nonce.err())
+                            .collect(),
+                    ),
+                }
+            }
             Err(errors) => IsolateState::Misconfigured(errors),
         },
     };
@@ -82,6 +106,32 @@ fn secret(env: &Env, name: &str) -> Option<String> {
     js_sys::Reflect::get(env, &JsValue::from_str(name))
         .ok()
         .and_then(|v| v.as_string())
+}
+
+/// The gateway's own issuer when `sessions.enabled`: the `PORTCULLIS_SIGNING_KEYS` secret, read
+/// once per isolate. A missing or invalid secret is a configuration error like any other (the
+/// gateway answers `gateway_misconfigured` and logs which member is wrong, never its value).
+fn load_session_issuer(
+    env: &Env,
+    config: &crate::config::Config,
+) -> Result<Option<SessionIssuer>, Vec<ConfigError>> {
+    use crate::signing::SIGNING_KEYS_SECRET;
+    let secret = js_sys::Reflect::get(env, &JsValue::from_str(SIGNING_KEYS_SECRET))
+        .ok()
+        .and_then(|v| v.as_string());
+    SessionIssuer::load(&config.sessions, secret.as_deref()).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| ConfigError {
+                path: if e.path.is_empty() {
+                    SIGNING_KEYS_SECRET.to_string()
+                } else {
+                    format!("{SIGNING_KEYS_SECRET}.{}", e.path)
+                },
+                message: e.message,
+            })
+            .collect()
+    })
 }
 
 /// `PORTCULLIS_CONFIG` as given: a JSON string (a plain var), or an object (a TOML table in
@@ -183,6 +233,18 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
     let transport = gateway.response_headers(&head);
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
+        Outcome::Session(endpoint) => {
+            let body =
+                http::read_body_capped(&req, crate::session::endpoints::MAX_BODY_BYTES + 1).await?;
+            let reply = gateway.session(&*platform, endpoint, &head, &body).await;
+            // The endpoints set their own CORS (credentials for app origins): HSTS only here.
+            let hsts: Vec<(String, String)> = transport
+                .iter()
+                .filter(|(n, _)| n == "strict-transport-security")
+                .cloned()
+                .collect();
+            http::reply_response(&reply, &hsts)?
+        }
         Outcome::Admin(call) => {
             let body = http::read_body_capped(&req, crate::admin::MAX_BODY_BYTES + 1).await?;
             let reply = gateway.admin(&*platform, &call, &head.method, &body).await;
@@ -373,6 +435,14 @@ impl Platform for EdgePlatform {
         kv::get(&self.env, key).await
     }
 
+    async fn sign(
+        &self,
+        key: &crate::signing::SigningKey,
+        signing_input: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        crypto::sign(key, signing_input).await
+    }
+
     async fn kv_put(
         &self,
         key: &str,
@@ -393,6 +463,21 @@ impl Platform for EdgePlatform {
         limit: u32,
     ) -> Result<KvPage, StoreError> {
         kv::list(&self.env, prefix, cursor, limit).await
+    }
+
+    async fn session_call(&self, family_id: &str, body: String) -> Result<String, StoreError> {
+        session::call(&self.env, family_id, body).await
+    }
+
+    async fn http_post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        timeout_ms: u32,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, FetchError> {
+        session::post(url, headers, body, timeout_ms, max_bytes).await
     }
 }
 
@@ -422,6 +507,87 @@ pub async fn webcrypto_verify(
         .await
         .map_err(|e| JsValue::from_str(&e))?;
     Ok(crypto::verify(&key, alg, &message, &signature).await)
+}
+
+/// The worker's own minting (`signing::mint`, WebCrypto signing) with a key set the caller passes
+/// in, exported as an entrypoint RPC method for the end-to-end tests: they mint tokens the way the
+/// gateway does and send them to it. It holds nothing secret and grants nothing — the caller
+/// supplies the private keys — and it is reachable only through a service binding, never over HTTP.
+/// `sessions_json` is a `sessions` section, `claims_json` `{sub, sid, scope, amr, acr?, auth_time?,
+/// cnf?}`; the answer is the compact token.
+#[wasm_bindgen(js_name = mintWithKeySet)]
+#[allow(unreachable_pub)]
+pub async fn mint_with_key_set(
+    key_set_json: String,
+    sessions_json: String,
+    claims_json: String,
+) -> Result<String, JsValue> {
+    use crate::signing::mint::{mint_with, AccessTokenClaims};
+    let refuse = |m: String| JsValue::from_str(&m);
+    let sessions_value: serde_json::Value =
+        serde_json::from_str(&sessions_json).map_err(|e| refuse(format!("sessions: {e}")))?;
+    let (settings, problems) = crate::section::parse_section::<
+        crate::session::settings::SessionSettings,
+    >(Some(&sessions_value));
+    if let Some((path, message)) = problems.first() {
+        return Err(refuse(format!("{path}: {message}")));
+    }
+    let keys = crate::signing::SigningKeySet::parse(&key_set_json).map_err(|errors| {
+        refuse(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let issuer = SessionIssuer::new(&settings, keys);
+    let c: serde_json::Value =
+        serde_json::from_str(&claims_json).map_err(|e| refuse(format!("claims: {e}")))?;
+    let text = |name: &str| c.get(name).and_then(|v| v.as_str()).map(str::to_string);
+    let claims = AccessTokenClaims {
+        sub: text("sub").unwrap_or_default(),
+        sid: text("sid").unwrap_or_default(),
+        scope: text("scope").unwrap_or_default(),
+        amr: c
+            .get("amr")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        acr: text("acr"),
+        auth_time: c.get("auth_time").and_then(|v| v.as_u64()),
+        cnf: c.get("cnf").cloned(),
+    };
+    mint_with(&RpcSigner, &issuer, claims)
+        .await
+        .map(|minted| minted.token)
+        .map_err(|e| refuse(e.log_detail()))
+}
+
+/// The clock, CSPRNG and WebCrypto signer without a request's environment (`mint_with_key_set`).
+struct RpcSigner;
+
+impl crate::signing::mint::Signer for RpcSigner {
+    fn now_secs(&self) -> u64 {
+        js_sys::Date::now() as u64 / 1000
+    }
+    fn random_bytes(&self, buf: &mut [u8]) {
+        if getrandom::getrandom(buf).is_err() {
+            buf.fill(0);
+            worker::console_error!("{}", Event::CsprngFailed.line());
+        }
+    }
+    async fn sign(
+        &self,
+        key: &crate::signing::SigningKey,
+        input: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        crypto::sign(key, input).await
+    }
 }
 
 pub(crate) fn js_err(e: JsValue) -> String {

@@ -52,6 +52,9 @@ pub struct Claims {
     /// `cnf` (RFC 7800): the DPoP key (RFC 9449 §6) or client certificate (RFC 8705 §3) the
     /// token is bound to. The authenticate stage checks it on every request.
     pub confirmation: Option<crate::identity::Confirmation>,
+    /// The session id (`sid`, OpenID Connect Front-Channel Logout §3), when the token has one:
+    /// the gateway's own tokens always do, and the revocation list can end a session by it.
+    pub sid: Option<String>,
 }
 
 /// One variant per check. Claim names are carried (they come from the code or the configuration,
@@ -208,6 +211,7 @@ const KNOWN_CLAIMS: &[&str] = &[
     "nbf",
     "iat",
     "jti",
+    "sid",
     "scope",
     "scp",
     "client_id",
@@ -317,6 +321,14 @@ pub fn validate_parsed(
     let scopes = scopes(claims, policy.scope_source)?;
     let confirmation = confirmation(claims)?;
 
+    // Checked like `jti`: a `sid` the revocation check could not match is refused, not ignored.
+    let sid = match claims.get("sid") {
+        None => None,
+        Some(Value::String(s)) if s.is_empty() => return Err(ClaimError::Empty("sid")),
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(ClaimError::WrongType("sid".into())),
+    };
+
     Ok(Claims {
         iss,
         sub,
@@ -327,6 +339,7 @@ pub fn validate_parsed(
         jti,
         scopes,
         confirmation,
+        sid,
     })
 }
 
@@ -573,6 +586,7 @@ mod tests {
                 nbf: Some(NOW - 10),
                 iat: Some(NOW - 10),
                 jti: Some("j-1".into()),
+                sid: None,
                 scopes: vec!["orders:read".into(), "orders:write".into()],
                 confirmation: None,
             }

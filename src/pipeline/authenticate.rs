@@ -16,6 +16,7 @@ use crate::log::{self, Event};
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 use crate::route::{CredentialKind, Route};
+use crate::signing::issuer::{ImportedKeys, SessionIssuer};
 use crate::token_cache::token_hash;
 
 use super::parse::{ParsedRequest, Presented};
@@ -176,6 +177,7 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
         cache: &gw.jwks,
         platform,
         settings: &config.jwks,
+        own: gw.session.as_ref().map(|own| (own, &gw.session_keys)),
     };
     let verified = jwt_verify(
         token,
@@ -202,6 +204,7 @@ pub(crate) async fn authenticate_jwt<K: Clone, P: Platform<Key = K>>(
             certificate: None,
             confirmation: claims.confirmation,
         },
+        session_id: claims.sid,
     };
     let valid_until_ms = claims
         .exp
@@ -234,11 +237,13 @@ impl TrustedIssuer for IssuerConfig {
     }
 }
 
-/// The isolate's JWKS cache as the verification's key source.
+/// The isolate's JWKS cache as the verification's key source; for the gateway's own issuer, the
+/// signing key set's public keys (never fetched: the gateway does not call itself).
 struct CachedKeys<'a, K, P> {
     cache: &'a RefCell<JwksCache<K>>,
     platform: &'a P,
     settings: &'a JwksSettings,
+    own: Option<(&'a SessionIssuer, &'a RefCell<ImportedKeys<K>>)>,
 }
 
 impl<K: Clone, P: Platform<Key = K>> KeySource<IssuerConfig> for CachedKeys<'_, K, P> {
@@ -249,7 +254,16 @@ impl<K: Clone, P: Platform<Key = K>> KeySource<IssuerConfig> for CachedKeys<'_, 
         kid: Option<&str>,
         alg: Alg,
     ) -> Result<Vec<K>, KeyLookupError> {
-        JwksCache::keys_for(self.cache, self.platform, self.settings, issuer, kid, alg).await
+        match self.own {
+            Some((own, imported)) if own.issuer() == issuer.issuer => {
+                crate::signing::issuer::verification_keys(imported, self.platform, own, kid, alg)
+                    .await
+            }
+            _ => {
+                JwksCache::keys_for(self.cache, self.platform, self.settings, issuer, kid, alg)
+                    .await
+            }
+        }
     }
 }
 

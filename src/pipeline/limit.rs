@@ -290,6 +290,7 @@ mod tests {
             key_id: Some(key_id.into()),
             client_id: Some("client".into()),
             rate_limit_policy: policy.map(Into::into),
+            session_id: None,
             ..user("client")
         }
     }

@@ -19,6 +19,7 @@ pub(crate) mod limit;
 pub(crate) mod method_override;
 pub(crate) mod parse;
 pub(crate) mod possession;
+pub(crate) mod session;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -35,6 +36,7 @@ use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
 use crate::revocation::SnapshotCache;
 use crate::route::CredentialKind;
+use crate::signing::issuer::{ImportedKeys, SessionIssuer};
 use crate::token_cache::TokenCache;
 
 use parse::ParseOutcome;
@@ -69,6 +71,9 @@ pub enum Outcome {
     /// An authenticated, authorized admin API call: the runtime reads the body and calls
     /// `Gateway::admin`.
     Admin(AdminCall),
+    /// A session endpoint (`sessions.path_prefix`): the runtime reads the body (at most
+    /// `session::endpoints::MAX_BODY_BYTES + 1` bytes) and calls `Gateway::session`.
+    Session(crate::session::endpoints::Endpoint),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +113,12 @@ pub struct Gateway<K> {
     pub(crate) revocation: Rc<RefCell<SnapshotCache>>,
     /// `fast` rate-limit leases (`Rc`: background syncs hold it past the request).
     leases: Rc<RefCell<limit::Leases>>,
+    /// The gateway as an issuer (`sessions.enabled`): its signing keys, and their public halves
+    /// imported for verifying its own tokens.
+    session: Option<SessionIssuer>,
+    session_keys: RefCell<ImportedKeys<K>>,
+    /// The `PORTCULLIS_LOGIN_SECRET` Workers secret, sent to the login endpoint (`sessions.login`).
+    login_secret: Option<String>,
 }
 
 impl<K: Clone> Gateway<K> {
@@ -121,7 +132,30 @@ impl<K: Clone> Gateway<K> {
             api_keys: RefCell::new(api_keys),
             revocation: Rc::default(),
             leases: Rc::default(),
+            session: None,
+            session_keys: RefCell::default(),
+            login_secret: None,
         }
+    }
+
+    /// The gateway with the login endpoint's shared secret (`session::login`).
+    pub(crate) fn with_login_secret(mut self, secret: Option<String>) -> Self {
+        self.login_secret = secret;
+        self
+    }
+
+    /// The gateway with its own issuer (`SessionIssuer::load`): it mints with the set's active key
+    /// and verifies its own tokens with the set's public keys.
+    pub(crate) fn with_session_issuer(mut self, issuer: Option<SessionIssuer>) -> Self {
+        self.session = issuer;
+        self
+    }
+
+    /// The gateway's own issuer, when sessions are enabled: what `signing::mint` signs with.
+    // Until the session endpoints are merged only native tests call it.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn session_issuer(&self) -> Option<&SessionIssuer> {
+        self.session.as_ref()
     }
 
     pub fn api_key_store<'a, P: Platform>(&'a self, platform: &'a P) -> ApiKeyStore<'a, P> {
@@ -151,6 +185,14 @@ impl<K: Clone> Gateway<K> {
                 issuers: &self.config.issuers,
                 snapshot: &self.revocation,
             }),
+            sessions: self
+                .session_issuer()
+                .map(|issuer| crate::admin::sessions::SessionAdmin {
+                    settings: &self.config.sessions,
+                    issuer,
+                    revocation: &self.config.revocation,
+                    snapshot: &self.revocation,
+                }),
         };
         crate::admin::handle(&ctx, &req, &call.actor).await
     }
@@ -186,6 +228,17 @@ impl<K: Clone> Gateway<K> {
         cert: &ClientCertificate,
         log: &mut RequestLog,
     ) -> Result<Outcome, Refusal> {
+        // The session endpoints are the gateway's own, answered before CORS and routing: their
+        // preflights grant credentials to app origins (`session::endpoints`).
+        if let Some(routed) = crate::session::endpoints::route(&self.config.sessions, req) {
+            return Ok(match routed {
+                Ok(endpoint) => {
+                    log.route = Some(endpoint.name().to_string());
+                    Outcome::Session(endpoint)
+                }
+                Err(reply) => Outcome::Respond(reply),
+            });
+        }
         if let Some(headers) = self.config.cors.preflight(
             &req.method,
             req.headers_named("origin").next(),

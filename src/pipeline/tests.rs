@@ -145,7 +145,7 @@ fn header<'a>(o: &'a Outcome, name: &str) -> Option<&'a str> {
     let headers = match o {
         Outcome::Respond(r) => &r.headers,
         Outcome::Forward(f) => &f.add,
-        Outcome::Admin(_) => return None,
+        Outcome::Admin(_) | Outcome::Session(_) => return None,
     };
     headers
         .iter()

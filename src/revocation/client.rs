@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use crate::platform::Platform;
 
 use super::set::{
-    CredentialFacts, KeyEntry, RevocationSet, Revoked, Snapshot, SubjectEntry, TokenEntry,
+    CredentialFacts, KeyEntry, RevocationSet, Revoked, SessionEntry, Snapshot, SubjectEntry,
+    TokenEntry,
 };
 
 /// `GET /snapshot?since=<v>`: the entries written after version `since` (all of them for 0).
@@ -52,6 +53,7 @@ impl CheckAnswer {
             None => None,
             Some("token") => Some(Revoked::Token),
             Some("key") => Some(Revoked::Key),
+            Some("session") => Some(Revoked::Session),
             Some("subject") => Some(Revoked::Subject {
                 before: self.before.unwrap_or(0),
             }),
@@ -103,6 +105,11 @@ pub(crate) enum RevocationWrite {
         key_id: String,
         until: u64,
     },
+    Session {
+        sid: String,
+        iss: Option<String>,
+        until: u64,
+    },
 }
 
 impl RevocationWrite {
@@ -111,6 +118,7 @@ impl RevocationWrite {
             RevocationWrite::Token { .. } => "/tokens",
             RevocationWrite::Subject { .. } => "/subjects",
             RevocationWrite::Key { .. } => "/keys",
+            RevocationWrite::Session { .. } => "/sessions",
         }
     }
 
@@ -127,6 +135,9 @@ impl RevocationWrite {
                 until,
             } => json!({"sub": sub, "iss": iss, "before": before, "until": until}),
             RevocationWrite::Key { key_id, until } => json!({"key_id": key_id, "until": until}),
+            RevocationWrite::Session { sid, iss, until } => {
+                json!({"sid": sid, "iss": iss, "until": until})
+            }
         }
     }
 }
@@ -146,6 +157,7 @@ enum WriteKind {
     Token,
     Subject,
     Key,
+    Session,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +181,7 @@ pub(crate) async fn write<P: Platform>(
         RevocationWrite::Token { .. } => WriteKind::Token,
         RevocationWrite::Subject { .. } => WriteKind::Subject,
         RevocationWrite::Key { .. } => WriteKind::Key,
+        RevocationWrite::Session { .. } => WriteKind::Session,
     };
     Ok(Written {
         version: answer.version,
@@ -198,6 +211,11 @@ impl Written {
             WriteKind::Key => {
                 if let Ok(e) = serde_json::from_value::<KeyEntry>(entry) {
                     set.put_key(e);
+                }
+            }
+            WriteKind::Session => {
+                if let Ok(e) = serde_json::from_value::<SessionEntry>(entry) {
+                    set.put_session(e);
                 }
             }
         }

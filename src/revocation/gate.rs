@@ -29,6 +29,7 @@ pub(crate) fn facts(identity: &Identity) -> CredentialFacts<'_> {
             sub: Some(identity.subject.as_str()),
             iat: identity.issued_at,
             key_id: None,
+            sid: identity.session_id.as_deref(),
         },
         AuthMethod::ApiKey => CredentialFacts {
             key_id: identity.key_id.as_deref(),
@@ -89,6 +90,10 @@ impl From<Revoked> for Problem {
                 ),
             ),
             Revoked::Key => Problem::new(ErrorCode::ApiKeyRevoked, "the API key has been revoked"),
+            Revoked::Session => Problem::new(
+                ErrorCode::TokenRevoked,
+                "the session this token belongs to has ended; sign in again",
+            ),
         }
     }
 }
@@ -235,6 +240,7 @@ mod tests {
             key_id: None,
             rate_limit_policy: None,
             holder: Default::default(),
+            session_id: None,
         }
     }
 
@@ -251,6 +257,7 @@ mod tests {
             key_id: Some(key_id.into()),
             rate_limit_policy: None,
             holder: Default::default(),
+            session_id: None,
         }
     }
 

@@ -10,16 +10,20 @@
 //! | `POST /tokens`               | `{jti, iss?, until}`                   | `{version, created, entry}`     |
 //! | `POST /subjects`             | `{sub, iss?, before, until}`           | `{version, created, entry}`     |
 //! | `POST /keys`                 | `{key_id, until}`                      | `{version, created, entry}`     |
+//! | `POST /sessions`             | `{sid, iss?, until}`                   | `{version, created, entry}`     |
 //! | `GET /stats`                 |                                        | `{version, entries, next_expiry}` |
 //!
 //! A write never weakens an entry: re-revoking keeps the later `until` and the later `before`.
-//! Storage: `tok:<json [jti, iss]>`, `sub:<json [sub, iss]>`, `key:<key_id>` → the entry's JSON,
+//! Storage: `tok:<json [jti, iss]>`, `sub:<json [sub, iss]>`, `key:<key_id>`,
+//! `sid:<json [sid, iss]>` → the entry's JSON,
 //! and `meta:version`. Expired entries are deleted on every write and by the object's alarm.
 
 use serde::Deserialize;
 use serde_json::json;
 
-use super::set::{CredentialFacts, KeyEntry, RevocationSet, SubjectEntry, TokenEntry, MAX_ENTRIES};
+use super::set::{
+    CredentialFacts, KeyEntry, RevocationSet, SessionEntry, SubjectEntry, TokenEntry, MAX_ENTRIES,
+};
 pub use crate::ratelimit::service::StorageWrite;
 
 pub const VERSION_KEY: &str = "meta:version";
@@ -71,6 +75,19 @@ struct KeyWrite {
     until: u64,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionWrite {
+    sid: String,
+    #[serde(default)]
+    iss: Option<String>,
+    until: u64,
+}
+
+fn session_key(sid: &str, iss: &Option<String>) -> String {
+    format!("sid:{}", json!([sid, iss]))
+}
+
 fn token_key(jti: &str, iss: &Option<String>) -> String {
     format!("tok:{}", json!([jti, iss]))
 }
@@ -114,6 +131,10 @@ impl RevocationService {
                 serde_json::from_str::<KeyEntry>(&value)
                     .map(|e| set.put_key(e))
                     .is_ok()
+            } else if key.starts_with("sid:") {
+                serde_json::from_str::<SessionEntry>(&value)
+                    .map(|e| set.put_session(e))
+                    .is_ok()
             } else {
                 true
             };
@@ -147,6 +168,11 @@ impl RevocationService {
             gone.keys
                 .iter()
                 .map(|e| StorageWrite::Delete(key_key(&e.key_id))),
+        );
+        writes.extend(
+            gone.sessions
+                .iter()
+                .map(|e| StorageWrite::Delete(session_key(&e.sid, &e.iss))),
         );
         writes
     }
@@ -194,7 +220,7 @@ impl RevocationService {
                     Vec::new(),
                 ),
             },
-            ("POST", "/tokens" | "/subjects" | "/keys") => self.write(route, body, now),
+            ("POST", "/tokens" | "/subjects" | "/keys" | "/sessions") => self.write(route, body, now),
             // What the object holds, expired entries not yet deleted included (operators, tests).
             ("GET", "/stats") => (
                 ServiceResponse::ok(
@@ -260,6 +286,23 @@ impl RevocationService {
                         v,
                     });
                     Ok((subject_key(&entry.sub, &entry.iss), json!(entry), created))
+                }),
+            "/sessions" => serde_json::from_str::<SessionWrite>(body)
+                .map_err(|e| e.to_string())
+                .and_then(|w| {
+                    if !id_ok(&w.sid) || w.iss.as_deref().is_some_and(|i| !id_ok(i)) {
+                        return Err(format!("sid and iss are 1 to {MAX_ID_LEN} bytes"));
+                    }
+                    let existing = self.set.session(&w.sid, w.iss.as_deref()).cloned();
+                    self.room_for(existing.is_none())?;
+                    let created = existing.is_none();
+                    let entry = self.set.put_session(SessionEntry {
+                        until: existing.map_or(w.until, |e| e.until.max(w.until)),
+                        sid: w.sid,
+                        iss: w.iss,
+                        v,
+                    });
+                    Ok((session_key(&entry.sid, &entry.iss), json!(entry), created))
                 }),
             _ => serde_json::from_str::<KeyWrite>(body)
                 .map_err(|e| e.to_string())
@@ -526,6 +569,54 @@ mod tests {
         assert_eq!(call(&mut svc, "GET", "/nope", Value::Null).0, 404);
         assert_eq!(call(&mut svc, "DELETE", "/tokens", Value::Null).0, 404);
         assert!(svc.set().is_empty());
+    }
+
+    #[test]
+    fn session_entries_write_check_persist_and_expire() {
+        let mut svc = RevocationService::default();
+        let mut store = std::collections::BTreeMap::new();
+        let (s, v, w) = call(
+            &mut svc,
+            "POST",
+            "/sessions",
+            json!({"sid": "s1", "iss": "https://gw", "until": NOW + 60}),
+        );
+        assert_eq!(s, 200);
+        assert_eq!(
+            v,
+            json!({"version": 1, "created": true, "entry": {"sid": "s1", "iss": "https://gw", "until": NOW + 60, "v": 1}})
+        );
+        persist(&mut store, w);
+        let (_, v, _) = call(
+            &mut svc,
+            "POST",
+            "/check",
+            json!({"sid": "s1", "iss": "https://gw", "sub": "alice", "iat": NOW}),
+        );
+        assert_eq!(v, json!({"version": 1, "revoked": "session"}));
+        let (_, v, _) = call(
+            &mut svc,
+            "POST",
+            "/check",
+            json!({"sid": "s1", "iss": "https://other", "sub": "alice"}),
+        );
+        assert_eq!(v["revoked"], Value::Null, "another issuer's sid");
+        let (_, v, _) = call(&mut svc, "GET", "/snapshot?since=0", Value::Null);
+        assert_eq!(v["sessions"][0]["sid"], "s1");
+        let (again, bad) = RevocationService::load(store.clone());
+        assert_eq!((bad, again.set()), (0, svc.set()));
+        let w = svc.prune(NOW + 60);
+        assert_eq!(
+            w,
+            vec![StorageWrite::Delete("sid:[\"s1\",\"https://gw\"]".into())]
+        );
+        let (s, _, _) = call(
+            &mut svc,
+            "POST",
+            "/sessions",
+            json!({"sid": "", "until": 1}),
+        );
+        assert_eq!(s, 400);
     }
 
     #[test]

@@ -41,6 +41,20 @@ pub struct SubjectEntry {
     pub v: u64,
 }
 
+/// A session (`sid`) ended by the gateway's session service (a refresh-token replay, a logout, an
+/// admin revoke): every access token carrying that `sid` (of that issuer) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionEntry {
+    pub sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// When the session's last access token has expired (its lifetime plus leeway from now).
+    pub until: u64,
+    #[serde(default)]
+    pub v: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyEntry {
@@ -62,6 +76,8 @@ pub struct Snapshot {
     pub subjects: Vec<SubjectEntry>,
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<SessionEntry>,
 }
 
 /// What a verified credential says about itself, for the revocation check.
@@ -78,6 +94,9 @@ pub struct CredentialFacts<'a> {
     pub iat: Option<u64>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<&'a str>,
+    /// JWTs only: the session id (`sid`) of a gateway-issued token.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +104,7 @@ pub enum Revoked {
     Token,
     Subject { before: u64 },
     Key,
+    Session,
 }
 
 impl Revoked {
@@ -93,6 +113,7 @@ impl Revoked {
             Revoked::Token => "token",
             Revoked::Subject { .. } => "subject",
             Revoked::Key => "key",
+            Revoked::Session => "session",
         }
     }
 }
@@ -106,6 +127,8 @@ pub struct RevocationSet {
     tokens: HashMap<String, Vec<TokenEntry>>,
     subjects: HashMap<String, Vec<SubjectEntry>>,
     keys: HashMap<String, KeyEntry>,
+    /// By `sid`; the short list holds one entry per issuer scope.
+    sessions: HashMap<String, Vec<SessionEntry>>,
     len: usize,
     /// The highest entry version seen (the object's write counter).
     pub version: u64,
@@ -145,6 +168,16 @@ impl RevocationSet {
                     .any(|e| e.until > now && issuer_matches(&e.iss, c.iss))
                 {
                     return Some(Revoked::Token);
+                }
+            }
+        }
+        if let Some(sid) = c.sid {
+            if let Some(list) = self.sessions.get(sid) {
+                if list
+                    .iter()
+                    .any(|e| e.until > now && issuer_matches(&e.iss, c.iss))
+                {
+                    return Some(Revoked::Session);
                 }
             }
         }
@@ -199,6 +232,26 @@ impl RevocationSet {
         e
     }
 
+    pub fn put_session(&mut self, e: SessionEntry) -> SessionEntry {
+        self.version = self.version.max(e.v);
+        let list = self.sessions.entry(e.sid.clone()).or_default();
+        match list.iter_mut().find(|x| x.iss == e.iss) {
+            Some(x) => *x = e.clone(),
+            None => {
+                list.push(e.clone());
+                self.len += 1;
+            }
+        }
+        e
+    }
+
+    pub fn session(&self, sid: &str, iss: Option<&str>) -> Option<&SessionEntry> {
+        self.sessions
+            .get(sid)?
+            .iter()
+            .find(|e| e.iss.as_deref() == iss)
+    }
+
     pub fn token(&self, jti: &str, iss: Option<&str>) -> Option<&TokenEntry> {
         self.tokens
             .get(jti)?
@@ -248,7 +301,17 @@ impl RevocationSet {
             }
             keep
         });
-        self.len -= gone.tokens.len() + gone.subjects.len() + gone.keys.len();
+        self.sessions.retain(|_, list| {
+            list.retain(|e| {
+                let keep = e.until > now;
+                if !keep {
+                    gone.sessions.push(e.clone());
+                }
+                keep
+            });
+            !list.is_empty()
+        });
+        self.len -= gone.tokens.len() + gone.subjects.len() + gone.keys.len() + gone.sessions.len();
         gone
     }
 
@@ -257,7 +320,8 @@ impl RevocationSet {
         let t = self.tokens.values().flatten().map(|e| e.until);
         let s = self.subjects.values().flatten().map(|e| e.until);
         let k = self.keys.values().map(|e| e.until);
-        t.chain(s).chain(k).min()
+        let x = self.sessions.values().flatten().map(|e| e.until);
+        t.chain(s).chain(k).chain(x).min()
     }
 
     /// The entries written after version `since`, still active at `now`, sorted for stable output.
@@ -288,12 +352,21 @@ impl RevocationSet {
                 .filter(|e| e.v > since && e.until > now)
                 .cloned()
                 .collect(),
+            sessions: self
+                .sessions
+                .values()
+                .flatten()
+                .filter(|e| e.v > since && e.until > now)
+                .cloned()
+                .collect(),
         };
         snap.tokens
             .sort_by(|a, b| (&a.jti, &a.iss).cmp(&(&b.jti, &b.iss)));
         snap.subjects
             .sort_by(|a, b| (&a.sub, &a.iss).cmp(&(&b.sub, &b.iss)));
         snap.keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        snap.sessions
+            .sort_by(|a, b| (&a.sid, &a.iss).cmp(&(&b.sid, &b.iss)));
         snap
     }
 
@@ -311,6 +384,9 @@ impl RevocationSet {
         }
         for e in snap.keys {
             self.put_key(e);
+        }
+        for e in snap.sessions {
+            self.put_session(e);
         }
         self.version = self.version.max(version);
     }
@@ -353,7 +429,42 @@ mod tests {
             sub: Some(sub),
             iat,
             key_id: None,
+            sid: None,
         }
+    }
+
+    #[test]
+    fn sessions_are_scoped_by_issuer_and_expire() {
+        let mut s = RevocationSet::default();
+        s.put_session(SessionEntry {
+            sid: "s1".into(),
+            iss: Some("https://gw".into()),
+            until: NOW + 60,
+            v: 1,
+        });
+        let with_sid = |iss, sid| CredentialFacts {
+            sid: Some(sid),
+            ..jwt(iss, "u", Some("j"), Some(NOW))
+        };
+        assert_eq!(
+            s.check(&with_sid("https://gw", "s1"), NOW),
+            Some(Revoked::Session)
+        );
+        assert_eq!(s.check(&with_sid("https://other", "s1"), NOW), None);
+        assert_eq!(s.check(&with_sid("https://gw", "s2"), NOW), None);
+        assert_eq!(
+            s.check(&jwt("https://gw", "u", Some("j"), Some(NOW)), NOW),
+            None
+        );
+        assert_eq!(s.check(&with_sid("https://gw", "s1"), NOW + 60), None);
+        assert_eq!(s.next_expiry(), Some(NOW + 60));
+        let snap = s.snapshot_since(0, NOW);
+        assert_eq!(snap.sessions.len(), 1);
+        let mut copy = RevocationSet::default();
+        copy.apply(snap);
+        assert_eq!(copy, s);
+        assert_eq!(s.prune(NOW + 60).sessions.len(), 1);
+        assert!(s.is_empty());
     }
 
     #[test]
@@ -591,6 +702,7 @@ mod tests {
                 until: 30,
                 v: 3,
             }],
+            sessions: Vec::new(),
         };
         let json = serde_json::to_string(&snap).unwrap();
         assert_eq!(

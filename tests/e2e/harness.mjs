@@ -53,6 +53,7 @@ export const DURABLE_OBJECTS = {
   PORTCULLIS_RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
   PORTCULLIS_API_KEYS: { className: "ApiKeyLedger", useSQLite: true },
   PORTCULLIS_DPOP: { className: "DpopReplay", useSQLite: true },
+  PORTCULLIS_SESSIONS: { className: "SessionFamily", useSQLite: true },
 };
 
 /**

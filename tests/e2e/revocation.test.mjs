@@ -250,7 +250,7 @@ describe("the admin API", () => {
     const listed = await admin("GET", "/revocations");
     await eventually(() => env.logs.some((l) => l.includes('"audit":"revocation.list"')));
     assert.equal(listed.status, 200);
-    assert.deepEqual(Object.keys(listed.json).sort(), ["keys", "now", "subjects", "tokens", "version"]);
+    assert.deepEqual(Object.keys(listed.json).sort(), ["keys", "now", "sessions", "subjects", "tokens", "version"]);
     assert.ok(listed.json.tokens.some((e) => e.jti === "jti-propagation"));
     assert.ok(listed.json.subjects.some((e) => e.sub === "user-subject-wide"));
     assert.equal(listed.json.keys.length, 2);

@@ -55,18 +55,21 @@ const NAMES = "abcdefgh";
 /**
  * Starts `count` gateway isolates with `config` (PORTCULLIS_CONFIG). Options:
  * - `flakyRevocation`: the revocation object sits behind a switchable proxy (`setRevocationDown`);
- * - `failingLimiter`: every rate-limiter call fails.
+ * - `failingLimiter`: every rate-limiter call fails;
+ * - `extraBindings`: more bindings for every gateway (Workers secrets such as PORTCULLIS_SIGNING_KEYS).
  * Returns { isolates: [{ name, fetch(path, init) }], revocation(path, init), setRevocationDown(bool), logs, dispose }.
  */
-export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false } = {}) {
+export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false, extraBindings = {} } = {}) {
   const logs = [];
   const compat = compatibilityDate();
   const revocationClass = { className: "RevocationStore", scriptName: "a", useSQLite: true };
   const limiterClass = { className: "RateLimiter", scriptName: "a", useSQLite: true };
   const ledgerClass = { className: "ApiKeyLedger", scriptName: "a", useSQLite: true };
+  const sessionsClass = { className: "SessionFamily", scriptName: "a", useSQLite: true };
   const bindingsFor = () => ({
     PORTCULLIS_API_KEYS: ledgerClass,
     PORTCULLIS_DPOP: { className: "DpopReplay", scriptName: "a", useSQLite: true },
+    PORTCULLIS_SESSIONS: sessionsClass,
     PORTCULLIS_REVOCATION: flakyRevocation ? { className: "FlakyRevocation", scriptName: "faults" } : revocationClass,
     PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : limiterClass,
   });
@@ -82,7 +85,7 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
       durableObjects: i === 0
         ? { ...bindingsFor(), DEFINE_REVOCATION: { className: "RevocationStore", useSQLite: true }, DEFINE_LIMITER: { className: "RateLimiter", useSQLite: true } }
         : bindingsFor(),
-      bindings: { PORTCULLIS_CONFIG: config },
+      bindings: { PORTCULLIS_CONFIG: config, ...extraBindings },
     });
   }
   const faults = {
@@ -112,8 +115,10 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
     logs,
     isolates: gateways.map((g, i) => ({
       name: g.name,
+      /** `p` is a path (on http://gateway.test) or an absolute URL. */
       fetch(p, init = {}) {
-        return fetchers[i].fetch(`http://gateway.test${p}`, { redirect: "manual", ...init });
+        const target = /^https?:/.test(p) ? p : `http://gateway.test${p}`;
+        return fetchers[i].fetch(target, { redirect: "manual", ...init });
       },
     })),
     /** A call straight to the revocation object (its internal API), bypassing the gateways. */

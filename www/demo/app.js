@@ -13,6 +13,7 @@ import init, {
   clearPendingAuthorization,
   isPkceError,
 } from "./pkg/portcullis_pkce.js";
+import { setUpPasswordLogin } from "./password-login.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
@@ -161,6 +162,7 @@ async function main() {
   await init();
   helperReady = true;
   const config = await fetchJson("./config.json", "config.json");
+  setUpPasswordLogin(config);
   const meta = await discover(config.issuer);
   const here = new URL(location.href);
   if (isCallback(here)) {

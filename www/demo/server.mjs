@@ -21,7 +21,7 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8",
 };
 // Only these demo files are served; the server code itself is not.
-const DEMO_FILES = new Set(["index.html", "app.js", "style.css"]);
+const DEMO_FILES = new Set(["index.html", "app.js", "password-login.js", "style.css"]);
 
 function originOf(url) {
   try {

@@ -1,0 +1,166 @@
+//! The one dispatcher for the endpoints under `sessions.path_prefix` (default `/auth`): which
+//! endpoint a request is for, the CORS answer for a configured app origin, and serving the call
+//! once the runtime has read its body. Every path under the prefix is the gateway's own: an
+//! unknown one is 404 `route_not_found`, never forwarded.
+//!
+//! | endpoint | module | what |
+//! |---|---|---|
+//! | `POST /auth/login` | `login` | the origin's login endpoint checks the credentials; a session starts |
+//! | `POST /auth/token` | `exchange` | RFC 8693 token exchange of an upstream issuer's token |
+//! | `POST /auth/refresh` | `refresh` | rotates the refresh cookie, mints an access token |
+//! | `POST /auth/logout` | `refresh` | ends the session |
+//!
+//! (The MFA and passkey endpoints add their arms to `Endpoint`.)
+
+use crate::platform::Platform;
+use crate::problem::{ErrorCode, Problem};
+use crate::reply::Reply;
+use crate::request::RequestHead;
+
+use super::context::{foreign_origin, SessionContext, SubjectTokenVerifier};
+use super::settings::SessionSettings;
+
+/// The largest request body a session endpoint reads (a login form, a token exchange).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A session endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Login,
+    Token,
+    Refresh,
+    Logout,
+}
+
+impl Endpoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Login => "session-login",
+            Endpoint::Token => "session-token",
+            Endpoint::Refresh => "session-refresh",
+            Endpoint::Logout => "session-logout",
+        }
+    }
+}
+
+/// Where a request under the prefix goes: an endpoint (the runtime reads the body and calls
+/// `serve`), or an answer right away (a preflight, 404, 405). `None`: not under the prefix.
+pub(crate) fn route(
+    settings: &SessionSettings,
+    head: &RequestHead,
+) -> Option<Result<Endpoint, Reply>> {
+    if !settings.enabled {
+        return None;
+    }
+    let (_, _, path, _) = crate::url::split_url(&head.url)?;
+    let rest = path.strip_prefix(settings.path_prefix.as_str())?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let endpoint = match rest {
+        "/login" => Endpoint::Login,
+        "/token" => Endpoint::Token,
+        "/refresh" => Endpoint::Refresh,
+        "/logout" => Endpoint::Logout,
+        _ => {
+            return Some(Err(Problem::new(
+                ErrorCode::RouteNotFound,
+                format!(
+                    "the session endpoints are {p}/login, {p}/token, {p}/refresh and {p}/logout",
+                    p = settings.path_prefix
+                ),
+            )
+            .reply()))
+        }
+    };
+    if head.method == "OPTIONS" {
+        return Some(Err(preflight(settings, head)));
+    }
+    if head.method != "POST" {
+        return Some(Err(Problem::new(
+            ErrorCode::RequestInvalid,
+            format!("method {} is not allowed here; allowed: POST", head.method),
+        )
+        .with_status(405)
+        .with_header("allow", "POST")
+        .reply()));
+    }
+    Some(Ok(endpoint))
+}
+
+/// Serves one call; `body` is at most `MAX_BODY_BYTES + 1` bytes (the runtime's cap).
+pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
+    ctx: &SessionContext<'_, P, V>,
+    endpoint: Endpoint,
+    body: &[u8],
+) -> Reply {
+    let result = if body.len() > MAX_BODY_BYTES {
+        Err(Problem::new(
+            ErrorCode::RequestInvalid,
+            format!("the request body is over {MAX_BODY_BYTES} bytes"),
+        )
+        .with_status(413))
+    } else {
+        match endpoint {
+            Endpoint::Login => super::login::login(ctx, body).await,
+            Endpoint::Token => super::exchange::exchange(ctx, body).await,
+            Endpoint::Refresh => super::refresh::refresh(ctx).await,
+            Endpoint::Logout => super::refresh::logout(ctx).await,
+        }
+    };
+    let mut reply = match result {
+        Ok(reply) => reply,
+        Err(problem) => problem.reply(),
+    };
+    reply.headers.extend(cors_headers(ctx.settings, ctx.head));
+    reply
+}
+
+/// A configured app origin (not the gateway's own: that needs no CORS) that sent the request.
+fn app_origin<'h>(settings: &SessionSettings, head: &'h RequestHead) -> Option<&'h str> {
+    let mut origins = head.headers_named("origin");
+    let origin = origins.next()?;
+    if origins.next().is_some() {
+        return None;
+    }
+    let lower = origin.trim().to_ascii_lowercase();
+    settings.app_origins.contains(&lower).then_some(origin)
+}
+
+/// CORS with credentials for an app origin: the refresh cookie travels only on a credentialed
+/// request, which the browser sends cross-origin only when the answer names the origin and
+/// allows credentials.
+fn cors_headers(settings: &SessionSettings, head: &RequestHead) -> Vec<(String, String)> {
+    match app_origin(settings, head) {
+        Some(origin) => vec![
+            (
+                "access-control-allow-origin".into(),
+                origin.trim().to_string(),
+            ),
+            ("access-control-allow-credentials".into(), "true".into()),
+            ("vary".into(), "Origin".into()),
+        ],
+        None => Vec::new(),
+    }
+}
+
+fn preflight(settings: &SessionSettings, head: &RequestHead) -> Reply {
+    let method_ok = head
+        .headers_named("access-control-request-method")
+        .next()
+        .is_some_and(|m| m.trim() == "POST");
+    if app_origin(settings, head).is_none() || !method_ok {
+        return foreign_origin().with_status(403).reply();
+    }
+    let mut headers = cors_headers(settings, head);
+    headers.extend([
+        ("access-control-allow-methods".into(), "POST".into()),
+        ("access-control-allow-headers".into(), "content-type".into()),
+        ("access-control-max-age".into(), "600".into()),
+    ]);
+    Reply {
+        status: 204,
+        headers,
+        body: String::new(),
+    }
+}
