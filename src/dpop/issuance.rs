@@ -4,9 +4,6 @@
 //!
 //! These helpers are all the endpoints need: `binding_for_new_session` before minting the first
 //! token, `check_refresh` before minting a refreshed one, `token_type` for the token response.
-//! The sessions endpoints live on another branch this wave; until they call these, the wasm build
-//! (which judges dead code) would flag them, hence the allow below — remove it with the first call.
-#![allow(dead_code)]
 
 use serde_json::{json, Value};
 

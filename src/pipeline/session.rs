@@ -62,6 +62,7 @@ impl<K: Clone> Gateway<K> {
             login_secret: self.login_secret.as_deref(),
             verifier: &verifier,
             head,
+            dpop: &self.config.dpop,
         };
         endpoints::serve(&ctx, endpoint, body).await
     }
