@@ -7,6 +7,8 @@ pub enum AuthMethod {
     Jwt,
     ApiKey,
     Public,
+    /// A registered TLS client certificate (`mtls` routes).
+    Mtls,
 }
 
 impl AuthMethod {
@@ -15,6 +17,7 @@ impl AuthMethod {
             AuthMethod::Jwt => "jwt",
             AuthMethod::ApiKey => "api_key",
             AuthMethod::Public => "public",
+            AuthMethod::Mtls => "mtls",
         }
     }
 }
@@ -44,6 +47,37 @@ pub struct Identity {
     pub claims: crate::claims::IdentityClaims,
     /// JWT `sid`: the session a gateway-issued token belongs to, for session revocation.
     pub session_id: Option<String>,
+    /// What ties the credential to its holder: the client certificate (mTLS) and the token's
+    /// `cnf` (RFC 8705, RFC 9449).
+    pub holder: Holder,
+}
+
+/// What ties a credential to its holder (issue 13).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holder {
+    /// mTLS: the registered certificate the caller authenticated with.
+    pub certificate: Option<CertificateFacts>,
+    /// A token's `cnf` claim: the key or certificate it is bound to.
+    pub confirmation: Option<Confirmation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// Lower-case hex SHA-256 of the DER certificate (`x-client-cert-fingerprint`).
+    pub fingerprint: String,
+    /// The subject DN, header-safe (`x-client-cert-subject`).
+    pub subject: String,
+    /// `cert:<fingerprint>`: the certificate's id on the revocation list.
+    pub revocation_id: String,
+}
+
+/// A token's confirmation method (RFC 7800 `cnf`), as far as the gateway can check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// RFC 9449 §6.1: the RFC 7638 thumbprint of the DPoP key (base64url).
+    Jkt(String),
+    /// RFC 8705 §3.1 `x5t#S256`, as the lower-case hex fingerprint Cloudflare reports.
+    X5tS256(String),
 }
 
 impl Identity {
@@ -62,6 +96,7 @@ impl Identity {
             key_id: None,
             rate_limit_policy: None,
             claims: crate::claims::IdentityClaims::default(),
+            holder: Holder::default(),
             session_id: None,
         }
     }
@@ -72,6 +107,9 @@ impl Identity {
 
     /// The budget key for per-identity rate limits: never the IP for an authenticated caller.
     pub fn rate_limit_key(&self) -> String {
+        if let (AuthMethod::Mtls, Some(cert)) = (self.method, &self.holder.certificate) {
+            return format!("cert:{}", cert.fingerprint);
+        }
         match (self.method, &self.key_id, &self.issuer) {
             (AuthMethod::ApiKey, Some(key_id), _) => format!("key:{key_id}"),
             (_, _, Some(iss)) => format!("sub:{iss}|{}", self.subject),

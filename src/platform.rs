@@ -168,6 +168,14 @@ pub trait Platform {
         async {}
     }
 
+    /// One call to the DPoP replay object `shard` (binding `PORTCULLIS_DPOP`, one object per proof
+    /// key thumbprint): a JSON `dpop::replay::ReplayRequest` in, a `ReplayAnswer` out. A platform
+    /// without the objects fails every call, so every DPoP request fails closed.
+    async fn dpop_call(&self, shard: &str, body: String) -> Result<String, StoreError> {
+        let _ = (shard, body);
+        Err(StoreError("no DPoP replay cache on this platform".into()))
+    }
+
     /// Signs `signing_input` with a key of the gateway's signing key set, with the key's own
     /// algorithm: the JWS signature octets (ES256 as raw `r‖s`). The worker imports each key into
     /// WebCrypto once per isolate; an error never carries key material. A platform without a

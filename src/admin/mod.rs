@@ -2,6 +2,7 @@
 //!
 //! - `keys`: create, list, show, update, rotate and revoke API keys (`/keys…`),
 //! - `revocations`: the revocation list (`/revocations…`),
+//! - `certs`: the client-certificate registry of `mtls` routes (`/certs…`),
 //! - `sessions`: the gateway's sessions (`/sessions…`, when `sessions.enabled`).
 //!
 //! The pipeline authenticates the caller with the gateway's normal credentials, requires
@@ -14,6 +15,7 @@
 //! audited by `refusal_audit`, in the same shape.
 
 pub(crate) mod audit;
+pub(crate) mod certs;
 pub(crate) mod keys;
 pub(crate) mod refusal_audit;
 pub(crate) mod revocations;
@@ -94,6 +96,7 @@ pub enum Effect {
 enum Endpoint<'p> {
     Keys(keys::Route<'p>),
     Revocations(revocations::Action),
+    Certs(Result<certs::Action, Problem>),
     Sessions(sessions::Action),
     /// No such endpoint: audited as `audit`, answered with the problem.
     Unknown {
@@ -103,7 +106,14 @@ enum Endpoint<'p> {
 }
 
 impl Endpoint<'_> {
-    fn resolve<'p, P: Platform>(ctx: &AdminContext<'_, P>, path: &'p str) -> Endpoint<'p> {
+    fn resolve<'p, P: Platform>(
+        ctx: &AdminContext<'_, P>,
+        path: &'p str,
+        method: &str,
+    ) -> Endpoint<'p> {
+        if let Some(certs) = certs::route(path, method) {
+            return Endpoint::Certs(certs);
+        }
         if ctx.revocations.is_some() {
             match revocations::route(path) {
                 Some(Ok(action)) => return Endpoint::Revocations(action),
@@ -146,7 +156,7 @@ pub async fn handle<P: Platform>(
     actor: &Identity,
 ) -> Reply {
     let method = req.method.to_ascii_uppercase();
-    let (audit, result) = match Endpoint::resolve(ctx, req.path) {
+    let (audit, result) = match Endpoint::resolve(ctx, req.path, &method) {
         Endpoint::Unknown { audit, problem } => (audit, Err(problem)),
         Endpoint::Keys(route) => match route.action(&method) {
             None => (
@@ -162,6 +172,15 @@ pub async fn handle<P: Platform>(
                 (audit, result)
             }
         },
+        Endpoint::Certs(Err(problem)) => (Audit::new("cert.refused"), Err(problem)),
+        Endpoint::Certs(Ok(action)) => {
+            let mut audit = action.audit();
+            let result = match body_guard(req) {
+                Err(p) => Err(p),
+                Ok(()) => certs::run(ctx, &action, req.body, req.query, &mut audit).await,
+            };
+            (audit, result)
+        }
         Endpoint::Revocations(action) => {
             let mut audit = Audit::new(action.name());
             let result = if method != action.method() {

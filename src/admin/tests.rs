@@ -38,6 +38,7 @@ fn admin() -> Identity {
         key_id: Some("key_AdminAdminAdmin1".into()),
         rate_limit_policy: None,
         claims: Default::default(),
+        holder: Default::default(),
         session_id: None,
     }
 }
@@ -575,6 +576,7 @@ fn jwt_actors_are_audited_with_their_issuer() {
         key_id: None,
         rate_limit_policy: None,
         claims: Default::default(),
+        holder: Default::default(),
         session_id: None,
     };
     let req = AdminRequest {

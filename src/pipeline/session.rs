@@ -65,6 +65,7 @@ impl<K: Clone> Gateway<K> {
             login_secret: self.login_secret.as_deref(),
             verifier: &verifier,
             head,
+            dpop: &self.config.dpop,
         };
         let (reply, code) = endpoints::serve(&ctx, endpoint, body).await;
         log.code = code.map(ErrorCode::as_str);

@@ -719,3 +719,5 @@ fn ed25519_alg_name_and_lifetime_cap_through_the_pipeline() {
             .contains("error=\"invalid_token\""));
     }
 }
+
+mod machine;

@@ -32,6 +32,8 @@ pub(crate) struct SessionContext<'a, P, V> {
     pub login_secret: Option<&'a str>,
     pub verifier: &'a V,
     pub head: &'a RequestHead,
+    /// DPoP (issue 13): a token request with a proof gets tokens bound to its key (RFC 9449 §5).
+    pub dpop: &'a crate::dpop::settings::DpopSettings,
 }
 
 /// The request's own origin and the configured app origins, checked against `Origin`.

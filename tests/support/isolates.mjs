@@ -81,6 +81,7 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
   const sessionsClass = { className: "SessionFamily", scriptName: "a", useSQLite: true };
   const bindingsFor = () => ({
     PORTCULLIS_API_KEYS: ledgerClass,
+    PORTCULLIS_DPOP: { className: "DpopReplay", scriptName: "a", useSQLite: true },
     PORTCULLIS_SESSIONS: sessionsClass,
     PORTCULLIS_REVOCATION: flakyRevocation ? { className: "FlakyRevocation", scriptName: "faults" } : revocationClass,
     PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : limiterClass,
