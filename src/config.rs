@@ -83,6 +83,8 @@ pub struct Config {
     pub claims: crate::claims::ClaimSettings,
     /// DPoP proof-of-possession (`[dpop]`, issue 13).
     pub dpop: crate::dpop::settings::DpopSettings,
+    /// The gateway's own TOTP factor (`mfa`; docs/mfa.md).
+    pub mfa: crate::mfa_settings::MfaSettings,
     /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
     /// ends with the gateway's own entry (`own_issuer`).
     pub sessions: SessionSettings,
@@ -200,6 +202,9 @@ struct RawConfig {
     forwarded_headers: Option<String>,
     #[serde(default)]
     append_client_forwarded_for: bool,
+    /// The gateway's own second factor (`mfa_settings`).
+    #[serde(default)]
+    mfa: Option<Value>,
     #[serde(default)]
     location_cache: Option<Value>,
     /// More of the gateway's header namespace, for `claims_to_headers` (`x-acme-`).
@@ -327,6 +332,15 @@ struct RawRoute {
     /// `"optional"` (default) or `"required"`: only sender-constrained tokens (issue 13).
     #[serde(default)]
     binding: Option<String>,
+    /// Step-up (`crate::step_up`): `"required"` asks for a second factor in `amr`.
+    #[serde(default)]
+    mfa: Option<String>,
+    /// Step-up: the accepted `acr` values.
+    #[serde(default)]
+    acr_values: Option<Vec<String>>,
+    /// Step-up: the user authenticated at most this many seconds ago (`auth_time`).
+    #[serde(default)]
+    max_age: Option<u64>,
 }
 
 /// Parses the document: a JSON string, or the JSON form of a TOML table (which is what wrangler
@@ -433,6 +447,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
     let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
     let location_cache: crate::location_cache::LocationCacheSettings =
         parse_section(raw.location_cache.as_ref(), &mut errors);
+    let mfa: crate::mfa_settings::MfaSettings = parse_section(raw.mfa.as_ref(), &mut errors);
     let sessions: SessionSettings = parse_section(raw.sessions.as_ref(), &mut errors);
     for (path, message) in crate::session::endpoint_settings::check_exchange_issuers(
         sessions.token_exchange.as_ref(),
@@ -443,6 +458,12 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
             .collect::<Vec<_>>(),
     ) {
         errors.push(err(&path, &message));
+    }
+    if mfa.enabled && !sessions.enabled {
+        errors.push(err(
+            "mfa.enabled",
+            "needs sessions.enabled: the TOTP endpoints take the gateway's own access tokens and step-up mints one",
+        ));
     }
     if sessions.enabled && !sessions.issuer.is_empty() {
         if issuers.iter().any(|i| i.issuer == sessions.issuer) {
@@ -576,6 +597,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         location_cache,
         claims,
         dpop,
+        mfa,
         sessions,
     })
 }
@@ -801,6 +823,7 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         origin: crate::origin::OriginPolicy::default(),
         require: Vec::new(),
         binding: crate::route::Binding::Optional,
+        step_up: None,
     })
 }
 
@@ -1169,6 +1192,16 @@ fn build_route(
         path,
         errors,
     );
+    let (step_up, step_up_errors) = crate::step_up::parse_route_options(
+        r.mfa.as_deref(),
+        r.acr_values.as_deref(),
+        r.max_age,
+        auth.contains(&crate::route::CredentialKind::Jwt),
+        path,
+    );
+    for (path, message) in step_up_errors {
+        errors.push(err(&path, message));
+    }
     if errors.len() != before {
         return None;
     }
@@ -1185,6 +1218,7 @@ fn build_route(
         origin,
         require,
         binding,
+        step_up,
     })
 }
 
@@ -1530,6 +1564,7 @@ mod tests {
                 "routes",
                 Box::new(move |o| json!([merged(route.clone(), &json!({ "websocket": o }))])),
             ),
+            ("/$defs/mfa", "mfa", "mfa", Box::new(|o| o)),
         ];
         let document = |field: &str, wrap: &Wrap, obj: Value| {
             if field.is_empty() {

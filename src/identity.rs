@@ -50,6 +50,9 @@ pub struct Identity {
     /// What ties the credential to its holder: the client certificate (mTLS) and the token's
     /// `cnf` (RFC 8705, RFC 9449).
     pub holder: Holder,
+    /// JWTs: how the user authenticated (`amr`, `acr`, `auth_time`), for routes that ask for a
+    /// second factor (`crate::step_up`). Empty for API keys: a key has no user factor.
+    pub user_auth: UserAuthentication,
 }
 
 /// What ties a credential to its holder (issue 13).
@@ -80,6 +83,17 @@ pub enum Confirmation {
     X5tS256(String),
 }
 
+/// A token's authentication context, as its issuer states it: `amr` (RFC 8176 method references),
+/// `acr` (the authentication context class) and `auth_time` (when the user last authenticated
+/// actively, seconds since the epoch; OpenID Connect Core §2). Read as the token carries them;
+/// `crate::step_up` decides what a route accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAuthentication {
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub auth_time: Option<u64>,
+}
+
 impl Identity {
     /// The caller of a public route, and the base other identities are built on
     /// (`Identity { method, subject, ..Identity::anonymous() }`).
@@ -98,6 +112,7 @@ impl Identity {
             claims: crate::claims::IdentityClaims::default(),
             holder: Holder::default(),
             session_id: None,
+            user_auth: UserAuthentication::default(),
         }
     }
 

@@ -25,6 +25,8 @@ pub mod jose;
 mod jwks_cache;
 pub mod location_cache;
 mod log;
+mod mfa;
+pub mod mfa_settings;
 pub mod mtls;
 mod origin;
 pub mod path;
@@ -42,6 +44,7 @@ mod scope;
 mod section;
 pub mod session;
 pub mod signing;
+pub mod step_up;
 /// The in-memory platform for native tests (this crate's and the CLI's, through the `testing`
 /// feature); never compiled into the worker.
 #[cfg(any(test, feature = "testing"))]

@@ -189,6 +189,16 @@ pub(crate) enum Event<'a> {
         sid: &'a str,
         reason: &'a str,
     },
+
+    // --- MFA (docs/mfa.md)
+    /// An `MfaSubject` object's stored state could not be read: the subject is locked (every code
+    /// refused) until an admin resets it.
+    MfaStorageUnreadable,
+    /// The MFA object could not be asked or answered out of contract, or a sealed secret did not
+    /// open: the check fails closed (503 `mfa_unavailable`).
+    MfaUnavailable {
+        reason: &'a str,
+    },
 }
 
 /// One refused configuration field.

@@ -176,6 +176,42 @@ pub trait Platform {
         Err(StoreError("no DPoP replay cache on this platform".into()))
     }
 
+    // --- MFA (docs/mfa.md): the per-subject TOTP object and the sealing of TOTP secrets.
+
+    /// One call to the `MfaSubject` object named `subject_key` (binding `PORTCULLIS_MFA`): a JSON
+    /// `mfa::store::MfaRequest` in, a JSON `MfaAnswer` out. A platform without the objects fails
+    /// every call, so no code is ever accepted unchecked (fail closed).
+    async fn mfa_call(&self, subject_key: &str, body: String) -> Result<String, StoreError> {
+        let _ = (subject_key, body);
+        Err(StoreError("no MFA store on this platform".into()))
+    }
+
+    /// AES-256-GCM encryption (WebCrypto in the worker) with a 96-bit `iv` and associated data
+    /// `aad`: the ciphertext followed by the 128-bit tag. The error never carries key material.
+    async fn aes_gcm_encrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let _ = (key, iv, aad, plaintext);
+        Err("no AES-GCM on this platform".into())
+    }
+
+    /// The inverse of `aes_gcm_encrypt`; an error for a wrong key, IV, associated data or a
+    /// modified ciphertext (the tag does not verify).
+    async fn aes_gcm_decrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let _ = (key, iv, aad, sealed);
+        Err("no AES-GCM on this platform".into())
+    }
+
     /// Signs `signing_input` with a key of the gateway's signing key set, with the key's own
     /// algorithm: the JWS signature octets (ES256 as raw `r‖s`). The worker imports each key into
     /// WebCrypto once per isolate; an error never carries key material. A platform without a

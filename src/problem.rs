@@ -132,6 +132,15 @@ error_codes! {
     DpopAthMismatch = ("dpop_ath_mismatch", 401, "The DPoP proof is for another access token", Plain),
     DpopNonceRequired = ("dpop_nonce_required", 401, "The DPoP proof must carry the server's current nonce", Plain),
     DpopReplayUnavailable = ("dpop_replay_unavailable", 503, "The DPoP replay cache is unavailable", Plain),
+    // --- MFA: per-route step-up and TOTP (src/step_up.rs, src/mfa/; docs/mfa.md). The challenge
+    // (`error="insufficient_user_authentication"`, RFC 9470) is built by `step_up::refusal`.
+    MfaRequired = ("mfa_required", 401, "A stronger or more recent user authentication is required", Plain),
+    MfaCodeInvalid = ("mfa_code_invalid", 400, "The one-time code or recovery code is not valid", Plain),
+    MfaCodeReused = ("mfa_code_reused", 400, "The one-time code was already used", Plain),
+    MfaLocked = ("mfa_locked", 429, "Too many failed attempts: the second factor is locked for a while", Plain),
+    MfaNotEnrolled = ("mfa_not_enrolled", 409, "No second factor of this kind is enrolled", Plain),
+    MfaAlreadyEnrolled = ("mfa_already_enrolled", 409, "A second factor of this kind is already enrolled", Plain),
+    MfaUnavailable = ("mfa_unavailable", 503, "The second-factor store is unavailable", Plain),
     // --- signing: the gateway as an issuer (issue 11)
     TokenSigningFailed = ("token_signing_failed", 500, "The gateway could not issue a token", Plain),
     // --- sessions: login, token exchange, refresh, logout (docs/sessions.md)

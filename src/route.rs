@@ -46,6 +46,8 @@ pub struct Route {
     /// Whether tokens must be sender-constrained here (`binding = "required"`: DPoP or a
     /// certificate-bound token).
     pub binding: Binding,
+    /// What the route asks of the user's authentication (`mfa`, `acr_values`, `max_age`).
+    pub step_up: Option<crate::step_up::StepUpPolicy>,
 }
 
 /// The route option `binding`.
@@ -411,6 +413,7 @@ mod tests {
             origin: Default::default(),
             require: Vec::new(),
             binding: Default::default(),
+            step_up: None,
         };
         assert!(r.matches("GET", "/x"));
         assert!(r.matches("HEAD", "/x"));

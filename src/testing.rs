@@ -61,6 +61,9 @@ pub struct FakePlatform {
     /// Calls from one ledger object to another (a rotation's successor) never answer after this
     /// many more (None: they always do).
     pub object_calls_before_hang: Cell<Option<u32>>,
+    /// The `MfaSubject` objects by subject key, in memory; every call fails while `mfa_down`.
+    pub(crate) mfa_subjects: RefCell<BTreeMap<String, crate::mfa::store::MfaSubjectService>>,
+    pub mfa_down: Cell<bool>,
     rng_state: Cell<u64>,
     /// The location's Cache API (`location_get`/`location_put`): url → (text, max-age). `Rc`: the
     /// futures own it, and two platforms sharing one stand for two isolates of one location.
@@ -329,6 +332,49 @@ impl Platform for FakePlatform {
         let answer = ledger.serve(&host, request, self.now_secs()).await;
         self.ledgers.borrow_mut().insert(key_id.to_string(), ledger);
         answer.map(|a| serde_json::to_string(&a).unwrap_or_default())
+    }
+
+    async fn mfa_call(&self, subject_key: &str, body: String) -> Result<String, StoreError> {
+        if self.mfa_down.get() {
+            return Err(StoreError(
+                "PORTCULLIS_MFA call failed: simulated outage".into(),
+            ));
+        }
+        let mut subjects = self.mfa_subjects.borrow_mut();
+        let service = subjects.entry(subject_key.to_string()).or_default();
+        Ok(service.handle_json(&body, self.now_ms()).0)
+    }
+
+    async fn aes_gcm_encrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        aes_gcm::Aes256Gcm::new(key.into())
+            .encrypt(
+                iv.into(),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .map_err(|_| "AES-GCM encryption failed".to_string())
+    }
+
+    async fn aes_gcm_decrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        aes_gcm::Aes256Gcm::new(key.into())
+            .decrypt(iv.into(), Payload { msg: sealed, aad })
+            .map_err(|_| "AES-GCM decryption failed".to_string())
     }
 }
 

@@ -441,6 +441,7 @@ fn serve(
                         keys: ApiKeyStore::new(store.platform, store.cache, store.config),
                         revocations: None,
                         sessions: None,
+                        mfa_enabled: false,
                     };
                     block_on(admin::handle(&ctx, &req, &actor))
                 }

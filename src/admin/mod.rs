@@ -3,7 +3,8 @@
 //! - `keys`: create, list, show, update, rotate and revoke API keys (`/keys…`),
 //! - `revocations`: the revocation list (`/revocations…`),
 //! - `certs`: the client-certificate registry of `mtls` routes (`/certs…`),
-//! - `sessions`: the gateway's sessions (`/sessions…`, when `sessions.enabled`).
+//! - `sessions`: the gateway's sessions (`/sessions…`, when `sessions.enabled`),
+//! - `mfa`: a subject's TOTP state and its reset (`/mfa/totp/{subject}`).
 //!
 //! The pipeline authenticates the caller with the gateway's normal credentials, requires
 //! `AdminConfig::scope` (the admin route's scope) and hands the call, below the admin prefix, to
@@ -17,6 +18,7 @@
 pub(crate) mod audit;
 pub(crate) mod certs;
 pub(crate) mod keys;
+pub(crate) mod mfa;
 pub(crate) mod refusal_audit;
 pub(crate) mod revocations;
 pub(crate) mod sessions;
@@ -57,6 +59,8 @@ pub struct AdminContext<'a, P: Platform> {
     pub revocations: Option<revocations::RevocationAdmin<'a>>,
     /// `None`: `/sessions…` is not served (sessions are off).
     pub sessions: Option<sessions::SessionAdmin<'a>>,
+    /// `mfa.enabled`: `/mfa…` is served; otherwise it is an unknown route, like any other.
+    pub mfa_enabled: bool,
 }
 
 /// A handler's successful answer: JSON, plus what the router must do after it.
@@ -98,6 +102,7 @@ enum Endpoint<'p> {
     Revocations(revocations::Action),
     Certs(Result<certs::Action, Problem>),
     Sessions(sessions::Action),
+    Mfa(Result<mfa::Action, Problem>),
     /// No such endpoint: audited as `audit`, answered with the problem.
     Unknown {
         audit: Audit,
@@ -108,11 +113,16 @@ enum Endpoint<'p> {
 impl Endpoint<'_> {
     fn resolve<'p, P: Platform>(
         ctx: &AdminContext<'_, P>,
-        path: &'p str,
         method: &str,
+        path: &'p str,
     ) -> Endpoint<'p> {
         if let Some(certs) = certs::route(path, method) {
             return Endpoint::Certs(certs);
+        }
+        if ctx.mfa_enabled {
+            if let Some(action) = mfa::route(method, path) {
+                return Endpoint::Mfa(action);
+            }
         }
         if ctx.revocations.is_some() {
             match revocations::route(path) {
@@ -156,7 +166,7 @@ pub async fn handle<P: Platform>(
     actor: &Identity,
 ) -> Reply {
     let method = req.method.to_ascii_uppercase();
-    let (audit, result) = match Endpoint::resolve(ctx, req.path, &method) {
+    let (audit, result) = match Endpoint::resolve(ctx, &method, req.path) {
         Endpoint::Unknown { audit, problem } => (audit, Err(problem)),
         Endpoint::Keys(route) => match route.action(&method) {
             None => (
@@ -210,6 +220,12 @@ pub async fn handle<P: Platform>(
                     (Ok(()), None) => Err(keys::unknown_route()),
                 }
             };
+            (audit, result)
+        }
+        Endpoint::Mfa(Err(problem)) => (Audit::new("mfa.unknown_route"), Err(problem)),
+        Endpoint::Mfa(Ok(action)) => {
+            let mut audit = Audit::new(action.name());
+            let result = mfa::run(ctx.platform, &action, &mut audit).await;
             (audit, result)
         }
     };

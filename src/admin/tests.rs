@@ -40,6 +40,7 @@ fn admin() -> Identity {
         claims: Default::default(),
         holder: Default::default(),
         session_id: None,
+        user_auth: Default::default(),
     }
 }
 
@@ -64,6 +65,7 @@ impl Env {
             keys: self.store(),
             revocations: None,
             sessions: None,
+            mfa_enabled: true,
         };
         block_on(handle(&ctx, req, actor))
     }
@@ -578,6 +580,7 @@ fn jwt_actors_are_audited_with_their_issuer() {
         claims: Default::default(),
         holder: Default::default(),
         session_id: None,
+        user_auth: Default::default(),
     };
     let req = AdminRequest {
         method: "GET",
@@ -722,4 +725,72 @@ fn gateway_admin_serves_the_key_api() {
     assert_eq!(missing.status, 404);
     let doc: Value = serde_json::from_str(&missing.body).unwrap();
     assert_eq!(doc["code"], "route_not_found");
+}
+
+#[test]
+fn a_subjects_totp_is_shown_and_reset_and_audited() {
+    use crate::mfa::store::{Enrollment, MfaRequest};
+    use crate::mfa::totp::{TotpAlgorithm, TotpParams};
+    let env = Env::new();
+    let stage = MfaRequest::Stage {
+        enrollment: Enrollment {
+            sealed_secret: "sealed".into(),
+            params: TotpParams {
+                algorithm: TotpAlgorithm::Sha1,
+                digits: 6,
+                period: 30,
+            },
+            created_at_ms: 0,
+        },
+    };
+    block_on(crate::mfa::client::call(
+        &env.platform,
+        "ana@example.com",
+        &stage,
+    ))
+    .unwrap();
+    let r = env.call("GET", "/mfa/totp/ana%40example.com", None, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        serde_json::json!({"subject": "ana@example.com", "totp": {"enrolled": false, "pending": true, "recovery_codes_left": 0, "locked_until": null}})
+    );
+    let audit = env.last_audit();
+    assert_eq!(
+        (audit["audit"].as_str(), audit["subject"].as_str()),
+        (Some("mfa.totp.status"), Some("ana@example.com"))
+    );
+    let r = env.call("DELETE", "/mfa/totp/ana@example.com", None, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totp"]["had_enrollment"], true);
+    let audit = env.last_audit();
+    assert_eq!(audit["audit"], "mfa.totp.reset");
+    assert_eq!(audit["had_enrollment"], true);
+    assert_eq!(
+        env.call("DELETE", "/mfa/totp/ana@example.com", None, "")
+            .body["totp"]["had_enrollment"],
+        false
+    );
+
+    let r = env.call("POST", "/mfa/totp/ana", None, "");
+    assert_eq!(
+        (r.status, r.response.header("allow")),
+        (405, Some("GET, DELETE"))
+    );
+    assert_eq!(env.call("GET", "/mfa/other", None, "").status, 404);
+    assert_eq!(env.call("GET", "/mfa/totp/%ZZ", None, "").status, 400);
+    // An unreachable object: 503, the reason in its own log line, then the audit line.
+    env.platform.mfa_down.set(true);
+    let req = AdminRequest {
+        method: "DELETE",
+        path: "/mfa/totp/ana",
+        query: None,
+        body: b"",
+        idempotency_key: None,
+    };
+    let reply = env.handle(&req, &admin());
+    assert_eq!(reply.status, 503);
+    let body: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["code"], "mfa_unavailable");
+    assert_eq!(env.last_audit()["code"], "mfa_unavailable");
 }

@@ -617,6 +617,7 @@ pub(crate) fn record_identity(record: ApiKeyRecord, now: u64) -> Result<Identity
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect(),
             },
+            user_auth: Default::default(),
         }),
     }
 }
@@ -713,6 +714,7 @@ mod tests {
                 claims: Default::default(),
                 holder: Default::default(),
                 session_id: None,
+                user_auth: Default::default(),
             }
         );
         // KV holds the hash, the record and the index; the plaintext nowhere.

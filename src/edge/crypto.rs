@@ -16,7 +16,7 @@ fn subtle() -> Result<web_sys::SubtleCrypto, String> {
     Ok(crypto.unchecked_into::<web_sys::Crypto>().subtle())
 }
 
-fn object(pairs: &[(&str, JsValue)]) -> Object {
+pub(super) fn object(pairs: &[(&str, JsValue)]) -> Object {
     let o = Object::new();
     for (k, v) in pairs {
         // Setting a plain property on a fresh object cannot fail.
@@ -86,7 +86,7 @@ fn cached_verify_params(alg: Alg) -> Object {
     })
 }
 
-fn cached_subtle() -> Result<web_sys::SubtleCrypto, String> {
+pub(super) fn cached_subtle() -> Result<web_sys::SubtleCrypto, String> {
     SUBTLE.with(|cell| {
         if let Some(s) = cell.borrow().as_ref() {
             return Ok(s.clone());

@@ -8,6 +8,7 @@ mod durable;
 mod http;
 mod kv;
 mod ledger;
+mod mfa;
 mod session;
 mod websocket;
 
@@ -95,19 +96,21 @@ fn ready(env: &Env, mut config: crate::config::Config) -> IsolateState {
             path: NONCE_SECRET_VAR.to_string(),
             message,
         });
-    let (issuer, secret) = match (
+    let (issuer, secret, mfa_key) = match (
         load_session_issuer(env, &config),
         session::load_login_secret(env, &config),
+        load_mfa_key(env, &config),
         nonce,
     ) {
-        (Ok(issuer), Ok(secret), Ok(())) => (issuer, secret),
-        (issuer, secret, nonce) => {
+        (Ok(issuer), Ok(secret), Ok(mfa_key), Ok(())) => (issuer, secret, mfa_key),
+        (issuer, secret, mfa_key, nonce) => {
             return IsolateState::Misconfigured(
                 issuer
                     .err()
                     .into_iter()
                     .flatten()
                     .chain(secret.err())
+                    .chain(mfa_key.err())
                     .chain(nonce.err())
                     .collect(),
             )
@@ -115,7 +118,8 @@ fn ready(env: &Env, mut config: crate::config::Config) -> IsolateState {
     };
     let gateway = Gateway::new(config)
         .with_session_issuer(issuer)
-        .with_login_secret(secret);
+        .with_login_secret(secret)
+        .with_mfa_key(mfa_key);
     if let Some(tier) = tier {
         gateway.share_through_location(tier);
     }
@@ -152,6 +156,23 @@ fn load_session_issuer(
                 message: e.message,
             })
             .collect()
+    })
+}
+
+/// The key that seals TOTP secrets when `mfa.enabled`: the `PORTCULLIS_MFA_KEY` secret, read once
+/// per isolate. Missing or malformed with MFA on is a configuration error (the value is never
+/// logged).
+fn load_mfa_key(
+    env: &Env,
+    config: &crate::config::Config,
+) -> Result<Option<crate::mfa_settings::MfaKey>, ConfigError> {
+    use crate::mfa_settings::{MfaKey, MFA_KEY_SECRET};
+    let secret = js_sys::Reflect::get(env, &JsValue::from_str(MFA_KEY_SECRET))
+        .ok()
+        .and_then(|v| v.as_string());
+    MfaKey::load(&config.mfa, secret.as_deref()).map_err(|message| ConfigError {
+        path: MFA_KEY_SECRET.to_string(),
+        message,
     })
 }
 
@@ -290,20 +311,20 @@ async fn serve(
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
         Outcome::Session(endpoint) => {
-            let body =
-                http::read_body_capped(&req, crate::session::endpoints::MAX_BODY_BYTES + 1).await?;
+            let body = http::read_body_capped(&req, endpoint.body_cap() + 1).await?;
             let mut reply = gateway
                 .session(&*platform, endpoint, &head, &body, &mut log)
                 .await;
             // Their refusals carry the request id as `instance`, like every other problem.
             id.stamp(&mut reply);
-            // The endpoints set their own CORS (credentials for app origins): HSTS only here.
-            let hsts: Vec<(String, String)> = transport
+            // The endpoints set their own CORS (credentials for app origins): HSTS only here,
+            // except on those that follow the gateway's `cors`.
+            let headers: Vec<(String, String)> = transport
                 .iter()
-                .filter(|(n, _)| n == "strict-transport-security")
+                .filter(|(n, _)| endpoint.uses_gateway_cors() || n == "strict-transport-security")
                 .cloned()
                 .collect();
-            http::reply_response(&reply, &hsts)?
+            http::reply_response(&reply, &headers)?
         }
         Outcome::Admin(call) => {
             let body = http::read_body_capped(req, crate::admin::MAX_BODY_BYTES + 1).await?;
@@ -581,6 +602,30 @@ impl Platform for EdgePlatform {
         max_bytes: usize,
     ) -> Result<HttpResponse, FetchError> {
         session::post(url, headers, body, timeout_ms, max_bytes).await
+    }
+
+    async fn mfa_call(&self, subject_key: &str, body: String) -> Result<String, StoreError> {
+        mfa::call(&self.env, subject_key, body).await
+    }
+
+    async fn aes_gcm_encrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        mfa::aes_gcm_encrypt(key, iv, aad, plaintext).await
+    }
+
+    async fn aes_gcm_decrypt(
+        &self,
+        key: &[u8; 32],
+        iv: &[u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        mfa::aes_gcm_decrypt(key, iv, aad, sealed).await
     }
 }
 

@@ -55,6 +55,8 @@ pub struct Claims {
     /// The session id (`sid`, OpenID Connect Front-Channel Logout §3), when the token has one:
     /// the gateway's own tokens always do, and the revocation list can end a session by it.
     pub sid: Option<String>,
+    /// `amr`, `acr`, `auth_time`: how the user authenticated (read for step-up, `crate::step_up`).
+    pub user_auth: crate::identity::UserAuthentication,
 }
 
 /// One variant per check. Claim names are carried (they come from the code or the configuration,
@@ -215,6 +217,9 @@ const KNOWN_CLAIMS: &[&str] = &[
     "scope",
     "scp",
     "client_id",
+    "amr",
+    "acr",
+    "auth_time",
 ];
 
 /// A payload parsed once (a JSON object without duplicate members), for `issuer` before the
@@ -327,6 +332,7 @@ pub fn validate_parsed(
 
     let scopes = scopes(claims, policy.scope_source)?;
     let confirmation = confirmation(claims)?;
+    let user_auth = user_authentication(claims)?;
 
     // Checked like `jti`: a `sid` the revocation check could not match is refused, not ignored.
     let sid = match claims.get("sid") {
@@ -347,6 +353,39 @@ pub fn validate_parsed(
         scopes,
         confirmation,
         sid,
+        user_auth,
+    })
+}
+
+/// `amr` (RFC 8176: an array of strings), `acr` (a string) and `auth_time` (a NumericDate, taken
+/// down to the whole second: an older instant is the stricter reading of `max_age`). Like every
+/// claim, a wrong JSON type is refused rather than read as absent: an `amr` that is not an array
+/// of non-empty printable ASCII strings, an empty or non-ASCII `acr`.
+fn user_authentication(
+    claims: &Map<String, Value>,
+) -> Result<crate::identity::UserAuthentication, ClaimError> {
+    let printable = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+    let amr = match claims.get("amr") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v.as_str() {
+                Some(s) if printable(s) => Ok(s.to_string()),
+                _ => Err(ClaimError::WrongType("amr".into())),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ClaimError::WrongType("amr".into())),
+    };
+    let acr = match claims.get("acr") {
+        None => None,
+        Some(Value::String(s)) if printable(s) => Some(s.clone()),
+        Some(_) => return Err(ClaimError::WrongType("acr".into())),
+    };
+    let auth_time = numeric_date(claims, "auth_time", Fraction::Floor)?;
+    Ok(crate::identity::UserAuthentication {
+        amr,
+        acr,
+        auth_time,
     })
 }
 
@@ -596,6 +635,7 @@ mod tests {
                 sid: None,
                 scopes: vec!["orders:read".into(), "orders:write".into()],
                 confirmation: None,
+                user_auth: Default::default(),
             }
         );
         let c = run(&unset(
@@ -605,6 +645,48 @@ mod tests {
         .unwrap();
         assert_eq!((c.nbf, c.iat, c.jti), (None, None, None));
         assert!(c.scopes.is_empty());
+    }
+
+    #[test]
+    fn the_authentication_context_is_read_strictly() {
+        let c = run(&set(
+            set(
+                set(base(), "amr", json!(["pwd", "otp"])),
+                "acr",
+                json!("gold"),
+            ),
+            "auth_time",
+            json!(NOW as f64 - 99.5),
+        ))
+        .unwrap();
+        assert_eq!(
+            c.user_auth,
+            crate::identity::UserAuthentication {
+                amr: vec!["pwd".into(), "otp".into()],
+                acr: Some("gold".into()),
+                // Floored: the older reading.
+                auth_time: Some(NOW - 100),
+            }
+        );
+        assert_eq!(run(&base()).unwrap().user_auth, Default::default());
+        for (claim, bad) in [
+            ("amr", json!("otp")),
+            ("amr", json!([1])),
+            ("amr", json!([""])),
+            ("amr", json!(["o t p"])),
+            ("amr", json!(null)),
+            ("acr", json!(1)),
+            ("acr", json!("")),
+            ("acr", json!(["gold"])),
+            ("auth_time", json!("1")),
+            ("auth_time", json!(-1)),
+        ] {
+            assert_eq!(
+                run(&set(base(), claim, bad.clone())),
+                Err(ClaimError::WrongType(claim.into())),
+                "{claim}: {bad}"
+            );
+        }
     }
 
     #[test]

@@ -266,6 +266,7 @@ pub(crate) fn jwt_identity<K>(
             confirmation: claims.confirmation,
         },
         session_id: claims.sid,
+        user_auth: claims.user_auth,
     };
     let valid_until_ms = claims
         .exp

@@ -112,6 +112,7 @@ mod tests {
             origin: Default::default(),
             require: Vec::new(),
             binding: Default::default(),
+            step_up: None,
         }
     }
 

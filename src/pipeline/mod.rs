@@ -77,7 +77,7 @@ pub enum Outcome {
     /// `Gateway::admin`.
     Admin(AdminCall),
     /// A session endpoint (`sessions.path_prefix`): the runtime reads the body (at most
-    /// `session::endpoints::MAX_BODY_BYTES + 1` bytes) and calls `Gateway::session`.
+    /// `Endpoint::body_cap() + 1` bytes) and calls `Gateway::session`.
     Session(crate::session::endpoints::Endpoint),
 }
 
@@ -129,6 +129,8 @@ pub struct Gateway<K> {
     session_keys: RefCell<ImportedKeys<K>>,
     /// The `PORTCULLIS_LOGIN_SECRET` Workers secret, sent to the login endpoint (`sessions.login`).
     login_secret: Option<String>,
+    /// The key that seals TOTP secrets (`mfa.enabled`; the `PORTCULLIS_MFA_KEY` secret).
+    mfa_key: Option<crate::mfa_settings::MfaKey>,
 }
 
 impl<K: Clone> Gateway<K> {
@@ -145,6 +147,7 @@ impl<K: Clone> Gateway<K> {
             session: None,
             session_keys: RefCell::default(),
             login_secret: None,
+            mfa_key: None,
         }
     }
 
@@ -160,6 +163,12 @@ impl<K: Clone> Gateway<K> {
     /// The gateway with the login endpoint's shared secret (`session::login`).
     pub(crate) fn with_login_secret(mut self, secret: Option<String>) -> Self {
         self.login_secret = secret;
+        self
+    }
+
+    /// The gateway with the key that seals TOTP secrets (`MfaKey::load`).
+    pub(crate) fn with_mfa_key(mut self, key: Option<crate::mfa_settings::MfaKey>) -> Self {
+        self.mfa_key = key;
         self
     }
 
@@ -212,6 +221,7 @@ impl<K: Clone> Gateway<K> {
                     revocation: &self.config.revocation,
                     snapshot: &self.revocation,
                 }),
+            mfa_enabled: self.config.mfa.enabled,
         };
         let mut reply = crate::admin::handle(&ctx, &req, &call.actor).await;
         call.request_id.stamp(&mut reply);
@@ -297,6 +307,25 @@ impl<K: Clone> Gateway<K> {
         log: &mut RequestLog,
         request_id: &RequestId,
     ) -> Result<Outcome, Refusal> {
+        // The TOTP endpoints follow the gateway's `cors` (a bearer token, no cookie): a preflight
+        // from an allowed origin is answered as on any route.
+        if let Some(Ok(endpoint)) =
+            crate::session::endpoints::endpoint_at(&self.config.sessions, req)
+        {
+            if endpoint.uses_gateway_cors() {
+                if let Some(headers) = self.config.cors.preflight(
+                    &req.method,
+                    req.headers_named("origin").next(),
+                    req.headers_named("access-control-request-method").next(),
+                ) {
+                    return Ok(Outcome::Respond(Reply {
+                        status: 204,
+                        headers,
+                        body: String::new(),
+                    }));
+                }
+            }
+        }
         // The session endpoints are the gateway's own, answered before CORS and routing: their
         // preflights grant credentials to app origins (`session::endpoints`).
         if let Some(routed) = crate::session::endpoints::route(&self.config.sessions, req) {
@@ -360,6 +389,20 @@ impl<K: Clone> Gateway<K> {
         }
         for route in &parsed.also {
             authorize::authorize_also(route, &identity)?;
+        }
+        // Step-up (RFC 9470): the matched route's and every other reading's route's policy.
+        for route in std::iter::once(parsed.route).chain(parsed.also.iter().copied()) {
+            if let Some(policy) = &route.step_up {
+                crate::step_up::check(policy, &identity, platform.now_secs()).map_err(
+                    |failure| {
+                        Refusal::plain(crate::step_up::refusal(
+                            &self.config.realm,
+                            policy,
+                            &failure,
+                        ))
+                    },
+                )?;
+            }
         }
         if parsed.route.admin {
             // Below the prefix as the route matched it (in any case, without `;` parameters).

@@ -721,3 +721,43 @@ fn ed25519_alg_name_and_lifetime_cap_through_the_pipeline() {
 }
 
 mod machine;
+#[test]
+fn step_up_holds_for_every_reading_of_the_path() {
+    let issuer = Issuer::new();
+    let gw = gateway(json!({ "routes": [
+        { "name": "export", "methods": ["GET"], "path": "/reports/export", "auth": ["jwt"], "mfa": "required" },
+        { "name": "reports", "methods": ["GET"], "path": "/reports/*", "auth": ["jwt"] }
+    ]}));
+    let p = platform(&issuer, None);
+    let pwd = issuer.token("ES256", "es-1", json!({ "amr": ["pwd"] }));
+    let otp = issuer.token("ES256", "es-1", json!({ "amr": ["pwd", "otp"] }));
+    // A trailing slash or a format suffix is the export route to Rails or Spring: the step-up of
+    // the route of that reading applies although `/reports/*` matched first.
+    for path in [
+        "/reports/export",
+        "/reports/export/",
+        "/reports/export.json",
+    ] {
+        let refused = run(
+            &gw,
+            &p,
+            &req("GET", path, &[("authorization", &bearer(&pwd))]),
+        );
+        assert_eq!(code_of(&refused), (401, "mfa_required".into()), "{path}");
+        assert!(header(&refused, "www-authenticate")
+            .unwrap()
+            .contains("error=\"insufficient_user_authentication\""));
+        let passed = run(
+            &gw,
+            &p,
+            &req("GET", path, &[("authorization", &bearer(&otp))]),
+        );
+        assert!(matches!(passed, Outcome::Forward(_)), "{path}: {passed:?}");
+    }
+    let other = run(
+        &gw,
+        &p,
+        &req("GET", "/reports/daily", &[("authorization", &bearer(&pwd))]),
+    );
+    assert!(matches!(other, Outcome::Forward(_)));
+}

@@ -343,6 +343,7 @@ mod tests {
             claims: Default::default(),
             holder: Default::default(),
             session_id: None,
+            user_auth: Default::default(),
         }
     }
 
@@ -361,6 +362,7 @@ mod tests {
             claims: Default::default(),
             holder: Default::default(),
             session_id: None,
+            user_auth: Default::default(),
         }
     }
 

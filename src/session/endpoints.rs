@@ -9,8 +9,9 @@
 //! | `POST /auth/token` | `exchange` | RFC 8693 token exchange of an upstream issuer's token |
 //! | `POST /auth/refresh` | `refresh` | rotates the refresh cookie, mints an access token |
 //! | `POST /auth/logout` | `refresh` | ends the session |
+//! | `POST /auth/mfa/totp/{enroll,confirm,verify,disable}` | `mfa::endpoints` | TOTP, served by `Gateway::session` (`pipeline::session`) |
 //!
-//! (The MFA and passkey endpoints add their arms to `Endpoint`.)
+//! (The passkey endpoints add their arm to `Endpoint`.)
 
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
@@ -30,6 +31,10 @@ pub enum Endpoint {
     Token,
     Refresh,
     Logout,
+    /// `{prefix}/mfa/totp/{enroll,confirm,verify,disable}` (`mfa::endpoints`). (Its endpoint
+    /// type is crate-private: only the worker acts on it.)
+    #[allow(private_interfaces)]
+    MfaTotp(crate::mfa::endpoints::TotpEndpoint),
 }
 
 impl Endpoint {
@@ -39,6 +44,22 @@ impl Endpoint {
             Endpoint::Token => "session-token",
             Endpoint::Refresh => "session-refresh",
             Endpoint::Logout => "session-logout",
+            Endpoint::MfaTotp(e) => e.name(),
+        }
+    }
+
+    /// Whether the gateway's `cors` policy applies, as on any route, instead of the session
+    /// endpoints' own CORS for `sessions.app_origins`: the TOTP endpoints take a bearer token, not
+    /// the refresh cookie, so a cross-origin app calls them without credentials mode.
+    pub fn uses_gateway_cors(self) -> bool {
+        matches!(self, Endpoint::MfaTotp(_))
+    }
+
+    /// How much of a body the runtime reads for this endpoint (one byte more is refused with 413).
+    pub fn body_cap(self) -> usize {
+        match self {
+            Endpoint::MfaTotp(_) => crate::mfa::endpoints::MAX_BODY_BYTES,
+            _ => MAX_BODY_BYTES,
         }
     }
 }
@@ -46,6 +67,31 @@ impl Endpoint {
 /// Where a request under the prefix goes: an endpoint (the runtime reads the body and calls
 /// `serve`), or an answer right away (a preflight, 404, 405). `None`: not under the prefix.
 pub(crate) fn route(
+    settings: &SessionSettings,
+    head: &RequestHead,
+) -> Option<Result<Endpoint, Reply>> {
+    let endpoint = match endpoint_at(settings, head)? {
+        Ok(endpoint) => endpoint,
+        Err(not_found) => return Some(Err(not_found)),
+    };
+    if head.method == "OPTIONS" {
+        return Some(Err(preflight(settings, head)));
+    }
+    if head.method != "POST" {
+        return Some(Err(Problem::new(
+            ErrorCode::RequestInvalid,
+            format!("method {} is not allowed here; allowed: POST", head.method),
+        )
+        .with_status(405)
+        .with_header("allow", "POST")
+        .reply()));
+    }
+    Some(Ok(endpoint))
+}
+
+/// The endpoint `head`'s path names, whatever the method, or 404 for another path under the
+/// prefix. `None`: not under the prefix (or sessions are off).
+pub(crate) fn endpoint_at(
     settings: &SessionSettings,
     head: &RequestHead,
 ) -> Option<Result<Endpoint, Reply>> {
@@ -62,29 +108,23 @@ pub(crate) fn route(
         "/token" => Endpoint::Token,
         "/refresh" => Endpoint::Refresh,
         "/logout" => Endpoint::Logout,
-        _ => {
-            return Some(Err(Problem::new(
-                ErrorCode::RouteNotFound,
-                format!(
-                    "the session endpoints are {p}/login, {p}/token, {p}/refresh and {p}/logout",
-                    p = settings.path_prefix
-                ),
-            )
-            .reply()))
-        }
+        _ => match rest
+            .strip_prefix("/mfa/totp")
+            .and_then(crate::mfa::endpoints::TotpEndpoint::at)
+        {
+            Some(totp) => Endpoint::MfaTotp(totp),
+            None => {
+                return Some(Err(Problem::new(
+                    ErrorCode::RouteNotFound,
+                    format!(
+                        "the session endpoints are {p}/login, {p}/token, {p}/refresh and {p}/logout (and {p}/mfa/totp/enroll, confirm, verify and disable)",
+                        p = settings.path_prefix
+                    ),
+                )
+                .reply()))
+            }
+        },
     };
-    if head.method == "OPTIONS" {
-        return Some(Err(preflight(settings, head)));
-    }
-    if head.method != "POST" {
-        return Some(Err(Problem::new(
-            ErrorCode::RequestInvalid,
-            format!("method {} is not allowed here; allowed: POST", head.method),
-        )
-        .with_status(405)
-        .with_header("allow", "POST")
-        .reply()));
-    }
     Some(Ok(endpoint))
 }
 
@@ -107,6 +147,11 @@ pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
             Endpoint::Token => super::exchange::exchange(ctx, body).await,
             Endpoint::Refresh => super::refresh::refresh(ctx).await,
             Endpoint::Logout => super::refresh::logout(ctx).await,
+            // Served by `Gateway::session`, which needs the caller's token checked by the pipeline.
+            Endpoint::MfaTotp(_) => Err(Problem::new(
+                ErrorCode::GatewayError,
+                "the TOTP endpoints are not served here",
+            )),
         }
     };
     let (mut reply, code) = match result {

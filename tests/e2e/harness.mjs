@@ -54,6 +54,7 @@ export const DURABLE_OBJECTS = {
   PORTCULLIS_API_KEYS: { className: "ApiKeyLedger", useSQLite: true },
   PORTCULLIS_DPOP: { className: "DpopReplay", useSQLite: true },
   PORTCULLIS_SESSIONS: { className: "SessionFamily", useSQLite: true },
+  PORTCULLIS_MFA: { className: "MfaSubject", useSQLite: true },
 };
 
 /**

@@ -2,7 +2,7 @@
 // for the revocation and rate-limit end-to-end tests and benchmarks.
 //
 // Miniflare runs each worker in its own V8 isolate. Worker "a" defines the Durable Object classes
-// (RevocationStore, RateLimiter, ApiKeyLedger); workers "b", "c", … run the same wasm and bind to a's classes by
+// (RevocationStore, RateLimiter, ApiKeyLedger, MfaSubject); workers "b", "c", … run the same wasm and bind to a's classes by
 // `scriptName`, so they are separate isolates (separate snapshots, separate leases) in front of the
 // same objects — what a Cloudflare location with several isolates looks like. A small JS worker,
 // "faults", can stand between the gateways and the revocation object (a proxy that can be switched
@@ -68,7 +68,7 @@ const NAMES = "abcdefgh";
  * - `flakyRevocation`: the revocation object sits behind a switchable proxy (`setRevocationDown`);
  * - `failingLimiter`: every rate-limiter call fails;
  * - `extraBindings`: more bindings for every gateway (Workers secrets such as
- *   PORTCULLIS_LOCATION_CACHE_KEY or PORTCULLIS_SIGNING_KEYS).
+ *   PORTCULLIS_LOCATION_CACHE_KEY, PORTCULLIS_SIGNING_KEYS or PORTCULLIS_MFA_KEY).
  * The isolates share one Cache API (`caches.default`), as the isolates of one location do.
  * Returns { isolates: [{ name, fetch(path, init) }], revocation(path, init), setRevocationDown(bool), logs, dispose }.
  */
@@ -79,10 +79,12 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
   const limiterClass = { className: "RateLimiter", scriptName: "a", useSQLite: true };
   const ledgerClass = { className: "ApiKeyLedger", scriptName: "a", useSQLite: true };
   const sessionsClass = { className: "SessionFamily", scriptName: "a", useSQLite: true };
+  const mfaClass = { className: "MfaSubject", scriptName: "a", useSQLite: true };
   const bindingsFor = () => ({
     PORTCULLIS_API_KEYS: ledgerClass,
     PORTCULLIS_DPOP: { className: "DpopReplay", scriptName: "a", useSQLite: true },
     PORTCULLIS_SESSIONS: sessionsClass,
+    PORTCULLIS_MFA: mfaClass,
     PORTCULLIS_REVOCATION: flakyRevocation ? { className: "FlakyRevocation", scriptName: "faults" } : revocationClass,
     PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : limiterClass,
   });

@@ -21,7 +21,7 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8",
 };
 // Only these demo files are served; the server code itself is not.
-const DEMO_FILES = new Set(["index.html", "app.js", "password-login.js", "style.css"]);
+const DEMO_FILES = new Set(["index.html", "app.js", "mfa.js", "password-login.js", "style.css"]);
 
 function originOf(url) {
   try {
@@ -39,6 +39,8 @@ function securityHeaders(config) {
       "script-src 'self' 'wasm-unsafe-eval'",
       `connect-src ${[...new Set(connect)].join(" ")}`,
       "style-src 'self'",
+      // The TOTP panel shows the gateway's QR code as a data: image (www/demo/mfa.js).
+      "img-src data:",
       "base-uri 'none'",
       "form-action 'none'",
       "frame-ancestors 'none'",

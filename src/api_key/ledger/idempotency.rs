@@ -184,6 +184,7 @@ mod tests {
             claims: Default::default(),
             holder: Default::default(),
             session_id: None,
+            user_auth: Default::default(),
         }
     }
 

@@ -79,6 +79,7 @@ fn actor(subject: &str) -> Identity {
         claims: Default::default(),
         holder: Default::default(),
         session_id: None,
+        user_auth: Default::default(),
     }
 }
 
