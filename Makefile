@@ -91,6 +91,7 @@ bench: tools build
 	node bench/run.mjs
 	node bench/limits.mjs
 	node bench/scale.mjs
+	node bench/dpop.mjs
 	node bench/sessions.mjs
 
 # Not part of `make test`: mixed traffic at a steady rate for SOAK_SECONDS (default 600) against the

@@ -81,6 +81,8 @@ pub struct Config {
     pub location_cache: crate::location_cache::LocationCacheSettings,
     /// `identity_header_prefixes`, and the claim paths the routes' `require` read (issue 15).
     pub claims: crate::claims::ClaimSettings,
+    /// DPoP proof-of-possession (`[dpop]`, issue 13).
+    pub dpop: crate::dpop::settings::DpopSettings,
     /// The gateway's own TOTP factor (`mfa`; docs/mfa.md).
     pub mfa: crate::mfa_settings::MfaSettings,
     /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
@@ -212,6 +214,7 @@ struct RawConfig {
     /// More of the gateway's header namespace, for `claims_to_headers` (`x-acme-`).
     #[serde(default)]
     identity_header_prefixes: Vec<String>,
+    dpop: Option<Value>,
     #[serde(default)]
     sessions: Option<Value>,
     #[serde(default)]
@@ -334,6 +337,9 @@ struct RawRoute {
     /// Claim conditions: `{ claim = value | { any = [...] } | { all = [...] } }`.
     #[serde(default)]
     require: Option<Value>,
+    /// `"optional"` (default) or `"required"`: only sender-constrained tokens (issue 13).
+    #[serde(default)]
+    binding: Option<String>,
     /// Step-up (`crate::step_up`): `"required"` asks for a second factor in `amr`.
     #[serde(default)]
     mfa: Option<String>,
@@ -583,6 +589,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
             "passkeys need sessions.enabled (the ceremonies start and step up the gateway's sessions)",
         ));
     }
+    let dpop: crate::dpop::settings::DpopSettings = parse_section(raw.dpop.as_ref(), &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -609,6 +616,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         forwarded,
         location_cache,
         claims,
+        dpop,
         mfa,
         sessions,
         introspection,
@@ -856,6 +864,7 @@ fn admin_route(admin: &AdminConfig) -> Option<Route> {
         // Answered by the gateway itself, never forwarded.
         origin: crate::origin::OriginPolicy::default(),
         require: Vec::new(),
+        binding: crate::route::Binding::Optional,
         step_up: None,
     })
 }
@@ -1149,7 +1158,7 @@ fn build_route(
     if r.auth.is_empty() {
         errors.push(err(
             &format!("{path}.auth"),
-            "must list accepted credential kinds: jwt, api_key, or public",
+            "must list accepted credential kinds: jwt, api_key, mtls, or public",
         ));
     }
     for (i, a) in r.auth.iter().enumerate() {
@@ -1157,7 +1166,7 @@ fn build_route(
             Some(k) => auth.push(k),
             None => errors.push(err(
                 &format!("{path}.auth[{i}]"),
-                "unknown credential kind; use jwt, api_key or public",
+                "unknown credential kind; use jwt, api_key, mtls or public",
             )),
         }
     }
@@ -1219,6 +1228,12 @@ fn build_route(
                 Vec::new()
             }),
     };
+    let binding = route_binding(
+        r.binding.as_deref(),
+        auth.contains(&crate::route::CredentialKind::Jwt),
+        path,
+        errors,
+    );
     let (step_up, step_up_errors) = crate::step_up::parse_route_options(
         r.mfa.as_deref(),
         r.acr_values.as_deref(),
@@ -1244,8 +1259,38 @@ fn build_route(
         websocket,
         origin,
         require,
+        binding,
         step_up,
     })
+}
+
+/// The route option `binding`: `"required"` only means something where tokens are accepted.
+fn route_binding(
+    raw: Option<&str>,
+    accepts_jwt: bool,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> crate::route::Binding {
+    let Some(raw) = raw else {
+        return crate::route::Binding::Optional;
+    };
+    match crate::route::Binding::parse(raw) {
+        None => {
+            errors.push(err(
+                &format!("{path}.binding"),
+                "must be \"optional\" or \"required\"",
+            ));
+            crate::route::Binding::Optional
+        }
+        Some(crate::route::Binding::Required) if !accepts_jwt => {
+            errors.push(err(
+                &format!("{path}.binding"),
+                "\"required\" applies to tokens: the route must accept jwt",
+            ));
+            crate::route::Binding::Required
+        }
+        Some(b) => b,
+    }
 }
 
 /// The rules a WebSocket route obeys: the handshake is a GET, so the route must admit GET; a
@@ -1510,6 +1555,7 @@ mod tests {
                 }),
             ),
             ("/$defs/cors", "cors", "cors", Box::new(|o| o)),
+            ("/$defs/dpop", "dpop", "dpop", Box::new(|o| o)),
             ("/$defs/sessions", "sessions", "sessions", Box::new(|o| o)),
             (
                 "/$defs/sessions/properties/login",

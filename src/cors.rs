@@ -34,8 +34,9 @@ impl Default for CorsConfig {
     }
 }
 
-/// Response headers a browser needs to read a refusal or a rate-limit answer.
-const EXPOSED: &str = "WWW-Authenticate, Retry-After, RateLimit, RateLimit-Policy";
+/// Response headers a browser needs to read a refusal or a rate-limit answer (and the DPoP server
+/// nonce it must retry with).
+const EXPOSED: &str = "WWW-Authenticate, Retry-After, RateLimit, RateLimit-Policy, DPoP-Nonce";
 const METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
 
 impl CorsConfig {

@@ -9,6 +9,8 @@ pub enum AuthMethod {
     Public,
     /// An opaque bearer token, accepted by the authorization server's introspection endpoint.
     Introspection,
+    /// A registered TLS client certificate (`mtls` routes).
+    Mtls,
 }
 
 impl AuthMethod {
@@ -18,6 +20,7 @@ impl AuthMethod {
             AuthMethod::ApiKey => "api_key",
             AuthMethod::Public => "public",
             AuthMethod::Introspection => "introspection",
+            AuthMethod::Mtls => "mtls",
         }
     }
 }
@@ -47,9 +50,40 @@ pub struct Identity {
     pub claims: crate::claims::IdentityClaims,
     /// JWT `sid`: the session a gateway-issued token belongs to, for session revocation.
     pub session_id: Option<String>,
+    /// What ties the credential to its holder: the client certificate (mTLS) and the token's
+    /// `cnf` (RFC 8705, RFC 9449).
+    pub holder: Holder,
     /// JWTs: how the user authenticated (`amr`, `acr`, `auth_time`), for routes that ask for a
     /// second factor (`crate::step_up`). Empty for API keys: a key has no user factor.
     pub user_auth: UserAuthentication,
+}
+
+/// What ties a credential to its holder (issue 13).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holder {
+    /// mTLS: the registered certificate the caller authenticated with.
+    pub certificate: Option<CertificateFacts>,
+    /// A token's `cnf` claim: the key or certificate it is bound to.
+    pub confirmation: Option<Confirmation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// Lower-case hex SHA-256 of the DER certificate (`x-client-cert-fingerprint`).
+    pub fingerprint: String,
+    /// The subject DN, header-safe (`x-client-cert-subject`).
+    pub subject: String,
+    /// `cert:<fingerprint>`: the certificate's id on the revocation list.
+    pub revocation_id: String,
+}
+
+/// A token's confirmation method (RFC 7800 `cnf`), as far as the gateway can check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// RFC 9449 §6.1: the RFC 7638 thumbprint of the DPoP key (base64url).
+    Jkt(String),
+    /// RFC 8705 §3.1 `x5t#S256`, as the lower-case hex fingerprint Cloudflare reports.
+    X5tS256(String),
 }
 
 /// A token's authentication context, as its issuer states it: `amr` (RFC 8176 method references),
@@ -79,6 +113,7 @@ impl Identity {
             key_id: None,
             rate_limit_policy: None,
             claims: crate::claims::IdentityClaims::default(),
+            holder: Holder::default(),
             session_id: None,
             user_auth: UserAuthentication::default(),
         }
@@ -90,6 +125,9 @@ impl Identity {
 
     /// The budget key for per-identity rate limits: never the IP for an authenticated caller.
     pub fn rate_limit_key(&self) -> String {
+        if let (AuthMethod::Mtls, Some(cert)) = (self.method, &self.holder.certificate) {
+            return format!("cert:{}", cert.fingerprint);
+        }
         match (self.method, &self.key_id, &self.issuer) {
             (AuthMethod::ApiKey, Some(key_id), _) => format!("key:{key_id}"),
             (_, _, Some(iss)) => format!("sub:{iss}|{}", self.subject),

@@ -158,6 +158,18 @@ pub(crate) enum Event<'a> {
         key_id: Option<&'a str>,
     },
 
+    // --- machine identity (issue 13)
+    /// The DPoP replay object could not be asked; the request was refused (fail closed).
+    DpopReplayUnavailable {
+        reason: &'a str,
+    },
+    /// A client certificate was registered, changed or revoked through the admin API's mirror of
+    /// the revocation list and the write to the list failed (the registry record is in force).
+    CertRevocationMirrorFailed {
+        fingerprint: &'a str,
+        reason: &'a str,
+    },
+
     // --- sessions (docs/sessions.md)
     /// A session object's storage could not be read: the object acts as empty (every token of it
     /// is refused).

@@ -177,6 +177,14 @@ pub trait Platform {
         async {}
     }
 
+    /// One call to the DPoP replay object `shard` (binding `PORTCULLIS_DPOP`, one object per proof
+    /// key thumbprint): a JSON `dpop::replay::ReplayRequest` in, a `ReplayAnswer` out. A platform
+    /// without the objects fails every call, so every DPoP request fails closed.
+    async fn dpop_call(&self, shard: &str, body: String) -> Result<String, StoreError> {
+        let _ = (shard, body);
+        Err(StoreError("no DPoP replay cache on this platform".into()))
+    }
+
     // --- MFA (docs/mfa.md): the per-subject TOTP object and the sealing of TOTP secrets.
 
     /// One call to the `MfaSubject` object named `subject_key` (binding `PORTCULLIS_MFA`): a JSON

@@ -110,6 +110,28 @@ error_codes! {
     // --- claims (issue 15)
     /// A route's `require` condition on a claim (or API-key metadata entry) is not met.
     ClaimRequirementFailed = ("claim_requirement_failed", 403, "The credential does not meet the route's claim requirements", Plain),
+    // --- machine identity (issue 13): mTLS client certificates, RFC 8705 bound tokens, DPoP
+    ClientCertMissing = ("client_cert_missing", 401, "A TLS client certificate is required", Plain),
+    ClientCertUnverified = ("client_cert_unverified", 401, "The TLS client certificate did not verify", Plain),
+    ClientCertExpired = ("client_cert_expired", 401, "The TLS client certificate is outside its validity period", Plain),
+    ClientCertUnknown = ("client_cert_unknown", 403, "The TLS client certificate is not registered", Plain),
+    ClientCertRevoked = ("client_cert_revoked", 403, "The TLS client certificate has been revoked", Plain),
+    /// The admin API: no registered certificate with this fingerprint.
+    ClientCertNotFound = ("client_cert_not_found", 404, "No registered certificate with this fingerprint", Plain),
+    TokenBindingMismatch = ("token_binding_mismatch", 401, "The token is bound to another certificate or key", InvalidToken),
+    TokenBindingRequired = ("token_binding_required", 401, "This route requires a sender-constrained token", InvalidToken),
+    TokenBoundAsBearer = ("token_bound_as_bearer", 401, "A DPoP-bound token was presented as a bearer token", InvalidToken),
+    DpopProofMissing = ("dpop_proof_missing", 401, "A DPoP proof is required", Plain),
+    DpopProofInvalid = ("dpop_proof_invalid", 401, "The DPoP proof is malformed", Plain),
+    DpopAlgorithmRefused = ("dpop_algorithm_refused", 401, "The DPoP proof's algorithm is not accepted", Plain),
+    DpopSignatureInvalid = ("dpop_signature_invalid", 401, "The DPoP proof's signature is invalid", Plain),
+    DpopMethodMismatch = ("dpop_method_mismatch", 401, "The DPoP proof is for another method", Plain),
+    DpopUrlMismatch = ("dpop_url_mismatch", 401, "The DPoP proof is for another URL", Plain),
+    DpopProofStale = ("dpop_proof_stale", 401, "The DPoP proof was not issued recently", Plain),
+    DpopProofReplayed = ("dpop_proof_replayed", 401, "The DPoP proof has been used before", Plain),
+    DpopAthMismatch = ("dpop_ath_mismatch", 401, "The DPoP proof is for another access token", Plain),
+    DpopNonceRequired = ("dpop_nonce_required", 401, "The DPoP proof must carry the server's current nonce", Plain),
+    DpopReplayUnavailable = ("dpop_replay_unavailable", 503, "The DPoP replay cache is unavailable", Plain),
     // --- MFA: per-route step-up and TOTP (src/step_up.rs, src/mfa/; docs/mfa.md). The challenge
     // (`error="insufficient_user_authentication"`, RFC 9470) is built by `step_up::refusal`.
     MfaRequired = ("mfa_required", 401, "A stronger or more recent user authentication is required", Plain),

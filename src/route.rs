@@ -6,6 +6,8 @@ pub enum CredentialKind {
     Jwt,
     ApiKey,
     Public,
+    /// A registered TLS client certificate (`request.cf.tlsClientAuth`; docs/mtls.md).
+    Mtls,
 }
 
 impl CredentialKind {
@@ -14,6 +16,7 @@ impl CredentialKind {
             "jwt" => CredentialKind::Jwt,
             "api_key" => CredentialKind::ApiKey,
             "public" => CredentialKind::Public,
+            "mtls" => CredentialKind::Mtls,
             _ => return None,
         })
     }
@@ -40,8 +43,31 @@ pub struct Route {
     pub origin: crate::origin::OriginPolicy,
     /// Claim conditions (`require`): every one must hold (403 `claim_requirement_failed`).
     pub require: Vec<crate::claims::Condition>,
+    /// Whether tokens must be sender-constrained here (`binding = "required"`: DPoP or a
+    /// certificate-bound token).
+    pub binding: Binding,
     /// What the route asks of the user's authentication (`mfa`, `acr_values`, `max_age`).
     pub step_up: Option<crate::step_up::StepUpPolicy>,
+}
+
+/// The route option `binding`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Binding {
+    /// Bound and unbound tokens are accepted (a bound one is always checked against its binding).
+    #[default]
+    Optional,
+    /// Only a token bound with `cnf` (DPoP `jkt` or `x5t#S256`) and proven is accepted.
+    Required,
+}
+
+impl Binding {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "optional" => Some(Binding::Optional),
+            "required" => Some(Binding::Required),
+            _ => None,
+        }
+    }
 }
 
 impl Route {
@@ -386,6 +412,7 @@ mod tests {
             websocket: None,
             origin: Default::default(),
             require: Vec::new(),
+            binding: Default::default(),
             step_up: None,
         };
         assert!(r.matches("GET", "/x"));

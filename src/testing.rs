@@ -277,6 +277,10 @@ impl Platform for FakePlatform {
         }
     }
 
+    async fn dpop_call(&self, shard: &str, body: String) -> Result<String, StoreError> {
+        self.durable.dpop_call(shard, &body, self.now_secs())
+    }
+
     async fn session_call(&self, family_id: &str, body: String) -> Result<String, StoreError> {
         if self.sessions_down.get() {
             return Err(StoreError("session object unreachable (simulated)".into()));
@@ -527,6 +531,8 @@ pub struct FakeDurableObjects {
     /// reply), instead of the in-memory limiter's.
     pub limiter_answer: RefCell<Option<String>>,
     background: RefCell<Vec<Background>>,
+    /// The DPoP replay objects, one per key thumbprint (issue 13).
+    pub dpop: RefCell<HashMap<String, crate::dpop::replay::ReplayLog>>,
 }
 
 impl FakeDurableObjects {
@@ -572,6 +578,21 @@ impl FakeDurableObjects {
         let svc = limiters.entry(key.to_string()).or_default();
         svc.handle(body, now_ms)
             .map(|(r, _)| serde_json::to_string(&r).unwrap_or_default())
+            .map_err(StoreError)
+    }
+
+    pub fn dpop_call(&self, shard: &str, body: &str, now_secs: u64) -> Result<String, StoreError> {
+        if self.down.get() {
+            return Err(StoreError(
+                "DPoP replay object unreachable (simulated)".into(),
+            ));
+        }
+        let mut objects = self.dpop.borrow_mut();
+        objects
+            .entry(shard.to_string())
+            .or_default()
+            .handle(body, now_secs)
+            .map(|(answer, _)| serde_json::to_string(&answer).unwrap_or_default())
             .map_err(StoreError)
     }
 

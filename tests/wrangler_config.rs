@@ -73,6 +73,7 @@ fn the_durable_object_bindings_match_the_exported_classes() {
                 "PORTCULLIS_SESSIONS".to_string(),
                 "SessionFamily".to_string()
             ),
+            ("PORTCULLIS_DPOP".to_string(), "DpopReplay".to_string()),
             ("PORTCULLIS_MFA".to_string(), "MfaSubject".to_string()),
             (
                 "PORTCULLIS_PASSKEYS".to_string(),

@@ -1,13 +1,14 @@
 //! `portcullis`: administer a Portcullis gateway's API keys from a terminal or a script, and check
 //! access tokens offline.
 //!
-//! Online commands (`keys create|list|show|update|rotate|revoke`) call the gateway's admin API;
-//! offline commands (`keys hash`, `keys seed`, `token verify`, `explain`, `signing-keys …`) need
-//! no gateway.
+//! Online commands (`keys create|list|show|update|rotate|revoke`, `certs register|show|revoke`)
+//! call the gateway's admin API; offline commands (`keys hash`, `keys seed`, `token verify`,
+//! `explain`, `signing-keys …`, `certs fingerprint`) need no gateway.
 //! Exit codes: 0 ok, 1 the gateway refused or failed, 2 bad input, 3 gateway unreachable,
 //! 4 admin credential refused (401/403), 5 no such key, 6 token (or, for `explain`, request)
 //! refused.
 
+mod certs;
 mod client;
 mod explain;
 mod signing_keys;
@@ -51,6 +52,8 @@ macro_rules! outln {
         runs a whole request through the gateway's checks offline.\n\n\
         `signing-keys generate|rotate|activate|retire` writes the gateway's signing key set \
         (the PORTCULLIS_SIGNING_KEYS secret) offline, step by step through the rotation runbook.\n\n\
+        `certs` registers the TLS client certificates of mtls routes (the fingerprint is computed \
+        from the PEM locally).\n\n\
         Exit codes: 0 ok, 1 gateway refused or failed, 2 bad input, 3 gateway unreachable, \
         4 admin credential refused, 5 no such key, 6 token refused."
 )]
@@ -76,6 +79,9 @@ enum Command {
     /// Generate and rotate the gateway's signing keys (the PORTCULLIS_SIGNING_KEYS secret), offline.
     #[command(subcommand)]
     SigningKeys(signing_keys::SigningKeysCommand),
+    /// Manage the client certificates of mtls routes.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
 }
 
 #[derive(Subcommand)]
@@ -106,7 +112,7 @@ enum KeysCommand {
 }
 
 #[derive(Args)]
-struct GatewayArgs {
+pub(crate) struct GatewayArgs {
     /// Gateway base URL (https://, or http:// for localhost).
     #[arg(long, env = "PORTCULLIS_GATEWAY", value_name = "URL")]
     gateway: String,
@@ -368,6 +374,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             return Ok(());
         }
         Command::SigningKeys(command) => return signing_keys::run(command, json_out),
+        Command::Certs(command) => return certs::run(command, json_out),
         Command::Token(TokenCommand::Verify(a)) => {
             let claims = token::verify(a)?;
             if json_out {
@@ -658,7 +665,7 @@ fn seed(a: SeedArgs, json_out: bool) -> Result<(), CliError> {
 
 // ------------------------------------------------------------------ helpers
 
-fn connect(g: &GatewayArgs) -> Result<AdminClient, CliError> {
+pub(crate) fn connect(g: &GatewayArgs) -> Result<AdminClient, CliError> {
     let credential = match (&g.admin_key, &g.admin_token) {
         (Some(k), None) => {
             let k = k.trim();
@@ -787,7 +794,7 @@ fn parse_meta(s: &str) -> Result<(String, String), String> {
 
 // ------------------------------------------------------------------ output
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 

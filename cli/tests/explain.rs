@@ -374,3 +374,49 @@ fn wrangler_toml_and_text_output() {
     let out = explain(&["--config", "/nonexistent.json", "--path", "/x"], None);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_bound_tokens_possession_is_judged_as_far_as_it_can_be_offline() {
+    // A DPoP-bound token sent as Bearer: the gateway refuses it (token_bound_as_bearer).
+    let out = with_token(
+        "GET",
+        "/api/items",
+        json!({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}),
+    );
+    let (code, v) = verdict(&out);
+    assert_eq!(code, Some(6));
+    assert_eq!(
+        v,
+        json!({"answer": "refused", "status": 401, "code": "token_bound_as_bearer"})
+    );
+    let last = json_of(&out)["checks"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["check"], "possession");
+
+    // A certificate-bound token needs the TLS handshake: not checked offline.
+    let out = with_token(
+        "GET",
+        "/api/items",
+        json!({"cnf": {"x5t#S256": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"}}),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", json_of(&out));
+    let checks: Vec<(String, String)> = json_of(&out)["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().into(),
+                c["result"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        checks.contains(&("possession".into(), "not checked".into())),
+        "{checks:?}"
+    );
+}

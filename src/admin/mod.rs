@@ -2,6 +2,7 @@
 //!
 //! - `keys`: create, list, show, update, rotate and revoke API keys (`/keys…`),
 //! - `revocations`: the revocation list (`/revocations…`),
+//! - `certs`: the client-certificate registry of `mtls` routes (`/certs…`),
 //! - `sessions`: the gateway's sessions (`/sessions…`, when `sessions.enabled`),
 //! - `mfa`: a subject's TOTP state and its reset (`/mfa/totp/{subject}`).
 //!
@@ -15,6 +16,7 @@
 //! audited by `refusal_audit`, in the same shape.
 
 pub(crate) mod audit;
+pub(crate) mod certs;
 pub(crate) mod keys;
 pub(crate) mod mfa;
 pub(crate) mod refusal_audit;
@@ -98,6 +100,7 @@ pub enum Effect {
 enum Endpoint<'p> {
     Keys(keys::Route<'p>),
     Revocations(revocations::Action),
+    Certs(Result<certs::Action, Problem>),
     Sessions(sessions::Action),
     Mfa(Result<mfa::Action, Problem>),
     /// No such endpoint: audited as `audit`, answered with the problem.
@@ -113,6 +116,9 @@ impl Endpoint<'_> {
         method: &str,
         path: &'p str,
     ) -> Endpoint<'p> {
+        if let Some(certs) = certs::route(path, method) {
+            return Endpoint::Certs(certs);
+        }
         if ctx.mfa_enabled {
             if let Some(action) = mfa::route(method, path) {
                 return Endpoint::Mfa(action);
@@ -176,6 +182,15 @@ pub async fn handle<P: Platform>(
                 (audit, result)
             }
         },
+        Endpoint::Certs(Err(problem)) => (Audit::new("cert.refused"), Err(problem)),
+        Endpoint::Certs(Ok(action)) => {
+            let mut audit = action.audit();
+            let result = match body_guard(req) {
+                Err(p) => Err(p),
+                Ok(()) => certs::run(ctx, &action, req.body, req.query, &mut audit).await,
+            };
+            (audit, result)
+        }
         Endpoint::Revocations(action) => {
             let mut audit = Audit::new(action.name());
             let result = if method != action.method() {

@@ -38,6 +38,7 @@ fn admin() -> Identity {
         key_id: Some("key_AdminAdminAdmin1".into()),
         rate_limit_policy: None,
         claims: Default::default(),
+        holder: Default::default(),
         session_id: None,
         user_auth: Default::default(),
     }
@@ -577,6 +578,7 @@ fn jwt_actors_are_audited_with_their_issuer() {
         key_id: None,
         rate_limit_policy: None,
         claims: Default::default(),
+        holder: Default::default(),
         session_id: None,
         user_auth: Default::default(),
     };

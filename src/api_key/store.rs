@@ -606,6 +606,7 @@ pub(crate) fn record_identity(record: ApiKeyRecord, now: u64) -> Result<Identity
             client_id: Some(record.client_id),
             key_id: Some(record.key_id),
             rate_limit_policy: record.rate_limit_policy,
+            holder: Default::default(),
             session_id: None,
             // Routes' `require` conditions read an API key's metadata (strings).
             claims: crate::claims::IdentityClaims {
@@ -711,6 +712,7 @@ mod tests {
                 key_id: Some(record.key_id.clone()),
                 rate_limit_policy: Some("machines".into()),
                 claims: Default::default(),
+                holder: Default::default(),
                 session_id: None,
                 user_auth: Default::default(),
             }

@@ -3,6 +3,7 @@
 //! anything about a request: it translates between Workers types and the pipeline's.
 
 mod crypto;
+mod dpop;
 mod durable;
 mod http;
 mod kv;
@@ -21,6 +22,7 @@ use web_sys::{Request, Response};
 use worker::{event, Context, Env};
 
 use crate::config::{parse_config, ConfigError};
+use crate::dpop::settings::NONCE_SECRET_VAR;
 use crate::jose::jwk::Jwk;
 use crate::jose::Alg;
 use crate::log::{self, ConfigFieldError, Event};
@@ -74,12 +76,12 @@ fn isolate_state(env: &Env) -> Rc<IsolateState> {
 }
 
 /// The gateway for a valid configuration, with what its Workers secrets give it.
-fn ready(env: &Env, config: crate::config::Config) -> IsolateState {
+fn ready(env: &Env, mut config: crate::config::Config) -> IsolateState {
     use crate::location_cache::{LocationTier, KEY_SECRET};
-    let secret = js_sys::Reflect::get(env, &JsValue::from_str(KEY_SECRET))
-        .ok()
-        .and_then(|v| v.as_string());
-    let tier = match LocationTier::from_settings(&config.location_cache, secret.as_deref()) {
+    let tier = match LocationTier::from_settings(
+        &config.location_cache,
+        secret(env, KEY_SECRET).as_deref(),
+    ) {
         Ok(tier) => tier,
         Err(e) => {
             return IsolateState::Misconfigured(vec![ConfigError {
@@ -88,13 +90,21 @@ fn ready(env: &Env, config: crate::config::Config) -> IsolateState {
             }])
         }
     };
+    let nonce = config
+        .dpop
+        .set_nonce_secret(secret(env, NONCE_SECRET_VAR))
+        .map_err(|message| ConfigError {
+            path: NONCE_SECRET_VAR.to_string(),
+            message,
+        });
     let (issuer, secret, mfa_key) = match (
         load_session_issuer(env, &config),
         session::load_login_secret(env, &config),
         load_mfa_key(env, &config),
+        nonce,
     ) {
-        (Ok(issuer), Ok(secret), Ok(mfa_key)) => (issuer, secret, mfa_key),
-        (issuer, secret, mfa_key) => {
+        (Ok(issuer), Ok(secret), Ok(mfa_key), Ok(())) => (issuer, secret, mfa_key),
+        (issuer, secret, mfa_key, nonce) => {
             return IsolateState::Misconfigured(
                 issuer
                     .err()
@@ -102,6 +112,7 @@ fn ready(env: &Env, config: crate::config::Config) -> IsolateState {
                     .flatten()
                     .chain(secret.err())
                     .chain(mfa_key.err())
+                    .chain(nonce.err())
                     .collect(),
             )
         }
@@ -119,6 +130,13 @@ fn ready(env: &Env, config: crate::config::Config) -> IsolateState {
         gateway.share_through_location(tier);
     }
     IsolateState::Ready(Box::new(gateway))
+}
+
+/// A Workers secret (a string binding), if set.
+fn secret(env: &Env, name: &str) -> Option<String> {
+    js_sys::Reflect::get(env, &JsValue::from_str(name))
+        .ok()
+        .and_then(|v| v.as_string())
 }
 
 /// The gateway's own issuer when `sessions.enabled`: the `PORTCULLIS_SIGNING_KEYS` secret, read
@@ -291,6 +309,7 @@ async fn serve(
             return http::problem_response(&problem, &[], id);
         }
     };
+    let cert = client_certificate(&req);
     let id = request_id
         .insert(RequestId::for_head(&head, csprng))
         .clone();
@@ -314,7 +333,9 @@ async fn serve(
         outcome,
         mut log,
         request_id: id,
-    } = gateway.handle_as(&*platform, &head, id).await;
+    } = gateway
+        .handle_as_with_certificate(&*platform, &head, id, &cert)
+        .await;
     let transport = gateway.response_headers(&head);
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
@@ -363,6 +384,30 @@ fn csprng(buf: &mut [u8]) {
         buf.fill(0);
         worker::console_error!("{}", Event::CsprngFailed.line());
     }
+}
+
+/// What the runtime reports about the request's TLS client certificate: `request.cf.tlsClientAuth`,
+/// set by Cloudflare's edge (never a header). No `cf` (a local request without one) is `Unknown`,
+/// and a handshake without a certificate is read no further than `certPresented`.
+fn client_certificate(req: &Request) -> crate::mtls::ClientCertificate {
+    use crate::mtls::{ClientCertificate, TlsClientAuth};
+    let get = |target: &JsValue, name: &str| {
+        js_sys::Reflect::get(target, &JsValue::from_str(name))
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+    };
+    let Some(auth) = get(req.as_ref(), "cf").and_then(|cf| get(&cf, "tlsClientAuth")) else {
+        return ClientCertificate::Unknown;
+    };
+    let presented = get(&auth, "certPresented").and_then(|v| v.as_string());
+    if presented.as_deref() != Some("1") {
+        return ClientCertificate::Reported(TlsClientAuth {
+            cert_presented: presented.unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+    let json = js_sys::JSON::stringify(&auth).ok().map(String::from);
+    ClientCertificate::from_json(json.as_deref())
 }
 
 /// A WebSocket upgrade the route allows goes its own way (`edge::websocket`); every other request
@@ -497,6 +542,10 @@ impl Platform for EdgePlatform {
 
     async fn passkey_call(&self, object_name: &str, body: String) -> Result<String, StoreError> {
         passkeys::call(&self.env, object_name, body).await
+    }
+
+    async fn dpop_call(&self, shard: &str, body: String) -> Result<String, StoreError> {
+        dpop::call(&self.env, shard, body).await
     }
 
     fn now_ms(&self) -> u64 {

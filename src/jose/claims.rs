@@ -6,6 +6,7 @@
 
 use super::strict_json::{self, JsonError};
 use crate::problem::ErrorCode;
+use base64::Engine as _;
 use serde_json::{Map, Value};
 
 /// Where a token's scopes come from.
@@ -48,6 +49,9 @@ pub struct Claims {
     pub iat: Option<u64>,
     pub jti: Option<String>,
     pub scopes: Vec<String>,
+    /// `cnf` (RFC 7800): the DPoP key (RFC 9449 §6) or client certificate (RFC 8705 §3) the
+    /// token is bound to. The authenticate stage checks it on every request.
+    pub confirmation: Option<crate::identity::Confirmation>,
     /// The session id (`sid`, OpenID Connect Front-Channel Logout §3), when the token has one:
     /// the gateway's own tokens always do, and the revocation list can end a session by it.
     pub sid: Option<String>,
@@ -327,6 +331,7 @@ pub fn validate_parsed(
     };
 
     let scopes = scopes(claims, policy.scope_source)?;
+    let confirmation = confirmation(claims)?;
     let user_auth = user_authentication(claims)?;
 
     // Checked like `jti`: a `sid` the revocation check could not match is refused, not ignored.
@@ -346,6 +351,7 @@ pub fn validate_parsed(
         iat,
         jti,
         scopes,
+        confirmation,
         sid,
         user_auth,
     })
@@ -381,6 +387,43 @@ fn user_authentication(
         acr,
         auth_time,
     })
+}
+
+/// `cnf`, when present, must name exactly one confirmation method the gateway can check: `jkt`
+/// (a base64url SHA-256 thumbprint) or `x5t#S256` (a base64url SHA-256 certificate digest). A
+/// token bound some other way (`jwk`, `kid`, …) is refused rather than accepted unbound: the
+/// gateway could not hold it to its binding.
+fn confirmation(
+    claims: &Map<String, Value>,
+) -> Result<Option<crate::identity::Confirmation>, ClaimError> {
+    use crate::identity::Confirmation;
+    let Some(cnf) = claims.get("cnf") else {
+        return Ok(None);
+    };
+    let bad = || ClaimError::WrongType("cnf".into());
+    let cnf = cnf.as_object().ok_or_else(bad)?;
+    let digest = |v: &Value| -> Result<Vec<u8>, ClaimError> {
+        let s = v.as_str().ok_or_else(bad)?;
+        let bytes = super::jws::B64URL.decode(s).map_err(|_| bad())?;
+        if bytes.len() == 32 {
+            Ok(bytes)
+        } else {
+            Err(bad())
+        }
+    };
+    match (cnf.get("jkt"), cnf.get("x5t#S256")) {
+        (Some(jkt), None) => {
+            digest(jkt)?;
+            Ok(Some(Confirmation::Jkt(
+                jkt.as_str().unwrap_or_default().to_string(),
+            )))
+        }
+        (None, Some(x5t)) => {
+            let hex = digest(x5t)?.iter().map(|b| format!("{b:02x}")).collect();
+            Ok(Some(Confirmation::X5tS256(hex)))
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// The lifetime cap (an issuer's `max_token_lifetime_seconds`), run after `validate`: a token
@@ -591,6 +634,7 @@ mod tests {
                 jti: Some("j-1".into()),
                 sid: None,
                 scopes: vec!["orders:read".into(), "orders:write".into()],
+                confirmation: None,
                 user_auth: Default::default(),
             }
         );

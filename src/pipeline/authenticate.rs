@@ -20,7 +20,10 @@ use crate::signing::issuer::{ImportedKeys, SessionIssuer};
 use crate::token_cache::token_hash;
 
 use super::parse::{ParsedRequest, Presented};
+use super::possession;
 use super::{Gateway, Refusal};
+use crate::mtls::ClientCertificate;
+use crate::request::RequestHead;
 
 /// The credential, verified, then checked against the revocation list — on every request,
 /// verified-token cache hits included.
@@ -28,8 +31,10 @@ pub(crate) async fn authenticate<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
     req: &ParsedRequest<'_>,
+    head: &RequestHead,
+    cert: &ClientCertificate,
 ) -> Result<Identity, Refusal> {
-    let identity = verify_credential(gw, platform, req).await?;
+    let identity = verify_credential(gw, platform, req, head, cert).await?;
     crate::revocation::gate::check(
         platform,
         &gw.config.revocation,
@@ -46,20 +51,36 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
     gw: &Gateway<K>,
     platform: &P,
     req: &ParsedRequest<'_>,
+    head: &RequestHead,
+    cert: &ClientCertificate,
 ) -> Result<Identity, Refusal> {
     let route = req.route;
     let refuse =
         |code: ErrorCode, detail: String| Refusal::for_route(Problem::new(code, detail), route);
-    match credential_to_check(route, &req.presented)? {
+    match credential_to_check(route, &req.presented, gw.config.dpop.enabled, cert)? {
         Checked::Public => Ok(Identity::anonymous()),
         Checked::Bearer(token) if crate::introspection::takes(&gw.config.introspection, token) => {
             authenticate_opaque(gw, platform, token)
                 .await
                 .map_err(|p| Refusal::for_route(p, route))
         }
-        Checked::Bearer(token) => authenticate_jwt(gw, platform, token)
-            .await
-            .map_err(|p| Refusal::for_route(p, route)),
+        Checked::Bearer(token) => {
+            let identity = authenticate_jwt(gw, platform, token)
+                .await
+                .map_err(|p| Refusal::for_route(p, route))?;
+            possession::check_bearer(&identity, route, cert, platform.now_secs())
+                .map_err(|p| Refusal::for_route(p, route))?;
+            Ok(identity)
+        }
+        Checked::Dpop(token) => {
+            let identity = authenticate_jwt(gw, platform, token)
+                .await
+                .map_err(|p| Refusal::for_route(p, route))?;
+            possession::check_dpop(gw, platform, &identity, token, head)
+                .await
+                .map_err(|p| Refusal::for_route(p, route))?;
+            Ok(identity)
+        }
         Checked::ApiKey(key) => gw
             .api_key_store(platform)
             .authenticate_with(key, key_freshness(route))
@@ -75,6 +96,9 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
                 }
                 refuse(e.code(), e.detail())
             }),
+        Checked::Mtls => possession::authenticate_mtls(platform, cert)
+            .await
+            .map_err(|p| Refusal::for_route(p, route)),
     }
 }
 
@@ -83,15 +107,23 @@ pub(crate) enum Checked<'p> {
     /// A public route checks none.
     Public,
     Bearer(&'p str),
+    /// A token presented as `Authorization: DPoP` (the `[dpop]` section is enabled): its proof is
+    /// checked too.
+    Dpop(&'p str),
     ApiKey(&'p str),
+    /// The request's TLS client certificate, as the runtime reported it.
+    Mtls,
 }
 
 /// Which presented credential `route` verifies, or why none can be: both kinds sent, another
 /// `Authorization` scheme, or nothing the route accepts. The gateway and `portcullis explain`
-/// decide it here.
+/// decide it here (`dpop_enabled`: the `[dpop]` section; `cert`: what the runtime reported about
+/// the TLS client certificate, `Unknown` offline).
 pub(crate) fn credential_to_check<'p>(
     route: &Route,
     presented: &'p Presented,
+    dpop_enabled: bool,
+    cert: &ClientCertificate,
 ) -> Result<Checked<'p>, Refusal> {
     if route.is_public() {
         return Ok(Checked::Public);
@@ -104,14 +136,30 @@ pub(crate) fn credential_to_check<'p>(
         Presented::Bearer(token) if route.accepts(CredentialKind::Jwt) => {
             Ok(Checked::Bearer(token))
         }
+        Presented::Dpop(token) if route.accepts(CredentialKind::Jwt) && dpop_enabled => {
+            Ok(Checked::Dpop(token))
+        }
         Presented::ApiKey(key) if route.accepts(CredentialKind::ApiKey) => Ok(Checked::ApiKey(key)),
-        Presented::OtherScheme if route.accepts(CredentialKind::Jwt) => Err(Refusal::for_route(
-            Problem::new(
-                ErrorCode::AuthorizationSchemeUnsupported,
-                "the Authorization header must use the Bearer scheme",
-            ),
-            route,
-        )),
+        Presented::OtherScheme | Presented::Dpop(_) if route.accepts(CredentialKind::Jwt) => {
+            Err(Refusal::for_route(
+                Problem::new(
+                    ErrorCode::AuthorizationSchemeUnsupported,
+                    if dpop_enabled {
+                        "the Authorization header must use the Bearer or DPoP scheme"
+                    } else {
+                        "the Authorization header must use the Bearer scheme"
+                    },
+                ),
+                route,
+            ))
+        }
+        // A route that also takes other credentials asks for those when no certificate came.
+        Presented::None
+            if route.accepts(CredentialKind::Mtls)
+                && (route.auth.len() == 1 || cert.presented()) =>
+        {
+            Ok(Checked::Mtls)
+        }
         _ => Err(missing(route)),
     }
 }
@@ -130,6 +178,10 @@ pub(crate) fn missing(route: &Route) -> Refusal {
     let jwt = route.accepts(CredentialKind::Jwt);
     let key = route.accepts(CredentialKind::ApiKey);
     let (code, detail) = match (jwt, key) {
+        (false, false) if route.accepts(CredentialKind::Mtls) => (
+            ErrorCode::ClientCertMissing,
+            "this route requires a TLS client certificate",
+        ),
         (true, true) => (
             ErrorCode::CredentialsMissing,
             "this route requires a bearer token or an API key",
@@ -237,6 +289,10 @@ pub(crate) fn jwt_identity<K>(
         key_id: None,
         rate_limit_policy: None,
         claims: carried,
+        holder: crate::identity::Holder {
+            certificate: None,
+            confirmation: claims.confirmation,
+        },
         session_id: claims.sid,
         user_auth: claims.user_auth,
     };

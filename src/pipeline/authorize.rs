@@ -69,10 +69,25 @@ pub fn authorize_also(route: &Route, identity: &Identity) -> Result<(), Refusal>
     let kind = match identity.method {
         AuthMethod::Jwt | AuthMethod::Introspection => Some(CredentialKind::Jwt),
         AuthMethod::ApiKey => Some(CredentialKind::ApiKey),
+        AuthMethod::Mtls => Some(CredentialKind::Mtls),
         AuthMethod::Public => None,
     };
     if !kind.is_some_and(|k| route.accepts(k)) {
         return Err(super::authenticate::missing(route));
+    }
+    // A bound token's binding was proven by the authenticate stage; an unbound one cannot
+    // satisfy a reading whose route requires binding.
+    if route.binding == crate::route::Binding::Required
+        && identity.method == AuthMethod::Jwt
+        && identity.holder.confirmation.is_none()
+    {
+        return Err(Refusal::for_route(
+            crate::problem::Problem::new(
+                crate::problem::ErrorCode::TokenBindingRequired,
+                "this route accepts only sender-constrained tokens (DPoP or certificate-bound)",
+            ),
+            route,
+        ));
     }
     authorize(route, identity)
 }
@@ -96,6 +111,7 @@ mod tests {
             websocket: None,
             origin: Default::default(),
             require: Vec::new(),
+            binding: Default::default(),
             step_up: None,
         }
     }

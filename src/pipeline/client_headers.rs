@@ -49,6 +49,13 @@ pub(crate) enum Withheld {
 const OWN_PREFIXES: &[&str] = &["x-user-", "x-auth-", "x-token-", "x-portcullis-"];
 const OWN_NAMES: &[&str] = &["x-client-id", "x-key-id"];
 
+/// Client-certificate statements a TLS-terminating proxy makes to the origin (Envoy's XFCC,
+/// nginx/Apache/HAProxy conventions, the gateway's own `x-client-cert-*`), folded. An origin
+/// trusting its proxy reads them as an mTLS identity, so a client must never speak them: the
+/// gateway's certificate facts come from `request.cf` alone (docs/mtls.md).
+const CLIENT_CERT_PREFIXES: &[&str] = &["x-client-cert", "x-ssl-client-", "ssl-client-"];
+const CLIENT_CERT_NAMES: &[&str] = &["x-forwarded-client-cert", "x-ssl-cert", "x-arr-clientcert"];
+
 /// Forwarding headers, folded. Every one of them is read by some origin stack as the client's
 /// address, host or scheme once it trusts its proxy (docs/origin.md).
 pub(crate) const FORWARDING: &[&str] = &[
@@ -97,7 +104,9 @@ pub(crate) const OVERRIDE: &[&str] = &[
 pub(crate) fn withheld_folded(folded: &str, forward_authorization: bool) -> Option<Withheld> {
     if is_gateway_namespace(folded) {
         Some(Withheld::GatewayNamespace)
-    } else if folded == "x-api-key" || (folded == "authorization" && !forward_authorization) {
+    } else if folded == "x-api-key"
+        || ((folded == "authorization" || folded == "dpop") && !forward_authorization)
+    {
         Some(Withheld::Credential)
     } else if FORWARDING.contains(&folded) {
         Some(Withheld::Forwarding)
@@ -110,7 +119,10 @@ pub(crate) fn withheld_folded(folded: &str, forward_authorization: bool) -> Opti
 
 /// `folded` is in the gateway's namespace.
 pub(crate) fn is_gateway_namespace(folded: &str) -> bool {
-    OWN_NAMES.contains(&folded) || OWN_PREFIXES.iter().any(|p| folded.starts_with(p))
+    OWN_NAMES.contains(&folded)
+        || OWN_PREFIXES.iter().any(|p| folded.starts_with(p))
+        || CLIENT_CERT_NAMES.contains(&folded)
+        || CLIENT_CERT_PREFIXES.iter().any(|p| folded.starts_with(p))
 }
 
 #[cfg(test)]
@@ -164,10 +176,19 @@ mod tests {
             ("X-Method-Override", Withheld::Override),
             ("X_Original_URL", Withheld::Override),
             ("X-Rewrite-URL", Withheld::Override),
+            ("DPoP", Withheld::Credential),
+            ("x-client-cert-fingerprint", Withheld::GatewayNamespace),
+            ("X_Client_Cert_Subject", Withheld::GatewayNamespace),
+            ("X-Client-Cert", Withheld::GatewayNamespace),
+            ("X-Forwarded-Client-Cert", Withheld::GatewayNamespace),
+            ("X-SSL-Client-Verify", Withheld::GatewayNamespace),
+            ("ssl_client_s_dn", Withheld::GatewayNamespace),
+            ("X-ARR-ClientCert", Withheld::GatewayNamespace),
         ] {
             assert_eq!(withheld(name, false), Some(why), "{name}");
         }
         assert_eq!(withheld("authorization", true), None);
+        assert_eq!(withheld("dpop", true), None);
         for name in [
             "x-request-id",
             "x-client-version",

@@ -3,7 +3,9 @@
 //! request shape), the credential the route checks (`authenticate::credential_to_check`), the one
 //! JWT verification (`jose::verify::jwt_verify`, with a JWK set and the native verifier in place of
 //! the JWKS cache and WebCrypto) and its identity (`authenticate::jwt_identity`), or an API-key
-//! record (`api_key::store::record_identity`), then authorization (`authorize`: scopes and
+//! record (`api_key::store::record_identity`), the token's binding (`possession::check_bearer`;
+//! a DPoP proof or a certificate binding needs the live request and is reported as not checked, and
+//! an `mtls` route is refused as it would be without a certificate), then authorization (`authorize`: scopes and
 //! `require`, and the routes of the path's other readings) — and each check is reported with its
 //! outcome and the code the gateway would answer. What needs the live gateway (the revocation list,
 //! rate limits, the origin) is reported as not checked.
@@ -110,6 +112,34 @@ impl Report {
     }
 }
 
+/// The one JWT verification and its identity, with the keys the caller gave (`scheme` names the
+/// `Authorization` scheme in the error when none were given).
+fn verify_token(
+    config: &Config,
+    token: &str,
+    credential: &ExplainCredential<'_>,
+    now_secs: u64,
+    scheme: &str,
+) -> Result<Identity, Problem> {
+    let ExplainCredential::Keys(keys) = credential else {
+        return Err(Problem::new(
+            crate::problem::ErrorCode::TokenKeyUnknown,
+            format!("no JWK set was given to verify the {scheme} token with"),
+        ));
+    };
+    let verified = run_ready(jwt_verify(
+        token,
+        config.max_token_bytes,
+        &config.issuers,
+        *keys,
+        &NativeVerifier,
+        || now_secs,
+    ));
+    verified
+        .map_err(Problem::from)
+        .and_then(|v| jwt_identity(config, v).map(|(identity, _)| identity))
+}
+
 /// Explains the gateway's answer to `req` under `config` at `now_secs`.
 pub fn explain(
     config: &Config,
@@ -150,7 +180,14 @@ pub fn explain(
         return report.fail("request", &problem);
     }
 
-    let identity = match credential_to_check(route, &parsed.presented) {
+    // Offline there is no TLS handshake: the runtime's report on a client certificate is unknown.
+    let no_cert = crate::mtls::ClientCertificate::Unknown;
+    let identity = match credential_to_check(
+        route,
+        &parsed.presented,
+        config.dpop.enabled,
+        &no_cert,
+    ) {
         Err(refusal) => return report.fail("credential", &refusal.problem),
         Ok(Checked::Public) => {
             report.pass("credential", "a public route checks none");
@@ -173,40 +210,55 @@ pub fn explain(
             };
         }
         Ok(Checked::Bearer(token)) => {
-            let ExplainCredential::Keys(keys) = &credential else {
-                return report.fail(
-                    "credential",
-                    &Problem::new(
-                        crate::problem::ErrorCode::TokenKeyUnknown,
-                        "no JWK set was given to verify the bearer token with",
-                    ),
-                );
-            };
-            let verified = run_ready(jwt_verify(
-                token,
-                config.max_token_bytes,
-                &config.issuers,
-                *keys,
-                &NativeVerifier,
-                || now_secs,
-            ));
-            let identity = verified
-                .map_err(Problem::from)
-                .and_then(|v| jwt_identity(config, v).map(|(identity, _)| identity));
-            match identity {
-                Ok(identity) => {
-                    report.pass(
-                        "credential",
-                        format!(
-                            "bearer token of {} for subject {:?}: signature, claims and claim headers pass",
-                            identity.issuer.as_deref().unwrap_or_default(),
-                            identity.subject
-                        ),
-                    );
-                    identity
-                }
+            let identity = match verify_token(config, token, &credential, now_secs, "bearer") {
+                Ok(identity) => identity,
                 Err(problem) => return report.fail("credential", &problem),
+            };
+            report.pass(
+                "credential",
+                format!(
+                    "bearer token of {} for subject {:?}: signature, claims and claim headers pass",
+                    identity.issuer.as_deref().unwrap_or_default(),
+                    identity.subject
+                ),
+            );
+            // A certificate-bound token needs the request's TLS client certificate; every other
+            // binding check is decided by the token and the route alone.
+            if let Some(crate::identity::Confirmation::X5tS256(_)) = &identity.holder.confirmation {
+                report.not_checked(
+                    "possession",
+                    "the token is bound to a client certificate (cnf x5t#S256): only the running gateway sees the TLS handshake",
+                );
+            } else if let Err(problem) =
+                super::possession::check_bearer(&identity, route, &no_cert, now_secs)
+            {
+                return report.fail("possession", &problem);
             }
+            identity
+        }
+        Ok(Checked::Dpop(token)) => {
+            let identity = match verify_token(config, token, &credential, now_secs, "DPoP") {
+                Ok(identity) => identity,
+                Err(problem) => return report.fail("credential", &problem),
+            };
+            report.pass(
+                "credential",
+                format!(
+                    "DPoP-bound token of {} for subject {:?}: signature, claims and claim headers pass",
+                    identity.issuer.as_deref().unwrap_or_default(),
+                    identity.subject
+                ),
+            );
+            report.not_checked(
+                "possession",
+                "the DPoP proof (its key, freshness, nonce and single use) is checked by the running gateway",
+            );
+            identity
+        }
+        Ok(Checked::Mtls) => {
+            // No certificate can be given offline: the gateway answers a request without one so.
+            let problem = Problem::from(crate::mtls::CertError::Missing);
+            return report.fail("credential", &problem);
         }
         Ok(Checked::ApiKey(_)) => {
             let ExplainCredential::ApiKeyRecord(record) = credential else {

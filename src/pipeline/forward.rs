@@ -167,6 +167,13 @@ pub(crate) fn identity_headers(identity: &Identity) -> Vec<(String, String)> {
     }
     // `claims_to_headers`: names in the namespace, values checked when the token was verified.
     h.extend(identity.claims.headers.iter().cloned());
+    if let Some(cert) = &identity.holder.certificate {
+        h.push((
+            "x-client-cert-fingerprint".to_string(),
+            cert.fingerprint.clone(),
+        ));
+        h.push(("x-client-cert-subject".to_string(), cert.subject.clone()));
+    }
     h
 }
 

@@ -22,6 +22,7 @@ pub(crate) mod forward;
 pub(crate) mod limit;
 pub(crate) mod method_override;
 pub(crate) mod parse;
+pub(crate) mod possession;
 pub(crate) mod session;
 
 use std::cell::RefCell;
@@ -34,6 +35,7 @@ use crate::api_key::store::ApiKeyStore;
 use crate::config::Config;
 use crate::identity::Identity;
 use crate::jwks_cache::JwksCache;
+use crate::mtls::ClientCertificate;
 use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
 use crate::revocation::SnapshotCache;
@@ -265,8 +267,34 @@ impl<K: Clone> Gateway<K> {
         req: &RequestHead,
         request_id: RequestId,
     ) -> Handled {
+        self.handle_as_with_certificate(platform, req, request_id, &ClientCertificate::Unknown)
+            .await
+    }
+
+    /// `handle` for a request whose TLS client certificate the runtime reported
+    /// (`request.cf.tlsClientAuth`): `mtls` routes and certificate-bound tokens read it.
+    pub async fn handle_with_certificate<P: Platform<Key = K>>(
+        &self,
+        platform: &P,
+        req: &RequestHead,
+        cert: &ClientCertificate,
+    ) -> Handled {
+        let request_id = RequestId::for_head(req, |buf| platform.random_bytes(buf));
+        self.handle_as_with_certificate(platform, req, request_id, cert)
+            .await
+    }
+
+    /// `handle_as` for a request whose TLS client certificate the runtime reported: what the
+    /// worker's `serve` calls.
+    pub async fn handle_as_with_certificate<P: Platform<Key = K>>(
+        &self,
+        platform: &P,
+        req: &RequestHead,
+        request_id: RequestId,
+        cert: &ClientCertificate,
+    ) -> Handled {
         let mut log = RequestLog::default();
-        let outcome = match self.run(platform, req, &mut log, &request_id).await {
+        let outcome = match self.run(platform, req, cert, &mut log, &request_id).await {
             Ok(Outcome::Forward(mut plan)) => {
                 let edit = crate::request_id::origin_edit(req, &request_id);
                 for name in edit.strip {
@@ -300,6 +328,7 @@ impl<K: Clone> Gateway<K> {
         &self,
         platform: &P,
         req: &RequestHead,
+        cert: &ClientCertificate,
         log: &mut RequestLog,
         request_id: &RequestId,
     ) -> Result<Outcome, Refusal> {
@@ -368,7 +397,7 @@ impl<K: Clone> Gateway<K> {
         method_override::check_query(&req.method, parsed.query.as_deref())
             .map_err(Refusal::plain)?;
 
-        let identity = match authenticate::authenticate(self, platform, &parsed).await {
+        let identity = match authenticate::authenticate(self, platform, &parsed, req, cert).await {
             Ok(identity) => identity,
             Err(refusal) => {
                 self.audit_admin_refusal(platform, req, &parsed, None, &refusal);
@@ -485,8 +514,35 @@ impl<K: Clone> Gateway<K> {
                     .headers
                     .insert(0, ("www-authenticate".to_string(), v));
             }
+            self.add_dpop_challenge(&mut problem, &challenges);
         }
         problem.reply()
+    }
+
+    /// With DPoP enabled, a refusal on a route that takes tokens also offers the DPoP scheme
+    /// (RFC 9449 §7.1): `DPoP algs="…"`, with the proof's or the token's error.
+    fn add_dpop_challenge(&self, problem: &mut Problem, challenges: &[Challenge]) {
+        if !self.config.dpop.enabled || !challenges.contains(&Challenge::Bearer) {
+            return;
+        }
+        let dpop = crate::dpop::challenge(
+            &self.config.dpop.algs_param(),
+            problem.code,
+            &problem.detail,
+        );
+        match problem
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n == "www-authenticate")
+        {
+            Some((_, v)) => {
+                v.push_str(", ");
+                v.push_str(&dpop);
+            }
+            None => problem
+                .headers
+                .insert(0, ("www-authenticate".to_string(), dpop)),
+        }
     }
 
     /// Headers every response carries, the gateway's own and the origin's alike: HSTS, and CORS

@@ -22,6 +22,8 @@ pub(crate) enum Presented {
     ApiKey(String),
     /// Both a bearer token and an API key: RFC 6750 §2 allows one method per request.
     Both,
+    /// `Authorization: DPoP <token>` (RFC 9449 §7.1); the proof is read by the authenticate stage.
+    Dpop(String),
 }
 
 pub(crate) struct ParsedRequest<'c> {
@@ -172,7 +174,9 @@ fn presented_credential(req: &RequestHead) -> Result<Presented, Problem> {
             let value = value.trim();
             let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
             if scheme.eq_ignore_ascii_case("bearer") {
-                Some(Ok(rest.trim_start().to_string()))
+                Some(Ok(Presented::Bearer(rest.trim_start().to_string())))
+            } else if scheme.eq_ignore_ascii_case("dpop") {
+                Some(Ok(Presented::Dpop(rest.trim_start().to_string())))
             } else {
                 Some(Err(()))
             }
@@ -180,7 +184,7 @@ fn presented_credential(req: &RequestHead) -> Result<Presented, Problem> {
     };
     Ok(match (bearer, key) {
         (Some(_), Some(_)) => Presented::Both,
-        (Some(Ok(t)), None) => Presented::Bearer(t),
+        (Some(Ok(p)), None) => p,
         (Some(Err(())), None) => Presented::OtherScheme,
         (None, Some(k)) => Presented::ApiKey(k.to_string()),
         (None, None) => Presented::None,

@@ -78,6 +78,7 @@ impl<K: Clone> Gateway<K> {
             verifier: &verifier,
             head,
             passkeys: &self.config.passkeys,
+            dpop: &self.config.dpop,
         };
         let (reply, code) = endpoints::serve(&ctx, endpoint, body).await;
         log.code = code.map(ErrorCode::as_str);

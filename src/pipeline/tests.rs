@@ -720,6 +720,7 @@ fn ed25519_alg_name_and_lifetime_cap_through_the_pipeline() {
     }
 }
 
+mod machine;
 #[test]
 fn step_up_holds_for_every_reading_of_the_path() {
     let issuer = Issuer::new();

@@ -35,6 +35,15 @@ pub(crate) fn facts(identity: &Identity) -> CredentialFacts<'_> {
             key_id: identity.key_id.as_deref(),
             ..Default::default()
         },
+        // A certificate is on the list as `cert:<fingerprint>`, beside the API key ids.
+        AuthMethod::Mtls => CredentialFacts {
+            key_id: identity
+                .holder
+                .certificate
+                .as_ref()
+                .map(|c| c.revocation_id.as_str()),
+            ..Default::default()
+        },
         AuthMethod::Public => CredentialFacts::default(),
     }
 }
@@ -61,6 +70,10 @@ pub(crate) async fn check<P: Platform>(
     };
     match verdict {
         None => Ok(()),
+        Some(Revoked::Key) if identity.method == AuthMethod::Mtls => Err(Problem::new(
+            ErrorCode::ClientCertRevoked,
+            "the client certificate has been revoked",
+        )),
         Some(r) => Err(Problem::from(r)),
     }
 }
@@ -328,6 +341,7 @@ mod tests {
             key_id: None,
             rate_limit_policy: None,
             claims: Default::default(),
+            holder: Default::default(),
             session_id: None,
             user_auth: Default::default(),
         }
@@ -346,6 +360,7 @@ mod tests {
             key_id: Some(key_id.into()),
             rate_limit_policy: None,
             claims: Default::default(),
+            holder: Default::default(),
             session_id: None,
             user_auth: Default::default(),
         }

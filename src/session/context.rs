@@ -34,6 +34,8 @@ pub(crate) struct SessionContext<'a, P, V> {
     pub head: &'a RequestHead,
     /// The `[passkeys]` section, for `/auth/passkeys/…` (`session::passkeys`).
     pub passkeys: &'a crate::webauthn::settings::PasskeySettings,
+    /// DPoP (issue 13): a token request with a proof gets tokens bound to its key (RFC 9449 §5).
+    pub dpop: &'a crate::dpop::settings::DpopSettings,
 }
 
 /// The request's own origin and the configured app origins, checked against `Origin`.

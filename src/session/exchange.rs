@@ -179,6 +179,9 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
             asked.into_iter().collect()
         }
     };
+    // An exchange with a DPoP proof starts a session bound to its key (RFC 9449 §5).
+    let cnf =
+        crate::dpop::issuance::binding_for_new_session(ctx.platform, ctx.dpop, ctx.head).await?;
     start_session(
         ctx,
         StartSession {
@@ -189,7 +192,7 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
             auth_time: identity
                 .issued_at
                 .unwrap_or_else(|| ctx.platform.now_secs()),
-            cnf: None,
+            cnf,
         },
     )
     .await

@@ -89,6 +89,9 @@ pub(crate) async fn login<P: Platform, V: SubjectTokenVerifier>(
     }
     let verdict = read_verdict(&answer.body)
         .map_err(|why| unavailable(ctx.platform, &format!("the login endpoint's answer {why}")))?;
+    // A login with a DPoP proof starts a session bound to its key (RFC 9449 §5).
+    let cnf =
+        crate::dpop::issuance::binding_for_new_session(ctx.platform, ctx.dpop, ctx.head).await?;
     start_session(
         ctx,
         StartSession {
@@ -97,7 +100,7 @@ pub(crate) async fn login<P: Platform, V: SubjectTokenVerifier>(
             amr: verdict.amr,
             acr: None,
             auth_time: ctx.platform.now_secs(),
-            cnf: None,
+            cnf,
         },
     )
     .await

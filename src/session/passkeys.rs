@@ -104,7 +104,12 @@ impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> 
         };
         let minted = mint(self.ctx, &caller.sid, &grant).await?;
         // The token response without a refresh cookie: the session (and its cookie) is the same.
-        let mut reply = super::start::token_reply(&minted, &grant.scope, String::new());
+        let mut reply = super::start::token_reply(
+            &minted,
+            &grant.scope,
+            crate::dpop::issuance::token_type(grant.cnf.as_ref()),
+            String::new(),
+        );
         reply.headers.retain(|(name, _)| name != "set-cookie");
         Ok(reply)
     }

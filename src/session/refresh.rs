@@ -108,10 +108,15 @@ pub(crate) async fn refresh<P: Platform, V: SubjectTokenVerifier>(
         }
     };
     session_still_valid(ctx, &token.family_id, &grant, created_at).await?;
+    // A DPoP-bound session refreshes only with a proof by its key (RFC 9449 §5). Checked once the
+    // family has answered (the grant holds the key): a refused proof leaves the presented token
+    // rotated, so its next use counts as a replay and ends the session — fail closed.
+    crate::dpop::issuance::check_refresh(platform, ctx.dpop, ctx.head, grant.cnf.as_ref()).await?;
     let minted = mint(ctx, &token.family_id, &grant).await?;
     Ok(token_reply(
         &minted,
         &grant.scope,
+        crate::dpop::issuance::token_type(grant.cnf.as_ref()),
         cookie::set(
             &ctx.settings.cookie_name,
             &cookie_token.encode(),

@@ -70,6 +70,7 @@ pub(crate) async fn start_session<P: Platform, V: SubjectTokenVerifier>(
     Ok(token_reply(
         &minted,
         &grant.scope,
+        crate::dpop::issuance::token_type(grant.cnf.as_ref()),
         cookie::set(
             &settings.cookie_name,
             &token.encode(),
@@ -109,7 +110,13 @@ pub(crate) async fn mint<P: Platform, V>(
 
 /// The token response (RFC 6749 §5.1): the access token in the body, never in a cookie; the
 /// refresh token only in `set_cookie`.
-pub(crate) fn token_reply(minted: &MintedAccessToken, scope: &str, set_cookie: String) -> Reply {
+/// `token_type` is `DPoP` for a DPoP-bound session (RFC 9449 §5), else `Bearer`.
+pub(crate) fn token_reply(
+    minted: &MintedAccessToken,
+    scope: &str,
+    token_type: &str,
+    set_cookie: String,
+) -> Reply {
     Reply {
         status: 200,
         headers: vec![
@@ -120,7 +127,7 @@ pub(crate) fn token_reply(minted: &MintedAccessToken, scope: &str, set_cookie: S
         ],
         body: json!({
             "access_token": minted.token,
-            "token_type": "Bearer",
+            "token_type": token_type,
             "expires_in": minted.expires_in,
             "scope": scope,
         })

@@ -136,6 +136,20 @@ fn a_minted_token_is_exact_and_verifies_through_the_pipeline_for_each_algorithm(
         // 128 random bits, base64url.
         assert_eq!(B64URL.decode(&minted.jti).unwrap().len(), 16);
 
+        // A DPoP-bound token (`cnf.jkt`) is never accepted as a bearer token, the gateway's own
+        // included (issue 13); the same claims unbound verify and forward.
+        match get(&gw, &p, &minted.token) {
+            Outcome::Respond(reply) => assert!(
+                reply.body.contains("\"token_bound_as_bearer\""),
+                "{alg}: {}",
+                reply.body
+            ),
+            other => panic!("{alg}: expected token_bound_as_bearer, got {other:?}"),
+        }
+        let mut unbound = claims();
+        unbound.acr = Some("urn:portcullis:mfa".into());
+        unbound.auth_time = Some(NOW - 5);
+        let minted = block_on(mint_access_token(&p, own, unbound)).unwrap();
         match get(&gw, &p, &minted.token) {
             Outcome::Forward(plan) => {
                 let h = |n: &str| {

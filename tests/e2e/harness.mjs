@@ -52,6 +52,7 @@ export const DURABLE_OBJECTS = {
   PORTCULLIS_REVOCATION: { className: "RevocationStore", useSQLite: true },
   PORTCULLIS_RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
   PORTCULLIS_API_KEYS: { className: "ApiKeyLedger", useSQLite: true },
+  PORTCULLIS_DPOP: { className: "DpopReplay", useSQLite: true },
   PORTCULLIS_SESSIONS: { className: "SessionFamily", useSQLite: true },
   PORTCULLIS_MFA: { className: "MfaSubject", useSQLite: true },
   PORTCULLIS_PASSKEYS: { className: "PasskeyStore", useSQLite: true },

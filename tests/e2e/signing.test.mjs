@@ -111,7 +111,13 @@ test("a token the gateway mints is exact and reaches a jwt route through its own
           cnf: { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" },
         });
 
-        const res = await gw.fetch("/api/orders", { headers: { authorization: `Bearer ${token}` } });
+        // A DPoP-bound token (cnf.jkt) is never accepted as Bearer, the gateway's own included
+        // (issue 13); the same claims unbound reach the route.
+        const asBearer = await gw.fetch("/api/orders", { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(asBearer.status, 401, alg);
+        assert.equal((await asBearer.json()).code, "token_bound_as_bearer", alg);
+        const unbound = await mint(gw, secret, { acr: "urn:portcullis:mfa", auth_time: before - 5 });
+        const res = await gw.fetch("/api/orders", { headers: { authorization: `Bearer ${unbound}` } });
         assert.equal(res.status, 200, `${alg}: ${await res.clone().text()}`);
         const seen = await res.json();
         assert.equal(seen.headers["x-user-id"], "alice");

@@ -85,6 +85,7 @@ export async function startIsolates(config, { count = 2, flakyRevocation = false
   const passkeysClass = { className: "PasskeyStore", scriptName: "a", useSQLite: true };
   const bindingsFor = () => ({
     PORTCULLIS_API_KEYS: ledgerClass,
+    PORTCULLIS_DPOP: { className: "DpopReplay", scriptName: "a", useSQLite: true },
     PORTCULLIS_SESSIONS: sessionsClass,
     PORTCULLIS_MFA: mfaClass,
     PORTCULLIS_PASSKEYS: passkeysClass,

@@ -182,6 +182,7 @@ mod tests {
             key_id: None,
             rate_limit_policy: None,
             claims: Default::default(),
+            holder: Default::default(),
             session_id: None,
             user_auth: Default::default(),
         }

@@ -77,6 +77,7 @@ fn actor(subject: &str) -> Identity {
         key_id: None,
         rate_limit_policy: None,
         claims: Default::default(),
+        holder: Default::default(),
         session_id: None,
         user_auth: Default::default(),
     }
