@@ -309,7 +309,7 @@ async fn serve(
             return http::problem_response(&problem, &[], id);
         }
     };
-    let cert = client_certificate(&req);
+    let cert = client_certificate(req);
     let id = request_id
         .insert(RequestId::for_head(&head, csprng))
         .clone();
@@ -340,7 +340,7 @@ async fn serve(
     let response = match outcome {
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
         Outcome::Session(endpoint) => {
-            let body = http::read_body_capped(&req, endpoint.body_cap() + 1).await?;
+            let body = http::read_body_capped(req, endpoint.body_cap() + 1).await?;
             let mut reply = gateway
                 .session(&*platform, endpoint, &head, &body, &mut log)
                 .await;

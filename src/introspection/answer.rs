@@ -8,6 +8,8 @@ use crate::identity::{AuthMethod, Identity};
 use crate::problem::{ErrorCode, Problem};
 
 /// What the authorization server said about the token.
+// Built once per introspection and moved into the cache: not worth a box (see `Cached`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Answer {
     /// `active: true` and every member the gateway reads is usable; cacheable until

@@ -73,6 +73,9 @@ pub(crate) fn takes(settings: &IntrospectionSettings, token: &str) -> bool {
         }
 }
 
+// An active answer is the common case and is read on every hit; boxing it would add an
+// allocation per answer to save memory only on the rarer refusals.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Cached {
     Active(Identity),
