@@ -494,11 +494,8 @@ async fn fetch_shared<P: Platform>(
         payload: body,
     };
     let text = tier.seal(&url, &entry);
-    platform.wait_until(platform.location_put(
-        &url,
-        max_age_secs(ttl_secs * 1000),
-        move || Some(text),
-    ));
+    platform
+        .wait_until(platform.location_put(&url, max_age_secs(ttl_secs * 1000), move || Some(text)));
     Ok(Fetched {
         uri,
         set,
@@ -933,7 +930,9 @@ mod tests {
 
     fn shared_isolate(key: u8) -> RefCell<JwksCache<Jwk>> {
         let mut cache = JwksCache::<Jwk>::default();
-        cache.share_through(crate::location_cache::LocationTier::new(&[key; 32], true, true));
+        cache.share_through(crate::location_cache::LocationTier::new(
+            &[key; 32], true, true,
+        ));
         RefCell::new(cache)
     }
 
@@ -965,7 +964,10 @@ mod tests {
         }
         assert_eq!(p.http_calls.borrow().len(), 1, "B and C read A's copy");
         // An unknown kid within the cooldown of the location's fetch: no fetch from anyone.
-        assert!(matches!(keys(&b, &p, &iss, "k2"), Err(KeyLookupError::KeyUnknown)));
+        assert!(matches!(
+            keys(&b, &p, &iss, "k2"),
+            Err(KeyLookupError::KeyUnknown)
+        ));
         assert_eq!(p.http_calls.borrow().len(), 1);
         // The copy's freshness counts from A's fetch: past it, one isolate refetches for all.
         p.advance_secs(300);
@@ -980,7 +982,10 @@ mod tests {
             .iter()
             .filter(|l| l.contains("\"event\":\"jwks_fetched\""))
             .count();
-        assert_eq!(fetched_lines, 2, "a copy read from the location is not a fetch");
+        assert_eq!(
+            fetched_lines, 2,
+            "a copy read from the location is not a fetch"
+        );
     }
 
     #[test]
@@ -991,10 +996,9 @@ mod tests {
         assert!(keys(&b, &p, &iss, "k1").is_ok());
         p.durable.run_background();
         // The IdP rotates to k2; past the cooldown A sees a k2 token first and refetches.
-        p.http.borrow_mut().get_mut(URI).unwrap().body = format!(
-            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k2","x":"{ED_X}"}}]}}"#
-        )
-        .into_bytes();
+        p.http.borrow_mut().get_mut(URI).unwrap().body =
+            format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k2","x":"{ED_X}"}}]}}"#)
+                .into_bytes();
         p.advance_secs(31);
         assert!(keys(&a, &p, &iss, "k2").is_ok());
         p.durable.run_background();
@@ -1021,7 +1025,14 @@ mod tests {
         );
         p.location_cache.borrow_mut().insert(url, (forged, 600));
         let a = shared_isolate(1);
-        assert!(matches!(keys(&a, &p, &iss, "evil"), Err(KeyLookupError::KeyUnknown)));
-        assert_eq!(p.http_calls.borrow().len(), 1, "fetched from the IdP instead");
+        assert!(matches!(
+            keys(&a, &p, &iss, "evil"),
+            Err(KeyLookupError::KeyUnknown)
+        ));
+        assert_eq!(
+            p.http_calls.borrow().len(),
+            1,
+            "fetched from the IdP instead"
+        );
     }
 }

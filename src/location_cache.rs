@@ -188,7 +188,14 @@ impl LocationTier {
         format!("{}/jwks/{hex}", self.prefix)
     }
 
-    fn tag(&self, url: &str, fetched_at_ms: u64, fresh_until_ms: u64, label: &str, payload: &str) -> Hmac<Sha256> {
+    fn tag(
+        &self,
+        url: &str,
+        fetched_at_ms: u64,
+        fresh_until_ms: u64,
+        label: &str,
+        payload: &str,
+    ) -> Hmac<Sha256> {
         // `new_from_slice` accepts any key length for HMAC.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key)
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
@@ -206,7 +213,13 @@ impl LocationTier {
     /// The text stored at `url`.
     pub(crate) fn seal(&self, url: &str, entry: &LocationEntry) -> String {
         let tag = self
-            .tag(url, entry.fetched_at_ms, entry.fresh_until_ms, &entry.label, &entry.payload)
+            .tag(
+                url,
+                entry.fetched_at_ms,
+                entry.fresh_until_ms,
+                &entry.label,
+                &entry.payload,
+            )
             .finalize()
             .into_bytes();
         let sealed = Sealed {
@@ -227,9 +240,15 @@ impl LocationTier {
             return None;
         }
         let tag = URL_SAFE_NO_PAD.decode(&sealed.tag).ok()?;
-        self.tag(url, sealed.fetched_at_ms, sealed.fresh_until_ms, &sealed.label, &sealed.payload)
-            .verify_slice(&tag)
-            .ok()?;
+        self.tag(
+            url,
+            sealed.fetched_at_ms,
+            sealed.fresh_until_ms,
+            &sealed.label,
+            &sealed.payload,
+        )
+        .verify_slice(&tag)
+        .ok()?;
         Some(LocationEntry {
             fetched_at_ms: sealed.fetched_at_ms,
             fresh_until_ms: sealed.fresh_until_ms,
@@ -281,7 +300,10 @@ mod tests {
         let text = tier.seal(&url, &entry());
         assert_eq!(tier.open(&url, &text), Some(entry()));
         assert_eq!(
-            tier.open(&tier.jwks_url("https://other.test", Some("https://idp.test/jwks")), &text),
+            tier.open(
+                &tier.jwks_url("https://other.test", Some("https://idp.test/jwks")),
+                &text
+            ),
             None
         );
         assert_eq!(tier.open(&tier.revocation_url(0), &text), None);
@@ -337,7 +359,9 @@ mod tests {
         let b = LocationTier::new(&[8u8; 32], true, true);
         assert_ne!(a.revocation_url(0), b.revocation_url(0));
         assert_ne!(a.jwks_url("x", None), b.jwks_url("x", None));
-        assert!(a.revocation_url(5).ends_with("/revocation/snapshot?since=5"));
+        assert!(a
+            .revocation_url(5)
+            .ends_with("/revocation/snapshot?since=5"));
         // The URL names the deployment by a digest, never by the key.
         assert!(!format!("{a:?}").contains("0707"));
     }
@@ -348,7 +372,10 @@ mod tests {
             enabled: true,
             ..Default::default()
         };
-        assert_eq!(LocationTier::from_settings(&s, None).unwrap_err(), KeyError::Missing);
+        assert_eq!(
+            LocationTier::from_settings(&s, None).unwrap_err(),
+            KeyError::Missing
+        );
         assert_eq!(
             LocationTier::from_settings(&s, Some("not base64!")).unwrap_err(),
             KeyError::NotBase64
@@ -359,8 +386,12 @@ mod tests {
         );
         let std_b64 = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
         let url_b64 = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA";
-        assert!(LocationTier::from_settings(&s, Some(std_b64)).unwrap().is_some());
-        assert!(LocationTier::from_settings(&s, Some(url_b64)).unwrap().is_some());
+        assert!(LocationTier::from_settings(&s, Some(std_b64))
+            .unwrap()
+            .is_some());
+        assert!(LocationTier::from_settings(&s, Some(url_b64))
+            .unwrap()
+            .is_some());
         let off = LocationCacheSettings::default();
         assert!(LocationTier::from_settings(&off, None).unwrap().is_none());
         // Errors never echo the secret.

@@ -174,7 +174,13 @@ pub(crate) fn refresh_in_background<P: Platform>(
     now: u64,
 ) {
     let since = cache.borrow_mut().begin_background(now);
-    let fetch = fetch_delta(platform, cache, since, now, settings.refresh().refresh_interval_ms);
+    let fetch = fetch_delta(
+        platform,
+        cache,
+        since,
+        now,
+        settings.refresh().refresh_interval_ms,
+    );
     let cache = Rc::clone(cache);
     platform.wait_until(async move {
         let result = fetch.answer.await;
@@ -225,7 +231,10 @@ fn fetch_delta<P: Platform>(
     use crate::location_cache::{max_age_secs, LocationEntry};
     let (tier, own) = {
         let c = cache.borrow();
-        (c.location().filter(|t| t.revocation).cloned(), c.fetched_at_ms())
+        (
+            c.location().filter(|t| t.revocation).cloned(),
+            c.fetched_at_ms(),
+        )
     };
     // Created now, run only on a miss (the runtime's call starts when first polled).
     let object = platform.revocation_call("GET", &client::snapshot_path(since), None);
@@ -430,7 +439,9 @@ mod tests {
         let cache = Rc::new(RefCell::new(SnapshotCache::default()));
         cache
             .borrow_mut()
-            .share_through(crate::location_cache::LocationTier::new(&[key; 32], true, true));
+            .share_through(crate::location_cache::LocationTier::new(
+                &[key; 32], true, true,
+            ));
         cache
     }
 
@@ -467,8 +478,15 @@ mod tests {
                 Some("token_revoked")
             );
         }
-        assert_eq!(p.durable.revocation_calls.get(), calls + 1, "A and C read B's copy");
-        assert_eq!(code(run(&p, &b, RevocationMode::Snapshot, &id)), Some("token_revoked"));
+        assert_eq!(
+            p.durable.revocation_calls.get(),
+            calls + 1,
+            "A and C read B's copy"
+        );
+        assert_eq!(
+            code(run(&p, &b, RevocationMode::Snapshot, &id)),
+            Some("token_revoked")
+        );
         // The snapshot's age counts from when B asked the object.
         assert_eq!(a.borrow().fetched_at_ms(), Some(NOW * 1000 + 1_000));
     }
@@ -499,7 +517,11 @@ mod tests {
         p.location_cache.borrow_mut().insert(url, (forged, 60));
         let b = isolate(1);
         assert_eq!(code(run(&p, &b, RevocationMode::Snapshot, &id)), None);
-        assert_eq!(p.durable.revocation_calls.get(), 3, "the forged copy was not believed");
+        assert_eq!(
+            p.durable.revocation_calls.get(),
+            3,
+            "the forged copy was not believed"
+        );
         p.durable.run_background();
         // A genuine copy asked of the object a full interval ago is not handed to a cold isolate.
         p.now_ms.set(NOW * 1000 + 1_000);

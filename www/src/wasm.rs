@@ -21,7 +21,6 @@ use crate::random::random_token;
 use crate::token::{TokenRequest, FORM_CONTENT_TYPE};
 use crate::transaction::{self, LoginOptions, PendingTransaction, STORAGE_KEY};
 
-
 #[wasm_bindgen]
 extern "C" {
     /// `sessionStorage`, reached structurally through `globalThis` so that a missing or
