@@ -76,6 +76,8 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     /// The forwarding headers the gateway sets (`forwarded_headers`, `append_client_forwarded_for`).
     pub forwarded: ForwardedSettings,
+    /// Which per-request log lines are written (`logging`).
+    pub logging: crate::log_settings::LogSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -188,6 +190,8 @@ struct RawConfig {
     forwarded_headers: Option<String>,
     #[serde(default)]
     append_client_forwarded_for: bool,
+    #[serde(default)]
+    logging: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -462,6 +466,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         raw.append_client_forwarded_for,
         &mut errors,
     );
+    let logging = parse_section(raw.logging.as_ref(), &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -486,6 +491,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         path_parameters: raw.path_parameters,
         origin_timeout_ms,
         forwarded,
+        logging,
     })
 }
 
@@ -1290,6 +1296,7 @@ mod tests {
                 "websocket",
                 Box::new(|o| o),
             ),
+            ("/$defs/logging", "logging", "logging", Box::new(|o| o)),
             // A route's `websocket` table is the same definition, parsed by the route.
             (
                 "/$defs/websocket",

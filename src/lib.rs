@@ -22,6 +22,7 @@ pub mod identity;
 pub mod jose;
 mod jwks_cache;
 mod log;
+pub mod log_settings;
 mod origin;
 pub mod path;
 pub mod pipeline;

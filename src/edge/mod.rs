@@ -3,6 +3,7 @@
 //! anything about a request: it translates between Workers types and the pipeline's.
 
 mod crypto;
+mod decision;
 mod durable;
 mod http;
 mod kv;
@@ -15,14 +16,15 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Request, Response};
-use worker::{event, Context, Env};
+use worker::{Context, Env};
 
 use crate::config::{parse_config, ConfigError};
 use crate::jose::jwk::Jwk;
 use crate::jose::Alg;
 use crate::log::{self, ConfigFieldError, Event};
+use crate::log_settings::RequestLogSampler;
 use crate::origin::ForwardFailure;
-use crate::pipeline::{Gateway, Handled, Outcome, RequestLog};
+use crate::pipeline::{Gateway, Handled, HeadersUnreadable, Outcome, RequestHead, RequestLog};
 use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::problem::{ErrorCode, Problem};
 
@@ -38,6 +40,8 @@ enum IsolateState {
 
 thread_local! {
     static STATE: RefCell<Option<Rc<IsolateState>>> = const { RefCell::new(None) };
+    /// `logging.success_sample_rate`: which successful requests' lines this isolate writes.
+    static REQUEST_LOG_SAMPLER: RequestLogSampler = RequestLogSampler::default();
 }
 
 fn isolate_state(env: &Env) -> Rc<IsolateState> {
@@ -83,13 +87,32 @@ fn config_document(env: &Env) -> Result<serde_json::Value, String> {
     serde_json::from_str(&String::from(json)).map_err(|e| format!("is not a JSON document: {e}"))
 }
 
-/// The entry point takes the runtime's own `Request` and returns its own `Response`: the
-/// `worker::Request` wrapper would read `request.cf` on every request (measured at about 5% of the
-/// gateway's CPU in workerd) and re-parse the URL, neither of which the pipeline needs.
-#[event(fetch)]
-pub(crate) async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    match serve(req, env, ctx).await {
-        Ok(r) => Ok(r),
+/// The one call into wasm per request, from the hand-written entry module
+/// (`src/edge/js/entry.mjs`): the runtime's own `Request` (its body and headers are forwarded from
+/// it), its method and URL, and its headers already read into one string of `name:value\n` lines
+/// by the entry (`RequestHead::from_header_lines`; `null` when the entry could not read them), and
+/// whether it has a body to relay. One crossing instead of a getter call per field, no JSON on the
+/// way in, and none of the `worker::Request` wrapper's work (it read `request.cf` on every request,
+/// measured at about 5% of the gateway's CPU in workerd).
+///
+/// Resolves to the `Response`, or — for a plain forward without a body — to the forward as a
+/// decision string the entry carries out (`decision`).
+#[wasm_bindgen(js_name = decide)]
+// An export to JavaScript: wasm-bindgen requires `pub`.
+#[allow(unreachable_pub)]
+pub async fn decide(
+    req: Request,
+    method: String,
+    url: String,
+    headers: Option<String>,
+    bodiless: bool,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> Result<JsValue, JsValue> {
+    let head = RequestHead::from_header_lines(method, url, headers.as_deref());
+    match serve(req, head, bodiless, env, Context::new(ctx)).await {
+        Ok(Served::Response(r)) => Ok(r.into()),
+        Ok(Served::Forward(decision)) => Ok(JsValue::from_str(&decision)),
         Err(reason) => {
             // The gateway's own fault, not the origin's: its own event and code, never logged or
             // answered as an origin outage.
@@ -106,18 +129,30 @@ pub(crate) async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Resul
                 "the gateway failed to process the request",
             );
             match http::problem_response(&problem, &[]) {
-                Ok(r) => Ok(r),
+                Ok(r) => Ok(r.into()),
                 Err(_) => {
                     let init = web_sys::ResponseInit::new();
                     init.set_status(500);
-                    Ok(Response::new_with_opt_str_and_init(None, &init)?)
+                    Response::new_with_opt_str_and_init(None, &init).map(Into::into)
                 }
             }
         }
     }
 }
 
-async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String> {
+/// What `serve` hands back: the answer, or a forward for the entry to carry out.
+enum Served {
+    Response(Response),
+    Forward(String),
+}
+
+async fn serve(
+    req: Request,
+    head: Result<RequestHead, HeadersUnreadable>,
+    bodiless: bool,
+    env: Env,
+    ctx: Context,
+) -> Result<Served, String> {
     let started = js_sys::Date::now();
     let state = isolate_state(&env);
     // Shared: a WebSocket relay's control loop keeps it past the response (edge::websocket).
@@ -133,14 +168,14 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
                 code: Some(problem.code.as_str()),
                 ..Default::default()
             };
-            if let Ok(head) = http::request_head(&req) {
-                log_request(&platform, &head, &log, 503, started);
+            if let Ok(head) = &head {
+                log_request(&platform, head, &log, 503, started);
             }
-            return http::problem_response(&problem, &[]);
+            return http::problem_response(&problem, &[]).map(Served::Response);
         }
     };
 
-    let head = match http::request_head(&req) {
+    let head = match head {
         Ok(head) => head,
         Err(unreadable) => {
             let problem = Problem::from(unreadable);
@@ -158,7 +193,7 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
                     duration_ms: None,
                 },
             );
-            return http::problem_response(&problem, &[]);
+            return http::problem_response(&problem, &[]).map(Served::Response);
         }
     };
     let Handled { outcome, mut log } = gateway.handle(&*platform, &head).await;
@@ -170,22 +205,48 @@ async fn serve(req: Request, env: Env, ctx: Context) -> Result<Response, String>
             let reply = gateway.admin(&*platform, &call, &head.method, &body).await;
             http::reply_response(&reply, &transport)?
         }
-        Outcome::Forward(plan) => match forward(&req, &plan, &transport, &platform, &state).await {
-            Ok(r) => r,
-            Err(failure) => {
-                if matches!(failure, ForwardFailure::Runtime(_)) {
-                    worker::console_error!("{}", failure.log_line());
-                } else {
-                    platform.log(&failure.log_line());
-                }
-                let problem = Problem::from(&failure);
-                log.code = Some(problem.code.as_str());
-                http::problem_response(&problem, &transport)?
+        Outcome::Forward(plan) if bodiless && plan.websocket.is_none() => {
+            // Decided now whether a successful answer's line is written; an origin's 4xx or 5xx
+            // is logged whatever the sample says.
+            let logged =
+                REQUEST_LOG_SAMPLER.with(|s| s.admits(&gateway.config.logging, 200));
+            if let Some(decision) = decision::encode(&plan, &transport, &head, &log, logged) {
+                return Ok(Served::Forward(decision));
             }
-        },
+            forward_here(&req, &plan, &transport, &platform, &state, &mut log).await?
+        }
+        Outcome::Forward(plan) => forward_here(&req, &plan, &transport, &platform, &state, &mut log).await?,
     };
-    log_request(&platform, &head, &log, response.status(), started);
-    Ok(response)
+    let status = response.status();
+    if REQUEST_LOG_SAMPLER.with(|s| s.admits(&gateway.config.logging, status)) {
+        log_request(&platform, &head, &log, status, started);
+    }
+    Ok(Served::Response(response))
+}
+
+/// The forward done in wasm: a body to relay, a WebSocket, or a decision the line format cannot
+/// carry. A failure becomes its problem answer, logged as its own event.
+async fn forward_here(
+    req: &Request,
+    plan: &crate::pipeline::ForwardPlan,
+    transport: &[(String, String)],
+    platform: &Rc<EdgePlatform>,
+    state: &Rc<IsolateState>,
+    log: &mut RequestLog,
+) -> Result<Response, String> {
+    Ok(match forward(req, plan, transport, platform, state).await {
+        Ok(r) => r,
+        Err(failure) => {
+            if matches!(failure, ForwardFailure::Runtime(_)) {
+                worker::console_error!("{}", failure.log_line());
+            } else {
+                platform.log(&failure.log_line());
+            }
+            let problem = Problem::from(&failure);
+            log.code = Some(problem.code.as_str());
+            http::problem_response(&problem, transport)?
+        }
+    })
 }
 
 /// A WebSocket upgrade the route allows goes its own way (`edge::websocket`); every other request
@@ -205,16 +266,12 @@ async fn forward(
 
 fn log_request(
     p: &EdgePlatform,
-    head: &crate::pipeline::RequestHead,
+    head: &RequestHead,
     log: &RequestLog,
     status: u16,
     started: f64,
 ) {
-    // The path only: a query string can carry anything, and so can `;` path parameters
-    // (`;jsessionid=…`), which are cut from each segment.
-    let path = crate::url::split_url(&head.url)
-        .map(|(_, _, path, _)| crate::path::loggable(path))
-        .unwrap_or_default();
+    let path = loggable_path(head);
     log::emit(
         p,
         Event::Request {
@@ -229,6 +286,14 @@ fn log_request(
             duration_ms: Some(js_sys::Date::now() - started),
         },
     );
+}
+
+/// The path only: a query string can carry anything, and so can `;` path parameters
+/// (`;jsessionid=…`), which are cut from each segment.
+fn loggable_path(head: &RequestHead) -> String {
+    crate::url::split_url(&head.url)
+        .map(|(_, _, path, _)| crate::path::loggable(path))
+        .unwrap_or_default()
 }
 
 pub(crate) struct EdgePlatform {
@@ -293,7 +358,8 @@ impl Platform for EdgePlatform {
     }
 
     fn log(&self, line: &str) {
-        worker::console_log!("{}", line);
+        // The line as it is: `console_log!` would format it into a second string first.
+        web_sys::console::log_1(&JsValue::from_str(line));
     }
 
     async fn http_get(
