@@ -7,8 +7,9 @@
 //!
 //! Only the plumbing moves: every decision (what to strip and add, the deadline, whether one retry
 //! is allowed, which answers are failures and what they become) is still made here, in Rust, and
-//! the rare paths — a failed forward, a response needing a `Connection`-named strip or a `Vary`
-//! merge — call back into wasm (`forwardFailed`, `relayResponse`).
+//! the rules it needs are wasm's — a failed forward (`forwardFailed`), the retry's log line
+//! (`originRetry`), the headers a `Connection` names (`responseStripped`), a `Vary` merge
+//! (`mergeVary`).
 //!
 //! The decision, one field per line (`\n` never occurs inside a field: every field that could hold
 //! one is checked, and such a request takes the wasm path instead):
@@ -25,8 +26,6 @@
 //! ```
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::Response;
 
 use crate::log::Event;
 use crate::origin::{self, ForwardFailure, OriginCache};
@@ -166,16 +165,23 @@ pub fn origin_retry(reason: &str, origin_url: &str) {
     web_sys::console::log_1(&JsValue::from_str(&line));
 }
 
-/// The origin's answer with the edits the entry does not make itself (a header named in
-/// `Connection`, a `Vary` to merge, a 426's `Upgrade` to keep): `edits` are `name:value` lines.
-#[wasm_bindgen(js_name = relayResponse)]
+/// The names to delete from the origin's response when it has a `Connection` header or is a 426
+/// (comma-separated): `response_stripped_headers`, the one rule, for the entry.
+#[wasm_bindgen(js_name = responseStripped)]
 #[allow(unreachable_pub)]
-pub fn relay_response(resp: JsValue, edits: &str) -> Result<Response, JsValue> {
-    let resp: Response = resp.dyn_into()?;
-    http::relay_with(&resp, &header_lines(edits)).map_err(|e| JsValue::from_str(&e))
+pub fn response_stripped(status: u16, connection: Option<String>) -> String {
+    crate::pipeline::forward::response_stripped_headers(status, connection.as_deref()).join(",")
 }
 
-/// The hop-by-hop response headers the entry strips itself (comma-separated), from the one list.
+/// The origin's `Vary` with the gateway's added (`cors::merge_vary`), for the entry.
+#[wasm_bindgen(js_name = mergeVary)]
+#[allow(unreachable_pub)]
+pub fn merge_vary(existing: Option<String>, add: &str) -> String {
+    crate::cors::merge_vary(existing.as_deref(), add)
+}
+
+/// The hop-by-hop response headers (comma-separated), which the entry strips when present from a
+/// response without `Connection`: the same list `response_stripped_headers` starts from.
 #[wasm_bindgen(js_name = responseHopByHop)]
 #[allow(unreachable_pub)]
 pub fn response_hop_by_hop() -> String {

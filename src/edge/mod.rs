@@ -8,6 +8,7 @@ mod durable;
 mod http;
 mod kv;
 mod ledger;
+mod run_now;
 mod websocket;
 
 use std::cell::RefCell;
@@ -95,12 +96,25 @@ fn config_document(env: &Env) -> Result<serde_json::Value, String> {
 /// way in, and none of the `worker::Request` wrapper's work (it read `request.cf` on every request,
 /// measured at about 5% of the gateway's CPU in workerd).
 ///
-/// Resolves to the `Response`, or — for a plain forward without a body — to the forward as a
-/// decision string the entry carries out (`decision`).
+/// Returns the `Response`, or — for a plain forward without a body — the forward as a decision
+/// string the entry carries out (`decision`); a `Promise` of either when the request waits on I/O
+/// before it is decided (`run_now`).
 #[wasm_bindgen(js_name = decide)]
 // An export to JavaScript: wasm-bindgen requires `pub`.
 #[allow(unreachable_pub)]
-pub async fn decide(
+pub fn decide(
+    req: Request,
+    method: String,
+    url: String,
+    headers: Option<String>,
+    bodiless: bool,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> Result<JsValue, JsValue> {
+    run_now::run_now(decide_async(req, method, url, headers, bodiless, env, ctx))
+}
+
+async fn decide_async(
     req: Request,
     method: String,
     url: String,

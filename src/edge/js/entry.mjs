@@ -41,9 +41,11 @@ export default class Portcullis extends WorkerEntrypoint {
     const method = request.method;
     // A GET or HEAD body is never forwarded (the pipeline refuses one unless it is empty).
     const bodiless = request.body === null || method === "GET" || method === "HEAD";
-    return wasm
-      .decide(request, method, request.url, headerLines(request.headers), bodiless, this.env, this.ctx)
-      .then((answer) => (typeof answer === "string" ? carryOut(request, answer, started) : answer));
+    // The answer itself when the request needed no I/O to be decided, else a promise of it.
+    const answer = wasm.decide(request, method, request.url, headerLines(request.headers), bodiless, this.env, this.ctx);
+    if (typeof answer === "string") return carryOut(request, answer, started);
+    if (answer instanceof Promise) return answer.then((a) => (typeof a === "string" ? carryOut(request, a, started) : a));
+    return answer;
   }
 
   /** RPC for the end-to-end tests: the worker's own WebCrypto verifier (src/edge/mod.rs). */
@@ -53,6 +55,7 @@ export default class Portcullis extends WorkerEntrypoint {
 }
 
 let responseHopByHop;
+const strippedFor = new Map();
 
 /** `count` then that many `name:value` lines, from `fields` at `at.i`. */
 function readHeaders(fields, at) {
@@ -137,19 +140,28 @@ async function carryOut(request, decision, started) {
       return failed(status < 200 ? "interim" : "out_of_range", status, "");
     }
     const origin = response.headers;
-    let out;
-    if (status === 426 || origin.has("connection") || edits.some(([name]) => name === "vary")) {
-      out = wasm.relayResponse(response, headerText(edits));
-    } else {
+    const connection = origin.get("connection");
+    let stripped;
+    if (connection === null && status !== 426) {
       responseHopByHop ??= wasm.responseHopByHop().split(",");
-      const present = responseHopByHop.filter((name) => origin.has(name));
-      if (edits.length === 0 && present.length === 0) {
-        out = response;
-      } else {
-        out = new Response(response.body, response);
-        for (const name of present) out.headers.delete(name);
-        for (const [name, value] of edits) out.headers.set(name, value);
+      stripped = responseHopByHop.filter((name) => origin.has(name));
+    } else {
+      // wasm's rule, remembered per (426?, Connection) pair: origins send the same few values.
+      const key = `${status === 426}|${connection}`;
+      stripped = strippedFor.get(key);
+      if (stripped === undefined) {
+        if (strippedFor.size >= 64) strippedFor.clear();
+        stripped = wasm.responseStripped(status, connection).split(",").filter(Boolean);
+        strippedFor.set(key, stripped);
       }
+      stripped = stripped.filter((name) => origin.has(name));
+    }
+    let out = response;
+    if (edits.length > 0 || stripped.length > 0) {
+      out = new Response(response.body, response);
+      const headers = out.headers;
+      for (const name of stripped) headers.delete(name);
+      for (const [name, value] of edits) headers.set(name, name === "vary" ? wasm.mergeVary(headers.get("vary"), value) : value);
     }
     log(status, null);
     return out;
