@@ -109,7 +109,6 @@ async function carryOut(request, decision, started) {
     const controller = new AbortController();
     const init = { method: request.method, headers, signal: controller.signal, redirect: "manual" };
     if (flags.includes("n")) init.cache = "no-store";
-    const outbound = new Request(url, init);
 
     let timedOut = false;
     timer = setTimeout(() => {
@@ -120,13 +119,13 @@ async function carryOut(request, decision, started) {
     let attempts = 1;
     try {
       try {
-        response = await fetch(outbound);
+        response = await fetch(url, init);
       } catch (first) {
         if (timedOut || !flags.includes("r")) throw first;
         // A pooled connection the origin had just closed: the request cannot have had an effect.
         wasm.originRetry(messageOf(first), url);
         attempts = 2;
-        response = await fetch(outbound);
+        response = await fetch(url, init);
       }
     } catch (e) {
       return timedOut ? failed("timeout", timeoutMs, "") : failed("unreachable", attempts, messageOf(e));
