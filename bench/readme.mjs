@@ -55,7 +55,7 @@ export function updateReadme(results, { ratios, targets }) {
     const p = cs.workers.portcullis;
     const j = cs.workers["jose-js"];
     lines.push(
-      `**Cold start** (medians over ${cs.rounds} fresh workerd instances each; a JWT route, first token): Portcullis ${fmt(p.cold_start_ms, 1)} ms (ready ${fmt(p.ready_ms, 1)} ms, first response ${fmt(p.first_response_ms, 1)} ms), \`jose\` worker ${fmt(j.cold_start_ms, 1)} ms (ready ${fmt(j.ready_ms, 1)} ms, first response ${fmt(j.first_response_ms, 1)} ms); the pass-through worker's ready time (${fmt(cs.workers.passthrough.ready_ms, 1)} ms, process start) is subtracted from both.`,
+      `**Cold start** (medians over ${cs.rounds} fresh workerd instances each; a JWT route, first token): Portcullis ${fmt(p.cold_start_ms, 1)} ms (ready ${fmt(p.ready_ms, 1)} ms, first response ${fmt(p.first_response_ms, 1)} ms), \`jose\` worker ${fmt(j.cold_start_ms, 1)} ms (ready ${fmt(j.ready_ms, 1)} ms, first response ${fmt(j.first_response_ms, 1)} ms); the pass-through worker's ready time (${fmt(cs.workers.passthrough.ready_ms, 1)} ms, process start) is subtracted from both (a negative remainder is noise and counts as 0).`,
     );
     lines.push("");
   }
