@@ -24,7 +24,7 @@ export function chartSvg(results) {
   const gap = 40;
   const rowH = 20;
   const top = 56;
-  const height = top + rows.length * rowH + 40;
+  const height = top + rows.length * rowH + 52;
   const width = labelW + 2 * panelW + gap + 20;
   const out = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
@@ -46,12 +46,13 @@ export function chartSvg(results) {
       out.push(`<rect x="${p.x0}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${colour(r.name)}"/>`);
       out.push(`<text x="${(p.x0 + w + 4).toFixed(1)}" y="${y + 14}" fill="#333">${num(r[p.key])}</text>`);
     });
-    for (const [name, label, dash] of [["passthrough", "pass-through", "6,3"], ["jose-js", "jose", "2,3"]]) {
+    // The two labels on separate lines: the reference values are often close.
+    for (const [name, label, dash, dy] of [["passthrough", "pass-through", "6,3", 18], ["jose-js", "jose", "2,3", 32]]) {
       const v = ref(name)?.[p.key];
       if (v == null) continue;
       const x = (p.x0 + scale(v)).toFixed(1);
       out.push(`<line x1="${x}" y1="${top - 4}" x2="${x}" y2="${top + rows.length * rowH + 4}" stroke="#c0392b" stroke-width="1.2" stroke-dasharray="${dash}"/>`);
-      out.push(`<text x="${x}" y="${top + rows.length * rowH + 18}" text-anchor="middle" fill="#c0392b">${esc(label)}</text>`);
+      out.push(`<text x="${x}" y="${top + rows.length * rowH + dy}" text-anchor="middle" fill="#c0392b">${esc(label)}</text>`);
     }
   }
   out.push(`</svg>`);

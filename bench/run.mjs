@@ -24,6 +24,7 @@ import path from "node:path";
 
 import { startGateway, startIssuer, baseConfig, DURABLE_OBJECTS } from "../tests/e2e/harness.mjs";
 import { chartSvg } from "./chart.mjs";
+import { RATIOS, TARGETS } from "./goals.mjs";
 import { updateReadme } from "./readme.mjs";
 import {
   BENCH,
@@ -74,18 +75,6 @@ const SETTINGS = {
 const PATH = "/api/bench";
 const AUDIENCE = "https://api.portcullis.test";
 const SCOPE = "read:echo";
-// The goals of issue 10, as filed: reported against every run, never asserted.
-const TARGETS = {
-  public_over_a: 0.95,
-  b_over_a: 0.9,
-  c_over_d: 1.1,
-  c_es256_over_d_es256: 1.1,
-  c_eddsa_over_d_eddsa: 1.1,
-  e_over_a: 0.9,
-  g_over_b0: 0.97,
-  wasm_gzip_bytes: 250_000,
-  cold_start_over_jose: 1.2,
-};
 /** `BENCH_BASELINE=<dir>`: also run the Portcullis variants on another build (build/index.js and
  * index_bg.wasm of an earlier commit), as `<name>@before`, for before/after ratios in one run. */
 const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : null;
@@ -671,20 +660,6 @@ async function coldStartPass(ctx) {
 
 // ------------------------------------------------------------------ report
 
-/** Every ratio reported: key, x over y (variant names), label, and the issue's goal if it has one. */
-const RATIOS = [
-  ["public_over_a", "portcullis-public", "passthrough", "a′/a — public route vs pass-through"],
-  ["b_over_a", "portcullis-warm", "passthrough", "b/a — warm JWT (token cache hit) vs pass-through"],
-  ["c_over_d", "portcullis-fresh", "jose-js", "c/d — fresh RS256 tokens vs `jose` worker"],
-  ["c_es256_over_d_es256", "portcullis-fresh-es256", "jose-js-es256", "fresh ES256 tokens vs `jose` worker"],
-  ["c_eddsa_over_d_eddsa", "portcullis-fresh-eddsa", "jose-js-eddsa", "fresh EdDSA tokens vs `jose` worker"],
-  ["e_over_a", "apikey-warm", "passthrough", "e/a — API key (cached) vs pass-through"],
-  ["g_over_b0", "snapshot-fast", "jwt-bare", "g/b0 — snapshot revocation + `fast` limit vs plain JWT route"],
-  ["b_over_d", "portcullis-warm", "jose-js", "b/d — warm token vs `jose` worker (which verifies every time)"],
-  ["f_over_a", "apikey-cold", "passthrough", "f/a — API key, KV read every request, vs pass-through"],
-  ["b_over_b0", "portcullis-warm", "jwt-bare", "b/b0 — default jwt route (snapshot revocation) vs plain JWT route"],
-  ["h_over_b0", "strict-exact", "jwt-bare", "h/b0 — `strict` revocation + `exact` limit vs plain JWT route"],
-];
 const isPortcullis = (name) => name !== "passthrough" && !name.startsWith("jose-js");
 /** The same ratio for the baseline build: its Portcullis variants over the same JS references. */
 const before = (name) => (isPortcullis(name) ? `${name}@before` : name);
@@ -890,7 +865,7 @@ async function main() {
       writeFileSync(path.join(RESULTS, `${fileStamp(date)}.json`), json);
       writeFileSync(path.join(RESULTS, "latest.md"), md);
       writeFileSync(path.join(RESULTS, "latest.svg"), chartSvg(results));
-      updateReadme(results, { ratios: RATIOS, targets: TARGETS });
+      updateReadme(results);
       console.error(`results: bench/results/latest.json, latest.md, latest.svg; README.md's benchmark block (${results.duration_s} s)`);
     }
     if (results.wasm.older_than_src) console.error("warning: build/index_bg.wasm is older than src/; run `make build` for figures of the current code");
