@@ -2,27 +2,42 @@
 // public route, by category (wasm, the entry and wasm-bindgen glue, the runtime's builtins, GC) and
 // by function, self and inclusive. Build with names kept first:
 //   CARGO_PROFILE_RELEASE_STRIP=false make build && node bench/profile.mjs
+//   PROFILE_ROUTE=fresh node bench/profile.mjs     a jwt route, a token it has not seen every request
 // Loopback only. Percentages are of the samples in which the isolate was not idle.
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
-import { startEchoOrigin, workerModules, BUILD } from "../tests/e2e/harness.mjs";
+import { startEchoOrigin, startIssuer, workerModules, BUILD } from "../tests/e2e/harness.mjs";
 import { inspectorSession } from "./lib.mjs";
 const origin = await startEchoOrigin();
-const route = process.env.ROUTE ?? "public";
+const fresh = process.env.PROFILE_ROUTE === "fresh";
+const issuer = fresh ? await startIssuer({ algs: ["RS256"] }) : null;
+const tokens = fresh ? await Promise.all(Array.from({ length: 500 }, () => issuer.mint({ ttl: 1800 }))) : [];
+const routes = fresh
+  ? [{ methods: ["GET"], path: "/*", auth: ["jwt"], scopes: ["read:echo"] }]
+  : [{ methods: ["GET"], path: "/*", auth: ["public"] }];
+const issuers = fresh ? [{ issuer: issuer.url, jwks_uri: issuer.jwksUri, audiences: ["https://api.portcullis.test"], algorithms: ["RS256"] }] : [];
+let next = 0;
+const headers = () => (fresh ? { authorization: `Bearer ${tokens[next++ % tokens.length]}` } : {});
 const mf = new Miniflare({
   modules: workerModules(), modulesRoot: BUILD, compatibilityDate: "2026-04-01", kvNamespaces: ["PORTCULLIS_KV"],
   durableObjects: { PORTCULLIS_REVOCATION: "RevocationStore", PORTCULLIS_RATE_LIMITER: "RateLimiter" },
-  bindings: { PORTCULLIS_CONFIG: { origin: origin.url, transport: { https: "allow" }, routes: [{ methods: ["GET"], path: "/*", auth: ["public"] }] } },
+  bindings: { PORTCULLIS_CONFIG: { origin: origin.url, transport: { https: "allow" }, issuers, routes, ...(fresh ? { token_cache: { max_entries: 1 } } : {}) } },
   cf: false, inspectorPort: 9339, handleStructuredLogs() {},
 });
 const url = (await mf.ready).toString().replace(/\/$/, "");
-await fetch(url + "/warm");
+await fetch(url + "/warm", { headers: headers() });
 const inspector = await inspectorSession(9339);
 const send = inspector.send;
 await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 50 });
 await send("Profiler.start");
-const res = await autocannon({ url: url + "/api/bench", connections: 8, duration: 6 });
+const res = await autocannon({
+  url: url + "/api/bench",
+  connections: 8,
+  duration: 6,
+  requests: [{ method: "GET", path: "/api/bench", setupRequest: (req) => ({ ...req, headers: { ...req.headers, ...headers() } }) }],
+});
+if (res.non2xx) throw new Error(`${res.non2xx} non-2xx responses: the profiled route is misconfigured`);
 const result = await send("Profiler.stop");
 const nodes = result.profile.nodes;
 const byId = new Map(nodes.map((n) => [n.id, n]));
@@ -49,4 +64,4 @@ console.log("-- self (% of non-idle)");
 for (const [n, c] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log((100 * c / busy).toFixed(1).padStart(5), n.slice(0, 120));
 console.log("-- inclusive (% of non-idle)");
 for (const [n, c] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log((100 * c / busy).toFixed(1).padStart(5), n.slice(0, 120));
-inspector.close(); await mf.dispose(); await origin.close();
+inspector.close(); await mf.dispose(); await origin.close(); await issuer?.close();
