@@ -84,6 +84,8 @@ pub struct Config {
     /// The gateway as an issuer of its own access tokens (`sessions`); when enabled, `issuers`
     /// ends with the gateway's own entry (`own_issuer`).
     pub sessions: SessionSettings,
+    /// Which per-request log lines are written (`logging`).
+    pub logging: crate::log_settings::LogSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -205,6 +207,8 @@ struct RawConfig {
     identity_header_prefixes: Vec<String>,
     #[serde(default)]
     sessions: Option<Value>,
+    #[serde(default)]
+    logging: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -516,6 +520,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         raw.append_client_forwarded_for,
         &mut errors,
     );
+    let logging = parse_section(raw.logging.as_ref(), &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -543,6 +548,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         location_cache,
         claims,
         sessions,
+        logging,
     })
 }
 
@@ -1427,6 +1433,7 @@ mod tests {
                 "websocket",
                 Box::new(|o| o),
             ),
+            ("/$defs/logging", "logging", "logging", Box::new(|o| o)),
             // A route's `websocket` table is the same definition, parsed by the route.
             (
                 "/$defs/websocket",

@@ -24,6 +24,7 @@ pub mod jose;
 mod jwks_cache;
 pub mod location_cache;
 mod log;
+pub mod log_settings;
 mod origin;
 pub mod path;
 pub mod pipeline;
