@@ -52,6 +52,11 @@ export default class Portcullis extends WorkerEntrypoint {
   webcryptoVerify(alg, jwk, message, signature) {
     return wasm.webcryptoVerify(alg, jwk, message, signature);
   }
+
+  /** RPC for the end-to-end tests: the worker's own minting with a key set they pass in (src/edge/mod.rs). */
+  mintWithKeySet(keySet, sessions, claims) {
+    return wasm.mintWithKeySet(keySet, sessions, claims);
+  }
 }
 
 let responseHopByHop;
