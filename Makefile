@@ -4,7 +4,6 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-WORKER_BUILD_VERSION := 0.8.7
 # wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/[^0-9.]/,""); print; exit}' Cargo.lock)
 CARGO_BIN := $(HOME)/.cargo/bin
@@ -15,7 +14,7 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: help tools tool-rust tool-worker-build tool-wasm-bindgen tool-node tool-chromium build www dev token test test-native test-e2e bench soak clean
+.PHONY: help tools tool-rust tool-wasm-bindgen tool-node tool-chromium build www dev token test test-native test-e2e bench soak clean
 
 help:
 	@echo "make dev    — install what is missing, build, start the demo issuer + echo origin + gateway"
@@ -25,16 +24,10 @@ help:
 	@echo "make token  — mint a demo access token (after make dev has started the demo issuer)"
 
 # ---------------------------------------------------------------- tools (idempotent, pinned)
-tools: tool-rust tool-worker-build tool-wasm-bindgen tool-node
+tools: tool-rust tool-wasm-bindgen tool-node
 
 tool-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-
-tool-worker-build:
-	@if ! worker-build --version 2>/dev/null | grep -q "$(WORKER_BUILD_VERSION)"; then \
-	  echo "installing worker-build $(WORKER_BUILD_VERSION)"; \
-	  cargo install --locked --version $(WORKER_BUILD_VERSION) worker-build; \
-	fi
 
 # wasm-bindgen-cli 0.2.130's own lock file pins a yanked webpki-roots, so `--locked` cannot resolve;
 # the version itself is pinned exactly. Installed under target/tools so it never clashes with another
@@ -57,8 +50,17 @@ tool-chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); }
 
 # ---------------------------------------------------------------- build
-build: tool-rust tool-worker-build tool-wasm-bindgen tool-node
-	worker-build --release
+# The worker: cargo → wasm-bindgen (module target, with the glue's reset-after-trap) → wasm-opt and
+# the hand-written entry module bundled with the glue (src/edge/js/build.mjs). build/index.js and
+# build/index_bg.wasm are what wrangler deploys and what the tests and benchmarks run.
+BINDGEN_OUT := $(CURDIR)/target/portcullis-bindgen
+build: tool-rust tool-wasm-bindgen tool-node
+	cargo build --lib --release --target wasm32-unknown-unknown -p portcullis
+	rm -rf "$(BINDGEN_OUT)"
+	"$(WASM_BINDGEN_BIN)" target/wasm32-unknown-unknown/release/portcullis.wasm --out-dir "$(BINDGEN_OUT)" \
+	  --target module --out-name index --no-typescript \
+	  --experimental-reset-state-function --force-enable-abort-handler
+	node src/edge/js/build.mjs "$(BINDGEN_OUT)" build
 	@ls -l build/index_bg.wasm | awk '{print "wasm: " $$5 " bytes"}'; gzip -9 -c build/index_bg.wasm | wc -c | awk '{print "wasm gzip: " $$1 " bytes"}'
 
 www: tool-rust tool-wasm-bindgen tool-node

@@ -319,12 +319,12 @@ export function machine() {
   };
 }
 
-export function wasmSize() {
-  const file = path.join(ROOT, "build", "index_bg.wasm");
+export function wasmSize(buildDir = path.join(ROOT, "build")) {
+  const file = path.join(buildDir, "index_bg.wasm");
   const bytes = readFileSync(file);
   const built = statSync(file).mtimeMs;
   return {
-    file: "build/index_bg.wasm",
+    file: path.relative(ROOT, file),
     sha256: createHash("sha256").update(bytes).digest("hex"),
     raw_bytes: bytes.length,
     gzip_bytes: gzipSync(bytes, { level: 9 }).length,

@@ -17,12 +17,15 @@
 import autocannon from "autocannon";
 import { build as esbuild } from "esbuild";
 import { Miniflare } from "miniflare";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 
-import { startGateway, startIssuer, baseConfig } from "../tests/e2e/harness.mjs";
+import { startGateway, startIssuer, baseConfig, DURABLE_OBJECTS } from "../tests/e2e/harness.mjs";
+import { chartSvg } from "./chart.mjs";
+import { RATIOS, TARGETS } from "./goals.mjs";
+import { updateReadme } from "./readme.mjs";
 import {
   BENCH,
   RESULTS,
@@ -65,12 +68,18 @@ const SETTINGS = {
   // Distinct RS256 tokens for the signature-per-request variants (minted once, shared).
   tokenPool: QUICK ? 500 : 2000,
   tokenTtlSeconds: 1800,
+  // Cold start: fresh workerd instances per worker, alternating.
+  coldStartRounds: QUICK ? 3 : 9,
 };
 
 const PATH = "/api/bench";
 const AUDIENCE = "https://api.portcullis.test";
 const SCOPE = "read:echo";
-const TARGETS = { b_over_a: 0.9, c_over_d: 1.0, wasm_gzip_bytes: 250_000 };
+/** `BENCH_BASELINE=<dir>`: also run the Portcullis variants on another build (build/index.js and
+ * index_bg.wasm of an earlier commit), as `<name>@before`, for before/after ratios in one run. */
+const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : null;
+/** The fresh-token variants beside RS256, each against a `jose` worker limited to the same algorithm. */
+const FRESH_ALGS = ["ES256", "EdDSA"];
 
 // ------------------------------------------------------------------ request factories
 // A factory is called once per pass and returns `next()`, the headers of the next request.
@@ -91,12 +100,12 @@ const apiKey = (key) => ({ "x-api-key": key });
 const JWT_IDENTITY = { "x-auth-method": "jwt", "x-user-id": "user-123", "x-user-scopes": SCOPE };
 const KEY_IDENTITY = { "x-auth-method": "api_key", "x-client-id": "bench", "x-user-scopes": SCOPE };
 
-const jwtRefusals = (ctx) => [
+const jwtRefusals = (ctx, alg = "RS256") => [
   { name: "no credential", headers: {}, status: 401 },
-  { name: "tampered signature", headers: bearer(ctx.bad.tampered), status: 401 },
-  { name: "wrong audience", headers: bearer(ctx.bad.wrongAudience), status: 401 },
-  { name: "wrong issuer key", headers: bearer(ctx.bad.foreignKey), status: 401 },
-  { name: "scope missing", headers: bearer(ctx.bad.noScope), status: 403 },
+  { name: "tampered signature", headers: bearer(ctx.bad[alg].tampered), status: 401 },
+  { name: "wrong audience", headers: bearer(ctx.bad[alg].wrongAudience), status: 401 },
+  { name: "wrong issuer key", headers: bearer(ctx.bad[alg].foreignKey), status: 401 },
+  { name: "scope missing", headers: bearer(ctx.bad[alg].noScope), status: 403 },
 ];
 const keyRefusals = (ctx) => [
   { name: "no credential", headers: {}, status: 401 },
@@ -141,6 +150,27 @@ const VARIANTS = [
     identity: JWT_IDENTITY,
     refusals: jwtRefusals,
   },
+  ...FRESH_ALGS.flatMap((alg) => {
+    const tag = alg.toLowerCase();
+    return [
+      {
+        name: `portcullis-fresh-${tag}`,
+        what: `(c-${alg}) as (c) with ${alg} tokens (the issuer entry allows ${alg} only)`,
+        setup: (ctx) => startPortcullis(ctx, { ...jwtRoute(), token_cache: { max_entries: 1 } }, { algorithms: [alg] }),
+        request: (ctx) => roundRobin(ctx.tokensByAlg[alg], bearer),
+        identity: JWT_IDENTITY,
+        refusals: (ctx) => jwtRefusals(ctx, alg),
+      },
+      {
+        name: `jose-js-${tag}`,
+        what: `(d-${alg}) as (d), ${alg} only, same token pool as (c-${alg})`,
+        setup: (ctx) => startJoseWorker(ctx, alg),
+        request: (ctx) => roundRobin(ctx.tokensByAlg[alg], bearer),
+        identity: JWT_IDENTITY,
+        refusals: (ctx) => jwtRefusals(ctx, alg),
+      },
+    ];
+  }),
   {
     name: "apikey-warm",
     what: "(e) Portcullis, api_key route, key record in the isolate cache (default positive_cache_ttl_secs = 30)",
@@ -172,7 +202,7 @@ const VARIANTS = [
   {
     name: "snapshot-fast",
     what: "(g) as (b0) plus revocation from the isolate snapshot (default 1 s refresh) and a `fast` rate limit (lease 100): no Durable Object call on the request path",
-    setup: (ctx) => startPortcullis(ctx, limitedRoute("snapshot", { rate: "1000000 per 86400 s", mode: "fast", lease: 100 })),
+    setup: (ctx) => startPortcullis(ctx, limitedRoute("snapshot", { rate: "1000000 per 2592000 s", mode: "fast", lease: 100 })),
     request: (ctx) => fixed(bearer(ctx.warmToken)),
     identity: JWT_IDENTITY,
     refusals: jwtRefusals,
@@ -181,7 +211,7 @@ const VARIANTS = [
   {
     name: "strict-exact",
     what: "(h) as (b0) plus `strict` revocation and an `exact` rate limit: two Durable Object calls per request (revocation list, the identity's limiter)",
-    setup: (ctx) => startPortcullis(ctx, limitedRoute("strict", { rate: "1000000 per 86400 s", mode: "exact" })),
+    setup: (ctx) => startPortcullis(ctx, limitedRoute("strict", { rate: "1000000 per 2592000 s", mode: "exact" })),
     request: (ctx) => fixed(bearer(ctx.warmToken)),
     identity: JWT_IDENTITY,
     refusals: jwtRefusals,
@@ -189,7 +219,7 @@ const VARIANTS = [
   },
 ];
 
-/** A jwt route with `revocation = mode` and the policy `bench`: a burst of 1 000 000 never refuses within a run, and at 1 000 000 per day the quota visibly counts down. */
+/** A jwt route with `revocation = mode` and the policy `bench`: a burst of 1 000 000 never refuses within a run, and at 1 000 000 per 30 days (one unit back every 2.6 s) the quota visibly counts down between two requests even on a slow machine. */
 function limitedRoute(mode, policy) {
   return {
     rate_limits: { bench: policy },
@@ -201,7 +231,7 @@ function limitedRoute(mode, policy) {
 async function checkRateLimitHeaders(instance, ctx) {
   const first = await get(instance.url, bearer(ctx.warmToken));
   const second = await get(instance.url, bearer(ctx.warmToken));
-  if (first.headers["ratelimit-policy"] !== '"bench";q=1000000;w=86400') return `RateLimit-Policy: ${first.headers["ratelimit-policy"]}`;
+  if (first.headers["ratelimit-policy"] !== '"bench";q=1000000;w=2592000') return `RateLimit-Policy: ${first.headers["ratelimit-policy"]}`;
   const r = (res) => Number(/;r=(\d+);/.exec(res.headers.ratelimit ?? "")?.[1]);
   if (!(r(second) < r(first))) return `RateLimit did not count down: ${first.headers.ratelimit} then ${second.headers.ratelimit}`;
   return null;
@@ -243,7 +273,7 @@ function startScriptWorker(name, file, bindings) {
 }
 
 /** Bundles the jose worker the way wrangler would (esbuild, ESM, worker/browser conditions). */
-async function startJoseWorker(ctx) {
+async function startJoseWorker(ctx, alg = "RS256") {
   const out = await esbuild({
     entryPoints: [path.join(WORKERS, "jose-js.js")],
     bundle: true,
@@ -263,13 +293,38 @@ async function startJoseWorker(ctx) {
     JWKS_URI: ctx.issuer.jwksUri,
     AUDIENCES: JSON.stringify([AUDIENCE]),
     REALM: "test",
+    ALGORITHMS: JSON.stringify([alg]),
   });
 }
 
-async function startPortcullis(ctx, extra) {
-  const config = baseConfig({ origin: ctx.originUrl, issuer: ctx.issuer, audiences: [AUDIENCE], algorithms: ["RS256"], extra });
+async function startPortcullis(ctx, extra, { algorithms = ["RS256"] } = {}) {
+  const config = baseConfig({ origin: ctx.originUrl, issuer: ctx.issuer, audiences: [AUDIENCE], algorithms, extra });
+  if (ctx.build) return startGatewayFrom(ctx.build, config);
   const gw = await startGateway(config);
   return { url: gw.url, mf: gw.mf, logs: gw.logs, stop: () => gw.dispose() };
+}
+
+/** The gateway as `startGateway` starts it, but from another build directory (`BENCH_BASELINE`). */
+async function startGatewayFrom(buildDir, config) {
+  const logs = [];
+  const mf = new Miniflare({
+    name: "baseline",
+    modules: [
+      { type: "ESModule", path: path.join(buildDir, "index.js") },
+      { type: "CompiledWasm", path: path.join(buildDir, "index_bg.wasm") },
+    ],
+    modulesRoot: buildDir,
+    compatibilityDate: compatibilityDate(),
+    kvNamespaces: ["PORTCULLIS_KV"],
+    durableObjects: DURABLE_OBJECTS,
+    bindings: { PORTCULLIS_CONFIG: config },
+    cf: false,
+    handleStructuredLogs({ message }) {
+      logs.push(message);
+    },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  return { url, mf, logs, stop: () => mf.dispose() };
 }
 
 async function startPortcullisWithKeys(ctx, extra) {
@@ -302,11 +357,11 @@ async function probeKeyCache(instance, ctx, { afterDelete }) {
 
 // ------------------------------------------------------------------ shared fixtures
 
-async function mintPool(issuer, n) {
+async function mintPool(issuer, n, alg = "RS256") {
   const tokens = [];
   while (tokens.length < n) {
     const batch = Math.min(100, n - tokens.length);
-    tokens.push(...(await Promise.all(Array.from({ length: batch }, () => issuer.mint({ ttl: SETTINGS.tokenTtlSeconds })))));
+    tokens.push(...(await Promise.all(Array.from({ length: batch }, () => issuer.mint({ alg, ttl: SETTINGS.tokenTtlSeconds })))));
   }
   if (new Set(tokens).size !== n) throw new Error("token pool has duplicates");
   return tokens;
@@ -314,30 +369,37 @@ async function mintPool(issuer, n) {
 
 async function fixtures() {
   const origin = await startOrigin();
-  const issuer = await startIssuer({ algs: ["RS256"] });
-  const other = await startIssuer({ algs: ["RS256"] }); // a key the gateway does not trust
+  const algs = ["RS256", ...FRESH_ALGS];
+  const issuer = await startIssuer({ algs });
+  const other = await startIssuer({ algs }); // keys the gateway does not trust
   const t0 = Date.now();
   const tokens = await mintPool(issuer, SETTINGS.tokenPool);
   const mintMs = Date.now() - t0;
+  const tokensByAlg = { RS256: tokens };
+  for (const alg of FRESH_ALGS) tokensByAlg[alg] = await mintPool(issuer, SETTINGS.tokenPool, alg);
   const warmToken = await issuer.mint({ ttl: SETTINGS.tokenTtlSeconds });
-  const good = warmToken.split(".");
-  const flipped = good[2][0] === "A" ? "B" + good[2].slice(1) : "A" + good[2].slice(1);
-  const foreignWithKid = await other.mint({ ttl: SETTINGS.tokenTtlSeconds, header: { kid: issuer.keyFor("RS256").kid }, claims: { iss: issuer.url } });
+  const bad = {};
+  for (const alg of algs) {
+    const good = (alg === "RS256" ? warmToken : await issuer.mint({ alg, ttl: SETTINGS.tokenTtlSeconds })).split(".");
+    const flipped = good[2][0] === "A" ? "B" + good[2].slice(1) : "A" + good[2].slice(1);
+    bad[alg] = {
+      tampered: `${good[0]}.${good[1]}.${flipped}`,
+      wrongAudience: await issuer.mint({ alg, audience: "https://elsewhere.test" }),
+      noScope: await issuer.mint({ alg, claims: { scope: "write:echo" } }),
+      // Signed by another key but naming the trusted issuer and its kid.
+      foreignKey: await other.mint({ alg, ttl: SETTINGS.tokenTtlSeconds, header: { kid: issuer.keyFor(alg).kid }, claims: { iss: issuer.url } }),
+    };
+  }
   await other.close();
   return {
     origin,
     originUrl: origin.url,
     issuer,
     tokens,
+    tokensByAlg,
     mintMs,
     warmToken,
-    bad: {
-      tampered: `${good[0]}.${good[1]}.${flipped}`,
-      wrongAudience: await issuer.mint({ audience: "https://elsewhere.test" }),
-      noScope: await issuer.mint({ claims: { scope: "write:echo" } }),
-      // Signed by another key but naming the trusted issuer and its kid.
-      foreignKey: foreignWithKid,
-    },
+    bad,
     apiKey: seedKey("bench", SCOPE),
     unknownKey: seedKey("bench-unknown", SCOPE).key, // never written to KV
     publicJwk: issuer.keyFor("RS256").publicJwk,
@@ -541,7 +603,66 @@ async function rawVerifyPass(ctx) {
   };
 }
 
+// ------------------------------------------------------------------ cold start
+
+/**
+ * A new isolate's first response: for each worker, fresh workerd instances (alternating workers,
+ * `coldStartRounds` each), timing `ready` (process start, module load: the wasm compiled and
+ * instantiated, or the JS bundle parsed) and the first request (for the JWT workers: the JWKS
+ * fetched, the key imported, the token verified). The process start is the same for every worker,
+ * so the cold-start figure is the worker's own part: median(first response) + max(0, median(ready)
+ * − median(ready of the pass-through worker)). A worker cannot load faster than the pass-through's
+ * one small module; on a loaded machine the difference of two ~250 ms medians can come out negative,
+ * which is noise and counts as 0.
+ */
+async function coldStartPass(ctx) {
+  const workers = [
+    { name: "passthrough", setup: () => startScriptWorker("passthrough", path.join(WORKERS, "passthrough.js"), { ORIGIN: ctx.originUrl }), headers: {} },
+    { name: "portcullis", setup: () => startPortcullis(ctx, jwtRoute()), headers: bearer(ctx.warmToken) },
+    { name: "jose-js", setup: () => startJoseWorker(ctx), headers: bearer(ctx.warmToken) },
+    // Diagnostic, not the goal's figure: the same without the first request's wait for the
+    // revocation list (a Durable Object call), which the jose worker does not have.
+    { name: "portcullis (revocation off)", setup: () => startPortcullis(ctx, { ...jwtRoute(), revocation: { enabled: false } }), headers: bearer(ctx.warmToken) },
+  ];
+  if (BASELINE) workers.push({ name: "portcullis@before", setup: () => startPortcullis({ ...ctx, build: BASELINE }, jwtRoute()), headers: bearer(ctx.warmToken) });
+  const samples = Object.fromEntries(workers.map((w) => [w.name, { ready: [], first: [] }]));
+  for (let round = 0; round < SETTINGS.coldStartRounds; round++) {
+    for (let i = 0; i < workers.length; i++) {
+      const w = workers[(round + i) % workers.length];
+      const t0 = performance.now();
+      const instance = await w.setup();
+      const t1 = performance.now();
+      try {
+        const res = await get(instance.url, w.headers);
+        const t2 = performance.now();
+        if (res.status !== 200) throw new Error(`cold start ${w.name}: first response ${res.status} ${res.body.slice(0, 200)}`);
+        samples[w.name].ready.push(t1 - t0);
+        samples[w.name].first.push(t2 - t1);
+      } finally {
+        await instance.stop();
+      }
+    }
+  }
+  const out = { rounds: SETTINGS.coldStartRounds, workers: {} };
+  const med = (xs) => median([...xs].sort((a, b) => a - b));
+  const readyPass = med(samples.passthrough.ready);
+  for (const [name, s2] of Object.entries(samples)) {
+    const ready = med(s2.ready);
+    const first = med(s2.first);
+    out.workers[name] = { ready_ms: round(ready, 1), first_response_ms: round(first, 1), cold_start_ms: round(first + Math.max(0, ready - readyPass), 1) };
+  }
+  const ratioOf = (name) => (out.workers[name] && out.workers["jose-js"].cold_start_ms > 0 ? round(out.workers[name].cold_start_ms / out.workers["jose-js"].cold_start_ms, 3) : null);
+  out.portcullis_over_jose = ratioOf("portcullis");
+  if (BASELINE) out.before_over_jose = ratioOf("portcullis@before");
+  out.what = "median first-response time plus median ready time beyond the pass-through worker's (0 if less), over fresh workerd instances (Miniflare), JWT route with a token neither has seen";
+  return out;
+}
+
 // ------------------------------------------------------------------ report
+
+const isPortcullis = (name) => name !== "passthrough" && !name.startsWith("jose-js");
+/** The same ratio for the baseline build: its Portcullis variants over the same JS references. */
+const before = (name) => (isPortcullis(name) ? `${name}@before` : name);
 
 const fmt = (x, d = 0) => (x == null ? "—" : x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
 const kb = (b) => `${fmt(b / 1000, 1)} kB`;
@@ -566,22 +687,29 @@ function markdown(r) {
     );
   }
   lines.push("");
-  lines.push("| ratio | median req/s | inverse workerd CPU/req | target (req/s) |");
-  lines.push("|---|---:|---:|---|");
-  const ratioRow = (label, key, target) => {
+  const withBefore = Boolean(r.ratios_before);
+  lines.push(`| ratio | median req/s | inverse workerd CPU/req | goal (req/s) |${withBefore ? " before: req/s | before: inverse CPU |" : ""}`);
+  lines.push(`|---|---:|---:|---|${withBefore ? "---:|---:|" : ""}`);
+  for (const [key, , , label] of RATIOS) {
     const value = r.ratios[key];
     const cpu = r.ratios_from_cpu[key];
-    lines.push(`| ${label} | ${value == null ? "—" : fmt(value, 2)} | ${cpu == null ? "—" : fmt(cpu, 2)} | ${target == null ? "" : `≥ ${fmt(target, 1)} ${verdict(value == null ? null : value >= target)}`} |`);
-  };
-  ratioRow("b/a — Portcullis (warm token) vs pass-through", "b_over_a", TARGETS.b_over_a);
-  ratioRow("a′/a — Portcullis public route (no auth) vs pass-through", "public_over_a", null);
-  ratioRow("b/d — Portcullis (warm token) vs jose worker", "b_over_d", null);
-  ratioRow("c/d — Portcullis (fresh token) vs jose worker", "c_over_d", TARGETS.c_over_d);
-  ratioRow("e/a — API key, cached, vs pass-through", "e_over_a", null);
-  ratioRow("f/a — API key, KV read, vs pass-through", "f_over_a", null);
-  ratioRow("b/b0 — default jwt route (snapshot revocation) vs plain JWT route", "b_over_b0", null);
-  ratioRow("g/b0 — snapshot revocation + `fast` limit vs plain JWT route", "g_over_b0", null);
-  ratioRow("h/b0 — `strict` revocation + `exact` limit vs plain JWT route", "h_over_b0", null);
+    if (value == null && cpu == null) continue;
+    const target = TARGETS[key];
+    const cells = [label, value == null ? "—" : fmt(value, 2), cpu == null ? "—" : fmt(cpu, 2), target == null ? "" : `≥ ${fmt(target, 2)} ${verdict(value == null ? null : value >= target)}`];
+    if (withBefore) cells.push(fmt(r.ratios_before[key], 2), fmt(r.ratios_before_from_cpu[key], 2));
+    lines.push(`| ${cells.join(" | ")} |`);
+  }
+  const cs = r.cold_start;
+  if (cs) {
+    lines.push("");
+    lines.push(`Cold start (${cs.rounds} fresh workerd instances per worker, medians; ${cs.what}):`);
+    lines.push("");
+    lines.push("| worker | ready ms | first response ms | cold start ms (beyond the pass-through's ready) |");
+    lines.push("|---|---:|---:|---:|");
+    for (const [name, w] of Object.entries(cs.workers)) lines.push(`| ${name} | ${fmt(w.ready_ms, 1)} | ${fmt(w.first_response_ms, 1)} | ${fmt(w.cold_start_ms, 1)} |`);
+    lines.push("");
+    lines.push(`Portcullis / \`jose\` cold start: **${fmt(cs.portcullis_over_jose, 2)}×** — goal ≤ ${fmt(TARGETS.cold_start_over_jose, 1)}× ${verdict(cs.portcullis_over_jose == null ? null : cs.portcullis_over_jose <= TARGETS.cold_start_over_jose)}${cs.before_over_jose != null ? ` (baseline build: ${fmt(cs.before_over_jose, 2)}×)` : ""}.`);
+  }
   lines.push("");
   const rv = r.raw_crypto_subtle;
   const pv = r.portcullis_verification;
@@ -603,7 +731,16 @@ function markdown(r) {
 async function main() {
   const started = Date.now();
   const date = new Date().toISOString();
-  const variants = ONLY ? VARIANTS.filter((v) => ONLY.includes(v.name)) : VARIANTS;
+  const chosen = ONLY ? VARIANTS.filter((v) => ONLY.includes(v.name)) : VARIANTS;
+  if (BASELINE && !existsSync(path.join(BASELINE, "index_bg.wasm"))) throw new Error(`BENCH_BASELINE=${BASELINE} has no index_bg.wasm`);
+  const variants = BASELINE
+    ? [
+        ...chosen,
+        ...chosen
+          .filter((v) => isPortcullis(v.name))
+          .map((v) => ({ ...v, name: `${v.name}@before`, what: `${v.what} — baseline build (${BASELINE})`, setup: (ctx) => v.setup({ ...ctx, build: BASELINE }) })),
+      ]
+    : chosen;
   if (!variants.length) throw new Error(`BENCH_ONLY matched no variant (known: ${VARIANTS.map((v) => v.name).join(", ")})`);
   const info = machine();
   // The wasm every Portcullis instance loads at setup; measured now, checked again after setup.
@@ -655,23 +792,21 @@ async function main() {
     const ratio = (x, y) => (by(x) && by(y) ? round(by(x) / by(y), 3) : null);
     // What the throughput ratio would be if the variant's workerd were the only bottleneck.
     const cpuRatio = (x, y) => (cpuOf(x) && cpuOf(y) ? round(cpuOf(y) / cpuOf(x), 3) : null);
-    const PAIRS = {
-      b_over_a: ["portcullis-warm", "passthrough"],
-      public_over_a: ["portcullis-public", "passthrough"],
-      b_over_d: ["portcullis-warm", "jose-js"],
-      c_over_d: ["portcullis-fresh", "jose-js"],
-      e_over_a: ["apikey-warm", "passthrough"],
-      f_over_a: ["apikey-cold", "passthrough"],
-      b_over_b0: ["portcullis-warm", "jwt-bare"],
-      g_over_b0: ["snapshot-fast", "jwt-bare"],
-      h_over_b0: ["strict-exact", "jwt-bare"],
-    };
     const ratios = { basis: "median requests/s, x over y" };
     const ratiosFromCpu = { basis: "workerd CPU µs per request of y over that of x (x/y in throughput if workerd were the only bottleneck)" };
-    for (const [key, [x, y]] of Object.entries(PAIRS)) {
+    const ratiosBefore = BASELINE ? { basis: `as ratios, the Portcullis variants from ${BASELINE}` } : null;
+    const ratiosBeforeFromCpu = BASELINE ? { basis: ratiosFromCpu.basis } : null;
+    for (const [key, x, y] of RATIOS) {
       ratios[key] = ratio(x, y);
       ratiosFromCpu[key] = cpuRatio(x, y);
+      if (BASELINE) {
+        ratiosBefore[key] = ratio(before(x), before(y));
+        ratiosBeforeFromCpu[key] = cpuRatio(before(x), before(y));
+      }
     }
+
+    console.error(`cold start: ${SETTINGS.coldStartRounds} fresh instances per worker…`);
+    const coldStart = ONLY ? null : await coldStartPass(ctx);
     const passthroughC1 = c1.passthrough?.mean_us;
     const results = {
       date,
@@ -694,6 +829,8 @@ async function main() {
       })),
       ratios,
       ratios_from_cpu: ratiosFromCpu,
+      ...(BASELINE ? { baseline_build: BASELINE, ratios_before: ratiosBefore, ratios_before_from_cpu: ratiosBeforeFromCpu, wasm_before: wasmSize(BASELINE) } : {}),
+      cold_start: coldStart,
       targets: TARGETS,
       raw_crypto_subtle: {
         ...raw,
@@ -717,15 +854,19 @@ async function main() {
 
     const md = markdown(results);
     process.stdout.write(md);
-    if (QUICK || ONLY) {
-      console.error("(BENCH_QUICK / BENCH_ONLY: nothing written to bench/results/)");
+    if (process.env.BENCH_SVG) writeFileSync(process.env.BENCH_SVG, chartSvg(results));
+    if (QUICK || ONLY || BASELINE) {
+      console.error("(BENCH_QUICK / BENCH_ONLY / BENCH_BASELINE: nothing written to bench/results/ or README.md)");
+      if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(results, null, 2) + "\n");
     } else {
       mkdirSync(RESULTS, { recursive: true });
       const json = JSON.stringify(results, null, 2) + "\n";
       writeFileSync(path.join(RESULTS, "latest.json"), json);
       writeFileSync(path.join(RESULTS, `${fileStamp(date)}.json`), json);
       writeFileSync(path.join(RESULTS, "latest.md"), md);
-      console.error(`results: bench/results/latest.json, latest.md (${results.duration_s} s)`);
+      writeFileSync(path.join(RESULTS, "latest.svg"), chartSvg(results));
+      updateReadme(results);
+      console.error(`results: bench/results/latest.json, latest.md, latest.svg; README.md's benchmark block (${results.duration_s} s)`);
     }
     if (results.wasm.older_than_src) console.error("warning: build/index_bg.wasm is older than src/; run `make build` for figures of the current code");
   } finally {

@@ -92,6 +92,8 @@ pub struct Config {
     pub introspection: crate::introspection::settings::IntrospectionSettings,
     /// WebAuthn passkeys (`[passkeys]`, docs/passkeys.md).
     pub passkeys: crate::webauthn::settings::PasskeySettings,
+    /// Which per-request log lines are written (`logging`).
+    pub logging: crate::log_settings::LogSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -221,6 +223,7 @@ struct RawConfig {
     introspection: Option<Value>,
     #[serde(default)]
     passkeys: Option<Value>,
+    logging: Option<Value>,
 }
 
 /// The `transport` section as written; `Transport` is what it means.
@@ -579,6 +582,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         raw.append_client_forwarded_for,
         &mut errors,
     );
+    let logging = parse_section(raw.logging.as_ref(), &mut errors);
 
     let passkeys: crate::webauthn::settings::PasskeySettings =
         parse_section(raw.passkeys.as_ref(), &mut errors);
@@ -621,6 +625,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         sessions,
         introspection,
         passkeys,
+        logging,
     })
 }
 
@@ -1594,6 +1599,7 @@ mod tests {
                 Box::new(|o| o),
             ),
             ("/$defs/passkeys", "passkeys", "passkeys", Box::new(|o| o)),
+            ("/$defs/logging", "logging", "logging", Box::new(|o| o)),
             // A route's `websocket` table is the same definition, parsed by the route.
             (
                 "/$defs/websocket",

@@ -29,6 +29,7 @@ mod log;
 mod mfa;
 pub mod mfa_settings;
 pub mod mtls;
+pub mod log_settings;
 mod origin;
 pub mod path;
 pub mod pipeline;

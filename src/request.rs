@@ -27,18 +27,35 @@ impl From<HeadersUnreadable> for Problem {
 }
 
 impl RequestHead {
-    /// The head from the runtime's headers serialized as a JSON array of `[name, value]` pairs
-    /// (`JSON.stringify(Array.from(headers))`). `None` (serialization failed) or anything but such
-    /// an array is `HeadersUnreadable`: an empty list would strip nothing and forward whatever the
-    /// client sent.
-    pub fn from_header_json(
+    /// The head from the runtime's headers as the entry module hands them over: one string of
+    /// `name:value` lines, each ended by `\n` (names lower-case, as the Headers object yields them).
+    /// A hand-written reader of this one shape, not a JSON parser: it runs on every request. The
+    /// separators cannot occur inside a header (a name is a token; the runtime refuses CR, LF and
+    /// NUL in values), so a line without `:`, or text after the last `\n`, means the runtime did not
+    /// hand over what it should: `HeadersUnreadable`, never an empty or partial list that would
+    /// strip nothing and forward whatever the client sent. `None` (the entry could not read the
+    /// headers) is `HeadersUnreadable` too.
+    pub fn from_header_lines(
         method: String,
         url: String,
-        pairs_json: Option<&str>,
+        lines: Option<&str>,
     ) -> Result<Self, HeadersUnreadable> {
-        let headers = pairs_json
-            .and_then(|json| serde_json::from_str::<Vec<(String, String)>>(json).ok())
-            .ok_or(HeadersUnreadable)?;
+        let lines = lines.ok_or(HeadersUnreadable)?;
+        let headers = if lines.is_empty() {
+            Vec::new()
+        } else {
+            lines
+                .strip_suffix('\n')
+                .ok_or(HeadersUnreadable)?
+                .split('\n')
+                .map(|line| match line.split_once(':') {
+                    Some((name, value)) if !name.is_empty() => {
+                        Ok((name.to_string(), value.to_string()))
+                    }
+                    _ => Err(HeadersUnreadable),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
         Ok(RequestHead {
             method,
             url,

@@ -48,6 +48,14 @@ impl RequestId {
         RequestId::assign(ray, random)
     }
 
+    /// An id this gateway assigned, handed back as text (the entry's forward decision,
+    /// `edge::decision`): `None` unless it has one of the two shapes `assign` gives.
+    pub fn from_issued(id: &str) -> Option<RequestId> {
+        let generated =
+            id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        (generated || is_cf_ray(id)).then(|| RequestId(id.to_string()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -268,6 +276,27 @@ pub(crate) mod tests {
             RequestId::for_head(&one, fixed).as_str(),
             "8f0b4a6c3d2e1f00-SJC"
         );
+    }
+
+    #[test]
+    fn an_issued_id_comes_back_only_in_an_issued_shape() {
+        for issued in [
+            RequestId::assign(None, fixed),
+            RequestId::assign(Some("8f0b4a6c3d2e1f00-SJC"), fixed),
+        ] {
+            assert_eq!(RequestId::from_issued(issued.as_str()), Some(issued));
+        }
+        for bad in [
+            "",
+            "A0A1A2A3A4A5A6A7A8A9AAABACADAEAF",
+            "a0a1a2a3a4a5a6a7a8a9aaabacadaea",
+            "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf0",
+            "a0a1a2a3a4a5a6a7a8a9aaabacadae\"}",
+            "8f0b4a6c3d2e1f00-sjc",
+            "8f0b4a6c3d2e1f00-SJC\nx",
+        ] {
+            assert_eq!(RequestId::from_issued(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //
 // It does the same work as Portcullis's jwt route in the benchmark: one route (GET /api/*),
 // credentials in the query string refused, Bearer token parsed, signature checked against the
-// issuer's JWKS (fetched once and cached per isolate by createRemoteJWKSet), RS256 only, iss / aud /
+// issuer's JWKS (fetched once and cached per isolate by createRemoteJWKSet), one algorithm (RS256, or
+// the ALGORITHMS binding: the ES256 and EdDSA variants), iss / aud /
 // exp / nbf / iat with 30 s of leeway, `typ` absent, JWT or at+jwt, required scope "read:echo"
 // from the space-separated `scope` claim, the client's copies of the gateway's identity headers,
 // hop-by-hop headers and the credential stripped, the same identity headers injected, redirects
@@ -11,7 +12,8 @@
 // WWW-Authenticate challenge. Like Portcullis with `token_cache.max_entries = 1`, it verifies the
 // signature on every request.
 //
-// Bindings: ORIGIN, ISSUER, JWKS_URI, AUDIENCES (JSON array), REALM.
+// Bindings: ORIGIN, ISSUER, JWKS_URI, AUDIENCES (JSON array), REALM, ALGORITHMS (JSON array, default
+// ["RS256"]).
 
 import { jwtVerify, createRemoteJWKSet } from "jose";
 
@@ -76,7 +78,7 @@ async function authenticate(request, env) {
     ({ payload, protectedHeader } = await jwtVerify(token, jwks, {
       issuer: env.ISSUER,
       audience: JSON.parse(env.AUDIENCES),
-      algorithms: ["RS256"],
+      algorithms: JSON.parse(env.ALGORITHMS ?? '["RS256"]'),
       clockTolerance: LEEWAY_SECONDS,
       requiredClaims: ["iss", "sub", "aud", "exp"],
     }));

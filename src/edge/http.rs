@@ -10,22 +10,11 @@ use web_sys::{Request, Response};
 
 use crate::origin::{self, ForwardFailure, OriginCache};
 use crate::pipeline::forward::response_stripped_headers;
-use crate::pipeline::{ForwardPlan, HeadersUnreadable, Reply, RequestHead};
+use crate::pipeline::{ForwardPlan, Reply};
 use crate::platform::{FetchError, HttpResponse};
 use crate::problem::Problem;
 
 use super::js_err;
-
-/// The request head in three runtime calls, whatever the number of headers (`Array.from(headers)`,
-/// `JSON.stringify`, one string into wasm): per-header iteration across the boundary cost more than
-/// everything else the gateway does for a public route. The Headers object yields lower-case names.
-/// Headers that cannot be read refuse the request (`HeadersUnreadable`), never forward it with an
-/// empty list that would strip nothing.
-pub(super) fn request_head(raw: &Request) -> Result<RequestHead, HeadersUnreadable> {
-    let pairs = js_sys::Array::from(&raw.headers());
-    let json = js_sys::JSON::stringify(&pairs).ok().map(String::from);
-    RequestHead::from_header_json(raw.method(), raw.url(), json.as_deref())
-}
 
 /// A `Headers` object holding `pairs` in order (a repeated name is appended, not replaced).
 pub(super) fn headers_from(pairs: &[(String, String)]) -> Result<web_sys::Headers, String> {
@@ -209,25 +198,54 @@ pub(super) async fn forward(
 }
 
 /// The origin's answer as the client gets it, for a forwarded request and a refused WebSocket
-/// upgrade alike. A fetched response's headers are immutable: `new Response(body, response)`
-/// copies status and headers in one runtime call; then hop-by-hop headers go and the gateway's are
-/// set (`Vary` merged with the origin's).
+/// upgrade alike. When no header must change (nothing to add, none to strip), the fetched response
+/// goes back as it is: no copy. Otherwise — a fetched response's headers are immutable —
+/// `new Response(body, response)` copies status and headers in one runtime call; then hop-by-hop
+/// headers go and the gateway's are set (`Vary` merged with the origin's).
 pub(super) fn relay_response(
     resp: &Response,
     plan: &ForwardPlan,
     transport: &[(String, String)],
 ) -> Result<Response, String> {
+    let edits: Vec<(String, String)> = plan
+        .response_headers
+        .iter()
+        .chain(transport.iter())
+        .cloned()
+        .collect();
+    relay_with(resp, &edits)
+}
+
+/// `relay_response` with the headers to set already listed (the entry's decisions hand them over
+/// this way).
+pub(super) fn relay_with(resp: &Response, edits: &[(String, String)]) -> Result<Response, String> {
+    let origin_headers = resp.headers();
+    let connection = origin_headers.get("connection").ok().flatten();
+    let stripped = response_stripped_headers(resp.status(), connection.as_deref());
+    if edits.is_empty() {
+        let mut unchanged = true;
+        for name in &stripped {
+            if origin_headers.has(name).map_err(js_err)? {
+                unchanged = false;
+                break;
+            }
+        }
+        if unchanged {
+            // The same object (`Clone` on the handle), not `Response.clone()`, which would tee the
+            // body.
+            return Ok(<Response as Clone>::clone(resp));
+        }
+    }
     let out = web_sys::Response::new_with_opt_readable_stream_and_init(
         resp.body().as_ref(),
         resp.unchecked_ref::<web_sys::ResponseInit>(),
     )
     .map_err(js_err)?;
     let headers = out.headers();
-    let connection = headers.get("connection").ok().flatten();
-    for name in response_stripped_headers(out.status(), connection.as_deref()) {
-        headers.delete(&name).map_err(js_err)?;
+    for name in &stripped {
+        headers.delete(name).map_err(js_err)?;
     }
-    for (n, v) in plan.response_headers.iter().chain(transport.iter()) {
+    for (n, v) in edits {
         if n == "vary" {
             let merged = crate::cors::merge_vary(headers.get("vary").ok().flatten().as_deref(), v);
             headers.set(n, &merged).map_err(js_err)?;

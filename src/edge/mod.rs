@@ -3,6 +3,7 @@
 //! anything about a request: it translates between Workers types and the pipeline's.
 
 mod crypto;
+mod decision;
 mod dpop;
 mod durable;
 mod http;
@@ -10,6 +11,7 @@ mod kv;
 mod ledger;
 mod mfa;
 mod passkeys;
+mod run_now;
 mod session;
 mod websocket;
 
@@ -19,15 +21,18 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Request, Response};
-use worker::{event, Context, Env};
+use worker::{Context, Env};
 
 use crate::config::{parse_config, ConfigError};
 use crate::dpop::settings::NONCE_SECRET_VAR;
 use crate::jose::jwk::Jwk;
 use crate::jose::Alg;
 use crate::log::{self, ConfigFieldError, Event};
+use crate::log_settings::RequestLogSampler;
 use crate::origin::ForwardFailure;
-use crate::pipeline::{Gateway, Handled, Outcome, RequestId, RequestLog};
+use crate::pipeline::{
+    Gateway, Handled, HeadersUnreadable, Outcome, RequestHead, RequestId, RequestLog,
+};
 use crate::platform::{FetchError, HttpResponse, KvPage, Platform, StoreError};
 use crate::problem::{ErrorCode, Problem};
 use crate::signing::issuer::SessionIssuer;
@@ -44,6 +49,8 @@ enum IsolateState {
 
 thread_local! {
     static STATE: RefCell<Option<Rc<IsolateState>>> = const { RefCell::new(None) };
+    /// `logging.success_sample_rate`: which successful requests' lines this isolate writes.
+    static REQUEST_LOG_SAMPLER: RequestLogSampler = RequestLogSampler::default();
 }
 
 fn isolate_state(env: &Env) -> Rc<IsolateState> {
@@ -219,15 +226,57 @@ fn config_document(env: &Env) -> Result<serde_json::Value, String> {
     serde_json::from_str(&String::from(json)).map_err(|e| format!("is not a JSON document: {e}"))
 }
 
-/// The entry point takes the runtime's own `Request` and returns its own `Response`: the
-/// `worker::Request` wrapper would read `request.cf` on every request (measured at about 5% of the
-/// gateway's CPU in workerd) and re-parse the URL, neither of which the pipeline needs.
-#[event(fetch)]
-pub(crate) async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+/// The one call into wasm per request, from the hand-written entry module
+/// (`src/edge/js/entry.mjs`): the runtime's own `Request` (its body and headers are forwarded from
+/// it), its method and URL, and its headers already read into one string of `name:value\n` lines
+/// by the entry (`RequestHead::from_header_lines`; `null` when the entry could not read them), and
+/// whether it has a body to relay. One crossing instead of a getter call per field, no JSON on the
+/// way in, and none of the `worker::Request` wrapper's work (it read `request.cf` on every request,
+/// measured at about 5% of the gateway's CPU in workerd).
+///
+/// Returns the `Response`, or — for a plain forward without a body — the forward as a decision
+/// string the entry carries out (`decision`); a `Promise` of either when the request waits on I/O
+/// before it is decided (`run_now`).
+#[wasm_bindgen(js_name = decide)]
+// An export to JavaScript: wasm-bindgen requires `pub`.
+#[allow(unreachable_pub)]
+pub fn decide(
+    req: Request,
+    method: String,
+    url: String,
+    headers: Option<String>,
+    bodiless: bool,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> Result<JsValue, JsValue> {
+    run_now::run_now(decide_async(req, method, url, headers, bodiless, env, ctx))
+}
+
+async fn decide_async(
+    req: Request,
+    method: String,
+    url: String,
+    headers: Option<String>,
+    bodiless: bool,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> Result<JsValue, JsValue> {
     let started = js_sys::Date::now();
+    let head = RequestHead::from_header_lines(method, url, headers.as_deref());
     let mut request_id = None;
-    match serve(&req, env, ctx, started, &mut request_id).await {
-        Ok(r) => Ok(r),
+    match serve(
+        &req,
+        head,
+        bodiless,
+        env,
+        Context::new(ctx),
+        started,
+        &mut request_id,
+    )
+    .await
+    {
+        Ok(Served::Response(r)) => Ok(r.into()),
+        Ok(Served::Forward(decision)) => Ok(JsValue::from_str(&decision)),
         Err(reason) => {
             // The gateway's own fault, not the origin's: its own event and code, never logged or
             // answered as an origin outage.
@@ -261,35 +310,68 @@ pub(crate) async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Resul
                 .line()
             );
             match http::problem_response(&problem, &[], &request_id) {
-                Ok(r) => Ok(r),
+                Ok(r) => Ok(r.into()),
                 Err(_) => {
                     let init = web_sys::ResponseInit::new();
                     init.set_status(500);
-                    Ok(Response::new_with_opt_str_and_init(None, &init)?)
+                    Response::new_with_opt_str_and_init(None, &init).map(Into::into)
                 }
             }
         }
     }
 }
 
-/// Serves one request. `request_id` is filled in as soon as the id is known, so the fallback for
-/// a runtime fault answers and logs under the same id.
+/// What `serve` hands back: the answer, or a forward for the entry to carry out.
+enum Served {
+    Response(Response),
+    Forward(String),
+}
+
+/// Serves one request. `request_id` is filled in before anything else, so the fallback for a
+/// runtime fault answers and logs under the same id.
 async fn serve(
     req: &Request,
+    head: Result<RequestHead, HeadersUnreadable>,
+    bodiless: bool,
     env: Env,
     ctx: Context,
     started: f64,
     request_id: &mut Option<RequestId>,
-) -> Result<Response, String> {
+) -> Result<Served, String> {
+    // Headers the entry could not read still have a `cf-ray` to try (the id is only taken when it
+    // has the ray's exact shape).
+    let id = match &head {
+        Ok(head) => RequestId::for_head(head, csprng),
+        Err(_) => {
+            let cf_ray = req.headers().get("cf-ray").ok().flatten();
+            RequestId::assign(cf_ray.as_deref(), csprng)
+        }
+    };
+    let id = request_id.insert(id).clone();
     let state = isolate_state(&env);
     // Shared: a WebSocket relay's control loop keeps it past the response (edge::websocket).
     let platform = Rc::new(EdgePlatform { env, ctx });
+    let gateway = match &*state {
+        IsolateState::Ready(g) => g,
+        IsolateState::Misconfigured(_) => {
+            let problem = Problem::new(
+                ErrorCode::GatewayMisconfigured,
+                "the gateway's configuration is invalid; see the gateway log",
+            );
+            let log = RequestLog {
+                code: Some(problem.code.as_str()),
+                ..Default::default()
+            };
+            if let Ok(head) = &head {
+                log_request(&platform, head, &id, &log, 503, started);
+            }
+            return http::problem_response(&problem, &[], &id).map(Served::Response);
+        }
+    };
 
-    let head = match http::request_head(req) {
+    let head = match head {
         Ok(head) => head,
         Err(unreadable) => {
-            let cf_ray = req.headers().get("cf-ray").ok().flatten();
-            let id = request_id.insert(RequestId::assign(cf_ray.as_deref(), csprng));
             let problem = Problem::from(unreadable);
             log::emit(
                 &*platform,
@@ -306,28 +388,10 @@ async fn serve(
                     duration_ms: None,
                 },
             );
-            return http::problem_response(&problem, &[], id);
+            return http::problem_response(&problem, &[], &id).map(Served::Response);
         }
     };
     let cert = client_certificate(req);
-    let id = request_id
-        .insert(RequestId::for_head(&head, csprng))
-        .clone();
-    let gateway = match &*state {
-        IsolateState::Ready(g) => g,
-        IsolateState::Misconfigured(_) => {
-            let problem = Problem::new(
-                ErrorCode::GatewayMisconfigured,
-                "the gateway's configuration is invalid; see the gateway log",
-            );
-            let log = RequestLog {
-                code: Some(problem.code.as_str()),
-                ..Default::default()
-            };
-            log_request(&platform, &head, &id, &log, 503, started);
-            return http::problem_response(&problem, &[], &id);
-        }
-    };
 
     let Handled {
         outcome,
@@ -360,22 +424,50 @@ async fn serve(
             let reply = gateway.admin(&*platform, &call, &head.method, &body).await;
             http::reply_response(&reply, &transport)?
         }
-        Outcome::Forward(plan) => match forward(req, &plan, &transport, &platform, &state).await {
-            Ok(r) => r,
-            Err(failure) => {
-                if matches!(failure, ForwardFailure::Runtime(_)) {
-                    worker::console_error!("{}", failure.log_line());
-                } else {
-                    platform.log(&failure.log_line());
-                }
-                let problem = Problem::from(&failure);
-                log.code = Some(problem.code.as_str());
-                http::problem_response(&problem, &transport, &id)?
+        Outcome::Forward(plan) if bodiless && plan.websocket.is_none() => {
+            // Decided now whether a successful answer's line is written; an origin's 4xx or 5xx
+            // is logged whatever the sample says.
+            let logged = REQUEST_LOG_SAMPLER.with(|s| s.admits(&gateway.config.logging, 200));
+            if let Some(decision) = decision::encode(&plan, &transport, &head, &id, &log, logged) {
+                return Ok(Served::Forward(decision));
             }
-        },
+            forward_here(req, &plan, &transport, &platform, &state, &id, &mut log).await?
+        }
+        Outcome::Forward(plan) => {
+            forward_here(req, &plan, &transport, &platform, &state, &id, &mut log).await?
+        }
     };
-    log_request(&platform, &head, &id, &log, response.status(), started);
-    Ok(response)
+    let status = response.status();
+    if REQUEST_LOG_SAMPLER.with(|s| s.admits(&gateway.config.logging, status)) {
+        log_request(&platform, &head, &id, &log, status, started);
+    }
+    Ok(Served::Response(response))
+}
+
+/// The forward done in wasm: a body to relay, a WebSocket, or a decision the line format cannot
+/// carry. A failure becomes its problem answer, logged as its own event.
+async fn forward_here(
+    req: &Request,
+    plan: &crate::pipeline::ForwardPlan,
+    transport: &[(String, String)],
+    platform: &Rc<EdgePlatform>,
+    state: &Rc<IsolateState>,
+    request_id: &RequestId,
+    log: &mut RequestLog,
+) -> Result<Response, String> {
+    Ok(match forward(req, plan, transport, platform, state).await {
+        Ok(r) => r,
+        Err(failure) => {
+            if matches!(failure, ForwardFailure::Runtime(_)) {
+                worker::console_error!("{}", failure.log_line());
+            } else {
+                platform.log(&failure.log_line());
+            }
+            let problem = Problem::from(&failure);
+            log.code = Some(problem.code.as_str());
+            http::problem_response(&problem, transport, request_id)?
+        }
+    })
 }
 
 /// The platform's CSPRNG for a request id (`getrandom`'s `js` backend: `crypto.getRandomValues`).
@@ -427,17 +519,13 @@ async fn forward(
 
 fn log_request(
     p: &EdgePlatform,
-    head: &crate::pipeline::RequestHead,
+    head: &RequestHead,
     request_id: &RequestId,
     log: &RequestLog,
     status: u16,
     started: f64,
 ) {
-    // The path only: a query string can carry anything, and so can `;` path parameters
-    // (`;jsessionid=…`), which are cut from each segment.
-    let path = crate::url::split_url(&head.url)
-        .map(|(_, _, path, _)| crate::path::loggable(path))
-        .unwrap_or_default();
+    let path = loggable_path(head);
     log::emit(
         p,
         Event::Request {
@@ -453,6 +541,14 @@ fn log_request(
             duration_ms: Some(js_sys::Date::now() - started),
         },
     );
+}
+
+/// The path only: a query string can carry anything, and so can `;` path parameters
+/// (`;jsessionid=…`), which are cut from each segment.
+fn loggable_path(head: &RequestHead) -> String {
+    crate::url::split_url(&head.url)
+        .map(|(_, _, path, _)| crate::path::loggable(path))
+        .unwrap_or_default()
 }
 
 pub(crate) struct EdgePlatform {
@@ -558,7 +654,8 @@ impl Platform for EdgePlatform {
     }
 
     fn log(&self, line: &str) {
-        worker::console_log!("{}", line);
+        // The line as it is: `console_log!` would format it into a second string first.
+        web_sys::console::log_1(&JsValue::from_str(line));
     }
 
     async fn http_get(

@@ -110,7 +110,7 @@ pub(crate) fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String
 }
 
 /// Hop-by-hop headers of the origin's response, which the client does not get (RFC 9110 §7.6.1).
-const RESPONSE_HOP_BY_HOP: &[&str] = &[
+pub(crate) const RESPONSE_HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-authenticate",

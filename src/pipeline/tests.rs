@@ -538,36 +538,46 @@ fn a_post_with_a_method_override_parameter_is_refused() {
 
 #[test]
 fn unreadable_headers_refuse_the_request() {
-    // The edge serializes the runtime's Headers with JSON.stringify; a failure there (or anything
-    // but an array of string pairs) must not become an empty header list, which would strip
-    // nothing and forward every client header.
-    for json in [
+    // The entry module hands the runtime's Headers over as `name:value\n` lines; anything else
+    // (no headers at all, a line without `:`, an empty name, text after the last line) must not
+    // become an empty or partial header list, which would strip nothing and forward every client
+    // header.
+    for lines in [
         None,
-        Some("{"),
-        Some("{}"),
-        Some("[[\"a\"]]"),
-        Some("[[\"a\",1]]"),
+        Some("x-user-id"),
+        Some("x-user-id\n"),
+        Some(":admin\n"),
+        Some("accept:*/*\nx-user-id:admin"),
+        Some("\n"),
+        Some("accept:*/*\n\nx-user-id:admin\n"),
     ] {
-        let e = RequestHead::from_header_json("GET".into(), "https://gw.example/".into(), json)
+        let e = RequestHead::from_header_lines("GET".into(), "https://gw.example/".into(), lines)
             .unwrap_err();
         let problem = Problem::from(e);
         assert_eq!(
             problem.code,
             ErrorCode::RequestHeadersUnreadable,
-            "{json:?}"
+            "{lines:?}"
         );
         assert_eq!(problem.status(), 500);
     }
-    let head = RequestHead::from_header_json(
+    let head = RequestHead::from_header_lines(
         "GET".into(),
         "https://gw.example/".into(),
-        Some("[[\"x-user-id\",\"admin\"],[\"accept\",\"*/*\"]]"),
+        Some("x-user-id:admin\naccept:*/*\nx-empty:\ncookie:a=b:c\n"),
     )
     .unwrap();
-    assert_eq!(head.headers.len(), 2);
-    let empty =
-        RequestHead::from_header_json("GET".into(), "https://gw.example/".into(), Some("[]"))
-            .unwrap();
+    assert_eq!(
+        head.headers,
+        [
+            ("x-user-id".to_string(), "admin".to_string()),
+            ("accept".to_string(), "*/*".to_string()),
+            ("x-empty".to_string(), String::new()),
+            ("cookie".to_string(), "a=b:c".to_string()),
+        ]
+    );
+    let empty = RequestHead::from_header_lines("GET".into(), "https://gw.example/".into(), Some(""))
+        .unwrap();
     assert!(empty.headers.is_empty());
 }
 

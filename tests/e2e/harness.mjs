@@ -18,7 +18,7 @@ function compatibilityDate() {
   return /compatibility_date\s*=\s*"([^"]+)"/.exec(toml)?.[1] ?? "2026-04-01";
 }
 
-/** The worker modules as worker-build emitted them, listed explicitly (no bundling). */
+/** The worker modules `make build` writes (the bundled entry and its wasm), listed explicitly. */
 export function workerModules() {
   if (!existsSync(path.join(BUILD, "index.js"))) {
     throw new Error("build/index.js is missing: run `make build` first");
