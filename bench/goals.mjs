@@ -22,6 +22,8 @@ export const RATIOS = [
   ["c_eddsa_over_d_eddsa", "portcullis-fresh-eddsa", "jose-js-eddsa", "fresh EdDSA tokens vs `jose` worker"],
   ["e_over_a", "apikey-warm", "passthrough", "e/a — API key (cached) vs pass-through"],
   ["g_over_b0", "snapshot-fast", "jwt-bare", "g/b0 — snapshot revocation + `fast` limit vs plain JWT route"],
+  ["a0_over_a", "forward-floor", "passthrough", "a0/a — the forward's own work in plain JS vs pass-through: the bound on a′/a"],
+  ["public_over_a0", "portcullis-public", "forward-floor", "a′/a0 — public route vs that floor: the gateway's own logic"],
   ["b_over_d", "portcullis-warm", "jose-js", "b/d — warm token vs `jose` worker (which verifies every time)"],
   ["f_over_a", "apikey-cold", "passthrough", "f/a — API key, KV read every request, vs pass-through"],
   ["b_over_b0", "portcullis-warm", "jwt-bare", "b/b0 — default jwt route (snapshot revocation) vs plain JWT route"],

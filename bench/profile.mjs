@@ -3,21 +3,25 @@
 // by function, self and inclusive. Build with names kept first:
 //   CARGO_PROFILE_RELEASE_STRIP=false make build && node bench/profile.mjs
 //   PROFILE_ROUTE=fresh node bench/profile.mjs     a jwt route, a token it has not seen every request
+//   PROFILE_ROUTE=warm node bench/profile.mjs      a jwt route, one token (verified-token cache hits)
 // Loopback only. Percentages are of the samples in which the isolate was not idle.
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
 import { startEchoOrigin, startIssuer, workerModules, BUILD } from "../tests/e2e/harness.mjs";
 import { inspectorSession } from "./lib.mjs";
 const origin = await startEchoOrigin();
-const fresh = process.env.PROFILE_ROUTE === "fresh";
-const issuer = fresh ? await startIssuer({ algs: ["RS256"] }) : null;
-const tokens = fresh ? await Promise.all(Array.from({ length: 500 }, () => issuer.mint({ ttl: 1800 }))) : [];
-const routes = fresh
+const mode = process.env.PROFILE_ROUTE ?? "public";
+if (!["public", "warm", "fresh"].includes(mode)) throw new Error(`PROFILE_ROUTE=${mode}: public, warm or fresh`);
+const fresh = mode === "fresh";
+const jwt = mode !== "public";
+const issuer = jwt ? await startIssuer({ algs: ["RS256"] }) : null;
+const tokens = jwt ? await Promise.all(Array.from({ length: fresh ? 500 : 1 }, () => issuer.mint({ ttl: 1800 }))) : [];
+const routes = jwt
   ? [{ methods: ["GET"], path: "/*", auth: ["jwt"], scopes: ["read:echo"] }]
   : [{ methods: ["GET"], path: "/*", auth: ["public"] }];
-const issuers = fresh ? [{ issuer: issuer.url, jwks_uri: issuer.jwksUri, audiences: ["https://api.portcullis.test"], algorithms: ["RS256"] }] : [];
+const issuers = jwt ? [{ issuer: issuer.url, jwks_uri: issuer.jwksUri, audiences: ["https://api.portcullis.test"], algorithms: ["RS256"] }] : [];
 let next = 0;
-const headers = () => (fresh ? { authorization: `Bearer ${tokens[next++ % tokens.length]}` } : {});
+const headers = () => (jwt ? { authorization: `Bearer ${tokens[next++ % tokens.length]}` } : {});
 const mf = new Miniflare({
   modules: workerModules(), modulesRoot: BUILD, compatibilityDate: "2026-04-01", kvNamespaces: ["PORTCULLIS_KV"],
   durableObjects: { PORTCULLIS_REVOCATION: "RevocationStore", PORTCULLIS_RATE_LIMITER: "RateLimiter" },
@@ -62,6 +66,10 @@ console.log("-- by category (% of non-idle)");
 for (const [k, c] of [...cat].sort((a, b) => b[1] - a[1])) console.log((100 * c / busy).toFixed(1).padStart(5), k);
 console.log("-- self (% of non-idle)");
 for (const [n, c] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log((100 * c / busy).toFixed(1).padStart(5), n.slice(0, 120));
+console.log("-- self, wasm only (% of non-idle)");
+for (const [n, c] of [...self].filter(([n]) => n.includes(".wasm")).sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log((100 * c / busy).toFixed(1).padStart(5), n.slice(0, 120));
+console.log("-- self, entry and glue only (% of non-idle)");
+for (const [n, c] of [...self].filter(([n]) => n.endsWith("index.js")).sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log((100 * c / busy).toFixed(1).padStart(5), n.slice(0, 120));
 console.log("-- inclusive (% of non-idle)");
 for (const [n, c] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log((100 * c / busy).toFixed(1).padStart(5), n.slice(0, 120));
 inspector.close(); await mf.dispose(); await origin.close(); await issuer?.close();

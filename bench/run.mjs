@@ -120,6 +120,13 @@ const VARIANTS = [
     request: () => fixed({}),
   },
   {
+    name: "forward-floor",
+    what: "(a0) JS worker doing only the forward's own work: strip and set the forwarding/identity headers, origin deadline, HSTS, one log line",
+    setup: (ctx) => startScriptWorker("forward-floor", path.join(WORKERS, "forward-floor.js"), { ORIGIN: ctx.originUrl }),
+    request: () => fixed({}),
+    identity: { "x-auth-method": "public" },
+  },
+  {
     name: "portcullis-public",
     what: "(a′) Portcullis, public route: the gateway's fixed cost (parse, route, header rewrite, forward, log), no credential",
     setup: (ctx) => startPortcullis(ctx, { routes: [{ name: "open", methods: ["GET"], path: "/api/*", auth: ["public"] }] }),

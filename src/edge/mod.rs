@@ -391,7 +391,8 @@ async fn serve(
             return http::problem_response(&problem, &[], &id).map(Served::Response);
         }
     };
-    let cert = client_certificate(req);
+    let read_certificate = || client_certificate(req);
+    let cert = crate::mtls::LazyCertificate::new(&read_certificate);
 
     let Handled {
         outcome,
@@ -470,8 +471,36 @@ async fn forward_here(
     })
 }
 
-/// The platform's CSPRNG for a request id (`getrandom`'s `js` backend: `crypto.getRandomValues`).
+/// Random bytes for a request id, which is a correlation id, not a secret: the platform's CSPRNG
+/// (`getrandom`'s `js` backend: `crypto.getRandomValues`) drawn from a per-isolate pool filled
+/// 4 KiB at a time, one call out to JavaScript per 256 ids instead of one per request (each byte
+/// is still CSPRNG output, handed out once). Secrets use `csprng_direct`.
 fn csprng(buf: &mut [u8]) {
+    const POOL_BYTES: usize = 4096;
+    thread_local! {
+        static POOL: RefCell<(Vec<u8>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+    }
+    if buf.len() > POOL_BYTES {
+        return csprng_direct(buf);
+    }
+    POOL.with(|pool| {
+        let (bytes, used) = &mut *pool.borrow_mut();
+        if bytes.len() - *used < buf.len() {
+            bytes.resize(POOL_BYTES, 0);
+            if getrandom::getrandom(bytes).is_err() {
+                bytes.clear();
+                *used = 0;
+                return csprng_direct(buf);
+            }
+            *used = 0;
+        }
+        buf.copy_from_slice(&bytes[*used..*used + buf.len()]);
+        *used += buf.len();
+    })
+}
+
+/// The platform's CSPRNG itself; a failure (which workerd never reports) leaves zeros and logs it.
+fn csprng_direct(buf: &mut [u8]) {
     if getrandom::getrandom(buf).is_err() {
         buf.fill(0);
         worker::console_error!("{}", Event::CsprngFailed.line());
@@ -649,8 +678,9 @@ impl Platform for EdgePlatform {
     }
 
     fn random_bytes(&self, buf: &mut [u8]) {
-        // getrandom's `js` backend is crypto.getRandomValues; it cannot fail in workerd.
-        csprng(buf);
+        // getrandom's `js` backend is crypto.getRandomValues; it cannot fail in workerd. Secrets are
+        // drawn straight from it, never from the request-id pool.
+        csprng_direct(buf);
     }
 
     fn log(&self, line: &str) {

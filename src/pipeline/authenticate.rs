@@ -22,7 +22,7 @@ use crate::token_cache::token_hash;
 use super::parse::{ParsedRequest, Presented};
 use super::possession;
 use super::{Gateway, Refusal};
-use crate::mtls::ClientCertificate;
+use crate::mtls::LazyCertificate;
 use crate::request::RequestHead;
 
 /// The credential, verified, then checked against the revocation list — on every request,
@@ -32,7 +32,7 @@ pub(crate) async fn authenticate<K: Clone, P: Platform<Key = K>>(
     platform: &P,
     req: &ParsedRequest<'_>,
     head: &RequestHead,
-    cert: &ClientCertificate,
+    cert: &LazyCertificate<'_>,
 ) -> Result<Identity, Refusal> {
     let identity = verify_credential(gw, platform, req, head, cert).await?;
     crate::revocation::gate::check(
@@ -52,7 +52,7 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
     platform: &P,
     req: &ParsedRequest<'_>,
     head: &RequestHead,
-    cert: &ClientCertificate,
+    cert: &LazyCertificate<'_>,
 ) -> Result<Identity, Refusal> {
     let route = req.route;
     let refuse =
@@ -96,7 +96,7 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
                 }
                 refuse(e.code(), e.detail())
             }),
-        Checked::Mtls => possession::authenticate_mtls(platform, cert)
+        Checked::Mtls => possession::authenticate_mtls(platform, cert.get())
             .await
             .map_err(|p| Refusal::for_route(p, route)),
     }
@@ -123,7 +123,7 @@ pub(crate) fn credential_to_check<'p>(
     route: &Route,
     presented: &'p Presented,
     dpop_enabled: bool,
-    cert: &ClientCertificate,
+    cert: &LazyCertificate<'_>,
 ) -> Result<Checked<'p>, Refusal> {
     if route.is_public() {
         return Ok(Checked::Public);
@@ -156,7 +156,7 @@ pub(crate) fn credential_to_check<'p>(
         // A route that also takes other credentials asks for those when no certificate came.
         Presented::None
             if route.accepts(CredentialKind::Mtls)
-                && (route.auth.len() == 1 || cert.presented()) =>
+                && (route.auth.len() == 1 || cert.get().presented()) =>
         {
             Ok(Checked::Mtls)
         }

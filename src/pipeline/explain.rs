@@ -181,7 +181,7 @@ pub fn explain(
     }
 
     // Offline there is no TLS handshake: the runtime's report on a client certificate is unknown.
-    let no_cert = crate::mtls::ClientCertificate::Unknown;
+    let no_cert = crate::mtls::LazyCertificate::known(crate::mtls::ClientCertificate::Unknown);
     let identity = match credential_to_check(
         route,
         &parsed.presented,

@@ -35,7 +35,7 @@ use crate::api_key::store::ApiKeyStore;
 use crate::config::Config;
 use crate::identity::Identity;
 use crate::jwks_cache::JwksCache;
-use crate::mtls::ClientCertificate;
+use crate::mtls::{ClientCertificate, LazyCertificate};
 use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
 use crate::revocation::SnapshotCache;
@@ -267,7 +267,8 @@ impl<K: Clone> Gateway<K> {
         req: &RequestHead,
         request_id: RequestId,
     ) -> Handled {
-        self.handle_as_with_certificate(platform, req, request_id, &ClientCertificate::Unknown)
+        let cert = LazyCertificate::known(ClientCertificate::Unknown);
+        self.handle_as_with_certificate(platform, req, request_id, &cert)
             .await
     }
 
@@ -280,18 +281,19 @@ impl<K: Clone> Gateway<K> {
         cert: &ClientCertificate,
     ) -> Handled {
         let request_id = RequestId::for_head(req, |buf| platform.random_bytes(buf));
-        self.handle_as_with_certificate(platform, req, request_id, cert)
+        let cert = LazyCertificate::known(cert.clone());
+        self.handle_as_with_certificate(platform, req, request_id, &cert)
             .await
     }
 
-    /// `handle_as` for a request whose TLS client certificate the runtime reported: what the
-    /// worker's `serve` calls.
+    /// `handle_as` for a request whose TLS client certificate the runtime reports when asked: what
+    /// the worker's `serve` calls.
     pub async fn handle_as_with_certificate<P: Platform<Key = K>>(
         &self,
         platform: &P,
         req: &RequestHead,
         request_id: RequestId,
-        cert: &ClientCertificate,
+        cert: &LazyCertificate<'_>,
     ) -> Handled {
         let mut log = RequestLog::default();
         let outcome = match self.run(platform, req, cert, &mut log, &request_id).await {
@@ -328,7 +330,7 @@ impl<K: Clone> Gateway<K> {
         &self,
         platform: &P,
         req: &RequestHead,
-        cert: &ClientCertificate,
+        cert: &LazyCertificate<'_>,
         log: &mut RequestLog,
         request_id: &RequestId,
     ) -> Result<Outcome, Refusal> {

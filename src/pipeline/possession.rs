@@ -5,7 +5,7 @@
 
 use crate::dpop::verify::{verify_proof, Expect};
 use crate::identity::{AuthMethod, CertificateFacts, Confirmation, Holder, Identity};
-use crate::mtls::{self, ClientCertificate};
+use crate::mtls::{self, ClientCertificate, LazyCertificate};
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 use crate::request::RequestHead;
@@ -48,7 +48,7 @@ pub(crate) async fn authenticate_mtls<P: Platform>(
 pub(crate) fn check_bearer(
     identity: &Identity,
     route: &Route,
-    cert: &ClientCertificate,
+    cert: &LazyCertificate<'_>,
     now: u64,
 ) -> Result<(), Problem> {
     match &identity.holder.confirmation {
@@ -56,7 +56,7 @@ pub(crate) fn check_bearer(
             ErrorCode::TokenBoundAsBearer,
             "this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof",
         )),
-        Some(Confirmation::X5tS256(thumbprint)) => check_certificate_binding(thumbprint, cert, now),
+        Some(Confirmation::X5tS256(thumbprint)) => check_certificate_binding(thumbprint, cert.get(), now),
         None if route.binding == Binding::Required => Err(binding_required()),
         None => Ok(()),
     }
