@@ -406,9 +406,8 @@ async fn serve(
         Outcome::Respond(reply) => http::reply_response(&reply, &transport)?,
         Outcome::Session(endpoint) => {
             let body = http::read_body_capped(req, endpoint.body_cap() + 1).await?;
-            let mut reply = gateway
-                .session(&*platform, endpoint, &head, &body, &mut log)
-                .await;
+            let mut reply =
+                out_of_line(gateway.session(&*platform, endpoint, &head, &body, &mut log)).await;
             // Their refusals carry the request id as `instance`, like every other problem.
             id.stamp(&mut reply);
             // The endpoints set their own CORS (credentials for app origins): HSTS only here,
@@ -422,7 +421,7 @@ async fn serve(
         }
         Outcome::Admin(call) => {
             let body = http::read_body_capped(req, crate::admin::MAX_BODY_BYTES + 1).await?;
-            let reply = gateway.admin(&*platform, &call, &head.method, &body).await;
+            let reply = out_of_line(gateway.admin(&*platform, &call, &head.method, &body)).await;
             http::reply_response(&reply, &transport)?
         }
         Outcome::Forward(plan) if bodiless && plan.websocket.is_none() => {
@@ -432,10 +431,12 @@ async fn serve(
             if let Some(decision) = decision::encode(&plan, &transport, &head, &id, &log, logged) {
                 return Ok(Served::Forward(decision));
             }
-            forward_here(req, &plan, &transport, &platform, &state, &id, &mut log).await?
+            out_of_line(forward_here(req, &plan, &transport, &platform, &state, &id, &mut log))
+                .await?
         }
         Outcome::Forward(plan) => {
-            forward_here(req, &plan, &transport, &platform, &state, &id, &mut log).await?
+            out_of_line(forward_here(req, &plan, &transport, &platform, &state, &id, &mut log))
+                .await?
         }
     };
     let status = response.status();
@@ -443,6 +444,16 @@ async fn serve(
         log_request(&platform, &head, &id, &log, status, started);
     }
     Ok(Served::Response(response))
+}
+
+/// `fut` behind a pointer, so that its code is a function of its own rather than inlined into
+/// `serve`'s: V8 compiles a wasm function whole on its first call, and with the session, admin and
+/// in-wasm forward paths inlined `serve`'s state machine was one 308 KB function — about 15 ms of a
+/// new isolate's first request, spent compiling code most requests never run.
+fn out_of_line<'a, T>(
+    fut: impl std::future::Future<Output = T> + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>> {
+    Box::pin(fut)
 }
 
 /// The forward done in wasm: a body to relay, a WebSocket, or a decision the line format cannot
