@@ -32,7 +32,8 @@ impl Section for LogSettings {
         } else {
             vec![(
                 "logging.success_sample_rate".to_string(),
-                "must be a number from 0 to 1 (the share of successful requests logged)".to_string(),
+                "must be a number from 0 to 1 (the share of successful requests logged)"
+                    .to_string(),
             )]
         }
     }
@@ -77,7 +78,10 @@ mod tests {
             success_sample_rate: rate,
         };
         let sampler = RequestLogSampler::default();
-        statuses.iter().map(|&s| sampler.admits(&settings, s)).collect()
+        statuses
+            .iter()
+            .map(|&s| sampler.admits(&settings, s))
+            .collect()
     }
 
     #[test]
@@ -96,7 +100,10 @@ mod tests {
 
     #[test]
     fn the_share_of_successes_is_exact_and_evenly_spread() {
-        assert_eq!(logged(0.5, &[200; 6]), [false, true, false, true, false, true]);
+        assert_eq!(
+            logged(0.5, &[200; 6]),
+            [false, true, false, true, false, true]
+        );
         let tenth = logged(0.1, &[200; 1000]);
         assert_eq!(tenth.iter().filter(|&&l| l).count(), 100);
         // A refusal in between neither uses nor resets the credit.

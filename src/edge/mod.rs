@@ -431,12 +431,16 @@ async fn serve(
             if let Some(decision) = decision::encode(&plan, &transport, &head, &id, &log, logged) {
                 return Ok(Served::Forward(decision));
             }
-            out_of_line(forward_here(req, &plan, &transport, &platform, &state, &id, &mut log))
-                .await?
+            out_of_line(forward_here(
+                req, &plan, &transport, &platform, &state, &id, &mut log,
+            ))
+            .await?
         }
         Outcome::Forward(plan) => {
-            out_of_line(forward_here(req, &plan, &transport, &platform, &state, &id, &mut log))
-                .await?
+            out_of_line(forward_here(
+                req, &plan, &transport, &platform, &state, &id, &mut log,
+            ))
+            .await?
         }
     };
     let status = response.status();

@@ -56,7 +56,9 @@ pub(crate) fn check_bearer(
             ErrorCode::TokenBoundAsBearer,
             "this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof",
         )),
-        Some(Confirmation::X5tS256(thumbprint)) => check_certificate_binding(thumbprint, cert.get(), now),
+        Some(Confirmation::X5tS256(thumbprint)) => {
+            check_certificate_binding(thumbprint, cert.get(), now)
+        }
         None if route.binding == Binding::Required => Err(binding_required()),
         None => Ok(()),
     }

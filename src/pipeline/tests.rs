@@ -576,8 +576,9 @@ fn unreadable_headers_refuse_the_request() {
             ("cookie".to_string(), "a=b:c".to_string()),
         ]
     );
-    let empty = RequestHead::from_header_lines("GET".into(), "https://gw.example/".into(), Some(""))
-        .unwrap();
+    let empty =
+        RequestHead::from_header_lines("GET".into(), "https://gw.example/".into(), Some(""))
+            .unwrap();
     assert!(empty.headers.is_empty());
 }
 

@@ -234,3 +234,45 @@ fn dpop_proofs_through_the_pipeline() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `request.cf` is read only when a check needs the certificate: an unbound token on a `jwt` route
+/// never reads it, a certificate-bound token and an `mtls` route read it once.
+#[test]
+fn the_certificate_is_read_only_when_a_check_needs_it() {
+    use crate::mtls::LazyCertificate;
+    use std::cell::Cell;
+    let issuer = Issuer::new();
+    let gw = machine_gateway();
+    let p = platform(&issuer, None);
+    register(&p, FP);
+    let reads = Cell::new(0);
+    let read = || {
+        reads.set(reads.get() + 1);
+        cert(FP)
+    };
+    let run = |r: &RequestHead| {
+        reads.set(0);
+        let lazy = LazyCertificate::new(&read);
+        let id = RequestId::assign(None, |b| b.fill(7));
+        let o = block_on(gw.handle_as_with_certificate(&p, r, id, &lazy)).outcome;
+        (o, reads.get())
+    };
+    let plain = bearer(&issuer.token("ES256", "es-1", json!({})));
+    let (o, n) = run(&req("GET", "/api/x", &[("authorization", &plain)]));
+    assert!(matches!(o, Outcome::Forward(_)));
+    assert_eq!(n, 0, "an unbound token does not read the certificate");
+
+    let x5t = URL_SAFE_NO_PAD.encode(
+        (0..32)
+            .map(|i| u8::from_str_radix(&FP[2 * i..2 * i + 2], 16).unwrap())
+            .collect::<Vec<_>>(),
+    );
+    let bound = bearer(&issuer.token("ES256", "es-1", json!({ "cnf": { "x5t#S256": x5t } })));
+    let (o, n) = run(&req("GET", "/api/x", &[("authorization", &bound)]));
+    assert!(matches!(o, Outcome::Forward(_)));
+    assert_eq!(n, 1, "a certificate-bound token reads it once");
+
+    let (o, n) = run(&req("GET", "/machine/x", &[]));
+    assert_eq!(header(&o, "x-client-id"), Some("billing"));
+    assert_eq!(n, 1, "an mtls route reads it once");
+}
