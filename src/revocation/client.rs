@@ -196,25 +196,27 @@ impl Written {
     /// isolates wrote in between still arrive with the next delta.
     pub(crate) fn apply_locally(&self, set: &mut RevocationSet) {
         let version = set.version;
-        let entry = self.entry.clone();
+        // Read back through its JSON text, as `RevocationService::load` reads the stored entries:
+        // one deserializer per entry type in the wasm rather than a second one over `Value`.
+        let entry = self.entry.to_string();
         match self.kind {
             WriteKind::Token => {
-                if let Ok(e) = serde_json::from_value::<TokenEntry>(entry) {
+                if let Ok(e) = serde_json::from_str::<TokenEntry>(&entry) {
                     set.put_token(e);
                 }
             }
             WriteKind::Subject => {
-                if let Ok(e) = serde_json::from_value::<SubjectEntry>(entry) {
+                if let Ok(e) = serde_json::from_str::<SubjectEntry>(&entry) {
                     set.put_subject(e);
                 }
             }
             WriteKind::Key => {
-                if let Ok(e) = serde_json::from_value::<KeyEntry>(entry) {
+                if let Ok(e) = serde_json::from_str::<KeyEntry>(&entry) {
                     set.put_key(e);
                 }
             }
             WriteKind::Session => {
-                if let Ok(e) = serde_json::from_value::<SessionEntry>(entry) {
+                if let Ok(e) = serde_json::from_str::<SessionEntry>(&entry) {
                     set.put_session(e);
                 }
             }
