@@ -24,8 +24,13 @@ const classes = [...readFileSync(glue, "utf8").matchAll(/^export class (\w+)/gm)
 
 mkdirSync(outDir, { recursive: true });
 const wasmOpt = process.env.WASM_OPT_BIN || path.resolve(HERE, "../../../node_modules/.bin/wasm-opt");
+// `-Os` without wasm-opt's one-caller inlining: its default (`-O`) inlines every function that has
+// one caller however big, folding the request path's async state machines into a few giant
+// functions (one of 321 KB) whose thousands of locals defeat gzip — 62 KB gzip larger — and which
+// V8 compiles whole on their first call (bench/size-notes.md has the measurements).
+const WASM_OPT_PASSES = ["-Os", "--one-caller-inline-max-function-size", "0"];
 const features = ["mutable-globals", "sign-ext", "nontrapping-float-to-int", "bulk-memory", "multivalue", "reference-types", "exception-handling"];
-execFileSync(wasmOpt, [path.join(bindgenDir, "index_bg.wasm"), "-o", path.join(outDir, "index_bg.wasm"), "-O", "--debuginfo", ...features.map((f) => `--enable-${f}`)], { stdio: "inherit" });
+execFileSync(wasmOpt, [path.join(bindgenDir, "index_bg.wasm"), "-o", path.join(outDir, "index_bg.wasm"), ...WASM_OPT_PASSES, "--debuginfo", ...features.map((f) => `--enable-${f}`)], { stdio: "inherit" });
 
 // The entry goes next to the glue, and esbuild runs there, so that the glue's `./index_bg.wasm`
 // import stays external and keeps its path: build/index.js and build/index_bg.wasm are siblings.
