@@ -6,11 +6,7 @@
 //! authenticate stage (same checks and caches as on any route) and checked against the revocation
 //! list.
 
-use base64::Engine as _;
-use serde_json::Value;
-
 use crate::identity::Identity;
-use crate::jose::jws::B64URL;
 use crate::mfa::endpoints::{self as totp, Caller, MfaContext, TotpEndpoint};
 use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
@@ -170,13 +166,12 @@ impl<K: Clone> Gateway<K> {
                 "the \"sid\" claim is required: step-up stays in the token's session",
             ));
         };
-        // The verified payload's `cnf`, which the identity does not carry.
-        let cnf = token
-            .split('.')
-            .nth(1)
-            .and_then(|p| B64URL.decode(p).ok())
-            .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
-            .and_then(|payload| payload.get("cnf").cloned());
+        // The verified token's binding, restated for the stepped-up token (as a passkey step-up).
+        let cnf = identity
+            .holder
+            .confirmation
+            .as_ref()
+            .map(crate::identity::Confirmation::claim);
         Ok(Caller { identity, sid, cnf })
     }
 

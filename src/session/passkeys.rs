@@ -2,7 +2,8 @@
 //! the caller of a registration or step-up is a live session of the gateway's own (its access
 //! token verified as any bearer token, from the gateway's issuer, with a `sid`); a passkey login
 //! starts a session (`start::start_session`); a step-up mints a new access token in the same
-//! session (`start::mint`), with `amr` extended and `acr`/`auth_time` set.
+//! session (`start::mint`), with `amr` extended, `acr`/`auth_time` set and the session's `cnf`
+//! kept.
 
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
@@ -55,6 +56,7 @@ impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> 
                 sid,
                 scope: identity.scopes.join(" "),
                 amr: identity.user_auth.amr,
+                binding: identity.holder.confirmation,
             }),
             _ => Err(Problem::new(
                 ErrorCode::TokenIssuerUnknown,
@@ -100,7 +102,11 @@ impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> 
             amr,
             acr: Some(GATEWAY_MFA_ACR.to_string()),
             auth_time: how.auth_time,
-            cnf: None,
+            // A sender-constrained session stays bound to the same key (as the TOTP step-up).
+            cnf: caller
+                .binding
+                .as_ref()
+                .map(crate::identity::Confirmation::claim),
         };
         let minted = mint(self.ctx, &caller.sid, &grant).await?;
         // The token response without a refresh cookie: the session (and its cookie) is the same.
