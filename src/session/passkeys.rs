@@ -21,32 +21,19 @@ struct Hooks<'c, 'a, P, V> {
     ctx: &'c SessionContext<'a, P, V>,
 }
 
-/// The bearer token of `Authorization: Bearer <token>` (one header, the scheme in any case).
-fn bearer(ctx_head: &crate::request::RequestHead) -> Result<&str, Problem> {
-    let mut values = ctx_head.headers_named("authorization");
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(Problem::new(
-            ErrorCode::TokenMissing,
-            "this passkey endpoint needs a session's access token (Authorization: Bearer)",
-        ));
-    };
-    match value.trim().split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim())
-        }
-        _ => Err(Problem::new(
-            ErrorCode::AuthorizationSchemeUnsupported,
-            "this passkey endpoint takes a Bearer access token",
-        )),
-    }
-}
-
 impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> {
     async fn caller(&self) -> Result<Caller, Problem> {
-        let token = bearer(self.ctx.head)?;
+        let (scheme, token) = super::caller::presented(self.ctx.head, self.ctx.dpop)?;
         let identity = self.ctx.verifier.verify(token).await?;
+        super::caller::check_holder(
+            self.ctx.platform,
+            self.ctx.dpop,
+            self.ctx.head,
+            scheme,
+            token,
+            &identity,
+        )
+        .await?;
         // Passkeys belong to the gateway's own subjects: an upstream issuer's `sub` is another
         // namespace, and only a gateway session has a `sid` to step up.
         let own = identity.issuer.as_deref() == Some(self.ctx.settings.issuer.as_str());

@@ -2,6 +2,8 @@
 // The stepped-up access token carries the same `cnf.jkt` as the session's and is refused without a
 // proof by that key — a step-up never turns a sender-constrained session into a bearer token. The
 // TOTP step-up keeps it the same way (`identity::Confirmation::claim`, one path for both).
+// And the caller of those endpoints proves its key as on a route (`session::caller`): a stolen
+// DPoP-bound token without its key registers no passkey and enrolls no TOTP secret.
 // Real WebAuthn answers (tests/support/webauthn-authenticator.mjs), the real PasskeyStore,
 // SessionFamily and DpopReplay objects in workerd; DPoP proofs by panva's `jose`.
 
@@ -18,8 +20,9 @@ const APP = "https://app.example.test";
 const GATEWAY = "http://gateway.test";
 const MFA_ACR = "urn:portcullis:acr:mfa";
 const secret = randomBytes(32).toString("hex");
+const SIGNING = signingKeys();
 const json = { "content-type": "application/json", origin: APP };
-let origin, issuer, login, gw, holder;
+let origin, issuer, login, gw, holder, thief;
 
 function signingKeys() {
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
@@ -58,11 +61,15 @@ before(async () => {
         login: { url: login.loginUrl },
       },
       passkeys: { enabled: true, rp_id: RP_ID, rp_name: "Portcullis tests", allowed_origins: [APP], login_scope: "read:echo" },
+      mfa: { enabled: true, totp_issuer: "Portcullis tests" },
     },
   });
   cfg.routes.unshift({ name: "mfa", methods: ["GET"], path: "/mfa/*", auth: ["jwt"], scopes: ["read:echo"], mfa: "required" });
-  gw = await startGateway(cfg, { extraBindings: { PORTCULLIS_SIGNING_KEYS: signingKeys(), PORTCULLIS_LOGIN_SECRET: secret } });
+  gw = await startGateway(cfg, {
+    extraBindings: { PORTCULLIS_SIGNING_KEYS: SIGNING, PORTCULLIS_LOGIN_SECRET: secret, PORTCULLIS_MFA_KEY: randomBytes(32).toString("base64url") },
+  });
   holder = await makeHolder();
+  thief = await makeHolder();
 });
 
 after(async () => {
@@ -72,33 +79,44 @@ after(async () => {
   await login?.close();
 });
 
-async function post(path, body, token) {
+/** A POST by the holder of DPoP-bound `token`: `Authorization: DPoP` and a proof for this call. */
+async function post(path, body, token, key = holder) {
   const headers = { ...json };
-  if (token) headers.authorization = `Bearer ${token}`;
+  if (token) {
+    headers.authorization = `DPoP ${token}`;
+    headers.dpop = await proof(key, "POST", `${GATEWAY}${path}`, token);
+  }
   const res = await gw.fetch(path, { method: "POST", headers, body: JSON.stringify(body ?? {}) });
-  const p = await problemOf(res);
-  assert.equal(res.status < 300, true, `${path}: ${res.status} ${JSON.stringify(p.body)}`);
+  return problemOf(res);
+}
+
+async function ok(path, body, token) {
+  const p = await post(path, body, token);
+  assert.equal(p.status < 300, true, `${path}: ${p.status} ${JSON.stringify(p.body)}`);
   return p.body;
 }
 
-test("a passkey step-up of a DPoP-bound session mints a token bound to the same key, refused without its proof", async () => {
-  // A DPoP-bound password session.
-  const loginRes = await gw.fetch("/auth/login", {
+async function boundSession(username = "alice") {
+  const res = await gw.fetch("/auth/login", {
     method: "POST",
     headers: { ...json, dpop: await proof(holder, "POST", `${GATEWAY}/auth/login`) },
-    body: JSON.stringify({ username: "alice", password: USERS.alice.password }),
+    body: JSON.stringify({ username, password: USERS[username].password }),
   });
-  const session = await loginRes.json();
-  assert.equal(loginRes.status, 200, JSON.stringify(session));
+  const session = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(session));
   assert.equal(session.token_type, "DPoP");
-  const bound = session.access_token;
-  assert.deepEqual(claimsOf(bound).cnf, { jkt: holder.jkt });
+  assert.deepEqual(claimsOf(session.access_token).cnf, { jkt: holder.jkt });
+  return session.access_token;
+}
 
-  // Register a passkey, then step up with it.
+test("a passkey step-up of a DPoP-bound session mints a token bound to the same key, refused without its proof", async () => {
+  const bound = await boundSession();
+
+  // Register a passkey, then step up with it (each call proving the session's key).
   const auth = new SoftAuthenticator({ rpId: RP_ID, flags: FLAGS.UP | FLAGS.UV, signCount: 1 });
-  await post("/auth/passkeys/register/verify", auth.register((await post("/auth/passkeys/register/options", {}, bound)).publicKey, APP), bound);
-  const options = (await post("/auth/passkeys/step-up/options", {}, bound)).publicKey;
-  const stepped = await post("/auth/passkeys/step-up/verify", auth.assert(options, APP), bound);
+  await ok("/auth/passkeys/register/verify", auth.register((await ok("/auth/passkeys/register/options", {}, bound)).publicKey, APP), bound);
+  const options = (await ok("/auth/passkeys/step-up/options", {}, bound)).publicKey;
+  const stepped = await ok("/auth/passkeys/step-up/verify", auth.assert(options, APP), bound);
 
   const claims = claimsOf(stepped.access_token);
   assert.equal(claims.sid, claimsOf(bound).sid, "the same session");
@@ -118,4 +136,24 @@ test("a passkey step-up of a DPoP-bound session mints a token bound to the same 
   });
   assert.equal(withProof.status, 200, await withProof.clone().text());
   assert.equal((await withProof.json()).headers["x-user-id"], "alice");
+});
+
+test("a DPoP-bound token without its key registers no passkey and enrolls no TOTP secret", async () => {
+  const stolen = await boundSession("bob");
+  const asBearer = async (path) => {
+    const res = await gw.fetch(path, { method: "POST", headers: { ...json, authorization: `Bearer ${stolen}` }, body: "{}" });
+    return problemOf(res);
+  };
+  for (const path of ["/auth/passkeys/register/options", "/auth/passkeys/step-up/options", "/auth/mfa/totp/enroll"]) {
+    const bearer = await asBearer(path);
+    assert.deepEqual([bearer.status, bearer.code], [401, "token_bound_as_bearer"], `${path} as Bearer`);
+    const thiefs = await post(path, {}, stolen, thief);
+    assert.deepEqual([thiefs.status, thiefs.code], [401, "token_binding_mismatch"], `${path} with another key's proof`);
+    const noProof = await problemOf(await gw.fetch(path, { method: "POST", headers: { ...json, authorization: `DPoP ${stolen}` }, body: "{}" }));
+    assert.deepEqual([noProof.status, noProof.code], [401, "dpop_proof_missing"], `${path} without a proof`);
+  }
+  // The holder itself gets through, on both endpoints.
+  assert.ok((await ok("/auth/passkeys/register/options", {}, stolen)).publicKey.challenge);
+  const enrolled = await ok("/auth/mfa/totp/enroll", {}, stolen);
+  assert.equal(typeof enrolled.secret, "string");
 });
