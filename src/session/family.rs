@@ -121,6 +121,11 @@ impl Family {
             .min(self.absolute_expiry)
     }
 
+    /// Is `rotated`, presented at `now`, still inside the grace window?
+    fn in_grace(&self, rotated: &Rotated, now: u64) -> bool {
+        now.saturating_sub(rotated.at) <= self.grace_seconds
+    }
+
     /// When the object forgets the family: its expiry, live or ended (an ended family is kept as a
     /// tombstone until then, so its tokens are answered "ended" rather than "unknown").
     fn delete_at(&self) -> u64 {
@@ -517,9 +522,9 @@ impl FamilyService {
         // The bound key is asked of the current token and of the grace window's previous one, the
         // two that would hand out a refresh; an earlier token is a replay whoever presents it.
         let hands_out = eq(&f.current, presented)
-            || f.previous.as_ref().is_some_and(|p| {
-                eq(&p.hash, presented) && now.saturating_sub(p.at) <= f.grace_seconds
-            });
+            || f.previous
+                .as_ref()
+                .is_some_and(|p| eq(&p.hash, presented) && f.in_grace(p, now));
         if hands_out {
             if let Some(reason) = proof_refusal(&f.grant, proof_jkt) {
                 return FamilyAnswer::ProofRefused { reason };
@@ -548,7 +553,7 @@ impl FamilyService {
         }
         let previous = f.previous.as_ref().filter(|p| eq(&p.hash, presented));
         let replay = match previous {
-            Some(p) if now.saturating_sub(p.at) <= f.grace_seconds => {
+            Some(p) if f.in_grace(p, now) => {
                 let successor = p.successor.clone();
                 f.last_used = now;
                 return FamilyAnswer::Grace {
