@@ -86,6 +86,32 @@ pub enum Confirmation {
     X5tS256(String),
 }
 
+impl Confirmation {
+    /// The `cnf` claim (RFC 7800) stating this binding, as `jose::claims` reads it back: for a
+    /// token the gateway mints in the same binding — a step-up keeps its session's key or
+    /// certificate, never downgrading it to a bearer token.
+    pub fn claim(&self) -> serde_json::Value {
+        use base64::Engine as _;
+        match self {
+            Confirmation::Jkt(jkt) => serde_json::json!({ "jkt": jkt }),
+            Confirmation::X5tS256(hex) => {
+                let digest: Vec<u8> = hex
+                    .as_bytes()
+                    .chunks(2)
+                    .filter_map(|pair| {
+                        std::str::from_utf8(pair)
+                            .ok()
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    })
+                    .collect();
+                serde_json::json!({
+                    "x5t#S256": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+                })
+            }
+        }
+    }
+}
+
 /// A token's authentication context, as its issuer states it: `amr` (RFC 8176 method references),
 /// `acr` (the authentication context class) and `auth_time` (when the user last authenticated
 /// actively, seconds since the epoch; OpenID Connect Core §2). Read as the token carries them;

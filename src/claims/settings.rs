@@ -5,7 +5,7 @@
 //! conditions can be judged on a cache hit.
 
 use super::path::ClaimPath;
-use crate::pipeline::client_headers::{FORWARDING, OVERRIDE};
+use crate::pipeline::client_headers::{FORWARDING, OVERRIDE, PROXY_DIRECTIVES};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClaimSettings {
@@ -28,7 +28,7 @@ impl ClaimSettings {
 
 /// A configured prefix: `x-`, then lower-case letters, digits and single `-`, ending in `-`; not one
 /// of the gateway's own, and not the start of a header the gateway treats otherwise (forwarding,
-/// override, credential, request id), which claims could then be named as.
+/// override, proxy directive, credential, request id), which claims could then be named as.
 pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
     let body = prefix.strip_prefix("x-").and_then(|p| p.strip_suffix('-'));
     let well_formed = body.is_some_and(|b| {
@@ -47,6 +47,7 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
     let other = FORWARDING
         .iter()
         .chain(OVERRIDE)
+        .chain(PROXY_DIRECTIVES)
         .chain(&[
             "x-api-key",
             crate::request_id::HEADER,
@@ -87,6 +88,8 @@ mod tests {
             "x-request-",
             "x-client-",
             "x-key-",
+            "x-accel-",
+            "x-sendfile-",
         ] {
             assert!(check_prefix(bad).is_err(), "{bad}");
         }

@@ -3,7 +3,9 @@
 //! client sends, and a refresh of a DPoP-bound session must come with a proof by the same key.
 //!
 //! These helpers are all the endpoints need: `binding_for_new_session` before minting the first
-//! token, `check_refresh` before minting a refreshed one, `token_type` for the token response.
+//! token, `refresh_proof_key` before asking a session's family object to rotate (the object
+//! compares the key with the session's, `session::family`) and `refresh_refused` for its refusal,
+//! `token_type` for the token response.
 
 use serde_json::{json, Value};
 
@@ -36,33 +38,41 @@ pub(crate) fn bound_jkt(cnf: Option<&Value>) -> Option<&str> {
     cnf.and_then(|c| c.get("jkt")).and_then(Value::as_str)
 }
 
-/// A refresh of a DPoP-bound session needs a valid proof by the session's key (the refresh token
-/// is bound to it, §5); a Bearer session's refresh needs none.
-pub(crate) async fn check_refresh<P: Platform>(
+/// The thumbprint of the key a refresh request proves: the request's proof checked in full
+/// (signature, htm, htu, iat, nonce, and its jti recorded) before anything about the session
+/// changes. `None` when the request carries no proof, or DPoP is disabled (a `DPoP` header is then
+/// ignored). A proof that fails a check refuses the refresh. Whether the key is the session's is
+/// the family object's decision, made atomically with the rotation.
+pub(crate) async fn refresh_proof_key<P: Platform>(
     platform: &P,
     settings: &DpopSettings,
     head: &RequestHead,
-    grant_cnf: Option<&Value>,
-) -> Result<(), Problem> {
-    let Some(bound) = bound_jkt(grant_cnf) else {
-        return Ok(());
-    };
-    if !settings.enabled {
-        // Turned off after the session began: its key can no longer be proven, so it cannot be
-        // refreshed (fail closed) — never downgraded to Bearer.
-        return Err(Problem::new(
-            ErrorCode::TokenBindingMismatch,
-            "this session is bound to a DPoP key and DPoP is disabled on this gateway",
-        ));
+) -> Result<Option<String>, Problem> {
+    if !settings.enabled || head.headers_named("dpop").next().is_none() {
+        return Ok(None);
     }
-    let jkt = verify_proof(platform, settings, head, Expect::TokenRequest).await?;
-    if super::proof::same_thumbprint(bound, &jkt) {
-        Ok(())
-    } else {
-        Err(Problem::new(
+    verify_proof(platform, settings, head, Expect::TokenRequest)
+        .await
+        .map(Some)
+}
+
+/// The refusal of a refresh of a DPoP-bound session whose family did not get its key: another key
+/// (`proved_a_key`), or none. The session's refresh token is bound to its key (§5), so it is never
+/// refreshed without it — with DPoP turned off after the session began, not at all (fail closed,
+/// never downgraded to Bearer).
+pub(crate) fn refresh_refused(settings: &DpopSettings, proved_a_key: bool) -> Problem {
+    if proved_a_key {
+        Problem::new(
             ErrorCode::TokenBindingMismatch,
             "this session is bound to another DPoP key",
-        ))
+        )
+    } else if !settings.enabled {
+        Problem::new(
+            ErrorCode::TokenBindingMismatch,
+            "this session is bound to a DPoP key and DPoP is disabled on this gateway",
+        )
+    } else {
+        Problem::from(super::proof::DpopError::Missing)
     }
 }
 
@@ -136,38 +146,52 @@ mod tests {
     }
 
     #[test]
-    fn a_bound_session_refreshes_only_with_its_key() {
+    fn a_refresh_proves_its_key_before_the_family_is_asked() {
         let (head, jkt, iat) = rfc_token_request();
         let p = FakePlatform::new(iat);
-        let bound = json!({ "jkt": jkt });
-        assert_eq!(block_on(check_refresh(&p, &on(), &head, None)), Ok(()));
+        assert_eq!(
+            block_on(refresh_proof_key(&p, &on(), &head)),
+            Ok(Some(jkt.clone()))
+        );
+        // The proof's jti is spent: the same proof again is a replay.
+        assert_eq!(
+            block_on(refresh_proof_key(&p, &on(), &head)).map_err(|e| e.code),
+            Err(ErrorCode::DpopProofReplayed)
+        );
         let no_proof = RequestHead {
             headers: vec![],
             ..head.clone()
         };
+        assert_eq!(block_on(refresh_proof_key(&p, &on(), &no_proof)), Ok(None));
+        // DPoP off: the header is ignored.
+        let fresh = FakePlatform::new(iat);
         assert_eq!(
-            block_on(check_refresh(&p, &on(), &no_proof, Some(&bound))).map_err(|e| e.code),
-            Err(ErrorCode::DpopProofMissing)
+            block_on(refresh_proof_key(&fresh, &DpopSettings::default(), &head)),
+            Ok(None)
         );
-        let other = json!({ "jkt": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" });
+        let broken = RequestHead {
+            headers: vec![("dpop".into(), "x.y.z".into())],
+            ..head
+        };
         assert_eq!(
-            block_on(check_refresh(&p, &on(), &head, Some(&other))).map_err(|e| e.code),
-            Err(ErrorCode::TokenBindingMismatch)
+            block_on(refresh_proof_key(&fresh, &on(), &broken)).map_err(|e| e.code),
+            Err(ErrorCode::DpopProofInvalid)
         );
-        let p = FakePlatform::new(iat);
+    }
+
+    #[test]
+    fn a_bound_session_without_its_key_is_refused_by_code() {
         assert_eq!(
-            block_on(check_refresh(&p, &on(), &head, Some(&bound))),
-            Ok(())
+            refresh_refused(&on(), true).code,
+            ErrorCode::TokenBindingMismatch
         );
         assert_eq!(
-            block_on(check_refresh(
-                &p,
-                &DpopSettings::default(),
-                &head,
-                Some(&bound)
-            ))
-            .map_err(|e| e.code),
-            Err(ErrorCode::TokenBindingMismatch)
+            refresh_refused(&on(), false).code,
+            ErrorCode::DpopProofMissing
+        );
+        assert_eq!(
+            refresh_refused(&DpopSettings::default(), false).code,
+            ErrorCode::TokenBindingMismatch
         );
     }
 }

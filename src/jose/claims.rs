@@ -1313,3 +1313,33 @@ mod tests {
         assert_eq!(ok(&v, NOW), Ok(()));
     }
 }
+
+#[cfg(test)]
+mod confirmation_claim_tests {
+    use super::confirmation;
+    use crate::identity::Confirmation;
+    use serde_json::{json, Map, Value};
+
+    fn read_back(c: &Confirmation) -> Option<Confirmation> {
+        let mut claims = Map::new();
+        claims.insert("cnf".into(), c.claim());
+        confirmation(&claims).unwrap()
+    }
+
+    #[test]
+    fn a_confirmation_restated_as_a_claim_reads_back_the_same() {
+        let jkt = Confirmation::Jkt("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into());
+        assert_eq!(
+            jkt.claim(),
+            json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" })
+        );
+        assert_eq!(read_back(&jkt), Some(jkt));
+        let hex = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+        let x5t = Confirmation::X5tS256(hex.into());
+        assert_eq!(
+            x5t.claim().get("x5t#S256").and_then(Value::as_str),
+            Some("obLD1OX2BxgpOktcbX6PkKGyw9Tl9gcYKTpLXG1-j5A")
+        );
+        assert_eq!(read_back(&x5t), Some(x5t));
+    }
+}

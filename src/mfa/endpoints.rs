@@ -203,11 +203,7 @@ async fn step_up<P: Platform>(ctx: &MfaContext<'_, P>) -> Result<Reply, Problem>
         cnf: ctx.caller.cnf.clone(),
     };
     let scope = claims.scope.clone();
-    let token_type = if claims.cnf.as_ref().is_some_and(|c| c.get("jkt").is_some()) {
-        "DPoP"
-    } else {
-        "Bearer"
-    };
+    let token_type = crate::dpop::issuance::token_type(claims.cnf.as_ref());
     let minted = mint_access_token(ctx.platform, ctx.issuer, claims).await?;
     Ok(secret_reply(json!({
         "access_token": minted.token,

@@ -1,6 +1,6 @@
 //! Client request headers that never reach the origin, whatever the route: the gateway's own
-//! namespace, the credentials it consumes, forwarding headers (the gateway sets its own) and
-//! method/URL override headers.
+//! namespace, the credentials it consumes, forwarding headers (the gateway sets its own),
+//! method/URL override headers and the front proxy's instructions to the origin.
 //!
 //! Names are compared *folded*: lower-case, with `_` and `.` read as `-`. CGI/WSGI-style servers
 //! (wsgiref, older Gunicorn, uWSGI, IIS, Puma before 6.4.3 — CVE-2024-45614) turn both `X-User-Id`
@@ -43,6 +43,8 @@ pub(crate) enum Withheld {
     Forwarding,
     /// Asks the origin to run another method or path than the one the gateway authorized.
     Override,
+    /// Speaks for the front proxy: tells the origin how the proxy serves files for it.
+    ProxyDirective,
 }
 
 /// The gateway's namespace (`docs/config.md`, "What the origin receives").
@@ -99,6 +101,13 @@ pub(crate) const OVERRIDE: &[&str] = &[
     "x-rewrite-url",
 ];
 
+/// The front proxy's instructions to the origin, folded. Rack::Sendfile (Rails' default middleware)
+/// reads them from the request — `X-Sendfile-Type` picks how it hands a file to the proxy,
+/// `X-Accel-Mapping` rewrites the file's path into an nginx location — so a client that sends them
+/// makes the origin answer with an `X-Accel-Redirect` to a path of its choosing, which the proxy
+/// then serves (CVE-2025-61780). The gateway is the front proxy and sends neither.
+pub(crate) const PROXY_DIRECTIVES: &[&str] = &["x-sendfile-type", "x-accel-mapping"];
+
 /// Why the client header whose `fold`ed name is `folded` must not reach the origin, if it must
 /// not.
 pub(crate) fn withheld_folded(folded: &str, forward_authorization: bool) -> Option<Withheld> {
@@ -112,6 +121,8 @@ pub(crate) fn withheld_folded(folded: &str, forward_authorization: bool) -> Opti
         Some(Withheld::Forwarding)
     } else if OVERRIDE.contains(&folded) {
         Some(Withheld::Override)
+    } else if PROXY_DIRECTIVES.contains(&folded) {
+        Some(Withheld::ProxyDirective)
     } else {
         None
     }
@@ -184,6 +195,13 @@ mod tests {
             ("X-SSL-Client-Verify", Withheld::GatewayNamespace),
             ("ssl_client_s_dn", Withheld::GatewayNamespace),
             ("X-ARR-ClientCert", Withheld::GatewayNamespace),
+            ("X-Sendfile-Type", Withheld::ProxyDirective),
+            ("X_Sendfile_Type", Withheld::ProxyDirective),
+            ("x-sendfile_type", Withheld::ProxyDirective),
+            ("X.Sendfile.Type", Withheld::ProxyDirective),
+            ("X-Accel-Mapping", Withheld::ProxyDirective),
+            ("X_ACCEL_MAPPING", Withheld::ProxyDirective),
+            ("x_accel-mapping", Withheld::ProxyDirective),
         ] {
             assert_eq!(withheld(name, false), Some(why), "{name}");
         }
@@ -199,6 +217,9 @@ mod tests {
             "x-forwarded",
             "content-type",
             "x-api-keys",
+            "x-sendfile",
+            "x-sendfile-types",
+            "x-accel-buffering",
         ] {
             assert_eq!(withheld(name, false), None, "{name}");
         }

@@ -1,6 +1,6 @@
 //! Stage 5: what the origin receives. The client's headers minus hop-by-hop headers and every
 //! header the client must not speak for (`client_headers`: the gateway's namespace, credentials,
-//! forwarding and override headers, in any `_`/`.`/`-` spelling); plus the identity headers the gateway
+//! forwarding, override and front-proxy headers, in any `_`/`.`/`-` spelling); plus the identity headers the gateway
 //! vouches for and its own forwarding headers (`forwarded`).
 
 use crate::config::Config;
@@ -85,8 +85,8 @@ fn drops_expectation(req: &RequestHead) -> bool {
 }
 
 /// The client headers the origin must not see: hop-by-hop ones, and every one `withheld_folded` names
-/// (the gateway's namespace, credentials — `Authorization` unless configured to pass —, forwarding
-/// and override headers). Names compare folded (`_` and `.` as `-`), as CGI-style and PHP origins read them.
+/// (the gateway's namespace, credentials — `Authorization` unless configured to pass —, forwarding,
+/// override and front-proxy headers). Names compare folded (`_` and `.` as `-`), as CGI-style and PHP origins read them.
 pub(crate) fn stripped_headers(config: &Config, req: &RequestHead) -> Vec<String> {
     // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
     let connection_named: Vec<_> = req

@@ -6,11 +6,7 @@
 //! authenticate stage (same checks and caches as on any route) and checked against the revocation
 //! list.
 
-use base64::Engine as _;
-use serde_json::Value;
-
 use crate::identity::Identity;
-use crate::jose::jws::B64URL;
 use crate::mfa::endpoints::{self as totp, Caller, MfaContext, TotpEndpoint};
 use crate::platform::Platform;
 use crate::problem::{www_authenticate, Challenge, ErrorCode, Problem};
@@ -126,30 +122,25 @@ impl<K: Clone> Gateway<K> {
     }
 
     /// The caller of an endpoint that takes the gateway's own access tokens: exactly one
-    /// `Authorization: Bearer`, verified, not revoked, issued by the gateway.
+    /// `Authorization` (Bearer, or DPoP for a DPoP-bound token, `session::caller`), verified, its
+    /// holder's key proven, not revoked, issued by the gateway.
     async fn own_token_caller<P: Platform<Key = K>>(
         &self,
         platform: &P,
         head: &RequestHead,
         own_issuer: &str,
     ) -> Result<Caller, Problem> {
-        let mut values = head.headers_named("authorization");
-        let (Some(value), None) = (values.next(), values.next()) else {
-            return Err(Problem::new(
-                ErrorCode::TokenMissing,
-                "this endpoint requires one of the gateway's access tokens: Authorization: Bearer",
-            ));
-        };
-        let value = value.trim();
-        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(Problem::new(
-                ErrorCode::AuthorizationSchemeUnsupported,
-                "the Authorization header must use the Bearer scheme",
-            ));
-        }
-        let token = token.trim_start();
+        let (scheme, token) = crate::session::caller::presented(head, &self.config.dpop)?;
         let identity = super::authenticate::authenticate_jwt(self, platform, token).await?;
+        crate::session::caller::check_holder(
+            platform,
+            &self.config.dpop,
+            head,
+            scheme,
+            token,
+            &identity,
+        )
+        .await?;
         crate::revocation::gate::check(
             platform,
             &self.config.revocation,
@@ -170,13 +161,12 @@ impl<K: Clone> Gateway<K> {
                 "the \"sid\" claim is required: step-up stays in the token's session",
             ));
         };
-        // The verified payload's `cnf`, which the identity does not carry.
-        let cnf = token
-            .split('.')
-            .nth(1)
-            .and_then(|p| B64URL.decode(p).ok())
-            .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
-            .and_then(|payload| payload.get("cnf").cloned());
+        // The verified token's binding, restated for the stepped-up token (as a passkey step-up).
+        let cnf = identity
+            .holder
+            .confirmation
+            .as_ref()
+            .map(crate::identity::Confirmation::claim);
         Ok(Caller { identity, sid, cnf })
     }
 

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::identity::{AuthMethod, Identity};
+use crate::identity::{AuthMethod, Confirmation, Identity};
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 
@@ -20,15 +20,32 @@ use super::set::{CredentialFacts, Revoked};
 use super::settings::{RevocationMode, RevocationSettings};
 use super::snapshot::{Freshness, SnapshotCache};
 
-/// What a credential says about itself, for the check.
-pub(crate) fn facts(identity: &Identity) -> CredentialFacts<'_> {
+/// The revocation-list id (`cert:<fingerprint>`) of the client certificate a token is bound to
+/// (RFC 8705 `cnf.x5t#S256`). Such a token is only as good as its certificate: revoking the
+/// certificate revokes it, through the same entry, wherever the certificate's own check would see it.
+pub(crate) fn bound_certificate_id(identity: &Identity) -> Option<String> {
+    match (identity.method, &identity.holder.confirmation) {
+        (AuthMethod::Jwt | AuthMethod::Introspection, Some(Confirmation::X5tS256(fingerprint))) => {
+            Some(crate::mtls::revocation_id(fingerprint))
+        }
+        _ => None,
+    }
+}
+
+/// What a credential says about itself, for the check; `bound_certificate` is what
+/// `bound_certificate_id` returned for it.
+pub(crate) fn facts<'a>(
+    identity: &'a Identity,
+    bound_certificate: Option<&'a str>,
+) -> CredentialFacts<'a> {
     match identity.method {
+        // A certificate-bound token is also checked by its certificate's id, among the key ids.
         AuthMethod::Jwt | AuthMethod::Introspection => CredentialFacts {
             iss: identity.issuer.as_deref(),
             jti: identity.token_id.as_deref(),
             sub: Some(identity.subject.as_str()),
             iat: identity.issued_at,
-            key_id: None,
+            key_id: bound_certificate,
             sid: identity.session_id.as_deref(),
         },
         AuthMethod::ApiKey => CredentialFacts {
@@ -49,7 +66,8 @@ pub(crate) fn facts(identity: &Identity) -> CredentialFacts<'_> {
 }
 
 /// `Ok` when the identity is not revoked; otherwise the refusal (401 `token_revoked` /
-/// `api_key_revoked`, or 503 `revocation_unavailable`).
+/// `api_key_revoked`, 403 `client_cert_revoked` for a certificate or a token bound to one, or 503
+/// `revocation_unavailable`).
 pub(crate) async fn check<P: Platform>(
     platform: &P,
     settings: &RevocationSettings,
@@ -60,7 +78,8 @@ pub(crate) async fn check<P: Platform>(
     if !settings.enabled || identity.method == AuthMethod::Public {
         return Ok(());
     }
-    let facts = facts(identity);
+    let bound_certificate = bound_certificate_id(identity);
+    let facts = facts(identity, bound_certificate.as_deref());
     let verdict = match mode {
         RevocationMode::Strict => ask_object(platform, settings, cache, &facts).await?,
         RevocationMode::Snapshot => {
@@ -73,6 +92,10 @@ pub(crate) async fn check<P: Platform>(
         Some(Revoked::Key) if identity.method == AuthMethod::Mtls => Err(Problem::new(
             ErrorCode::ClientCertRevoked,
             "the client certificate has been revoked",
+        )),
+        Some(Revoked::Key) if bound_certificate.is_some() => Err(Problem::new(
+            ErrorCode::ClientCertRevoked,
+            "the client certificate this token is bound to (RFC 8705 cnf x5t#S256) has been revoked",
         )),
         Some(r) => Err(Problem::from(r)),
     }
@@ -658,6 +681,50 @@ mod tests {
             )),
             None
         );
+    }
+
+    #[test]
+    fn a_revoked_certificate_revokes_the_tokens_bound_to_it() {
+        let fp = "ab".repeat(32);
+        let p = FakePlatform::new(NOW);
+        let cache = Rc::new(RefCell::new(SnapshotCache::default()));
+        let bound = |jti: &str, fingerprint: &str| {
+            let mut id = jwt("exporter", jti, NOW);
+            id.holder.confirmation = Some(Confirmation::X5tS256(fingerprint.into()));
+            id
+        };
+        assert_eq!(
+            bound_certificate_id(&bound("t", &fp)),
+            Some(format!("cert:{fp}"))
+        );
+        assert_eq!(bound_certificate_id(&jwt("exporter", "t", NOW)), None);
+        let mut dpop = jwt("exporter", "t", NOW);
+        dpop.holder.confirmation = Some(Confirmation::Jkt(fp.clone()));
+        assert_eq!(bound_certificate_id(&dpop), None);
+        for mode in [RevocationMode::Snapshot, RevocationMode::Strict] {
+            assert_eq!(code(run(&p, &cache, mode, &bound("t1", &fp))), None);
+        }
+        revoke(
+            &p,
+            "/keys",
+            json!({"key_id": format!("cert:{fp}"), "until": NOW + 3600}),
+        );
+        // Strict asks the object at once; its answer (a newer version) refreshes the snapshot.
+        for mode in [RevocationMode::Strict, RevocationMode::Snapshot] {
+            p.durable.run_background();
+            let refused = run(&p, &cache, mode, &bound("t2", &fp)).unwrap_err();
+            assert_eq!(
+                (refused.code.as_str(), refused.status()),
+                ("client_cert_revoked", 403),
+                "{mode:?}"
+            );
+        }
+        // Another certificate's token, an unbound one, and a DPoP-bound one with the same digits.
+        let other = "cd".repeat(32);
+        for id in [bound("t3", &other), jwt("exporter", "t4", NOW), dpop] {
+            assert_eq!(code(run(&p, &cache, RevocationMode::Strict, &id)), None);
+            assert_eq!(code(run(&p, &cache, RevocationMode::Snapshot, &id)), None);
+        }
     }
 
     #[test]

@@ -182,6 +182,7 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
     // An exchange with a DPoP proof starts a session bound to its key (RFC 9449 §5).
     let cnf =
         crate::dpop::issuance::binding_for_new_session(ctx.platform, ctx.dpop, ctx.head).await?;
+    subject_binding_kept(&identity, cnf.as_ref())?;
     start_session(
         ctx,
         StartSession {
@@ -198,9 +199,66 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
     .await
 }
 
+/// A sender-constrained subject token is exchanged only by its holder: a DPoP-bound one
+/// (`cnf.jkt`) with a proof by the same key — the new session is then bound to it too — so a
+/// stolen bound token never becomes a bearer session. A certificate-bound one is refused: the
+/// session endpoints see no client certificate to hold it to (fail closed).
+fn subject_binding_kept(
+    subject: &crate::identity::Identity,
+    session_cnf: Option<&serde_json::Value>,
+) -> Result<(), Problem> {
+    use crate::identity::Confirmation;
+    let refused = |why: &str| {
+        Problem::new(
+            ErrorCode::SubjectTokenInvalid,
+            format!("the subject token was refused (token_binding_mismatch): {why}"),
+        )
+        .with_extension("error", serde_json::Value::String("invalid_grant".into()))
+    };
+    match &subject.holder.confirmation {
+        None => Ok(()),
+        Some(Confirmation::X5tS256(_)) => Err(refused(
+            "it is bound to a client certificate (cnf x5t#S256), which token exchange cannot check",
+        )),
+        Some(Confirmation::Jkt(bound)) => match crate::dpop::issuance::bound_jkt(session_cnf) {
+            Some(proven) if crate::dpop::proof::same_thumbprint(bound, proven) => Ok(()),
+            Some(_) => Err(refused(
+                "it is bound to another DPoP key than the request's proof",
+            )),
+            None => Err(refused(
+                "it is bound to a DPoP key (cnf jkt): exchange it with a DPoP proof by that key",
+            )),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::{Confirmation, Identity};
+    use serde_json::json;
+
+    #[test]
+    fn a_bound_subject_token_is_exchanged_only_with_its_key() {
+        let mut subject = Identity::anonymous();
+        assert_eq!(subject_binding_kept(&subject, None), Ok(()));
+        assert_eq!(
+            subject_binding_kept(&subject, Some(&json!({"jkt": "k"}))),
+            Ok(())
+        );
+        subject.holder.confirmation = Some(Confirmation::Jkt("k".into()));
+        assert_eq!(
+            subject_binding_kept(&subject, Some(&json!({"jkt": "k"}))),
+            Ok(())
+        );
+        for cnf in [None, Some(json!({"jkt": "other"}))] {
+            let refused = subject_binding_kept(&subject, cnf.as_ref()).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::SubjectTokenInvalid);
+            assert!(refused.detail.contains("token_binding_mismatch"));
+        }
+        subject.holder.confirmation = Some(Confirmation::X5tS256("ab".repeat(32)));
+        assert!(subject_binding_kept(&subject, Some(&json!({"jkt": "k"}))).is_err());
+    }
 
     #[test]
     fn forms() {

@@ -19,6 +19,12 @@
 //!   family ends (theft is assumed) and the gateway revokes its `sid`;
 //! - any other secret → **invalid**, and nothing changes (a guessed or forged token never ends a
 //!   family);
+//! - a DPoP-bound family (`grant.cnf.jkt`) rotates, or hands out its grace successor, only when the
+//!   call names the thumbprint of the key the request's proof was verified with (`proof_jkt`):
+//!   another key, or none, is answered **proof refused** and nothing changes, so a bad proof never
+//!   costs the client its refresh token and a stolen cookie without the key burns nothing. The
+//!   comparison is made here, in the same step as the rotation, so no call can rotate between a
+//!   check and its use;
 //! - idle (`idle_ttl` since the last use) or past the absolute lifetime → **invalid** (expired).
 //!
 //! Storage: one key, `family`, holding the whole family as JSON; earlier tokens are remembered by
@@ -115,6 +121,11 @@ impl Family {
             .min(self.absolute_expiry)
     }
 
+    /// Is `rotated`, presented at `now`, still inside the grace window?
+    fn in_grace(&self, rotated: &Rotated, now: u64) -> bool {
+        now.saturating_sub(rotated.at) <= self.grace_seconds
+    }
+
     /// When the object forgets the family: its expiry, live or ended (an ended family is kept as a
     /// tombstone until then, so its tokens are answered "ended" rather than "unknown").
     fn delete_at(&self) -> u64 {
@@ -170,6 +181,10 @@ pub(crate) enum FamilyCall {
         token_hash: String,
         next_hash: String,
         next_wrapped: String,
+        /// The RFC 7638 thumbprint of the key of the request's DPoP proof, already verified by the
+        /// gateway (signature, htm, htu, iat, jti); `None` without a proof.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof_jkt: Option<String>,
     },
     /// End the family on behalf of the holder of `token_hash` (any token the family recognises).
     Logout { token_hash: String },
@@ -189,6 +204,16 @@ pub(crate) enum InvalidReason {
     Expired,
     /// Ended earlier (logout, revocation, or a replay).
     Ended,
+}
+
+/// Why a refresh of a DPoP-bound family was refused before anything changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ProofRefusal {
+    /// The request proved no key.
+    Missing,
+    /// The request proved a key other than the family's `cnf.jkt`.
+    OtherKey,
 }
 
 /// The object's answer.
@@ -231,6 +256,10 @@ pub(crate) enum FamilyAnswer {
     BadCall {
         error: String,
     },
+    /// The family is DPoP-bound and the call did not prove its key: nothing rotated.
+    ProofRefused {
+        reason: ProofRefusal,
+    },
 }
 
 /// One family object's state: nothing, or the family.
@@ -245,6 +274,17 @@ fn eq(a: &str, b: &str) -> bool {
 
 fn used_prefix(hash: &str) -> String {
     hash.chars().take(USED_PREFIX_CHARS).collect()
+}
+
+/// Why `proof_jkt` may not refresh a family granted `grant`, if it may not: a bound family needs
+/// the proof of its own key (compared in constant time); an unbound one takes any proof or none.
+fn proof_refusal(grant: &Grant, proof_jkt: Option<&str>) -> Option<ProofRefusal> {
+    let bound = crate::dpop::issuance::bound_jkt(grant.cnf.as_ref())?;
+    match proof_jkt {
+        None => Some(ProofRefusal::Missing),
+        Some(proven) if crate::dpop::proof::same_thumbprint(bound, proven) => None,
+        Some(_) => Some(ProofRefusal::OtherKey),
+    }
 }
 
 fn check_grant(g: &Grant) -> Result<(), String> {
@@ -377,15 +417,28 @@ impl FamilyService {
                 token_hash,
                 next_hash,
                 next_wrapped,
+                proof_jkt,
             } => {
                 let answer = if just_expired {
                     FamilyAnswer::Invalid {
                         reason: InvalidReason::Expired,
                     }
                 } else {
-                    self.refresh(&token_hash, next_hash, next_wrapped, now)
+                    self.refresh(
+                        &token_hash,
+                        next_hash,
+                        next_wrapped,
+                        proof_jkt.as_deref(),
+                        now,
+                    )
                 };
-                if !matches!(answer, FamilyAnswer::Invalid { .. }) {
+                // Only these change the family; a refusal leaves it exactly as it was.
+                if matches!(
+                    answer,
+                    FamilyAnswer::Rotated { .. }
+                        | FamilyAnswer::Grace { .. }
+                        | FamilyAnswer::Reused { .. }
+                ) {
                     writes.extend(self.save());
                 }
                 answer
@@ -448,6 +501,7 @@ impl FamilyService {
         presented: &str,
         next_hash: String,
         next_wrapped: String,
+        proof_jkt: Option<&str>,
         now: u64,
     ) -> FamilyAnswer {
         let Some(f) = self.family.as_mut() else {
@@ -464,6 +518,17 @@ impl FamilyService {
             return FamilyAnswer::Invalid {
                 reason: InvalidReason::Expired,
             };
+        }
+        // The bound key is asked of the current token and of the grace window's previous one, the
+        // two that would hand out a refresh; an earlier token is a replay whoever presents it.
+        let hands_out = eq(&f.current, presented)
+            || f.previous
+                .as_ref()
+                .is_some_and(|p| eq(&p.hash, presented) && f.in_grace(p, now));
+        if hands_out {
+            if let Some(reason) = proof_refusal(&f.grant, proof_jkt) {
+                return FamilyAnswer::ProofRefused { reason };
+            }
         }
         if eq(&f.current, presented) {
             if let Some(old) = f.previous.take() {
@@ -488,7 +553,7 @@ impl FamilyService {
         }
         let previous = f.previous.as_ref().filter(|p| eq(&p.hash, presented));
         let replay = match previous {
-            Some(p) if now.saturating_sub(p.at) <= f.grace_seconds => {
+            Some(p) if f.in_grace(p, now) => {
                 let successor = p.successor.clone();
                 f.last_used = now;
                 return FamilyAnswer::Grace {
@@ -567,6 +632,7 @@ mod tests {
                 token_hash: presented.into(),
                 next_hash: next.into(),
                 next_wrapped: format!("wrapped-{next}"),
+                proof_jkt: None,
             },
             now,
         )
@@ -639,6 +705,111 @@ mod tests {
         ));
     }
 
+    const JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    const OTHER_JKT: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    fn started_bound() -> FamilyService {
+        let mut s = FamilyService::default();
+        let (a, _) = s.handle(
+            FamilyCall::Start {
+                sid: "sid1".into(),
+                grant: Grant {
+                    cnf: Some(json!({ "jkt": JKT })),
+                    ..grant()
+                },
+                token_hash: "h0".into(),
+                idle_ttl: 600,
+                absolute_ttl: 3600,
+                grace_seconds: 10,
+            },
+            NOW,
+        );
+        assert!(matches!(a, FamilyAnswer::Started { .. }));
+        s
+    }
+
+    fn refresh_proving(
+        s: &mut FamilyService,
+        presented: &str,
+        next: &str,
+        proof_jkt: Option<&str>,
+        now: u64,
+    ) -> (FamilyAnswer, Vec<StorageWrite>) {
+        s.handle(
+            FamilyCall::Refresh {
+                token_hash: presented.into(),
+                next_hash: next.into(),
+                next_wrapped: format!("wrapped-{next}"),
+                proof_jkt: proof_jkt.map(str::to_string),
+            },
+            now,
+        )
+    }
+
+    #[test]
+    fn a_bound_family_refuses_another_key_or_none_and_changes_nothing() {
+        let mut s = started_bound();
+        let before = s.clone();
+        for (proof, reason) in [
+            (None, ProofRefusal::Missing),
+            (Some(OTHER_JKT), ProofRefusal::OtherKey),
+            (Some(&JKT[..42]), ProofRefusal::OtherKey),
+        ] {
+            let (a, w) = refresh_proving(&mut s, "h0", "h1", proof, NOW + 1);
+            assert_eq!(a, FamilyAnswer::ProofRefused { reason });
+            assert!(w.is_empty());
+            assert_eq!(s, before);
+        }
+        // The right key rotates; the grace window's previous token needs it too.
+        let (a, w) = refresh_proving(&mut s, "h0", "h1", Some(JKT), NOW + 2);
+        assert!(matches!(a, FamilyAnswer::Rotated { .. }));
+        assert_eq!(w.len(), 1);
+        let rotated = s.clone();
+        let (a, w) = refresh_proving(&mut s, "h0", "x", Some(OTHER_JKT), NOW + 3);
+        assert_eq!(
+            a,
+            FamilyAnswer::ProofRefused {
+                reason: ProofRefusal::OtherKey
+            }
+        );
+        assert!(w.is_empty());
+        assert_eq!(s, rotated);
+        assert!(matches!(
+            refresh_proving(&mut s, "h0", "x", Some(JKT), NOW + 3).0,
+            FamilyAnswer::Grace { .. }
+        ));
+        // An earlier token outside the window is a replay, whatever key comes with it: theft is
+        // assumed and the family ends, as for an unbound family.
+        assert!(matches!(
+            refresh_proving(&mut s, "h0", "x", Some(OTHER_JKT), NOW + 20).0,
+            FamilyAnswer::Reused { .. }
+        ));
+    }
+
+    #[test]
+    fn an_unbound_family_takes_any_proof_or_none() {
+        let mut s = started();
+        let (a, _) = refresh_proving(&mut s, "h0", "h1", Some(OTHER_JKT), NOW + 1);
+        assert!(matches!(a, FamilyAnswer::Rotated { .. }));
+        let (a, _) = refresh_proving(&mut s, "h1", "h2", None, NOW + 2);
+        assert!(matches!(a, FamilyAnswer::Rotated { .. }));
+    }
+
+    #[test]
+    fn a_refresh_call_without_proof_jkt_still_reads() {
+        let call: FamilyCall = serde_json::from_str(
+            r#"{"op":"refresh","token_hash":"a","next_hash":"b","next_wrapped":"c"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            call,
+            FamilyCall::Refresh {
+                proof_jkt: None,
+                ..
+            }
+        ));
+    }
+
     #[test]
     fn a_foreign_secret_changes_nothing() {
         let mut s = started();
@@ -648,6 +819,7 @@ mod tests {
                 token_hash: "guess".into(),
                 next_hash: "n".into(),
                 next_wrapped: "w".into(),
+                proof_jkt: None,
             },
             NOW + 1,
         );

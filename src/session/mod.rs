@@ -9,6 +9,8 @@
 //! - `refresh_token`: the token's format, its hash and the wrapping of a successor.
 //! - `family`: the family object's logic (`edge::session` is the thin Workers class).
 //! - `client`: the protocol with the object, for the endpoints and the admin API.
+//! - `caller`: the caller of an endpoint that takes the gateway's own access token (passkeys,
+//!   TOTP), a bound token's holder proving its key.
 //! - `cookie`: the `Set-Cookie` values and reading the cookie back.
 //! - `csrf`: the `Origin` and request-shape checks of the cookie endpoints.
 //! - `endpoints`: the one dispatcher under `sessions.path_prefix` (`context`: what its endpoints
@@ -18,6 +20,7 @@
 //!
 //! Design, the grace window's semantics and the runbook: docs/sessions.md.
 
+pub(crate) mod caller;
 pub(crate) mod client;
 pub(crate) mod context;
 pub(crate) mod cookie;

@@ -2,7 +2,8 @@
 //! the caller of a registration or step-up is a live session of the gateway's own (its access
 //! token verified as any bearer token, from the gateway's issuer, with a `sid`); a passkey login
 //! starts a session (`start::start_session`); a step-up mints a new access token in the same
-//! session (`start::mint`), with `amr` extended and `acr`/`auth_time` set.
+//! session (`start::mint`), with `amr` extended, `acr`/`auth_time` set and the session's `cnf`
+//! kept.
 
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
@@ -20,32 +21,19 @@ struct Hooks<'c, 'a, P, V> {
     ctx: &'c SessionContext<'a, P, V>,
 }
 
-/// The bearer token of `Authorization: Bearer <token>` (one header, the scheme in any case).
-fn bearer(ctx_head: &crate::request::RequestHead) -> Result<&str, Problem> {
-    let mut values = ctx_head.headers_named("authorization");
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(Problem::new(
-            ErrorCode::TokenMissing,
-            "this passkey endpoint needs a session's access token (Authorization: Bearer)",
-        ));
-    };
-    match value.trim().split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim())
-        }
-        _ => Err(Problem::new(
-            ErrorCode::AuthorizationSchemeUnsupported,
-            "this passkey endpoint takes a Bearer access token",
-        )),
-    }
-}
-
 impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> {
     async fn caller(&self) -> Result<Caller, Problem> {
-        let token = bearer(self.ctx.head)?;
+        let (scheme, token) = super::caller::presented(self.ctx.head, self.ctx.dpop)?;
         let identity = self.ctx.verifier.verify(token).await?;
+        super::caller::check_holder(
+            self.ctx.platform,
+            self.ctx.dpop,
+            self.ctx.head,
+            scheme,
+            token,
+            &identity,
+        )
+        .await?;
         // Passkeys belong to the gateway's own subjects: an upstream issuer's `sub` is another
         // namespace, and only a gateway session has a `sid` to step up.
         let own = identity.issuer.as_deref() == Some(self.ctx.settings.issuer.as_str());
@@ -55,6 +43,7 @@ impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> 
                 sid,
                 scope: identity.scopes.join(" "),
                 amr: identity.user_auth.amr,
+                binding: identity.holder.confirmation,
             }),
             _ => Err(Problem::new(
                 ErrorCode::TokenIssuerUnknown,
@@ -100,7 +89,11 @@ impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> 
             amr,
             acr: Some(GATEWAY_MFA_ACR.to_string()),
             auth_time: how.auth_time,
-            cnf: None,
+            // A sender-constrained session stays bound to the same key (as the TOTP step-up).
+            cnf: caller
+                .binding
+                .as_ref()
+                .map(crate::identity::Confirmation::claim),
         };
         let minted = mint(self.ctx, &caller.sid, &grant).await?;
         // The token response without a refresh cookie: the session (and its cookie) is the same.

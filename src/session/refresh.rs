@@ -17,7 +17,7 @@ use crate::signing::issuer::SessionIssuer;
 use super::client;
 use super::context::{cookie_request_checks, SessionContext, SubjectTokenVerifier};
 use super::cookie::{self, Presented};
-use super::family::{EndReason, FamilyAnswer, FamilyCall, Grant, InvalidReason};
+use super::family::{EndReason, FamilyAnswer, FamilyCall, Grant, InvalidReason, ProofRefusal};
 use super::refresh_token::RefreshToken;
 use super::start::{mint, token_reply, unavailable};
 
@@ -62,11 +62,16 @@ pub(crate) async fn refresh<P: Platform, V: SubjectTokenVerifier>(
     cookie_request_checks(ctx.settings, ctx.head)?;
     let token = presented_token(ctx)?;
     let platform = ctx.platform;
+    // A DPoP proof is checked in full — its jti spent — before the family is asked, and the
+    // family compares its key with the session's in the same step as the rotation (RFC 9449 §5):
+    // a refused proof leaves the refresh token as it was.
+    let proof_jkt = crate::dpop::issuance::refresh_proof_key(platform, ctx.dpop, ctx.head).await?;
     let next = RefreshToken::generate(&token.family_id, |b| platform.random_bytes(b));
     let call = FamilyCall::Refresh {
         token_hash: token.hash(),
         next_hash: next.hash(),
         next_wrapped: token.wrap(&next),
+        proof_jkt,
     };
     let asked_at = platform.now_secs();
     let answer = client::call(platform, &token.family_id, &call)
@@ -100,6 +105,12 @@ pub(crate) async fn refresh<P: Platform, V: SubjectTokenVerifier>(
             .with_header("set-cookie", cookie::clear(&ctx.settings.cookie_name)));
         }
         FamilyAnswer::Invalid { reason } => return Err(invalid(ctx, invalid_for(reason))),
+        FamilyAnswer::ProofRefused { reason } => {
+            return Err(crate::dpop::issuance::refresh_refused(
+                ctx.dpop,
+                reason == ProofRefusal::OtherKey,
+            ))
+        }
         other => {
             return Err(unavailable(
                 platform,
@@ -108,10 +119,6 @@ pub(crate) async fn refresh<P: Platform, V: SubjectTokenVerifier>(
         }
     };
     session_still_valid(ctx, &token.family_id, &grant, created_at).await?;
-    // A DPoP-bound session refreshes only with a proof by its key (RFC 9449 §5). Checked once the
-    // family has answered (the grant holds the key): a refused proof leaves the presented token
-    // rotated, so its next use counts as a replay and ends the session — fail closed.
-    crate::dpop::issuance::check_refresh(platform, ctx.dpop, ctx.head, grant.cnf.as_ref()).await?;
     let minted = mint(ctx, &token.family_id, &grant).await?;
     Ok(token_reply(
         &minted,

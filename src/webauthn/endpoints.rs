@@ -77,6 +77,8 @@ pub(crate) struct Caller {
     /// Space-separated.
     pub(crate) scope: String,
     pub(crate) amr: Vec<String>,
+    /// The session's binding (its token's `cnf`): a step-up's token keeps it.
+    pub(crate) binding: Option<crate::identity::Confirmation>,
 }
 
 /// How a passkey authenticated the user, for the token it leads to.

@@ -28,6 +28,7 @@ impl FakeHooks {
                 sid: sid.into(),
                 scope: "read:echo".into(),
                 amr: vec!["pwd".into()],
+                binding: None,
             })),
             started: RefCell::new(Vec::new()),
         }
