@@ -121,9 +121,10 @@ impl Family {
             .min(self.absolute_expiry)
     }
 
-    /// Is `rotated`, presented at `now`, still inside the grace window?
+    /// Is `rotated`, presented at `now`, still inside the grace window? A window of 0 is none:
+    /// even within the second of the rotation the previous token is a replay.
     fn in_grace(&self, rotated: &Rotated, now: u64) -> bool {
-        now.saturating_sub(rotated.at) <= self.grace_seconds
+        self.grace_seconds > 0 && now.saturating_sub(rotated.at) <= self.grace_seconds
     }
 
     /// When the object forgets the family: its expiry, live or ended (an ended family is kept as a
@@ -691,6 +692,30 @@ mod tests {
         // h0 is now older than previous: replay, even inside h1's window.
         assert!(matches!(
             refresh(&mut s, "h0", "z", NOW + 13),
+            FamilyAnswer::Reused { .. }
+        ));
+    }
+
+    #[test]
+    fn a_window_of_zero_is_none_even_within_the_rotations_second() {
+        let mut s = FamilyService::default();
+        s.handle(
+            FamilyCall::Start {
+                sid: "sid1".into(),
+                grant: grant(),
+                token_hash: "h0".into(),
+                idle_ttl: 600,
+                absolute_ttl: 3600,
+                grace_seconds: 0,
+            },
+            NOW,
+        );
+        assert!(matches!(
+            refresh(&mut s, "h0", "h1", NOW + 1),
+            FamilyAnswer::Rotated { .. }
+        ));
+        assert!(matches!(
+            refresh(&mut s, "h0", "q", NOW + 1),
             FamilyAnswer::Reused { .. }
         ));
     }

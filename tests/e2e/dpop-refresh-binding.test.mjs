@@ -152,3 +152,19 @@ test("a Bearer session still refreshes without a proof; a stolen cookie with any
   const claims = JSON.parse(Buffer.from(b2.access_token.split(".")[1], "base64url").toString());
   assert.equal(claims.cnf, undefined);
 });
+
+test("reuse_grace_seconds = 0 is no window: the rotated cookie presented again at once is a replay that ends the session", async () => {
+  const res = await gw.fetch(`${GATEWAY}/auth/login`, { method: "POST", headers: json, body: JSON.stringify({ username: "alice", password: USERS.alice.password }) });
+  assert.equal(res.status, 200);
+  const cookie = cookieOf(res);
+  const first = await refresh(cookie);
+  assert.equal(first.status, 200, await first.clone().text());
+  const successor = cookieOf(first);
+  // Within the same second as the rotation: before, a window of 0 still answered with the successor.
+  const again = await problemOf(await refresh(cookie));
+  assert.equal(again.status, 401, JSON.stringify(again.body));
+  assert.equal(again.code, "refresh_token_reused");
+  // The replay ended the family: the successor is dead too.
+  const after = await problemOf(await refresh(successor));
+  assert.equal(after.status, 401, JSON.stringify(after.body));
+});
