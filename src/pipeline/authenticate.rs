@@ -60,9 +60,14 @@ async fn verify_credential<K: Clone, P: Platform<Key = K>>(
     match credential_to_check(route, &req.presented, gw.config.dpop.enabled, cert)? {
         Checked::Public => Ok(Identity::anonymous()),
         Checked::Bearer(token) if crate::introspection::takes(&gw.config.introspection, token) => {
-            authenticate_opaque(gw, platform, token)
+            let identity = authenticate_opaque(gw, platform, token)
                 .await
-                .map_err(|p| Refusal::for_route(p, route))
+                .map_err(|p| Refusal::for_route(p, route))?;
+            // An introspected token is never bound (an answer with `cnf` is refused), so this
+            // refuses it on a `binding = "required"` route, as it does an unbound JWT.
+            possession::check_bearer(&identity, route, cert, platform.now_secs())
+                .map_err(|p| Refusal::for_route(p, route))?;
+            Ok(identity)
         }
         Checked::Bearer(token) => {
             let identity = authenticate_jwt(gw, platform, token)

@@ -78,7 +78,7 @@ pub fn authorize_also(route: &Route, identity: &Identity) -> Result<(), Refusal>
     // A bound token's binding was proven by the authenticate stage; an unbound one cannot
     // satisfy a reading whose route requires binding.
     if route.binding == crate::route::Binding::Required
-        && identity.method == AuthMethod::Jwt
+        && matches!(identity.method, AuthMethod::Jwt | AuthMethod::Introspection)
         && identity.holder.confirmation.is_none()
     {
         return Err(Refusal::for_route(
@@ -157,5 +157,24 @@ mod tests {
             ..route(&["a"])
         };
         assert!(authorize_also(&public, &Identity::anonymous()).is_ok());
+    }
+
+    #[test]
+    fn another_reading_that_requires_binding_refuses_an_unbound_token_however_verified() {
+        let bound_only = Route {
+            binding: crate::route::Binding::Required,
+            ..route(&[])
+        };
+        for method in [AuthMethod::Jwt, AuthMethod::Introspection] {
+            let unbound = Identity {
+                method,
+                ..who(&[])
+            };
+            let refused = authorize_also(&bound_only, &unbound).unwrap_err();
+            assert_eq!(refused.problem.code, ErrorCode::TokenBindingRequired);
+            let mut bound = unbound.clone();
+            bound.holder.confirmation = Some(crate::identity::Confirmation::Jkt("k".into()));
+            assert!(authorize_also(&bound_only, &bound).is_ok());
+        }
     }
 }
