@@ -166,10 +166,7 @@ mod tests {
             ..route(&[])
         };
         for method in [AuthMethod::Jwt, AuthMethod::Introspection] {
-            let unbound = Identity {
-                method,
-                ..who(&[])
-            };
+            let unbound = Identity { method, ..who(&[]) };
             let refused = authorize_also(&bound_only, &unbound).unwrap_err();
             assert_eq!(refused.problem.code, ErrorCode::TokenBindingRequired);
             let mut bound = unbound.clone();
