@@ -651,7 +651,10 @@ fn preflight_allows(gw: &Gateway<crate::jose::jwk::Jwk>, path: &str, origin: &st
     let pre = req(
         "OPTIONS",
         path,
-        &[("origin", origin), ("access-control-request-method", "POST")],
+        &[
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+        ],
     );
     let Outcome::Respond(reply) = run(gw, &p, &pre) else {
         panic!("a preflight is answered by the gateway")
@@ -730,10 +733,9 @@ fn session_endpoints_answer_with_their_own_cors_only() {
     }
     // Routes keep the gateway's CORS.
     let route = req("GET", "/api/x", &[("origin", app)]);
-    assert!(on.response_headers(&route).contains(&(
-        "access-control-allow-origin".into(),
-        app.into()
-    )));
+    assert!(on
+        .response_headers(&route)
+        .contains(&("access-control-allow-origin".into(), app.into())));
 }
 
 #[test]
