@@ -455,7 +455,7 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         errors.push(err(&path, message));
     }
 
-    let cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
+    let mut cors: CorsConfig = parse_section(raw.cors.as_ref(), &mut errors);
     let location_cache: crate::location_cache::LocationCacheSettings =
         parse_section(raw.location_cache.as_ref(), &mut errors);
     let mfa: crate::mfa_settings::MfaSettings = parse_section(raw.mfa.as_ref(), &mut errors);
@@ -594,6 +594,15 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         ));
     }
     let dpop: crate::dpop::settings::DpopSettings = parse_section(raw.dpop.as_ref(), &mut errors);
+    // With DPoP on, the default `cors.allowed_headers` lets browsers send `DPoP` too; an
+    // operator's own list is used as written (docs/config.md, `cors`).
+    let cors_headers_listed = raw
+        .cors
+        .as_ref()
+        .is_some_and(|c| c.get("allowed_headers").is_some());
+    if dpop.enabled && !cors_headers_listed {
+        cors.allow_dpop_by_default();
+    }
 
     if !errors.is_empty() {
         return Err(errors);

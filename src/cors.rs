@@ -14,7 +14,8 @@ use serde::Deserialize;
 pub struct CorsConfig {
     /// Exact origins (`https://app.example.com`); no wildcards. Empty (default): CORS off.
     pub allowed_origins: Vec<String>,
-    /// Request headers a browser may send (default: authorization, content-type, x-api-key).
+    /// Request headers a browser may send (default: authorization, content-type, x-api-key; and
+    /// dpop when `[dpop]` is enabled, added by `config`).
     pub allowed_headers: Vec<String>,
     /// Preflight cache lifetime (default 600 s, at most 86400).
     pub max_age_seconds: u64,
@@ -70,6 +71,19 @@ impl CorsConfig {
             ));
         }
         errors
+    }
+
+    /// The default `allowed_headers` when `[dpop]` is enabled: the list above plus `dpop`, so a
+    /// browser client can send its proof (RFC 9449 §4.1). Called by `config` only when the
+    /// operator did not write `allowed_headers`: an explicit list is authoritative.
+    pub(crate) fn allow_dpop_by_default(&mut self) {
+        if !self
+            .allowed_headers
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case("dpop"))
+        {
+            self.allowed_headers.push("dpop".into());
+        }
     }
 
     fn allowed<'a>(&self, origin: Option<&'a str>) -> Option<&'a str> {

@@ -420,3 +420,72 @@ fn a_bound_tokens_possession_is_judged_as_far_as_it_can_be_offline() {
         "{checks:?}"
     );
 }
+
+/// The revocation check names the entries the gate looks the credential up by — derived from the
+/// gate's own facts (`revocation::gate::facts`), so sessions (`sid`) and certificate-bound tokens
+/// (`cert:<fingerprint>`) are named — and never a claim value.
+#[test]
+fn the_revocation_check_names_the_entries_the_gate_looks_up() {
+    let revocation_detail = |out: &Output| -> String {
+        json_of(out)["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "revocation")
+            .map(|c| {
+                assert_eq!(c["result"], "not checked");
+                c["detail"].as_str().unwrap().to_string()
+            })
+            .expect("a revocation check")
+    };
+    let by = |out: &Output| {
+        let detail = revocation_detail(out);
+        detail
+            .split_once(" by ")
+            .map(|(_, entries)| entries.to_string())
+            .unwrap_or_else(|| panic!("no entries named in {detail:?}"))
+    };
+    let session = with_token(
+        "GET",
+        "/api/items",
+        json!({"jti": "jti-value-1", "sid": "sid-value-1"}),
+    );
+    assert_eq!(by(&session), "jti, sid, sub");
+    let detail = revocation_detail(&session);
+    for value in ["jti-value-1", "sid-value-1", "alice"] {
+        assert!(!detail.contains(value), "{detail:?} names {value}");
+    }
+    assert_eq!(by(&with_token("GET", "/api/items", json!({}))), "sub");
+    let fingerprint = URL_SAFE_NO_PAD.encode([7u8; 32]);
+    let cert_bound = with_token(
+        "GET",
+        "/api/items",
+        json!({"jti": "j", "cnf": {"x5t#S256": fingerprint}}),
+    );
+    assert_eq!(by(&cert_bound), "cert:<fingerprint>, jti, sub");
+    assert!(!revocation_detail(&cert_bound).contains(&fingerprint));
+
+    let cfg = config_file(&config(), "config.json");
+    let record = config_file(
+        &json!({
+            "key_id": "key_0123456789abcdef", "client_id": "exporter", "name": "e", "prefix": "pc_test",
+            "scopes": ["read"], "created_at": NOW - 10,
+        }),
+        "record.json",
+    );
+    let api_key = explain(
+        &[
+            "--json",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--method",
+            "GET",
+            "--path",
+            "/api/x",
+            "--api-key-record",
+            record.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(by(&api_key), "key id");
+}

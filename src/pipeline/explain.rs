@@ -287,9 +287,16 @@ pub fn explain(
         }
     };
     if identity.method != AuthMethod::Public {
+        // Named from the facts the gate itself checks (`revocation::gate::facts`), so the text
+        // cannot drift from the check; names only, never a claim value.
+        let bound = crate::revocation::gate::bound_certificate_id(&identity);
+        let entries = crate::revocation::gate::facts(&identity, bound.as_deref()).entries_checked();
         report.not_checked(
             "revocation",
-            "the revocation list is the running gateway's (jti, subject, key id)",
+            format!(
+                "the revocation list is the running gateway's; it would look this credential up by {}",
+                entries.join(", ")
+            ),
         );
     }
 

@@ -355,7 +355,9 @@ impl<K: Clone> Gateway<K> {
         }
         // The session endpoints are the gateway's own, answered before CORS and routing: their
         // preflights grant credentials to app origins (`session::endpoints`).
-        if let Some(routed) = crate::session::endpoints::route(&self.config.sessions, req) {
+        if let Some(routed) =
+            crate::session::endpoints::route(&self.config.sessions, &self.config.dpop, req)
+        {
             return Ok(match routed {
                 Ok(endpoint) => {
                     log.route = Some(endpoint.name().to_string());
@@ -548,7 +550,10 @@ impl<K: Clone> Gateway<K> {
     }
 
     /// Headers every response carries, the gateway's own and the origin's alike: HSTS, and CORS
-    /// for an allowed browser origin.
+    /// for an allowed browser origin — except on the session endpoints that answer with their own
+    /// credentialed CORS (`session::endpoints`, their preflights included): an origin listed in
+    /// both `cors.allowed_origins` and `sessions.app_origins` would otherwise get
+    /// `Access-Control-Allow-Origin` twice, which a browser refuses.
     pub fn response_headers(&self, req: &RequestHead) -> Vec<(String, String)> {
         let mut h: Vec<(String, String)> = self
             .config
@@ -557,6 +562,13 @@ impl<K: Clone> Gateway<K> {
             .iter()
             .map(|v| ("strict-transport-security".to_string(), v.clone()))
             .collect();
+        let own_cors = matches!(
+            crate::session::endpoints::endpoint_at(&self.config.sessions, req),
+            Some(Ok(endpoint)) if !endpoint.uses_gateway_cors()
+        );
+        if own_cors {
+            return h;
+        }
         h.extend(
             self.config
                 .cors

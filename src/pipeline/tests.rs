@@ -645,6 +645,99 @@ fn cors_preflight_and_response_headers() {
     assert_eq!(gw.response_headers(&other).len(), 1);
 }
 
+/// The `Access-Control-Allow-Headers` of a preflight from `origin` for `path`.
+fn preflight_allows(gw: &Gateway<crate::jose::jwk::Jwk>, path: &str, origin: &str) -> String {
+    let p = FakePlatform::new(NOW);
+    let pre = req(
+        "OPTIONS",
+        path,
+        &[
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+        ],
+    );
+    let Outcome::Respond(reply) = run(gw, &p, &pre) else {
+        panic!("a preflight is answered by the gateway")
+    };
+    assert_eq!(reply.status, 204);
+    reply
+        .headers
+        .iter()
+        .find(|(n, _)| n == "access-control-allow-headers")
+        .map(|(_, v)| v.clone())
+        .expect("access-control-allow-headers")
+}
+
+#[test]
+fn with_dpop_on_browsers_may_send_the_dpop_header_unless_the_operator_listed_headers() {
+    let app = "https://app.example";
+    let cors = json!({ "allowed_origins": [app] });
+    let off = gateway(json!({ "cors": cors }));
+    assert_eq!(
+        preflight_allows(&off, "/api/x", app),
+        "authorization, content-type, x-api-key"
+    );
+    let on = gateway(json!({ "cors": cors, "dpop": { "enabled": true } }));
+    assert_eq!(
+        preflight_allows(&on, "/api/x", app),
+        "authorization, content-type, x-api-key, dpop"
+    );
+    // An explicit list is authoritative, with or without `dpop` in it.
+    for (listed, allowed) in [
+        (json!(["authorization"]), "authorization"),
+        (json!(["authorization", "DPoP"]), "authorization, DPoP"),
+    ] {
+        let gw = gateway(json!({
+            "cors": { "allowed_origins": [app], "allowed_headers": listed },
+            "dpop": { "enabled": true },
+        }));
+        assert_eq!(preflight_allows(&gw, "/api/x", app), allowed);
+    }
+}
+
+#[test]
+fn session_endpoints_answer_with_their_own_cors_only() {
+    let app = "https://app.example";
+    let sessions = |dpop: bool| {
+        gateway(json!({
+            "cors": { "allowed_origins": [app] },
+            "dpop": { "enabled": dpop },
+            "sessions": {
+                "enabled": true,
+                "issuer": "https://gw.example/portcullis",
+                "audiences": ["api"],
+                "app_origins": [app],
+            },
+        }))
+    };
+    let off = sessions(false);
+    assert_eq!(
+        preflight_allows(&off, "/auth/refresh", app),
+        "content-type, authorization"
+    );
+    let on = sessions(true);
+    assert_eq!(
+        preflight_allows(&on, "/auth/refresh", app),
+        "content-type, authorization, dpop"
+    );
+    // The gateway's `cors` headers are not added on top of the endpoint's own (an origin in both
+    // lists would otherwise get two `Access-Control-Allow-Origin`), on a preflight or an answer.
+    for method in ["OPTIONS", "POST"] {
+        let r = req(method, "/auth/refresh", &[("origin", app)]);
+        assert!(
+            on.response_headers(&r)
+                .iter()
+                .all(|(name, _)| !name.starts_with("access-control-")),
+            "{method}"
+        );
+    }
+    // Routes keep the gateway's CORS.
+    let route = req("GET", "/api/x", &[("origin", app)]);
+    assert!(on
+        .response_headers(&route)
+        .contains(&("access-control-allow-origin".into(), app.into())));
+}
+
 #[test]
 fn refused_admin_calls_are_audited_and_other_refusals_are_not() {
     let issuer = Issuer::new();

@@ -99,6 +99,29 @@ pub struct CredentialFacts<'a> {
     pub sid: Option<&'a str>,
 }
 
+impl CredentialFacts<'_> {
+    /// The revocation entries `RevocationSet::check` looks this credential up by, in its order,
+    /// named as docs/revocation.md names them: `cert:<fingerprint>` (a client certificate, or the
+    /// one a token is bound to) or `key id` (an API key), `jti`, `sid`, `sub`. A fact the
+    /// credential lacks (a token without `jti`) is not looked up, so it is not listed.
+    pub fn entries_checked(&self) -> Vec<&'static str> {
+        let key = self.key_id.map(|id| {
+            if id.starts_with(crate::mtls::REVOCATION_ID_PREFIX) {
+                "cert:<fingerprint>"
+            } else {
+                "key id"
+            }
+        });
+        let by = [
+            key,
+            self.jti.map(|_| "jti"),
+            self.sid.map(|_| "sid"),
+            self.sub.map(|_| "sub"),
+        ];
+        by.into_iter().flatten().collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revoked {
     Token,
@@ -397,6 +420,33 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_767_225_600;
+
+    #[test]
+    fn the_entries_checked_are_the_facts_the_credential_carries_in_check_order() {
+        let token = CredentialFacts {
+            iss: Some("https://id.example"),
+            jti: Some("j"),
+            sub: Some("alice"),
+            iat: Some(NOW),
+            key_id: Some("cert:AAAA"),
+            sid: Some("s"),
+        };
+        assert_eq!(
+            token.entries_checked(),
+            ["cert:<fingerprint>", "jti", "sid", "sub"]
+        );
+        let bare = CredentialFacts {
+            sub: Some("alice"),
+            ..Default::default()
+        };
+        assert_eq!(bare.entries_checked(), ["sub"]);
+        let api_key = CredentialFacts {
+            key_id: Some("key_0123"),
+            ..Default::default()
+        };
+        assert_eq!(api_key.entries_checked(), ["key id"]);
+        assert!(CredentialFacts::default().entries_checked().is_empty());
+    }
 
     fn tok(jti: &str, iss: Option<&str>, until: u64, v: u64) -> TokenEntry {
         TokenEntry {

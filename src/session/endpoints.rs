@@ -12,6 +12,7 @@
 //! | `POST /auth/mfa/totp/{enroll,confirm,verify,disable}` | `mfa::endpoints` | TOTP, served by `Gateway::session` (`pipeline::session`) |
 //! | `POST /auth/passkeys/…` | `passkeys` | WebAuthn registration, passkey login and step-up (`webauthn::endpoints`) |
 
+use crate::dpop::settings::DpopSettings;
 use crate::platform::Platform;
 use crate::problem::{ErrorCode, Problem};
 use crate::reply::Reply;
@@ -70,6 +71,7 @@ impl Endpoint {
 /// `serve`), or an answer right away (a preflight, 404, 405). `None`: not under the prefix.
 pub(crate) fn route(
     settings: &SessionSettings,
+    dpop: &DpopSettings,
     head: &RequestHead,
 ) -> Option<Result<Endpoint, Reply>> {
     let endpoint = match endpoint_at(settings, head)? {
@@ -77,7 +79,7 @@ pub(crate) fn route(
         Err(not_found) => return Some(Err(not_found)),
     };
     if head.method == "OPTIONS" {
-        return Some(Err(preflight(settings, head)));
+        return Some(Err(preflight(settings, dpop, head)));
     }
     if head.method != "POST" {
         return Some(Err(Problem::new(
@@ -163,7 +165,9 @@ pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
         Ok(reply) => (reply, None),
         Err(problem) => (problem.reply(), Some(problem.code)),
     };
-    reply.headers.extend(cors_headers(ctx.settings, ctx.head));
+    reply
+        .headers
+        .extend(cors_headers(ctx.settings, ctx.dpop, ctx.head));
     (reply, code)
 }
 
@@ -180,22 +184,42 @@ fn app_origin<'h>(settings: &SessionSettings, head: &'h RequestHead) -> Option<&
 
 /// CORS with credentials for an app origin: the refresh cookie travels only on a credentialed
 /// request, which the browser sends cross-origin only when the answer names the origin and
-/// allows credentials.
-fn cors_headers(settings: &SessionSettings, head: &RequestHead) -> Vec<(String, String)> {
-    match app_origin(settings, head) {
-        Some(origin) => vec![
-            (
-                "access-control-allow-origin".into(),
-                origin.trim().to_string(),
-            ),
-            ("access-control-allow-credentials".into(), "true".into()),
-            ("vary".into(), "Origin".into()),
-        ],
-        None => Vec::new(),
+/// allows credentials. With DPoP on, the app may read `DPoP-Nonce` (RFC 9449 §8: the nonce a
+/// refused login or refresh must be retried with).
+fn cors_headers(
+    settings: &SessionSettings,
+    dpop: &DpopSettings,
+    head: &RequestHead,
+) -> Vec<(String, String)> {
+    let Some(origin) = app_origin(settings, head) else {
+        return Vec::new();
+    };
+    let mut headers = vec![
+        (
+            "access-control-allow-origin".into(),
+            origin.trim().to_string(),
+        ),
+        ("access-control-allow-credentials".into(), "true".into()),
+        ("vary".into(), "Origin".into()),
+    ];
+    if dpop.enabled {
+        headers.push(("access-control-expose-headers".into(), "DPoP-Nonce".into()));
+    }
+    headers
+}
+
+/// The request headers an app origin may send: `authorization` for the passkey registration and
+/// step-up calls (they carry the session's token), and `dpop` with DPoP on, for a proof that binds
+/// a login or proves a refresh (RFC 9449 §5).
+fn allowed_request_headers(dpop: &DpopSettings) -> &'static str {
+    if dpop.enabled {
+        "content-type, authorization, dpop"
+    } else {
+        "content-type, authorization"
     }
 }
 
-fn preflight(settings: &SessionSettings, head: &RequestHead) -> Reply {
+fn preflight(settings: &SessionSettings, dpop: &DpopSettings, head: &RequestHead) -> Reply {
     let method_ok = head
         .headers_named("access-control-request-method")
         .next()
@@ -203,13 +227,12 @@ fn preflight(settings: &SessionSettings, head: &RequestHead) -> Reply {
     if app_origin(settings, head).is_none() || !method_ok {
         return foreign_origin().with_status(403).reply();
     }
-    let mut headers = cors_headers(settings, head);
+    let mut headers = cors_headers(settings, dpop, head);
     headers.extend([
         ("access-control-allow-methods".into(), "POST".into()),
-        // `authorization`: the passkey registration and step-up calls carry the session's token.
         (
             "access-control-allow-headers".into(),
-            "content-type, authorization".into(),
+            allowed_request_headers(dpop).into(),
         ),
         ("access-control-max-age".into(), "600".into()),
     ]);

@@ -1,7 +1,8 @@
 //! The passkey endpoints (`/auth/passkeys/…`, `webauthn::endpoints`) on the session machinery:
 //! the caller of a registration or step-up is a live session of the gateway's own (its access
 //! token verified as any bearer token, from the gateway's issuer, with a `sid`); a passkey login
-//! starts a session (`start::start_session`); a step-up mints a new access token in the same
+//! starts a session (`start::start_session`), bound to the key of a DPoP proof sent with it exactly
+//! as `/auth/login` binds (`dpop::issuance::binding_for_new_session`); a step-up mints a new access token in the same
 //! session (`start::mint`), with `amr` extended, `acr`/`auth_time` set and the session's `cnf`
 //! kept.
 
@@ -19,6 +20,8 @@ use super::start::{mint, start_session, StartSession};
 
 struct Hooks<'c, 'a, P, V> {
     ctx: &'c SessionContext<'a, P, V>,
+    /// A passkey login's binding: the `cnf` of its DPoP proof, `None` without one.
+    login_cnf: Option<serde_json::Value>,
 }
 
 impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> {
@@ -66,7 +69,7 @@ impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> 
                 // Possession and verification (UV): two factors.
                 acr: how.user_verified.then(|| GATEWAY_MFA_ACR.to_string()),
                 auth_time: how.auth_time,
-                cnf: None,
+                cnf: self.login_cnf.clone(),
             },
         )
         .await
@@ -110,11 +113,24 @@ impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> 
 
 /// Serves a passkey endpoint (`Origin`, when present, must be the gateway's or an app origin,
 /// as on `/auth/login`).
+///
+/// A passkey login reads its DPoP proof as `/auth/login` does (RFC 9449 §5: same checks, same
+/// codes, a session bound to the proof's key), but before the ceremony rather than after it: a
+/// refused proof — `dpop_nonce_required` above all, which a client answers by retrying — then
+/// leaves the challenge untaken and the sign counter untouched, so the same assertion can be sent
+/// again with a new proof instead of asking the user for another gesture.
 pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
     ctx: &SessionContext<'_, P, V>,
     endpoint: PasskeyEndpoint,
     body: &[u8],
 ) -> Result<Reply, Problem> {
     origin_if_present(ctx.settings, ctx.head)?;
-    endpoints::serve(ctx.platform, ctx.passkeys, &Hooks { ctx }, endpoint, body).await
+    let login_cnf = match endpoint {
+        PasskeyEndpoint::LoginVerify if ctx.passkeys.enabled => {
+            crate::dpop::issuance::binding_for_new_session(ctx.platform, ctx.dpop, ctx.head).await?
+        }
+        _ => None,
+    };
+    let hooks = Hooks { ctx, login_cnf };
+    endpoints::serve(ctx.platform, ctx.passkeys, &hooks, endpoint, body).await
 }
