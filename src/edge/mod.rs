@@ -570,20 +570,18 @@ fn log_request(
     started: f64,
 ) {
     let path = loggable_path(head);
+    let duration_ms = Some(js_sys::Date::now() - started);
     log::emit(
         p,
-        Event::Request {
-            request_id: request_id.as_str(),
-            method: &head.method,
-            path: Some(&path),
-            route: log.route.as_deref(),
-            credential: log.credential,
-            subject: log.subject.as_deref(),
-            key_id: log.key_id.as_deref(),
+        Event::request(
+            request_id,
+            &head.method,
+            &path,
+            log,
             status,
-            code: log.code,
-            duration_ms: Some(js_sys::Date::now() - started),
-        },
+            log.code,
+            duration_ms,
+        ),
     );
 }
 
