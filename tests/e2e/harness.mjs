@@ -47,7 +47,10 @@ export function baseConfig({ origin, issuer, audiences = ["https://api.portculli
   };
 }
 
-/** The Durable Object bindings of wrangler.toml: the revocation list, the rate limiters, the API-key ledger. */
+/**
+ * The Durable Object bindings of wrangler.toml: the revocation list, the rate limiters, the API-key
+ * ledger, the DPoP replay cache, the session families, the TOTP subjects and the passkey store.
+ */
 export const DURABLE_OBJECTS = {
   PORTCULLIS_REVOCATION: { className: "RevocationStore", useSQLite: true },
   PORTCULLIS_RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
