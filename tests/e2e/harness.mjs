@@ -104,6 +104,19 @@ export async function startGateway(config, { extraBindings = {}, kvPersist = fal
   };
 }
 
+/** The `request` log lines (parsed) `gw` (of startGateway) has written since `logs[from]`, once its log is quiet. */
+export async function requestLines(gw, from = 0) {
+  await gw.settleLogs();
+  return gw.logs.slice(from).flatMap((m) => {
+    try {
+      const line = JSON.parse(m);
+      return line.event === "request" ? [line] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** Parses a problem+json response and returns { status, code, body, headers }. */
 export async function problemOf(res) {
   const text = await res.text();
