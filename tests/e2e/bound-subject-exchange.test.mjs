@@ -7,9 +7,9 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startEchoOrigin, startIssuer, startGateway, baseConfig, problemOf } from "./harness.mjs";
+import { startEchoOrigin, startIssuer, startGateway, problemOf } from "./harness.mjs";
 import { makeHolder, proof } from "../support/dpop.mjs";
-import { signingKeys, claimsOf } from "../support/sessions.mjs";
+import { signingKeys, dpopSessionsConfig, claimsOf } from "../support/sessions.mjs";
 
 const GATEWAY = "http://gateway.test";
 let origin, issuer, gw, holder, thief;
@@ -20,18 +20,10 @@ const tokenProof = (h) => proof(h, { htm: "POST", htu: `${GATEWAY}/auth/token` }
 before(async () => {
   origin = await startEchoOrigin();
   issuer = await startIssuer({ algs: ["ES256"] });
-  const cfg = baseConfig({
-    origin: origin.url,
+  const cfg = dpopSessionsConfig({
+    origin,
     issuer,
-    extra: {
-      dpop: { enabled: true },
-      sessions: {
-        enabled: true,
-        issuer: "http://127.0.0.1:9/portcullis",
-        audiences: ["https://api.portcullis.test"],
-        token_exchange: { issuers: [issuer.url], scope_map: { "read:echo": ["read:echo"] } },
-      },
-    },
+    sessions: { token_exchange: { issuers: [issuer.url], scope_map: { "read:echo": ["read:echo"] } } },
   });
   gw = await startGateway(cfg, { extraBindings: { PORTCULLIS_SIGNING_KEYS: signingKeys() } });
   holder = await makeHolder();

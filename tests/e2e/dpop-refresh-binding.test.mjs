@@ -13,11 +13,11 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes, randomUUID } from "node:crypto";
-import { startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
+import { startEchoOrigin, startIssuer, problemOf } from "./harness.mjs";
 import { startIsolates } from "../support/isolates.mjs";
 import { startLoginOrigin } from "../support/login-origin.mjs";
 import { makeHolder, proof } from "../support/dpop.mjs";
-import { REFRESH_COOKIE, signingKeys, postLogin, refreshCookieOf, claimsOf } from "../support/sessions.mjs";
+import { REFRESH_COOKIE, dpopSessionsConfig, sessionSecrets, postLogin, refreshCookieOf, claimsOf } from "../support/sessions.mjs";
 
 const GATEWAY = "http://localhost:8787";
 const LOGIN_URL = `${GATEWAY}/auth/login`;
@@ -29,21 +29,8 @@ before(async () => {
   origin = await startEchoOrigin();
   issuer = await startIssuer({ algs: ["ES256"] });
   login = await startLoginOrigin({ secret });
-  const cfg = baseConfig({
-    origin: origin.url,
-    issuer,
-    extra: {
-      dpop: { enabled: true },
-      sessions: {
-        enabled: true,
-        issuer: "http://127.0.0.1:9/portcullis",
-        audiences: ["https://api.portcullis.test"],
-        login: { url: login.loginUrl },
-        reuse_grace_seconds: 0,
-      },
-    },
-  });
-  env = await startIsolates(JSON.stringify(cfg), { count: 1, extraBindings: { PORTCULLIS_SIGNING_KEYS: signingKeys(), PORTCULLIS_LOGIN_SECRET: secret } });
+  const cfg = dpopSessionsConfig({ origin, issuer, sessions: { login: { url: login.loginUrl }, reuse_grace_seconds: 0 } });
+  env = await startIsolates(JSON.stringify(cfg), { count: 1, extraBindings: sessionSecrets(secret) });
   gw = env.isolates[0];
   holder = await makeHolder();
   other = await makeHolder();

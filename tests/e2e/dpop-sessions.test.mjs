@@ -5,11 +5,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
+import { startEchoOrigin, startIssuer, problemOf } from "./harness.mjs";
 import { startIsolates } from "../support/isolates.mjs";
 import { startLoginOrigin } from "../support/login-origin.mjs";
 import { makeHolder, proof } from "../support/dpop.mjs";
-import { REFRESH_COOKIE, signingKeys, postLogin, refreshCookieOf, claimsOf } from "../support/sessions.mjs";
+import { REFRESH_COOKIE, dpopSessionsConfig, sessionSecrets, postLogin, refreshCookieOf, claimsOf } from "../support/sessions.mjs";
 
 const GATEWAY = "http://localhost:8787";
 const LOGIN_URL = `${GATEWAY}/auth/login`;
@@ -20,15 +20,8 @@ before(async () => {
   origin = await startEchoOrigin();
   issuer = await startIssuer({ algs: ["ES256"] });
   login = await startLoginOrigin({ secret });
-  const cfg = baseConfig({
-    origin: origin.url,
-    issuer,
-    extra: {
-      dpop: { enabled: true },
-      sessions: { enabled: true, issuer: "http://127.0.0.1:9/portcullis", audiences: ["https://api.portcullis.test"], login: { url: login.loginUrl } },
-    },
-  });
-  env = await startIsolates(JSON.stringify(cfg), { count: 1, extraBindings: { PORTCULLIS_SIGNING_KEYS: signingKeys(), PORTCULLIS_LOGIN_SECRET: secret } });
+  const cfg = dpopSessionsConfig({ origin, issuer, sessions: { login: { url: login.loginUrl } } });
+  env = await startIsolates(JSON.stringify(cfg), { count: 1, extraBindings: sessionSecrets(secret) });
   gw = env.isolates[0];
   holder = await makeHolder();
   other = await makeHolder();

@@ -10,11 +10,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { startEchoOrigin, startIssuer, startGateway, baseConfig, problemOf } from "./harness.mjs";
+import { startEchoOrigin, startIssuer, startGateway, problemOf } from "./harness.mjs";
 import { startLoginOrigin } from "../support/login-origin.mjs";
 import { SoftAuthenticator, FLAGS } from "../support/webauthn-authenticator.mjs";
 import { makeHolder, proof } from "../support/dpop.mjs";
-import { signingKeys, postLogin, claimsOf } from "../support/sessions.mjs";
+import { signingKeys, dpopSessionsConfig, postLogin, claimsOf } from "../support/sessions.mjs";
 
 const RP_ID = "app.example.test";
 const APP = "https://app.example.test";
@@ -29,18 +29,11 @@ before(async () => {
   origin = await startEchoOrigin();
   issuer = await startIssuer({ algs: ["RS256"] });
   login = await startLoginOrigin({ secret });
-  const cfg = baseConfig({
-    origin: origin.url,
+  const cfg = dpopSessionsConfig({
+    origin,
     issuer,
+    sessions: { app_origins: [APP], login: { url: login.loginUrl } },
     extra: {
-      dpop: { enabled: true },
-      sessions: {
-        enabled: true,
-        issuer: "http://127.0.0.1:9/portcullis",
-        audiences: ["https://api.portcullis.test"],
-        app_origins: [APP],
-        login: { url: login.loginUrl },
-      },
       passkeys: { enabled: true, rp_id: RP_ID, rp_name: "Portcullis tests", allowed_origins: [APP], login_scope: "read:echo" },
       mfa: { enabled: true, totp_issuer: "Portcullis tests" },
     },

@@ -2,6 +2,7 @@
 // the signing key set secret, the login call, the refresh cookie and the access token's claims.
 
 import { generateKeyPairSync } from "node:crypto";
+import { baseConfig } from "../e2e/harness.mjs";
 import { USERS } from "./login-origin.mjs";
 
 /** The refresh token cookie's name. */
@@ -13,6 +14,29 @@ export function signingKeys(kid = "gw-1") {
   const jwk = { ...privateKey.export({ format: "jwk" }), kid, alg: "ES256" };
   return JSON.stringify({ active: kid, keys: [jwk] });
 }
+
+/** The `iss` of the gateway's own tokens in these tests (nothing listens there). */
+export const GATEWAY_ISSUER = "http://127.0.0.1:9/portcullis";
+
+/**
+ * The harness's base configuration in front of `origin` and `issuer`, with DPoP on and the
+ * gateway's own sessions on (issuer GATEWAY_ISSUER, the harness's audience): `sessions` adds to
+ * that section, `extra` adds other sections.
+ */
+export function dpopSessionsConfig({ origin, issuer, sessions = {}, extra = {} }) {
+  return baseConfig({
+    origin: origin.url,
+    issuer,
+    extra: {
+      dpop: { enabled: true },
+      sessions: { enabled: true, issuer: GATEWAY_ISSUER, audiences: ["https://api.portcullis.test"], ...sessions },
+      ...extra,
+    },
+  });
+}
+
+/** The Workers secrets of a gateway with a login endpoint: a fresh signing key set and `loginSecret`. */
+export const sessionSecrets = (loginSecret) => ({ PORTCULLIS_SIGNING_KEYS: signingKeys(), PORTCULLIS_LOGIN_SECRET: loginSecret });
 
 /**
  * `POST url` (the gateway's `/auth/login`) as `username` with the login origin's password for it,
