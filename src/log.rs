@@ -10,8 +10,6 @@
 
 use serde::Serialize;
 
-use crate::pipeline::{RequestId, RequestLog};
-
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub(crate) enum Event<'a> {
@@ -226,34 +224,7 @@ pub(crate) struct ConfigFieldError<'a> {
     pub message: &'a str,
 }
 
-impl<'a> Event<'a> {
-    /// The line of a request whose head was read: its method, its loggable `path` (no query, no
-    /// `;` parameters) and what the pipeline's `log` says of it; `status`, `code` and
-    /// `duration_ms` are the answer's. One constructor for the line the wasm writes and the head
-    /// of the line the entry completes (`edge::decision`), so the two cannot drift apart.
-    pub(crate) fn request(
-        request_id: &'a RequestId,
-        method: &'a str,
-        path: &'a str,
-        log: &'a RequestLog,
-        status: u16,
-        code: Option<&'a str>,
-        duration_ms: Option<f64>,
-    ) -> Self {
-        Event::Request {
-            request_id: request_id.as_str(),
-            method,
-            path: Some(path),
-            route: log.route.as_deref(),
-            credential: log.credential,
-            subject: log.subject.as_deref(),
-            key_id: log.key_id.as_deref(),
-            status,
-            code,
-            duration_ms,
-        }
-    }
-
+impl Event<'_> {
     /// The event as its one JSON line.
     pub(crate) fn line(&self) -> String {
         // Serialising strings, numbers and options into JSON cannot fail.
@@ -295,31 +266,6 @@ mod tests {
             }
             .line(),
             r#"{"event":"jwks_fetched","issuer":"https://id.example","keys":2,"skipped":1,"ttl_s":600}"#
-        );
-    }
-
-    #[test]
-    fn a_request_line_takes_its_identity_from_the_request_log() {
-        let id = RequestId::assign(Some("8f0b4a6c3d2e1f00-SJC"), |_| {});
-        let log = RequestLog {
-            route: Some("api".into()),
-            credential: Some("jwt"),
-            subject: Some("alice".into()),
-            key_id: None,
-            code: Some("ignored_here"),
-        };
-        assert_eq!(
-            Event::request(
-                &id,
-                "GET",
-                "/api/x",
-                &log,
-                403,
-                Some("insufficient_scope"),
-                Some(1.5)
-            )
-            .line(),
-            r#"{"event":"request","request_id":"8f0b4a6c3d2e1f00-SJC","method":"GET","path":"/api/x","route":"api","credential":"jwt","subject":"alice","key_id":null,"status":403,"code":"insufficient_scope","duration_ms":1.5}"#
         );
     }
 

@@ -96,7 +96,9 @@ fn request_line_head(
 ) -> Option<String> {
     const TAIL: &str = "\"status\":0,\"code\":null,\"duration_ms\":null}";
     let path = super::loggable_path(head);
-    let line = Event::request(request_id, &head.method, &path, log, 0, None, None).line();
+    let line = log
+        .event(request_id, &head.method, &path, 0, None, None)
+        .line();
     line.strip_suffix(TAIL).map(str::to_string)
 }
 

@@ -571,18 +571,15 @@ fn log_request(
 ) {
     let path = loggable_path(head);
     let duration_ms = Some(js_sys::Date::now() - started);
-    log::emit(
-        p,
-        Event::request(
-            request_id,
-            &head.method,
-            &path,
-            log,
-            status,
-            log.code,
-            duration_ms,
-        ),
+    let event = log.event(
+        request_id,
+        &head.method,
+        &path,
+        status,
+        log.code,
+        duration_ms,
     );
+    log::emit(p, event);
 }
 
 /// The path only: a query string can carry anything, and so can `;` path parameters
