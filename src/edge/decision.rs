@@ -96,19 +96,9 @@ fn request_line_head(
 ) -> Option<String> {
     const TAIL: &str = "\"status\":0,\"code\":null,\"duration_ms\":null}";
     let path = super::loggable_path(head);
-    let line = Event::Request {
-        request_id: request_id.as_str(),
-        method: &head.method,
-        path: Some(&path),
-        route: log.route.as_deref(),
-        credential: log.credential,
-        subject: log.subject.as_deref(),
-        key_id: log.key_id.as_deref(),
-        status: 0,
-        code: None,
-        duration_ms: None,
-    }
-    .line();
+    let line = log
+        .event(request_id, &head.method, &path, 0, None, None)
+        .line();
     line.strip_suffix(TAIL).map(str::to_string)
 }
 

@@ -570,21 +570,16 @@ fn log_request(
     started: f64,
 ) {
     let path = loggable_path(head);
-    log::emit(
-        p,
-        Event::Request {
-            request_id: request_id.as_str(),
-            method: &head.method,
-            path: Some(&path),
-            route: log.route.as_deref(),
-            credential: log.credential,
-            subject: log.subject.as_deref(),
-            key_id: log.key_id.as_deref(),
-            status,
-            code: log.code,
-            duration_ms: Some(js_sys::Date::now() - started),
-        },
+    let duration_ms = Some(js_sys::Date::now() - started);
+    let event = log.event(
+        request_id,
+        &head.method,
+        &path,
+        status,
+        log.code,
+        duration_ms,
     );
+    log::emit(p, event);
 }
 
 /// The path only: a query string can carry anything, and so can `;` path parameters

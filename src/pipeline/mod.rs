@@ -103,6 +103,35 @@ pub struct RequestLog {
     pub code: Option<&'static str>,
 }
 
+impl RequestLog {
+    /// The line of a request whose head was read: its method, its loggable `path` (no query, no
+    /// `;` parameters) and what this log says of it; `status`, `code` and `duration_ms` are the
+    /// answer's. One constructor for the line the wasm writes and the head of the line the entry
+    /// completes (`edge::decision`), so the two cannot drift apart.
+    pub(crate) fn event<'a>(
+        &'a self,
+        request_id: &'a RequestId,
+        method: &'a str,
+        path: &'a str,
+        status: u16,
+        code: Option<&'a str>,
+        duration_ms: Option<f64>,
+    ) -> crate::log::Event<'a> {
+        crate::log::Event::Request {
+            request_id: request_id.as_str(),
+            method,
+            path: Some(path),
+            route: self.route.as_deref(),
+            credential: self.credential,
+            subject: self.subject.as_deref(),
+            key_id: self.key_id.as_deref(),
+            status,
+            code,
+            duration_ms,
+        }
+    }
+}
+
 pub struct Handled {
     pub outcome: Outcome,
     pub log: RequestLog,

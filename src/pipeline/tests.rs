@@ -865,3 +865,27 @@ fn step_up_holds_for_every_reading_of_the_path() {
     );
     assert!(matches!(other, Outcome::Forward(_)));
 }
+
+#[test]
+fn a_request_line_takes_its_identity_from_the_request_log() {
+    let id = RequestId::assign(Some("8f0b4a6c3d2e1f00-SJC"), |_| {});
+    let log = RequestLog {
+        route: Some("api".into()),
+        credential: Some("jwt"),
+        subject: Some("alice".into()),
+        key_id: None,
+        code: Some("ignored_here"),
+    };
+    assert_eq!(
+        log.event(
+            &id,
+            "GET",
+            "/api/x",
+            403,
+            Some("insufficient_scope"),
+            Some(1.5)
+        )
+        .line(),
+        r#"{"event":"request","request_id":"8f0b4a6c3d2e1f00-SJC","method":"GET","path":"/api/x","route":"api","credential":"jwt","subject":"alice","key_id":null,"status":403,"code":"insufficient_scope","duration_ms":1.5}"#
+    );
+}

@@ -605,15 +605,20 @@ mod tests {
     }
 
     fn started() -> FamilyService {
+        started_with(grant(), 10)
+    }
+
+    /// A family started at `NOW` with `grant` and a reuse grace window of `grace_seconds`.
+    fn started_with(grant: Grant, grace_seconds: u64) -> FamilyService {
         let mut s = FamilyService::default();
         let (a, w) = s.handle(
             FamilyCall::Start {
                 sid: "sid1".into(),
-                grant: grant(),
+                grant,
                 token_hash: "h0".into(),
                 idle_ttl: 600,
                 absolute_ttl: 3600,
-                grace_seconds: 10,
+                grace_seconds,
             },
             NOW,
         );
@@ -698,18 +703,7 @@ mod tests {
 
     #[test]
     fn a_window_of_zero_is_none_even_within_the_rotations_second() {
-        let mut s = FamilyService::default();
-        s.handle(
-            FamilyCall::Start {
-                sid: "sid1".into(),
-                grant: grant(),
-                token_hash: "h0".into(),
-                idle_ttl: 600,
-                absolute_ttl: 3600,
-                grace_seconds: 0,
-            },
-            NOW,
-        );
+        let mut s = started_with(grant(), 0);
         assert!(matches!(
             refresh(&mut s, "h0", "h1", NOW + 1),
             FamilyAnswer::Rotated { .. }
@@ -734,23 +728,13 @@ mod tests {
     const OTHER_JKT: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
     fn started_bound() -> FamilyService {
-        let mut s = FamilyService::default();
-        let (a, _) = s.handle(
-            FamilyCall::Start {
-                sid: "sid1".into(),
-                grant: Grant {
-                    cnf: Some(json!({ "jkt": JKT })),
-                    ..grant()
-                },
-                token_hash: "h0".into(),
-                idle_ttl: 600,
-                absolute_ttl: 3600,
-                grace_seconds: 10,
+        started_with(
+            Grant {
+                cnf: Some(json!({ "jkt": JKT })),
+                ..grant()
             },
-            NOW,
-        );
-        assert!(matches!(a, FamilyAnswer::Started { .. }));
-        s
+            10,
+        )
     }
 
     fn refresh_proving(

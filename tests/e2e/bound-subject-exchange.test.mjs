@@ -7,46 +7,23 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync, randomUUID } from "node:crypto";
-import { generateKeyPair, exportJWK, calculateJwkThumbprint, SignJWT } from "jose";
-import { startEchoOrigin, startIssuer, startGateway, baseConfig, problemOf } from "./harness.mjs";
+import { startEchoOrigin, startIssuer, startGateway, problemOf } from "./harness.mjs";
+import { makeHolder, proof } from "../support/dpop.mjs";
+import { signingKeys, dpopSessionsConfig, claimsOf } from "../support/sessions.mjs";
 
 const GATEWAY = "http://gateway.test";
 let origin, issuer, gw, holder, thief;
 
-function signingKeys() {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwk = { ...privateKey.export({ format: "jwk" }), kid: "gw-1", alg: "ES256" };
-  return JSON.stringify({ active: "gw-1", keys: [jwk] });
-}
-
-async function makeHolder() {
-  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk, "sha256") };
-}
-
-function proof(h) {
-  return new SignJWT({ jti: randomUUID(), htm: "POST", htu: `${GATEWAY}/auth/token`, iat: Math.floor(Date.now() / 1000) })
-    .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: h.jwk })
-    .sign(h.privateKey);
-}
+/** A proof by `h` for the token exchange (`POST /auth/token`). */
+const tokenProof = (h) => proof(h, { htm: "POST", htu: `${GATEWAY}/auth/token` });
 
 before(async () => {
   origin = await startEchoOrigin();
   issuer = await startIssuer({ algs: ["ES256"] });
-  const cfg = baseConfig({
-    origin: origin.url,
+  const cfg = dpopSessionsConfig({
+    origin,
     issuer,
-    extra: {
-      dpop: { enabled: true },
-      sessions: {
-        enabled: true,
-        issuer: "http://127.0.0.1:9/portcullis",
-        audiences: ["https://api.portcullis.test"],
-        token_exchange: { issuers: [issuer.url], scope_map: { "read:echo": ["read:echo"] } },
-      },
-    },
+    sessions: { token_exchange: { issuers: [issuer.url], scope_map: { "read:echo": ["read:echo"] } } },
   });
   gw = await startGateway(cfg, { extraBindings: { PORTCULLIS_SIGNING_KEYS: signingKeys() } });
   holder = await makeHolder();
@@ -69,16 +46,14 @@ async function exchange(subjectToken, dpop) {
   return gw.fetch("/auth/token", { method: "POST", headers, body: form.toString() });
 }
 
-const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
-
 test("a DPoP-bound subject token is exchanged only with a proof by its key; the session keeps the binding", async () => {
   const bound = await issuer.mint({ alg: "ES256", claims: { sub: "erin", cnf: { jkt: holder.jkt } } });
-  for (const [label, dpop] of [["no proof", undefined], ["another key", await proof(thief)]]) {
+  for (const [label, dpop] of [["no proof", undefined], ["another key", await tokenProof(thief)]]) {
     const p = await problemOf(await exchange(bound, dpop));
     assert.deepEqual([p.status, p.code, p.body.error], [400, "subject_token_invalid", "invalid_grant"], label);
     assert.match(p.body.detail, /token_binding_mismatch/, label);
   }
-  const res = await exchange(bound, await proof(holder));
+  const res = await exchange(bound, await tokenProof(holder));
   const body = await res.json();
   assert.equal(res.status, 200, JSON.stringify(body));
   assert.equal(body.token_type, "DPoP");
@@ -89,14 +64,14 @@ test("a DPoP-bound subject token is exchanged only with a proof by its key; the 
 test("a certificate-bound subject token is refused; an unbound one is exchanged with or without a proof", async () => {
   const x5t = Buffer.alloc(32, 7).toString("base64url");
   const certBound = await issuer.mint({ alg: "ES256", claims: { cnf: { "x5t#S256": x5t } } });
-  const p = await problemOf(await exchange(certBound, await proof(holder)));
+  const p = await problemOf(await exchange(certBound, await tokenProof(holder)));
   assert.deepEqual([p.status, p.code, p.body.error], [400, "subject_token_invalid", "invalid_grant"]);
   assert.match(p.body.detail, /x5t#S256/);
 
   const plain = await exchange(await issuer.mint({ alg: "ES256" }));
   assert.equal(plain.status, 200);
   assert.equal((await plain.json()).token_type, "Bearer");
-  const withProof = await exchange(await issuer.mint({ alg: "ES256" }), await proof(holder));
+  const withProof = await exchange(await issuer.mint({ alg: "ES256" }), await tokenProof(holder));
   assert.equal(withProof.status, 200);
   assert.deepEqual(claimsOf((await withProof.json()).access_token).cnf, { jkt: holder.jkt });
 });

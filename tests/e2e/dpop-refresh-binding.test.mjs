@@ -12,55 +12,25 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
-import { generateKeyPair, exportJWK, calculateJwkThumbprint, SignJWT } from "jose";
-import { startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
+import { randomBytes, randomUUID } from "node:crypto";
+import { startEchoOrigin, startIssuer, problemOf } from "./harness.mjs";
 import { startIsolates } from "../support/isolates.mjs";
-import { startLoginOrigin, USERS } from "../support/login-origin.mjs";
+import { startLoginOrigin } from "../support/login-origin.mjs";
+import { makeHolder, proof } from "../support/dpop.mjs";
+import { REFRESH_COOKIE, dpopSessionsConfig, sessionSecrets, postLogin, refreshCookieOf, claimsOf } from "../support/sessions.mjs";
 
 const GATEWAY = "http://localhost:8787";
+const LOGIN_URL = `${GATEWAY}/auth/login`;
 const REFRESH_URL = `${GATEWAY}/auth/refresh`;
-const COOKIE = "__Host-portcullis_refresh";
 const secret = randomBytes(32).toString("hex");
 let origin, issuer, login, env, gw, holder, other;
-
-function signingKeys() {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwk = { ...privateKey.export({ format: "jwk" }), kid: "gw-1", alg: "ES256" };
-  return JSON.stringify({ active: "gw-1", keys: [jwk] });
-}
-
-async function makeHolder() {
-  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk, "sha256") };
-}
-
-function proof(h, htm, htu, jti = randomUUID()) {
-  return new SignJWT({ jti, htm, htu, iat: Math.floor(Date.now() / 1000) })
-    .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: h.jwk })
-    .sign(h.privateKey);
-}
 
 before(async () => {
   origin = await startEchoOrigin();
   issuer = await startIssuer({ algs: ["ES256"] });
   login = await startLoginOrigin({ secret });
-  const cfg = baseConfig({
-    origin: origin.url,
-    issuer,
-    extra: {
-      dpop: { enabled: true },
-      sessions: {
-        enabled: true,
-        issuer: "http://127.0.0.1:9/portcullis",
-        audiences: ["https://api.portcullis.test"],
-        login: { url: login.loginUrl },
-        reuse_grace_seconds: 0,
-      },
-    },
-  });
-  env = await startIsolates(JSON.stringify(cfg), { count: 1, extraBindings: { PORTCULLIS_SIGNING_KEYS: signingKeys(), PORTCULLIS_LOGIN_SECRET: secret } });
+  const cfg = dpopSessionsConfig({ origin, issuer, sessions: { login: { url: login.loginUrl }, reuse_grace_seconds: 0 } });
+  env = await startIsolates(JSON.stringify(cfg), { count: 1, extraBindings: sessionSecrets(secret) });
   gw = env.isolates[0];
   holder = await makeHolder();
   other = await makeHolder();
@@ -74,21 +44,16 @@ after(async () => {
 });
 
 const json = { "content-type": "application/json", origin: GATEWAY };
-const cookieOf = (res) => new RegExp(`^${COOKIE}=([^;]*)`).exec(res.headers.get("set-cookie") ?? "")?.[1];
 
 async function boundLogin() {
-  const res = await gw.fetch(`${GATEWAY}/auth/login`, {
-    method: "POST",
-    headers: { ...json, dpop: await proof(holder, "POST", `${GATEWAY}/auth/login`) },
-    body: JSON.stringify({ username: "alice", password: USERS.alice.password }),
-  });
+  const res = await postLogin(gw, LOGIN_URL, { origin: GATEWAY, dpop: await proof(holder, { htm: "POST", htu: LOGIN_URL }) });
   assert.equal(res.status, 200, await res.clone().text());
   assert.equal((await res.json()).token_type, "DPoP");
-  return cookieOf(res);
+  return refreshCookieOf(res);
 }
 
 function refresh(cookie, dpop) {
-  return gw.fetch(REFRESH_URL, { method: "POST", headers: { ...json, cookie: `${COOKIE}=${cookie}`, ...(dpop ? { dpop } : {}) }, body: "{}" });
+  return gw.fetch(REFRESH_URL, { method: "POST", headers: { ...json, cookie: `${REFRESH_COOKIE}=${cookie}`, ...(dpop ? { dpop } : {}) }, body: "{}" });
 }
 
 /** A refused refresh: its status and code, and it neither sets nor clears the cookie. */
@@ -103,22 +68,22 @@ async function assertRefused(res, status, code, label) {
 async function assertStillRefreshes(cookie, label) {
   // Past the (zero) grace window: a cookie rotated by a refusal would now be a replay.
   await sleep(1100);
-  const res = await refresh(cookie, await proof(holder, "POST", REFRESH_URL));
+  const res = await refresh(cookie, await proof(holder, { htm: "POST", htu: REFRESH_URL }));
   const body = await res.clone().json();
   assert.equal(res.status, 200, `${label}: ${JSON.stringify(body)}`);
   assert.equal(body.token_type, "DPoP");
-  const claims = JSON.parse(Buffer.from(body.access_token.split(".")[1], "base64url").toString());
+  const claims = claimsOf(body.access_token);
   assert.deepEqual(claims.cnf, { jkt: holder.jkt });
-  const next = cookieOf(res);
+  const next = refreshCookieOf(res);
   assert.ok(next && next !== cookie, label);
-  const again = await refresh(next, await proof(holder, "POST", REFRESH_URL));
+  const again = await refresh(next, await proof(holder, { htm: "POST", htu: REFRESH_URL }));
   assert.equal(again.status, 200, `${label}: the successor refreshes too`);
 }
 
 test("a proof by another key is refused (401 token_binding_mismatch) and the cookie still refreshes with the right key", async () => {
   const cookie = await boundLogin();
-  await assertRefused(await refresh(cookie, await proof(other, "POST", REFRESH_URL)), 401, "token_binding_mismatch", "other key");
-  await assertRefused(await refresh(cookie, await proof(other, "POST", REFRESH_URL)), 401, "token_binding_mismatch", "other key, twice");
+  await assertRefused(await refresh(cookie, await proof(other, { htm: "POST", htu: REFRESH_URL })), 401, "token_binding_mismatch", "other key");
+  await assertRefused(await refresh(cookie, await proof(other, { htm: "POST", htu: REFRESH_URL })), 401, "token_binding_mismatch", "other key, twice");
   await assertStillRefreshes(cookie, "after other-key proofs");
 });
 
@@ -126,40 +91,40 @@ test("a refresh without a proof, or with a broken, misdirected or replayed one, 
   const cookie = await boundLogin();
   await assertRefused(await refresh(cookie), 401, "dpop_proof_missing", "no proof");
   await assertRefused(await refresh(cookie, "not-a-proof"), 401, "dpop_proof_invalid", "broken proof");
-  await assertRefused(await refresh(cookie, await proof(holder, "POST", `${GATEWAY}/auth/login`)), 401, "dpop_url_mismatch", "other htu");
-  await assertRefused(await refresh(cookie, await proof(holder, "GET", REFRESH_URL)), 401, "dpop_method_mismatch", "other htm");
+  await assertRefused(await refresh(cookie, await proof(holder, { htm: "POST", htu: LOGIN_URL })), 401, "dpop_url_mismatch", "other htu");
+  await assertRefused(await refresh(cookie, await proof(holder, { htm: "GET", htu: REFRESH_URL })), 401, "dpop_method_mismatch", "other htm");
   // A proof seen once (by a refused request) is spent: its replay is refused before the family.
   const jti = randomUUID();
-  await assertRefused(await refresh(cookie, await proof(other, "POST", REFRESH_URL, jti)), 401, "token_binding_mismatch", "other key");
-  await assertRefused(await refresh(cookie, await proof(other, "POST", REFRESH_URL, jti)), 401, "dpop_proof_replayed", "replayed proof");
+  await assertRefused(await refresh(cookie, await proof(other, { htm: "POST", htu: REFRESH_URL, claims: { jti } })), 401, "token_binding_mismatch", "other key");
+  await assertRefused(await refresh(cookie, await proof(other, { htm: "POST", htu: REFRESH_URL, claims: { jti } })), 401, "dpop_proof_replayed", "replayed proof");
   await assertStillRefreshes(cookie, "after refused proofs");
 });
 
 test("a Bearer session still refreshes without a proof; a stolen cookie with any key cannot bind it", async () => {
-  const res = await gw.fetch(`${GATEWAY}/auth/login`, { method: "POST", headers: json, body: JSON.stringify({ username: "alice", password: USERS.alice.password }) });
+  const res = await postLogin(gw, LOGIN_URL, { origin: GATEWAY });
   assert.equal(res.status, 200);
-  const cookie = cookieOf(res);
+  const cookie = refreshCookieOf(res);
   const plain = await refresh(cookie);
   const body = await plain.json();
   assert.equal(plain.status, 200, JSON.stringify(body));
   assert.equal(body.token_type, "Bearer");
-  const next = cookieOf(plain);
+  const next = refreshCookieOf(plain);
   // A proof on an unbound session's refresh is checked like any proof, and binds nothing.
-  const withProof = await refresh(next, await proof(other, "POST", REFRESH_URL));
+  const withProof = await refresh(next, await proof(other, { htm: "POST", htu: REFRESH_URL }));
   const b2 = await withProof.json();
   assert.equal(withProof.status, 200, JSON.stringify(b2));
   assert.equal(b2.token_type, "Bearer");
-  const claims = JSON.parse(Buffer.from(b2.access_token.split(".")[1], "base64url").toString());
+  const claims = claimsOf(b2.access_token);
   assert.equal(claims.cnf, undefined);
 });
 
 test("reuse_grace_seconds = 0 is no window: the rotated cookie presented again at once is a replay that ends the session", async () => {
-  const res = await gw.fetch(`${GATEWAY}/auth/login`, { method: "POST", headers: json, body: JSON.stringify({ username: "alice", password: USERS.alice.password }) });
+  const res = await postLogin(gw, LOGIN_URL, { origin: GATEWAY });
   assert.equal(res.status, 200);
-  const cookie = cookieOf(res);
+  const cookie = refreshCookieOf(res);
   const first = await refresh(cookie);
   assert.equal(first.status, 200, await first.clone().text());
-  const successor = cookieOf(first);
+  const successor = refreshCookieOf(first);
   // Within the same second as the rotation: before, a window of 0 still answered with the successor.
   const again = await problemOf(await refresh(cookie));
   assert.equal(again.status, 401, JSON.stringify(again.body));

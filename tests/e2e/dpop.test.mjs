@@ -5,32 +5,15 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPair, exportJWK, calculateJwkThumbprint, SignJWT } from "jose";
-import { createHash, randomUUID } from "node:crypto";
+import { generateKeyPair, exportJWK } from "jose";
 import { startEchoOrigin, startIssuer, startGateway, baseConfig, problemOf, DURABLE_OBJECTS } from "./harness.mjs";
 import { startIsolates } from "../support/isolates.mjs";
+import { makeHolder, proof } from "../support/dpop.mjs";
 
 const BASE = "http://gateway.test";
 let origin, issuer, gateway, holder, edHolder, stranger;
 
-async function makeHolder(alg = "ES256") {
-  const opts = alg === "EdDSA" ? { crv: "Ed25519", extractable: true } : { extractable: true };
-  const { publicKey, privateKey } = await generateKeyPair(alg, opts);
-  const jwk = await exportJWK(publicKey);
-  return { alg, privateKey, jwk, jkt: await calculateJwkThumbprint(jwk, "sha256") };
-}
-
-const ath = (token) => createHash("sha256").update(token).digest("base64url");
 const now = () => Math.floor(Date.now() / 1000);
-
-/** A proof by `h` for `htm` `htu`, bound to `token`; `claims`/`header` override, `undefined` removes. */
-async function proof(h, { htm = "GET", htu, token, claims = {}, header = {}, signWith } = {}) {
-  const body = { jti: randomUUID(), htm, htu, iat: now(), ...(token ? { ath: ath(token) } : {}), ...claims };
-  for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
-  const hdr = { alg: h.alg, typ: "dpop+jwt", jwk: h.jwk, ...header };
-  for (const [k, v] of Object.entries(hdr)) if (v === undefined) delete hdr[k];
-  return new SignJWT(body).setProtectedHeader(hdr).sign(signWith ?? h.privateKey);
-}
 
 function config(extra = {}) {
   const cfg = baseConfig({ origin: origin.url, issuer, extra: { dpop: { enabled: true }, ...extra } });

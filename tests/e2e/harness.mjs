@@ -47,7 +47,10 @@ export function baseConfig({ origin, issuer, audiences = ["https://api.portculli
   };
 }
 
-/** The Durable Object bindings of wrangler.toml: the revocation list, the rate limiters, the API-key ledger. */
+/**
+ * The Durable Object bindings of wrangler.toml: the revocation list, the rate limiters, the API-key
+ * ledger, the DPoP replay cache, the session families, the TOTP subjects and the passkey store.
+ */
 export const DURABLE_OBJECTS = {
   PORTCULLIS_REVOCATION: { className: "RevocationStore", useSQLite: true },
   PORTCULLIS_RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
@@ -99,6 +102,19 @@ export async function startGateway(config, { extraBindings = {}, kvPersist = fal
     },
     dispose: () => mf.dispose(),
   };
+}
+
+/** The `request` log lines (parsed) `gw` (of startGateway) has written since `logs[from]`, once its log is quiet. */
+export async function requestLines(gw, from = 0) {
+  await gw.settleLogs();
+  return gw.logs.slice(from).flatMap((m) => {
+    try {
+      const line = JSON.parse(m);
+      return line.event === "request" ? [line] : [];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /** Parses a problem+json response and returns { status, code, body, headers }. */

@@ -7,21 +7,16 @@
 
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { generate } from "otplib";
 import { startEchoOrigin, problemOf } from "./harness.mjs";
 import { startIsolates } from "../support/isolates.mjs";
+import { signingKeys } from "../support/sessions.mjs";
 
 const GW_ISS = "https://gw.portcullis.test";
 const AUD = "https://api.portcullis.test";
 const MFA_ACR = "urn:portcullis:acr:mfa";
 const PERIOD = 30;
-
-function signingKeySet() {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const key = { ...privateKey.export({ format: "jwk" }), kid: "k1", alg: "ES256" };
-  return JSON.stringify({ active: "k1", keys: [key] });
-}
 
 const SESSIONS = { enabled: true, issuer: GW_ISS, audiences: [AUD] };
 
@@ -71,7 +66,7 @@ describe("TOTP at the edge", () => {
 
   before(async () => {
     origin = await startEchoOrigin();
-    secret = signingKeySet();
+    secret = signingKeys("k1");
     const config = {
       origin: origin.url,
       realm: "test",

@@ -9,11 +9,12 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync, randomBytes, randomUUID, createHash } from "node:crypto";
-import { generateKeyPair, exportJWK, calculateJwkThumbprint, SignJWT } from "jose";
-import { startEchoOrigin, startIssuer, startGateway, baseConfig, problemOf } from "./harness.mjs";
-import { startLoginOrigin, USERS } from "../support/login-origin.mjs";
+import { randomBytes } from "node:crypto";
+import { startEchoOrigin, startIssuer, startGateway, problemOf } from "./harness.mjs";
+import { startLoginOrigin } from "../support/login-origin.mjs";
 import { SoftAuthenticator, FLAGS } from "../support/webauthn-authenticator.mjs";
+import { makeHolder, proof } from "../support/dpop.mjs";
+import { signingKeys, dpopSessionsConfig, postLogin, claimsOf } from "../support/sessions.mjs";
 
 const RP_ID = "app.example.test";
 const APP = "https://app.example.test";
@@ -24,42 +25,15 @@ const SIGNING = signingKeys();
 const json = { "content-type": "application/json", origin: APP };
 let origin, issuer, login, gw, holder, thief;
 
-function signingKeys() {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwk = { ...privateKey.export({ format: "jwk" }), kid: "gw-1", alg: "ES256" };
-  return JSON.stringify({ active: "gw-1", keys: [jwk] });
-}
-
-async function makeHolder() {
-  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk, "sha256") };
-}
-
-function proof(h, htm, htu, token) {
-  const claims = { jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000) };
-  if (token) claims.ath = createHash("sha256").update(token).digest("base64url");
-  return new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: h.jwk }).sign(h.privateKey);
-}
-
-const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
-
 before(async () => {
   origin = await startEchoOrigin();
   issuer = await startIssuer({ algs: ["RS256"] });
   login = await startLoginOrigin({ secret });
-  const cfg = baseConfig({
-    origin: origin.url,
+  const cfg = dpopSessionsConfig({
+    origin,
     issuer,
+    sessions: { app_origins: [APP], login: { url: login.loginUrl } },
     extra: {
-      dpop: { enabled: true },
-      sessions: {
-        enabled: true,
-        issuer: "http://127.0.0.1:9/portcullis",
-        audiences: ["https://api.portcullis.test"],
-        app_origins: [APP],
-        login: { url: login.loginUrl },
-      },
       passkeys: { enabled: true, rp_id: RP_ID, rp_name: "Portcullis tests", allowed_origins: [APP], login_scope: "read:echo" },
       mfa: { enabled: true, totp_issuer: "Portcullis tests" },
     },
@@ -84,7 +58,7 @@ async function post(path, body, token, key = holder) {
   const headers = { ...json };
   if (token) {
     headers.authorization = `DPoP ${token}`;
-    headers.dpop = await proof(key, "POST", `${GATEWAY}${path}`, token);
+    headers.dpop = await proof(key, { htm: "POST", htu: `${GATEWAY}${path}`, token });
   }
   const res = await gw.fetch(path, { method: "POST", headers, body: JSON.stringify(body ?? {}) });
   return problemOf(res);
@@ -97,11 +71,7 @@ async function ok(path, body, token) {
 }
 
 async function boundSession(username = "alice") {
-  const res = await gw.fetch("/auth/login", {
-    method: "POST",
-    headers: { ...json, dpop: await proof(holder, "POST", `${GATEWAY}/auth/login`) },
-    body: JSON.stringify({ username, password: USERS[username].password }),
-  });
+  const res = await postLogin(gw, "/auth/login", { origin: APP, username, dpop: await proof(holder, { htm: "POST", htu: `${GATEWAY}/auth/login` }) });
   const session = await res.json();
   assert.equal(res.status, 200, JSON.stringify(session));
   assert.equal(session.token_type, "DPoP");
@@ -132,7 +102,7 @@ test("a passkey step-up of a DPoP-bound session mints a token bound to the same 
   assert.equal(noProof.status, 401);
   assert.equal(noProof.code, "dpop_proof_missing");
   const withProof = await gw.fetch("/mfa/x", {
-    headers: { authorization: `DPoP ${stepped.access_token}`, dpop: await proof(holder, "GET", `${GATEWAY}/mfa/x`, stepped.access_token) },
+    headers: { authorization: `DPoP ${stepped.access_token}`, dpop: await proof(holder, { htu: `${GATEWAY}/mfa/x`, token: stepped.access_token }) },
   });
   assert.equal(withProof.status, 200, await withProof.clone().text());
   assert.equal((await withProof.json()).headers["x-user-id"], "alice");

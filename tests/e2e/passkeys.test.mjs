@@ -7,11 +7,12 @@
 
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { startEchoOrigin, startIssuer, startGateway, baseConfig, problemOf, DURABLE_OBJECTS } from "./harness.mjs";
 import { startIsolates } from "../support/isolates.mjs";
 import { startLoginOrigin, USERS } from "../support/login-origin.mjs";
 import { SoftAuthenticator, FLAGS, cbor, b64url, sha256 } from "../support/webauthn-authenticator.mjs";
+import { signingKeys, claimsOf } from "../support/sessions.mjs";
 
 const RP_ID = "app.example.test";
 const APP = "https://app.example.test";
@@ -20,12 +21,6 @@ const AUDIENCE = "https://api.portcullis.test";
 const MFA_ACR = "urn:portcullis:acr:mfa";
 const secret = randomBytes(32).toString("hex");
 const json = { "content-type": "application/json", origin: APP };
-
-function signingKeys() {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwk = { ...privateKey.export({ format: "jwk" }), kid: "gw-1", alg: "ES256" };
-  return JSON.stringify({ active: "gw-1", keys: [jwk] });
-}
 
 function config({ origin, issuer, login, passkeys = {} }) {
   const cfg = baseConfig({
@@ -54,8 +49,6 @@ function config({ origin, issuer, login, passkeys = {} }) {
   cfg.routes.unshift({ name: "mfa", methods: ["GET"], path: "/mfa/*", auth: ["jwt"], scopes: ["read:echo"], mfa: "required" });
   return cfg;
 }
-
-const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
 
 /** A client of one gateway (`fetch` of startGateway or of an isolate). `httpOrigin` is the Origin
  * header the page's requests carry (Miniflare's getWorker accepts only the gateway's own). */

@@ -6,7 +6,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { startGateway, startEchoOrigin, startIssuer, baseConfig } from "./harness.mjs";
+import { startGateway, startEchoOrigin, startIssuer, baseConfig, requestLines } from "./harness.mjs";
 
 const ray = (i) => `8f0b4a6c3d2e1f0${i.toString(16)}-SJC`;
 
@@ -22,18 +22,6 @@ after(async () => {
   await origin?.close();
   await issuer?.close();
 });
-
-async function requestLines(gw, from) {
-  await gw.settleLogs();
-  return gw.logs.slice(from).flatMap((m) => {
-    try {
-      const line = JSON.parse(m);
-      return line.event === "request" ? [line] : [];
-    } catch {
-      return [];
-    }
-  });
-}
 
 describe("request ids on the entry's paths", () => {
   test("decision-string forwards with success_sample_rate 0.5: every origin request has its id, the written lines name theirs", async () => {

@@ -7,7 +7,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { startGateway, startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
+import { startGateway, startEchoOrigin, startIssuer, baseConfig, problemOf, requestLines } from "./harness.mjs";
 
 const GENERATED = /^[0-9a-f]{32}$/;
 const RAY = "8f0b4a6c3d2e1f00-SJC";
@@ -29,21 +29,6 @@ after(async () => {
   await origin?.close();
   await issuer?.close();
 });
-
-/** The `request` log lines written since `from`. */
-async function requestLines(g, from) {
-  await g.settleLogs();
-  return g.logs
-    .slice(from)
-    .flatMap((m) => {
-      try {
-        return [JSON.parse(m)];
-      } catch {
-        return [];
-      }
-    })
-    .filter((l) => l.event === "request");
-}
 
 /** One request; returns the response, its problem (if any) and its one request log line. */
 async function call(g, path, init = {}) {

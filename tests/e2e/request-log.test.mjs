@@ -6,18 +6,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startGateway, startEchoOrigin, startIssuer, baseConfig } from "./harness.mjs";
-
-function requestLines(logs) {
-  return logs.flatMap((l) => {
-    try {
-      const line = JSON.parse(l);
-      return line.event === "request" ? [line] : [];
-    } catch {
-      return [];
-    }
-  });
-}
+import { startGateway, startEchoOrigin, startIssuer, baseConfig, requestLines } from "./harness.mjs";
 
 async function send(gw, path, n) {
   const statuses = [];
@@ -54,8 +43,7 @@ describe("logging.success_sample_rate", () => {
         assert.deepEqual(await send(gw, "/health", 8), Array(8).fill(200));
         assert.deepEqual(await send(gw, "/nowhere", 3), Array(3).fill(404));
         assert.deepEqual(await send(gw, "/api/x", 2), Array(2).fill(401));
-        await gw.settleLogs();
-        const lines = requestLines(gw.logs);
+        const lines = await requestLines(gw);
         assert.equal(lines.filter((l) => l.status === 200 && l.path === "/health").length, expectedSuccessLines);
         assert.equal(lines.filter((l) => l.status === 404 && l.code === "route_not_found").length, 3);
         assert.equal(lines.filter((l) => l.status === 401 && l.code === "token_missing").length, 2);

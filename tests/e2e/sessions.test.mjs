@@ -6,11 +6,12 @@
 
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync, randomBytes, createHash } from "node:crypto";
+import { randomBytes, createHash } from "node:crypto";
 import { startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
 import { startIsolates } from "../support/isolates.mjs";
 import { startLoginOrigin, USERS } from "../support/login-origin.mjs";
 import { startOidcProvider } from "./oidc-provider.mjs";
+import { REFRESH_COOKIE as COOKIE, signingKeys } from "../support/sessions.mjs";
 
 const REFRESH_MS = 200;
 const MAX_STALENESS_MS = 1000;
@@ -20,7 +21,6 @@ const MAX_STALENESS_MS = 1000;
 const GATEWAY = "http://localhost:8787";
 const APP = "http://127.0.0.1:5173";
 const FOREIGN = "http://localhost:6666";
-const COOKIE = "__Host-portcullis_refresh";
 const GW_ISSUER = "http://127.0.0.1:9/portcullis";
 const AUDIENCE = "https://api.portcullis.test";
 const IDLE_TTL = 604800;
@@ -29,13 +29,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let origin, issuer, login, op, env, A, B, adminToken;
 const PKCE_REDIRECT = "http://127.0.0.1:9/spa/";
 const secret = randomBytes(32).toString("hex");
-
-/** The signing key set secret (one ES256 key). */
-function signingKeys() {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwk = { ...privateKey.export({ format: "jwk" }), kid: "gw-1", alg: "ES256" };
-  return JSON.stringify({ active: "gw-1", keys: [jwk] });
-}
 
 function config() {
   const cfg = baseConfig({

@@ -1,10 +1,12 @@
 // Several gateway isolates sharing one set of Durable Objects, and injectable Durable Object faults,
-// for the revocation and rate-limit end-to-end tests and benchmarks.
+// for the end-to-end tests and benchmarks that need more than one isolate or a failing object.
 //
-// Miniflare runs each worker in its own V8 isolate. Worker "a" defines the Durable Object classes
-// (RevocationStore, RateLimiter, ApiKeyLedger, MfaSubject); workers "b", "c", … run the same wasm and bind to a's classes by
-// `scriptName`, so they are separate isolates (separate snapshots, separate leases) in front of the
-// same objects — what a Cloudflare location with several isolates looks like. A small JS worker,
+// Miniflare runs each worker in its own V8 isolate. Worker "a" defines every Durable Object class
+// the gateway binds (the harness's DURABLE_OBJECTS, as in wrangler.toml: RevocationStore,
+// RateLimiter, ApiKeyLedger, DpopReplay, SessionFamily, MfaSubject, PasskeyStore); workers "b",
+// "c", … run the same wasm and bind to a's classes by `scriptName`, so they are separate isolates
+// (separate snapshots, separate leases) in front of the same objects — what a Cloudflare location
+// with several isolates looks like. A small JS worker,
 // "faults", can stand between the gateways and the revocation object (a proxy that can be switched
 // off) and can replace the rate limiter with one that always fails.
 
@@ -13,7 +15,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { workerModules, BUILD } from "../e2e/harness.mjs";
+import { workerModules, BUILD, DURABLE_OBJECTS } from "../e2e/harness.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -77,20 +79,14 @@ const NAMES = "abcdefgh";
 export async function startIsolates(config, { count = 2, flakyRevocation = false, failingLimiter = false, extraBindings = {}, configs = [] } = {}) {
   const logs = [];
   const compat = compatibilityDate();
-  const revocationClass = { className: "RevocationStore", scriptName: "a", useSQLite: true };
-  const limiterClass = { className: "RateLimiter", scriptName: "a", useSQLite: true };
-  const ledgerClass = { className: "ApiKeyLedger", scriptName: "a", useSQLite: true };
-  const sessionsClass = { className: "SessionFamily", scriptName: "a", useSQLite: true };
-  const mfaClass = { className: "MfaSubject", scriptName: "a", useSQLite: true };
-  const passkeysClass = { className: "PasskeyStore", scriptName: "a", useSQLite: true };
+  // Every binding of wrangler.toml, to worker a's class; the revocation object and the rate
+  // limiter may be swapped for the faults worker's.
+  const shared = Object.fromEntries(Object.entries(DURABLE_OBJECTS).map(([binding, cls]) => [binding, { ...cls, scriptName: "a" }]));
+  const revocationClass = shared.PORTCULLIS_REVOCATION;
   const bindingsFor = () => ({
-    PORTCULLIS_API_KEYS: ledgerClass,
-    PORTCULLIS_DPOP: { className: "DpopReplay", scriptName: "a", useSQLite: true },
-    PORTCULLIS_SESSIONS: sessionsClass,
-    PORTCULLIS_MFA: mfaClass,
-    PORTCULLIS_PASSKEYS: passkeysClass,
+    ...shared,
     PORTCULLIS_REVOCATION: flakyRevocation ? { className: "FlakyRevocation", scriptName: "faults" } : revocationClass,
-    PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : limiterClass,
+    PORTCULLIS_RATE_LIMITER: failingLimiter ? { className: "FailingLimiter", scriptName: "faults" } : shared.PORTCULLIS_RATE_LIMITER,
   });
   const gateways = [];
   for (let i = 0; i < count; i++) {

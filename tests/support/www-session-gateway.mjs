@@ -4,16 +4,10 @@
 // origin behind `GET /api/*`, on 127.0.0.1. The app origin is allowed for the cookie endpoints
 // (`sessions.app_origins`) and for CORS on the API.
 
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { baseConfig, startEchoOrigin, startGateway } from "../e2e/harness.mjs";
 import { startLoginOrigin, USERS } from "./login-origin.mjs";
-
-/** One ES256 signing key, as the PORTCULLIS_SIGNING_KEYS secret. */
-function signingKeys() {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwk = { ...privateKey.export({ format: "jwk" }), kid: "www-1", alg: "ES256" };
-  return JSON.stringify({ active: "www-1", keys: [jwk] });
-}
+import { signingKeys } from "./sessions.mjs";
 
 /**
  * Starts it. Returns { url, credentials, subject, refreshesServed(), check(accessToken) → status
@@ -45,7 +39,7 @@ export async function startSessionGateway({ appOrigin, accessTokenTtl }) {
     },
   });
   const gateway = await startGateway(JSON.stringify(config), {
-    extraBindings: { PORTCULLIS_SIGNING_KEYS: signingKeys(), PORTCULLIS_LOGIN_SECRET: secret },
+    extraBindings: { PORTCULLIS_SIGNING_KEYS: signingKeys("www-1"), PORTCULLIS_LOGIN_SECRET: secret },
   });
   return {
     url: gateway.url,
