@@ -4,6 +4,8 @@
 //   CARGO_PROFILE_RELEASE_STRIP=false make build && node bench/profile.mjs
 //   PROFILE_ROUTE=fresh node bench/profile.mjs     a jwt route, a token it has not seen every request
 //   PROFILE_ROUTE=warm node bench/profile.mjs      a jwt route, one token (verified-token cache hits)
+//   PROFILE_WORKER=floor node bench/profile.mjs    the forward-floor worker (bench/workers/forward-floor.js)
+//                                                  instead of the gateway, to compare samples per request
 // Loopback only. Percentages are of the samples in which the isolate was not idle.
 import autocannon from "autocannon";
 import { Miniflare } from "miniflare";
@@ -22,10 +24,18 @@ const routes = jwt
 const issuers = jwt ? [{ issuer: issuer.url, jwks_uri: issuer.jwksUri, audiences: ["https://api.portcullis.test"], algorithms: ["RS256"] }] : [];
 let next = 0;
 const headers = () => (jwt ? { authorization: `Bearer ${tokens[next++ % tokens.length]}` } : {});
+const floor = process.env.PROFILE_WORKER === "floor";
+if (floor && mode !== "public") throw new Error("PROFILE_WORKER=floor profiles the public request only");
+const FLOOR_DIR = new URL("./workers/", import.meta.url).pathname;
 const mf = new Miniflare({
-  modules: workerModules(), modulesRoot: BUILD, compatibilityDate: "2026-04-01", kvNamespaces: ["PORTCULLIS_KV"],
+  ...(floor
+    ? { modules: [{ type: "ESModule", path: FLOOR_DIR + "forward-floor.js" }], modulesRoot: FLOOR_DIR }
+    : { modules: workerModules(), modulesRoot: BUILD }),
+  compatibilityDate: "2026-04-01", kvNamespaces: ["PORTCULLIS_KV"],
   durableObjects: { PORTCULLIS_REVOCATION: "RevocationStore", PORTCULLIS_RATE_LIMITER: "RateLimiter" },
-  bindings: { PORTCULLIS_CONFIG: { origin: origin.url, transport: { https: "allow" }, issuers, routes, ...(fresh ? { token_cache: { max_entries: 1 } } : {}) } },
+  bindings: floor
+    ? { ORIGIN: origin.url }
+    : { PORTCULLIS_CONFIG: { origin: origin.url, transport: { https: "allow" }, issuers, routes, ...(fresh ? { token_cache: { max_entries: 1 } } : {}) } },
   cf: false, inspectorPort: 9339, handleStructuredLogs() {},
 });
 const url = (await mf.ready).toString().replace(/\/$/, "");
