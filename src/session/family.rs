@@ -188,7 +188,14 @@ pub(crate) enum FamilyCall {
         proof_jkt: Option<String>,
     },
     /// End the family on behalf of the holder of `token_hash` (any token the family recognises).
-    Logout { token_hash: String },
+    /// A DPoP-bound family ends only with a proof by its key, as it rotates only with one: a
+    /// stolen cookie without the key cannot end the holder's session.
+    Logout {
+        token_hash: String,
+        /// As for `Refresh`: the verified proof key's thumbprint, `None` without a proof.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof_jkt: Option<String>,
+    },
     /// End the family (admin), whoever holds it.
     End { reason: EndReason },
     /// The family as the admin API shows it.
@@ -444,15 +451,24 @@ impl FamilyService {
                 }
                 answer
             }
-            FamilyCall::Logout { token_hash } => match self.family.as_mut() {
+            FamilyCall::Logout {
+                token_hash,
+                proof_jkt,
+            } => match self.family.as_mut() {
                 Some(f) if f.ended.is_none() && Self::recognises(f, &token_hash) => {
-                    f.ended = Some(Ended {
-                        reason: EndReason::Logout,
-                        at: now,
-                    });
-                    let sub = f.grant.sub.clone();
-                    writes.extend(self.save());
-                    FamilyAnswer::Ended { sub }
+                    match proof_refusal(&f.grant, proof_jkt.as_deref()) {
+                        // Refused without a write: the holder's session goes on.
+                        Some(reason) => FamilyAnswer::ProofRefused { reason },
+                        None => {
+                            f.ended = Some(Ended {
+                                reason: EndReason::Logout,
+                                at: now,
+                            });
+                            let sub = f.grant.sub.clone();
+                            writes.extend(self.save());
+                            FamilyAnswer::Ended { sub }
+                        }
+                    }
                 }
                 Some(f) if f.ended.is_some() => FamilyAnswer::Invalid {
                     reason: InvalidReason::Ended,
@@ -756,6 +772,47 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_family_is_logged_out_only_with_its_key() {
+        let logout = |s: &mut FamilyService, token: &str, proof: Option<&str>| {
+            s.handle(
+                FamilyCall::Logout {
+                    token_hash: token.into(),
+                    proof_jkt: proof.map(str::to_string),
+                },
+                NOW + 1,
+            )
+        };
+        let mut s = started_bound();
+        let before = s.clone();
+        for (proof, reason) in [
+            (None, ProofRefusal::Missing),
+            (Some(OTHER_JKT), ProofRefusal::OtherKey),
+        ] {
+            let (a, w) = logout(&mut s, "h0", proof);
+            assert_eq!(a, FamilyAnswer::ProofRefused { reason });
+            assert!(w.is_empty());
+            assert_eq!(s, before, "a refused logout changes nothing");
+        }
+        let (a, w) = logout(&mut s, "h0", Some(JKT));
+        assert_eq!(
+            a,
+            FamilyAnswer::Ended {
+                sub: "alice".into()
+            }
+        );
+        assert_eq!(w.len(), 1);
+        // An unbound family is ended by its cookie alone, a proof or not.
+        let mut s = started();
+        let (a, _) = logout(&mut s, "h0", None);
+        assert_eq!(
+            a,
+            FamilyAnswer::Ended {
+                sub: "alice".into()
+            }
+        );
+    }
+
+    #[test]
     fn a_bound_family_refuses_another_key_or_none_and_changes_nothing() {
         let mut s = started_bound();
         let before = s.clone();
@@ -843,6 +900,7 @@ mod tests {
         let (a, _) = s.handle(
             FamilyCall::Logout {
                 token_hash: "guess".into(),
+                proof_jkt: None,
             },
             NOW + 1,
         );
@@ -892,6 +950,7 @@ mod tests {
         let (_, w) = s.handle(
             FamilyCall::Logout {
                 token_hash: "h0".into(),
+                proof_jkt: None,
             },
             NOW + 5,
         );
@@ -1017,6 +1076,7 @@ mod tests {
         assert!(matches!(a, FamilyAnswer::BadCall { .. }));
         let wire = serde_json::to_value(FamilyCall::Logout {
             token_hash: "x".into(),
+            proof_jkt: None,
         })
         .unwrap();
         assert_eq!(wire, json!({"op": "logout", "token_hash": "x"}));

@@ -192,8 +192,14 @@ pub(crate) async fn logout<P: Platform, V: SubjectTokenVerifier>(
         Ok(t) => t,
         Err(_) => return Ok(done()),
     };
+    // As for a refresh: a DPoP-bound session ends only with a proof by its key, checked in full
+    // here and compared with the session's key by the object (a stolen cookie alone cannot end
+    // the holder's session); a refusal keeps the cookie.
+    let proof_jkt =
+        crate::dpop::issuance::refresh_proof_key(ctx.platform, ctx.dpop, ctx.head).await?;
     let call = FamilyCall::Logout {
         token_hash: token.hash(),
+        proof_jkt,
     };
     match client::call(ctx.platform, &token.family_id, &call).await {
         Ok(FamilyAnswer::Ended { .. }) => {
@@ -201,6 +207,10 @@ pub(crate) async fn logout<P: Platform, V: SubjectTokenVerifier>(
             Ok(done())
         }
         Ok(FamilyAnswer::Invalid { .. }) => Ok(done()),
+        Ok(FamilyAnswer::ProofRefused { reason }) => Err(crate::dpop::issuance::refresh_refused(
+            ctx.dpop,
+            reason == ProofRefusal::OtherKey,
+        )),
         Ok(other) => Err(unavailable(
             ctx.platform,
             &format!("logout answered {other:?}"),

@@ -133,3 +133,25 @@ test("reuse_grace_seconds = 0 is no window: the rotated cookie presented again a
   const after = await problemOf(await refresh(successor));
   assert.equal(after.status, 401, JSON.stringify(after.body));
 });
+
+test("a DPoP-bound session is logged out only with a proof by its key: a stolen cookie alone ends nothing", async () => {
+  const LOGOUT_URL = `${GATEWAY}/auth/logout`;
+  const logout = (cookie, dpop) =>
+    gw.fetch(LOGOUT_URL, { method: "POST", headers: { ...json, cookie: `${REFRESH_COOKIE}=${cookie}`, ...(dpop ? { dpop } : {}) }, body: "{}" });
+  const cookie = await boundLogin();
+  await assertRefused(await logout(cookie), 401, "dpop_proof_missing", "logout without a proof");
+  await assertRefused(await logout(cookie, await proof(other, { htm: "POST", htu: LOGOUT_URL })), 401, "token_binding_mismatch", "logout with another key");
+  // A proof for the refresh URL is not one for logout.
+  await assertRefused(await logout(cookie, await proof(holder, { htm: "POST", htu: REFRESH_URL })), 401, "dpop_url_mismatch", "logout with a refresh proof");
+  // The session survived the refused logouts: it refreshes with its key.
+  const res = await refresh(cookie, await proof(holder, { htm: "POST", htu: REFRESH_URL }));
+  assert.equal(res.status, 200, await res.clone().text());
+  const next = refreshCookieOf(res);
+  // Its holder logs out with a proof by the key: ended, the cookie cleared, no refresh after it.
+  const out = await logout(next, await proof(holder, { htm: "POST", htu: LOGOUT_URL }));
+  assert.equal(out.status, 204, await out.clone().text());
+  assert.match(out.headers.get("set-cookie") ?? "", new RegExp(`^${REFRESH_COOKIE}=;`));
+  const after = await problemOf(await refresh(next, await proof(holder, { htm: "POST", htu: REFRESH_URL })));
+  assert.equal(after.status, 401, JSON.stringify(after.body));
+  assert.equal(after.code, "refresh_token_invalid");
+});
