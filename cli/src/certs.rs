@@ -88,14 +88,7 @@ fn print(record: &Value, json_out: bool) {
                 "{}  client {}  scopes [{}]{}\n",
                 record["fingerprint"].as_str().unwrap_or(""),
                 record["client_id"].as_str().unwrap_or(""),
-                record["scopes"]
-                    .as_array()
-                    .map(|a| a
-                        .iter()
-                        .filter_map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "))
-                    .unwrap_or_default(),
+                crate::spaced(&record["scopes"]),
                 if record["revoked_at"].is_number() {
                     "  REVOKED"
                 } else {

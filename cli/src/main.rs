@@ -386,14 +386,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     claims["sub"].as_str().unwrap_or(""),
                     claims["iss"].as_str().unwrap_or(""),
                     claims["kid"].as_str().unwrap_or("-"),
-                    claims["scopes"]
-                        .as_array()
-                        .map(|a| a
-                            .iter()
-                            .filter_map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" "))
-                        .unwrap_or_default()
+                    spaced(&claims["scopes"])
                 );
             }
             return Ok(());
@@ -842,12 +835,22 @@ fn when(v: &Value) -> String {
     }
 }
 
+/// A JSON array's strings, space-separated (scope lists in the CLI's one-line summaries); `""`
+/// for anything else.
+fn spaced(list: &Value) -> String {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
 fn print_record(r: &Value) {
     let s = |name: &str| r[name].as_str().unwrap_or("-").to_string();
-    let scopes: Vec<&str> = r["scopes"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let scopes = spaced(&r["scopes"]);
     outln!("key id       {}", s("key_id"));
     outln!("status       {}", s("status"));
     outln!("client id    {}", s("client_id"));
@@ -855,11 +858,7 @@ fn print_record(r: &Value) {
     outln!("prefix       {}", s("prefix"));
     outln!(
         "scopes       {}",
-        if scopes.is_empty() {
-            "-".into()
-        } else {
-            scopes.join(" ")
-        }
+        if scopes.is_empty() { "-" } else { &scopes }
     );
     outln!("created      {}", when(&r["created_at"]));
     outln!("expires      {}", when(&r["expires_at"]));

@@ -88,30 +88,8 @@ pub(crate) fn token_type(cnf: Option<&Value>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dpop::verify::tests::{enabled as on, rfc_token_request};
     use crate::testing::{block_on, FakePlatform};
-
-    fn rfc_token_request() -> (RequestHead, String, u64) {
-        let v: Value =
-            serde_json::from_str(include_str!("../../tests/vectors/rfc9449_dpop.json")).unwrap();
-        let case = &v["proofs"][0];
-        let head = RequestHead {
-            method: "POST".into(),
-            url: case["htu"].as_str().unwrap().into(),
-            headers: vec![("dpop".into(), case["proof"].as_str().unwrap().into())],
-        };
-        (
-            head,
-            v["jkt"].as_str().unwrap().into(),
-            case["iat"].as_u64().unwrap(),
-        )
-    }
-
-    fn on() -> DpopSettings {
-        DpopSettings {
-            enabled: true,
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn a_token_request_with_a_proof_binds_the_session_to_its_key() {

@@ -121,14 +121,16 @@ fn nonce_refusal(settings: &DpopSettings, nonce: Option<&str>, now: u64) -> Opti
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The whole check over the in-memory platform (native verifier, the replay service in
     //! process), with the RFC 9449 §4.1 token-request proof at its own `iat`.
 
     use super::*;
     use crate::testing::{block_on, FakePlatform};
 
-    fn rfc_token_request() -> (RequestHead, String, u64) {
+    /// The RFC 9449 §4.1 token-request proof as a request head, its key's thumbprint and its
+    /// `iat` (shared with `dpop::issuance`'s tests).
+    pub(crate) fn rfc_token_request() -> (RequestHead, String, u64) {
         let v: serde_json::Value =
             serde_json::from_str(include_str!("../../tests/vectors/rfc9449_dpop.json")).unwrap();
         let case = &v["proofs"][0];
@@ -144,7 +146,7 @@ mod tests {
         )
     }
 
-    fn enabled() -> DpopSettings {
+    pub(crate) fn enabled() -> DpopSettings {
         DpopSettings {
             enabled: true,
             ..Default::default()

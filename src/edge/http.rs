@@ -313,28 +313,61 @@ impl Relay {
     }
 }
 
-/// A bounded GET: aborted after `timeout_ms`, refused above `max_bytes` (by `Content-Length` when
-/// given, and by the body as it streams in: reading stops, and the connection is cut, at the first
-/// chunk past the cap).
+/// A bounded GET of a JWKS (or a location copy): see `bounded`.
 pub(super) async fn get(
     url: &str,
     timeout_ms: u32,
     max_bytes: usize,
 ) -> Result<HttpResponse, FetchError> {
-    let controller = web_sys::AbortController::new().map_err(|e| FetchError::Network(js_err(e)))?;
+    let accept = [(
+        "accept".to_string(),
+        "application/jwk-set+json, application/json".to_string(),
+    )];
+    bounded("GET", url, &accept, None, timeout_ms, max_bytes).await
+}
+
+/// A bounded POST (the login endpoint, `session::login`; introspection): see `bounded`.
+pub(super) async fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    timeout_ms: u32,
+    max_bytes: usize,
+) -> Result<HttpResponse, FetchError> {
+    bounded("POST", url, headers, Some(body), timeout_ms, max_bytes).await
+}
+
+/// One outbound request of the gateway's own: aborted after `timeout_ms`, redirects not followed
+/// (workerd has no "error" mode; a 3xx is answered as it is, which no caller accepts), the answer
+/// refused above `max_bytes` (by `Content-Length` when given, and by the body as it streams in:
+/// reading stops, and the connection is cut, at the first chunk past the cap).
+async fn bounded(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+    timeout_ms: u32,
+    max_bytes: usize,
+) -> Result<HttpResponse, FetchError> {
+    let net = |e: JsValue| FetchError::Network(js_err(e));
+    let controller = web_sys::AbortController::new().map_err(net)?;
     let init = web_sys::RequestInit::new();
-    init.set_method("GET");
+    init.set_method(method);
     init.set_signal(Some(&controller.signal()));
-    // workerd has no "error" mode; a redirect (3xx) is not a JWKS and fails the fetch below.
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    let headers = web_sys::Headers::new().map_err(|e| FetchError::Network(js_err(e)))?;
-    let _ = headers.set("accept", "application/jwk-set+json, application/json");
-    init.set_headers(&headers);
+    let h = web_sys::Headers::new().map_err(net)?;
+    for (name, value) in headers {
+        h.set(name, value).map_err(net)?;
+    }
+    init.set_headers(&h);
+    if let Some(body) = body {
+        init.set_body(&js_sys::Uint8Array::from(body).into());
+    }
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let fetch = async {
         let resp: web_sys::Response = JsFuture::from(global.fetch_with_str_and_init(url, &init))
             .await
-            .map_err(|e| FetchError::Network(js_err(e)))?
+            .map_err(net)?
             .dyn_into()
             .map_err(|_| FetchError::Network("not a Response".into()))?;
         let h = resp.headers();

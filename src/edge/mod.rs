@@ -771,7 +771,7 @@ impl Platform for EdgePlatform {
         timeout_ms: u32,
         max_bytes: usize,
     ) -> Result<HttpResponse, FetchError> {
-        session::post(url, headers, body, timeout_ms, max_bytes).await
+        http::post(url, headers, body, timeout_ms, max_bytes).await
     }
 
     async fn mfa_call(&self, subject_key: &str, body: String) -> Result<String, StoreError> {

@@ -1,22 +1,18 @@
 //! The `SessionFamily` Durable Object class (binding `PORTCULLIS_SESSIONS`, one object per session,
 //! named by its family id) around the pure `session::family::FamilyService`, the gateway's calls
-//! to it, and the outbound POST the login endpoint needs.
+//! to it.
 //!
 //! Every call is decided synchronously between loading and persisting (nothing is awaited while
 //! the family is borrowed), so the object's single-threaded execution makes a rotation atomic: of
 //! two presenters of one token, exactly one rotates it.
 
-use futures_util::future::{select, Either};
-use js_sys::Uint8Array;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-use crate::platform::{FetchError, HttpResponse, StoreError};
+use crate::platform::StoreError;
 use crate::session::family::FamilyService;
 
 use super::durable::{self, json_response, now_ms, persist, Loaded, StoredService};
-use super::js_err;
 
 pub(super) const SESSIONS_BINDING: &str = "PORTCULLIS_SESSIONS";
 
@@ -122,59 +118,5 @@ impl DurableObject for SessionFamily {
         }
         self.loaded.rearm(&self.state).await?;
         Response::ok("")
-    }
-}
-
-/// POSTs `body` to `url`: a deadline, a capped answer, redirects not followed.
-pub(super) async fn post(
-    url: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    timeout_ms: u32,
-    max_bytes: usize,
-) -> Result<HttpResponse, FetchError> {
-    let net = |e: JsValue| FetchError::Network(js_err(e));
-    let controller = web_sys::AbortController::new().map_err(net)?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_signal(Some(&controller.signal()));
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    let h = web_sys::Headers::new().map_err(net)?;
-    for (name, value) in headers {
-        h.set(name, value).map_err(net)?;
-    }
-    init.set_headers(&h);
-    init.set_body(&Uint8Array::from(body).into());
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetch = async {
-        let resp: web_sys::Response = JsFuture::from(global.fetch_with_str_and_init(url, &init))
-            .await
-            .map_err(net)?
-            .dyn_into()
-            .map_err(|_| FetchError::Network("not a Response".into()))?;
-        let body = match resp.body() {
-            Some(stream) => match super::http::read_capped(&stream, max_bytes).await {
-                Ok(body) => body,
-                Err(e) => {
-                    controller.abort();
-                    return Err(e);
-                }
-            },
-            None => Vec::new(),
-        };
-        Ok(HttpResponse {
-            status: resp.status(),
-            cache_control: None,
-            body,
-        })
-    };
-    let timer = worker::Delay::from(std::time::Duration::from_millis(u64::from(timeout_ms)));
-    futures_util::pin_mut!(fetch);
-    match select(fetch, timer).await {
-        Either::Left((result, _)) => result,
-        Either::Right(_) => {
-            controller.abort();
-            Err(FetchError::Timeout)
-        }
     }
 }
