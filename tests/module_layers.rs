@@ -64,7 +64,12 @@ fn code_of(source: &str) -> String {
     while let Some(at) = rest.find("#[cfg(test)]") {
         code.push_str(&rest[..at]);
         let after = rest[at + "#[cfg(test)]".len()..].trim_start();
-        if !after.starts_with("mod ") {
+        // A test module may be visible to its siblings' tests (`pub(crate) mod tests`).
+        let item = ["pub(crate) ", "pub(super) ", "pub "]
+            .iter()
+            .find_map(|vis| after.strip_prefix(vis))
+            .unwrap_or(after);
+        if !item.starts_with("mod ") {
             code.push_str("#[cfg(test)]");
             rest = &rest[at + "#[cfg(test)]".len()..];
             continue;
@@ -274,7 +279,7 @@ fn a_cycle_is_found() {
 
 #[test]
 fn test_code_and_comments_are_not_read() {
-    let source = "use crate::a::X; // crate::b\n#[cfg(test)]\nmod tests {\n    use crate::c;\n    fn f() { {} }\n}\nuse crate::d;\nuse crate::{e::{F, G}, h};\n";
+    let source = "use crate::a::X; // crate::b\n#[cfg(test)]\nmod tests {\n    use crate::c;\n    fn f() { {} }\n}\nuse crate::d;\nuse crate::{e::{F, G}, h};\n#[cfg(test)]\npub(crate) mod shared {\n    use crate::i;\n}\n";
     let code = code_of(source);
     let firsts: Vec<&str> = paths_after(&code, "crate::")
         .into_iter()
