@@ -33,6 +33,16 @@ const APP_JS = `
 import { createSession, isSessionError } from "/pkg/session.js";
 const q = new URLSearchParams(location.search);
 if (q.get("locks") === "off") Object.defineProperty(navigator, "locks", { value: undefined });
+if (q.get("channel") === "slow") {
+  // Every message between tabs arrives 400 ms late, as on a loaded machine: the lock can reach a
+  // tab before the message that tells it another tab has just refreshed.
+  const Native = BroadcastChannel;
+  globalThis.BroadcastChannel = class extends Native {
+    set onmessage(handler) {
+      super.onmessage = (event) => setTimeout(() => handler(event), 400);
+    }
+  };
+}
 const session = createSession({ gateway: q.get("gateway"), refreshMarginSeconds: Number(q.get("margin")) });
 window.events = [];
 session.subscribe((e) => window.events.push(e));
@@ -161,6 +171,32 @@ for (const locks of ["on", "off"]) {
         await context.close();
       }
     });
+  });
+}
+
+for (const locks of ["on", "off"]) {
+  test(`a tab that asks just after another tab's refresh, before that tab's message arrives, takes the shared token (Web Locks ${locks})`, async () => {
+    const { context, refreshes } = await newBrowserContext();
+    try {
+      const tabs = await openTabs(context, 3, { locks, channel: "slow" });
+      const login = await tabs[0].evaluate((creds) => window.attempt(() => window.session.login(creds)), gateway.credentials);
+      assert.equal(login.error, undefined, `login: ${JSON.stringify(login)}`);
+      for (const tab of tabs) await tab.waitForFunction(() => window.session.loggedIn === true);
+      const first = await Promise.all(tabs.map(tokenOf));
+      assert.equal(new Set(first.map((t) => t.ok)).size, 1, `every tab took the login's token: ${JSON.stringify(first)}`);
+      assert.equal(refreshes.length, 0);
+      await waitUntilStale();
+      // One tab refreshes; the others ask only once it has its token, while its message is late.
+      const refreshed = await tokenOf(tabs[0]);
+      assert.ok(refreshed.ok, JSON.stringify(refreshed));
+      assert.notEqual(refreshed.ok, first[0].ok);
+      assert.equal(refreshes.length, 1);
+      const others = await Promise.all(tabs.slice(1).map(tokenOf));
+      assert.deepEqual(others, [{ ok: refreshed.ok }, { ok: refreshed.ok }], "the refreshed token, shared");
+      assert.equal(refreshes.length, 1, "no second refresh");
+    } finally {
+      await context.close();
+    }
   });
 }
 

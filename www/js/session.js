@@ -234,23 +234,37 @@ export function createSession(options) {
     });
   }
 
-  /** Whether a refresh settled (a new token, or the session's end) in some tab since `at`. The
-   *  marker is a time, not a secret; without localStorage tabs fall back to asking their peers. */
-  function settledSince(at) {
+  /** The last refresh or login any tab of this origin settled: when (`at`), and the expiry of the
+   *  token it got (`expiresAt`, null when the session ended). A time and an expiry, not the token;
+   *  without localStorage tabs fall back to asking their peers. */
+  function lastSettled() {
     try {
-      const marked = Number(storage()?.getItem(markerKey));
-      return Number.isFinite(marked) && marked >= at;
+      const marked = JSON.parse(storage()?.getItem(markerKey) ?? "null");
+      if (marked === null || typeof marked !== "object" || !Number.isFinite(marked.at)) return null;
+      return { at: marked.at, expiresAt: Number.isFinite(marked.expiresAt) ? marked.expiresAt : null };
     } catch {
-      return false;
+      return null;
     }
   }
 
-  function markSettled() {
+  function markSettled(t) {
     try {
-      storage()?.setItem(markerKey, String(Date.now()));
+      storage()?.setItem(markerKey, JSON.stringify({ at: Date.now(), expiresAt: t?.expiresAt ?? null }));
     } catch {
       // storage full or refused: peers will wait on the lock and ask instead
     }
+  }
+
+  /** Whether some tab settled a refresh this tab has not seen: after this tab asked (`since`), or
+   *  with a token that outlives the one this tab holds. The second catches a tab that asked just
+   *  after another tab's refresh finished but before that tab's message arrived (BroadcastChannel
+   *  and the lock travel on different paths, so the lock can come first). A tab holding no token
+   *  (a new or reloaded page) asks its peers briefly instead: the tab that marked it may be gone. */
+  function settledElsewhere(since) {
+    const marked = lastSettled();
+    if (marked === null) return false;
+    const newer = token !== null && marked.expiresAt !== null && marked.expiresAt > token.expiresAt;
+    return marked.at >= since || newer;
   }
 
   /** Asks the other tabs for a token fresher than `stale`; resolves it, or null after `ms`. */
@@ -286,7 +300,7 @@ export function createSession(options) {
       // No valid refresh cookie: never logged in, logged out, expired, or ended by the gateway
       // (a replayed refresh token ends the whole session). Every tab hears it; the marker tells
       // a tab that takes the lock before the message arrives to wait for it, not to ask again.
-      markSettled();
+      markSettled(null);
       endLocally("ended");
       broadcast({ type: "logout", reason: "ended" });
       throw sessionError("logged_out", "the gateway has no live session for this browser", { status: res.status, problem: body?.code });
@@ -303,7 +317,7 @@ export function createSession(options) {
         problem: body?.code,
       });
     }
-    markSettled();
+    markSettled(next);
     loggedOut = false;
     adopt(next);
     broadcast({ type: "token", token: next });
@@ -324,10 +338,11 @@ export function createSession(options) {
         return await exclusive(async () => {
           if (fresh(token, stale)) return token;
           if (loggedOut && !force) throw loggedOutError();
-          const announced = settledSince(requestedAt);
+          const announced = settledElsewhere(requestedAt);
           if (announced || token === null) {
-            // Another tab refreshed after we asked (its message may still be on its way), or this
-            // tab is new: a token may already be out there. Refreshing again would be wasted.
+            // Another tab refreshed after we asked or to a token newer than ours (its message may
+            // still be on its way), or this tab is new: a token may already be out there.
+            // Refreshing again would be wasted, and would rotate the cookie under that token.
             const shared = await askPeers(stale, announced ? PEER_WAIT_MS : NEW_TAB_WAIT_MS);
             if (shared) return shared;
             if (loggedOut && !force) throw loggedOutError(); // what was announced was the end
@@ -399,7 +414,7 @@ export function createSession(options) {
     if (!t) throw sessionError("invalid_token_response", "accept() needs a token response with access_token, token_type and expires_in");
     loggedOut = false;
     token = t;
-    markSettled();
+    markSettled(t);
     adopt(t);
     broadcast({ type: "token", token: t });
   }
