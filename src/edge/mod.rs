@@ -309,7 +309,12 @@ async fn decide_async(
                 }
                 .line()
             );
-            match http::problem_response(&problem, &[], &request_id) {
+            // HSTS as on every answer, when the configuration was read before the fault.
+            let transport = match STATE.with(|s| s.borrow().clone()).as_deref() {
+                Some(IsolateState::Ready(gateway)) => gateway.hsts_headers(),
+                _ => Vec::new(),
+            };
+            match http::problem_response(&problem, &transport, &request_id) {
                 Ok(r) => Ok(r.into()),
                 Err(_) => {
                     let init = web_sys::ResponseInit::new();
@@ -388,7 +393,8 @@ async fn serve(
                     duration_ms: None,
                 },
             );
-            return http::problem_response(&problem, &[], &id).map(Served::Response);
+            return http::problem_response(&problem, &gateway.hsts_headers(), &id)
+                .map(Served::Response);
         }
     };
     let read_certificate = || client_certificate(req);

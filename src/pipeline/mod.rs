@@ -578,19 +578,24 @@ impl<K: Clone> Gateway<K> {
         }
     }
 
+    /// `Strict-Transport-Security` (none when `hsts.max_age` is 0): on every response, also the
+    /// fallbacks answered before a request could be read (unreadable headers, a runtime fault).
+    pub fn hsts_headers(&self) -> Vec<(String, String)> {
+        self.config
+            .transport
+            .hsts
+            .iter()
+            .map(|v| ("strict-transport-security".to_string(), v.clone()))
+            .collect()
+    }
+
     /// Headers every response carries, the gateway's own and the origin's alike: HSTS, and CORS
     /// for an allowed browser origin — except on the session endpoints that answer with their own
     /// credentialed CORS (`session::endpoints`, their preflights included): an origin listed in
     /// both `cors.allowed_origins` and `sessions.app_origins` would otherwise get
     /// `Access-Control-Allow-Origin` twice, which a browser refuses.
     pub fn response_headers(&self, req: &RequestHead) -> Vec<(String, String)> {
-        let mut h: Vec<(String, String)> = self
-            .config
-            .transport
-            .hsts
-            .iter()
-            .map(|v| ("strict-transport-security".to_string(), v.clone()))
-            .collect();
+        let mut h = self.hsts_headers();
         let own_cors = matches!(
             crate::session::endpoints::endpoint_at(&self.config.sessions, req),
             Some(Ok(endpoint)) if !endpoint.uses_gateway_cors()
