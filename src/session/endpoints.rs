@@ -184,8 +184,10 @@ fn app_origin<'h>(settings: &SessionSettings, head: &'h RequestHead) -> Option<&
 
 /// CORS with credentials for an app origin: the refresh cookie travels only on a credentialed
 /// request, which the browser sends cross-origin only when the answer names the origin and
-/// allows credentials. With DPoP on, the app may read `DPoP-Nonce` (RFC 9449 §8: the nonce a
-/// refused login or refresh must be retried with).
+/// allows credentials. The app may read `WWW-Authenticate` (the challenge of a refused bearer
+/// call: `invalid_token`, or RFC 9470 step-up with its `max_age`) and `Retry-After` (a rate limit
+/// or an unavailable store), and with DPoP on `DPoP-Nonce` (RFC 9449 §8: the nonce a refused
+/// login or refresh must be retried with).
 fn cors_headers(
     settings: &SessionSettings,
     dpop: &DpopSettings,
@@ -202,9 +204,12 @@ fn cors_headers(
         ("access-control-allow-credentials".into(), "true".into()),
         ("vary".into(), "Origin".into()),
     ];
-    if dpop.enabled {
-        headers.push(("access-control-expose-headers".into(), "DPoP-Nonce".into()));
-    }
+    let exposed = if dpop.enabled {
+        "WWW-Authenticate, Retry-After, DPoP-Nonce"
+    } else {
+        "WWW-Authenticate, Retry-After"
+    };
+    headers.push(("access-control-expose-headers".into(), exposed.into()));
     headers
 }
 

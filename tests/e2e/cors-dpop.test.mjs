@@ -124,7 +124,7 @@ test("[dpop] enabled: the session endpoints' preflight allows DPoP and a login's
     assert.deepEqual([refused.status, refused.code], [401, "dpop_nonce_required"]);
     assert.match(res.headers.get("dpop-nonce") ?? "", /^[A-Za-z0-9_-]{32}$/);
     assert.equal(res.headers.get("access-control-allow-origin"), APP);
-    assert.deepEqual(listOf(res.headers.get("access-control-expose-headers")), ["dpop-nonce"]);
+    assert.deepEqual(listOf(res.headers.get("access-control-expose-headers")), ["www-authenticate", "retry-after", "dpop-nonce"]);
   });
 });
 
@@ -136,7 +136,7 @@ test("an operator's explicit cors.allowed_headers is authoritative, with DPoP on
   });
 });
 
-test("[dpop] off: the default lists are unchanged and the session answers expose nothing", async () => {
+test("[dpop] off: the default lists are unchanged and the session answers expose only the challenge and Retry-After", async () => {
   await withGateway(config({}), async (gw) => {
     const pre = await preflight(gw, "/api/orders", "GET", "authorization");
     assert.deepEqual(listOf(pre.headers.get("access-control-allow-headers")), ["authorization", "content-type", "x-api-key"]);
@@ -149,6 +149,6 @@ test("[dpop] off: the default lists are unchanged and the session answers expose
     });
     await res.arrayBuffer();
     assert.equal(res.status, 200);
-    assert.equal(res.headers.get("access-control-expose-headers"), null);
+    assert.deepEqual(listOf(res.headers.get("access-control-expose-headers")), ["www-authenticate", "retry-after"]);
   });
 });
