@@ -1,6 +1,6 @@
 //! Issue 15 through the whole pipeline, natively: claims to headers, claim conditions (JWT claims,
-//! introspection answers' members and API-key metadata, on a cache hit too), and the request id in problem
-//! documents (the admin API's included) and the origin's `x-request-id`.
+//! introspection answers' members and API-key metadata, on a cache hit too), and the request id in
+//! problem documents (the admin API's included) and the origin's `x-request-id`.
 
 use std::collections::BTreeMap;
 
