@@ -485,8 +485,16 @@ pub fn parse_config(doc: &Value) -> Result<Config, Vec<ConfigError>> {
         }
         issuers.push(own_issuer(&sessions));
     }
-    let introspection: crate::introspection::settings::IntrospectionSettings =
+    let mut introspection: crate::introspection::settings::IntrospectionSettings =
         parse_section(raw.introspection.as_ref(), &mut errors);
+    if introspection.enabled {
+        introspection.claim_headers = parse_claims_to_headers(
+            &introspection.claims_to_headers,
+            crate::introspection::settings::IntrospectionSettings::PATH,
+            &identity_header_prefixes,
+            &mut errors,
+        );
+    }
     // A route may accept jwt (bearer tokens) when some issuer is trusted: a configured one, the
     // gateway itself, or the introspection endpoint's authorization server.
     let no_issuers = raw.issuers.is_empty() && !sessions.enabled && !introspection.enabled;
@@ -1024,6 +1032,33 @@ impl TransportSection {
     }
 }
 
+/// A `claims_to_headers` table (an issuer's, or the introspection section's) at `path`: each header
+/// name checked against the namespace and each claim path parsed; a bad entry is named by its path
+/// (`issuers[0].claims_to_headers.x-tenant`). In name order.
+fn parse_claims_to_headers(
+    written: &std::collections::BTreeMap<String, String>,
+    path: &str,
+    identity_header_prefixes: &[String],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<crate::claims::ClaimHeader> {
+    let mut entries = Vec::new();
+    for (header, claim) in written {
+        let at = format!("{path}.claims_to_headers.{header}");
+        if let Err(m) = crate::claims::headers::check_header_name(header, identity_header_prefixes)
+        {
+            errors.push(err(&at, m));
+        }
+        match crate::claims::ClaimPath::parse(claim) {
+            Ok(claim) => entries.push(crate::claims::ClaimHeader {
+                header: header.clone(),
+                claim,
+            }),
+            Err(m) => errors.push(err(&at, format!("not a claim path: {m}"))),
+        }
+    }
+    entries
+}
+
 fn build_issuer(
     r: RawIssuer,
     path: &str,
@@ -1031,21 +1066,8 @@ fn build_issuer(
     errors: &mut Vec<ConfigError>,
 ) -> Option<IssuerConfig> {
     let before = errors.len();
-    let mut claims_to_headers = Vec::new();
-    for (header, claim) in &r.claims_to_headers {
-        let at = format!("{path}.claims_to_headers.{header}");
-        if let Err(m) = crate::claims::headers::check_header_name(header, identity_header_prefixes)
-        {
-            errors.push(err(&at, m));
-        }
-        match crate::claims::ClaimPath::parse(claim) {
-            Ok(claim) => claims_to_headers.push(crate::claims::ClaimHeader {
-                header: header.clone(),
-                claim,
-            }),
-            Err(m) => errors.push(err(&at, format!("not a claim path: {m}"))),
-        }
-    }
+    let claims_to_headers =
+        parse_claims_to_headers(&r.claims_to_headers, path, identity_header_prefixes, errors);
     if r.issuer.is_empty() {
         errors.push(err(&format!("{path}.issuer"), "must not be empty"));
     } else if let Err(m) = check_url(&r.issuer, true) {

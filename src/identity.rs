@@ -45,8 +45,9 @@ pub struct Identity {
     pub key_id: Option<String>,
     /// API keys: the rate-limit policy named in the key's record, if any.
     pub rate_limit_policy: Option<String>,
-    /// What the credential carries beyond scopes: its issuer's `claims_to_headers` headers, and
-    /// the claim values (an API key: its metadata) the routes' `require` conditions read.
+    /// What the credential carries beyond scopes: its issuer's (an introspected token: the
+    /// `introspection` section's) `claims_to_headers` headers, and the claim values (an API key:
+    /// its metadata) the routes' `require` conditions read.
     pub claims: crate::claims::IdentityClaims,
     /// JWT `sid`: the session a gateway-issued token belongs to, for session revocation.
     pub session_id: Option<String>,

@@ -1,5 +1,6 @@
-//! Claims to headers (`issuers[].claims_to_headers`): an issuer's token claims forwarded to the
-//! origin as headers the gateway vouches for, e.g. `x-user-email = "email"`,
+//! Claims to headers (`issuers[].claims_to_headers`, `introspection.claims_to_headers`): an
+//! issuer's token claims, or an introspection answer's members, forwarded to the origin as headers
+//! the gateway vouches for, e.g. `x-user-email = "email"`,
 //! `x-tenant-… = "org.id"`, `x-user-roles = "realm_access.roles"`.
 //!
 //! **Names** lie in the gateway's namespace — `x-user-*`, `x-auth-*`, or one of the configured

@@ -4,8 +4,9 @@
 //! condition must hold; the first that does not refuses the request with 403
 //! `claim_requirement_failed`, naming the claim (never its value, nor the value required).
 //!
-//! JWTs are judged on their claims (a name is a claim path, `org.id`); API keys on their record's
-//! `metadata`, whose values are strings: a name is looked up verbatim as a metadata key.
+//! JWTs are judged on their claims (a name is a claim path, `org.id`), opaque tokens on the members
+//! of their introspection answer (read the same way); API keys on their record's `metadata`, whose
+//! values are strings: a name is looked up verbatim as a metadata key.
 //!
 //! - `name = value`: the claim is that exact string, boolean or number (`5` and `5.0` are equal;
 //!   `"true"` is not `true`).

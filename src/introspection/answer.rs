@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::settings::IntrospectionSettings;
+use crate::claims::ClaimSettings;
 use crate::identity::{AuthMethod, Identity};
 use crate::problem::{ErrorCode, Problem};
 
@@ -18,7 +19,8 @@ pub(crate) enum Answer {
     /// `active: false` (or anything but `true`): the token is not valid at the server.
     Inactive,
     /// `active: true`, but the answer names another issuer or audience, an expired token, a
-    /// token type other than Bearer, or a value that cannot travel as a header.
+    /// token type other than Bearer, or a value that cannot travel as a header (a member the
+    /// gateway reads, or one `claims_to_headers` forwards).
     Refused(Problem),
 }
 
@@ -27,9 +29,11 @@ pub(crate) enum Answer {
 pub(crate) struct Malformed(pub &'static str);
 
 /// Reads the answer for the token whose id is `token_hash_id` (used as `jti` when the answer gives
-/// none), at `now_secs`.
+/// none), at `now_secs`. `claims` names what the identity keeps of the answer's members for the
+/// routes' `require` conditions.
 pub(crate) fn read_answer(
     settings: &IntrospectionSettings,
+    claims: &ClaimSettings,
     body: &[u8],
     token_hash_id: &str,
     now_secs: u64,
@@ -39,10 +43,12 @@ pub(crate) fn read_answer(
     if obj.get("active") != Some(&Value::Bool(true)) {
         return Ok(Answer::Inactive);
     }
-    Ok(match identity(settings, &obj, token_hash_id, now_secs) {
-        Ok(identity) => Answer::Active(identity),
-        Err(problem) => Answer::Refused(problem),
-    })
+    Ok(
+        match identity(settings, claims, &obj, token_hash_id, now_secs) {
+            Ok(identity) => Answer::Active(identity),
+            Err(problem) => Answer::Refused(problem),
+        },
+    )
 }
 
 fn claim_invalid(detail: impl Into<String>) -> Problem {
@@ -73,6 +79,7 @@ fn number(obj: &Map<String, Value>, name: &str) -> Result<Option<u64>, Problem> 
 
 fn identity(
     settings: &IntrospectionSettings,
+    claims: &ClaimSettings,
     obj: &Map<String, Value>,
     token_hash_id: &str,
     now: u64,
@@ -147,6 +154,11 @@ fn identity(
         Some(jti) => jti.to_string(),
         None => token_hash_id.to_string(),
     };
+    // The answer's members are the token's claims: the same extraction as a verified JWT's
+    // (`pipeline::authenticate::jwt_identity`), so `claims_to_headers` and `require` read them
+    // alike, and the cached identity carries them to every cache hit.
+    let carried = crate::claims::identity_claims(&settings.claim_headers, claims, obj)
+        .map_err(|e| claim_invalid(e.detail()))?;
     Ok(Identity {
         method: AuthMethod::Introspection,
         subject: subject.to_string(),
@@ -156,6 +168,7 @@ fn identity(
         expires_at: exp,
         issued_at: iat,
         client_id: client_id.map(str::to_string),
+        claims: carried,
         ..Identity::anonymous()
     })
 }
@@ -200,7 +213,14 @@ mod tests {
     }
 
     fn read(v: Value) -> Answer {
-        read_answer(&settings(), v.to_string().as_bytes(), "sha256:h", NOW).unwrap()
+        read_answer(
+            &settings(),
+            &ClaimSettings::default(),
+            v.to_string().as_bytes(),
+            "sha256:h",
+            NOW,
+        )
+        .unwrap()
     }
 
     fn active() -> Value {
@@ -319,6 +339,106 @@ mod tests {
         assert_eq!(code(read(a)), "token_claim_invalid");
     }
 
+    /// Settings forwarding `email`, `org.id` and `sub`, and claims that routes require `org.id`
+    /// and `roles`.
+    fn with_claims() -> (IntrospectionSettings, ClaimSettings) {
+        use crate::claims::{ClaimHeader, ClaimPath};
+        let mut s = settings();
+        s.claim_headers = [
+            ("x-auth-sub", "sub"),
+            ("x-auth-tenant", "org.id"),
+            ("x-user-email", "email"),
+        ]
+        .map(|(header, claim)| ClaimHeader {
+            header: header.into(),
+            claim: ClaimPath::parse(claim).unwrap(),
+        })
+        .to_vec();
+        let claims = ClaimSettings {
+            identity_header_prefixes: Vec::new(),
+            required: vec![
+                ClaimPath::parse("org.id").unwrap(),
+                ClaimPath::parse("roles").unwrap(),
+            ],
+        };
+        (s, claims)
+    }
+
+    fn read_claims(v: Value) -> Answer {
+        let (s, claims) = with_claims();
+        read_answer(&s, &claims, v.to_string().as_bytes(), "sha256:h", NOW).unwrap()
+    }
+
+    #[test]
+    fn the_answers_members_are_the_identitys_claims_as_a_jwts_are() {
+        let mut a = active();
+        a["email"] = json!("a@example.com");
+        a["org"] = json!({"id": "acme"});
+        a["roles"] = json!(["admin", "ops"]);
+        let Answer::Active(id) = read_claims(a) else {
+            panic!()
+        };
+        // In configured (name) order; a member the gateway reads itself (`sub`) may be forwarded.
+        assert_eq!(
+            id.claims.headers,
+            [
+                ("x-auth-sub", "alice"),
+                ("x-auth-tenant", "acme"),
+                ("x-user-email", "a@example.com"),
+            ]
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+        );
+        assert_eq!(
+            id.claims.values,
+            [
+                ("org.id".to_string(), json!("acme")),
+                ("roles".to_string(), json!(["admin", "ops"]))
+            ]
+        );
+        // Absent claims: no header, no value (a condition on them fails).
+        let Answer::Active(id) = read_claims(active()) else {
+            panic!()
+        };
+        assert_eq!(
+            id.claims.headers,
+            [("x-auth-sub".to_string(), "alice".to_string())]
+        );
+        assert!(id.claims.values.is_empty());
+        // Without claims configured, the identity carries none.
+        let Answer::Active(id) = read(with("email", json!("a@example.com"))) else {
+            panic!()
+        };
+        assert_eq!(id.claims, crate::claims::IdentityClaims::default());
+    }
+
+    #[test]
+    fn a_claim_that_cannot_travel_refuses_the_answer_naming_the_claim() {
+        for (name, v, claim) in [
+            ("email", json!("a@example.com\u{7}"), "email"),
+            ("email", json!("a\r\nx-user-id: admin"), "email"),
+            ("email", json!({"a": 1}), "email"),
+            ("email", json!(null), "email"),
+            ("org", json!({"id": ["a,b"]}), "org.id"),
+            ("org", json!("flat"), "org.id"),
+        ] {
+            let Answer::Refused(p) = read_claims(with(name, v.clone())) else {
+                panic!("{v}")
+            };
+            assert_eq!(p.code, ErrorCode::TokenClaimInvalid, "{v}");
+            assert!(p.detail.contains(&format!("\"{claim}\"")), "{}", p.detail);
+            assert!(!p.detail.contains("admin"), "{}", p.detail);
+        }
+        // A claim only a route's condition reads is not a header: any JSON value is kept for it.
+        assert!(matches!(
+            read_claims(with("roles", json!({"nested": [1, null]}))),
+            Answer::Active(_)
+        ));
+        // The token's own checks come first: an expired token is expired, whatever its claims.
+        let mut expired = with("exp", json!(NOW));
+        expired["email"] = json!({"a": 1});
+        assert_eq!(code(read_claims(expired)), "token_expired");
+    }
+
     #[test]
     fn a_body_that_is_not_one_json_object_is_malformed() {
         for body in [
@@ -327,7 +447,7 @@ mod tests {
             br#"{"active":true,"active":false}"#,
             b"",
         ] {
-            assert!(read_answer(&settings(), body, "h", NOW).is_err());
+            assert!(read_answer(&settings(), &ClaimSettings::default(), body, "h", NOW).is_err());
         }
     }
 }

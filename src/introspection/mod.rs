@@ -18,6 +18,9 @@
 //!   staleness the operator accepted for a revocation at the server, outage or not.
 //! - The identity goes through the revocation gate like a JWT's (`jti`, or `sha256:<hash>` when
 //!   the answer has none; subject), on cache hits too.
+//! - The answer's members are the token's claims: `introspection.claims_to_headers` and the
+//!   routes' `require` read them through `claims::identity_claims`, as for a JWT. The cached
+//!   identity carries them; a member that cannot travel refuses the answer (cached as a refusal).
 
 pub(crate) mod answer;
 pub(crate) mod client;
@@ -29,6 +32,7 @@ use std::collections::HashMap;
 use base64::Engine;
 
 use crate::bounded_cache::BoundedCache;
+use crate::claims::ClaimSettings;
 use crate::identity::Identity;
 use crate::jose::jws::B64URL;
 use crate::log::{self, Event};
@@ -128,11 +132,13 @@ fn unavailable(retry_after_secs: u64, detail: &str) -> Problem {
         .with_header("retry-after", retry_after_secs.max(1).to_string())
 }
 
-/// The identity of `token` according to the introspection endpoint (or its cached answer).
+/// The identity of `token` according to the introspection endpoint (or its cached answer), with
+/// the claims `claims` (the configuration's `claims`) says the routes' conditions read.
 pub(crate) async fn introspect<P: Platform>(
     cell: &RefCell<IntrospectionCache>,
     platform: &P,
     settings: &IntrospectionSettings,
+    claims: &ClaimSettings,
     credentials: Option<&ClientCredentials>,
     token: &str,
 ) -> Result<Identity, Problem> {
@@ -186,7 +192,7 @@ pub(crate) async fn introspect<P: Platform>(
                     id,
                     armed: true,
                 };
-                let result = post(platform, settings, credentials, token).await;
+                let result = post(platform, settings, claims, credentials, token).await;
                 guard.armed = false;
                 let now = platform.now_ms();
                 let mut c = cell.borrow_mut();
@@ -250,6 +256,7 @@ pub(crate) async fn introspect<P: Platform>(
 async fn post<P: Platform>(
     platform: &P,
     settings: &IntrospectionSettings,
+    claims: &ClaimSettings,
     credentials: Option<&ClientCredentials>,
     token: &str,
 ) -> Result<Answer, String> {
@@ -275,6 +282,7 @@ async fn post<P: Platform>(
     }
     answer::read_answer(
         settings,
+        claims,
         &response.body,
         &token_hash_id(token),
         platform.now_secs(),

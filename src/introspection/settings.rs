@@ -1,6 +1,8 @@
 //! The `introspection` section: the one authorization server whose opaque tokens the gateway
 //! accepts by asking its RFC 7662 introspection endpoint.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use crate::section::{Problems, Section};
@@ -59,6 +61,13 @@ pub struct IntrospectionSettings {
     pub timeout_ms: u32,
     pub max_response_bytes: usize,
     pub failure_cooldown_seconds: u64,
+    /// Header name → claim path, as written: the answer's members forwarded to the origin, as
+    /// `issuers[].claims_to_headers` does for a JWT's claims. `config` checks and parses it (it
+    /// needs `identity_header_prefixes`) into `claim_headers`.
+    pub claims_to_headers: BTreeMap<String, String>,
+    /// `claims_to_headers` parsed, in name order (filled in by `config`; empty when disabled).
+    #[serde(skip)]
+    pub claim_headers: Vec<crate::claims::ClaimHeader>,
 }
 
 impl Default for IntrospectionSettings {
@@ -81,6 +90,8 @@ impl Default for IntrospectionSettings {
             timeout_ms: 3_000,
             max_response_bytes: 16 * 1024,
             failure_cooldown_seconds: 5,
+            claims_to_headers: BTreeMap::new(),
+            claim_headers: Vec::new(),
         }
     }
 }

@@ -20,6 +20,11 @@ fn settings() -> IntrospectionSettings {
     }
 }
 
+/// A configuration whose routes require no claims.
+fn no_claims() -> crate::claims::ClaimSettings {
+    crate::claims::ClaimSettings::default()
+}
+
 fn answer(p: &FakePlatform, status: u16, body: serde_json::Value) {
     p.http.borrow_mut().insert(
         ENDPOINT.into(),
@@ -42,7 +47,8 @@ fn run(
     token: &str,
 ) -> Result<crate::identity::Identity, &'static str> {
     let creds = ClientCredentials::Secret("s3cr+t".into());
-    block_on(introspect(cache, p, s, Some(&creds), token)).map_err(|e| e.code.as_str())
+    block_on(introspect(cache, p, s, &no_claims(), Some(&creds), token))
+        .map_err(|e| e.code.as_str())
 }
 
 fn posts(p: &FakePlatform) -> usize {
@@ -91,7 +97,15 @@ fn private_key_jwt_sends_a_signed_assertion_and_no_secret() {
     .unwrap();
     let creds = ClientCredentials::load(&s, Some(&key.private_jwk_json().to_string())).unwrap();
     let cache = RefCell::new(IntrospectionCache::new(10));
-    block_on(introspect(&cache, &p, &s, Some(&creds), "opaque")).unwrap();
+    block_on(introspect(
+        &cache,
+        &p,
+        &s,
+        &no_claims(),
+        Some(&creds),
+        "opaque",
+    ))
+    .unwrap();
     let posts = p.http_post_calls.borrow();
     let (_, headers, body) = &posts[0];
     assert!(headers.iter().all(|(n, _)| n != "authorization"));
@@ -150,6 +164,51 @@ fn inactive_answers_are_cached_briefly() {
 }
 
 #[test]
+fn the_cached_identity_carries_the_answers_claims_and_a_claim_refusal_is_cached_like_the_others() {
+    use crate::claims::{ClaimHeader, ClaimPath};
+    let p = FakePlatform::new(NOW);
+    let mut s = settings(); // negative 5 s
+    s.claim_headers = vec![ClaimHeader {
+        header: "x-user-email".into(),
+        claim: ClaimPath::parse("email").unwrap(),
+    }];
+    let claims = crate::claims::ClaimSettings {
+        identity_header_prefixes: Vec::new(),
+        required: vec![ClaimPath::parse("tenant").unwrap()],
+    };
+    let creds = ClientCredentials::Secret("x".into());
+    let cache = RefCell::new(IntrospectionCache::new(10));
+    let ask = |token: &str| block_on(introspect(&cache, &p, &s, &claims, Some(&creds), token));
+
+    let mut good = active(NOW + 600);
+    good["email"] = json!("a@example.com");
+    good["tenant"] = json!("acme");
+    answer(&p, 200, good);
+    for _ in 0..2 {
+        let id = ask("good").unwrap();
+        assert_eq!(
+            id.claims.headers,
+            [("x-user-email".to_string(), "a@example.com".to_string())]
+        );
+        assert_eq!(id.claims.values, [("tenant".to_string(), json!("acme"))]);
+    }
+    assert_eq!(posts(&p), 1, "the second identity came from the cache");
+
+    let mut bad = active(NOW + 600);
+    bad["email"] = json!({"not": "text"});
+    answer(&p, 200, bad);
+    for _ in 0..2 {
+        let err = ask("bad").unwrap_err();
+        assert_eq!(err.code.as_str(), "token_claim_invalid");
+        assert!(err.detail.contains("\"email\""), "{}", err.detail);
+    }
+    assert_eq!(posts(&p), 2, "the refusal is cached");
+    p.advance_secs(5);
+    assert_eq!(ask("bad").unwrap_err().code.as_str(), "token_claim_invalid");
+    assert_eq!(posts(&p), 3, "for negative_cache_ttl_seconds");
+}
+
+#[test]
 fn an_endpoint_failure_fails_closed_with_a_cooldown_and_cached_answers_keep_serving() {
     let p = FakePlatform::new(NOW);
     let s = settings(); // cooldown 5 s
@@ -159,12 +218,28 @@ fn an_endpoint_failure_fails_closed_with_a_cooldown_and_cached_answers_keep_serv
     for (status, body) in [(500, json!({})), (200, json!([]))] {
         answer(&p, status, body);
         let creds = ClientCredentials::Secret("x".into());
-        let err = block_on(introspect(&cache, &p, &s, Some(&creds), "new")).unwrap_err();
+        let err = block_on(introspect(
+            &cache,
+            &p,
+            &s,
+            &no_claims(),
+            Some(&creds),
+            "new",
+        ))
+        .unwrap_err();
         assert_eq!(err.code.as_str(), "introspection_unavailable");
         assert!(err.headers.contains(&("retry-after".into(), "5".into())));
         let before = posts(&p);
         p.advance_secs(2);
-        let err = block_on(introspect(&cache, &p, &s, Some(&creds), "other")).unwrap_err();
+        let err = block_on(introspect(
+            &cache,
+            &p,
+            &s,
+            &no_claims(),
+            Some(&creds),
+            "other",
+        ))
+        .unwrap_err();
         assert_eq!(err.code.as_str(), "introspection_unavailable");
         assert!(err.headers.contains(&("retry-after".into(), "3".into())));
         assert_eq!(posts(&p), before, "no POST within the cooldown");
@@ -188,7 +263,7 @@ fn without_credentials_every_introspection_fails_closed() {
     let p = FakePlatform::new(NOW);
     answer(&p, 200, active(NOW + 600));
     let cache = RefCell::new(IntrospectionCache::new(10));
-    let err = block_on(introspect(&cache, &p, &settings(), None, "t")).unwrap_err();
+    let err = block_on(introspect(&cache, &p, &settings(), &no_claims(), None, "t")).unwrap_err();
     assert_eq!(err.code.as_str(), "introspection_unavailable");
     assert_eq!(posts(&p), 0);
 }

@@ -262,6 +262,7 @@ async fn authenticate_opaque<K: Clone, P: Platform<Key = K>>(
         &gw.introspection,
         platform,
         &gw.config.introspection,
+        &gw.config.claims,
         gw.introspection_client.as_ref(),
         token,
     )

@@ -1,6 +1,6 @@
-//! Issue 15 through the whole pipeline, natively: claims to headers, claim conditions (JWT claims
-//! and API-key metadata, on a verified-token cache hit too), and the request id in problem
-//! documents (the admin API's included) and the origin's `x-request-id`.
+//! Issue 15 through the whole pipeline, natively: claims to headers, claim conditions (JWT claims,
+//! introspection answers' members and API-key metadata, on a cache hit too), and the request id in
+//! problem documents (the admin API's included) and the origin's `x-request-id`.
 
 use std::collections::BTreeMap;
 
@@ -288,4 +288,74 @@ fn every_problem_names_its_request_the_admin_apis_too() {
     );
     let doc: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(doc["instance"], format!("urn:portcullis:request:{ray}"));
+}
+
+#[test]
+fn an_introspection_answers_members_meet_conditions_and_reach_the_origin_as_a_jwts_claims_do() {
+    const ENDPOINT: &str = "https://as.example/introspect";
+    let doc = json!({
+        "origin": "https://origin.internal",
+        "introspection": {
+            "enabled": true, "issuer": "https://as.example", "endpoint": ENDPOINT, "client_id": "gw",
+            "claims_to_headers": { "x-user-email": "email", "x-auth-tenant": "org.id" },
+        },
+        "routes": [
+            { "name": "ops", "methods": ["GET"], "path": "/api/*", "auth": ["jwt"], "require": { "org.id": "acme" } },
+        ]
+    });
+    let gw = Gateway::new(parse_config(&doc).unwrap()).with_introspection_client(Some(
+        crate::introspection::client::ClientCredentials::Secret("s3cret".into()),
+    ));
+    let p = FakePlatform::new(NOW);
+    let answer = |members: Value| {
+        let mut body =
+            json!({"active": true, "sub": "alice", "token_type": "Bearer", "exp": NOW + 300});
+        for (k, v) in members.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        p.http.borrow_mut().insert(
+            ENDPOINT.to_string(),
+            HttpResponse {
+                status: 200,
+                cache_control: None,
+                body: body.to_string().into_bytes(),
+            },
+        );
+    };
+    let get = |token: &str| {
+        let auth = format!("Bearer {token}");
+        let client = [("authorization", auth.as_str()), ("X_User_Email", "forged")];
+        block_on(gw.handle(&p, &req("GET", "/api/x", &client)))
+    };
+
+    answer(json!({"email": "alice@example.com", "org": {"id": "acme"}}));
+    // The answer, then its cached identity: the same headers and conditions.
+    for _ in 0..2 {
+        let h = get("good");
+        let plan = forwarded(&h);
+        assert!(plan.strip.contains(&"X_User_Email".to_string()));
+        let added: BTreeMap<&str, &str> = plan
+            .add
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(added["x-auth-method"], "introspection");
+        assert_eq!(added["x-user-email"], "alice@example.com");
+        assert_eq!(added["x-auth-tenant"], "acme");
+    }
+
+    answer(json!({"email": "eve@example.com", "org": {"id": "evil-corp"}}));
+    let (status, doc) = refusal(&get("other-tenant"));
+    assert_eq!(
+        (status, doc["code"].as_str(), doc["claim"].as_str()),
+        (403, Some("claim_requirement_failed"), Some("org.id"))
+    );
+
+    answer(json!({"email": {"not": "text"}, "org": {"id": "acme"}}));
+    let (status, doc) = refusal(&get("bad-email"));
+    assert_eq!(
+        (status, doc["code"].as_str()),
+        (401, Some("token_claim_invalid"))
+    );
+    assert!(doc["detail"].as_str().unwrap().contains("\"email\""));
 }

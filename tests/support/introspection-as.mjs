@@ -7,7 +7,9 @@
 //   which may revoke them (RFC 7009 lets only the token's own client revoke it).
 // User tokens (with a `sub`) are issued through the provider's own models (a Grant and an
 // AccessToken saved in its store): the same tokens an authorization-code flow ends with, without a
-// browser. Every request to the introspection endpoint is counted.
+// browser. Every request to the introspection endpoint is counted. A user token may carry extra
+// claims (`issueUserToken({ extra })`): oidc-provider stores them with the token
+// (`extraTokenClaims`) and its introspection answer lists them as top-level members.
 
 import http from "node:http";
 import { randomBytes, generateKeyPairSync } from "node:crypto";
@@ -38,6 +40,8 @@ export async function startIntrospectionServer({ gatewayPublicJwk }) {
   const port = await listen(server);
   const issuer = `http://127.0.0.1:${port}`;
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
+  // The extra claims of each user token, by its grant (one grant per token, below).
+  const extraByGrant = new Map();
   const signingKey = { ...(await exportJWK(privateKey)), kid: "as-1", alg: "RS256", use: "sig" };
   const provider = new Provider(issuer, {
     clients: [
@@ -49,6 +53,7 @@ export async function startIntrospectionServer({ gatewayPublicJwk }) {
     cookies: { keys: [randomBytes(32).toString("base64url")] },
     scopes: ["openid", "read:echo", "write:echo", "portcullis:admin"],
     findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
+    extraTokenClaims: (_ctx, token) => extraByGrant.get(token.grantId),
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -78,12 +83,17 @@ export async function startIntrospectionServer({ gatewayPublicJwk }) {
   });
   const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
 
-  /** An opaque access token for `sub` issued to `app`, saved in the provider's store. */
-  async function issueUserToken({ sub, scope = "read:echo", ttl = 300, audience = API_AUDIENCE }) {
+  /**
+   * An opaque access token for `sub` issued to `app`, saved in the provider's store; `extra`: claims
+   * its introspection answer adds (the standard members — sub, scope, client_id, … — are the
+   * provider's own and win).
+   */
+  async function issueUserToken({ sub, scope = "read:echo", ttl = 300, audience = API_AUDIENCE, extra }) {
     const client = await provider.Client.find("app");
     const grant = new provider.Grant({ accountId: sub, clientId: "app" });
     grant.addOIDCScope("openid");
     const grantId = await grant.save();
+    if (extra) extraByGrant.set(grantId, extra);
     const token = new provider.AccessToken({ client, accountId: sub, grantId, scope, gty: "authorization_code", expiresIn: ttl });
     if (audience) token.setAudience(audience);
     return token.save();
