@@ -36,6 +36,9 @@ pub(crate) struct SessionContext<'a, P, V> {
     pub passkeys: &'a crate::webauthn::settings::PasskeySettings,
     /// DPoP (issue 13): a token request with a proof gets tokens bound to its key (RFC 9449 §5).
     pub dpop: &'a crate::dpop::settings::DpopSettings,
+    /// The gateway's `realm`, for a challenge an endpoint answers with (a passkey delete's
+    /// `max_age`).
+    pub realm: &'a str,
 }
 
 /// The request's own origin and the configured app origins, checked against `Origin`.
