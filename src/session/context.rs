@@ -41,6 +41,20 @@ pub(crate) struct SessionContext<'a, P, V> {
     pub realm: &'a str,
 }
 
+/// The request's path after `sessions.path_prefix` (`""` or starting with `/`). `None`: not
+/// under the prefix (or sessions are off).
+pub(crate) fn path_under_prefix<'h>(
+    settings: &SessionSettings,
+    head: &'h RequestHead,
+) -> Option<&'h str> {
+    if !settings.enabled {
+        return None;
+    }
+    let (_, _, path, _) = crate::url::split_url(&head.url)?;
+    let rest = path.strip_prefix(settings.path_prefix.as_str())?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
 /// The request's own origin and the configured app origins, checked against `Origin`.
 pub(crate) fn origin_verdict(settings: &SessionSettings, head: &RequestHead) -> OriginVerdict {
     let own = csrf::own_origin(&head.url);

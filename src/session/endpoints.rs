@@ -19,7 +19,7 @@ use crate::problem::{ErrorCode, Problem};
 use crate::reply::Reply;
 use crate::request::RequestHead;
 
-use super::context::{foreign_origin, SessionContext, SubjectTokenVerifier};
+use super::context::{foreign_origin, path_under_prefix, SessionContext, SubjectTokenVerifier};
 use super::settings::SessionSettings;
 
 /// The largest request body a session endpoint reads (a login form, a token exchange).
@@ -143,20 +143,6 @@ pub(crate) fn endpoint_at(
         },
     };
     Some(Ok(endpoint))
-}
-
-/// The request's path after `sessions.path_prefix` (`""` or starting with `/`). `None`: not
-/// under the prefix (or sessions are off).
-pub(crate) fn path_under_prefix<'h>(
-    settings: &SessionSettings,
-    head: &'h RequestHead,
-) -> Option<&'h str> {
-    if !settings.enabled {
-        return None;
-    }
-    let (_, _, path, _) = crate::url::split_url(&head.url)?;
-    let rest = path.strip_prefix(settings.path_prefix.as_str())?;
-    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
 /// Serves one call; `body` is at most `MAX_BODY_BYTES + 1` bytes (the runtime's cap). Returns the

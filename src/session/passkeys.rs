@@ -144,7 +144,7 @@ pub(crate) async fn serve_manage<P: Platform, V: SubjectTokenVerifier>(
     endpoint: ManageEndpoint,
 ) -> Result<Reply, Problem> {
     origin_if_present(ctx.settings, ctx.head)?;
-    let rest = super::endpoints::path_under_prefix(ctx.settings, ctx.head).unwrap_or_default();
+    let rest = super::context::path_under_prefix(ctx.settings, ctx.head).unwrap_or_default();
     let hooks = Hooks {
         ctx,
         login_cnf: None,
