@@ -794,3 +794,48 @@ fn the_store_down_fails_closed_on_list_and_delete() {
         );
     }
 }
+
+#[test]
+fn a_claim_left_by_an_interrupted_delete_is_released_by_the_next() {
+    use crate::platform::Platform as _;
+    let w = World::new();
+    w.sign_in("alice", Some(w.platform.now_secs()));
+    let a = Authenticator::new(CoseAlg::ES256, RP);
+    w.register(&a).unwrap();
+    // The first step of a delete ran (the user's object dropped the credential), the release
+    // never did: a claim naming alice and no credential.
+    let dropped = block_on(w.platform.passkey_call(
+        &client::user_object("alice"),
+        json!({"user_delete": {"id": b64(&a.credential_id)}}).to_string(),
+    ))
+    .unwrap();
+    assert!(dropped.starts_with("{\"deleted\""), "{dropped}");
+    assert_eq!(
+        block_on(client::credential_owner(&w.platform, &a.credential_id)),
+        Ok(Some("alice".into()))
+    );
+    assert_eq!(w.listed_ids(), Vec::<String>::new());
+    // bob's delete of the id releases nothing: not found.
+    w.sign_in("bob", Some(w.platform.now_secs()));
+    let path = format!("/passkeys/{}", b64(&a.credential_id));
+    assert_eq!(
+        w.manage(ManageEndpoint::Delete, &path).unwrap_err().code,
+        ErrorCode::PasskeyNotFound
+    );
+    assert_eq!(
+        block_on(client::credential_owner(&w.platform, &a.credential_id)),
+        Ok(Some("alice".into()))
+    );
+    // alice's retry: 204, and the claim is gone (the id could be registered again).
+    w.sign_in("alice", Some(w.platform.now_secs()));
+    assert_eq!(w.manage(ManageEndpoint::Delete, &path).unwrap().status, 204);
+    assert_eq!(
+        block_on(client::credential_owner(&w.platform, &a.credential_id)),
+        Ok(None)
+    );
+    assert_eq!(
+        w.manage(ManageEndpoint::Delete, &path).unwrap_err().code,
+        ErrorCode::PasskeyNotFound
+    );
+    w.register(&a).unwrap();
+}
