@@ -178,6 +178,9 @@ error_codes! {
     PasskeyCredentialLimit = ("passkey_credential_limit", 409, "No more passkeys can be registered", Plain),
     PasskeyCounterRegressed = ("passkey_counter_regressed", 401, "The passkey's signature counter went backwards", Plain),
     PasskeyStoreUnavailable = ("passkey_store_unavailable", 503, "The passkey store is unavailable", Plain),
+    /// The account page and the admin API: the subject has no passkey with this credential id
+    /// (another user's or nobody's: the same answer).
+    PasskeyNotFound = ("passkey_not_found", 404, "No such passkey", Plain),
 }
 
 impl ErrorCode {

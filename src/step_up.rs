@@ -96,7 +96,7 @@ pub fn check(
     check_user(policy, &identity.user_auth, now_secs)
 }
 
-fn check_user(
+pub(crate) fn check_user(
     policy: &StepUpPolicy,
     auth: &UserAuthentication,
     now_secs: u64,

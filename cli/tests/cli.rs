@@ -442,6 +442,7 @@ fn serve(
                         revocations: None,
                         sessions: None,
                         mfa_enabled: false,
+                        passkeys_enabled: false,
                     };
                     block_on(admin::handle(&ctx, &req, &actor))
                 }

@@ -46,14 +46,9 @@ pub(super) fn route(method: &str, path: &str) -> Option<Result<Action, Problem>>
             "the MFA admin API serves /mfa/totp/{subject}",
         )));
     };
-    let subject = match crate::url::percent_decode(encoded) {
-        Some(s) if !s.is_empty() && !s.chars().any(char::is_control) => s,
-        _ => {
-            return Some(Err(Problem::new(
-                ErrorCode::RequestInvalid,
-                "the subject must be a non-empty, percent-encoded UTF-8 string",
-            )))
-        }
+    let subject = match super::subject_in_path(encoded) {
+        Ok(s) => s,
+        Err(problem) => return Some(Err(problem)),
     };
     Some(match method {
         "GET" => Ok(Action::Status(subject)),

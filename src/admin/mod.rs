@@ -4,7 +4,8 @@
 //! - `revocations`: the revocation list (`/revocations…`),
 //! - `certs`: the client-certificate registry of `mtls` routes (`/certs…`),
 //! - `sessions`: the gateway's sessions (`/sessions…`, when `sessions.enabled`),
-//! - `mfa`: a subject's TOTP state and its reset (`/mfa/totp/{subject}`).
+//! - `mfa`: a subject's TOTP state and its reset (`/mfa/totp/{subject}`),
+//! - `passkeys`: a subject's passkeys listed and deleted (`/passkeys/{subject}…`).
 //!
 //! The pipeline authenticates the caller with the gateway's normal credentials, requires
 //! `AdminConfig::scope` (the admin route's scope) and hands the call, below the admin prefix, to
@@ -19,6 +20,7 @@ pub(crate) mod audit;
 pub(crate) mod certs;
 pub(crate) mod keys;
 pub(crate) mod mfa;
+pub(crate) mod passkeys;
 pub(crate) mod refusal_audit;
 pub(crate) mod revocations;
 pub(crate) mod sessions;
@@ -61,6 +63,8 @@ pub struct AdminContext<'a, P: Platform> {
     pub sessions: Option<sessions::SessionAdmin<'a>>,
     /// `mfa.enabled`: `/mfa…` is served; otherwise it is an unknown route, like any other.
     pub mfa_enabled: bool,
+    /// `passkeys.enabled`: `/passkeys…` is served; otherwise it is an unknown route.
+    pub passkeys_enabled: bool,
 }
 
 /// A handler's successful answer: JSON, plus what the router must do after it.
@@ -82,8 +86,17 @@ impl Answer {
         }
     }
 
+    /// 204: no content, so no body and no content type.
+    fn no_content() -> Self {
+        Answer::json(204, Value::Null)
+    }
+
     fn reply(&self) -> Reply {
         let mut reply = Reply::json(self.status, &self.body);
+        if self.status == 204 {
+            reply.headers.retain(|(name, _)| name != "content-type");
+            reply.body.clear();
+        }
         reply.headers.extend(self.headers.iter().cloned());
         reply
     }
@@ -103,6 +116,7 @@ enum Endpoint<'p> {
     Certs(Result<certs::Action, Problem>),
     Sessions(sessions::Action),
     Mfa(Result<mfa::Action, Problem>),
+    Passkeys(Result<passkeys::Action, Problem>),
     /// No such endpoint: audited as `audit`, answered with the problem.
     Unknown {
         audit: Audit,
@@ -122,6 +136,11 @@ impl Endpoint<'_> {
         if ctx.mfa_enabled {
             if let Some(action) = mfa::route(method, path) {
                 return Endpoint::Mfa(action);
+            }
+        }
+        if ctx.passkeys_enabled {
+            if let Some(action) = passkeys::route(method, path) {
+                return Endpoint::Passkeys(action);
             }
         }
         if ctx.revocations.is_some() {
@@ -228,6 +247,12 @@ pub async fn handle<P: Platform>(
             let result = mfa::run(ctx.platform, &action, &mut audit).await;
             (audit, result)
         }
+        Endpoint::Passkeys(Err(problem)) => (Audit::new("passkey.unknown_route"), Err(problem)),
+        Endpoint::Passkeys(Ok(action)) => {
+            let mut audit = Audit::new(action.name());
+            let result = passkeys::run(ctx.platform, &action, &mut audit).await;
+            (audit, result)
+        }
     };
     let reply = match &result {
         Ok(answer) => answer.reply(),
@@ -268,6 +293,18 @@ fn body_guard(req: &AdminRequest<'_>) -> Result<(), Problem> {
         .with_status(413))
     } else {
         Ok(())
+    }
+}
+
+/// A subject as a path segment carries it (`/mfa/totp/{subject}`, `/passkeys/{subject}`):
+/// percent-decoded, non-empty UTF-8 without control characters.
+fn subject_in_path(encoded: &str) -> Result<String, Problem> {
+    match crate::url::percent_decode(encoded) {
+        Some(s) if !s.is_empty() && !s.chars().any(char::is_control) => Ok(s),
+        _ => Err(Problem::new(
+            ErrorCode::RequestInvalid,
+            "the subject must be a non-empty, percent-encoded UTF-8 string",
+        )),
     }
 }
 

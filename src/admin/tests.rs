@@ -66,6 +66,7 @@ impl Env {
             revocations: None,
             sessions: None,
             mfa_enabled: true,
+            passkeys_enabled: true,
         };
         block_on(handle(&ctx, req, actor))
     }
@@ -793,4 +794,166 @@ fn a_subjects_totp_is_shown_and_reset_and_audited() {
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(body["code"], "mfa_unavailable");
     assert_eq!(env.last_audit()["code"], "mfa_unavailable");
+}
+
+#[test]
+fn a_subjects_passkeys_are_listed_and_deleted_and_audited() {
+    use crate::webauthn::client;
+    use crate::webauthn::cose::CoseAlg;
+    use crate::webauthn::store::CredentialRecord;
+    let env = Env::new();
+    let register = |subject: &str, raw: &[u8]| {
+        use base64::Engine as _;
+        let id = crate::jose::jws::B64URL.encode(raw);
+        block_on(client::ensure_user(&env.platform, subject, "h".into())).unwrap();
+        let record = CredentialRecord {
+            id: id.clone(),
+            alg: CoseAlg::ES256,
+            public_key: serde_json::json!({"kty": "EC"}),
+            sign_count: 0,
+            transports: vec!["internal".into()],
+            backup_eligible: true,
+            backed_up: true,
+            aaguid: "00".repeat(16),
+            attestation: "none".into(),
+            created_at: T0,
+            last_used_at: None,
+        };
+        block_on(client::register_credential(
+            &env.platform,
+            subject,
+            raw,
+            record,
+            10,
+        ))
+        .unwrap();
+        id
+    };
+    let owner = |raw: &[u8]| block_on(client::credential_owner(&env.platform, raw)).unwrap();
+    let ana1 = register("ana@example.com", &[1, 2, 3]);
+    let ana2 = register("ana@example.com", &[4, 5, 6]);
+    let bob = register("bob", &[7, 8, 9]);
+    let raw_call = |method: &str, path: &str| {
+        let req = AdminRequest {
+            method,
+            path,
+            query: None,
+            body: b"",
+            idempotency_key: None,
+        };
+        env.handle(&req, &admin())
+    };
+
+    let r = env.call("GET", "/passkeys/ana%40example.com", None, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["subject"], "ana@example.com");
+    let ids: Vec<&str> = r.body["passkeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["credential_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [ana1.as_str(), ana2.as_str()]);
+    assert_eq!(r.body["passkeys"][0]["public_key"], Value::Null);
+    let audit = env.last_audit();
+    assert_eq!(
+        (audit["audit"].as_str(), audit["subject"].as_str()),
+        (Some("passkey.list"), Some("ana@example.com"))
+    );
+
+    // bob's passkey under ana's name: not found, like an id nobody has; bob keeps it.
+    for id in [bob.as_str(), "AAAA"] {
+        let r = env.call(
+            "DELETE",
+            &format!("/passkeys/ana@example.com/{id}"),
+            None,
+            "",
+        );
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (404, Some("passkey_not_found"))
+        );
+    }
+    assert_eq!(owner(&[7, 8, 9]), Some("bob".into()));
+
+    let reply = raw_call("DELETE", &format!("/passkeys/ana@example.com/{ana1}"));
+    assert_eq!((reply.status, reply.body.as_str()), (204, ""));
+    assert_eq!(reply.header("content-type"), None);
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let audit = env.last_audit();
+    assert_eq!(audit["audit"], "passkey.delete");
+    assert_eq!(audit["credential_id"], ana1.as_str());
+    assert_eq!(audit["status"], 204);
+    assert_eq!(owner(&[1, 2, 3]), None, "the claim is released");
+    assert_eq!(
+        env.call(
+            "DELETE",
+            &format!("/passkeys/ana@example.com/{ana1}"),
+            None,
+            ""
+        )
+        .status,
+        404
+    );
+
+    let r = env.call("DELETE", "/passkeys/ana%40example.com", None, "");
+    assert_eq!(
+        r.body,
+        serde_json::json!({"subject": "ana@example.com", "deleted": 1})
+    );
+    let audit = env.last_audit();
+    assert_eq!(audit["audit"], "passkey.delete_all");
+    assert_eq!(audit["credential_ids"], serde_json::json!([ana2]));
+    assert_eq!(owner(&[4, 5, 6]), None);
+    assert_eq!(
+        env.call("GET", "/passkeys/ana@example.com", None, "").body["passkeys"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        env.call("DELETE", "/passkeys/nobody", None, "").body["deleted"],
+        0
+    );
+    assert_eq!(owner(&[7, 8, 9]), Some("bob".into()));
+
+    // Methods, paths, subjects and ids that are not the API's.
+    let r = env.call("POST", "/passkeys/ana", None, "");
+    assert_eq!(
+        (r.status, r.response.header("allow")),
+        (405, Some("GET, DELETE"))
+    );
+    let r = env.call("GET", &format!("/passkeys/bob/{bob}"), None, "");
+    assert_eq!(
+        (r.status, r.response.header("allow")),
+        (405, Some("DELETE"))
+    );
+    for path in ["/passkeys", "/passkeys/", "/passkeys/a/b/c", "/passkeys//x"] {
+        let r = env.call("GET", path, None, "");
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (404, Some("route_not_found")),
+            "{path}"
+        );
+        assert_eq!(env.last_audit()["audit"], "passkey.unknown_route");
+    }
+    for (path, code) in [
+        ("/passkeys/%ZZ", "request_invalid"),
+        ("/passkeys/a%00b", "request_invalid"),
+        ("/passkeys/bob/AB=", "passkey_request_invalid"),
+    ] {
+        let r = env.call("DELETE", path, None, "");
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (400, Some(code)),
+            "{path}"
+        );
+    }
+    assert_eq!(owner(&[7, 8, 9]), Some("bob".into()));
+    // An unreachable store: 503, fail closed.
+    env.platform.passkeys_down.set(true);
+    let r = env.call("DELETE", &format!("/passkeys/bob/{bob}"), None, "");
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (503, Some("passkey_store_unavailable"))
+    );
+    assert_eq!(env.last_audit()["code"], "passkey_store_unavailable");
 }

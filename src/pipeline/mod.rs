@@ -276,6 +276,7 @@ impl<K: Clone> Gateway<K> {
                     snapshot: &self.revocation,
                 }),
             mfa_enabled: self.config.mfa.enabled,
+            passkeys_enabled: self.config.passkeys.enabled,
         };
         let mut reply = crate::admin::handle(&ctx, &req, &call.actor).await;
         call.request_id.stamp(&mut reply);

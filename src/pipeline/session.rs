@@ -75,6 +75,7 @@ impl<K: Clone> Gateway<K> {
             head,
             passkeys: &self.config.passkeys,
             dpop: &self.config.dpop,
+            realm: &self.config.realm,
         };
         let (reply, code) = endpoints::serve(&ctx, endpoint, body).await;
         log.code = code.map(ErrorCode::as_str);

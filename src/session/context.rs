@@ -36,6 +36,23 @@ pub(crate) struct SessionContext<'a, P, V> {
     pub passkeys: &'a crate::webauthn::settings::PasskeySettings,
     /// DPoP (issue 13): a token request with a proof gets tokens bound to its key (RFC 9449 §5).
     pub dpop: &'a crate::dpop::settings::DpopSettings,
+    /// The gateway's `realm`, for a challenge an endpoint answers with (a passkey delete's
+    /// `max_age`).
+    pub realm: &'a str,
+}
+
+/// The request's path after `sessions.path_prefix` (`""` or starting with `/`). `None`: not
+/// under the prefix (or sessions are off).
+pub(crate) fn path_under_prefix<'h>(
+    settings: &SessionSettings,
+    head: &'h RequestHead,
+) -> Option<&'h str> {
+    if !settings.enabled {
+        return None;
+    }
+    let (_, _, path, _) = crate::url::split_url(&head.url)?;
+    let rest = path.strip_prefix(settings.path_prefix.as_str())?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
 /// The request's own origin and the configured app origins, checked against `Origin`.

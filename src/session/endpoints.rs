@@ -11,6 +11,7 @@
 //! | `POST /auth/logout` | `refresh` | ends the session |
 //! | `POST /auth/mfa/totp/{enroll,confirm,verify,disable}` | `mfa::endpoints` | TOTP, served by `Gateway::session` (`pipeline::session`) |
 //! | `POST /auth/passkeys/…` | `passkeys` | WebAuthn registration, passkey login and step-up (`webauthn::endpoints`) |
+//! | `GET /auth/passkeys`, `DELETE /auth/passkeys/{id}` | `passkeys` | the user's passkeys listed and deleted (`webauthn::manage`) |
 
 use crate::dpop::settings::DpopSettings;
 use crate::platform::Platform;
@@ -18,7 +19,7 @@ use crate::problem::{ErrorCode, Problem};
 use crate::reply::Reply;
 use crate::request::RequestHead;
 
-use super::context::{foreign_origin, SessionContext, SubjectTokenVerifier};
+use super::context::{foreign_origin, path_under_prefix, SessionContext, SubjectTokenVerifier};
 use super::settings::SessionSettings;
 
 /// The largest request body a session endpoint reads (a login form, a token exchange).
@@ -37,6 +38,8 @@ pub enum Endpoint {
     MfaTotp(crate::mfa::endpoints::TotpEndpoint),
     /// `/passkeys/…` (`webauthn::endpoints`, served by `session::passkeys`).
     Passkeys(crate::webauthn::endpoints::PasskeyEndpoint),
+    /// `GET /passkeys`, `DELETE /passkeys/{id}` (`webauthn::manage`, served by `session::passkeys`).
+    PasskeyManage(crate::webauthn::manage::ManageEndpoint),
 }
 
 impl Endpoint {
@@ -48,6 +51,15 @@ impl Endpoint {
             Endpoint::Logout => "session-logout",
             Endpoint::MfaTotp(e) => e.name(),
             Endpoint::Passkeys(p) => p.name(),
+            Endpoint::PasskeyManage(m) => m.name(),
+        }
+    }
+
+    /// The one method the endpoint takes: `POST`, except the passkey listing and delete.
+    pub fn method(self) -> &'static str {
+        match self {
+            Endpoint::PasskeyManage(m) => m.method(),
+            _ => "POST",
         }
     }
 
@@ -79,15 +91,19 @@ pub(crate) fn route(
         Err(not_found) => return Some(Err(not_found)),
     };
     if head.method == "OPTIONS" {
-        return Some(Err(preflight(settings, dpop, head)));
+        return Some(Err(preflight(settings, dpop, head, endpoint)));
     }
-    if head.method != "POST" {
+    let allowed = endpoint.method();
+    if head.method != allowed {
         return Some(Err(Problem::new(
             ErrorCode::RequestInvalid,
-            format!("method {} is not allowed here; allowed: POST", head.method),
+            format!(
+                "method {} is not allowed here; allowed: {allowed}",
+                head.method
+            ),
         )
         .with_status(405)
-        .with_header("allow", "POST")
+        .with_header("allow", allowed)
         .reply()));
     }
     Some(Ok(endpoint))
@@ -99,14 +115,7 @@ pub(crate) fn endpoint_at(
     settings: &SessionSettings,
     head: &RequestHead,
 ) -> Option<Result<Endpoint, Reply>> {
-    if !settings.enabled {
-        return None;
-    }
-    let (_, _, path, _) = crate::url::split_url(&head.url)?;
-    let rest = path.strip_prefix(settings.path_prefix.as_str())?;
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return None;
-    }
+    let rest = path_under_prefix(settings, head)?;
     let endpoint = match rest {
         "/login" => Endpoint::Login,
         "/token" => Endpoint::Token,
@@ -116,10 +125,12 @@ pub(crate) fn endpoint_at(
             rest.strip_prefix("/mfa/totp")
                 .and_then(crate::mfa::endpoints::TotpEndpoint::at),
             crate::webauthn::endpoints::PasskeyEndpoint::parse(rest),
+            crate::webauthn::manage::ManageEndpoint::at(rest),
         ) {
-            (Some(totp), _) => Endpoint::MfaTotp(totp),
-            (None, Some(passkey)) => Endpoint::Passkeys(passkey),
-            (None, None) => {
+            (Some(totp), _, _) => Endpoint::MfaTotp(totp),
+            (None, Some(passkey), _) => Endpoint::Passkeys(passkey),
+            (None, None, Some(manage)) => Endpoint::PasskeyManage(manage),
+            (None, None, None) => {
                 return Some(Err(Problem::new(
                     ErrorCode::RouteNotFound,
                     format!(
@@ -159,6 +170,7 @@ pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
                 "the TOTP endpoints are not served here",
             )),
             Endpoint::Passkeys(p) => super::passkeys::serve(ctx, p, body).await,
+            Endpoint::PasskeyManage(m) => super::passkeys::serve_manage(ctx, m).await,
         }
     };
     let (mut reply, code) = match result {
@@ -224,17 +236,25 @@ fn allowed_request_headers(dpop: &DpopSettings) -> &'static str {
     }
 }
 
-fn preflight(settings: &SessionSettings, dpop: &DpopSettings, head: &RequestHead) -> Reply {
+fn preflight(
+    settings: &SessionSettings,
+    dpop: &DpopSettings,
+    head: &RequestHead,
+    endpoint: Endpoint,
+) -> Reply {
     let method_ok = head
         .headers_named("access-control-request-method")
         .next()
-        .is_some_and(|m| m.trim() == "POST");
+        .is_some_and(|m| m.trim() == endpoint.method());
     if app_origin(settings, head).is_none() || !method_ok {
         return foreign_origin().with_status(403).reply();
     }
     let mut headers = cors_headers(settings, dpop, head);
     headers.extend([
-        ("access-control-allow-methods".into(), "POST".into()),
+        (
+            "access-control-allow-methods".into(),
+            endpoint.method().into(),
+        ),
         (
             "access-control-allow-headers".into(),
             allowed_request_headers(dpop).into(),

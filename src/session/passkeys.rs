@@ -13,6 +13,7 @@ use crate::step_up::GATEWAY_MFA_ACR;
 use crate::webauthn::endpoints::{
     self, Caller, PasskeyAuthentication, PasskeyEndpoint, SessionHooks,
 };
+use crate::webauthn::manage::{self, ManageEndpoint};
 
 use super::context::{origin_if_present, SessionContext, SubjectTokenVerifier};
 use super::family::Grant;
@@ -46,6 +47,7 @@ impl<P: Platform, V: SubjectTokenVerifier> SessionHooks for Hooks<'_, '_, P, V> 
                 sid,
                 scope: identity.scopes.join(" "),
                 amr: identity.user_auth.amr,
+                auth_time: identity.user_auth.auth_time,
                 binding: identity.holder.confirmation,
             }),
             _ => Err(Problem::new(
@@ -133,4 +135,27 @@ pub(crate) async fn serve<P: Platform, V: SubjectTokenVerifier>(
     };
     let hooks = Hooks { ctx, login_cnf };
     endpoints::serve(ctx.platform, ctx.passkeys, &hooks, endpoint, body).await
+}
+
+/// Serves an account-page endpoint (`GET /passkeys`, `DELETE /passkeys/{id}`: `webauthn::manage`)
+/// with the same caller check and `Origin` rule as the ceremonies.
+pub(crate) async fn serve_manage<P: Platform, V: SubjectTokenVerifier>(
+    ctx: &SessionContext<'_, P, V>,
+    endpoint: ManageEndpoint,
+) -> Result<Reply, Problem> {
+    origin_if_present(ctx.settings, ctx.head)?;
+    let rest = super::context::path_under_prefix(ctx.settings, ctx.head).unwrap_or_default();
+    let hooks = Hooks {
+        ctx,
+        login_cnf: None,
+    };
+    manage::serve(
+        ctx.platform,
+        ctx.passkeys,
+        &hooks,
+        endpoint,
+        rest,
+        ctx.realm,
+    )
+    .await
 }

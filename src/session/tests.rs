@@ -324,6 +324,60 @@ fn routing_under_the_prefix() {
 }
 
 #[test]
+fn the_passkey_list_and_delete_take_their_own_method() {
+    use crate::session::endpoints::{endpoint_at, route, Endpoint};
+    use crate::webauthn::manage::ManageEndpoint;
+    let (gw, p) = (gateway(), platform());
+    let settings = &gw.config.sessions;
+    let dpop = &gw.config.dpop;
+    for (path, method, endpoint) in [
+        ("/auth/passkeys", "GET", ManageEndpoint::List),
+        ("/auth/passkeys/AAEC", "DELETE", ManageEndpoint::Delete),
+    ] {
+        let at = endpoint_at(settings, &head("GET", path, &[])).unwrap().ok();
+        assert_eq!(at, Some(Endpoint::PasskeyManage(endpoint)), "{path}");
+        assert!(matches!(
+            route(settings, dpop, &head(method, path, &[])),
+            Some(Ok(Endpoint::PasskeyManage(e))) if e == endpoint
+        ));
+        // Another method: 405 naming the one it takes.
+        let r = call(&gw, &p, &head("POST", path, &[]), "{}");
+        assert_eq!((r.status, r.header("allow")), (405, Some(method)), "{path}");
+        // The app origin's preflight for that method, and only that one.
+        let pre = |requested: &str| {
+            call(
+                &gw,
+                &p,
+                &head(
+                    "OPTIONS",
+                    path,
+                    &[
+                        ("origin", APP),
+                        ("access-control-request-method", requested),
+                    ],
+                ),
+                "",
+            )
+        };
+        let ok = pre(method);
+        assert_eq!(ok.status, 204);
+        assert_eq!(ok.header("access-control-allow-methods"), Some(method));
+        assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
+        assert_eq!(pre("PUT").status, 403);
+    }
+    // The ceremonies are still POST; a deeper path is no endpoint.
+    let r = call(
+        &gw,
+        &p,
+        &head("GET", "/auth/passkeys/login/options", &[]),
+        "",
+    );
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    let r = call(&gw, &p, &head("DELETE", "/auth/passkeys/a/b/c", &[]), "");
+    assert_eq!((r.status, code(&r).as_str()), (404, "route_not_found"));
+}
+
+#[test]
 fn login_failures() {
     let gw = gateway();
     for (status, body, expected_status, expected) in [

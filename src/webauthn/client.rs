@@ -2,10 +2,12 @@
 //! request, and reading the answer. Any failure to reach an object or an answer out of contract
 //! is `PasskeyError::StoreUnavailable`: the ceremony fails closed.
 
+use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::store::{Answer, ChallengeRecord, CredentialRecord, Refusal, Request, UserRecord};
 use super::PasskeyError;
+use crate::jose::jws::B64URL;
 use crate::platform::Platform;
 
 /// The Durable Object binding.
@@ -149,14 +151,7 @@ pub(crate) async fn register_credential<P: Platform>(
         _ => PasskeyError::StoreUnavailable,
     };
     // Best effort: a claim left behind only blocks re-registering this one id.
-    let _ = call(
-        p,
-        &owner,
-        Request::CredentialRelease {
-            subject: subject.to_string(),
-        },
-    )
-    .await;
+    let _ = release_claim(p, subject, credential_id).await;
     Err(refusal)
 }
 
@@ -200,4 +195,99 @@ pub(crate) async fn use_credential<P: Platform>(
         } => Err(PasskeyError::CounterRegressed),
         _ => unexpected(),
     }
+}
+
+/// The subject's passkeys, as stored (none without a record).
+pub(crate) async fn list_credentials<P: Platform>(
+    p: &P,
+    subject: &str,
+) -> Result<Vec<CredentialRecord>, PasskeyError> {
+    Ok(get_user(p, subject)
+        .await?
+        .map(|u| u.credentials)
+        .unwrap_or_default())
+}
+
+/// Gives back `subject`'s claim on a credential id: whether it was theirs and is gone (another
+/// subject's claim is kept, and answered as an id nobody holds).
+async fn release_claim<P: Platform>(
+    p: &P,
+    subject: &str,
+    credential_id: &[u8],
+) -> Result<bool, PasskeyError> {
+    match call(
+        p,
+        &credential_object(credential_id),
+        Request::CredentialRelease {
+            subject: subject.to_string(),
+        },
+    )
+    .await?
+    {
+        Answer::Released { released } => Ok(released),
+        _ => unexpected(),
+    }
+}
+
+/// Deletes one of `subject`'s passkeys (`id` its base64url text, `raw` its octets). The user's
+/// object drops it first, so from that step on a login or step-up with it is refused as unknown;
+/// then its `credential:` claim is released. A claim left by an earlier delete that failed
+/// between the two steps is released too. `Ok(false)`: the subject has neither (the id is
+/// another user's or nobody's: the caller cannot tell which).
+pub(crate) async fn delete_credential<P: Platform>(
+    p: &P,
+    subject: &str,
+    id: &str,
+    raw: &[u8],
+) -> Result<bool, PasskeyError> {
+    let removed = match call(
+        p,
+        &user_object(subject),
+        Request::UserDelete { id: id.to_string() },
+    )
+    .await?
+    {
+        Answer::Deleted { credentials } => !credentials.is_empty(),
+        Answer::Refused {
+            reason: Refusal::Unknown,
+        } => false,
+        _ => return unexpected(),
+    };
+    let released = release_claim(p, subject, raw).await?;
+    Ok(removed || released)
+}
+
+/// What deleting all of a subject's passkeys did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeletedAll {
+    /// The credential ids (base64url) the user's object dropped, in one step.
+    pub(crate) ids: Vec<String>,
+    /// Every one's claim was released; `false`: the store failed on some (each id's own delete
+    /// releases it later).
+    pub(crate) claims_released: bool,
+}
+
+/// Deletes every passkey of `subject`: the user's object drops them all in one step (none stays
+/// usable, whatever happens next), then each claim is released.
+pub(crate) async fn delete_all_credentials<P: Platform>(
+    p: &P,
+    subject: &str,
+) -> Result<DeletedAll, PasskeyError> {
+    let removed = match call(p, &user_object(subject), Request::UserDeleteAll).await? {
+        Answer::Deleted { credentials } => credentials,
+        _ => return unexpected(),
+    };
+    let mut claims_released = true;
+    for credential in &removed {
+        // Ids are stored as the gateway encoded them; one that does not decode is a store fault.
+        let released = match B64URL.decode(&credential.id) {
+            Ok(raw) => release_claim(p, subject, &raw).await.is_ok(),
+            Err(_) => false,
+        };
+        claims_released &= released;
+    }
+    Ok(DeletedAll {
+        ids: removed.into_iter().map(|c| c.id).collect(),
+        claims_released,
+    })
 }

@@ -77,6 +77,8 @@ pub(crate) struct Caller {
     /// Space-separated.
     pub(crate) scope: String,
     pub(crate) amr: Vec<String>,
+    /// The token's `auth_time` (Unix seconds): deleting a passkey needs a recent one (`manage`).
+    pub(crate) auth_time: Option<u64>,
     /// The session's binding (its token's `cnf`): a step-up's token keeps it.
     pub(crate) binding: Option<crate::identity::Confirmation>,
 }

@@ -13,6 +13,8 @@
 //! - `verify`: the two ceremonies' checks in order, one `PasskeyError` per failed check,
 //! - `store`: the `PasskeyStore` object's logic (challenges, users, credential lookup),
 //! - `client`: the object's protocol as the gateway speaks it,
+//! - `manage`: listing and deleting a user's passkeys (the account page's endpoints, and what the
+//!   admin API shares with them),
 //! - `settings`: the `[passkeys]` configuration section.
 //!
 //! docs/passkeys.md describes the ceremonies, the storage and every error code.
@@ -25,6 +27,7 @@ pub(crate) mod client_data;
 pub(crate) mod cose;
 pub(crate) mod der;
 pub mod endpoints;
+pub mod manage;
 pub mod settings;
 pub(crate) mod store;
 pub(crate) mod verify;
@@ -79,6 +82,8 @@ pub(crate) enum PasskeyError {
     CounterRegressed,
     /// The `PasskeyStore` object could not be reached or answered out of contract.
     StoreUnavailable,
+    /// Deleting: the subject has no passkey with this id (another user's or nobody's).
+    NotFound,
 }
 
 impl PasskeyError {
@@ -103,6 +108,7 @@ impl PasskeyError {
             PasskeyError::CredentialLimit => ErrorCode::PasskeyCredentialLimit,
             PasskeyError::CounterRegressed => ErrorCode::PasskeyCounterRegressed,
             PasskeyError::StoreUnavailable => ErrorCode::PasskeyStoreUnavailable,
+            PasskeyError::NotFound => ErrorCode::PasskeyNotFound,
         }
     }
 
@@ -153,6 +159,7 @@ impl PasskeyError {
                     .into()
             }
             PasskeyError::StoreUnavailable => "the passkey store is unavailable".into(),
+            PasskeyError::NotFound => "this user has no passkey with this credential id".into(),
         }
     }
 }

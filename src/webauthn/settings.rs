@@ -46,6 +46,9 @@ pub struct PasskeySettings {
     pub max_credentials_per_user: usize,
     /// The scope (space-separated tokens) of a session a passkey login starts.
     pub login_scope: String,
+    /// Deleting a passkey needs an access token whose `auth_time` is at most this many seconds
+    /// old (RFC 9470 `max_age`): a stolen session alone cannot remove the owner's passkeys.
+    pub delete_max_age_seconds: u64,
 }
 
 impl Default for PasskeySettings {
@@ -61,12 +64,14 @@ impl Default for PasskeySettings {
             algorithms: CoseAlg::ALL.iter().map(|a| a.name().to_string()).collect(),
             max_credentials_per_user: 10,
             login_scope: String::new(),
+            delete_max_age_seconds: 300,
         }
     }
 }
 
 pub(crate) const CHALLENGE_TTL_RANGE: std::ops::RangeInclusive<u64> = 30..=600;
 pub(crate) const MAX_CREDENTIALS_RANGE: std::ops::RangeInclusive<usize> = 1..=50;
+pub(crate) const DELETE_MAX_AGE_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
 
 impl PasskeySettings {
     /// The configured algorithms (the names are checked at load; an unknown one is never here).
@@ -113,6 +118,9 @@ impl Section for PasskeySettings {
         }
         if !MAX_CREDENTIALS_RANGE.contains(&self.max_credentials_per_user) {
             problem("max_credentials_per_user", "must be between 1 and 50");
+        }
+        if !DELETE_MAX_AGE_RANGE.contains(&self.delete_max_age_seconds) {
+            problem("delete_max_age_seconds", "must be between 1 and 86400");
         }
         if self.algorithms.is_empty() {
             problem(

@@ -13,6 +13,13 @@
 //!
 //! `handle` is synchronous and returns the one storage write the object must make, so a decision
 //! and its write cannot interleave with another request.
+//!
+//! Deleting a passkey (`client::delete_credential`) is two steps in this order: the user's object
+//! drops the credential (`UserDelete`, one step: a concurrent login's `UserUse` lands either
+//! before it — a use that happened first — or after it, as `Unknown`), then the
+//! `credential:` object is released (`CredentialRelease`). A crash between the two leaves a claim
+//! naming the owner and no credential: the id then logs in as unknown (the same refusal as an id
+//! never registered), and the owner's next delete of that id releases it.
 
 use serde::{Deserialize, Serialize};
 
@@ -97,9 +104,12 @@ pub(crate) enum Request {
         backed_up: bool,
         now_secs: u64,
     },
-    UserRemove {
+    /// Drops one credential (answers `Deleted` with it, or `Refused { Unknown }`).
+    UserDelete {
         id: String,
     },
+    /// Drops every credential (answers `Deleted` with them, possibly none); the handle is kept.
+    UserDeleteAll,
     CredentialClaim {
         subject: String,
     },
@@ -124,6 +134,14 @@ pub(crate) enum Answer {
     },
     Owner {
         subject: Option<String>,
+    },
+    /// The credentials a `UserDelete`/`UserDeleteAll` removed.
+    Deleted {
+        credentials: Vec<CredentialRecord>,
+    },
+    /// `CredentialRelease`: whether the claim was the subject's and is gone.
+    Released {
+        released: bool,
     },
     Refused {
         reason: Refusal,
@@ -224,12 +242,37 @@ pub(crate) fn handle(state: Option<&State>, request: Request) -> (Answer, Option
             )
         }
         (R::UserUse { .. }, None) => refused(Refusal::Unknown),
-        (R::UserRemove { id }, Some(State::User(u))) => {
+        (R::UserDelete { id }, Some(State::User(u))) => {
             let mut user = u.clone();
-            user.credentials.retain(|c| c.id != id);
-            (Answer::Done, Some(Write::Put(State::User(user))))
+            let Some(at) = user.credentials.iter().position(|c| c.id == id) else {
+                return refused(Refusal::Unknown);
+            };
+            let removed = user.credentials.remove(at);
+            (
+                Answer::Deleted {
+                    credentials: vec![removed],
+                },
+                Some(Write::Put(State::User(user))),
+            )
         }
-        (R::UserRemove { .. }, None) => (Answer::Done, None),
+        (R::UserDelete { .. }, None) => refused(Refusal::Unknown),
+        (R::UserDeleteAll, Some(State::User(u))) => {
+            let mut user = u.clone();
+            let removed = std::mem::take(&mut user.credentials);
+            let write = (!removed.is_empty()).then_some(Write::Put(State::User(user)));
+            (
+                Answer::Deleted {
+                    credentials: removed,
+                },
+                write,
+            )
+        }
+        (R::UserDeleteAll, None) => (
+            Answer::Deleted {
+                credentials: Vec::new(),
+            },
+            None,
+        ),
 
         (R::CredentialClaim { subject }, None) => (
             Answer::Done,
@@ -243,14 +286,16 @@ pub(crate) fn handle(state: Option<&State>, request: Request) -> (Answer, Option
             None,
         ),
         (R::CredentialOwner, None) => (Answer::Owner { subject: None }, None),
+        // Only the owner's release deletes the claim: another subject's is a no-op, answered
+        // `released: false` exactly as for an id nobody holds.
         (R::CredentialRelease { subject }, Some(State::Credential { subject: owner })) => {
-            if subject == *owner {
-                (Answer::Done, Some(Write::Delete))
-            } else {
-                (Answer::Done, None)
-            }
+            let released = subject == *owner;
+            (
+                Answer::Released { released },
+                released.then_some(Write::Delete),
+            )
         }
-        (R::CredentialRelease { .. }, None) => (Answer::Done, None),
+        (R::CredentialRelease { .. }, None) => (Answer::Released { released: false }, None),
         _ => (Answer::WrongKind, None),
     }
 }
@@ -463,8 +508,10 @@ mod tests {
             }
         );
         assert_eq!(
-            run(&mut s, Request::UserRemove { id: "b".into() }),
-            Answer::Done
+            run(&mut s, Request::UserDelete { id: "b".into() }),
+            Answer::Deleted {
+                credentials: vec![credential("b", 0)]
+            }
         );
         assert_eq!(
             run(
@@ -610,6 +657,200 @@ mod tests {
             },
         );
         assert_eq!(s, None);
+    }
+
+    /// alice's user object with credentials `ids`, and each id's claim.
+    fn alice_with(ids: &[&str]) -> (Option<State>, Vec<Option<State>>) {
+        let mut user = None;
+        run(&mut user, Request::UserEnsure { handle: "h".into() });
+        let mut claims = Vec::new();
+        for id in ids {
+            run(
+                &mut user,
+                Request::UserAdd {
+                    credential: credential(id, 0),
+                    max: 10,
+                },
+            );
+            let mut claim = None;
+            run(
+                &mut claim,
+                Request::CredentialClaim {
+                    subject: "alice".into(),
+                },
+            );
+            claims.push(claim);
+        }
+        (user, claims)
+    }
+
+    fn use_of(id: &str) -> Request {
+        Request::UserUse {
+            id: id.into(),
+            sign_count: 0,
+            backed_up: false,
+            now_secs: 9,
+        }
+    }
+
+    const UNKNOWN: Answer = Answer::Refused {
+        reason: Refusal::Unknown,
+    };
+
+    #[test]
+    fn a_deleted_credential_is_refused_as_an_unknown_one() {
+        let (mut user, mut claims) = alice_with(&["a", "b"]);
+        assert!(matches!(run(&mut user, use_of("a")), Answer::Used { .. }));
+        let Answer::Deleted { credentials } =
+            run(&mut user, Request::UserDelete { id: "a".into() })
+        else {
+            panic!()
+        };
+        assert_eq!(credentials.len(), 1);
+        assert_eq!(credentials[0].id, "a");
+        // The same refusal as an id never registered: the ceremony answers
+        // `passkey_credential_unknown` for both.
+        assert_eq!(run(&mut user, use_of("a")), UNKNOWN);
+        assert_eq!(run(&mut user, use_of("never")), UNKNOWN);
+        assert!(matches!(run(&mut user, use_of("b")), Answer::Used { .. }));
+        // Deleted twice: unknown the second time.
+        assert_eq!(
+            run(&mut user, Request::UserDelete { id: "a".into() }),
+            UNKNOWN
+        );
+        // Then the claim is released, by its owner only.
+        assert_eq!(
+            run(
+                &mut claims[0],
+                Request::CredentialRelease {
+                    subject: "alice".into()
+                }
+            ),
+            Answer::Released { released: true }
+        );
+        assert_eq!(claims[0], None);
+        assert_eq!(
+            run(&mut claims[0], Request::CredentialOwner),
+            Answer::Owner { subject: None }
+        );
+        // A user with no record: nothing to delete, nothing written.
+        assert_eq!(
+            handle(None, Request::UserDelete { id: "a".into() }),
+            (UNKNOWN, None)
+        );
+    }
+
+    #[test]
+    fn another_users_credential_cannot_be_deleted_or_released() {
+        let (mut alice, mut claims) = alice_with(&["a"]);
+        let mut bob = None;
+        run(
+            &mut bob,
+            Request::UserEnsure {
+                handle: "hb".into(),
+            },
+        );
+        // bob's object does not hold alice's id: unknown, as for an id nobody has.
+        assert_eq!(
+            run(&mut bob, Request::UserDelete { id: "a".into() }),
+            UNKNOWN
+        );
+        // bob's release of alice's claim: answered as for an id nobody holds, nothing written.
+        let claim_before = claims[0].clone();
+        assert_eq!(
+            run(
+                &mut claims[0],
+                Request::CredentialRelease {
+                    subject: "bob".into()
+                }
+            ),
+            Answer::Released { released: false }
+        );
+        assert_eq!(claims[0], claim_before);
+        assert_eq!(
+            handle(
+                None,
+                Request::CredentialRelease {
+                    subject: "bob".into()
+                }
+            ),
+            (Answer::Released { released: false }, None)
+        );
+        assert!(matches!(run(&mut alice, use_of("a")), Answer::Used { .. }));
+    }
+
+    #[test]
+    fn a_login_racing_a_delete_is_ordered_by_the_users_object() {
+        // The login read the user (and verified the signature) before the delete; its use comes
+        // after: refused, as unknown. One step in the object decides.
+        let (mut user, _) = alice_with(&["a"]);
+        let Answer::User { user: Some(read) } = run(&mut user, Request::UserGet) else {
+            panic!()
+        };
+        assert_eq!(read.credentials.len(), 1);
+        assert!(matches!(
+            run(&mut user, Request::UserDelete { id: "a".into() }),
+            Answer::Deleted { .. }
+        ));
+        assert_eq!(run(&mut user, use_of("a")), UNKNOWN);
+        // The other order: the use happened first, then the delete removes the used credential.
+        let (mut user, _) = alice_with(&["a"]);
+        assert!(matches!(run(&mut user, use_of("a")), Answer::Used { .. }));
+        let Answer::Deleted { credentials } =
+            run(&mut user, Request::UserDelete { id: "a".into() })
+        else {
+            panic!()
+        };
+        assert_eq!(credentials[0].last_used_at, Some(9));
+        assert_eq!(run(&mut user, use_of("a")), UNKNOWN);
+    }
+
+    #[test]
+    fn delete_all_empties_the_user_and_keeps_its_handle() {
+        let (mut user, _) = alice_with(&["a", "b", "c"]);
+        let Answer::Deleted { credentials } = run(&mut user, Request::UserDeleteAll) else {
+            panic!()
+        };
+        let ids: Vec<&str> = credentials.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        let Answer::User { user: Some(u) } = run(&mut user, Request::UserGet) else {
+            panic!()
+        };
+        assert_eq!((u.handle.as_str(), u.credentials.len()), ("h", 0));
+        for id in ["a", "b", "c"] {
+            assert_eq!(run(&mut user, use_of(id)), UNKNOWN);
+        }
+        // Again: none, and nothing written; no user at all: none.
+        assert_eq!(
+            handle(user.as_ref(), Request::UserDeleteAll),
+            (
+                Answer::Deleted {
+                    credentials: Vec::new()
+                },
+                None
+            )
+        );
+        assert_eq!(
+            handle(None, Request::UserDeleteAll),
+            (
+                Answer::Deleted {
+                    credentials: Vec::new()
+                },
+                None
+            )
+        );
+        // Another kind of object is never emptied.
+        let claim = State::Credential {
+            subject: "alice".into(),
+        };
+        assert_eq!(
+            handle(Some(&claim), Request::UserDeleteAll),
+            (Answer::WrongKind, None)
+        );
+        assert_eq!(
+            handle(Some(&claim), Request::UserDelete { id: "a".into() }),
+            (Answer::WrongKind, None)
+        );
     }
 
     #[test]

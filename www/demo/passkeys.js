@@ -1,5 +1,6 @@
 // Passkeys (issue 12): register a passkey for the signed-in user, log in with it, step up with it,
-// and call a route that requires a second factor. The gateway runs the WebAuthn ceremonies
+// and call a route that requires a second factor; list the user's passkeys and delete one
+// (GET /auth/passkeys, DELETE /auth/passkeys/{id}). The gateway runs the WebAuthn ceremonies
 // (POST /auth/passkeys/…, docs/passkeys.md); this page only turns the JSON options into the
 // browser's ArrayBuffers and the credential back into JSON.
 //
@@ -33,6 +34,17 @@ async function post(url, body, token) {
   const headers = { "content-type": "application/json", accept: "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(url, { method: "POST", credentials: "include", headers, body: JSON.stringify(body ?? {}) });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {}
+  return { status: res.status, json };
+}
+
+/** A GET or DELETE with the session's access token (the listing and the delete). */
+async function send(method, url, token) {
+  const res = await fetch(url, { method, credentials: "include", headers: { accept: "application/json", authorization: `Bearer ${token}` } });
   const text = await res.text();
   let json = null;
   try {
@@ -150,6 +162,37 @@ export function setUpPasskeys(config) {
       return say(`step up: the browser refused (${e.name})`);
     }
     signedIn("step up", await post(`${gw}/auth/passkeys/step-up/verify`, assertionJson(credential), accessToken));
+  });
+
+  /** Lists the signed-in user's passkeys, each with a Delete button (text only: no markup from the answer). */
+  async function list() {
+    const listed = await send("GET", `${gw}/auth/passkeys`, accessToken);
+    if (listed.status !== 200) return failed("list", listed);
+    const items = $("passkey-items");
+    items.replaceChildren();
+    for (const p of listed.json.passkeys) {
+      const li = document.createElement("li");
+      li.dataset.credentialId = p.credential_id;
+      const used = p.last_used_at ? new Date(p.last_used_at * 1000).toISOString() : "never";
+      li.append(`${p.credential_id} (${p.alg}, ${p.backup_eligible ? "synced" : "device-bound"}, last used ${used}) `);
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "Delete";
+      remove.addEventListener("click", async () => {
+        const deleted = await send("DELETE", `${gw}/auth/passkeys/${encodeURIComponent(p.credential_id)}`, accessToken);
+        if (deleted.status !== 204) return failed("delete", deleted);
+        await list();
+        say(`deleted: HTTP 204, passkey ${p.credential_id}`);
+      });
+      li.append(remove);
+      items.append(li);
+    }
+    say(`listed: HTTP 200, ${listed.json.passkeys.length} passkey(s)`);
+  }
+
+  $("passkey-list").addEventListener("click", async () => {
+    if (!accessToken) return say("list: log in first");
+    await list();
   });
 
   $("passkey-api").addEventListener("click", async () => {

@@ -28,6 +28,7 @@ impl FakeHooks {
                 sid: sid.into(),
                 scope: "read:echo".into(),
                 amr: vec!["pwd".into()],
+                auth_time: None,
                 binding: None,
             })),
             started: RefCell::new(Vec::new()),
@@ -624,4 +625,217 @@ fn endpoints_parse_from_the_path() {
     );
     assert_eq!(PasskeyEndpoint::parse("/passkeys/login"), None);
     assert_eq!(PasskeyEndpoint::parse("/passkeys/login/options/"), None);
+}
+
+// ------------------------------------------------------------------ listing and deleting
+
+impl World {
+    fn manage(&self, endpoint: ManageEndpoint, rest: &str) -> Result<Reply, Problem> {
+        block_on(crate::webauthn::manage::serve(
+            &self.platform,
+            &self.settings,
+            &self.hooks,
+            endpoint,
+            rest,
+            "portcullis",
+        ))
+    }
+
+    fn sign_in(&self, sub: &str, auth_time: Option<u64>) {
+        let mut caller = FakeHooks::signed_in(sub, "sid-1")
+            .caller
+            .into_inner()
+            .unwrap();
+        caller.auth_time = auth_time;
+        *self.hooks.caller.borrow_mut() = Some(caller);
+    }
+
+    fn listed_ids(&self) -> Vec<String> {
+        let reply = self.manage(ManageEndpoint::List, "/passkeys").unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+        let body: Value = serde_json::from_str(&reply.body).unwrap();
+        body["passkeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["credential_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+use crate::webauthn::manage::ManageEndpoint;
+
+#[test]
+fn a_deleted_passkey_is_gone_from_the_list_and_logs_in_as_unknown() {
+    let w = World::new();
+    let now = w.platform.now_secs();
+    w.sign_in("alice", Some(now));
+    let handle = w.user_handle();
+    let mut a = Authenticator::new(CoseAlg::ES256, RP);
+    let mut b = Authenticator::new(CoseAlg::EdDSA, RP);
+    b.credential_id = vec![0xb0; 16];
+    w.register(&a).unwrap();
+    w.register(&b).unwrap();
+    assert_eq!(
+        w.listed_ids(),
+        [b64(&a.credential_id), b64(&b.credential_id)]
+    );
+    // bob cannot delete alice's passkey: not found, as for an id nobody has.
+    w.sign_in("bob", Some(now));
+    assert_eq!(w.listed_ids(), Vec::<String>::new());
+    let path = format!("/passkeys/{}", b64(&a.credential_id));
+    for p in [path.as_str(), "/passkeys/AAAA"] {
+        let refused = w.manage(ManageEndpoint::Delete, p).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.status()),
+            (ErrorCode::PasskeyNotFound, 404)
+        );
+    }
+    // alice, recently authenticated: 204, and the list shows the other one only.
+    w.sign_in("alice", Some(now));
+    let deleted = w.manage(ManageEndpoint::Delete, &path).unwrap();
+    assert_eq!((deleted.status, deleted.body.as_str()), (204, ""));
+    let audit: Value = serde_json::from_str(w.platform.logs.borrow().last().unwrap()).unwrap();
+    assert_eq!(audit["audit"], "passkey.deleted");
+    assert_eq!(audit["credential_id"], b64(&a.credential_id));
+    assert_eq!(w.listed_ids(), [b64(&b.credential_id)]);
+    assert_eq!(
+        w.manage(ManageEndpoint::Delete, &path).unwrap_err().code,
+        ErrorCode::PasskeyNotFound
+    );
+    // Logging in with it: the same refusal as a passkey never registered.
+    *w.hooks.caller.borrow_mut() = None;
+    let challenge = w.challenge(PasskeyEndpoint::LoginOptions);
+    a.sign_count = 1;
+    let (cd, data, sig) = a.assert(&challenge, ORIGIN);
+    assert_eq!(
+        w.call(
+            PasskeyEndpoint::LoginVerify,
+            &assertion_body(&a, &cd, &data, &sig, Some(&handle)),
+        ),
+        Err((ErrorCode::PasskeyCredentialUnknown, 401))
+    );
+}
+
+#[test]
+fn deleting_needs_a_recent_authentication() {
+    let w = World::new();
+    let now = w.platform.now_secs();
+    w.sign_in("alice", Some(now));
+    let a = Authenticator::new(CoseAlg::ES256, RP);
+    w.register(&a).unwrap();
+    let path = format!("/passkeys/{}", b64(&a.credential_id));
+    for auth_time in [None, Some(now - 301)] {
+        w.sign_in("alice", auth_time);
+        let refused = w.manage(ManageEndpoint::Delete, &path).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.status()),
+            (ErrorCode::MfaRequired, 401)
+        );
+        let challenge = refused
+            .headers
+            .iter()
+            .find(|(n, _)| n == "www-authenticate")
+            .map(|(_, v)| v.as_str())
+            .unwrap();
+        assert!(
+            challenge.starts_with(
+                "Bearer realm=\"portcullis\", error=\"insufficient_user_authentication\""
+            ) && challenge.ends_with(", max_age=\"300\""),
+            "{challenge}"
+        );
+        assert!(refused
+            .extensions
+            .contains(&("max_age".to_string(), json!(300))));
+    }
+    // Still listed: nothing was deleted. A bad id is refused before the age is even asked.
+    assert_eq!(w.listed_ids().len(), 1);
+    assert_eq!(
+        w.manage(ManageEndpoint::Delete, "/passkeys/AB=")
+            .unwrap_err()
+            .code,
+        ErrorCode::PasskeyRequestInvalid
+    );
+    // Exactly max_age old still passes.
+    w.sign_in("alice", Some(now - 300));
+    assert_eq!(w.manage(ManageEndpoint::Delete, &path).unwrap().status, 204);
+    // No session: the token codes; passkeys off: 404.
+    *w.hooks.caller.borrow_mut() = None;
+    assert_eq!(
+        w.manage(ManageEndpoint::List, "/passkeys")
+            .unwrap_err()
+            .code,
+        ErrorCode::TokenMissing
+    );
+    let mut off = World::new();
+    off.settings.enabled = false;
+    assert_eq!(
+        off.manage(ManageEndpoint::List, "/passkeys")
+            .unwrap_err()
+            .code,
+        ErrorCode::RouteNotFound
+    );
+}
+
+#[test]
+fn the_store_down_fails_closed_on_list_and_delete() {
+    let w = World::new();
+    w.sign_in("alice", Some(w.platform.now_secs()));
+    w.platform.passkeys_down.set(true);
+    for (endpoint, path) in [
+        (ManageEndpoint::List, "/passkeys"),
+        (ManageEndpoint::Delete, "/passkeys/AAAA"),
+    ] {
+        let refused = w.manage(endpoint, path).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.status()),
+            (ErrorCode::PasskeyStoreUnavailable, 503)
+        );
+    }
+}
+
+#[test]
+fn a_claim_left_by_an_interrupted_delete_is_released_by_the_next() {
+    use crate::platform::Platform as _;
+    let w = World::new();
+    w.sign_in("alice", Some(w.platform.now_secs()));
+    let a = Authenticator::new(CoseAlg::ES256, RP);
+    w.register(&a).unwrap();
+    // The first step of a delete ran (the user's object dropped the credential), the release
+    // never did: a claim naming alice and no credential.
+    let dropped = block_on(w.platform.passkey_call(
+        &client::user_object("alice"),
+        json!({"user_delete": {"id": b64(&a.credential_id)}}).to_string(),
+    ))
+    .unwrap();
+    assert!(dropped.starts_with("{\"deleted\""), "{dropped}");
+    assert_eq!(
+        block_on(client::credential_owner(&w.platform, &a.credential_id)),
+        Ok(Some("alice".into()))
+    );
+    assert_eq!(w.listed_ids(), Vec::<String>::new());
+    // bob's delete of the id releases nothing: not found.
+    w.sign_in("bob", Some(w.platform.now_secs()));
+    let path = format!("/passkeys/{}", b64(&a.credential_id));
+    assert_eq!(
+        w.manage(ManageEndpoint::Delete, &path).unwrap_err().code,
+        ErrorCode::PasskeyNotFound
+    );
+    assert_eq!(
+        block_on(client::credential_owner(&w.platform, &a.credential_id)),
+        Ok(Some("alice".into()))
+    );
+    // alice's retry: 204, and the claim is gone (the id could be registered again).
+    w.sign_in("alice", Some(w.platform.now_secs()));
+    assert_eq!(w.manage(ManageEndpoint::Delete, &path).unwrap().status, 204);
+    assert_eq!(
+        block_on(client::credential_owner(&w.platform, &a.credential_id)),
+        Ok(None)
+    );
+    assert_eq!(
+        w.manage(ManageEndpoint::Delete, &path).unwrap_err().code,
+        ErrorCode::PasskeyNotFound
+    );
+    w.register(&a).unwrap();
 }
