@@ -6,7 +6,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway, startEchoOrigin, problemOf } from "./harness.mjs";
-import { startIntrospectionServer, clientKey, BASIC_SECRET, API_AUDIENCE } from "../support/introspection-as.mjs";
+import { startIntrospectionServer, introspectionSection, clientKey, BASIC_SECRET } from "../support/introspection-as.mjs";
 
 const bearer = (t, headers = {}) => ({ headers: { authorization: `Bearer ${t}`, ...headers } });
 
@@ -17,17 +17,7 @@ function config(introspectionExtra = {}) {
     origin: origin.url,
     realm: "test",
     transport: { https: "allow" },
-    introspection: {
-      enabled: true,
-      issuer: as.issuer,
-      endpoint: as.introspectionEndpoint,
-      client_id: "gateway-basic",
-      client_auth: "client_secret_basic",
-      audiences: [API_AUDIENCE],
-      cache_ttl_seconds: 60,
-      negative_cache_ttl_seconds: 60,
-      ...introspectionExtra,
-    },
+    introspection: introspectionSection(as, { cache_ttl_seconds: 60, negative_cache_ttl_seconds: 60, ...introspectionExtra }),
     routes: [
       { name: "tenant", methods: ["GET"], path: "/tenant/*", auth: ["jwt"], scopes: ["read:echo"],
         require: { "org.id": "acme", roles: { any: ["admin", "ops"] } } },

@@ -9,7 +9,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { startGateway, startEchoOrigin, problemOf } from "./harness.mjs";
-import { startIntrospectionServer, clientKey, BASIC_SECRET, API_AUDIENCE } from "../support/introspection-as.mjs";
+import { startIntrospectionServer, introspectionSection, clientKey, BASIC_SECRET, API_AUDIENCE } from "../support/introspection-as.mjs";
 
 const CACHE_TTL_S = 2;
 const COOLDOWN_S = 2;
@@ -25,17 +25,14 @@ function config({ clientAuth, audiences = [API_AUDIENCE] }) {
     origin: origin.url,
     realm: "test",
     transport: { https: "allow" },
-    introspection: {
-      enabled: true,
-      issuer: as.issuer,
-      endpoint: as.introspectionEndpoint,
+    introspection: introspectionSection(as, {
       client_id: clientAuth === "private_key_jwt" ? "gateway-jwt" : "gateway-basic",
       client_auth: clientAuth,
       audiences,
       cache_ttl_seconds: CACHE_TTL_S,
       negative_cache_ttl_seconds: 1,
       failure_cooldown_seconds: COOLDOWN_S,
-    },
+    }),
     admin: { enabled: true },
     revocation: { refresh_interval_ms: 100, max_staleness_ms: 200 },
     routes: [

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway, startEchoOrigin, problemOf } from "./harness.mjs";
-import { startIntrospectionServer, clientKey, BASIC_SECRET, API_AUDIENCE } from "../support/introspection-as.mjs";
+import { startIntrospectionServer, introspectionSection, clientKey, BASIC_SECRET } from "../support/introspection-as.mjs";
 
 let origin, as, gw;
 
@@ -19,14 +19,7 @@ before(async () => {
       origin: origin.url,
       realm: "test",
       transport: { https: "allow" },
-      introspection: {
-        enabled: true,
-        issuer: as.issuer,
-        endpoint: as.introspectionEndpoint,
-        client_id: "gateway-basic",
-        client_auth: "client_secret_basic",
-        audiences: [API_AUDIENCE],
-      },
+      introspection: introspectionSection(as),
       routes: [
         { name: "open", methods: ["GET"], path: "/api/*", auth: ["jwt"] },
         { name: "bound", methods: ["GET"], path: "/bound/*", auth: ["jwt"], binding: "required" },

@@ -27,6 +27,21 @@ function listen(server) {
   });
 }
 
+/** The gateway's `introspection` section for the server `as`: client_secret_basic as `gateway-basic`
+ *  (its secret is `BASIC_SECRET`, bound as PORTCULLIS_INTROSPECTION_SECRET), the API audience;
+ *  `extra` adds or overrides members. */
+export function introspectionSection(as, extra = {}) {
+  return {
+    enabled: true,
+    issuer: as.issuer,
+    endpoint: as.introspectionEndpoint,
+    client_id: "gateway-basic",
+    client_auth: "client_secret_basic",
+    audiences: [API_AUDIENCE],
+    ...extra,
+  };
+}
+
 /** An ES256 private JWK (with kid and alg) for the gateway's client assertion, and its public half. */
 export function clientKey(kid = "gw-client-1") {
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
