@@ -7,17 +7,12 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../support/chromium.mjs";
 import { generate } from "otplib";
 import { startGateway, startEchoOrigin } from "./harness.mjs";
 import { startDemoServer } from "../../www/demo/server.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (make test does it)`);
-}
 
 const SESSIONS = { enabled: true, issuer: "https://gw.portcullis.test", audiences: ["https://api.portcullis.test"] };
 const now = () => Math.floor(Date.now() / 1000);
@@ -51,11 +46,7 @@ before(async () => {
   // The PKCE part of the page is not under test here: its issuer is unreachable and it shows its
   // error panel; the TOTP panel works on its own.
   spa.config = { issuer: "http://127.0.0.1:9", clientId: "demo", scope: "openid", resource: "x", apiUrl: `${gw.url}/api/transfer` };
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -12,18 +12,14 @@ import { existsSync } from "node:fs";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../support/chromium.mjs";
 import { startGateway, startEchoOrigin, startIssuer, baseConfig } from "./harness.mjs";
 import { startLoginOrigin, USERS } from "../support/login-origin.mjs";
 import { startDemoServer } from "../../www/demo/server.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 if (!existsSync(path.join(ROOT, "www", "pkg", "portcullis_pkce_bg.wasm"))) {
   throw new Error("www/pkg is missing: run `make www` (www/build.sh) first");
-}
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (make test does it)`);
 }
 
 const secret = randomBytes(32).toString("hex");
@@ -67,11 +63,7 @@ before(async () => {
   };
   spa.config = pageConfig;
   other.config = pageConfig;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

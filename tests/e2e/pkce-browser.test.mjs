@@ -12,23 +12,19 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../support/chromium.mjs";
 import { createRemoteJWKSet, jwtVerify, decodeProtectedHeader } from "jose";
 import { startOidcProvider } from "./oidc-provider.mjs";
 import { startDemoServer } from "../../www/demo/server.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const STORAGE_KEY = "portcullis.pkce.transaction";
 const USER = "alice";
 const sha256url = (s) => createHash("sha256").update(s, "ascii").digest("base64url");
 
 if (!existsSync(path.join(ROOT, "www", "pkg", "portcullis_pkce_bg.wasm"))) {
   throw new Error("www/pkg is missing: run `make www` (www/build.sh) first");
-}
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (make test does it)`);
 }
 
 /**
@@ -78,20 +74,7 @@ before(async () => {
     apiUrl: `${gateway.url}/api/echo`,
   };
   jwks = createRemoteJWKSet(new URL(op.jwksUri));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -11,21 +11,17 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../support/chromium.mjs";
 import { startOidcProvider } from "./oidc-provider.mjs";
 import { startGateway, startEchoOrigin, baseConfig } from "./harness.mjs";
 import { startDemoServer } from "../../www/demo/server.mjs";
 import { startLoginOrigin, USERS } from "../support/login-origin.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const COOKIE = "__Host-portcullis_refresh";
 
 if (!existsSync(path.join(ROOT, "www", "pkg", "portcullis_pkce_bg.wasm"))) {
   throw new Error("www/pkg is missing: run `make www` (www/build.sh) first");
-}
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (make test does it)`);
 }
 
 let browser, spa, op, origin, login, gateway;
@@ -56,11 +52,7 @@ before(async () => {
   });
   gateway = await startGateway(JSON.stringify(config), { extraBindings: { PORTCULLIS_SIGNING_KEYS: keys, PORTCULLIS_LOGIN_SECRET: secret } });
   spa.config = { issuer: op.issuer, clientId: op.clientId, scope: `openid ${op.scope}`, resource: op.audience, apiUrl: `${gateway.url}/api/echo` };
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

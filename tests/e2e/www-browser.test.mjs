@@ -7,14 +7,11 @@
 
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../support/chromium.mjs";
 import { SignJWT, importJWK, generateKeyPair, decodeJwt, decodeProtectedHeader } from "jose";
 import { startOidcProvider } from "./oidc-provider.mjs";
 import { buildApps, serveApps, filesUnder, BUNDLERS, SEPARATE } from "../support/www-apps.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (make test does it)`);
 
 let apps;
 let server;
@@ -26,11 +23,7 @@ before(async () => {
   server = await serveApps(apps.dist);
   op = await startOidcProvider({ redirectUris: [...BUNDLERS, ...SEPARATE].map((b) => server.url(b)) });
   server.configure({ issuer: op.issuer, clientId: op.clientId }, [op.issuer]);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

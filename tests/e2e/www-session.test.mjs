@@ -12,14 +12,12 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../support/chromium.mjs";
 import { startSessionGateway } from "../support/www-session-gateway.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const PKG = path.join(ROOT, "www", "pkg");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 if (!existsSync(path.join(PKG, "session.js"))) throw new Error("www/pkg is missing: run `make www` first");
-if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (make test does it)`);
 
 /** Access-token lifetime the gateway mints, and the margin the tabs refresh within: a token is
  *  "fresh" for TTL − MARGIN seconds after it is minted. */
@@ -93,11 +91,7 @@ before(async () => {
   app = await startApp();
   gateway = await startSessionGateway({ appOrigin: app.origin, accessTokenTtl: TTL });
   app.gateway = gateway.url;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
