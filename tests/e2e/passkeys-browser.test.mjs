@@ -3,6 +3,7 @@
 // keys, user verification) runs the demo SPA (www/demo) against the real gateway in workerd: a
 // password login, registering a passkey, logging in with it, then a `mfa = "required"` route.
 // The same page served from another origin (allowed for sessions, not for passkeys) is refused.
+// Listing the user's passkeys and deleting one, through the browser's CORS preflights.
 // The RP ID is `localhost` (an IP address cannot be one), so the page and the gateway are reached
 // as http://localhost:<port>; every other browser request is aborted.
 
@@ -142,5 +143,48 @@ test("the demo registers a passkey, logs in with it and passes an mfa route; ano
   await second.waitForSelector("#passkey-panel:not([hidden])");
   await second.click("#passkey-login");
   await statusIs(second, /^passkey login: HTTP 403 passkey_origin_refused$/);
+  await context.close();
+});
+
+// Listing and deleting from the demo: the page is another origin than the gateway (an app origin),
+// so the GET and the DELETE go through the browser's CORS preflight for their own method, with
+// credentials. A passkey login gives the fresh auth_time a delete needs.
+test("the demo lists the user's passkey and deletes it; the deleted passkey no longer logs in", async () => {
+  const context = await browser.newContext();
+  await context.route((url) => !["localhost", "127.0.0.1"].includes(url.hostname), (route) => route.abort("blockedbyclient"));
+  const { page, cdp, authenticatorId } = await pageWithAuthenticator(context, `${local(spa.origin)}/`);
+
+  // Not signed in yet: nothing to list.
+  await page.click("#passkey-list");
+  await statusIs(page, /^list: log in first$/);
+
+  // bob: the test above gave alice a passkey of her own.
+  await page.fill("#username", "bob");
+  await page.fill("#password", USERS.bob.password);
+  await page.click("#password-login");
+  await page.waitForFunction(() => /login: HTTP 200/.test(document.getElementById("password-status").textContent));
+  await page.click("#passkey-register");
+  await statusIs(page, /^registered: HTTP 201/);
+  const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+  assert.equal(credentials.length, 1);
+  const id = Buffer.from(credentials[0].credentialId, "base64").toString("base64url");
+
+  // A passkey login: a fresh auth_time, so the delete is allowed.
+  await page.click("#passkey-login");
+  await statusIs(page, /^passkey login: HTTP 200/);
+  await page.click("#passkey-list");
+  await statusIs(page, /^listed: HTTP 200, 1 passkey\(s\)$/);
+  const items = await page.$$eval("#passkey-items li", (lis) => lis.map((li) => [li.dataset.credentialId, li.textContent]));
+  assert.equal(items.length, 1);
+  assert.equal(items[0][0], id);
+  assert.match(items[0][1], new RegExp(`^${id} \\(ES256, (synced|device-bound), last used \\d{4}-\\d\\d-\\d\\dT`));
+
+  await page.click("#passkey-items li button");
+  await statusIs(page, new RegExp(`^deleted: HTTP 204, passkey ${id}$`));
+  assert.equal(await page.$$eval("#passkey-items li", (lis) => lis.length), 0);
+
+  // The authenticator still has the credential; the gateway no longer knows it.
+  await page.click("#passkey-login");
+  await statusIs(page, /^passkey login: HTTP 401 passkey_credential_unknown$/);
   await context.close();
 });
