@@ -30,10 +30,17 @@ function gatewayOrigin(config) {
   }
 }
 
-async function post(url, body, token) {
-  const headers = { "content-type": "application/json", accept: "application/json" };
+/** A credentialed call with the session's access token when there is one; a POST sends `body` as
+ *  JSON, a GET or DELETE (the listing and the delete) none. */
+async function send(method, url, token, body) {
+  const headers = { accept: "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(url, { method: "POST", credentials: "include", headers, body: JSON.stringify(body ?? {}) });
+  const init = { method, credentials: "include", headers };
+  if (method === "POST") {
+    headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body ?? {});
+  }
+  const res = await fetch(url, init);
   const text = await res.text();
   let json = null;
   try {
@@ -42,16 +49,7 @@ async function post(url, body, token) {
   return { status: res.status, json };
 }
 
-/** A GET or DELETE with the session's access token (the listing and the delete). */
-async function send(method, url, token) {
-  const res = await fetch(url, { method, credentials: "include", headers: { accept: "application/json", authorization: `Bearer ${token}` } });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {}
-  return { status: res.status, json };
-}
+const post = (url, body, token) => send("POST", url, token, body);
 
 function creationOptions(o) {
   return {
