@@ -31,6 +31,16 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>session</title>
 const APP_JS = `
 import { createSession, isSessionError } from "/pkg/session.js";
 const q = new URLSearchParams(location.search);
+if (q.get("channel") === "slow") {
+  // Every message between tabs arrives 1.5 s late: the lock can reach a tab well before the
+  // message that tells it another tab has just refreshed.
+  const Native = BroadcastChannel;
+  globalThis.BroadcastChannel = class extends Native {
+    set onmessage(handler) {
+      super.onmessage = (event) => setTimeout(() => handler(event), 1500);
+    }
+  };
+}
 const session = createSession({ gateway: q.get("gateway"), refreshMarginSeconds: Number(q.get("margin")) });
 window.session = session;
 window.attempt = async (fn) => {
@@ -63,7 +73,7 @@ async function startApp() {
   const origin = `http://127.0.0.1:${server.address().port}`;
   return {
     origin,
-    url: () => `${origin}/app?${new URLSearchParams({ gateway: state.gateway, margin: String(MARGIN) })}`,
+    url: (q = {}) => `${origin}/app?${new URLSearchParams({ gateway: state.gateway, margin: String(MARGIN), ...q })}`,
     set gateway(g) {
       state.gateway = g;
     },
@@ -94,7 +104,7 @@ after(async () => {
 
 /** Tabs of one browser context (one cookie jar), logged in, and every API call's bearer token and
  *  every refresh the browser sends. */
-async function loggedInTabs(n) {
+async function loggedInTabs(n, q) {
   const context = await browser.newContext();
   await context.route((url) => url.hostname !== "127.0.0.1", (route) => route.abort("blockedbyclient"));
   const refreshes = [];
@@ -106,7 +116,7 @@ async function loggedInTabs(n) {
   const tabs = [];
   for (let i = 0; i < n; i++) {
     const page = await context.newPage();
-    await page.goto(app.url());
+    await page.goto(app.url(q));
     await page.waitForSelector('body[data-ready="yes"]', { state: "attached" });
     tabs.push(page);
   }
@@ -160,6 +170,24 @@ test("another tab takes the refreshed token over the longer-lived one both held:
     await b.waitForFunction(() => window.session.expiresAt < Date.now() + 300_000, null, { timeout: 3000 });
     assert.equal(await apiGet(b), 200);
     assert.deepEqual(apiCalls.slice(2), [refreshed], "tab b sends the refreshed token");
+    assert.equal(refreshes.length, 1, "no second refresh");
+  } finally {
+    await context.close();
+  }
+});
+
+test("a tab refused just after another tab's refresh, before its message, waits for that token rather than refresh again, though it expires sooner than the refused one", async () => {
+  const { context, tabs, refreshes, apiCalls } = await loggedInTabs(2, { channel: "slow" });
+  const [a, b] = tabs;
+  try {
+    await a.evaluate((t) => window.session.accept(t), REFUSED);
+    await b.waitForFunction(() => window.session.expiresAt > Date.now() + 300_000, null, { timeout: 3000 });
+    assert.equal(await apiGet(a), 200, "refused, refreshed, retried");
+    assert.equal(refreshes.length, 1);
+    const refreshed = apiCalls[1];
+    // b still holds the refused token (the message is on its way): refused, it takes a's token.
+    assert.equal(await apiGet(b), 200);
+    assert.deepEqual(apiCalls.slice(2), ["Bearer refused-long-lived", refreshed], "b's refused call, then its retry with a's token");
     assert.equal(refreshes.length, 1, "no second refresh");
   } finally {
     await context.close();
