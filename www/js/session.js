@@ -118,7 +118,7 @@ export function createSession(options) {
    *  peer's answer to "ask"). Newer is the one whose request was sent later (`startedAt`: refreshes
    *  are serialized across tabs), not the one that lives longer: a refreshed token may expire
    *  before the one it replaces (one accept()ed with a longer lifetime, a lowered
-   *  `access_token_ttl_seconds`, a clock stepped back), and the one it replaces may be refused. */
+   *  `access_token_ttl_seconds`), and the one it replaces may be what the gateway refused. */
   function adopt(t) {
     if (token === null || t.startedAt > token.startedAt || (t.startedAt === token.startedAt && t.expiresAt >= token.expiresAt)) token = t;
     for (const w of waiters) w();
