@@ -62,7 +62,7 @@ test("an issuer's claim cannot be forwarded as a client-certificate statement: t
       const { status, code, body } = await problemOf(res);
       assert.equal(status, 503, `${prefix}: ${JSON.stringify(body)}`);
       assert.equal(code, "gateway_misconfigured");
-      assert.deepEqual(await configErrors(gw), ["identity_header_prefixes[0]", `issuers[0].claims_to_headers.${header}`]);
+      assert.deepEqual(await configErrors(gw), ["identity_header_prefixes[0]"]);
     } finally {
       await gw.dispose();
     }
@@ -94,7 +94,7 @@ test("an introspection answer's member cannot be forwarded as a client-certifica
     const { status, code, body } = await problemOf(await gw.fetch("/api/echo", { headers: { authorization: `Bearer ${token}` } }));
     assert.equal(status, 503, JSON.stringify(body));
     assert.equal(code, "gateway_misconfigured");
-    assert.deepEqual(await configErrors(gw), ["identity_header_prefixes[0]", "introspection.claims_to_headers.x-client-cert-fingerprint"]);
+    assert.deepEqual(await configErrors(gw), ["identity_header_prefixes[0]"]);
   } finally {
     await gw.dispose();
   }
