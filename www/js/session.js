@@ -256,7 +256,7 @@ export function createSession(options) {
     try {
       storage()?.setItem(markerKey, JSON.stringify({ at: Date.now(), startedAt: t?.startedAt ?? null }));
     } catch {
-      // storage full or refused: peers will wait on the lock and ask instead
+      // storage full or refused: a peer that takes the lock before the message refreshes again
     }
   }
 
