@@ -30,6 +30,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>session</title>
 const APP_JS = `
 import { createSession, isSessionError } from "/pkg/session.js";
 const q = new URLSearchParams(location.search);
+if (q.get("locks") === "off") Object.defineProperty(navigator, "locks", { value: undefined });
 if (q.get("channel") === "slow") {
   // Every message between tabs arrives 1.5 s late: the lock can reach a tab well before the
   // message that tells it another tab has just refreshed.
@@ -188,6 +189,29 @@ test("a tab refused just after another tab's refresh, before its message, waits 
     assert.equal(await apiGet(b), 200);
     assert.deepEqual(apiCalls.slice(2), ["Bearer refused-long-lived", refreshed], "b's refused call, then its retry with a's token");
     assert.equal(refreshes.length, 1, "no second refresh");
+  } finally {
+    await context.close();
+  }
+});
+
+test("without Web Locks, a holder whose refresh failed hands over to one tab: the tabs waiting on it never refresh at once", async () => {
+  // Tokens fresh for 4 s after minting, so that all three tabs need a refresh together.
+  const { context, tabs, refreshes } = await loggedInTabs(3, { locks: "off", margin: String(TTL - 4) });
+  try {
+    await new Promise((r) => setTimeout(r, 4_300));
+    // The first refresh fails in the browser (as on a dropped connection), before the gateway.
+    let failed = 0;
+    await context.route(`${gateway.url}/auth/refresh`, (route) => (failed++ === 0 ? route.abort("connectionreset") : route.continue()));
+    const served = await gateway.refreshesServed();
+    const results = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.attempt(() => window.session.getAccessToken()))));
+    const errors = results.filter((r) => r.error).map((r) => r.error);
+    assert.deepEqual(errors, ["refresh_failed"], `the holder's refresh failed: ${JSON.stringify(results)}`);
+    const tokens = results.filter((r) => r.ok).map((r) => r.ok);
+    assert.equal(tokens.length, 2);
+    assert.equal(tokens[0], tokens[1], "the two others share one new token");
+    assert.equal(refreshes.length, 2, "the failed refresh, then exactly one more");
+    assert.equal((await gateway.refreshesServed()) - served, 1, "one refresh reached the gateway");
+    assert.equal(await gateway.check(tokens[0]), 200, "a live session");
   } finally {
     await context.close();
   }
