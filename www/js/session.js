@@ -196,6 +196,7 @@ export function createSession(options) {
       if (!beaten) break;
       // Another tab holds it: wait until it says it is done (or a token arrives), or until it
       // must have gone away mid-refresh, then contend again.
+      const held = token;
       await new Promise((resolve) => {
         const done = () => {
           election.doneWaiters.delete(done);
@@ -207,7 +208,10 @@ export function createSession(options) {
         election.doneWaiters.add(done);
         waiters.add(done);
       });
-      if (token !== null || loggedOut) return fn(); // fn re-checks whether a refresh is still needed
+      // A new token arrived (or the session ended): fn finds it and makes no request. Otherwise
+      // the holder finished without one (its refresh failed) or went away, and every tab that
+      // waited on it is here at once: contend again, so that one of them refreshes, not each.
+      if ((token !== held && fresh(token, null)) || loggedOut) return fn();
     }
     election.holding = true;
     try {
