@@ -1,9 +1,12 @@
 // Review 4 of the browser session client (www/js/session.js) in headless Chromium against the
-// gateway's sessions (the real wasm in workerd): which token a tab keeps when a newer one arrives
-// that expires sooner than the one it holds. A token accept()ed with a longer lifetime than the
-// gateway's refreshes (or minted before `access_token_ttl_seconds` was lowered) was kept over the
-// token of a later refresh, because tabs kept the token that *lives longest*: after a 401 invalid_token every call sent the refused token again
-// and refreshed again, in every tab.
+// gateway's sessions (the real wasm in workerd).
+// - Which token a tab keeps when a newer one arrives that expires sooner than the one it holds. A
+//   token accept()ed with a longer lifetime than the gateway's refreshes (or minted before
+//   `access_token_ttl_seconds` was lowered) was kept over the token of a later refresh, because
+//   tabs kept the token that *lives longest*: after a 401 invalid_token every call sent the refused
+//   token again and refreshed again, in every tab.
+// - Without Web Locks, the tabs waiting on an elected holder whose refresh failed all refreshed at
+//   once, with the same cookie.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
