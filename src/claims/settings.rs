@@ -5,7 +5,9 @@
 //! conditions can be judged on a cache hit.
 
 use super::path::ClaimPath;
-use crate::pipeline::client_headers::{FORWARDING, OVERRIDE, PROXY_DIRECTIVES};
+use crate::pipeline::client_headers::{
+    CLIENT_CERT_NAMES, CLIENT_CERT_PREFIXES, FORWARDING, OVERRIDE, PROXY_DIRECTIVES,
+};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClaimSettings {
@@ -27,8 +29,9 @@ impl ClaimSettings {
 }
 
 /// A configured prefix: `x-`, then lower-case letters, digits and single `-`, ending in `-`; not one
-/// of the gateway's own, and not the start of a header the gateway treats otherwise (forwarding,
-/// override, proxy directive, credential, request id), which claims could then be named as.
+/// of the gateway's own, not the start of a header the gateway treats otherwise (forwarding,
+/// override, proxy directive, credential, request id), which claims could then be named as, and
+/// not overlapping the client-certificate statements.
 pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
     let body = prefix.strip_prefix("x-").and_then(|p| p.strip_suffix('-'));
     let well_formed = body.is_some_and(|b| {
@@ -60,6 +63,19 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
             "{name} starts with it, and is not the gateway's to set from a claim"
         ));
     }
+    // The client-certificate statements (`x-client-cert-*`, `x-ssl-client-*`, …): an origin behind
+    // a TLS-terminating proxy reads them as the connection's verified certificate, and the gateway
+    // makes them from the connection alone, never from a claim. Refused whether the prefix would
+    // cover one (`x-ssl-`) or lie inside one (`x-client-cert-`).
+    let cert = CLIENT_CERT_PREFIXES
+        .iter()
+        .chain(CLIENT_CERT_NAMES)
+        .find(|n| n.starts_with(prefix) || prefix.starts_with(*n));
+    if let Some(name) = cert {
+        return Err(format!(
+            "it overlaps the client-certificate statements ({name}…), which the gateway makes from the TLS connection alone"
+        ));
+    }
     Ok(())
 }
 
@@ -71,6 +87,7 @@ mod tests {
     fn prefixes() {
         assert_eq!(check_prefix("x-acme-"), Ok(()));
         assert_eq!(check_prefix("x-acme-corp-"), Ok(()));
+        assert_eq!(check_prefix("x-client-app-"), Ok(()));
         for bad in [
             "x-",
             "x-acme",
@@ -90,6 +107,13 @@ mod tests {
             "x-key-",
             "x-accel-",
             "x-sendfile-",
+            "x-client-cert-",
+            "x-client-cert-extra-",
+            "x-ssl-",
+            "x-ssl-client-",
+            "x-ssl-cert-",
+            "x-arr-",
+            "x-forwarded-client-",
         ] {
             assert!(check_prefix(bad).is_err(), "{bad}");
         }

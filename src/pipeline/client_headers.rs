@@ -55,8 +55,9 @@ const OWN_NAMES: &[&str] = &["x-client-id", "x-key-id"];
 /// nginx/Apache/HAProxy conventions, the gateway's own `x-client-cert-*`), folded. An origin
 /// trusting its proxy reads them as an mTLS identity, so a client must never speak them: the
 /// gateway's certificate facts come from `request.cf` alone (docs/mtls.md).
-const CLIENT_CERT_PREFIXES: &[&str] = &["x-client-cert", "x-ssl-client-", "ssl-client-"];
-const CLIENT_CERT_NAMES: &[&str] = &["x-forwarded-client-cert", "x-ssl-cert", "x-arr-clientcert"];
+pub(crate) const CLIENT_CERT_PREFIXES: &[&str] = &["x-client-cert", "x-ssl-client-", "ssl-client-"];
+pub(crate) const CLIENT_CERT_NAMES: &[&str] =
+    &["x-forwarded-client-cert", "x-ssl-cert", "x-arr-clientcert"];
 
 /// Forwarding headers, folded. Every one of them is read by some origin stack as the client's
 /// address, host or scheme once it trusts its proxy (docs/origin.md).

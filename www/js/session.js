@@ -84,7 +84,7 @@ export function createSession(options) {
   const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(name) : null;
   const locks = globalThis.navigator?.locks ?? null;
 
-  let token = null; // { accessToken, tokenType, scope, expiresAt } — memory only
+  let token = null; // { accessToken, tokenType, scope, expiresAt, startedAt } — memory only
   let loggedOut = false;
   // When this tab last logged out or heard a logout, and how many times: a refresh that was sent
   // before then (in this tab or another) answers for a session that has ended since, and its
@@ -114,9 +114,13 @@ export function createSession(options) {
     }
   };
 
-  /** Keeps `t` unless this tab already holds a token that lives longer (an older message). */
+  /** Takes `t` unless this tab already holds a newer token (`t` is then an older message, or a
+   *  peer's answer to "ask"). Newer is the one whose request was sent later (`startedAt`: refreshes
+   *  are serialized across tabs), not the one that lives longer: a refreshed token may expire
+   *  before the one it replaces (one accept()ed with a longer lifetime, a lowered
+   *  `access_token_ttl_seconds`), and the one it replaces may be what the gateway refused. */
   function adopt(t) {
-    if (token === null || t.expiresAt >= token.expiresAt) token = t;
+    if (token === null || t.startedAt > token.startedAt || (t.startedAt === token.startedAt && t.expiresAt >= token.expiresAt)) token = t;
     for (const w of waiters) w();
     emit({ type: "token", expiresAt: token.expiresAt });
   }
@@ -192,6 +196,7 @@ export function createSession(options) {
       if (!beaten) break;
       // Another tab holds it: wait until it says it is done (or a token arrives), or until it
       // must have gone away mid-refresh, then contend again.
+      const held = token;
       await new Promise((resolve) => {
         const done = () => {
           election.doneWaiters.delete(done);
@@ -203,7 +208,10 @@ export function createSession(options) {
         election.doneWaiters.add(done);
         waiters.add(done);
       });
-      if (token !== null || loggedOut) return fn(); // fn re-checks whether a refresh is still needed
+      // A new token arrived (or the session ended): fn finds it and makes no request. Otherwise
+      // the holder finished without one (its refresh failed) or went away, and every tab that
+      // waited on it is here at once: contend again, so that one of them refreshes, not each.
+      if ((token !== held && fresh(token, null)) || loggedOut) return fn();
     }
     election.holding = true;
     try {
@@ -234,14 +242,15 @@ export function createSession(options) {
     });
   }
 
-  /** The last refresh or login any tab of this origin settled: when (`at`), and the expiry of the
-   *  token it got (`expiresAt`, null when the session ended). A time and an expiry, not the token;
-   *  without localStorage tabs fall back to asking their peers. */
+  /** The last refresh or login any tab of this origin settled: when (`at`), and when the request
+   *  that got its token was sent (`startedAt`, the order `adopt` keeps; null when the session
+   *  ended). Times, not the token; without localStorage a tab that takes the lock before the
+   *  message refreshes again (a wasted rotation, not a replay: the lock serializes them). */
   function lastSettled() {
     try {
       const marked = JSON.parse(storage()?.getItem(markerKey) ?? "null");
       if (marked === null || typeof marked !== "object" || !Number.isFinite(marked.at)) return null;
-      return { at: marked.at, expiresAt: Number.isFinite(marked.expiresAt) ? marked.expiresAt : null };
+      return { at: marked.at, startedAt: Number.isFinite(marked.startedAt) ? marked.startedAt : null };
     } catch {
       return null;
     }
@@ -249,21 +258,21 @@ export function createSession(options) {
 
   function markSettled(t) {
     try {
-      storage()?.setItem(markerKey, JSON.stringify({ at: Date.now(), expiresAt: t?.expiresAt ?? null }));
+      storage()?.setItem(markerKey, JSON.stringify({ at: Date.now(), startedAt: t?.startedAt ?? null }));
     } catch {
-      // storage full or refused: peers will wait on the lock and ask instead
+      // storage full or refused: a peer that takes the lock before the message refreshes again
     }
   }
 
   /** Whether some tab settled a refresh this tab has not seen: after this tab asked (`since`), or
-   *  with a token that outlives the one this tab holds. The second catches a tab that asked just
+   *  with a token newer than the one this tab holds. The second catches a tab that asked just
    *  after another tab's refresh finished but before that tab's message arrived (BroadcastChannel
    *  and the lock travel on different paths, so the lock can come first). A tab holding no token
    *  (a new or reloaded page) asks its peers briefly instead: the tab that marked it may be gone. */
   function settledElsewhere(since) {
     const marked = lastSettled();
     if (marked === null) return false;
-    const newer = token !== null && marked.expiresAt !== null && marked.expiresAt > token.expiresAt;
+    const newer = token !== null && marked.startedAt !== null && marked.startedAt > token.startedAt;
     return marked.at >= since || newer;
   }
 
