@@ -2,8 +2,10 @@
 // against the gateway's sessions (the real wasm in workerd): five tabs whose access tokens expire
 // together cause exactly one POST /auth/refresh and all get the new token; a refresh cookie
 // replayed from another browser context ends the session and every tab sees it logged out;
-// logout in one tab logs out all; the election fallback without Web Locks; a tab closed in the
-// middle of a refresh does not block the others; fetch() retries once after a 401 invalid_token.
+// logout in one tab logs out all; the election fallback without Web Locks (a holder whose refresh
+// failed hands over to one tab, not to all at once); a tab closed in the middle of a refresh does
+// not block the others; fetch() retries once after a 401 invalid_token; a tab that takes the lock
+// before the message of another tab's refresh waits for that token; tabs keep the newest token.
 
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -32,12 +34,13 @@ import { createSession, isSessionError } from "/pkg/session.js";
 const q = new URLSearchParams(location.search);
 if (q.get("locks") === "off") Object.defineProperty(navigator, "locks", { value: undefined });
 if (q.get("channel") === "slow") {
-  // Every message between tabs arrives 400 ms late, as on a loaded machine: the lock can reach a
-  // tab before the message that tells it another tab has just refreshed.
+  // Every message between tabs arrives late (400 ms, or ?delay=), as on a loaded machine: the lock
+  // can reach a tab before the message that tells it another tab has just refreshed.
+  const delay = Number(q.get("delay") ?? 400);
   const Native = BroadcastChannel;
   globalThis.BroadcastChannel = class extends Native {
     set onmessage(handler) {
-      super.onmessage = (event) => setTimeout(() => handler(event), 400);
+      super.onmessage = (event) => setTimeout(() => handler(event), delay);
     }
   };
 }
@@ -135,6 +138,21 @@ async function loginAll(tabs) {
   return tokens.map((t) => t.ok);
 }
 
+/** `n` tabs of one browser context, logged in from the first (each tab waits for the login's token
+ *  to reach it), with the refreshes and every API call's bearer token the browser sends. */
+async function loggedInTabs(n, q) {
+  const { context, refreshes } = await newBrowserContext();
+  const apiCalls = [];
+  context.on("request", (r) => {
+    if (r.url().startsWith(`${gateway.url}/api/`) && r.method() === "GET") apiCalls.push(r.headers().authorization);
+  });
+  const tabs = await openTabs(context, n, q);
+  const login = await tabs[0].evaluate((creds) => window.attempt(() => window.session.login(creds)), gateway.credentials);
+  assert.equal(login.error, undefined, `login: ${JSON.stringify(login)}`);
+  for (const tab of tabs) await tab.waitForFunction(() => window.session.loggedIn === true);
+  return { context, tabs, refreshes, apiCalls };
+}
+
 /** Waits until every token of `tabs` is past the freshness window (within the margin). */
 async function waitUntilStale() {
   await sleep((TTL - MARGIN) * 1000 + 300);
@@ -170,12 +188,8 @@ for (const locks of ["on", "off"]) {
 
 for (const locks of ["on", "off"]) {
   test(`a tab that asks just after another tab's refresh, before that tab's message arrives, takes the shared token (Web Locks ${locks})`, async () => {
-    const { context, refreshes } = await newBrowserContext();
+    const { context, tabs, refreshes } = await loggedInTabs(3, { locks, channel: "slow" });
     try {
-      const tabs = await openTabs(context, 3, { locks, channel: "slow" });
-      const login = await tabs[0].evaluate((creds) => window.attempt(() => window.session.login(creds)), gateway.credentials);
-      assert.equal(login.error, undefined, `login: ${JSON.stringify(login)}`);
-      for (const tab of tabs) await tab.waitForFunction(() => window.session.loggedIn === true);
       const first = await Promise.all(tabs.map(tokenOf));
       assert.equal(new Set(first.map((t) => t.ok)).size, 1, `every tab took the login's token: ${JSON.stringify(first)}`);
       assert.equal(refreshes.length, 0);
@@ -302,6 +316,105 @@ test("fetch() attaches the token and, after a 401 invalid_token, refreshes once 
     assert.match(apiCalls[1], /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
     assert.equal(r.body.headers["x-demo"], "1", "the retry is the same request");
     assert.equal(r.body.headers["x-user-id"], gateway.subject);
+  } finally {
+    await context.close();
+  }
+});
+
+// Which token a tab keeps when a newer one arrives that expires sooner than the one it holds (a
+// token accept()ed with a longer lifetime than the gateway's refreshes, or minted before
+// `access_token_ttl_seconds` was lowered): the newest, or every call after a 401 invalid_token
+// would send the refused token again and refresh again, in every tab.
+
+/** Tokens fresh for 30 s after minting: nothing goes stale during these tests by itself. */
+const FRESH = { margin: "30" };
+
+/** A token response the gateway will refuse (401 invalid_token), living longer than its own. */
+const REFUSED = { access_token: "refused-long-lived", token_type: "Bearer", expires_in: 600 };
+
+const apiGet = (tab) =>
+  tab.evaluate(async (api) => {
+    const res = await window.session.fetch(api);
+    return res.status;
+  }, `${gateway.url}/api/echo`);
+
+test("after a 401 invalid_token on a longer-lived token, the refreshed token is the tab's: the next call sends it, no second refresh", async () => {
+  const { context, tabs, refreshes, apiCalls } = await loggedInTabs(1, FRESH);
+  const [tab] = tabs;
+  try {
+    await tab.evaluate((t) => window.session.accept(t), REFUSED);
+    assert.equal(await apiGet(tab), 200, "refused, refreshed, retried");
+    assert.equal(refreshes.length, 1);
+    assert.deepEqual(apiCalls.slice(0, 1), ["Bearer refused-long-lived"]);
+    const refreshed = apiCalls[1];
+    assert.match(refreshed, /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+    // The tab now holds the refreshed token.
+    const held = await tab.evaluate(() => window.attempt(() => window.session.getAccessToken()));
+    assert.equal(`Bearer ${held.ok}`, refreshed);
+    assert.equal(await apiGet(tab), 200);
+    assert.deepEqual(apiCalls.slice(2), [refreshed], "the second call sends the refreshed token at once");
+    assert.equal(refreshes.length, 1, "no second refresh");
+  } finally {
+    await context.close();
+  }
+});
+
+test("another tab takes the refreshed token over the longer-lived one both held: its call sends it, no second refresh", async () => {
+  const { context, tabs, refreshes, apiCalls } = await loggedInTabs(2, FRESH);
+  const [a, b] = tabs;
+  try {
+    await a.evaluate((t) => window.session.accept(t), REFUSED);
+    await b.waitForFunction(() => window.session.expiresAt > Date.now() + 300_000, null, { timeout: 3000 });
+    assert.equal(await apiGet(a), 200, "refused, refreshed, retried");
+    assert.equal(refreshes.length, 1);
+    const refreshed = apiCalls[1];
+    assert.match(refreshed, /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+    // The message carrying it reaches b, which takes it (the token it held would be refused).
+    await b.waitForFunction(() => window.session.expiresAt < Date.now() + 300_000, null, { timeout: 3000 });
+    assert.equal(await apiGet(b), 200);
+    assert.deepEqual(apiCalls.slice(2), [refreshed], "tab b sends the refreshed token");
+    assert.equal(refreshes.length, 1, "no second refresh");
+  } finally {
+    await context.close();
+  }
+});
+
+test("a tab refused just after another tab's refresh, before its message, waits for that token rather than refresh again, though it expires sooner than the refused one", async () => {
+  const { context, tabs, refreshes, apiCalls } = await loggedInTabs(2, { ...FRESH, channel: "slow", delay: "1500" });
+  const [a, b] = tabs;
+  try {
+    await a.evaluate((t) => window.session.accept(t), REFUSED);
+    await b.waitForFunction(() => window.session.expiresAt > Date.now() + 300_000, null, { timeout: 3000 });
+    assert.equal(await apiGet(a), 200, "refused, refreshed, retried");
+    assert.equal(refreshes.length, 1);
+    const refreshed = apiCalls[1];
+    // b still holds the refused token (the message is on its way): refused, it takes a's token.
+    assert.equal(await apiGet(b), 200);
+    assert.deepEqual(apiCalls.slice(2), ["Bearer refused-long-lived", refreshed], "b's refused call, then its retry with a's token");
+    assert.equal(refreshes.length, 1, "no second refresh");
+  } finally {
+    await context.close();
+  }
+});
+
+test("without Web Locks, a holder whose refresh failed hands over to one tab: the tabs waiting on it never refresh at once", async () => {
+  // Tokens fresh for 4 s after minting (the default margin), so that all three tabs need a refresh together.
+  const { context, tabs, refreshes } = await loggedInTabs(3, { locks: "off" });
+  try {
+    await new Promise((r) => setTimeout(r, 4_300));
+    // The first refresh fails in the browser (as on a dropped connection), before the gateway.
+    let failed = 0;
+    await context.route(`${gateway.url}/auth/refresh`, (route) => (failed++ === 0 ? route.abort("connectionreset") : route.continue()));
+    const served = await gateway.refreshesServed();
+    const results = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.attempt(() => window.session.getAccessToken()))));
+    const errors = results.filter((r) => r.error).map((r) => r.error);
+    assert.deepEqual(errors, ["refresh_failed"], `the holder's refresh failed: ${JSON.stringify(results)}`);
+    const tokens = results.filter((r) => r.ok).map((r) => r.ok);
+    assert.equal(tokens.length, 2);
+    assert.equal(tokens[0], tokens[1], "the two others share one new token");
+    assert.equal(refreshes.length, 2, "the failed refresh, then exactly one more");
+    assert.equal((await gateway.refreshesServed()) - served, 1, "one refresh reached the gateway");
+    assert.equal(await gateway.check(tokens[0]), 200, "a live session");
   } finally {
     await context.close();
   }
