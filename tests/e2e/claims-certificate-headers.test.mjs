@@ -1,5 +1,5 @@
-// Review 4 of claims to headers (`issuers[].claims_to_headers`, `introspection.claims_to_headers`)
-// in workerd: `identity_header_prefixes` may not open the client-certificate statements
+// Claims to headers (`issuers[].claims_to_headers`, `introspection.claims_to_headers`) in workerd
+// (found by review 4): `identity_header_prefixes` may not open the client-certificate statements
 // (`x-client-cert-*`, `x-ssl-client-*`, `x-ssl-cert`, …) to claims. An origin behind a
 // TLS-terminating proxy reads those as the connection's verified certificate, and the gateway
 // makes them from `request.cf` alone (docs/mtls.md); a prefix such as `x-client-cert-` or `x-ssl-`
@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway, startEchoOrigin, startIssuer, baseConfig, problemOf } from "./harness.mjs";
-import { startIntrospectionServer, clientKey, BASIC_SECRET, API_AUDIENCE } from "../support/introspection-as.mjs";
+import { startIntrospectionServer, introspectionSection, clientKey, BASIC_SECRET } from "../support/introspection-as.mjs";
 
 let origin;
 let issuer;
@@ -76,15 +76,7 @@ test("an introspection answer's member cannot be forwarded as a client-certifica
       realm: "test",
       transport: { https: "allow" },
       identity_header_prefixes: ["x-client-cert-"],
-      introspection: {
-        enabled: true,
-        issuer: as.issuer,
-        endpoint: as.introspectionEndpoint,
-        client_id: "gateway-basic",
-        client_auth: "client_secret_basic",
-        audiences: [API_AUDIENCE],
-        claims_to_headers: { "x-client-cert-fingerprint": "fp" },
-      },
+      introspection: introspectionSection(as, { claims_to_headers: { "x-client-cert-fingerprint": "fp" } }),
       routes: [{ name: "api", methods: ["GET"], path: "/api/*", auth: ["jwt"], scopes: ["read:echo"] }],
     },
     { extraBindings: { PORTCULLIS_INTROSPECTION_SECRET: BASIC_SECRET } },
