@@ -3,7 +3,7 @@
 // of fetch() and when it does not happen; login, accept and logout. The tabs, the locks and the
 // real gateway are tested in Chromium (www-session.test.mjs).
 
-import { test, describe } from "node:test";
+import { test, describe, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -14,12 +14,19 @@ if (!existsSync(path.join(PKG, "session.js"))) throw new Error("www/pkg is missi
 const { createSession, isSessionError } = await import(path.join(PKG, "session.js"));
 
 const GW = "http://127.0.0.1:1";
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const json = (status, body, headers = {}) =>
   new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 const tokenResponse = (n, expiresIn = 300) => ({ access_token: `at-${n}`, token_type: "Bearer", expires_in: expiresIn, scope: "read:echo" });
 
 /** A session whose fetch answers from `script(url, init, calls)`; every call is recorded. */
 let channelCount = 0;
+// Every session's BroadcastChannel is closed at the end even when a test failed before its own
+// close(): an open channel would keep this file's process, and the run, from ever ending.
+const opened = [];
+after(() => {
+  for (const session of opened) session.close();
+});
 function scripted(script, options = {}) {
   const calls = [];
   const session = createSession({
@@ -29,12 +36,13 @@ function scripted(script, options = {}) {
     prefix: `/auth${channelCount++}`,
     fetch: async (input, init) => {
       const req = input instanceof Request ? input : new Request(input, init);
-      const call = { url: req.url.replace(/\/auth\d+/, "/auth"), method: req.method, headers: Object.fromEntries(req.headers), credentials: init?.credentials, body: init?.body };
+      const call = { url: req.url.replace(/\/auth\d+/, "/auth"), method: req.method, headers: Object.fromEntries(req.headers), credentials: init?.credentials, body: init?.body, signal: init?.signal };
       calls.push(call);
       return script(call, calls);
     },
     ...options,
   });
+  opened.push(session);
   return { session, calls };
 }
 
@@ -125,6 +133,20 @@ describe("refresh", () => {
     session.close();
   });
 
+  test("a refresh without an answer is abandoned after timeoutSeconds → refresh_failed (the lock is not held for minutes)", async () => {
+    // A gateway that never answers: the request ends only when its signal aborts.
+    const hang = (call) => new Promise((_, reject) => call.signal?.addEventListener("abort", () => reject(call.signal.reason)));
+    const { session, calls } = scripted(hang, { timeoutSeconds: 0.2 });
+    const started = Date.now();
+    const outcome = await Promise.race([refusal(session.getAccessToken()), sleep(5000).then(() => "still waiting after 5 s")]);
+    assert.equal(outcome.code, "refresh_failed", String(outcome));
+    assert.equal(outcome.cause?.name, "TimeoutError");
+    assert.match(outcome.message, /no answer within 0\.2 s/);
+    assert.ok(Date.now() - started >= 200, "not before the deadline");
+    assert.equal(calls.length, 1);
+    session.close();
+  });
+
   for (const [name, body] of [["no access_token", { token_type: "Bearer", expires_in: 60 }], ["no expires_in", { access_token: "a", token_type: "Bearer" }], ["not JSON", "<html>"]]) {
     test(`200 with ${name} → refresh_failed`, async () => {
       const { session } = scripted(() => (typeof body === "string" ? new Response(body, { status: 200 }) : json(200, body)));
@@ -205,4 +227,39 @@ describe("login, accept, logout", () => {
     assert.equal(session.loggedIn, false);
     session.close();
   });
+
+  test("a logout request that does not complete still logs out here and rejects logout_failed with the cause", async () => {
+    let fail = false;
+    const { session } = scripted(() => (fail ? Promise.reject(new TypeError("Failed to fetch")) : json(200, tokenResponse(1))));
+    await session.getAccessToken();
+    fail = true;
+    const e = await refusal(session.logout());
+    assert.equal(e.code, "logout_failed");
+    assert.ok(e.cause instanceof TypeError);
+    assert.equal(session.loggedIn, false);
+    session.close();
+  });
+});
+
+describe("options", () => {
+  for (const [name, options] of [
+    ["a gateway that is not a URL", { gateway: "http://[::1" }],
+    ["refreshMarginSeconds NaN", { refreshMarginSeconds: NaN }],
+    ["refreshMarginSeconds as a string", { refreshMarginSeconds: "60" }],
+    ["a negative refreshMarginSeconds", { refreshMarginSeconds: -1 }],
+    ["timeoutSeconds 0", { timeoutSeconds: 0 }],
+    ["timeoutSeconds Infinity", { timeoutSeconds: Infinity }],
+  ]) {
+    test(`${name} → invalid_parameter, not a check switched off`, () => {
+      let created;
+      try {
+        created = createSession({ gateway: GW, ...options });
+      } catch (e) {
+        assert.ok(isSessionError(e) && e.code === "invalid_parameter", String(e));
+        return;
+      }
+      created.close(); // its channel would keep the process alive
+      assert.fail("createSession accepted it");
+    });
+  }
 });

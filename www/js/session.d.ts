@@ -8,6 +8,8 @@ export interface SessionOptions {
   prefix?: string;
   /** Refresh when the access token expires within this many seconds (default 60). */
   refreshMarginSeconds?: number;
+  /** How long a login, refresh or logout request may take before it is abandoned (default 30). */
+  timeoutSeconds?: number;
   fetch?: typeof fetch;
 }
 
@@ -45,7 +47,14 @@ export interface Session {
   close(): void;
 }
 
-export type SessionErrorCode = "logged_out" | "refresh_failed" | "logout_failed" | "login_failed" | "invalid_token_response" | "foreign_origin";
+export type SessionErrorCode =
+  | "logged_out"
+  | "refresh_failed"
+  | "logout_failed"
+  | "login_failed"
+  | "invalid_token_response"
+  | "foreign_origin"
+  | "invalid_parameter";
 
 export interface SessionError extends Error {
   name: "SessionError";
@@ -55,5 +64,6 @@ export interface SessionError extends Error {
   problem?: string;
 }
 
+/** @throws {SessionError} `invalid_parameter` (a gateway that is not a URL, a margin or timeout that is not a number) */
 export function createSession(options: SessionOptions): Session;
 export function isSessionError(error: unknown): error is SessionError;

@@ -12,6 +12,10 @@
 // Pure JS and no wasm: this module needs no init().
 
 const DEFAULT_MARGIN_SECONDS = 60;
+/** How long a call to the cookie endpoints (login, refresh, logout) may take. A refresh holds the
+ *  tabs' lock: without a deadline a hung one would make every tab wait for the browser's own
+ *  network timeout (minutes). */
+const DEFAULT_TIMEOUT_SECONDS = 30;
 /** How long a tab waits for the outcome a peer announced (localStorage marker: a refresh, or the
  *  session's end) before refreshing itself. */
 const PEER_WAIT_MS = 2000;
@@ -35,6 +39,14 @@ export function isSessionError(error) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A signal that aborts with a "TimeoutError" after `ms` (AbortSignal.timeout where it exists). */
+function deadline(ms) {
+  if (typeof AbortSignal.timeout === "function") return AbortSignal.timeout(ms);
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new DOMException("the request timed out", "TimeoutError")), ms);
+  return controller.signal;
+}
 const randomId = () => Array.from(crypto.getRandomValues(new Uint32Array(2)), (n) => n.toString(36)).join("");
 
 function storage() {
@@ -71,12 +83,28 @@ function validShared(t) {
  * is refreshed.
  */
 export function createSession(options) {
-  const gateway = new URL(options?.gateway ?? "", globalThis.location?.href);
+  const invalid = (message) => sessionError("invalid_parameter", message);
+  let gateway;
+  try {
+    gateway = new URL(options?.gateway ?? "", globalThis.location?.href);
+  } catch {
+    throw invalid("gateway must be the gateway's base URL");
+  }
   const prefix = (options.prefix ?? "/auth").replace(/\/$/, "");
+  // A margin or a timeout that is not a number would switch the checks that use it off silently
+  // (NaN compares false): refused instead.
+  const marginSeconds = options.refreshMarginSeconds ?? DEFAULT_MARGIN_SECONDS;
+  if (typeof marginSeconds !== "number" || !Number.isFinite(marginSeconds) || marginSeconds < 0) {
+    throw invalid("refreshMarginSeconds must be a number of seconds, 0 or more");
+  }
+  const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+  if (typeof timeoutSeconds !== "number" || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+    throw invalid("timeoutSeconds must be a number of seconds, more than 0");
+  }
   const refreshUrl = new URL(`${prefix}/refresh`, gateway).href;
   const logoutUrl = new URL(`${prefix}/logout`, gateway).href;
   const loginUrl = new URL(`${prefix}/login`, gateway).href;
-  const marginMs = (options.refreshMarginSeconds ?? DEFAULT_MARGIN_SECONDS) * 1000;
+  const marginMs = marginSeconds * 1000;
   const doFetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
   // One name per gateway and prefix: two sessions clients for different gateways never mix.
   const name = `portcullis.session ${new URL(prefix, gateway).href}`;
@@ -239,6 +267,7 @@ export function createSession(options) {
       cache: "no-store",
       headers: { accept: "application/json", "content-type": "application/json" },
       body: JSON.stringify(body),
+      signal: deadline(timeoutSeconds * 1000),
     });
   }
 
@@ -302,7 +331,7 @@ export function createSession(options) {
     try {
       res = await post(refreshUrl);
     } catch (cause) {
-      throw sessionError("refresh_failed", "the refresh request did not complete (network, CORS or connect-src)", { cause });
+      throw sessionError("refresh_failed", `the refresh request did not complete (${failure(cause)})`, { cause });
     }
     const body = await res.json().catch(() => null);
     if (res.status === 401) {
@@ -332,6 +361,10 @@ export function createSession(options) {
     broadcast({ type: "token", token: next });
     return next;
   }
+
+  /** Why a request did not complete, as far as the browser tells. */
+  const failure = (cause) =>
+    cause?.name === "TimeoutError" ? `no answer within ${timeoutSeconds} s` : "network, CORS or connect-src";
 
   const loggedOutError = () => sessionError("logged_out", "this browser's session has ended (logout, or ended by the gateway)");
 
@@ -401,13 +434,21 @@ export function createSession(options) {
     const wasLoggedIn = token !== null;
     token = null;
     let res = null;
+    let unsent = null;
     try {
       res = await post(logoutUrl);
       await res.body?.cancel().catch(() => {});
-    } finally {
-      // Logged out here and everywhere even if the request failed: the tokens are gone from memory.
-      endLocally("logout");
-      broadcast({ type: "logout", reason: "logout" });
+    } catch (cause) {
+      unsent = cause;
+    }
+    // Logged out here and everywhere even if the request failed: the tokens are gone from memory.
+    endLocally("logout");
+    broadcast({ type: "logout", reason: "logout" });
+    if (unsent) {
+      throw sessionError("logout_failed", `the logout request did not complete (${failure(unsent)}); the refresh cookie may still be live`, {
+        cause: unsent,
+        wasLoggedIn,
+      });
     }
     if (res && !res.ok && res.status !== 401) {
       throw sessionError("logout_failed", `the logout answered HTTP ${res.status}; the refresh cookie may still be live`, {
@@ -434,7 +475,7 @@ export function createSession(options) {
     try {
       res = await post(loginUrl, credentials);
     } catch (cause) {
-      throw sessionError("login_failed", "the login request did not complete (network, CORS or connect-src)", { cause });
+      throw sessionError("login_failed", `the login request did not complete (${failure(cause)})`, { cause });
     }
     const body = await res.json().catch(() => null);
     if (!res.ok) throw sessionError("login_failed", `the login answered HTTP ${res.status}`, { status: res.status, problem: body?.code });
