@@ -54,11 +54,12 @@ impl ManageEndpoint {
         }
     }
 
-    /// The one method the endpoint takes.
-    pub fn method(self) -> &'static str {
+    /// The methods the endpoint takes: the listing is a GET, so HEAD too (RFC 9110 §9.3.2, as
+    /// every GET of the gateway).
+    pub fn methods(self) -> &'static [&'static str] {
         match self {
-            ManageEndpoint::List => "GET",
-            ManageEndpoint::Delete => "DELETE",
+            ManageEndpoint::List => &["GET", "HEAD"],
+            ManageEndpoint::Delete => &["DELETE"],
         }
     }
 }
@@ -212,8 +213,8 @@ mod tests {
         ] {
             assert_eq!(ManageEndpoint::at(other), None, "{other}");
         }
-        assert_eq!(ManageEndpoint::List.method(), "GET");
-        assert_eq!(ManageEndpoint::Delete.method(), "DELETE");
+        assert_eq!(ManageEndpoint::List.methods(), ["GET", "HEAD"]);
+        assert_eq!(ManageEndpoint::Delete.methods(), ["DELETE"]);
     }
 
     #[test]
