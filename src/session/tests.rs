@@ -332,7 +332,12 @@ fn the_passkey_list_and_delete_take_their_own_method() {
     let dpop = &gw.config.dpop;
     for (path, method, allow, endpoint) in [
         ("/auth/passkeys", "GET", "GET, HEAD", ManageEndpoint::List),
-        ("/auth/passkeys/AAEC", "DELETE", "DELETE", ManageEndpoint::Delete),
+        (
+            "/auth/passkeys/AAEC",
+            "DELETE",
+            "DELETE",
+            ManageEndpoint::Delete,
+        ),
     ] {
         let at = endpoint_at(settings, &head("GET", path, &[])).unwrap().ok();
         assert_eq!(at, Some(Endpoint::PasskeyManage(endpoint)), "{path}");

@@ -137,10 +137,22 @@ pub(crate) async fn serve<P: Platform, H: SessionHooks>(
             let segment = credential_segment(rest).ok_or(PasskeyError::NotFound)?;
             let (id, raw) = credential_id_in_path(segment)?;
             recent_authentication(settings, &caller, platform.now_secs(), realm)?;
-            if !client::delete_credential(platform, &caller.sub, &id, &raw).await? {
+            let steps = client::delete_credential_steps(platform, &caller.sub, &id, &raw).await?;
+            let released = match steps.released {
+                Ok(released) => released,
+                Err(failure) => {
+                    // The passkey is gone from the account all the same: recorded, then the
+                    // 503 (the owner's retry releases the claim, docs/passkeys.md).
+                    if steps.removed {
+                        audit_deleted(platform, &caller, &id, 503, false);
+                    }
+                    return Err(failure.into());
+                }
+            };
+            if !(steps.removed || released) {
                 return Err(PasskeyError::NotFound.into());
             }
-            audit_deleted(platform, &caller, &id);
+            audit_deleted(platform, &caller, &id, 204, true);
             Ok(Reply {
                 status: 204,
                 headers: vec![("cache-control".into(), "no-store".into())],
@@ -172,7 +184,15 @@ fn recent_authentication(
 }
 
 /// `{"audit":"passkey.deleted",…}`: the user removed one of their passkeys (never a key or token).
-fn audit_deleted<P: Platform>(platform: &P, caller: &Caller, credential_id: &str) {
+/// `status` is the answer's: 204, or 503 when the claim's release failed after the removal
+/// (`claim_released: false`).
+fn audit_deleted<P: Platform>(
+    platform: &P,
+    caller: &Caller,
+    credential_id: &str,
+    status: u16,
+    claim_released: bool,
+) {
     let line = json!({
         "audit": "passkey.deleted",
         "ts": platform.now_secs(),
@@ -180,8 +200,9 @@ fn audit_deleted<P: Platform>(platform: &P, caller: &Caller, credential_id: &str
         "actor_method": AuthMethod::Jwt.as_str(),
         "sid": caller.sid,
         "outcome": "success",
-        "status": 204,
+        "status": status,
         "credential_id": credential_id,
+        "claim_released": claim_released,
     });
     platform.log(&line.to_string());
 }

@@ -2,14 +2,17 @@
 // workerd. A session started by token exchange carries the subject token's own `auth_time` (when it
 // has one), so an upstream login an hour old cannot pass the delete's recent-authentication rule
 // merely because the upstream token was minted a second ago; and the listing answers HEAD as every
-// GET of the gateway does (RFC 9110 §9.3.2), with `Allow: GET, HEAD` on a wrong method.
+// GET of the gateway does (RFC 9110 §9.3.2), with `Allow: GET, HEAD` on a wrong method. A delete
+// whose second store step fails (the claim's release) has still removed the passkey: it answers
+// 503 and writes the audit line all the same, so no removal goes unrecorded.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { randomBytes, createHash } from "node:crypto";
 import { startEchoOrigin, startIssuer, startGateway, baseConfig, problemOf } from "./harness.mjs";
 import { startLoginOrigin, USERS } from "../support/login-origin.mjs";
 import { signingKeys, claimsOf } from "../support/sessions.mjs";
+import { SoftAuthenticator, b64url } from "../support/webauthn-authenticator.mjs";
 
 const RP_ID = "app.example.test";
 const APP = "https://app.example.test";
@@ -149,4 +152,52 @@ test("the listing answers HEAD like GET without a body; a wrong method gets 405 
   });
   assert.equal(pre.status, 204);
   assert.equal(pre.headers.get("access-control-allow-methods"), "GET, HEAD");
+});
+
+/** One request straight to a PasskeyStore object (the protocol of `webauthn::store`). */
+async function storeCall(objectName, request) {
+  const ns = await gw.mf.getDurableObjectNamespace("PORTCULLIS_PASSKEYS");
+  const res = await ns.get(ns.idFromName(objectName)).fetch("http://do/", { method: "POST", body: JSON.stringify(request) });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+test("a delete whose claim release fails has removed the passkey: 503, and the removal is audited", async () => {
+  const r = await call("POST", "/auth/login", { body: { username: "alice", password: USERS.alice.password } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const token = r.body.access_token;
+  const auth = new SoftAuthenticator({ alg: "ES256", rpId: RP_ID });
+  const options = await call("POST", "/auth/passkeys/register/options", { token, body: {} });
+  assert.equal(options.status, 200, JSON.stringify(options.body));
+  const registered = await call("POST", "/auth/passkeys/register/verify", { token, body: auth.register(options.body.publicKey, APP) });
+  assert.equal(registered.status, 201, JSON.stringify(registered.body));
+  const id = b64url(auth.credentialId);
+
+  // The credential's claim object is made to fail the release: its claim given back, and the
+  // object then holding another kind of state (the store answers a release there out of contract).
+  const claim = `credential:${createHash("sha256").update(auth.credentialId).digest("hex")}`;
+  assert.deepEqual(await storeCall(claim, { credential_release: { subject: "alice" } }), { released: { released: true } });
+  assert.ok((await storeCall(claim, { user_ensure: { handle: "x" } })).user);
+
+  const before = gw.logs.length;
+  const del = await call("DELETE", `/auth/passkeys/${id}`, { token });
+  expect(del, 503, "passkey_store_unavailable");
+  // The first step ran: the passkey is gone from the account.
+  assert.deepEqual((await call("GET", "/auth/passkeys", { token })).body, { passkeys: [] });
+  await gw.settleLogs();
+  const lines = gw.logs.slice(before).map((l) => { try { return JSON.parse(l); } catch { return null; } });
+  const audited = lines.filter((l) => l?.audit === "passkey.deleted");
+  assert.equal(audited.length, 1, JSON.stringify(lines));
+  const { ts, ...line } = audited[0];
+  assert.equal(typeof ts, "number");
+  assert.deepEqual(line, {
+    audit: "passkey.deleted",
+    actor: "alice",
+    actor_method: "jwt",
+    sid: claimsOf(token).sid,
+    outcome: "success",
+    status: 503,
+    credential_id: id,
+    claim_released: false,
+  });
 });
