@@ -143,16 +143,17 @@ pub(crate) async fn serve<P: Platform, H: SessionHooks>(
                 Err(failure) => {
                     // The passkey is gone from the account all the same: recorded, then the
                     // 503 (the owner's retry releases the claim, docs/passkeys.md).
+                    let problem = Problem::from(failure);
                     if steps.removed {
-                        audit_deleted(platform, &caller, &id, 503, false);
+                        audit_deleted(platform, &caller, &id, Some(&problem));
                     }
-                    return Err(failure.into());
+                    return Err(problem);
                 }
             };
             if !(steps.removed || released) {
                 return Err(PasskeyError::NotFound.into());
             }
-            audit_deleted(platform, &caller, &id, 204, true);
+            audit_deleted(platform, &caller, &id, None);
             Ok(Reply {
                 status: 204,
                 headers: vec![("cache-control".into(), "no-store".into())],
@@ -184,26 +185,31 @@ fn recent_authentication(
 }
 
 /// `{"audit":"passkey.deleted",…}`: the user removed one of their passkeys (never a key or token).
-/// `status` is the answer's: 204, or 503 when the claim's release failed after the removal
-/// (`claim_released: false`).
+/// `failed`: the answer is that 503 — the claim's release failed after the removal — recorded as
+/// the admin API records one (`outcome: "error"`, `status`, `code`) with `claim_released: false`.
 fn audit_deleted<P: Platform>(
     platform: &P,
     caller: &Caller,
     credential_id: &str,
-    status: u16,
-    claim_released: bool,
+    failed: Option<&Problem>,
 ) {
-    let line = json!({
+    let mut line = json!({
         "audit": "passkey.deleted",
         "ts": platform.now_secs(),
         "actor": caller.sub,
         "actor_method": AuthMethod::Jwt.as_str(),
         "sid": caller.sid,
         "outcome": "success",
-        "status": status,
+        "status": 204,
         "credential_id": credential_id,
-        "claim_released": claim_released,
+        "claim_released": true,
     });
+    if let Some(problem) = failed {
+        line["outcome"] = json!("error");
+        line["status"] = json!(problem.status());
+        line["code"] = json!(problem.code.as_str());
+        line["claim_released"] = json!(false);
+    }
     platform.log(&line.to_string());
 }
 

@@ -195,8 +195,9 @@ test("a delete whose claim release fails has removed the passkey: 503, and the r
     actor: "alice",
     actor_method: "jwt",
     sid: claimsOf(token).sid,
-    outcome: "success",
+    outcome: "error",
     status: 503,
+    code: "passkey_store_unavailable",
     credential_id: id,
     claim_released: false,
   });

@@ -866,9 +866,14 @@ fn a_removal_whose_release_fails_is_audited_with_its_503() {
     assert_eq!(audit["audit"], "passkey.deleted");
     assert_eq!(audit["credential_id"], b64(&a.credential_id));
     assert_eq!(
-        (audit["status"].as_u64(), &audit["claim_released"]),
-        (Some(503), &json!(false))
+        (&audit["outcome"], &audit["status"], &audit["code"]),
+        (
+            &json!("error"),
+            &json!(503),
+            &json!("passkey_store_unavailable")
+        )
     );
+    assert_eq!(audit["claim_released"], json!(false));
     // Nothing removed, the release failing: no audit line, the 503 alone.
     let logged = w.platform.logs.borrow().len();
     let refused = w.manage(ManageEndpoint::Delete, &path).unwrap_err();
