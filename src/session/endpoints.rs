@@ -55,11 +55,11 @@ impl Endpoint {
         }
     }
 
-    /// The one method the endpoint takes: `POST`, except the passkey listing and delete.
-    pub fn method(self) -> &'static str {
+    /// The methods the endpoint takes: `POST`, except the passkey listing and delete.
+    pub fn methods(self) -> &'static [&'static str] {
         match self {
-            Endpoint::PasskeyManage(m) => m.method(),
-            _ => "POST",
+            Endpoint::PasskeyManage(m) => m.methods(),
+            _ => &["POST"],
         }
     }
 
@@ -93,8 +93,8 @@ pub(crate) fn route(
     if head.method == "OPTIONS" {
         return Some(Err(preflight(settings, dpop, head, endpoint)));
     }
-    let allowed = endpoint.method();
-    if head.method != allowed {
+    if !endpoint.methods().contains(&head.method.as_str()) {
+        let allowed = endpoint.methods().join(", ");
         return Some(Err(Problem::new(
             ErrorCode::RequestInvalid,
             format!(
@@ -245,7 +245,7 @@ fn preflight(
     let method_ok = head
         .headers_named("access-control-request-method")
         .next()
-        .is_some_and(|m| m.trim() == endpoint.method());
+        .is_some_and(|m| endpoint.methods().contains(&m.trim()));
     if app_origin(settings, head).is_none() || !method_ok {
         return foreign_origin().with_status(403).reply();
     }
@@ -253,7 +253,7 @@ fn preflight(
     headers.extend([
         (
             "access-control-allow-methods".into(),
-            endpoint.method().into(),
+            endpoint.methods().join(", "),
         ),
         (
             "access-control-allow-headers".into(),

@@ -183,6 +183,7 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
     let cnf =
         crate::dpop::issuance::binding_for_new_session(ctx.platform, ctx.dpop, ctx.head).await?;
     subject_binding_kept(&identity, cnf.as_ref())?;
+    let auth_time = exchanged_auth_time(&identity, ctx.platform.now_secs());
     start_session(
         ctx,
         StartSession {
@@ -190,13 +191,23 @@ pub(crate) async fn exchange<P: Platform, V: SubjectTokenVerifier>(
             scope: scope.join(" "),
             amr: vec![EXCHANGED_AMR.to_string()],
             acr: None,
-            auth_time: identity
-                .issued_at
-                .unwrap_or_else(|| ctx.platform.now_secs()),
+            auth_time,
             cnf,
         },
     )
     .await
+}
+
+/// When the exchanged session's user last authenticated: the subject token's own `auth_time`
+/// when it carries one, else its `iat` (never later than `iat`: a token cannot be younger than the
+/// login it was issued for). Its `iat` alone would make an hour-old upstream login look fresh to a
+/// `max_age` rule (a passkey delete's above all) whenever the upstream token was just refreshed.
+fn exchanged_auth_time(subject: &crate::identity::Identity, now_secs: u64) -> u64 {
+    match (subject.user_auth.auth_time, subject.issued_at) {
+        (Some(auth_time), Some(iat)) => auth_time.min(iat),
+        (Some(at), None) | (None, Some(at)) => at,
+        (None, None) => now_secs,
+    }
 }
 
 /// A sender-constrained subject token is exchanged only by its holder: a DPoP-bound one
@@ -258,6 +269,21 @@ mod tests {
         }
         subject.holder.confirmation = Some(Confirmation::X5tS256("ab".repeat(32)));
         assert!(subject_binding_kept(&subject, Some(&json!({"jkt": "k"}))).is_err());
+    }
+
+    #[test]
+    fn the_session_keeps_the_subject_tokens_login_time() {
+        let mut subject = Identity::anonymous();
+        assert_eq!(exchanged_auth_time(&subject, 50), 50);
+        subject.issued_at = Some(40);
+        assert_eq!(exchanged_auth_time(&subject, 50), 40);
+        subject.user_auth.auth_time = Some(10);
+        assert_eq!(exchanged_auth_time(&subject, 50), 10);
+        // An auth_time after iat is held to iat.
+        subject.user_auth.auth_time = Some(45);
+        assert_eq!(exchanged_auth_time(&subject, 50), 40);
+        subject.issued_at = None;
+        assert_eq!(exchanged_auth_time(&subject, 50), 45);
     }
 
     #[test]

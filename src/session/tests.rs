@@ -330,9 +330,14 @@ fn the_passkey_list_and_delete_take_their_own_method() {
     let (gw, p) = (gateway(), platform());
     let settings = &gw.config.sessions;
     let dpop = &gw.config.dpop;
-    for (path, method, endpoint) in [
-        ("/auth/passkeys", "GET", ManageEndpoint::List),
-        ("/auth/passkeys/AAEC", "DELETE", ManageEndpoint::Delete),
+    for (path, method, allow, endpoint) in [
+        ("/auth/passkeys", "GET", "GET, HEAD", ManageEndpoint::List),
+        (
+            "/auth/passkeys/AAEC",
+            "DELETE",
+            "DELETE",
+            ManageEndpoint::Delete,
+        ),
     ] {
         let at = endpoint_at(settings, &head("GET", path, &[])).unwrap().ok();
         assert_eq!(at, Some(Endpoint::PasskeyManage(endpoint)), "{path}");
@@ -340,9 +345,9 @@ fn the_passkey_list_and_delete_take_their_own_method() {
             route(settings, dpop, &head(method, path, &[])),
             Some(Ok(Endpoint::PasskeyManage(e))) if e == endpoint
         ));
-        // Another method: 405 naming the one it takes.
+        // Another method: 405 naming the ones it takes.
         let r = call(&gw, &p, &head("POST", path, &[]), "{}");
-        assert_eq!((r.status, r.header("allow")), (405, Some(method)), "{path}");
+        assert_eq!((r.status, r.header("allow")), (405, Some(allow)), "{path}");
         // The app origin's preflight for that method, and only that one.
         let pre = |requested: &str| {
             call(
@@ -361,10 +366,17 @@ fn the_passkey_list_and_delete_take_their_own_method() {
         };
         let ok = pre(method);
         assert_eq!(ok.status, 204);
-        assert_eq!(ok.header("access-control-allow-methods"), Some(method));
+        assert_eq!(ok.header("access-control-allow-methods"), Some(allow));
         assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
         assert_eq!(pre("PUT").status, 403);
     }
+    // The listing is a GET, so HEAD too (its preflight as well: HEAD with Authorization is one).
+    assert!(matches!(
+        route(settings, dpop, &head("HEAD", "/auth/passkeys", &[])),
+        Some(Ok(Endpoint::PasskeyManage(ManageEndpoint::List)))
+    ));
+    let r = call(&gw, &p, &head("HEAD", "/auth/passkeys/AAEC", &[]), "");
+    assert_eq!((r.status, r.header("allow")), (405, Some("DELETE")));
     // The ceremonies are still POST; a deeper path is no endpoint.
     let r = call(
         &gw,

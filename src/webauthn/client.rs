@@ -240,6 +240,29 @@ pub(crate) async fn delete_credential<P: Platform>(
     id: &str,
     raw: &[u8],
 ) -> Result<bool, PasskeyError> {
+    let steps = delete_credential_steps(p, subject, id, raw).await?;
+    Ok(steps.removed || steps.released?)
+}
+
+/// What each step of a single delete did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeletedOne {
+    /// The user's object dropped the credential: from then on it logs in as unknown.
+    pub(crate) removed: bool,
+    /// The claim's release: `Ok(true)` it was the subject's and is gone, `Ok(false)` none of
+    /// theirs, `Err` the store failed (after a removal, the passkey is nonetheless deleted).
+    pub(crate) released: Result<bool, PasskeyError>,
+}
+
+/// `delete_credential`, step by step, for a caller that must record a removal even when the
+/// release then fails (the account page's audit line). `Err`: the first step failed, nothing
+/// was removed.
+pub(crate) async fn delete_credential_steps<P: Platform>(
+    p: &P,
+    subject: &str,
+    id: &str,
+    raw: &[u8],
+) -> Result<DeletedOne, PasskeyError> {
     let removed = match call(
         p,
         &user_object(subject),
@@ -253,8 +276,8 @@ pub(crate) async fn delete_credential<P: Platform>(
         } => false,
         _ => return unexpected(),
     };
-    let released = release_claim(p, subject, raw).await?;
-    Ok(removed || released)
+    let released = release_claim(p, subject, raw).await;
+    Ok(DeletedOne { removed, released })
 }
 
 /// What deleting all of a subject's passkeys did.

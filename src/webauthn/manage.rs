@@ -54,11 +54,12 @@ impl ManageEndpoint {
         }
     }
 
-    /// The one method the endpoint takes.
-    pub fn method(self) -> &'static str {
+    /// The methods the endpoint takes: the listing is a GET, so HEAD too (RFC 9110 §9.3.2, as
+    /// every GET of the gateway).
+    pub fn methods(self) -> &'static [&'static str] {
         match self {
-            ManageEndpoint::List => "GET",
-            ManageEndpoint::Delete => "DELETE",
+            ManageEndpoint::List => &["GET", "HEAD"],
+            ManageEndpoint::Delete => &["DELETE"],
         }
     }
 }
@@ -136,10 +137,23 @@ pub(crate) async fn serve<P: Platform, H: SessionHooks>(
             let segment = credential_segment(rest).ok_or(PasskeyError::NotFound)?;
             let (id, raw) = credential_id_in_path(segment)?;
             recent_authentication(settings, &caller, platform.now_secs(), realm)?;
-            if !client::delete_credential(platform, &caller.sub, &id, &raw).await? {
+            let steps = client::delete_credential_steps(platform, &caller.sub, &id, &raw).await?;
+            let released = match steps.released {
+                Ok(released) => released,
+                Err(failure) => {
+                    // The passkey is gone from the account all the same: recorded, then the
+                    // 503 (the owner's retry releases the claim, docs/passkeys.md).
+                    let problem = Problem::from(failure);
+                    if steps.removed {
+                        audit_deleted(platform, &caller, &id, Some(&problem));
+                    }
+                    return Err(problem);
+                }
+            };
+            if !(steps.removed || released) {
                 return Err(PasskeyError::NotFound.into());
             }
-            audit_deleted(platform, &caller, &id);
+            audit_deleted(platform, &caller, &id, None);
             Ok(Reply {
                 status: 204,
                 headers: vec![("cache-control".into(), "no-store".into())],
@@ -171,8 +185,15 @@ fn recent_authentication(
 }
 
 /// `{"audit":"passkey.deleted",…}`: the user removed one of their passkeys (never a key or token).
-fn audit_deleted<P: Platform>(platform: &P, caller: &Caller, credential_id: &str) {
-    let line = json!({
+/// `failed`: the answer is that 503 — the claim's release failed after the removal — recorded as
+/// the admin API records one (`outcome: "error"`, `status`, `code`) with `claim_released: false`.
+fn audit_deleted<P: Platform>(
+    platform: &P,
+    caller: &Caller,
+    credential_id: &str,
+    failed: Option<&Problem>,
+) {
+    let mut line = json!({
         "audit": "passkey.deleted",
         "ts": platform.now_secs(),
         "actor": caller.sub,
@@ -181,7 +202,14 @@ fn audit_deleted<P: Platform>(platform: &P, caller: &Caller, credential_id: &str
         "outcome": "success",
         "status": 204,
         "credential_id": credential_id,
+        "claim_released": true,
     });
+    if let Some(problem) = failed {
+        line["outcome"] = json!("error");
+        line["status"] = json!(problem.status());
+        line["code"] = json!(problem.code.as_str());
+        line["claim_released"] = json!(false);
+    }
     platform.log(&line.to_string());
 }
 
@@ -212,8 +240,8 @@ mod tests {
         ] {
             assert_eq!(ManageEndpoint::at(other), None, "{other}");
         }
-        assert_eq!(ManageEndpoint::List.method(), "GET");
-        assert_eq!(ManageEndpoint::Delete.method(), "DELETE");
+        assert_eq!(ManageEndpoint::List.methods(), ["GET", "HEAD"]);
+        assert_eq!(ManageEndpoint::Delete.methods(), ["DELETE"]);
     }
 
     #[test]

@@ -199,7 +199,7 @@ describe("the account page: list and delete one's own passkeys", () => {
     }
     const post = await call("POST", "/auth/passkeys", { token, body: {} });
     expect(post, 405, "request_invalid");
-    assert.equal(post.headers.get("allow"), "GET");
+    assert.equal(post.headers.get("allow"), "GET, HEAD");
     const get = await call("GET", `/auth/passkeys/${b64url(device.credentialId)}`, { token });
     expect(get, 405, "request_invalid");
     assert.equal(get.headers.get("allow"), "DELETE");

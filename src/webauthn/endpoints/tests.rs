@@ -839,3 +839,44 @@ fn a_claim_left_by_an_interrupted_delete_is_released_by_the_next() {
     );
     w.register(&a).unwrap();
 }
+
+#[test]
+fn a_removal_whose_release_fails_is_audited_with_its_503() {
+    use crate::platform::Platform as _;
+    let w = World::new();
+    w.sign_in("alice", Some(w.platform.now_secs()));
+    let a = Authenticator::new(CoseAlg::ES256, RP);
+    w.register(&a).unwrap();
+    // The claim's object answers a release out of contract: released, then another kind of state.
+    let claim = client::credential_object(&a.credential_id);
+    for request in [
+        json!({"credential_release": {"subject": "alice"}}),
+        json!({"user_ensure": {"handle": "x"}}),
+    ] {
+        block_on(w.platform.passkey_call(&claim, request.to_string())).unwrap();
+    }
+    let path = format!("/passkeys/{}", b64(&a.credential_id));
+    let refused = w.manage(ManageEndpoint::Delete, &path).unwrap_err();
+    assert_eq!(
+        (refused.code, refused.status()),
+        (ErrorCode::PasskeyStoreUnavailable, 503)
+    );
+    assert_eq!(w.listed_ids(), Vec::<String>::new());
+    let audit: Value = serde_json::from_str(w.platform.logs.borrow().last().unwrap()).unwrap();
+    assert_eq!(audit["audit"], "passkey.deleted");
+    assert_eq!(audit["credential_id"], b64(&a.credential_id));
+    assert_eq!(
+        (&audit["outcome"], &audit["status"], &audit["code"]),
+        (
+            &json!("error"),
+            &json!(503),
+            &json!("passkey_store_unavailable")
+        )
+    );
+    assert_eq!(audit["claim_released"], json!(false));
+    // Nothing removed, the release failing: no audit line, the 503 alone.
+    let logged = w.platform.logs.borrow().len();
+    let refused = w.manage(ManageEndpoint::Delete, &path).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::PasskeyStoreUnavailable);
+    assert_eq!(w.platform.logs.borrow().len(), logged);
+}
