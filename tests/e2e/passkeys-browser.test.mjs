@@ -93,18 +93,23 @@ async function pageWithAuthenticator(context, url) {
 const statusIs = (page, pattern) =>
   page.waitForFunction((p) => new RegExp(p).test(document.getElementById("passkey-status").textContent), pattern.source, { timeout: 15000 });
 
+/** A password session for `user` (the page keeps its refresh cookie), then a passkey registered. */
+async function registerAfterPasswordLogin(page, user) {
+  await page.fill("#username", user);
+  await page.fill("#password", USERS[user].password);
+  await page.click("#password-login");
+  await page.waitForFunction(() => /login: HTTP 200/.test(document.getElementById("password-status").textContent));
+  await page.click("#passkey-register");
+  await statusIs(page, /^registered: HTTP 201/);
+}
+
 test("the demo registers a passkey, logs in with it and passes an mfa route; another origin is refused", async () => {
   const context = await browser.newContext();
   await context.route((url) => !["localhost", "127.0.0.1"].includes(url.hostname), (route) => route.abort("blockedbyclient"));
   const { page, cdp, authenticatorId } = await pageWithAuthenticator(context, `${local(spa.origin)}/`);
 
   // A password session (the page keeps its refresh cookie), then a passkey for alice.
-  await page.fill("#username", "alice");
-  await page.fill("#password", USERS.alice.password);
-  await page.click("#password-login");
-  await page.waitForFunction(() => /login: HTTP 200/.test(document.getElementById("password-status").textContent));
-  await page.click("#passkey-register");
-  await statusIs(page, /^registered: HTTP 201/);
+  await registerAfterPasswordLogin(page, "alice");
   const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
   assert.equal(credentials.length, 1);
   assert.equal(credentials[0].isResidentCredential, true);
@@ -159,12 +164,7 @@ test("the demo lists the user's passkey and deletes it; the deleted passkey no l
   await statusIs(page, /^list: log in first$/);
 
   // bob: the test above gave alice a passkey of her own.
-  await page.fill("#username", "bob");
-  await page.fill("#password", USERS.bob.password);
-  await page.click("#password-login");
-  await page.waitForFunction(() => /login: HTTP 200/.test(document.getElementById("password-status").textContent));
-  await page.click("#passkey-register");
-  await statusIs(page, /^registered: HTTP 201/);
+  await registerAfterPasswordLogin(page, "bob");
   const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
   assert.equal(credentials.length, 1);
   const id = Buffer.from(credentials[0].credentialId, "base64").toString("base64url");

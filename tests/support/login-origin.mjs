@@ -12,6 +12,7 @@ export const LOGIN_SECRET_HEADER = "x-portcullis-login-secret";
 export const USERS = {
   alice: { password: "correct horse battery staple", sub: "alice", scopes: ["read:echo", "write:echo"] },
   bob: { password: "hunter2hunter2", sub: "bob", scopes: ["read:echo"] },
+  carol: { password: "carol-passphrase-9", sub: "carol", scopes: ["read:echo"] },
 };
 
 /** Constant-time comparison of two strings (hashed first, so lengths do not leak either). */
