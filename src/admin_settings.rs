@@ -92,7 +92,6 @@ impl AdminConfig {
     /// The part of `path` under the admin prefix (`/admin/keys` → `/keys`), or `None` when the
     /// request is not for the admin API.
     pub fn strip<'p>(&self, path: &'p str) -> Option<&'p str> {
-        let rest = path.strip_prefix(self.path_prefix.as_str())?;
-        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+        crate::path::under_prefix(path, &self.path_prefix)
     }
 }

@@ -19,6 +19,14 @@ use serde::Deserialize;
 /// Longer request paths are refused before any decoding.
 pub const MAX_PATH_BYTES: usize = 8192;
 
+/// The part of `path` under `prefix` — `""` for the prefix itself, else starting with `/` — or
+/// `None` when `path` is not under it (`/keysx` is not under `/keys`). The one reading of "this
+/// path belongs to that endpoint group" for the admin API, its groups and the session endpoints.
+pub fn under_prefix<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
 /// How `;` path parameters (`/cars;color=red/1`, RFC 3986 §3.3) are treated (`path_parameters`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -210,6 +218,16 @@ pub fn loggable(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_under_a_prefix_only_at_a_segment_boundary() {
+        assert_eq!(under_prefix("/keys", "/keys"), Some(""));
+        assert_eq!(under_prefix("/keys/", "/keys"), Some("/"));
+        assert_eq!(under_prefix("/keys/k1/x", "/keys"), Some("/k1/x"));
+        assert_eq!(under_prefix("/keysx", "/keys"), None);
+        assert_eq!(under_prefix("/key", "/keys"), None);
+        assert_eq!(under_prefix("/other/keys", "/keys"), None);
+    }
 
     const REFUSE: PathParameters = PathParameters::Refuse;
     const ALLOW: PathParameters = PathParameters::Allow;

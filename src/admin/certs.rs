@@ -64,10 +64,7 @@ impl Action {
 /// `/certs…` → its action for `method` (`Err`: 404 for an unknown path, 405 for a method the
 /// endpoint does not take); `None` for any other admin path.
 pub(super) fn route(path: &str, method: &str) -> Option<Result<Action, Problem>> {
-    let rest = path.strip_prefix("/certs")?;
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return None;
-    }
+    let rest = crate::path::under_prefix(path, "/certs")?;
     let parts: Vec<&str> = rest.split('/').skip(1).filter(|p| !p.is_empty()).collect();
     let action = match parts.as_slice() {
         [] if method == "POST" => Action::Register,

@@ -36,10 +36,7 @@ impl Action {
 
 /// `None`: not an MFA path. `Some(Err)`: under `/mfa` but no such endpoint or method.
 pub(super) fn route(method: &str, path: &str) -> Option<Result<Action, Problem>> {
-    let rest = path.strip_prefix("/mfa")?;
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return None;
-    }
+    let rest = crate::path::under_prefix(path, "/mfa")?;
     let Some(encoded) = rest.strip_prefix("/totp/").filter(|s| !s.contains('/')) else {
         return Some(Err(Problem::new(
             ErrorCode::RouteNotFound,

@@ -49,10 +49,7 @@ impl Action {
 /// `None`: not a passkey path. `Some(Err)`: under `/passkeys` but no such endpoint or method, or a
 /// subject or credential id that does not decode.
 pub(super) fn route(method: &str, path: &str) -> Option<Result<Action, Problem>> {
-    let rest = path.strip_prefix("/passkeys")?;
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return None;
-    }
+    let rest = crate::path::under_prefix(path, "/passkeys")?;
     let segments: Vec<&str> = rest.strip_prefix('/').unwrap_or("").split('/').collect();
     let (encoded, credential) = match segments.as_slice() {
         [subject] if !subject.is_empty() => (*subject, None),

@@ -68,10 +68,7 @@ impl Action {
 /// `/revocations…` → its action, or the 404 for an unknown one below it; `None` for any other
 /// admin path.
 pub(super) fn route(path: &str) -> Option<Result<Action, Problem>> {
-    let rest = path.strip_prefix("/revocations")?;
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return None;
-    }
+    let rest = crate::path::under_prefix(path, "/revocations")?;
     Some(match rest {
         "" | "/" => Ok(Action::List),
         "/tokens" => Ok(Action::Token),

@@ -65,10 +65,7 @@ impl Action {
 /// `/sessions…` → its action, or the 404 for an unknown path below it; `None` for any other
 /// admin path.
 pub(super) fn route(path: &str) -> Option<Result<Action, Problem>> {
-    let rest = path.strip_prefix("/sessions")?;
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return None;
-    }
+    let rest = crate::path::under_prefix(path, "/sessions")?;
     let not_found = || {
         Err(Problem::new(
             ErrorCode::RouteNotFound,

@@ -51,8 +51,7 @@ pub(crate) fn path_under_prefix<'h>(
         return None;
     }
     let (_, _, path, _) = crate::url::split_url(&head.url)?;
-    let rest = path.strip_prefix(settings.path_prefix.as_str())?;
-    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    crate::path::under_prefix(path, &settings.path_prefix)
 }
 
 /// The request's own origin and the configured app origins, checked against `Origin`.
